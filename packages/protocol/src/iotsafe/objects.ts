@@ -1,0 +1,163 @@
+// Object references and object descriptors (GET DATA P1=01 and C1–C4; spec/iotsafe.md §3.2, §4).
+import { FormatError, concatBytes, fromUtf8, readUintBe, u16be, utf8 } from '../bytes.js';
+import {
+  ID_TAG,
+  INFO_TAG,
+  LABEL_TAG,
+  MAX_ID_LENGTH,
+  MAX_LABEL_LENGTH,
+  OBJECT_CLASSES,
+  type ObjectClass,
+  TAG,
+} from './constants.js';
+import { type IotTlv, decodeIotTlvs, encodeIotTlv } from './tlv.js';
+
+/** An object is addressed by its ID (1–20 opaque bytes) or by its label (ASCII, 1–60 bytes). */
+export type ObjectRef = { id: Uint8Array } | { label: string };
+
+export function describeRef(ref: ObjectRef): string {
+  return 'id' in ref ? `ID ${Buffer.from(ref.id).toString('hex').toUpperCase()}` : `label "${ref.label}"`;
+}
+
+export function encodeObjectRef(objectClass: ObjectClass, ref: ObjectRef): Uint8Array {
+  if ('id' in ref) {
+    if (ref.id.length < 1 || ref.id.length > MAX_ID_LENGTH) throw new FormatError(`object ID of ${ref.id.length} bytes`);
+    return encodeIotTlv(ID_TAG[objectClass], ref.id);
+  }
+  const label = utf8(ref.label);
+  if (label.length < 1 || label.length > MAX_LABEL_LENGTH) throw new FormatError(`label of ${label.length} bytes`);
+  return encodeIotTlv(LABEL_TAG[objectClass], label);
+}
+
+/** The reference of class `objectClass` in a command: exactly one of ID or label, else FormatError. */
+export function parseObjectRef(fields: Map<number, Uint8Array>, objectClass: ObjectClass): ObjectRef {
+  const id = fields.get(ID_TAG[objectClass]);
+  const label = fields.get(LABEL_TAG[objectClass]);
+  if ((id === undefined) === (label === undefined)) {
+    throw new FormatError(`exactly one of ID or label is required for a ${objectClass}`);
+  }
+  if (id !== undefined) {
+    if (id.length < 1 || id.length > MAX_ID_LENGTH) throw new FormatError(`object ID of ${id.length} bytes`);
+    return { id };
+  }
+  if (label!.length < 1 || label!.length > MAX_LABEL_LENGTH) throw new FormatError(`label of ${label!.length} bytes`);
+  return { label: fromUtf8(label!) };
+}
+
+export interface ObjectDescriptor {
+  objectClass: ObjectClass;
+  id?: Uint8Array;
+  label?: string;
+  /** Tag 60 bitmask: 01 read, 02 update. */
+  access: number;
+  /** Tag 4A: 01 activated (filled), 00 deactivated (empty). */
+  state: number;
+  keyType?: number;
+  keyUsage?: number;
+  fileUsage?: number;
+  fileSize?: number;
+  cryptoFunctions?: number;
+  signatureAlgorithms?: number;
+  hashAlgorithms?: number;
+  keyAgreementAlgorithms?: number;
+  kdfAlgorithms?: number;
+}
+
+/** A descriptor's TLVs, in the order the Thales MVP applet emits them (§3.2 table). */
+export function encodeObjectDescriptor(d: ObjectDescriptor): Uint8Array {
+  const parts: Uint8Array[] = [];
+  const byte = (tag: number, v: number | undefined) => {
+    if (v !== undefined) parts.push(Uint8Array.of(tag, 1, v));
+  };
+  if (d.label !== undefined) parts.push(encodeIotTlv(LABEL_TAG[d.objectClass], utf8(d.label)));
+  if (d.id !== undefined) parts.push(encodeIotTlv(ID_TAG[d.objectClass], d.id));
+  byte(TAG.ACCESS_CONDITIONS, d.access);
+  byte(TAG.OBJECT_STATE, d.state);
+  if (d.objectClass === 'file') {
+    byte(TAG.FILE_USAGE, d.fileUsage);
+    if (d.fileSize !== undefined) parts.push(encodeIotTlv(TAG.FILE_SIZE, u16be(d.fileSize)));
+    return concatBytes(...parts);
+  }
+  byte(TAG.KEY_TYPE, d.keyType);
+  if (d.objectClass !== 'secret') byte(TAG.KEY_USAGE, d.keyUsage);
+  byte(TAG.CRYPTO_FUNCTIONS, d.cryptoFunctions);
+  if (d.objectClass === 'secret') {
+    byte(TAG.KDF_ALGORITHMS, d.kdfAlgorithms);
+    return concatBytes(...parts);
+  }
+  byte(TAG.SIGNATURE_ALGORITHMS, d.signatureAlgorithms);
+  if (d.hashAlgorithms !== undefined) parts.push(encodeIotTlv(TAG.HASH_ALGORITHMS, u16be(d.hashAlgorithms)));
+  byte(TAG.KEY_AGREEMENT, d.keyAgreementAlgorithms);
+  return concatBytes(...parts);
+}
+
+export function wrapDescriptor(d: ObjectDescriptor): Uint8Array {
+  return encodeIotTlv(INFO_TAG[d.objectClass], encodeObjectDescriptor(d));
+}
+
+const CLASS_BY_TAG = new Map<number, ObjectClass>();
+for (const c of OBJECT_CLASSES) {
+  CLASS_BY_TAG.set(ID_TAG[c], c);
+  CLASS_BY_TAG.set(LABEL_TAG[c], c);
+  CLASS_BY_TAG.set(INFO_TAG[c], c);
+}
+
+function descriptorFromTlvs(objectClass: ObjectClass, tlvs: readonly IotTlv[]): ObjectDescriptor {
+  const d: ObjectDescriptor = { objectClass, access: 0, state: 0 };
+  for (const { tag, value } of tlvs) {
+    const one = () => readUintBe(value);
+    if (tag === ID_TAG[objectClass]) d.id = value;
+    else if (tag === LABEL_TAG[objectClass]) d.label = fromUtf8(value);
+    else if (tag === TAG.ACCESS_CONDITIONS) d.access = one();
+    else if (tag === TAG.OBJECT_STATE) d.state = one();
+    else if (tag === TAG.KEY_TYPE) d.keyType = one();
+    else if (tag === TAG.KEY_USAGE) d.keyUsage = one();
+    else if (tag === TAG.FILE_USAGE) d.fileUsage = one();
+    else if (tag === TAG.FILE_SIZE) d.fileSize = one(); // big-endian, spec §3.2 (Orange reads LE: a bug)
+    else if (tag === TAG.CRYPTO_FUNCTIONS) d.cryptoFunctions = one();
+    else if (tag === TAG.SIGNATURE_ALGORITHMS) d.signatureAlgorithms = one();
+    else if (tag === TAG.HASH_ALGORITHMS) d.hashAlgorithms = one(); // 2 bytes; 1 byte on one buggy applet
+    else if (tag === TAG.KEY_AGREEMENT) d.keyAgreementAlgorithms = one();
+    else if (tag === TAG.KDF_ALGORITHMS) d.kdfAlgorithms = one();
+    // Unknown tags are skipped: later applet versions add attributes.
+  }
+  if (d.id === undefined && d.label === undefined) throw new FormatError(`${objectClass} descriptor without ID or label`);
+  return d;
+}
+
+/**
+ * Decodes an object list or a single-object answer in either encoding seen on real cards: wrapped in
+ * C1–C4, or flat, where each descriptor starts at its label or ID tag (spec §3.2).
+ */
+export function decodeObjectList(data: Uint8Array): ObjectDescriptor[] {
+  const tlvs = decodeIotTlvs(data);
+  const out: ObjectDescriptor[] = [];
+  let current: { objectClass: ObjectClass; tlvs: IotTlv[]; hasId: boolean } | undefined;
+  const flush = () => {
+    if (current) out.push(descriptorFromTlvs(current.objectClass, current.tlvs));
+    current = undefined;
+  };
+  for (const t of tlvs) {
+    const objectClass = CLASS_BY_TAG.get(t.tag);
+    if (objectClass && t.tag === INFO_TAG[objectClass]) {
+      flush();
+      out.push(descriptorFromTlvs(objectClass, decodeIotTlvs(t.value)));
+      continue;
+    }
+    if (objectClass) {
+      const isId = t.tag === ID_TAG[objectClass];
+      const continuesLabel = current && isId && !current.hasId && current.objectClass === objectClass;
+      if (!continuesLabel) {
+        flush();
+        current = { objectClass, tlvs: [], hasId: false };
+      }
+      current!.tlvs.push(t);
+      if (isId) current!.hasId = true;
+      continue;
+    }
+    if (!current) throw new FormatError(`attribute tag ${t.tag.toString(16)} before any object`);
+    current.tlvs.push(t);
+  }
+  flush();
+  return out;
+}
