@@ -1,0 +1,26 @@
+import type { CommandApdu } from '@iotsafe/protocol';
+
+/** What a handler returns. `onDelivered` runs only once the data reaches the host (not on 6Cxx). */
+export interface AppletResponse {
+  data: Uint8Array;
+  sw: number;
+  onDelivered?: () => void;
+}
+
+export interface CommandContext {
+  channel: number;
+}
+
+/** An application on the card, selected by AID on a logical channel. */
+export interface Applet {
+  readonly aids: readonly Uint8Array[];
+  /** False when the applet may be selected on one channel at a time (SELECT elsewhere → 6985). */
+  readonly multiSelectable: boolean;
+  process(command: CommandApdu, context: CommandContext): AppletResponse;
+  /** Called when the applet stops being selected on a channel (reselect, channel close, reset). */
+  deselect(channel: number): void;
+  /** Card reset: volatile state goes. */
+  reset(): void;
+}
+
+export const ok = (data: Uint8Array = new Uint8Array(0), sw = 0x9000): AppletResponse => ({ data, sw });

@@ -1,0 +1,11 @@
+export { VirtualSim, ProvisioningError, STATE_FILE, type SimOptions, type DurableSimOptions } from './virtual-sim.js';
+export { CardRuntime, buildAtr, type Card, type CardRuntimeOptions, type TransmissionProtocol } from './card/runtime.js';
+export type { Applet, AppletResponse, CommandContext } from './card/applet.js';
+export { CardError } from './card/card-error.js';
+export { IoTSafeApplet } from './iotsafe/applet.js';
+export { ObjectStore } from './iotsafe/store.js';
+export * from './iotsafe/containers.js';
+export { PERSONALITIES, REFERENCE, personalityByName, type Personality } from './iotsafe/personality.js';
+export { BUILTIN_PROFILES, TYPE1_PROFILE, TYPE2_PROFILE, ProfileError, containersFromProfile, parseProfile, profileSchema, type Profile } from './profile.js';
+export { StorageKeyError, STORAGE_KEY_ENV, STORAGE_KEY_FILE_ENV, newStorageKey, readStorageKeyFile, storageKeyFromEnvironment } from './storage/storage-key.js';
+export { SimStateError } from './storage/sim-state.js';

@@ -1,0 +1,129 @@
+// The on-disk form of a SIM (`sim.json` in its directory). Attributes are plain JSON so `cat` shows
+// what the SIM holds; private keys and secrets are sealed with the storage key, bound to the SIM and
+// the container they belong to. Volatile containers never reach the disk.
+import { bytesToHex, hexToBytes } from '@iotsafe/protocol';
+import { z } from 'zod';
+import { type Container, checkContainers, isVolatile } from '../iotsafe/containers.js';
+import { seal, unseal } from './storage-key.js';
+
+export const STATE_FORMAT = 'iotsafe-sim/1';
+const KEY_CHECK_TEXT = 'iotsafe-sim storage key check';
+
+export interface SimState {
+  simId: string;
+  personality: string;
+  containers: Container[];
+}
+
+const hex = z.string().regex(/^([0-9A-Fa-f]{2})*$/);
+const common = { id: hex, label: z.string().optional(), access: z.number().int().min(0).max(3) };
+const keyAttributes = {
+  keyType: z.number().int().min(0).max(255),
+  keyUsage: z.number().int().min(0).max(255),
+  cryptoFunctions: z.number().int().min(0).max(255),
+  signatureAlgorithms: z.number().int().min(0).max(255),
+  hashAlgorithms: z.number().int().min(0).max(0xffff),
+  keyAgreementAlgorithms: z.number().int().min(0).max(255),
+};
+const stateSchema = z.object({
+  format: z.literal(STATE_FORMAT),
+  simId: z.string().min(8),
+  personality: z.string(),
+  keyCheck: z.string(),
+  containers: z.array(
+    z.discriminatedUnion('objectClass', [
+      z.object({ objectClass: z.literal('privateKey'), ...common, ...keyAttributes, publicKeyId: hex.optional(), privateKey: z.string().optional(), publicKey: hex.optional() }),
+      z.object({ objectClass: z.literal('publicKey'), ...common, ...keyAttributes, publicKey: hex.optional() }),
+      z.object({ objectClass: z.literal('file'), ...common, fileUsage: z.number().int(), content: hex.optional() }),
+      z.object({ objectClass: z.literal('secret'), ...common, keyType: z.number().int(), cryptoFunctions: z.number().int(), kdfAlgorithms: z.number().int(), value: z.string().optional() }),
+    ]),
+  ),
+});
+
+/** The SIM directory holds something that is not a valid SIM state. */
+export class SimStateError extends Error {
+  override name = 'SimStateError';
+}
+
+const context = (simId: string, c: Container, field: string) => `${simId}/${c.objectClass}/${bytesToHex(c.id)}/${field}`;
+
+export function serializeState(state: SimState, storageKey: Uint8Array): string {
+  const containers = state.containers.map((c) => {
+    const persisted = !isVolatile(c);
+    const base = { objectClass: c.objectClass, id: bytesToHex(c.id), ...(c.label !== undefined ? { label: c.label } : {}), access: c.access };
+    switch (c.objectClass) {
+      case 'privateKey': {
+        const { privateKey, publicKey, publicKeyId, objectClass: _o, id: _i, label: _l, access: _a, ...attributes } = c;
+        return {
+          ...base,
+          ...attributes,
+          ...(publicKeyId ? { publicKeyId: bytesToHex(publicKeyId) } : {}),
+          ...(persisted && privateKey ? { privateKey: seal(storageKey, privateKey, context(state.simId, c, 'privateKey')) } : {}),
+          ...(persisted && publicKey ? { publicKey: bytesToHex(publicKey) } : {}),
+        };
+      }
+      case 'publicKey': {
+        const { publicKey, objectClass: _o, id: _i, label: _l, access: _a, ...attributes } = c;
+        return { ...base, ...attributes, ...(persisted && publicKey ? { publicKey: bytesToHex(publicKey) } : {}) };
+      }
+      case 'file':
+        return { ...base, fileUsage: c.fileUsage, ...(c.content ? { content: bytesToHex(c.content) } : {}) };
+      case 'secret':
+        return {
+          ...base,
+          keyType: c.keyType,
+          cryptoFunctions: c.cryptoFunctions,
+          kdfAlgorithms: c.kdfAlgorithms,
+          ...(c.value ? { value: seal(storageKey, c.value, context(state.simId, c, 'value')) } : {}),
+        };
+    }
+  });
+  const keyCheck = seal(storageKey, new TextEncoder().encode(KEY_CHECK_TEXT), `${state.simId}/key-check`);
+  return `${JSON.stringify({ format: STATE_FORMAT, simId: state.simId, personality: state.personality, keyCheck, containers }, null, 1)}\n`;
+}
+
+export function deserializeState(text: string, storageKey: Uint8Array): SimState {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new SimStateError('sim.json is not JSON');
+  }
+  const parsed = stateSchema.safeParse(json);
+  if (!parsed.success) throw new SimStateError(`sim.json does not match ${STATE_FORMAT}: ${parsed.error.issues[0]?.message}`);
+  const raw = parsed.data;
+  unseal(storageKey, raw.keyCheck, `${raw.simId}/key-check`); // a wrong key fails here, clearly
+  const containers: Container[] = raw.containers.map((r) => {
+    const base = { id: hexToBytes(r.id), access: r.access, ...(r.label !== undefined ? { label: r.label } : {}) };
+    switch (r.objectClass) {
+      case 'privateKey': {
+        const c: Container = {
+          ...base,
+          objectClass: 'privateKey',
+          keyType: r.keyType,
+          keyUsage: r.keyUsage,
+          cryptoFunctions: r.cryptoFunctions,
+          signatureAlgorithms: r.signatureAlgorithms,
+          hashAlgorithms: r.hashAlgorithms,
+          keyAgreementAlgorithms: r.keyAgreementAlgorithms,
+          ...(r.publicKeyId ? { publicKeyId: hexToBytes(r.publicKeyId) } : {}),
+          ...(r.publicKey ? { publicKey: hexToBytes(r.publicKey) } : {}),
+        };
+        if (r.privateKey) c.privateKey = unseal(storageKey, r.privateKey, context(raw.simId, c, 'privateKey'));
+        return c;
+      }
+      case 'publicKey':
+        return { ...base, ...r, objectClass: 'publicKey', id: base.id, ...(r.publicKey ? { publicKey: hexToBytes(r.publicKey) } : {}) } as Container;
+      case 'file':
+        return { ...base, objectClass: 'file', fileUsage: r.fileUsage, ...(r.content !== undefined ? { content: hexToBytes(r.content) } : {}) };
+      case 'secret': {
+        const c: Container = { ...base, objectClass: 'secret', keyType: r.keyType, cryptoFunctions: r.cryptoFunctions, kdfAlgorithms: r.kdfAlgorithms };
+        if (r.value) c.value = unseal(storageKey, r.value, context(raw.simId, c, 'value'));
+        return c;
+      }
+    }
+  });
+  const problems = checkContainers(containers);
+  if (problems.length > 0) throw new SimStateError(`sim.json is inconsistent: ${problems.join('; ')}`);
+  return { simId: raw.simId, personality: raw.personality, containers };
+}
