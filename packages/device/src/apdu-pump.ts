@@ -1,0 +1,98 @@
+// The APDU pump (spec/iotsafe.md §3.12): sends a command and returns its complete response, following
+// 61xx / 9Fxx with GET RESPONSE, resending on 6Cxx with the Le the card asks for, and taking 91xx
+// (proactive command pending) as success.
+import {
+  type CommandApdu,
+  EMPTY,
+  INS,
+  type ResponseApdu,
+  command,
+  concatBytes,
+  decodeClass,
+  encodeCommandApdu,
+  parseResponseApdu,
+  withChannel,
+} from '@iotsafe/protocol';
+import { type TraceSink, formatCommand, formatResponse, hasSecretResponse } from './trace.js';
+import { type Transport, TransportError } from './transport.js';
+
+/** GET RESPONSE class: interindustry 0N (ISO) or the class of the command it follows (8N, Kigen/ZARIOT). */
+export type GetResponseClass = 'interindustry' | 'same';
+
+export interface PumpOptions {
+  getResponseClass?: GetResponseClass;
+  trace?: TraceSink;
+  /** Bound on GET RESPONSE / 6Cxx follow-ups for one command (a card that loops is an error). */
+  maxFollowUps?: number;
+}
+
+export interface PumpResponse extends ResponseApdu {
+  /** SW2 of a 91xx answer: a proactive command of that length is waiting (handled by the modem/ME). */
+  proactivePending?: number;
+  /** Transport exchanges this command took. */
+  exchanges: number;
+}
+
+export class ApduPump {
+  private readonly getResponseClass: GetResponseClass;
+  private readonly maxFollowUps: number;
+  exchanges = 0;
+
+  constructor(
+    private readonly transport: Transport,
+    private readonly options: PumpOptions = {},
+  ) {
+    this.getResponseClass = options.getResponseClass ?? 'interindustry';
+    this.maxFollowUps = options.maxFollowUps ?? 64;
+  }
+
+  private async send(apdu: CommandApdu, secretResponse: boolean): Promise<ResponseApdu> {
+    const started = performance.now();
+    const raw = await this.transport.transmit(encodeCommandApdu(apdu));
+    this.exchanges++;
+    let response: ResponseApdu;
+    try {
+      response = parseResponseApdu(raw);
+    } catch {
+      throw new TransportError(`card answered ${raw.length} byte(s), without a status word`);
+    }
+    if (this.options.trace) {
+      const ms = performance.now() - started;
+      this.options.trace(`→ ${formatCommand(apdu)}`);
+      this.options.trace(`← ${formatResponse(response.data, response.sw, secretResponse, ms)}`);
+    }
+    return response;
+  }
+
+  async exchange(apdu: CommandApdu): Promise<PumpResponse> {
+    const secret = hasSecretResponse(apdu);
+    let current = apdu;
+    let data: Uint8Array = EMPTY;
+    let exchanges = 0;
+    for (let step = 0; step <= this.maxFollowUps; step++) {
+      const response = await this.send(current, secret);
+      exchanges++;
+      const sw1 = response.sw >> 8;
+      const sw2 = response.sw & 0xff;
+      if (sw1 === 0x61 || sw1 === 0x9f) {
+        data = concatBytes(data, response.data);
+        current = command(this.getResponseCla(apdu.cla), INS.GET_RESPONSE, 0, 0, EMPTY, sw2 === 0 ? 256 : sw2);
+        continue;
+      }
+      if (sw1 === 0x6c) {
+        current = { ...current, le: sw2 === 0 ? 256 : sw2 };
+        continue;
+      }
+      data = concatBytes(data, response.data);
+      if (sw1 === 0x91) return { data, sw: 0x9000, proactivePending: sw2, exchanges };
+      return { data, sw: response.sw, exchanges };
+    }
+    throw new TransportError(`the card kept asking for follow-ups after ${this.maxFollowUps} exchanges`);
+  }
+
+  private getResponseCla(commandCla: number): number {
+    const info = decodeClass(commandCla);
+    const channel = info?.channel ?? 0;
+    return this.getResponseClass === 'same' ? commandCla & ~0x10 : withChannel(0x00, channel);
+  }
+}

@@ -1,0 +1,63 @@
+// A PKCS#10 certification request (RFC 2986) whose signature is computed inside the SIM: the private
+// key never leaves it. Only P-256 keys with ecdsa-with-SHA256 are produced, which is what CAs accept.
+import {
+  OID,
+  type ObjectRef,
+  derBitString,
+  derContext,
+  derOid,
+  derSequence,
+  derSet,
+  derSmallInteger,
+  derUtf8String,
+  ecdsaRawToDer,
+} from '@iotsafe/protocol';
+import type { IoTSafe } from './iotsafe.js';
+
+export interface DistinguishedName {
+  commonName: string;
+  organization?: string;
+  country?: string;
+}
+
+export function encodeName(name: DistinguishedName): Uint8Array {
+  const rdn = (oid: string, value: Uint8Array) => derSet(derSequence(derOid(oid), value));
+  const parts: Uint8Array[] = [];
+  if (name.country) {
+    const printable = new Uint8Array([0x13, name.country.length, ...Buffer.from(name.country, 'ascii')]);
+    parts.push(rdn(OID.countryName, printable));
+  }
+  if (name.organization) parts.push(rdn(OID.organizationName, derUtf8String(name.organization)));
+  parts.push(rdn(OID.commonName, derUtf8String(name.commonName)));
+  return derSequence(...parts);
+}
+
+/** SubjectPublicKeyInfo for an uncompressed P-256 point (RFC 5480 §2). */
+export function encodeP256PublicKeyInfo(point: Uint8Array): Uint8Array {
+  return derSequence(derSequence(derOid(OID.ecPublicKey), derOid(OID.prime256v1)), derBitString(point));
+}
+
+export interface CsrRequest {
+  /** The private key container that signs. */
+  key: ObjectRef;
+  /** Its public key (from generateKeyPair or readPublicKey). */
+  publicKey: Uint8Array;
+  subject: DistinguishedName;
+}
+
+/** Builds the request and has the SIM sign it; returns DER. */
+export async function createCsr(iotsafe: IoTSafe, request: CsrRequest): Promise<Uint8Array> {
+  const info = derSequence(
+    derSmallInteger(0),
+    encodeName(request.subject),
+    encodeP256PublicKeyInfo(request.publicKey),
+    derContext(0, new Uint8Array(0)),
+  );
+  const signature = await iotsafe.sign(request.key, { message: info }, { hash: 'sha256' });
+  return derSequence(info, derSequence(derOid(OID.ecdsaWithSha256)), derBitString(ecdsaRawToDer(signature)));
+}
+
+export function toPem(der: Uint8Array, label: string): string {
+  const base64 = Buffer.from(der).toString('base64').replace(/.{64}/g, '$&\n');
+  return `-----BEGIN ${label}-----\n${base64}${base64.endsWith('\n') ? '' : '\n'}-----END ${label}-----\n`;
+}

@@ -1,0 +1,419 @@
+// The IoT SAFE client (spec/iotsafe.md §3, §10): a typed method per command, objects addressed by ID or
+// label, session hygiene (close before open, always close, recover a session a crash left open), and
+// parsers that accept every real-applet variant the virtual SIM's personalities reproduce.
+import {
+  type ApplicationInfo,
+  type ClassKind,
+  type CommandApdu,
+  DEFAULT_AIDS,
+  EMPTY,
+  FormatError,
+  HASH_BLOCK_LENGTH,
+  type HashAlgorithm,
+  INS,
+  type ObjectClass,
+  type ObjectDescriptor,
+  type ObjectRef,
+  SIGNATURE_ALGORITHM,
+  SW,
+  type SignMode,
+  type SignatureInput,
+  StatusWordError,
+  buildComputeDh,
+  buildComputeHkdf,
+  buildComputePrf,
+  buildGenerateKeyPair,
+  buildGetApplicationInfo,
+  buildGetObjectInfo,
+  buildGetObjectList,
+  buildGetRandom,
+  buildInitClose,
+  buildPutPublicKeyInit,
+  buildReadFile,
+  buildReadPublicKey,
+  buildSignInit,
+  buildUpdate,
+  buildVerifyInit,
+  bytesToHex,
+  claForChannel,
+  command,
+  concatBytes,
+  decodeApplicationInfo,
+  decodeKeyPairGenerated,
+  decodeObjectList,
+  decodePublicKeyData,
+  decodeSignatureResponse,
+  digest,
+  encodePublicKeyData,
+  encodeSignatureInput,
+  encodeSignatureTlv,
+  hexToBytes,
+  intermediateHashState,
+  splitIntoChunks,
+  utf8,
+} from '@iotsafe/protocol';
+import { ApduPump, type GetResponseClass, type PumpResponse } from './apdu-pump.js';
+import type { TraceSink } from './trace.js';
+import type { Transport } from './transport.js';
+
+/** Addresses an object by its ID (hex text or bytes). */
+export const byId = (id: string | Uint8Array): ObjectRef => ({ id: typeof id === 'string' ? hexToBytes(id) : id });
+/** Addresses an object by its label. */
+export const byLabel = (label: string): ObjectRef => ({ label });
+
+export interface SessionNumbers {
+  sign: number;
+  verify: number;
+  putPublicKey: number;
+}
+
+export interface IoTSafeOptions {
+  /** AIDs to try in order; defaults to the GSMA AID, then the Thales MVP and the early vendor AID. */
+  aids?: readonly Uint8Array[];
+  /** Open a logical channel (falls back to the basic channel when the card refuses). Default true. */
+  logicalChannel?: boolean;
+  /** CLA family for IoT SAFE commands: 8N, 0N, or 8N falling back to 0N on 6E00 ('auto', default). */
+  classes?: ClassKind | 'auto';
+  getResponseClass?: GetResponseClass;
+  /** Session numbers per command family (ZARIOT: 01 sign, 02 verify). */
+  sessions?: Partial<SessionNumbers>;
+  /** Le for READ FILE (lower it for modems that truncate long answers; Orange uses 50). */
+  readChunk?: number;
+  /** Data bytes per UPDATE APDU. */
+  updateChunk?: number;
+  /** Length encoding of full-text data (tag 9B): BER (default) or a fixed 3 bytes (Kigen). */
+  fullTextLength?: 'ber' | 'fixed3';
+  /** Curve size in bytes, for signature lengths (32 for P-256 and brainpoolP256r1). */
+  curveSize?: number;
+  trace?: TraceSink;
+}
+
+export interface SignOptions {
+  hash?: HashAlgorithm;
+  /** padAndSign (default; the host hashes), fullText (the card hashes everything), lastBlock. */
+  mode?: SignMode;
+}
+
+export type SignPayload = { message: Uint8Array } | { digest: Uint8Array };
+
+export type PrfInput =
+  | { mode: 'general'; secret: Uint8Array; label: string | Uint8Array; seed: Uint8Array; length: number }
+  | { mode: 'psk'; secret: ObjectRef; label: string | Uint8Array; seed: Uint8Array; length: number }
+  | { mode: 'ecdhePsk'; secret: ObjectRef; otherSecret: Uint8Array; label: string | Uint8Array; seed: Uint8Array; length: number };
+
+export type HkdfInput =
+  | { ikm: Uint8Array; salt: Uint8Array; hash?: HashAlgorithm }
+  | { secret: ObjectRef; salt: Uint8Array; hash?: HashAlgorithm };
+
+export interface GeneratedKeyPair {
+  /** Where the applet put the halves: it may change the public key ID (spec §3.4). */
+  privateKey: ObjectRef;
+  publicKey: ObjectRef;
+  /** Uncompressed point 04 ‖ X ‖ Y. */
+  point: Uint8Array;
+}
+
+/** No IoT SAFE applet answered SELECT on any of the AIDs tried. */
+export class AppletNotFoundError extends StatusWordError {
+  override name = 'AppletNotFoundError';
+}
+
+const ACCEPTABLE_CLOSE = new Set<number>([SW.OK, SW.INCORRECT_P1P2, SW.CONDITIONS_NOT_SATISFIED]);
+
+export class IoTSafe {
+  private classKind: ClassKind;
+  private readonly autoClass: boolean;
+  private readonly sessions: SessionNumbers;
+
+  private constructor(
+    readonly transport: Transport,
+    private readonly pump: ApduPump,
+    readonly channel: number,
+    readonly aid: Uint8Array,
+    private readonly options: IoTSafeOptions,
+  ) {
+    this.autoClass = (options.classes ?? 'auto') === 'auto';
+    this.classKind = options.classes === 'interindustry' ? 'interindustry' : 'proprietary';
+    this.sessions = { sign: 1, verify: 2, putPublicKey: 3, ...options.sessions };
+  }
+
+  /** Transport exchanges so far (GET RESPONSEs and retries included). */
+  get apduCount(): number {
+    return this.pump.exchanges;
+  }
+
+  /** Opens a channel (or uses the basic one) and selects the applet. */
+  static async connect(transport: Transport, options: IoTSafeOptions = {}): Promise<IoTSafe> {
+    const pump = new ApduPump(transport, { trace: options.trace, getResponseClass: options.getResponseClass });
+    let channel = 0;
+    if (options.logicalChannel ?? true) {
+      const opened = await pump.exchange(command(0x00, INS.MANAGE_CHANNEL, 0x00, 0x00, EMPTY, 1));
+      if (opened.sw === SW.OK && opened.data.length === 1) channel = opened.data[0]!;
+    }
+    const aids = options.aids ?? DEFAULT_AIDS;
+    let lastSw: number = SW.NOT_FOUND;
+    for (const channelToTry of channel === 0 ? [0] : [channel, 0]) {
+      for (const aid of aids) {
+        const selected = await pump.exchange(command(claForChannel(channelToTry), INS.SELECT, 0x04, 0x00, aid));
+        if (selected.sw === SW.OK) {
+          if (channelToTry !== channel) await closeChannel(pump, channel);
+          return new IoTSafe(transport, pump, channelToTry, aid, options);
+        }
+        lastSw = selected.sw;
+        // 6985: the applet is selected on another channel and is not multi-selectable (Kigen).
+        if (selected.sw === SW.CONDITIONS_NOT_SATISFIED) break;
+      }
+    }
+    if (channel !== 0) await closeChannel(pump, channel);
+    const tried = aids.map((a) => bytesToHex(a)).join(', ');
+    throw new AppletNotFoundError(lastSw, `SELECT of the IoT SAFE applet (tried ${tried})`);
+  }
+
+  /** Closes the logical channel (the transport stays open). */
+  async close(): Promise<void> {
+    if (this.channel !== 0) await closeChannel(this.pump, this.channel);
+  }
+
+  private cla(): number {
+    return claForChannel(this.channel, this.classKind);
+  }
+
+  /** Sends a command built for the current CLA; with 'auto', switches to 0N once on 6E00. */
+  private async run(name: string, build: (cla: number) => CommandApdu, accept: readonly number[] = [SW.OK]): Promise<PumpResponse> {
+    let response = await this.pump.exchange(build(this.cla()));
+    if (response.sw === SW.CLA_NOT_SUPPORTED && this.autoClass && this.classKind === 'proprietary') {
+      this.classKind = 'interindustry';
+      response = await this.pump.exchange(build(this.cla()));
+    }
+    if (!accept.includes(response.sw)) throw new StatusWordError(response.sw, name);
+    return response;
+  }
+
+  // --- discovery -----------------------------------------------------------------------------------
+
+  async random(length: number): Promise<Uint8Array> {
+    if (!Number.isInteger(length) || length < 1 || length > 256) throw new RangeError('GET RANDOM gives 1 to 256 bytes');
+    const { data } = await this.run('GET RANDOM', (cla) => buildGetRandom(cla, length));
+    if (data.length !== length) throw new FormatError(`GET RANDOM returned ${data.length} bytes, asked ${length}`);
+    return data;
+  }
+
+  async applicationInfo(): Promise<ApplicationInfo> {
+    const { data } = await this.run('GET DATA (application)', buildGetApplicationInfo);
+    return decodeApplicationInfo(data);
+  }
+
+  /** Every object, following 6300 paging (GET DATA P1=01, then P2=01). */
+  async listObjects(): Promise<ObjectDescriptor[]> {
+    const pages: Uint8Array[] = [];
+    let next = false;
+    for (let page = 0; page < 256; page++) {
+      const response = await this.run('GET DATA (object list)', (cla) => buildGetObjectList(cla, next), [SW.OK, SW.MORE_DATA]);
+      pages.push(response.data);
+      if (response.sw === SW.OK) return decodeObjectList(concatBytes(...pages));
+      next = true;
+    }
+    throw new FormatError('object list did not end after 256 pages');
+  }
+
+  async objectInfo(objectClass: ObjectClass, ref: ObjectRef): Promise<ObjectDescriptor> {
+    const { data } = await this.run(`GET DATA (${objectClass} info)`, (cla) => buildGetObjectInfo(cla, objectClass, ref));
+    const [descriptor] = decodeObjectList(data);
+    if (!descriptor) throw new FormatError('empty object descriptor');
+    return descriptor;
+  }
+
+  // --- files ---------------------------------------------------------------------------------------
+
+  /**
+   * Reads a whole file: its size from GET DATA C3, then READ FILE chunks advancing by what each answer
+   * holds. Without GET DATA C3 (broken applets, wolfSSL IOTSAFE_NO_GETDATA) it reads until the card
+   * signals the end and cuts a DER object to its encoded length.
+   */
+  async readFile(ref: ObjectRef): Promise<Uint8Array> {
+    let size: number | undefined;
+    const info = await this.pump.exchange(buildGetObjectInfo(this.cla(), 'file', ref));
+    if (info.sw === SW.OK) size = decodeObjectList(info.data)[0]?.fileSize;
+    else if (info.sw === SW.NOT_FOUND) throw new StatusWordError(info.sw, 'GET DATA (file info)');
+    const chunk = Math.min(this.options.readChunk ?? 256, 256);
+    const parts: Uint8Array[] = [];
+    let offset = 0;
+    while (size === undefined || offset < size) {
+      if (offset > 0xffff) throw new FormatError('file larger than READ FILE can address');
+      const want = size === undefined ? chunk : Math.min(chunk, size - offset);
+      const response = await this.pump.exchange(buildReadFile(this.cla(), ref, offset, want));
+      if (response.sw !== SW.OK) {
+        const endOfFile = size === undefined && offset > 0 && [SW.INCORRECT_P1P2, SW.INCOMPATIBLE_FILE_STRUCTURE, 0x6b00].includes(response.sw as 0x6a86);
+        if (endOfFile) break;
+        throw new StatusWordError(response.sw, 'READ FILE');
+      }
+      if (response.data.length === 0) break;
+      parts.push(response.data);
+      offset += response.data.length;
+      if (size === undefined && response.data.length < want) break;
+    }
+    const content = concatBytes(...parts);
+    return size === undefined ? trimToDer(content) : content;
+  }
+
+  // --- keys ----------------------------------------------------------------------------------------
+
+  async generateKeyPair(ref: ObjectRef): Promise<GeneratedKeyPair> {
+    const { data } = await this.run('GENERATE KEY PAIR', (cla) => buildGenerateKeyPair(cla, ref));
+    const result = decodeKeyPairGenerated(data);
+    return {
+      privateKey: result.privateKeyId ? { id: result.privateKeyId } : ref,
+      publicKey: result.publicKeyId ? { id: result.publicKeyId } : 'id' in ref ? { id: ref.id } : { label: ref.label },
+      point: result.publicKey,
+    };
+  }
+
+  async readPublicKey(ref: ObjectRef): Promise<Uint8Array> {
+    const { data } = await this.run('READ PUBLIC KEY', (cla) => buildReadPublicKey(cla, ref));
+    return decodePublicKeyData(data);
+  }
+
+  async putPublicKey(ref: ObjectRef, point: Uint8Array): Promise<void> {
+    const session = this.sessions.putPublicKey;
+    await this.withSession('PUT PUBLIC KEY', INS.PUT_PUBLIC_KEY_INIT, session, (cla) => buildPutPublicKeyInit(cla, session, ref), async () => {
+      await this.sendUpdates('PUT PUBLIC KEY UPDATE', INS.PUT_PUBLIC_KEY_UPDATE, session, encodePublicKeyData(point));
+    });
+  }
+
+  // --- signatures ------------------------------------------------------------------------------------
+
+  /** Signs inside the SIM; returns raw r ‖ s. */
+  async sign(key: ObjectRef, payload: SignPayload, options: SignOptions = {}): Promise<Uint8Array> {
+    const hash = options.hash ?? 'sha256';
+    const mode = options.mode ?? 'padAndSign';
+    const input = signatureInput(mode, hash, payload);
+    const session = this.sessions.sign;
+    const init = { key, mode, hash, algorithm: SIGNATURE_ALGORITHM.ECDSA };
+    return this.withSession('COMPUTE SIGNATURE', INS.COMPUTE_SIGNATURE_INIT, session, (cla) => buildSignInit(cla, session, init), async () => {
+      const response = await this.sendUpdates('COMPUTE SIGNATURE UPDATE', INS.COMPUTE_SIGNATURE_UPDATE, session, encodeSignatureInput(input, this.options.fullTextLength));
+      return decodeSignatureResponse(response.data, this.options.curveSize ?? 32);
+    });
+  }
+
+  /** Verifies inside the SIM: true on 9000, false on 6D01; other status words throw. */
+  async verify(key: ObjectRef, payload: SignPayload, signature: Uint8Array, options: SignOptions = {}): Promise<boolean> {
+    const hash = options.hash ?? 'sha256';
+    const mode = options.mode ?? 'padAndSign';
+    const input = signatureInput(mode, hash, payload);
+    const session = this.sessions.verify;
+    const init = { key, mode, hash, algorithm: SIGNATURE_ALGORITHM.ECDSA };
+    return this.withSession('VERIFY SIGNATURE', INS.VERIFY_SIGNATURE_INIT, session, (cla) => buildVerifyInit(cla, session, init), async () => {
+      const data = concatBytes(encodeSignatureInput(input, this.options.fullTextLength), encodeSignatureTlv(signature, 2));
+      const response = await this.sendUpdates('VERIFY SIGNATURE UPDATE', INS.VERIFY_SIGNATURE_UPDATE, session, data, [SW.OK, SW.SIGNATURE_MISMATCH]);
+      return response.sw === SW.OK;
+    });
+  }
+
+  // --- key agreement and derivation ---------------------------------------------------------------
+
+  /** ECDH inside the SIM; returns the shared secret (x-coordinate). */
+  async computeDH(privateKey: ObjectRef, publicKey: ObjectRef): Promise<Uint8Array> {
+    const { data } = await this.run('COMPUTE DH', (cla) => buildComputeDh(cla, { privateKey, publicKey }));
+    return data;
+  }
+
+  /** TLS 1.2 PRF inside the SIM (modes 00 general, 01 PSK, 02 ECDHE-PSK). */
+  async prf(input: PrfInput): Promise<Uint8Array> {
+    const labelAndSeed = concatBytes(typeof input.label === 'string' ? utf8(input.label) : input.label, input.seed);
+    const request =
+      input.mode === 'general'
+        ? { mode: input.mode, secret: input.secret, labelAndSeed, length: input.length }
+        : input.mode === 'psk'
+          ? { mode: input.mode, secretRef: input.secret, labelAndSeed, length: input.length }
+          : { mode: input.mode, secretRef: input.secret, otherSecret: input.otherSecret, labelAndSeed, length: input.length };
+    const { data } = await this.run('COMPUTE PRF', (cla) => buildComputePrf(cla, request));
+    if (data.length !== input.length) throw new FormatError(`COMPUTE PRF returned ${data.length} bytes, asked ${input.length}`);
+    return data;
+  }
+
+  /** HKDF-Extract inside the SIM, with the IKM given or taken from a secret container. */
+  async hkdfExtract(input: HkdfInput): Promise<Uint8Array> {
+    const hash = input.hash ?? 'sha256';
+    const request = 'ikm' in input ? { mode: 'ikm' as const, ikm: input.ikm, salt: input.salt, hash } : { mode: 'secret' as const, secretRef: input.secret, salt: input.salt, hash };
+    const { data } = await this.run('COMPUTE HKDF', (cla) => buildComputeHkdf(cla, request));
+    return data;
+  }
+
+  // --- sessions ------------------------------------------------------------------------------------
+
+  /**
+   * Runs `body` inside a numbered session: closes the session first (a crash may have left it open),
+   * opens it, and always closes it afterwards — without letting a close failure hide the body's error.
+   */
+  private async withSession<T>(
+    name: string,
+    initIns: number,
+    session: number,
+    buildOpen: (cla: number) => CommandApdu,
+    body: () => Promise<T>,
+  ): Promise<T> {
+    const closeSession = async () => {
+      const closed = await this.pump.exchange(buildInitClose(this.cla(), initIns, session));
+      return closed.sw;
+    };
+    let closeSw = await closeSession();
+    if (closeSw === SW.CLA_NOT_SUPPORTED && this.autoClass && this.classKind === 'proprietary') {
+      this.classKind = 'interindustry';
+      closeSw = await closeSession();
+    }
+    if (!ACCEPTABLE_CLOSE.has(closeSw)) throw new StatusWordError(closeSw, `${name} INIT (close)`);
+    await this.run(`${name} INIT`, buildOpen);
+    try {
+      return await body();
+    } finally {
+      await closeSession().catch(() => undefined);
+    }
+  }
+
+  private async sendUpdates(
+    name: string,
+    ins: number,
+    session: number,
+    data: Uint8Array,
+    acceptLast: readonly number[] = [SW.OK],
+  ): Promise<PumpResponse> {
+    const chunks = splitIntoChunks(data, this.options.updateChunk ?? 255);
+    let response: PumpResponse | undefined;
+    for (let i = 0; i < chunks.length; i++) {
+      const last = i === chunks.length - 1;
+      response = await this.run(name, (cla) => buildUpdate(cla, ins, session, last, chunks[i]!), last ? acceptLast : [SW.OK]);
+    }
+    return response!;
+  }
+}
+
+function signatureInput(mode: SignMode, hash: HashAlgorithm, payload: SignPayload): SignatureInput {
+  if (mode === 'padAndSign') return { mode, hash: 'digest' in payload ? payload.digest : digest(hash, payload.message) };
+  if (!('message' in payload)) throw new TypeError(`${mode} mode signs a message, not a digest`);
+  if (mode === 'fullText') return { mode, data: payload.message };
+  // Last block: the host hashes whole blocks, the card finishes with the rest (1..block bytes).
+  const block = HASH_BLOCK_LENGTH[hash];
+  const split = Math.max(0, Math.floor((payload.message.length - 1) / block) * block);
+  return {
+    mode,
+    intermediateHash: intermediateHashState(hash, payload.message.subarray(0, split)),
+    bytesHashed: split,
+    lastBlock: payload.message.subarray(split),
+  };
+}
+
+async function closeChannel(pump: ApduPump, channel: number): Promise<void> {
+  await pump.exchange(command(0x00, INS.MANAGE_CHANNEL, 0x80, channel)).catch(() => undefined);
+}
+
+/** Cuts trailing padding after a DER object (files read without a known size). */
+function trimToDer(content: Uint8Array): Uint8Array {
+  if (content[0] !== 0x30 || content.length < 2) return content;
+  const first = content[1]!;
+  const lengthBytes = first < 0x80 ? 0 : first & 0x7f;
+  if (lengthBytes > 3 || content.length < 2 + lengthBytes) return content;
+  let length = first < 0x80 ? first : 0;
+  for (let i = 0; i < lengthBytes; i++) length = length * 256 + content[2 + i]!;
+  const total = 2 + lengthBytes + length;
+  return total <= content.length ? content.subarray(0, total) : content;
+}
