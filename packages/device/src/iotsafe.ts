@@ -6,7 +6,6 @@ import {
   type ClassKind,
   type CommandApdu,
   DEFAULT_AIDS,
-  EMPTY,
   FormatError,
   HASH_BLOCK_LENGTH,
   type HashAlgorithm,
@@ -19,6 +18,7 @@ import {
   type SignMode,
   type SignatureInput,
   StatusWordError,
+  buildCloseChannel,
   buildComputeDh,
   buildComputeHkdf,
   buildComputePrf,
@@ -28,15 +28,16 @@ import {
   buildGetObjectList,
   buildGetRandom,
   buildInitClose,
+  buildOpenChannel,
   buildPutPublicKeyInit,
   buildReadFile,
   buildReadPublicKey,
+  buildSelect,
   buildSignInit,
   buildUpdate,
   buildVerifyInit,
   bytesToHex,
   claForChannel,
-  command,
   concatBytes,
   decodeApplicationInfo,
   decodeKeyPairGenerated,
@@ -147,14 +148,14 @@ export class IoTSafe {
     const pump = new ApduPump(transport, { trace: options.trace, getResponseClass: options.getResponseClass });
     let channel = 0;
     if (options.logicalChannel ?? true) {
-      const opened = await pump.exchange(command(0x00, INS.MANAGE_CHANNEL, 0x00, 0x00, EMPTY, 1));
+      const opened = await pump.exchange(buildOpenChannel());
       if (opened.sw === SW.OK && opened.data.length === 1) channel = opened.data[0]!;
     }
     const aids = options.aids ?? DEFAULT_AIDS;
     let lastSw: number = SW.NOT_FOUND;
     for (const channelToTry of channel === 0 ? [0] : [channel, 0]) {
       for (const aid of aids) {
-        const selected = await pump.exchange(command(claForChannel(channelToTry), INS.SELECT, 0x04, 0x00, aid));
+        const selected = await pump.exchange(buildSelect(claForChannel(channelToTry), aid));
         if (selected.sw === SW.OK) {
           if (channelToTry !== channel) await closeChannel(pump, channel);
           return new IoTSafe(transport, pump, channelToTry, aid, options);
@@ -403,7 +404,7 @@ function signatureInput(mode: SignMode, hash: HashAlgorithm, payload: SignPayloa
 }
 
 async function closeChannel(pump: ApduPump, channel: number): Promise<void> {
-  await pump.exchange(command(0x00, INS.MANAGE_CHANNEL, 0x80, channel)).catch(() => undefined);
+  await pump.exchange(buildCloseChannel(channel)).catch(() => undefined);
 }
 
 /** Cuts trailing padding after a DER object (files read without a known size). */

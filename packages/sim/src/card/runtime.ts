@@ -144,7 +144,8 @@ export class CardRuntime implements Card {
       return sw(SW.OK);
     }
     if (apdu.p1 === 0x80) {
-      if (apdu.data.length > 0 || apdu.le !== undefined) return sw(SW.WRONG_LENGTH);
+      // `00 70 80 0N 00` (P3 = 00, as Orange sends) is accepted like the 4-byte form.
+      if (apdu.data.length > 0 || (apdu.le !== undefined && apdu.le !== 256)) return sw(SW.WRONG_LENGTH);
       const target = apdu.p2 === 0 ? channel : apdu.p2;
       if (target === 0 || target >= this.options.channels) return sw(SW.INCORRECT_P1P2);
       const state = this.channels.get(target);

@@ -1,0 +1,174 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import {
+  ApduLengthError,
+  FormatError,
+  apduCase,
+  bytesToHex,
+  claForChannel,
+  decodeBerTlvs,
+  decodeClass,
+  decodeIotTlvs,
+  describeStatusWord,
+  ecdsaDerToRaw,
+  ecdsaRawToDer,
+  encodeBerTlv,
+  encodeCommandApdu,
+  encodeFullTextTlv,
+  encodeIotTlv,
+  hexToBytes,
+  isValidStatusWord,
+  parseCommandApdu,
+  parseResponseApdu,
+  withChannel,
+} from '@iotsafe/protocol';
+
+const h = hexToBytes;
+
+describe('hex', () => {
+  test('decodes with spaces and either case, encodes upper case', () => {
+    assert.equal(bytesToHex(h('80 2a 00 01')), '802A0001');
+    assert.equal(bytesToHex(h('0a0B'), ' '), '0A 0B');
+  });
+  test('rejects odd length and non-hex', () => {
+    assert.throws(() => h('123'), FormatError);
+    assert.throws(() => h('zz'), FormatError);
+  });
+});
+
+describe('BER-TLV', () => {
+  test('round-trips short, 81, 82 lengths and two-byte tags', () => {
+    for (const length of [0, 1, 0x7f, 0x80, 0xff, 0x100, 0x1234]) {
+      const value = new Uint8Array(length).fill(0xab);
+      for (const tag of [0x84, 0x9f7f, 0xbf8101]) {
+        const [decoded] = decodeBerTlvs(encodeBerTlv(tag, value));
+        assert.equal(decoded!.tag, tag);
+        assert.equal(decoded!.value.length, length);
+      }
+    }
+  });
+  test('skips 00/FF padding between objects', () => {
+    assert.deepEqual(decodeBerTlvs(h('00 84 01 01 FF 85 00')).map((t) => t.tag), [0x84, 0x85]);
+  });
+  test('rejects truncation and indefinite length', () => {
+    for (const bad of ['84', '84 02 01', '84 81', '9F', '84 80 00 00', '84 84 00 00 00 01 00']) {
+      assert.throws(() => decodeBerTlvs(h(bad)), FormatError, bad);
+    }
+  });
+});
+
+describe('IoT SAFE TLV dialect', () => {
+  const sig = new Uint8Array(64).fill(7);
+  test('tag 33 with a 1-byte or a 2-byte length decodes to the same signature', () => {
+    for (const bytes of [1, 2] as const) {
+      const [t] = decodeIotTlvs(encodeIotTlv(0x33, sig, bytes));
+      assert.equal(t!.tag, 0x33);
+      assert.deepEqual(t!.value, sig);
+    }
+  });
+  test('tag 33 after a hash TLV (VERIFY UPDATE) in both forms', () => {
+    const hash = encodeIotTlv(0x9e, new Uint8Array(32).fill(1));
+    for (const bytes of [1, 2] as const) {
+      const tlvs = decodeIotTlvs(new Uint8Array([...hash, ...encodeIotTlv(0x33, sig, bytes)]));
+      assert.deepEqual(tlvs.map((t) => t.value.length), [32, 64]);
+    }
+  });
+  test('RSA-size signature 33 01 00 + 256 bytes (2-byte length)', () => {
+    const [t] = decodeIotTlvs(encodeIotTlv(0x33, new Uint8Array(256), 2));
+    assert.equal(t!.value.length, 256);
+  });
+  test('tag 9B in 1-byte, BER and fixed 3-byte forms', () => {
+    for (const n of [5, 200, 1000]) {
+      const data = new Uint8Array(n).fill(3);
+      for (const style of ['ber', 'fixed3'] as const) {
+        const [t] = decodeIotTlvs(encodeFullTextTlv(data, style));
+        assert.equal(t!.value.length, n, `${style} ${n}`);
+      }
+    }
+  });
+  test('a value announced longer than the data is a FormatError', () => {
+    assert.throws(() => decodeIotTlvs(h('84 05 01 02')), FormatError);
+    assert.throws(() => decodeIotTlvs(h('9B 00 00')), FormatError);
+  });
+});
+
+describe('command APDUs', () => {
+  test('cases 1 to 4 round-trip', () => {
+    const cases = [
+      { cla: 0x80, ins: 0x2a, p1: 1, p2: 1, data: new Uint8Array(0) },
+      { cla: 0x80, ins: 0x84, p1: 0, p2: 0, data: new Uint8Array(0), le: 256 },
+      { cla: 0x81, ins: 0x2b, p1: 0x80, p2: 1, data: h('9E 02 01 02') },
+      { cla: 0x01, ins: 0xb9, p1: 0, p2: 0, data: h('84 01 01'), le: 0x51 },
+    ];
+    cases.forEach((c, i) => {
+      const parsed = parseCommandApdu(encodeCommandApdu(c));
+      assert.deepEqual({ ...parsed, data: [...parsed.data] }, { ...c, data: [...c.data] });
+      assert.equal(apduCase(parsed), i + 1);
+    });
+  });
+  test('Le 00 is 256 bytes', () => {
+    assert.equal(parseCommandApdu(h('8084000000')).le, 256);
+    assert.equal(bytesToHex(encodeCommandApdu({ cla: 0x80, ins: 0x84, p1: 0, p2: 0, data: new Uint8Array(0), le: 256 })), '8084000000');
+  });
+  test('inconsistent lengths are ApduLengthError', () => {
+    for (const bad of ['80', '802A00', '802A00010201', '802A0001020102030405', '802A000000AA']) {
+      assert.throws(() => parseCommandApdu(h(bad)), ApduLengthError, bad);
+    }
+  });
+  test('encoding refuses extended sizes and non-bytes', () => {
+    assert.throws(() => encodeCommandApdu({ cla: 0x80, ins: 1, p1: 0, p2: 0, data: new Uint8Array(256) }), FormatError);
+    assert.throws(() => encodeCommandApdu({ cla: 0x100, ins: 1, p1: 0, p2: 0, data: new Uint8Array(0) }), FormatError);
+    assert.throws(() => encodeCommandApdu({ cla: 0x80, ins: 1, p1: 0, p2: 0, data: new Uint8Array(0), le: 257 }), FormatError);
+  });
+  test('response APDUs need a status word', () => {
+    assert.deepEqual(parseResponseApdu(h('01 9000')), { data: h('01'), sw: 0x9000 });
+    assert.throws(() => parseResponseApdu(h('90')), FormatError);
+  });
+});
+
+describe('CLA channel coding (ISO 7816-4 §5.4.1)', () => {
+  test('channels 0–3 in the first class, 4–19 in the further class, both families', () => {
+    assert.equal(claForChannel(0), 0x00);
+    assert.equal(claForChannel(3), 0x03);
+    assert.equal(claForChannel(1, 'proprietary'), 0x81);
+    assert.equal(claForChannel(4), 0x40);
+    assert.equal(claForChannel(19), 0x4f);
+    assert.equal(claForChannel(19, 'proprietary'), 0xcf);
+    for (let ch = 0; ch <= 19; ch++) {
+      for (const kind of ['interindustry', 'proprietary'] as const) {
+        const info = decodeClass(claForChannel(ch, kind))!;
+        assert.equal(info.channel, ch);
+        assert.equal(info.kind, kind);
+      }
+    }
+    assert.throws(() => claForChannel(20), FormatError);
+  });
+  test('FF and reserved classes are undefined; SM and chaining bits are reported', () => {
+    assert.equal(decodeClass(0xff), undefined);
+    assert.equal(decodeClass(0x20), undefined);
+    assert.equal(decodeClass(0x0c)!.secureMessaging, true);
+    assert.equal(decodeClass(0x10)!.chaining, true);
+    assert.equal(withChannel(0x81, 2), 0x82);
+  });
+});
+
+describe('status words', () => {
+  test('IoT SAFE table and parameterised ranges read well', () => {
+    assert.match(describeStatusWord(0x6d01), /signature does not match/);
+    assert.match(describeStatusWord(0x6143), /67 response bytes/);
+    assert.match(describeStatusWord(0x6c10), /wrong Le/);
+    assert.equal(isValidStatusWord(0x9000), true);
+    assert.equal(isValidStatusWord(0x6100), true);
+    assert.equal(isValidStatusWord(0x6000), false);
+    assert.equal(isValidStatusWord(0x7000), false);
+  });
+});
+
+describe('ECDSA signature encodings', () => {
+  test('raw ↔ DER keeps both halves, including a high bit and leading zeros', () => {
+    const raw = h(`${'80'.padEnd(64, '1')}${'00'.repeat(2)}${'7F'.padEnd(60, '2')}`);
+    const der = ecdsaRawToDer(raw);
+    assert.equal(der[0], 0x30);
+    assert.deepEqual(ecdsaDerToRaw(der, 32), raw);
+  });
+});
