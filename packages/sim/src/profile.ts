@@ -235,6 +235,13 @@ export function containersFromProfile(input: unknown): { personality: string; co
       }
     }
   });
+  // A provisioned key pair's public half also fills the public key container it names.
+  for (const c of containers) {
+    if (c.objectClass !== 'privateKey' || !c.publicKey || !c.publicKeyId) continue;
+    const partnerId = c.publicKeyId;
+    const partner = containers.find((p) => p.objectClass === 'publicKey' && Buffer.from(p.id).equals(partnerId));
+    if (partner?.objectClass === 'publicKey' && !partner.publicKey) partner.publicKey = c.publicKey;
+  }
   const seen = new Set<string>();
   for (const c of containers) {
     const key = `${c.objectClass}:${Buffer.from(c.id).toString('hex')}`;
