@@ -180,12 +180,16 @@ export class IoTSafe {
   }
 
   /** Sends a command built for the current CLA; with 'auto', switches to 0N once on 6E00. */
+  private async exchange(build: (cla: number) => CommandApdu): Promise<PumpResponse> {
+    const response = await this.pump.exchange(build(this.cla()));
+    if (response.sw !== SW.CLA_NOT_SUPPORTED || !this.autoClass || this.classKind !== 'proprietary') return response;
+    this.classKind = 'interindustry';
+    return this.pump.exchange(build(this.cla()));
+  }
+
+  /** Like exchange, and a StatusWordError for any SW outside `accept`. */
   private async run(name: string, build: (cla: number) => CommandApdu, accept: readonly number[] = [SW.OK]): Promise<PumpResponse> {
-    let response = await this.pump.exchange(build(this.cla()));
-    if (response.sw === SW.CLA_NOT_SUPPORTED && this.autoClass && this.classKind === 'proprietary') {
-      this.classKind = 'interindustry';
-      response = await this.pump.exchange(build(this.cla()));
-    }
+    const response = await this.exchange(build);
     if (!accept.includes(response.sw)) throw new StatusWordError(response.sw, name);
     return response;
   }
@@ -233,7 +237,7 @@ export class IoTSafe {
    */
   async readFile(ref: ObjectRef): Promise<Uint8Array> {
     let size: number | undefined;
-    const info = await this.pump.exchange(buildGetObjectInfo(this.cla(), 'file', ref));
+    const info = await this.exchange((cla) => buildGetObjectInfo(cla, 'file', ref));
     if (info.sw === SW.OK) size = decodeObjectList(info.data)[0]?.fileSize;
     else if (info.sw === SW.NOT_FOUND) throw new StatusWordError(info.sw, 'GET DATA (file info)');
     const chunk = Math.min(this.options.readChunk ?? 256, 256);
@@ -242,7 +246,7 @@ export class IoTSafe {
     while (size === undefined || offset < size) {
       if (offset > 0xffff) throw new FormatError('file larger than READ FILE can address');
       const want = size === undefined ? chunk : Math.min(chunk, size - offset);
-      const response = await this.pump.exchange(buildReadFile(this.cla(), ref, offset, want));
+      const response = await this.exchange((cla) => buildReadFile(cla, ref, offset, want));
       if (response.sw !== SW.OK) {
         const endOfFile = size === undefined && offset > 0 && [SW.INCORRECT_P1P2, SW.INCOMPATIBLE_FILE_STRUCTURE, 0x6b00].includes(response.sw as 0x6a86);
         if (endOfFile) break;
@@ -353,15 +357,8 @@ export class IoTSafe {
     buildOpen: (cla: number) => CommandApdu,
     body: () => Promise<T>,
   ): Promise<T> {
-    const closeSession = async () => {
-      const closed = await this.pump.exchange(buildInitClose(this.cla(), initIns, session));
-      return closed.sw;
-    };
-    let closeSw = await closeSession();
-    if (closeSw === SW.CLA_NOT_SUPPORTED && this.autoClass && this.classKind === 'proprietary') {
-      this.classKind = 'interindustry';
-      closeSw = await closeSession();
-    }
+    const closeSession = async () => (await this.exchange((cla) => buildInitClose(cla, initIns, session))).sw;
+    const closeSw = await closeSession();
     if (!ACCEPTABLE_CLOSE.has(closeSw)) throw new StatusWordError(closeSw, `${name} INIT (close)`);
     await this.run(`${name} INIT`, buildOpen);
     try {
