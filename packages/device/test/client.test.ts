@@ -20,10 +20,16 @@ import { encodeP256Spki } from '../../../test/helpers/crypto-bridge.js';
 
 const PSK = hexToBytes('0102030405060708090A0B0C0D0E0F10');
 
+/** What a deployment must configure for a card, as wolfSSL's IOTSAFE_* flags do: here the 9B length form. */
+const CLIENT_SETTINGS: Record<string, Parameters<typeof IoTSafe.connect>[1]> = {
+  zariot: { fullTextLength: 'fixed3' },
+  kigen: { fullTextLength: 'fixed3' },
+};
+
 async function connect(personality: string, options: Parameters<typeof IoTSafe.connect>[1] = {}) {
   const sim = VirtualSim.inMemory(TEST_PROFILE, { personality });
   const transport = new MemoryTransport(sim.card);
-  const client = await IoTSafe.connect(transport, options);
+  const client = await IoTSafe.connect(transport, { ...CLIENT_SETTINGS[personality], ...options });
   return { sim, transport, client };
 }
 

@@ -229,7 +229,7 @@ describe('COMPUTE SIGNATURE', () => {
     assert.equal(send(card, apdu('802A0001', signInit(tlv('84', '08'), '03', '0004'))).sw, '6985');
     assert.equal(send(card, apdu('802A0001', signInit(tlv('84', '01'), '03', '0001', '01'))).sw, '6985');
     assert.equal(send(card, apdu('802A0001', signInit(tlv('84', '01'), '07'))).sw, '6A80');
-    assert.equal(send(card, apdu('802A0001', `${tlv('84', '01')}${tlv('74', '41')}A101039102000192010 4`.replace(' ', ''))).sw, '6A80');
+    assert.equal(send(card, apdu('802A0001', `${tlv('84', '01')}${tlv('74', '41')}A1010391020001920104`)).sw, '6A80');
     assert.equal(send(card, apdu('802A0001', signInit(tlv('84', '01')))).sw, '9000');
     assert.equal(send(card, apdu('802B8001', tlv('9E', '11'.repeat(31)))).sw, '6A80');
     assert.equal(send(card, apdu('802B8001', tlv('9E', '11'.repeat(32)))).sw, '6985'); // aborted after the error

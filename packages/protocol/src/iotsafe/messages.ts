@@ -12,7 +12,7 @@ import {
   hashFromBits,
 } from './constants.js';
 import { type ObjectRef, encodeObjectRef, parseObjectRef } from './objects.js';
-import { decodeIotTlvs, encodeIotTlv, indexTlvs } from './tlv.js';
+import { type FullTextLength, decodeIotTlvs, encodeIotTlv, indexTlvs } from './tlv.js';
 
 const fields = (data: Uint8Array) => indexTlvs(decodeIotTlvs(data));
 
@@ -151,8 +151,9 @@ function berLength(n: number): Uint8Array {
 export function decodeSignatureInput(
   mode: SignMode,
   data: Uint8Array,
+  fullText: FullTextLength = 'auto',
 ): { input: SignatureInput; signature?: Uint8Array } {
-  const map = fields(data);
+  const map = indexTlvs(decodeIotTlvs(data, fullText));
   const signature = map.get(TAG.SIGNATURE);
   const withSig = <T extends SignatureInput>(input: T) => (signature ? { input, signature } : { input });
   switch (mode) {

@@ -27,7 +27,10 @@ export function encodeFullTextTlv(value: Uint8Array, style: 'ber' | 'fixed3' = '
   return concatBytes(Uint8Array.of(TAG.DATA_FULL_TEXT), encodeBerLength(value.length), value);
 }
 
-function readLength(data: Uint8Array, tag: number, at: number): { length: number; headerEnd: number } {
+/** How a card reads the length of full-text data (tag 9B): `auto` (1 byte, BER, or fixed 3 when it starts with 00) or always a fixed 3 bytes (Kigen-class cards). */
+export type FullTextLength = 'auto' | 'fixed3';
+
+function readLength(data: Uint8Array, tag: number, at: number, fullText: FullTextLength): { length: number; headerEnd: number } {
   const remaining = data.length - at; // bytes after the tag
   const need = (n: number) => {
     if (n > remaining) throw new FormatError(`truncated length of tag ${tag.toString(16)}`);
@@ -44,9 +47,9 @@ function readLength(data: Uint8Array, tag: number, at: number): { length: number
     return { length: first, headerEnd: at + 1 };
   }
   if (tag === TAG.DATA_FULL_TEXT) {
-    if (first === 0x00) {
+    if (first === 0x00 || fullText === 'fixed3') {
       need(3);
-      return { length: (data[at + 1]! << 8) | data[at + 2]!, headerEnd: at + 3 };
+      return { length: first * 0x10000 + ((data[at + 1]! << 8) | data[at + 2]!), headerEnd: at + 3 };
     }
     if (first >= 0x81 && first <= 0x83) {
       const n = first - 0x80;
@@ -61,12 +64,12 @@ function readLength(data: Uint8Array, tag: number, at: number): { length: number
 }
 
 /** Decodes a sequence of IoT SAFE TLVs; any truncation is a FormatError. */
-export function decodeIotTlvs(data: Uint8Array): IotTlv[] {
+export function decodeIotTlvs(data: Uint8Array, fullText: FullTextLength = 'auto'): IotTlv[] {
   const out: IotTlv[] = [];
   let i = 0;
   while (i < data.length) {
     const tag = data[i]!;
-    const { length, headerEnd } = readLength(data, tag, i + 1);
+    const { length, headerEnd } = readLength(data, tag, i + 1, fullText);
     if (headerEnd + length > data.length) {
       throw new FormatError(`tag ${tag.toString(16)} announces ${length} bytes, ${data.length - headerEnd} remain`);
     }

@@ -446,7 +446,10 @@ export class IoTSafeApplet implements Applet {
 
   private computeSignatureUpdate(apdu: CommandApdu): AppletResponse {
     const signature = this.finishUpdate(apdu, this.signSessions, (session, data) => {
-      const { input } = this.decode(() => decodeSignatureInput(session.mode, data), this.personality.updateFormatErrorSw);
+      const { input } = this.decode(
+        () => decodeSignatureInput(session.mode, data, this.personality.fullTextLength),
+        this.personality.updateFormatErrorSw,
+      );
       const key = session.container as PrivateKeyContainer;
       const sig = signDigest(this.curveOf(key), key.privateKey!, this.digestOf(session, input));
       return encodeSignatureTlv(sig, this.personality.signatureLengthBytes);
@@ -457,7 +460,7 @@ export class IoTSafeApplet implements Applet {
   private verifySignatureUpdate(apdu: CommandApdu): AppletResponse {
     const valid = this.finishUpdate(apdu, this.verifySessions, (session, data) => {
       const { input, signature } = this.decode(
-        () => decodeSignatureInput(session.mode, data),
+        () => decodeSignatureInput(session.mode, data, this.personality.fullTextLength),
         this.personality.updateFormatErrorSw,
       );
       if (!signature) return fail(this.personality.updateFormatErrorSw, 'the signature (tag 33) is missing');

@@ -1,7 +1,7 @@
 // Real-applet personalities: the behaviours in spec/iotsafe.md §2, §3 and §10 as named presets, so a
 // client is tested against every variant seen on real cards. `reference` is this project's reading of
 // IoT.05 where implementations disagree; each other preset names its source.
-import type { AppInfoTagStyle } from '@iotsafe/protocol';
+import type { AppInfoTagStyle, FullTextLength } from '@iotsafe/protocol';
 import type { TransmissionProtocol } from '../card/runtime.js';
 
 export interface Personality {
@@ -38,6 +38,8 @@ export interface Personality {
   /** Volatile containers are also cleared when a channel the applet was selected on closes. */
   clearVolatileOnDeselect: boolean;
   proprietaryId: string;
+  /** Length of full-text data (tag 9B): auto-detected, or always a fixed 3 bytes (Kigen; ZARIOT's 6985 in spec §9.C fits it). */
+  fullTextLength: FullTextLength;
   /** SW for malformed data in a final UPDATE: 6A80, or 6985 as a ZARIOT card answered (spec §9.C). */
   updateFormatErrorSw: number;
 }
@@ -64,6 +66,7 @@ export const REFERENCE: Personality = {
   clearVolatileOnDeselect: false,
   proprietaryId: 'iotsafe-stack virtual applet',
   updateFormatErrorSw: 0x6a80,
+  fullTextLength: 'auto',
 };
 
 export const PERSONALITIES: Record<string, Personality> = {
@@ -83,22 +86,24 @@ export const PERSONALITIES: Record<string, Personality> = {
   zariot: {
     ...REFERENCE,
     name: 'zariot',
-    description: 'ZARIOT SIM (atsign traces): T=0 with 61xx, CLA 8N only, key generation moves the public key to the next ID',
+    description: 'ZARIOT SIM (atsign traces): T=0 with 61xx, CLA 8N only, keygen moves the public key to the next ID, 9B length on 3 bytes',
     protocol: 'T=0',
     classes: 'proprietary',
     keygenPublicId: 'next',
     readFileOffsetSw: 0x6981,
     updateFormatErrorSw: 0x6985,
+    fullTextLength: 'fixed3',
     proprietaryId: 'ZARIOT IoT SAFE (virtual)',
   },
   kigen: {
     ...REFERENCE,
     name: 'kigen',
-    description: 'Kigen/KORE OmniSIM SAFE (libiotSafe analysis): T=0, not multi-selectable, no empty HKDF salt',
+    description: 'Kigen/KORE OmniSIM SAFE (libiotSafe analysis): T=0, not multi-selectable, no empty HKDF salt, 9B length on 3 bytes',
     protocol: 'T=0',
     hkdfRejectsEmptySalt: true,
     multiSelectable: false,
     objectListPageSize: 200,
+    fullTextLength: 'fixed3',
     proprietaryId: 'Kigen OmniSIM SAFE (virtual)',
   },
   m33mu: {
