@@ -2,7 +2,7 @@
 // signs a CSR, a local demo CA issues the certificate, the certificate is stored back on the SIM, read
 // back over APDUs, and used to check a fresh signature. Every step prints what happened.
 import { X509Certificate, verify } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { IoTSafe, MemoryTransport, byId, createCsr, toPem } from '@iotsafe/device';
@@ -15,6 +15,7 @@ import { print, table } from './output.js';
 export async function runDemo(options: { dir?: string }): Promise<void> {
   const started = performance.now();
   const base = options.dir ? resolve(options.dir) : mkdtempSync(join(tmpdir(), 'iotsafe-demo-'));
+  mkdirSync(base, { recursive: true });
   const simDir = join(base, 'sim');
   const keyFile = join(base, 'storage.key');
   const step = (n: number, text: string) => print(`\n[${n}] ${text}`);

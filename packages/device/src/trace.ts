@@ -1,5 +1,6 @@
 // APDU trace: one line per exchange, with secrets redacted — the secret in COMPUTE PRF mode 00, the IKM
-// of COMPUTE HKDF, the ECDHE secret given to PRF mode 02, and every output of DH/PRF/HKDF.
+// of COMPUTE HKDF, the ECDHE secret given to PRF mode 02, every output of DH/PRF/HKDF, and GET RANDOM
+// output (hosts seed their DRBG with it, as wolfSSL's HAVE_IOTSAFE_HWRNG does).
 import {
   type CommandApdu,
   INS,
@@ -13,7 +14,7 @@ import {
 
 export type TraceSink = (line: string) => void;
 
-const SECRET_OUTPUT = new Set<number>([INS.COMPUTE_DH, INS.COMPUTE_PRF, INS.COMPUTE_HKDF]);
+const SECRET_OUTPUT = new Set<number>([INS.GET_RANDOM, INS.COMPUTE_DH, INS.COMPUTE_PRF, INS.COMPUTE_HKDF]);
 const SECRET_TAGS = new Set<number>([TAG.SECRET, TAG.PREMASTER_OTHER_SECRET]);
 
 /** True when a command's response data is secret (and so is any GET RESPONSE that fetches it). */

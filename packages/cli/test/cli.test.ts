@@ -1,0 +1,116 @@
+// The iotsafe command as a user runs it: outputs, --json, --trace, and exit codes with messages a
+// user can act on (0 ok, 1 failure/invalid signature, 2 usage, 3 status word, 4 SIM or storage key).
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'iotsafe-cli-'));
+const keyFile = join(dir, 'storage.key');
+const sim = join(dir, 'sim');
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function iotsafe(args: string[], env: Record<string, string> = { IOTSAFE_STORAGE_KEY_FILE: keyFile }) {
+  const result = spawnSync(process.execPath, ['--conditions=development', '--import', 'tsx', main, ...args], {
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '', ...env },
+  });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+before(() => {
+  writeFileSync(keyFile, `${'5a'.repeat(32)}\n`);
+  const created = iotsafe(['sim', 'create', sim, '--profile', 'type1']);
+  assert.equal(created.code, 0, created.stderr);
+});
+
+describe('iotsafe against a SIM directory', () => {
+  test('info --json names the applet and its capacities', () => {
+    const r = iotsafe(['--sim', sim, '--json', 'info']);
+    assert.equal(r.code, 0, r.stderr);
+    const info = JSON.parse(r.stdout);
+    assert.equal(info.aid, 'A0000005590010');
+    assert.equal(info.maxPrivateKeys, 2);
+  });
+
+  test('keygen, pubkey, sign and verify round trip; a wrong signature exits 1', () => {
+    const gen = iotsafe(['--sim', sim, '--json', 'keygen', '--id', '01']);
+    assert.equal(gen.code, 0, gen.stderr);
+    const point = JSON.parse(gen.stdout).point as string;
+    assert.equal(iotsafe(['--sim', sim, 'pubkey', '--id', '01']).stdout.trim(), point);
+    assert.match(iotsafe(['--sim', sim, 'pubkey', '--id', '01', '--pem']).stdout, /BEGIN PUBLIC KEY/);
+    const sig = iotsafe(['--sim', sim, 'sign', '--id', '01', '--text', 'hello']).stdout.trim();
+    assert.match(sig, /^[0-9A-F]{128}$/);
+    const ok = iotsafe(['--sim', sim, 'verify', '--id', '01', '--text', 'hello', '--signature', sig]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /valid/);
+    const bad = iotsafe(['--sim', sim, 'verify', '--id', '01', '--text', 'hellO', '--signature', sig]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stdout, /does NOT match/);
+  });
+
+  test('csr writes a request openssl accepts; write-file and read-file round-trip a certificate', () => {
+    const csrFile = join(dir, 'device.csr');
+    const r = iotsafe(['--sim', sim, 'csr', '--id', '01', '--cn', 'cli-device', '--out', csrFile]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(readFileSync(csrFile, 'utf8'), /BEGIN CERTIFICATE REQUEST/);
+    const verify = spawnSync('openssl', ['req', '-in', csrFile, '-verify', '-noout'], { encoding: 'utf8' });
+    if (verify.error === undefined) assert.equal(verify.status, 0, verify.stderr);
+    const pem = join(dir, 'cert.pem');
+    writeFileSync(pem, `-----BEGIN CERTIFICATE-----\n${Buffer.from('0\u0003\u0002\u0001\u0005').toString('base64')}\n-----END CERTIFICATE-----\n`);
+    assert.equal(iotsafe(['--sim', sim, 'sim', 'write-file', '--label', 'device-certificate', '--in', pem]).code, 0);
+    assert.equal(iotsafe(['--sim', sim, 'read-file', '--id', '02']).stdout.trim(), '3003020105');
+  });
+
+  test('objects lists every container; random gives N bytes; --trace shows APDUs on stderr', () => {
+    const list = iotsafe(['--sim', sim, 'objects']);
+    assert.match(list.stdout, /device-key/);
+    assert.equal(list.stdout.trim().split('\n').length, 9);
+    const random = iotsafe(['--sim', sim, '--trace', 'random', '16']);
+    assert.match(random.stdout.trim(), /^[0-9A-F]{32}$/);
+    assert.match(random.stderr, /→ 81 84 00 00 10/);
+    assert.ok(!random.stderr.replace(/ /g, '').includes(random.stdout.trim().slice(0, 12)), 'random bytes are redacted');
+    assert.match(random.stderr, /<16 bytes redacted> 9000/);
+  });
+});
+
+describe('errors a user can act on', () => {
+  test('no storage key: exit 4, naming the variables to set', () => {
+    const r = iotsafe(['--sim', sim, 'info'], {});
+    assert.equal(r.code, 4);
+    assert.match(r.stderr, /IOTSAFE_STORAGE_KEY/);
+  });
+  test('a wrong storage key: exit 4', () => {
+    const wrong = join(dir, 'wrong.key');
+    writeFileSync(wrong, '11'.repeat(32));
+    const r = iotsafe(['--sim', sim, 'info'], { IOTSAFE_STORAGE_KEY_FILE: wrong });
+    assert.equal(r.code, 4);
+    assert.match(r.stderr, /wrong storage key/);
+  });
+  test('an unknown object: exit 3 with the status word', () => {
+    const r = iotsafe(['--sim', sim, 'read-file', '--id', '99']);
+    assert.equal(r.code, 3);
+    assert.match(r.stderr, /6A82/);
+  });
+  test('usage errors: exit 2', () => {
+    assert.equal(iotsafe(['--sim', sim, 'sign', '--text', 'x']).code, 2);
+    assert.equal(iotsafe(['info']).code, 2);
+    assert.equal(iotsafe(['--sim', sim, 'random', '999']).code, 2);
+    assert.equal(iotsafe(['frobnicate']).code, 2);
+    assert.equal(iotsafe(['sim', 'create', join(dir, 'x'), '--profile', join(dir, 'absent.json')]).code, 1);
+  });
+});
+
+describe('the demo', () => {
+  test('runs end to end and reports what happened', () => {
+    const r = iotsafe(['demo', '--dir', join(dir, 'demo')], {});
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /read back \d+ bytes over READ FILE: identical/);
+    assert.match(r.stdout, /verifies with the certificate's key: true/);
+    assert.match(r.stdout, /Done: \d+ APDUs/);
+  });
+});
