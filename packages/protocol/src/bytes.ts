@@ -88,18 +88,11 @@ export function wipe(bytes: Uint8Array): void {
 }
 
 export function bigintToBytes(value: bigint, length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let v = value;
-  for (let i = length - 1; i >= 0; i--) {
-    out[i] = Number(v & 0xffn);
-    v >>= 8n;
-  }
-  if (v !== 0n) throw new FormatError(`integer does not fit in ${length} bytes`);
-  return out;
+  const hex = value.toString(16);
+  if (value < 0n || hex.length > 2 * length) throw new FormatError(`integer does not fit in ${length} bytes`);
+  return new Uint8Array(Buffer.from(hex.padStart(2 * length, '0'), 'hex'));
 }
 
 export function bytesToBigint(bytes: Uint8Array): bigint {
-  let v = 0n;
-  for (const b of bytes) v = (v << 8n) | BigInt(b);
-  return v;
+  return bytes.length === 0 ? 0n : BigInt(`0x${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex')}`);
 }

@@ -73,12 +73,18 @@ export function isValidPrivateKey(curve: CurveName, privateKey: Uint8Array): boo
   return d > 0n && d < CURVES[curve].order;
 }
 
-/** ECKA-DH (BSI TR-03111 §4.3.1, IEEE 1363 ECSVDP-DH): the x-coordinate of d·Q. */
+/** ECKA-DH (BSI TR-03111 §4.3.1, IEEE 1363 ECSVDP-DH): the x-coordinate of d·Q. OpenSSL rejects a Q off the curve. */
 export function computeSharedSecret(curve: CurveName, privateKey: Uint8Array, peerPublicKey: Uint8Array): Uint8Array {
-  if (!isValidPublicKey(curve, peerPublicKey)) throw new FormatError('peer public key is not a point on the curve');
+  if (peerPublicKey.length !== 1 + 2 * CURVES[curve].size || peerPublicKey[0] !== 0x04) {
+    throw new FormatError('peer public key is not an uncompressed point');
+  }
   const ecdh = scalarMultiplier(curve);
   ecdh.setPrivateKey(privateKey);
-  return new Uint8Array(ecdh.computeSecret(peerPublicKey));
+  try {
+    return new Uint8Array(ecdh.computeSecret(peerPublicKey));
+  } catch {
+    throw new FormatError('peer public key is not a point on the curve');
+  }
 }
 
 const multipliers = new Map<CurveName, ReturnType<typeof createECDH>>();
@@ -110,28 +116,77 @@ function modInverse(a: bigint, m: bigint): bigint {
   return x0 < 0n ? x0 + m : x0;
 }
 
+interface Nonce {
+  /** r = x(k·G) mod n. */
+  r: bigint;
+  kInverse: bigint;
+}
+
+const NONCE_BATCH = 32;
+
+/**
+ * Per-signature nonces, prepared in batches: each k is fresh and random, k·G runs in OpenSSL, and the
+ * k⁻¹ of a whole batch cost one modular inversion (Montgomery's trick) instead of one each — the
+ * inversion dominates ECDSA in BigInt arithmetic. Each nonce is used once and dropped. Node processes
+ * never share memory (no fork(2)), so a batch cannot be duplicated into another process.
+ */
+class NoncePool {
+  private readonly nonces: Nonce[] = [];
+
+  constructor(private readonly curve: CurveName) {}
+
+  take(): Nonce {
+    if (this.nonces.length === 0) this.refill();
+    return this.nonces.pop()!;
+  }
+
+  private refill(): void {
+    const { order: n, size } = CURVES[this.curve];
+    const multiplier = scalarMultiplier(this.curve);
+    const ks: bigint[] = [];
+    const rs: bigint[] = [];
+    while (ks.length < NONCE_BATCH) {
+      const k = randomScalar(n, size);
+      multiplier.setPrivateKey(bigintToBytes(k, size));
+      const r = bytesToBigint(multiplier.getPublicKey().subarray(1, 1 + size)) % n;
+      if (r === 0n) continue;
+      ks.push(k);
+      rs.push(r);
+    }
+    const prefix: bigint[] = [];
+    let product = 1n;
+    for (const k of ks) {
+      prefix.push(product);
+      product = (product * k) % n;
+    }
+    let inverse = modInverse(product, n);
+    for (let i = ks.length - 1; i >= 0; i--) {
+      this.nonces.push({ r: rs[i]!, kInverse: (inverse * prefix[i]!) % n });
+      inverse = (inverse * ks[i]!) % n;
+    }
+  }
+}
+
+const noncePools = new Map<CurveName, NoncePool>();
+
 /**
  * ECDSA signature (SEC 1 §4.1.3) of a digest, returned raw as r ‖ s. A digest longer than the order is
- * cut to its leftmost bits. The nonce inverse is blinded with a random factor so its timing does not
- * depend on the nonce alone.
+ * cut to its leftmost bits.
  */
 export function signDigest(curve: CurveName, privateKey: Uint8Array, digestBytes: Uint8Array): Uint8Array {
   const { order: n, size } = CURVES[curve];
   const d = bytesToBigint(privateKey);
   if (d <= 0n || d >= n) throw new FormatError('private key is out of range');
   const z = bytesToBigint(digestBytes.subarray(0, size)) % n;
-  const multiplier = scalarMultiplier(curve);
+  let pool = noncePools.get(curve);
+  if (!pool) {
+    pool = new NoncePool(curve);
+    noncePools.set(curve, pool);
+  }
   for (;;) {
-    const k = randomScalar(n, size);
-    multiplier.setPrivateKey(bigintToBytes(k, size));
-    const point = multiplier.getPublicKey();
-    const r = bytesToBigint(point.subarray(1, 1 + size)) % n;
-    if (r === 0n) continue;
-    const blind = randomScalar(n, size);
-    const kInverse = (modInverse((k * blind) % n, n) * blind) % n;
+    const { r, kInverse } = pool.take();
     const s = (kInverse * ((z + r * d) % n)) % n;
-    if (s === 0n) continue;
-    return concatBytes(bigintToBytes(r, size), bigintToBytes(s, size));
+    if (s !== 0n) return concatBytes(bigintToBytes(r, size), bigintToBytes(s, size));
   }
 }
 

@@ -1,0 +1,72 @@
+// npm run bench: in-process IoT SAFE throughput, and the card layer's cost over the bare crypto.
+import { createECDH, createPrivateKey, sign } from 'node:crypto';
+import { IoTSafe, MemoryTransport, byId } from '@iotsafe/device';
+import { OID, derBitString, derContext, derOctetString, derOid, derSequence, derSmallInteger, hexToBytes, signDigest } from '@iotsafe/protocol';
+import { type Container, TYPE1_PROFILE, VirtualSim } from '@iotsafe/sim';
+import { measure, printTable } from './harness.js';
+
+const sim = VirtualSim.inMemory(TYPE1_PROFILE);
+const card = sim.card;
+const apdu = (hex: string) => hexToBytes(hex);
+card.transmit(apdu('00A4040007A0000005590010'));
+
+// Card-side setup: an ephemeral key pair and a peer public key for COMPUTE DH.
+card.transmit(apdu('80B9000003840104'));
+const peer = createECDH('prime256v1');
+peer.generateKeys();
+const put = (hex: string) => card.transmit(apdu(hex));
+put('8024000303850105');
+put(`80D8800347344549438641${peer.getPublicKey('hex').toUpperCase()}`);
+put('8024010300');
+
+const getRandom = apdu('8084000010');
+const signInit = apdu('802A00010D840101A1010391020001920104');
+const signUpdate = apdu(`802B8001229E20${'5A'.repeat(32)}`);
+const signClose = apdu('802A010100');
+const dh = apdu('8046000006840104850105');
+
+// The same key, outside the card, for the baselines.
+const key = sim.containers().find((c): c is Extract<Container, { objectClass: 'privateKey' }> => c.objectClass === 'privateKey' && c.id[0] === 1)!;
+const sec1 = derSequence(derSmallInteger(1), derOctetString(key.privateKey!), derContext(0, derOid(OID.prime256v1)), derContext(1, derBitString(key.publicKey!)));
+const nodeKey = createPrivateKey({ key: Buffer.from(sec1), format: 'der', type: 'sec1' });
+const message = new Uint8Array(32).fill(0x5a);
+const nodeEcdh = createECDH('prime256v1');
+nodeEcdh.generateKeys();
+
+function cardSign(): void {
+  card.transmit(signInit);
+  card.transmit(signUpdate);
+  card.transmit(signClose);
+}
+
+const client = await IoTSafe.connect(new MemoryTransport(card));
+
+const results = {
+  random: await measure('GET RANDOM(16)', () => card.transmit(getRandom)),
+  nodeSign: await measure('node:crypto sign (baseline)', () => sign('sha256', message, { key: nodeKey, dsaEncoding: 'ieee-p1363' })),
+  digestSign: await measure('signDigest, no card (baseline)', () => signDigest('p256', key.privateKey!, message)),
+  cardSign: await measure('sign: INIT + UPDATE + close', cardSign),
+  nodeDh: await measure('node:crypto ECDH (baseline)', () => nodeEcdh.computeSecret(peer.getPublicKey())),
+  dh: await measure('COMPUTE DH', () => card.transmit(dh)),
+  list: await measure('listObjects (client, 1 page)', () => client.listObjects()),
+  clientSign: await measure('client.sign (pad-and-sign)', () => client.sign(byId('01'), { digest: message })),
+};
+
+const fmt = (n: number) => (n >= 1000 ? Math.round(n).toLocaleString('en-US') : n.toFixed(1));
+const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
+printTable('In-process IoT SAFE (virtual SIM, one core)', [
+  { name: results.random.name, value: fmt(results.random.opsPerSecond), unit: 'APDU/s', target: '>= 100,000 APDU/s' },
+  { name: results.cardSign.name, value: fmt(results.cardSign.opsPerSecond * 3), unit: 'APDU/s', ratio: '' },
+  { name: 'sign through the card', value: fmt(results.cardSign.opsPerSecond), unit: 'sig/s' },
+  { name: results.dh.name, value: fmt(results.dh.opsPerSecond), unit: 'APDU/s' },
+  { name: results.list.name, value: fmt(results.list.opsPerSecond), unit: 'lists/s' },
+  { name: results.clientSign.name, value: fmt(results.clientSign.opsPerSecond), unit: 'sig/s' },
+]);
+printTable('Card-layer overhead (time per operation, lower ratio is better)', [
+  { name: results.nodeSign.name, value: results.nodeSign.microseconds.toFixed(1), unit: 'µs', ratio: '1.00x' },
+  { name: results.digestSign.name, value: results.digestSign.microseconds.toFixed(1), unit: 'µs', ratio: ratio(results.digestSign.microseconds, results.nodeSign.microseconds) },
+  { name: 'sign through the card (3 APDUs)', value: results.cardSign.microseconds.toFixed(1), unit: 'µs', ratio: ratio(results.cardSign.microseconds, results.nodeSign.microseconds), target: '<= 1.3x node sign' },
+  { name: '  card layer alone (vs signDigest)', value: (results.cardSign.microseconds - results.digestSign.microseconds).toFixed(1), unit: 'µs', ratio: ratio(results.cardSign.microseconds, results.digestSign.microseconds) },
+  { name: results.nodeDh.name, value: results.nodeDh.microseconds.toFixed(1), unit: 'µs', ratio: '1.00x' },
+  { name: 'COMPUTE DH through the card', value: results.dh.microseconds.toFixed(1), unit: 'µs', ratio: ratio(results.dh.microseconds, results.nodeDh.microseconds) },
+]);
