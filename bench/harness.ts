@@ -7,7 +7,11 @@ export interface Result {
   microseconds: number;
 }
 
-export async function measure(name: string, run: () => unknown, seconds = Number(process.env.BENCH_SECONDS ?? 1)): Promise<Result> {
+export async function measure(
+  name: string,
+  run: () => unknown,
+  seconds = Number(process.env.BENCH_SECONDS ?? 1),
+): Promise<Result> {
   const deadline = (ms: number) => performance.now() + ms;
   for (let end = deadline(150); performance.now() < end; ) await run();
   let count = 0;
@@ -21,10 +25,16 @@ export async function measure(name: string, run: () => unknown, seconds = Number
   return { name, opsPerSecond: count / elapsed, microseconds: (elapsed * 1e6) / count };
 }
 
-export function printTable(title: string, rows: { name: string; value: string; unit: string; ratio?: string; target?: string }[]): void {
+export function printTable(
+  title: string,
+  rows: { name: string; value: string; unit: string; ratio?: string; target?: string }[],
+): void {
   const header = ['case', 'result', 'unit', 'ratio', 'target'];
   const body = rows.map((r) => [r.name, r.value, r.unit, r.ratio ?? '', r.target ?? '']);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => (i === 1 || i === 3 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ')} |`;
-  process.stdout.write(`\n${title}\n${line(header)}\n|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|\n${body.map(line).join('\n')}\n`);
+  const line = (cells: string[]) =>
+    `| ${cells.map((c, i) => (i === 1 || i === 3 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ')} |`;
+  process.stdout.write(
+    `\n${title}\n${line(header)}\n|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|\n${body.map(line).join('\n')}\n`,
+  );
 }

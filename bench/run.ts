@@ -1,7 +1,17 @@
 // npm run bench: in-process IoT SAFE throughput, and the card layer's cost over the bare crypto.
 import { createECDH, createPrivateKey, sign } from 'node:crypto';
-import { IoTSafe, MemoryTransport, byId } from '@iotsafe/device';
-import { OID, derBitString, derContext, derOctetString, derOid, derSequence, derSmallInteger, hexToBytes, signDigest } from '@iotsafe/protocol';
+import { byId, IoTSafe, MemoryTransport } from '@iotsafe/device';
+import {
+  derBitString,
+  derContext,
+  derOctetString,
+  derOid,
+  derSequence,
+  derSmallInteger,
+  hexToBytes,
+  OID,
+  signDigest,
+} from '@iotsafe/protocol';
 import { type Container, TYPE1_PROFILE, VirtualSim } from '@iotsafe/sim';
 import { measure, printTable } from './harness.js';
 
@@ -26,8 +36,18 @@ const signClose = apdu('802A010100');
 const dh = apdu('8046000006840104850105');
 
 // The same key, outside the card, for the baselines.
-const key = sim.containers().find((c): c is Extract<Container, { objectClass: 'privateKey' }> => c.objectClass === 'privateKey' && c.id[0] === 1)!;
-const sec1 = derSequence(derSmallInteger(1), derOctetString(key.privateKey!), derContext(0, derOid(OID.prime256v1)), derContext(1, derBitString(key.publicKey!)));
+const key = sim
+  .containers()
+  .find(
+    (c): c is Extract<Container, { objectClass: 'privateKey' }> =>
+      c.objectClass === 'privateKey' && c.id[0] === 1,
+  )!;
+const sec1 = derSequence(
+  derSmallInteger(1),
+  derOctetString(key.privateKey!),
+  derContext(0, derOid(OID.prime256v1)),
+  derContext(1, derBitString(key.publicKey!)),
+);
 const nodeKey = createPrivateKey({ key: Buffer.from(sec1), format: 'der', type: 'sec1' });
 const message = new Uint8Array(32).fill(0x5a);
 const nodeEcdh = createECDH('prime256v1');
@@ -43,8 +63,12 @@ const client = await IoTSafe.connect(new MemoryTransport(card));
 
 const results = {
   random: await measure('GET RANDOM(16)', () => card.transmit(getRandom)),
-  nodeSign: await measure('node:crypto sign (baseline)', () => sign('sha256', message, { key: nodeKey, dsaEncoding: 'ieee-p1363' })),
-  digestSign: await measure('signDigest, no card (baseline)', () => signDigest('p256', key.privateKey!, message)),
+  nodeSign: await measure('node:crypto sign (baseline)', () =>
+    sign('sha256', message, { key: nodeKey, dsaEncoding: 'ieee-p1363' }),
+  ),
+  digestSign: await measure('signDigest, no card (baseline)', () =>
+    signDigest('p256', key.privateKey!, message),
+  ),
   cardSign: await measure('sign: INIT + UPDATE + close', cardSign),
   nodeDh: await measure('node:crypto ECDH (baseline)', () => nodeEcdh.computeSecret(peer.getPublicKey())),
   dh: await measure('COMPUTE DH', () => card.transmit(dh)),
@@ -55,7 +79,12 @@ const results = {
 const fmt = (n: number) => (n >= 1000 ? Math.round(n).toLocaleString('en-US') : n.toFixed(1));
 const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
 printTable('In-process IoT SAFE (virtual SIM, one core)', [
-  { name: results.random.name, value: fmt(results.random.opsPerSecond), unit: 'APDU/s', target: '>= 100,000 APDU/s' },
+  {
+    name: results.random.name,
+    value: fmt(results.random.opsPerSecond),
+    unit: 'APDU/s',
+    target: '>= 100,000 APDU/s',
+  },
   { name: results.cardSign.name, value: fmt(results.cardSign.opsPerSecond * 3), unit: 'APDU/s', ratio: '' },
   { name: 'sign through the card', value: fmt(results.cardSign.opsPerSecond), unit: 'sig/s' },
   { name: results.dh.name, value: fmt(results.dh.opsPerSecond), unit: 'APDU/s' },
@@ -63,10 +92,36 @@ printTable('In-process IoT SAFE (virtual SIM, one core)', [
   { name: results.clientSign.name, value: fmt(results.clientSign.opsPerSecond), unit: 'sig/s' },
 ]);
 printTable('Card-layer overhead (time per operation, lower ratio is better)', [
-  { name: results.nodeSign.name, value: results.nodeSign.microseconds.toFixed(1), unit: 'µs', ratio: '1.00x' },
-  { name: results.digestSign.name, value: results.digestSign.microseconds.toFixed(1), unit: 'µs', ratio: ratio(results.digestSign.microseconds, results.nodeSign.microseconds) },
-  { name: 'sign through the card (3 APDUs)', value: results.cardSign.microseconds.toFixed(1), unit: 'µs', ratio: ratio(results.cardSign.microseconds, results.nodeSign.microseconds), target: '<= 1.3x node sign' },
-  { name: '  card layer alone (vs signDigest)', value: (results.cardSign.microseconds - results.digestSign.microseconds).toFixed(1), unit: 'µs', ratio: ratio(results.cardSign.microseconds, results.digestSign.microseconds) },
+  {
+    name: results.nodeSign.name,
+    value: results.nodeSign.microseconds.toFixed(1),
+    unit: 'µs',
+    ratio: '1.00x',
+  },
+  {
+    name: results.digestSign.name,
+    value: results.digestSign.microseconds.toFixed(1),
+    unit: 'µs',
+    ratio: ratio(results.digestSign.microseconds, results.nodeSign.microseconds),
+  },
+  {
+    name: 'sign through the card (3 APDUs)',
+    value: results.cardSign.microseconds.toFixed(1),
+    unit: 'µs',
+    ratio: ratio(results.cardSign.microseconds, results.nodeSign.microseconds),
+    target: '<= 1.3x node sign',
+  },
+  {
+    name: '  card layer alone (vs signDigest)',
+    value: (results.cardSign.microseconds - results.digestSign.microseconds).toFixed(1),
+    unit: 'µs',
+    ratio: ratio(results.cardSign.microseconds, results.digestSign.microseconds),
+  },
   { name: results.nodeDh.name, value: results.nodeDh.microseconds.toFixed(1), unit: 'µs', ratio: '1.00x' },
-  { name: 'COMPUTE DH through the card', value: results.dh.microseconds.toFixed(1), unit: 'µs', ratio: ratio(results.dh.microseconds, results.nodeDh.microseconds) },
+  {
+    name: 'COMPUTE DH through the card',
+    value: results.dh.microseconds.toFixed(1),
+    unit: 'µs',
+    ratio: ratio(results.dh.microseconds, results.nodeDh.microseconds),
+  },
 ]);

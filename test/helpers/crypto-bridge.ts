@@ -1,5 +1,5 @@
 // Re-exports what applet tests need from protocol, plus SubjectPublicKeyInfo for node:crypto.
-import { OID, derBitString, derOid, derSequence } from '@iotsafe/protocol';
+import { derBitString, derOid, derSequence, OID } from '@iotsafe/protocol';
 
 export * from '@iotsafe/protocol';
 

@@ -1,8 +1,15 @@
 // A throwaway certificate authority for the demo and the tests: it issues an X.509 certificate
 // (RFC 5280) from a PKCS#10 request. Its key is generated in memory each run — a test key, never a default.
-import { X509Certificate, createPublicKey, generateKeyPairSync, randomBytes, sign, verify } from 'node:crypto';
 import {
-  OID,
+  createPublicKey,
+  generateKeyPairSync,
+  randomBytes,
+  sign,
+  verify,
+  X509Certificate,
+} from 'node:crypto';
+import { encodeName } from '@iotsafe/device';
+import {
   decodeBerTlvs,
   derBitString,
   derBoolean,
@@ -15,8 +22,8 @@ import {
   derUnsignedInteger,
   digest,
   encodeBerTlv,
+  OID,
 } from '@iotsafe/protocol';
-import { encodeName } from '@iotsafe/device';
 
 export interface DemoCa {
   certificate: Uint8Array;
@@ -26,7 +33,7 @@ export interface DemoCa {
 /** The parts of a CSR a CA needs, each as its full DER encoding; throws when the signature is wrong. */
 export function readCsr(csr: Uint8Array): { subject: Uint8Array; publicKeyInfo: Uint8Array } {
   const [outer] = decodeBerTlvs(csr);
-  if (!outer || outer.tag !== 0x30) throw new Error('not a PKCS#10 request');
+  if (outer?.tag !== 0x30) throw new Error('not a PKCS#10 request');
   const [info, , signature] = decodeBerTlvs(outer.value);
   if (!info || !signature) throw new Error('not a PKCS#10 request');
   const [, subject, publicKeyInfo] = decodeBerTlvs(info.value);
@@ -86,9 +93,9 @@ export function createDemoCa(commonName = 'iotsafe-stack demo CA (test key)'): D
     issue(csr: Uint8Array, days = 30): Uint8Array {
       const { subject, publicKeyInfo } = readCsr(csr);
       const issued = build(subject, publicKeyInfo, days, false);
-      if (!new X509Certificate(Buffer.from(issued)).verify(publicKey)) throw new Error('issued certificate does not verify');
+      if (!new X509Certificate(Buffer.from(issued)).verify(publicKey))
+        throw new Error('issued certificate does not verify');
       return issued;
     },
   };
 }
-

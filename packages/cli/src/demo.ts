@@ -1,13 +1,13 @@
 // The main job, first version: a virtual SIM is created, a key pair is generated inside it, the SIM
 // signs a CSR, a local demo CA issues the certificate, the certificate is stored back on the SIM, read
 // back over APDUs, and used to check a fresh signature. Every step prints what happened.
-import { X509Certificate, verify } from 'node:crypto';
+import { verify, X509Certificate } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { IoTSafe, MemoryTransport, byId, createCsr, toPem } from '@iotsafe/device';
+import { byId, createCsr, IoTSafe, MemoryTransport, toPem } from '@iotsafe/device';
 import { bytesToHex, ecdsaRawToDer, equalBytes, proprietaryIdText } from '@iotsafe/protocol';
-import { TYPE1_PROFILE, VirtualSim, newStorageKey } from '@iotsafe/sim';
+import { newStorageKey, TYPE1_PROFILE, VirtualSim } from '@iotsafe/sim';
 import { createDemoCa } from './demo-ca.js';
 import { objectRow } from './describe.js';
 import { print, table } from './output.js';
@@ -25,19 +25,27 @@ export async function runDemo(options: { dir?: string }): Promise<void> {
   writeFileSync(keyFile, `${bytesToHex(storageKey)}\n`, { mode: 0o600 });
   const sim = VirtualSim.create(simDir, TYPE1_PROFILE, { storageKey });
   print(`    SIM directory ${simDir}`);
-  print(`    storage key   ${keyFile} (a fresh random key for this demo only; private keys in sim.json are sealed with it)`);
+  print(
+    `    storage key   ${keyFile} (a fresh random key for this demo only; private keys in sim.json are sealed with it)`,
+  );
 
   const transport = new MemoryTransport(sim.card);
   const client = await IoTSafe.connect(transport);
   const info = await client.applicationInfo();
-  print(`    selected ${bytesToHex(client.aid)} on logical channel ${client.channel}: "${proprietaryIdText(info.proprietaryId)}"`);
+  print(
+    `    selected ${bytesToHex(client.aid)} on logical channel ${client.channel}: "${proprietaryIdText(info.proprietaryId)}"`,
+  );
 
   step(2, 'Generate a P-256 key pair inside the SIM (container 01)');
   const pair = await client.generateKeyPair(byId('01'));
   print(`    public key ${bytesToHex(pair.point).slice(0, 34)}… (the private key never leaves the SIM)`);
 
   step(3, 'Build a PKCS#10 request and have the SIM sign it');
-  const csr = await createCsr(client, { key: pair.privateKey, publicKey: pair.point, subject: { commonName: 'demo-device-0001', organization: 'iotsafe-stack demo' } });
+  const csr = await createCsr(client, {
+    key: pair.privateKey,
+    publicKey: pair.point,
+    subject: { commonName: 'demo-device-0001', organization: 'iotsafe-stack demo' },
+  });
   writeFileSync(join(base, 'device.csr'), toPem(csr, 'CERTIFICATE REQUEST'));
   print(`    ${csr.length}-byte request → ${join(base, 'device.csr')}`);
 
@@ -47,13 +55,17 @@ export async function runDemo(options: { dir?: string }): Promise<void> {
   const x509 = new X509Certificate(Buffer.from(certificate));
   writeFileSync(join(base, 'device.pem'), toPem(certificate, 'CERTIFICATE'));
   writeFileSync(join(base, 'ca.pem'), toPem(ca.certificate, 'CERTIFICATE'));
-  print(`    subject "${x509.subject.replace(/\n/g, ', ')}", issuer "${x509.issuer.split('\n').pop()}", valid to ${x509.validTo}`);
+  print(
+    `    subject "${x509.subject.replace(/\n/g, ', ')}", issuer "${x509.issuer.split('\n').pop()}", valid to ${x509.validTo}`,
+  );
 
   step(5, 'Store the certificates on the SIM (file containers 02 and 03)');
   sim.writeFile(byId('02'), certificate);
   sim.writeFile(byId('03'), ca.certificate);
   const readBack = await client.readFile(byId('02'));
-  print(`    read back ${readBack.length} bytes over READ FILE: ${equalBytes(readBack, certificate) ? 'identical' : 'DIFFERENT'}`);
+  print(
+    `    read back ${readBack.length} bytes over READ FILE: ${equalBytes(readBack, certificate) ? 'identical' : 'DIFFERENT'}`,
+  );
 
   step(6, 'Sign a challenge in the SIM and check it with the certificate');
   const challenge = await client.random(32);
@@ -64,10 +76,17 @@ export async function runDemo(options: { dir?: string }): Promise<void> {
 
   step(7, 'Objects on the SIM');
   const objects = await client.listObjects();
-  print(table([['class', 'ID', 'label', 'state', 'type', 'details'], ...objects.map(objectRow)]).replace(/^/gm, '    '));
+  print(
+    table([['class', 'ID', 'label', 'state', 'type', 'details'], ...objects.map(objectRow)]).replace(
+      /^/gm,
+      '    ',
+    ),
+  );
 
   await client.close();
   const elapsed = performance.now() - started;
-  print(`\nDone: ${client.apduCount} APDUs exchanged with the SIM, ${elapsed.toFixed(0)} ms in all. Files are in ${base}`);
+  print(
+    `\nDone: ${client.apduCount} APDUs exchanged with the SIM, ${elapsed.toFixed(0)} ms in all. Files are in ${base}`,
+  );
   print(`Try: IOTSAFE_STORAGE_KEY_FILE=${keyFile} npm run iotsafe -- --sim ${simDir} objects`);
 }

@@ -1,2 +1,2 @@
-export { createDemoCa, readCsr, type DemoCa } from './demo-ca.js';
 export { runDemo } from './demo.js';
+export { createDemoCa, type DemoCa, readCsr } from './demo-ca.js';

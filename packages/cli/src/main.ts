@@ -4,7 +4,14 @@
 // 4 the SIM directory or its storage key is unusable.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createCsr, encodeP256PublicKeyInfo, toPem } from '@iotsafe/device';
-import { FormatError, StatusWordError, bytesToHex, ecdsaRawToDer, hexToBytes, swToHex } from '@iotsafe/protocol';
+import {
+  bytesToHex,
+  ecdsaRawToDer,
+  FormatError,
+  hexToBytes,
+  StatusWordError,
+  swToHex,
+} from '@iotsafe/protocol';
 import {
   BUILTIN_PROFILES,
   PERSONALITIES,
@@ -18,7 +25,15 @@ import { Command, CommanderError, Option } from 'commander';
 import { runDemo } from './demo.js';
 import { describeApplication, objectRow } from './describe.js';
 import { print, printError, printJson, table } from './output.js';
-import { type GlobalOptions, UsageError, objectRef, openSim, simDirectory, storageKey, withIoTSafe } from './session.js';
+import {
+  type GlobalOptions,
+  objectRef,
+  openSim,
+  simDirectory,
+  storageKey,
+  UsageError,
+  withIoTSafe,
+} from './session.js';
 
 const program = new Command('iotsafe')
   .description('GSMA IoT SAFE: a virtual SIM and a device client')
@@ -30,11 +45,20 @@ const program = new Command('iotsafe')
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
 const globals = (): GlobalOptions => program.opts<GlobalOptions>();
-const refOptions = (c: Command) => c.option('--id <hex>', 'object ID').option('--label <text>', 'object label');
-const hashOption = new Option('--hash <alg>', 'hash algorithm').choices(['sha256', 'sha384', 'sha512']).default('sha256');
-const modeOption = new Option('--mode <mode>', 'signature mode').choices(['padAndSign', 'fullText', 'lastBlock']).default('padAndSign');
+const refOptions = (c: Command) =>
+  c.option('--id <hex>', 'object ID').option('--label <text>', 'object label');
+const hashOption = new Option('--hash <alg>', 'hash algorithm')
+  .choices(['sha256', 'sha384', 'sha512'])
+  .default('sha256');
+const modeOption = new Option('--mode <mode>', 'signature mode')
+  .choices(['padAndSign', 'fullText', 'lastBlock'])
+  .default('padAndSign');
 
-function readInput(options: { in?: string; digest?: string; text?: string }): { message: Uint8Array } | { digest: Uint8Array } {
+function readInput(options: {
+  in?: string;
+  digest?: string;
+  text?: string;
+}): { message: Uint8Array } | { digest: Uint8Array } {
   const given = [options.in, options.digest, options.text].filter((v) => v !== undefined).length;
   if (given !== 1) throw new UsageError('give exactly one of --in FILE, --text TEXT or --digest HEX');
   if (options.digest) return { digest: hexToBytes(options.digest) };
@@ -50,12 +74,25 @@ sim
   .command('create <dir>')
   .description('create a SIM directory from a profile (type1, type2, or a JSON file)')
   .requiredOption('--profile <name|file>', 'type1 | type2 | path to a profile JSON')
-  .addOption(new Option('--personality <name>', 'real-applet personality').choices(Object.keys(PERSONALITIES)))
+  .addOption(
+    new Option('--personality <name>', 'real-applet personality').choices(Object.keys(PERSONALITIES)),
+  )
   .action((dir: string, options: { profile: string; personality?: string }) => {
     const profile = BUILTIN_PROFILES[options.profile] ?? JSON.parse(readFileSync(options.profile, 'utf8'));
-    const created = VirtualSim.create(dir, profile, { storageKey: storageKey(globals()), ...(options.personality ? { personality: options.personality } : {}) });
-    if (globals().json) printJson({ directory: created.directory, personality: created.personality.name, objects: created.containers().length });
-    else print(`created ${created.directory} (${created.containers().length} containers, personality ${created.personality.name})`);
+    const created = VirtualSim.create(dir, profile, {
+      storageKey: storageKey(globals()),
+      ...(options.personality ? { personality: options.personality } : {}),
+    });
+    if (globals().json)
+      printJson({
+        directory: created.directory,
+        personality: created.personality.name,
+        objects: created.containers().length,
+      });
+    else
+      print(
+        `created ${created.directory} (${created.containers().length} containers, personality ${created.personality.name})`,
+      );
   });
 
 sim
@@ -75,7 +112,9 @@ refOptions(
 ).action((options: { in: string; id?: string; label?: string }) => {
   const raw = readFileSync(options.in);
   const text = raw.toString('utf8');
-  const content = text.includes('-----BEGIN') ? Buffer.from(text.replace(/-----[^-]+-----|\s/g, ''), 'base64') : raw;
+  const content = text.includes('-----BEGIN')
+    ? Buffer.from(text.replace(/-----[^-]+-----|\s/g, ''), 'base64')
+    : raw;
   const opened = openSim(globals());
   opened.writeFile(objectRef(options, 'file'), new Uint8Array(content));
   print(`wrote ${content.length} bytes to the file container in ${simDirectory(globals())}`);
@@ -90,7 +129,14 @@ program
     withIoTSafe(globals(), async (client) => {
       const info = await client.applicationInfo();
       if (globals().json) printJson({ aid: client.aid, channel: client.channel, ...info });
-      else print(table([['AID', bytesToHex(client.aid)], ['channel', String(client.channel)], ...describeApplication(info)]));
+      else
+        print(
+          table([
+            ['AID', bytesToHex(client.aid)],
+            ['channel', String(client.channel)],
+            ...describeApplication(info),
+          ]),
+        );
     }),
   );
 
@@ -105,35 +151,52 @@ program
     }),
   );
 
-refOptions(program.command('read-file').description('read a file container').option('--out <file>', 'write the content to a file').option('--pem', 'print a certificate as PEM')).action(
-  (options: { id?: string; label?: string; out?: string; pem?: boolean }) =>
-    withIoTSafe(globals(), async (client) => {
-      const content = await client.readFile(objectRef(options, 'file'));
-      if (options.out) {
-        writeFileSync(options.out, content);
-        print(`${content.length} bytes written to ${options.out}`);
-      } else if (options.pem) print(toPem(content, 'CERTIFICATE').trimEnd());
-      else if (globals().json) printJson({ length: content.length, content });
-      else print(bytesToHex(content));
-    }),
-);
-
-refOptions(program.command('keygen').description('generate a key pair inside the SIM')).action((options: { id?: string; label?: string }) =>
+refOptions(
+  program
+    .command('read-file')
+    .description('read a file container')
+    .option('--out <file>', 'write the content to a file')
+    .option('--pem', 'print a certificate as PEM'),
+).action((options: { id?: string; label?: string; out?: string; pem?: boolean }) =>
   withIoTSafe(globals(), async (client) => {
-    const pair = await client.generateKeyPair(objectRef(options, 'private key'));
-    if (globals().json) printJson(pair);
-    else print(table([['private key', describeRef(pair.privateKey)], ['public key', describeRef(pair.publicKey)], ['point', bytesToHex(pair.point)]]));
+    const content = await client.readFile(objectRef(options, 'file'));
+    if (options.out) {
+      writeFileSync(options.out, content);
+      print(`${content.length} bytes written to ${options.out}`);
+    } else if (options.pem) print(toPem(content, 'CERTIFICATE').trimEnd());
+    else if (globals().json) printJson({ length: content.length, content });
+    else print(bytesToHex(content));
   }),
 );
 
-refOptions(program.command('pubkey').description('read a public key').option('--pem', 'print as a PEM SubjectPublicKeyInfo')).action(
-  (options: { id?: string; label?: string; pem?: boolean }) =>
+refOptions(program.command('keygen').description('generate a key pair inside the SIM')).action(
+  (options: { id?: string; label?: string }) =>
     withIoTSafe(globals(), async (client) => {
-      const point = await client.readPublicKey(objectRef(options, 'public key'));
-      if (options.pem) print(toPem(encodeP256PublicKeyInfo(point), 'PUBLIC KEY').trimEnd());
-      else if (globals().json) printJson({ point });
-      else print(bytesToHex(point));
+      const pair = await client.generateKeyPair(objectRef(options, 'private key'));
+      if (globals().json) printJson(pair);
+      else
+        print(
+          table([
+            ['private key', describeRef(pair.privateKey)],
+            ['public key', describeRef(pair.publicKey)],
+            ['point', bytesToHex(pair.point)],
+          ]),
+        );
     }),
+);
+
+refOptions(
+  program
+    .command('pubkey')
+    .description('read a public key')
+    .option('--pem', 'print as a PEM SubjectPublicKeyInfo'),
+).action((options: { id?: string; label?: string; pem?: boolean }) =>
+  withIoTSafe(globals(), async (client) => {
+    const point = await client.readPublicKey(objectRef(options, 'public key'));
+    if (options.pem) print(toPem(encodeP256PublicKeyInfo(point), 'PUBLIC KEY').trimEnd());
+    else if (globals().json) printJson({ point });
+    else print(bytesToHex(point));
+  }),
 );
 
 refOptions(
@@ -146,13 +209,26 @@ refOptions(
     .option('--der', 'print a DER ECDSA-Sig-Value')
     .addOption(hashOption)
     .addOption(modeOption),
-).action((options: { id?: string; label?: string; in?: string; text?: string; digest?: string; der?: boolean; hash: 'sha256'; mode: 'padAndSign' }) =>
-  withIoTSafe(globals(), async (client) => {
-    const signature = await client.sign(objectRef(options, 'private key'), readInput(options), { hash: options.hash, mode: options.mode });
-    const out = options.der ? ecdsaRawToDer(signature) : signature;
-    if (globals().json) printJson({ signature: out });
-    else print(bytesToHex(out));
-  }),
+).action(
+  (options: {
+    id?: string;
+    label?: string;
+    in?: string;
+    text?: string;
+    digest?: string;
+    der?: boolean;
+    hash: 'sha256';
+    mode: 'padAndSign';
+  }) =>
+    withIoTSafe(globals(), async (client) => {
+      const signature = await client.sign(objectRef(options, 'private key'), readInput(options), {
+        hash: options.hash,
+        mode: options.mode,
+      });
+      const out = options.der ? ecdsaRawToDer(signature) : signature;
+      if (globals().json) printJson({ signature: out });
+      else print(bytesToHex(out));
+    }),
 );
 
 refOptions(
@@ -165,13 +241,28 @@ refOptions(
     .option('--digest <hex>', 'precomputed digest')
     .addOption(hashOption)
     .addOption(modeOption),
-).action((options: { id?: string; label?: string; in?: string; text?: string; digest?: string; signature: string; hash: 'sha256'; mode: 'padAndSign' }) =>
-  withIoTSafe(globals(), async (client) => {
-    const valid = await client.verify(objectRef(options, 'public key'), readInput(options), hexToBytes(options.signature), { hash: options.hash, mode: options.mode });
-    if (globals().json) printJson({ valid });
-    else print(valid ? 'signature valid' : 'signature does NOT match (6D01)');
-    if (!valid) process.exitCode = 1;
-  }),
+).action(
+  (options: {
+    id?: string;
+    label?: string;
+    in?: string;
+    text?: string;
+    digest?: string;
+    signature: string;
+    hash: 'sha256';
+    mode: 'padAndSign';
+  }) =>
+    withIoTSafe(globals(), async (client) => {
+      const valid = await client.verify(
+        objectRef(options, 'public key'),
+        readInput(options),
+        hexToBytes(options.signature),
+        { hash: options.hash, mode: options.mode },
+      );
+      if (globals().json) printJson({ valid });
+      else print(valid ? 'signature valid' : 'signature does NOT match (6D01)');
+      if (!valid) process.exitCode = 1;
+    }),
 );
 
 program
@@ -180,7 +271,8 @@ program
   .action((bytes: string) =>
     withIoTSafe(globals(), async (client) => {
       const n = Number(bytes);
-      if (!Number.isInteger(n) || n < 1 || n > 256) throw new UsageError('random takes a byte count from 1 to 256');
+      if (!Number.isInteger(n) || n < 1 || n > 256)
+        throw new UsageError('random takes a byte count from 1 to 256');
       const random = await client.random(n);
       if (globals().json) printJson({ random });
       else print(bytesToHex(random));
@@ -195,24 +287,31 @@ refOptions(
     .option('--org <name>', 'subject organization')
     .option('--generate', 'generate a fresh key pair in the container first')
     .option('--out <file>', 'write PEM to a file'),
-).action((options: { id?: string; label?: string; cn: string; org?: string; generate?: boolean; out?: string }) =>
-  withIoTSafe(globals(), async (client) => {
-    const key = objectRef(options, 'private key');
-    let publicKey: Uint8Array;
-    if (options.generate) publicKey = (await client.generateKeyPair(key)).point;
-    else publicKey = await client.readPublicKey('id' in key ? { id: key.id } : { label: key.label });
-    const csr = await createCsr(client, { key, publicKey, subject: { commonName: options.cn, ...(options.org ? { organization: options.org } : {}) } });
-    const pem = toPem(csr, 'CERTIFICATE REQUEST');
-    if (options.out) {
-      writeFileSync(options.out, pem);
-      print(`request written to ${options.out}`);
-    } else print(pem.trimEnd());
-  }),
+).action(
+  (options: { id?: string; label?: string; cn: string; org?: string; generate?: boolean; out?: string }) =>
+    withIoTSafe(globals(), async (client) => {
+      const key = objectRef(options, 'private key');
+      let publicKey: Uint8Array;
+      if (options.generate) publicKey = (await client.generateKeyPair(key)).point;
+      else publicKey = await client.readPublicKey('id' in key ? { id: key.id } : { label: key.label });
+      const csr = await createCsr(client, {
+        key,
+        publicKey,
+        subject: { commonName: options.cn, ...(options.org ? { organization: options.org } : {}) },
+      });
+      const pem = toPem(csr, 'CERTIFICATE REQUEST');
+      if (options.out) {
+        writeFileSync(options.out, pem);
+        print(`request written to ${options.out}`);
+      } else print(pem.trimEnd());
+    }),
 );
 
 program
   .command('demo')
-  .description('the main job: a virtual SIM, an on-SIM key, a CSR signed by the SIM, a certificate stored back')
+  .description(
+    'the main job: a virtual SIM, an on-SIM key, a CSR signed by the SIM, a certificate stored back',
+  )
   .option('--dir <dir>', 'where to create the demo SIM (default: a fresh temporary directory)')
   .action((options: { dir?: string }) => runDemo(options));
 
@@ -223,7 +322,12 @@ function describeRef(ref: { id: Uint8Array } | { label: string }): string {
 function exitCodeFor(error: unknown): number {
   if (error instanceof UsageError || error instanceof ProfileError) return 2;
   if (error instanceof StatusWordError) return 3;
-  if (error instanceof StorageKeyError || error instanceof SimStateError || error instanceof ProvisioningError) return 4;
+  if (
+    error instanceof StorageKeyError ||
+    error instanceof SimStateError ||
+    error instanceof ProvisioningError
+  )
+    return 4;
   return 1;
 }
 
@@ -239,10 +343,10 @@ async function main(): Promise<void> {
     const message = error instanceof Error ? error.message : String(error);
     const hint = error instanceof StatusWordError ? ` [SW ${swToHex(error.sw)}]` : '';
     printError(`iotsafe: ${message}${hint}`);
-    if (code === 1 && !(error instanceof FormatError) && process.env.IOTSAFE_DEBUG) printError(String((error as Error).stack));
+    if (code === 1 && !(error instanceof FormatError) && process.env.IOTSAFE_DEBUG)
+      printError(String((error as Error).stack));
     process.exitCode = code;
   }
 }
 
 await main();
-

@@ -1,8 +1,8 @@
 // Opens the SIM a device command works on. Today: a SIM directory in-process; later issues add
 // --reader, --modem and --tcp behind the same Transport.
-import { IoTSafe, MemoryTransport, type TraceSink, byId, byLabel } from '@iotsafe/device';
+import { byId, byLabel, IoTSafe, MemoryTransport, type TraceSink } from '@iotsafe/device';
 import type { ObjectRef } from '@iotsafe/protocol';
-import { STORAGE_KEY_ENV, VirtualSim, readStorageKeyFile, storageKeyFromEnvironment } from '@iotsafe/sim';
+import { readStorageKeyFile, STORAGE_KEY_ENV, storageKeyFromEnvironment, VirtualSim } from '@iotsafe/sim';
 import { printError } from './output.js';
 
 export interface GlobalOptions {
@@ -31,7 +31,10 @@ export function openSim(options: GlobalOptions): VirtualSim {
   return VirtualSim.open(simDirectory(options), { storageKey: storageKey(options) });
 }
 
-export async function withIoTSafe<T>(options: GlobalOptions, body: (client: IoTSafe, sim: VirtualSim) => Promise<T>): Promise<T> {
+export async function withIoTSafe<T>(
+  options: GlobalOptions,
+  body: (client: IoTSafe, sim: VirtualSim) => Promise<T>,
+): Promise<T> {
   const sim = openSim(options);
   const trace: TraceSink | undefined = options.trace ? (line) => printError(line) : undefined;
   const transport = new MemoryTransport(sim.card);

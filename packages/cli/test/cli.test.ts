@@ -61,8 +61,14 @@ describe('iotsafe against a SIM directory', () => {
     const verify = spawnSync('openssl', ['req', '-in', csrFile, '-verify', '-noout'], { encoding: 'utf8' });
     if (verify.error === undefined) assert.equal(verify.status, 0, verify.stderr);
     const pem = join(dir, 'cert.pem');
-    writeFileSync(pem, `-----BEGIN CERTIFICATE-----\n${Buffer.from('0\u0003\u0002\u0001\u0005').toString('base64')}\n-----END CERTIFICATE-----\n`);
-    assert.equal(iotsafe(['--sim', sim, 'sim', 'write-file', '--label', 'device-certificate', '--in', pem]).code, 0);
+    writeFileSync(
+      pem,
+      `-----BEGIN CERTIFICATE-----\n${Buffer.from('0\u0003\u0002\u0001\u0005').toString('base64')}\n-----END CERTIFICATE-----\n`,
+    );
+    assert.equal(
+      iotsafe(['--sim', sim, 'sim', 'write-file', '--label', 'device-certificate', '--in', pem]).code,
+      0,
+    );
     assert.equal(iotsafe(['--sim', sim, 'read-file', '--id', '02']).stdout.trim(), '3003020105');
   });
 
@@ -73,7 +79,10 @@ describe('iotsafe against a SIM directory', () => {
     const random = iotsafe(['--sim', sim, '--trace', 'random', '16']);
     assert.match(random.stdout.trim(), /^[0-9A-F]{32}$/);
     assert.match(random.stderr, /→ 81 84 00 00 10/);
-    assert.ok(!random.stderr.replace(/ /g, '').includes(random.stdout.trim().slice(0, 12)), 'random bytes are redacted');
+    assert.ok(
+      !random.stderr.replace(/ /g, '').includes(random.stdout.trim().slice(0, 12)),
+      'random bytes are redacted',
+    );
     assert.match(random.stderr, /<16 bytes redacted> 9000/);
   });
 });

@@ -3,17 +3,17 @@
 // (proactive command pending) as success.
 import {
   type CommandApdu,
-  EMPTY,
-  INS,
-  type ResponseApdu,
   command,
   concatBytes,
   decodeClass,
+  EMPTY,
   encodeCommandApdu,
+  INS,
   parseResponseApdu,
+  type ResponseApdu,
   withChannel,
 } from '@iotsafe/protocol';
-import { type TraceSink, formatCommand, formatResponse, hasSecretResponse } from './trace.js';
+import { formatCommand, formatResponse, hasSecretResponse, type TraceSink } from './trace.js';
 import { type Transport, TransportError } from './transport.js';
 
 /** GET RESPONSE class: interindustry 0N (ISO) or the class of the command it follows (8N, Kigen/ZARIOT). */
@@ -76,7 +76,14 @@ export class ApduPump {
       const sw2 = response.sw & 0xff;
       if (sw1 === 0x61 || sw1 === 0x9f) {
         data = concatBytes(data, response.data);
-        current = command(this.getResponseCla(apdu.cla), INS.GET_RESPONSE, 0, 0, EMPTY, sw2 === 0 ? 256 : sw2);
+        current = command(
+          this.getResponseCla(apdu.cla),
+          INS.GET_RESPONSE,
+          0,
+          0,
+          EMPTY,
+          sw2 === 0 ? 256 : sw2,
+        );
         continue;
       }
       if (sw1 === 0x6c) {

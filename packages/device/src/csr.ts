@@ -1,8 +1,6 @@
 // A PKCS#10 certification request (RFC 2986) whose signature is computed inside the SIM: the private
 // key never leaves it. Only P-256 keys with ecdsa-with-SHA256 are produced, which is what CAs accept.
 import {
-  OID,
-  type ObjectRef,
   derBitString,
   derContext,
   derOid,
@@ -11,6 +9,8 @@ import {
   derSmallInteger,
   derUtf8String,
   ecdsaRawToDer,
+  type ObjectRef,
+  OID,
 } from '@iotsafe/protocol';
 import type { IoTSafe } from './iotsafe.js';
 

@@ -1,17 +1,24 @@
-export { MemoryTransport, TransportError, type Transport, type CardLike } from './transport.js';
-export { ApduPump, type PumpOptions, type PumpResponse, type GetResponseClass } from './apdu-pump.js';
-export { formatCommand, formatResponse, type TraceSink } from './trace.js';
+export { ApduPump, type GetResponseClass, type PumpOptions, type PumpResponse } from './apdu-pump.js';
 export {
-  IoTSafe,
+  type CsrRequest,
+  createCsr,
+  type DistinguishedName,
+  encodeName,
+  encodeP256PublicKeyInfo,
+  toPem,
+} from './csr.js';
+export {
   AppletNotFoundError,
   byId,
   byLabel,
+  type GeneratedKeyPair,
+  type HkdfInput,
+  IoTSafe,
   type IoTSafeOptions,
+  type PrfInput,
   type SessionNumbers,
   type SignOptions,
   type SignPayload,
-  type PrfInput,
-  type HkdfInput,
-  type GeneratedKeyPair,
 } from './iotsafe.js';
-export { createCsr, encodeName, encodeP256PublicKeyInfo, toPem, type CsrRequest, type DistinguishedName } from './csr.js';
+export { formatCommand, formatResponse, type TraceSink } from './trace.js';
+export { type CardLike, MemoryTransport, type Transport, TransportError } from './transport.js';

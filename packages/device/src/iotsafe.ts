@@ -3,21 +3,6 @@
 // parsers that accept every real-applet variant the virtual SIM's personalities reproduce.
 import {
   type ApplicationInfo,
-  type ClassKind,
-  type CommandApdu,
-  DEFAULT_AIDS,
-  FormatError,
-  HASH_BLOCK_LENGTH,
-  type HashAlgorithm,
-  INS,
-  type ObjectClass,
-  type ObjectDescriptor,
-  type ObjectRef,
-  SIGNATURE_ALGORITHM,
-  SW,
-  type SignMode,
-  type SignatureInput,
-  StatusWordError,
   buildCloseChannel,
   buildComputeDh,
   buildComputeHkdf,
@@ -37,8 +22,11 @@ import {
   buildUpdate,
   buildVerifyInit,
   bytesToHex,
+  type ClassKind,
+  type CommandApdu,
   claForChannel,
   concatBytes,
+  DEFAULT_AIDS,
   decodeApplicationInfo,
   decodeKeyPairGenerated,
   decodeObjectList,
@@ -48,8 +36,20 @@ import {
   encodePublicKeyData,
   encodeSignatureInput,
   encodeSignatureTlv,
+  FormatError,
+  HASH_BLOCK_LENGTH,
+  type HashAlgorithm,
   hexToBytes,
+  INS,
   intermediateHashState,
+  type ObjectClass,
+  type ObjectDescriptor,
+  type ObjectRef,
+  SIGNATURE_ALGORITHM,
+  type SignatureInput,
+  type SignMode,
+  StatusWordError,
+  SW,
   splitIntoChunks,
   utf8,
 } from '@iotsafe/protocol';
@@ -58,7 +58,9 @@ import type { TraceSink } from './trace.js';
 import type { Transport } from './transport.js';
 
 /** Addresses an object by its ID (hex text or bytes). */
-export const byId = (id: string | Uint8Array): ObjectRef => ({ id: typeof id === 'string' ? hexToBytes(id) : id });
+export const byId = (id: string | Uint8Array): ObjectRef => ({
+  id: typeof id === 'string' ? hexToBytes(id) : id,
+});
 /** Addresses an object by its label. */
 export const byLabel = (label: string): ObjectRef => ({ label });
 
@@ -100,7 +102,14 @@ export type SignPayload = { message: Uint8Array } | { digest: Uint8Array };
 export type PrfInput =
   | { mode: 'general'; secret: Uint8Array; label: string | Uint8Array; seed: Uint8Array; length: number }
   | { mode: 'psk'; secret: ObjectRef; label: string | Uint8Array; seed: Uint8Array; length: number }
-  | { mode: 'ecdhePsk'; secret: ObjectRef; otherSecret: Uint8Array; label: string | Uint8Array; seed: Uint8Array; length: number };
+  | {
+      mode: 'ecdhePsk';
+      secret: ObjectRef;
+      otherSecret: Uint8Array;
+      label: string | Uint8Array;
+      seed: Uint8Array;
+      length: number;
+    };
 
 export type HkdfInput =
   | { ikm: Uint8Array; salt: Uint8Array; hash?: HashAlgorithm }
@@ -145,7 +154,10 @@ export class IoTSafe {
 
   /** Opens a channel (or uses the basic one) and selects the applet. */
   static async connect(transport: Transport, options: IoTSafeOptions = {}): Promise<IoTSafe> {
-    const pump = new ApduPump(transport, { trace: options.trace, getResponseClass: options.getResponseClass });
+    const pump = new ApduPump(transport, {
+      trace: options.trace,
+      getResponseClass: options.getResponseClass,
+    });
     let channel = 0;
     if (options.logicalChannel ?? true) {
       const opened = await pump.exchange(buildOpenChannel());
@@ -182,13 +194,18 @@ export class IoTSafe {
   /** Sends a command built for the current CLA; with 'auto', switches to 0N once on 6E00. */
   private async exchange(build: (cla: number) => CommandApdu): Promise<PumpResponse> {
     const response = await this.pump.exchange(build(this.cla()));
-    if (response.sw !== SW.CLA_NOT_SUPPORTED || !this.autoClass || this.classKind !== 'proprietary') return response;
+    if (response.sw !== SW.CLA_NOT_SUPPORTED || !this.autoClass || this.classKind !== 'proprietary')
+      return response;
     this.classKind = 'interindustry';
     return this.pump.exchange(build(this.cla()));
   }
 
   /** Like exchange, and a StatusWordError for any SW outside `accept`. */
-  private async run(name: string, build: (cla: number) => CommandApdu, accept: readonly number[] = [SW.OK]): Promise<PumpResponse> {
+  private async run(
+    name: string,
+    build: (cla: number) => CommandApdu,
+    accept: readonly number[] = [SW.OK],
+  ): Promise<PumpResponse> {
     const response = await this.exchange(build);
     if (!accept.includes(response.sw)) throw new StatusWordError(response.sw, name);
     return response;
@@ -197,9 +214,11 @@ export class IoTSafe {
   // --- discovery -----------------------------------------------------------------------------------
 
   async random(length: number): Promise<Uint8Array> {
-    if (!Number.isInteger(length) || length < 1 || length > 256) throw new RangeError('GET RANDOM gives 1 to 256 bytes');
+    if (!Number.isInteger(length) || length < 1 || length > 256)
+      throw new RangeError('GET RANDOM gives 1 to 256 bytes');
     const { data } = await this.run('GET RANDOM', (cla) => buildGetRandom(cla, length));
-    if (data.length !== length) throw new FormatError(`GET RANDOM returned ${data.length} bytes, asked ${length}`);
+    if (data.length !== length)
+      throw new FormatError(`GET RANDOM returned ${data.length} bytes, asked ${length}`);
     return data;
   }
 
@@ -213,7 +232,10 @@ export class IoTSafe {
     const pages: Uint8Array[] = [];
     let next = false;
     for (let page = 0; page < 256; page++) {
-      const response = await this.run('GET DATA (object list)', (cla) => buildGetObjectList(cla, next), [SW.OK, SW.MORE_DATA]);
+      const response = await this.run('GET DATA (object list)', (cla) => buildGetObjectList(cla, next), [
+        SW.OK,
+        SW.MORE_DATA,
+      ]);
       pages.push(response.data);
       if (response.sw === SW.OK) return decodeObjectList(concatBytes(...pages));
       next = true;
@@ -222,7 +244,9 @@ export class IoTSafe {
   }
 
   async objectInfo(objectClass: ObjectClass, ref: ObjectRef): Promise<ObjectDescriptor> {
-    const { data } = await this.run(`GET DATA (${objectClass} info)`, (cla) => buildGetObjectInfo(cla, objectClass, ref));
+    const { data } = await this.run(`GET DATA (${objectClass} info)`, (cla) =>
+      buildGetObjectInfo(cla, objectClass, ref),
+    );
     const [descriptor] = decodeObjectList(data);
     if (!descriptor) throw new FormatError('empty object descriptor');
     return descriptor;
@@ -248,7 +272,10 @@ export class IoTSafe {
       const want = size === undefined ? chunk : Math.min(chunk, size - offset);
       const response = await this.exchange((cla) => buildReadFile(cla, ref, offset, want));
       if (response.sw !== SW.OK) {
-        const endOfFile = size === undefined && offset > 0 && [SW.INCORRECT_P1P2, SW.INCOMPATIBLE_FILE_STRUCTURE, 0x6b00].includes(response.sw as 0x6a86);
+        const endOfFile =
+          size === undefined &&
+          offset > 0 &&
+          [SW.INCORRECT_P1P2, SW.INCOMPATIBLE_FILE_STRUCTURE, 0x6b00].includes(response.sw as 0x6a86);
         if (endOfFile) break;
         throw new StatusWordError(response.sw, 'READ FILE');
       }
@@ -268,7 +295,11 @@ export class IoTSafe {
     const result = decodeKeyPairGenerated(data);
     return {
       privateKey: result.privateKeyId ? { id: result.privateKeyId } : ref,
-      publicKey: result.publicKeyId ? { id: result.publicKeyId } : 'id' in ref ? { id: ref.id } : { label: ref.label },
+      publicKey: result.publicKeyId
+        ? { id: result.publicKeyId }
+        : 'id' in ref
+          ? { id: ref.id }
+          : { label: ref.label },
       point: result.publicKey,
     };
   }
@@ -280,9 +311,20 @@ export class IoTSafe {
 
   async putPublicKey(ref: ObjectRef, point: Uint8Array): Promise<void> {
     const session = this.sessions.putPublicKey;
-    await this.withSession('PUT PUBLIC KEY', INS.PUT_PUBLIC_KEY_INIT, session, (cla) => buildPutPublicKeyInit(cla, session, ref), async () => {
-      await this.sendUpdates('PUT PUBLIC KEY UPDATE', INS.PUT_PUBLIC_KEY_UPDATE, session, encodePublicKeyData(point));
-    });
+    await this.withSession(
+      'PUT PUBLIC KEY',
+      INS.PUT_PUBLIC_KEY_INIT,
+      session,
+      (cla) => buildPutPublicKeyInit(cla, session, ref),
+      async () => {
+        await this.sendUpdates(
+          'PUT PUBLIC KEY UPDATE',
+          INS.PUT_PUBLIC_KEY_UPDATE,
+          session,
+          encodePublicKeyData(point),
+        );
+      },
+    );
   }
 
   // --- signatures ------------------------------------------------------------------------------------
@@ -294,24 +336,55 @@ export class IoTSafe {
     const input = signatureInput(mode, hash, payload);
     const session = this.sessions.sign;
     const init = { key, mode, hash, algorithm: SIGNATURE_ALGORITHM.ECDSA };
-    return this.withSession('COMPUTE SIGNATURE', INS.COMPUTE_SIGNATURE_INIT, session, (cla) => buildSignInit(cla, session, init), async () => {
-      const response = await this.sendUpdates('COMPUTE SIGNATURE UPDATE', INS.COMPUTE_SIGNATURE_UPDATE, session, encodeSignatureInput(input, this.options.fullTextLength));
-      return decodeSignatureResponse(response.data, this.options.curveSize ?? 32);
-    });
+    return this.withSession(
+      'COMPUTE SIGNATURE',
+      INS.COMPUTE_SIGNATURE_INIT,
+      session,
+      (cla) => buildSignInit(cla, session, init),
+      async () => {
+        const response = await this.sendUpdates(
+          'COMPUTE SIGNATURE UPDATE',
+          INS.COMPUTE_SIGNATURE_UPDATE,
+          session,
+          encodeSignatureInput(input, this.options.fullTextLength),
+        );
+        return decodeSignatureResponse(response.data, this.options.curveSize ?? 32);
+      },
+    );
   }
 
   /** Verifies inside the SIM: true on 9000, false on 6D01; other status words throw. */
-  async verify(key: ObjectRef, payload: SignPayload, signature: Uint8Array, options: SignOptions = {}): Promise<boolean> {
+  async verify(
+    key: ObjectRef,
+    payload: SignPayload,
+    signature: Uint8Array,
+    options: SignOptions = {},
+  ): Promise<boolean> {
     const hash = options.hash ?? 'sha256';
     const mode = options.mode ?? 'padAndSign';
     const input = signatureInput(mode, hash, payload);
     const session = this.sessions.verify;
     const init = { key, mode, hash, algorithm: SIGNATURE_ALGORITHM.ECDSA };
-    return this.withSession('VERIFY SIGNATURE', INS.VERIFY_SIGNATURE_INIT, session, (cla) => buildVerifyInit(cla, session, init), async () => {
-      const data = concatBytes(encodeSignatureInput(input, this.options.fullTextLength), encodeSignatureTlv(signature, 2));
-      const response = await this.sendUpdates('VERIFY SIGNATURE UPDATE', INS.VERIFY_SIGNATURE_UPDATE, session, data, [SW.OK, SW.SIGNATURE_MISMATCH]);
-      return response.sw === SW.OK;
-    });
+    return this.withSession(
+      'VERIFY SIGNATURE',
+      INS.VERIFY_SIGNATURE_INIT,
+      session,
+      (cla) => buildVerifyInit(cla, session, init),
+      async () => {
+        const data = concatBytes(
+          encodeSignatureInput(input, this.options.fullTextLength),
+          encodeSignatureTlv(signature, 2),
+        );
+        const response = await this.sendUpdates(
+          'VERIFY SIGNATURE UPDATE',
+          INS.VERIFY_SIGNATURE_UPDATE,
+          session,
+          data,
+          [SW.OK, SW.SIGNATURE_MISMATCH],
+        );
+        return response.sw === SW.OK;
+      },
+    );
   }
 
   // --- key agreement and derivation ---------------------------------------------------------------
@@ -324,22 +397,35 @@ export class IoTSafe {
 
   /** TLS 1.2 PRF inside the SIM (modes 00 general, 01 PSK, 02 ECDHE-PSK). */
   async prf(input: PrfInput): Promise<Uint8Array> {
-    const labelAndSeed = concatBytes(typeof input.label === 'string' ? utf8(input.label) : input.label, input.seed);
+    const labelAndSeed = concatBytes(
+      typeof input.label === 'string' ? utf8(input.label) : input.label,
+      input.seed,
+    );
     const request =
       input.mode === 'general'
         ? { mode: input.mode, secret: input.secret, labelAndSeed, length: input.length }
         : input.mode === 'psk'
           ? { mode: input.mode, secretRef: input.secret, labelAndSeed, length: input.length }
-          : { mode: input.mode, secretRef: input.secret, otherSecret: input.otherSecret, labelAndSeed, length: input.length };
+          : {
+              mode: input.mode,
+              secretRef: input.secret,
+              otherSecret: input.otherSecret,
+              labelAndSeed,
+              length: input.length,
+            };
     const { data } = await this.run('COMPUTE PRF', (cla) => buildComputePrf(cla, request));
-    if (data.length !== input.length) throw new FormatError(`COMPUTE PRF returned ${data.length} bytes, asked ${input.length}`);
+    if (data.length !== input.length)
+      throw new FormatError(`COMPUTE PRF returned ${data.length} bytes, asked ${input.length}`);
     return data;
   }
 
   /** HKDF-Extract inside the SIM, with the IKM given or taken from a secret container. */
   async hkdfExtract(input: HkdfInput): Promise<Uint8Array> {
     const hash = input.hash ?? 'sha256';
-    const request = 'ikm' in input ? { mode: 'ikm' as const, ikm: input.ikm, salt: input.salt, hash } : { mode: 'secret' as const, secretRef: input.secret, salt: input.salt, hash };
+    const request =
+      'ikm' in input
+        ? { mode: 'ikm' as const, ikm: input.ikm, salt: input.salt, hash }
+        : { mode: 'secret' as const, secretRef: input.secret, salt: input.salt, hash };
     const { data } = await this.run('COMPUTE HKDF', (cla) => buildComputeHkdf(cla, request));
     return data;
   }
@@ -379,14 +465,19 @@ export class IoTSafe {
     let response: PumpResponse | undefined;
     for (let i = 0; i < chunks.length; i++) {
       const last = i === chunks.length - 1;
-      response = await this.run(name, (cla) => buildUpdate(cla, ins, session, last, chunks[i]!), last ? acceptLast : [SW.OK]);
+      response = await this.run(
+        name,
+        (cla) => buildUpdate(cla, ins, session, last, chunks[i]!),
+        last ? acceptLast : [SW.OK],
+      );
     }
     return response!;
   }
 }
 
 function signatureInput(mode: SignMode, hash: HashAlgorithm, payload: SignPayload): SignatureInput {
-  if (mode === 'padAndSign') return { mode, hash: 'digest' in payload ? payload.digest : digest(hash, payload.message) };
+  if (mode === 'padAndSign')
+    return { mode, hash: 'digest' in payload ? payload.digest : digest(hash, payload.message) };
   if (!('message' in payload)) throw new TypeError(`${mode} mode signs a message, not a digest`);
   if (mode === 'fullText') return { mode, data: payload.message };
   // Last block: the host hashes whole blocks, the card finishes with the rest (1..block bytes).

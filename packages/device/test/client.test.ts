@@ -3,14 +3,14 @@
 import assert from 'node:assert/strict';
 import { createECDH, createPublicKey, verify } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { AppletNotFoundError, IoTSafe, MemoryTransport, byId, byLabel } from '@iotsafe/device';
+import { type AppletNotFoundError, byId, byLabel, IoTSafe, MemoryTransport } from '@iotsafe/device';
 import {
-  StatusWordError,
   bytesToHex,
   ecdsaRawToDer,
   hexToBytes,
   hkdfExtract,
   pskPremaster,
+  type StatusWordError,
   tls12Prf,
   utf8,
 } from '@iotsafe/protocol';
@@ -46,7 +46,10 @@ for (const personality of Object.keys(PERSONALITIES)) {
       assert.equal(info.maxSessions, sim.personality.maxSessions);
       const objects = await client.listObjects();
       assert.equal(objects.length, TEST_PROFILE.containers.length);
-      assert.deepEqual(objects.map((o) => o.label), TEST_PROFILE.containers.map((c) => c.label));
+      assert.deepEqual(
+        objects.map((o) => o.label),
+        TEST_PROFILE.containers.map((c) => c.label),
+      );
       const file = await client.objectInfo('file', byLabel('device-certificate'));
       assert.equal(file.fileSize, 260);
       assert.equal(bytesToHex(file.id!), '02');
@@ -104,25 +107,59 @@ for (const personality of Object.keys(PERSONALITIES)) {
     test('COMPUTE PRF in modes 00, 01, 02 and COMPUTE HKDF in modes 00, 01', async () => {
       const { client, sim } = await connect(personality);
       const seed = new Uint8Array(64).fill(9);
-      const general = await client.prf({ mode: 'general', secret: new Uint8Array(48).fill(1), label: 'key expansion', seed, length: 72 });
-      assert.equal(bytesToHex(general), bytesToHex(tls12Prf(new Uint8Array(48).fill(1), new Uint8Array([...utf8('key expansion'), ...seed]), 72)));
-      const master = await client.prf({ mode: 'psk', secret: byLabel('psk'), label: 'master secret', seed, length: 48 });
-      assert.equal(bytesToHex(master), bytesToHex(tls12Prf(pskPremaster(PSK), new Uint8Array([...utf8('master secret'), ...seed]), 48)));
+      const general = await client.prf({
+        mode: 'general',
+        secret: new Uint8Array(48).fill(1),
+        label: 'key expansion',
+        seed,
+        length: 72,
+      });
+      assert.equal(
+        bytesToHex(general),
+        bytesToHex(
+          tls12Prf(new Uint8Array(48).fill(1), new Uint8Array([...utf8('key expansion'), ...seed]), 72),
+        ),
+      );
+      const master = await client.prf({
+        mode: 'psk',
+        secret: byLabel('psk'),
+        label: 'master secret',
+        seed,
+        length: 48,
+      });
+      assert.equal(
+        bytesToHex(master),
+        bytesToHex(tls12Prf(pskPremaster(PSK), new Uint8Array([...utf8('master secret'), ...seed]), 48)),
+      );
       const other = new Uint8Array(32).fill(3);
-      const ecdhePsk = await client.prf({ mode: 'ecdhePsk', secret: byId('10'), otherSecret: other, label: 'master secret', seed, length: 48 });
+      const ecdhePsk = await client.prf({
+        mode: 'ecdhePsk',
+        secret: byId('10'),
+        otherSecret: other,
+        label: 'master secret',
+        seed,
+        length: 48,
+      });
       assert.equal(ecdhePsk.length, 48);
       const salt = new Uint8Array(32);
       const prk = await client.hkdfExtract({ secret: byLabel('hkdf-only'), salt, hash: 'sha384' });
       assert.equal(bytesToHex(prk), bytesToHex(hkdfExtract('sha384', salt, new Uint8Array(32).fill(0xaa))));
       const emptySalt = client.hkdfExtract({ ikm: new Uint8Array(32), salt: new Uint8Array(0) });
-      if (sim.personality.hkdfRejectsEmptySalt) await assert.rejects(emptySalt, (e: StatusWordError) => e.sw === 0x6a80);
+      if (sim.personality.hkdfRejectsEmptySalt)
+        await assert.rejects(emptySalt, (e: StatusWordError) => e.sw === 0x6a80);
       else assert.equal((await emptySalt).length, 32);
     });
 
     test('refusals surface as StatusWordError with the SW and a readable reason', async () => {
       const { client } = await connect(personality);
-      await assert.rejects(client.readFile(byId('55')), (e: StatusWordError) => e.sw === 0x6a82 && /not found/.test(e.message));
-      await assert.rejects(client.sign(byId('0B'), { message: utf8('x') }), (e: StatusWordError) => e.sw === 0x6985);
+      await assert.rejects(
+        client.readFile(byId('55')),
+        (e: StatusWordError) => e.sw === 0x6a82 && /not found/.test(e.message),
+      );
+      await assert.rejects(
+        client.sign(byId('0B'), { message: utf8('x') }),
+        (e: StatusWordError) => e.sw === 0x6985,
+      );
       await assert.rejects(client.computeDH(byId('08'), byId('06')), (e: StatusWordError) => e.sw === 0x6985);
     });
   });
@@ -139,7 +176,10 @@ describe('session hygiene', () => {
   });
   test('sessions are closed after use, also when the signature fails', async () => {
     const { client } = await connect('thales-mvp');
-    await assert.rejects(client.sign(byId('01'), { digest: new Uint8Array(31) }), (e: StatusWordError) => e.sw === 0x6a80);
+    await assert.rejects(
+      client.sign(byId('01'), { digest: new Uint8Array(31) }),
+      (e: StatusWordError) => e.sw === 0x6a80,
+    );
     assert.equal((await client.sign(byId('01'), { digest: new Uint8Array(32) })).length, 64);
   });
 });
@@ -147,7 +187,9 @@ describe('session hygiene', () => {
 describe('connection', () => {
   test('falls back to the basic channel when MANAGE CHANNEL is refused', async () => {
     const sim = VirtualSim.inMemory(TEST_PROFILE);
-    const noChannels = { transmit: (c: Uint8Array) => (c[1] === 0x70 ? Uint8Array.of(0x6a, 0x81) : sim.card.transmit(c)) };
+    const noChannels = {
+      transmit: (c: Uint8Array) => (c[1] === 0x70 ? Uint8Array.of(0x6a, 0x81) : sim.card.transmit(c)),
+    };
     const client = await IoTSafe.connect(new MemoryTransport(noChannels));
     assert.equal(client.channel, 0);
     assert.equal((await client.random(8)).length, 8);
@@ -155,19 +197,28 @@ describe('connection', () => {
   test('tries the next AID when the first is absent', async () => {
     const sim = VirtualSim.inMemory(TEST_PROFILE);
     const gsmaAbsent = {
-      transmit: (c: Uint8Array) => (c[1] === 0xa4 && bytesToHex(c).endsWith('A0000005590010') ? Uint8Array.of(0x6a, 0x82) : sim.card.transmit(c)),
+      transmit: (c: Uint8Array) =>
+        c[1] === 0xa4 && bytesToHex(c).endsWith('A0000005590010')
+          ? Uint8Array.of(0x6a, 0x82)
+          : sim.card.transmit(c),
     };
     const client = await IoTSafe.connect(new MemoryTransport(gsmaAbsent));
     assert.equal(bytesToHex(client.aid), 'A00000003053F12401770101495341');
   });
   test('a card without the applet gives AppletNotFoundError and its channel is closed', async () => {
     const card = new CardRuntime({ protocol: 'T=0', channels: 4, implicitChannelOpen: false });
-    await assert.rejects(IoTSafe.connect(new MemoryTransport(card)), (e: AppletNotFoundError) => e.sw === 0x6a82 && /tried/.test(e.message));
+    await assert.rejects(
+      IoTSafe.connect(new MemoryTransport(card)),
+      (e: AppletNotFoundError) => e.sw === 0x6a82 && /tried/.test(e.message),
+    );
     assert.deepEqual(card.openChannels(), [0]);
   });
   test('reads a file without GET DATA C3 (broken applets): until the end, cut to the DER length', async () => {
     const sim = VirtualSim.inMemory(TEST_PROFILE);
-    const noFileInfo = { transmit: (c: Uint8Array) => (c[1] === 0xcb && c[2] === 0xc3 ? Uint8Array.of(0x6a, 0x86) : sim.card.transmit(c)) };
+    const noFileInfo = {
+      transmit: (c: Uint8Array) =>
+        c[1] === 0xcb && c[2] === 0xc3 ? Uint8Array.of(0x6a, 0x86) : sim.card.transmit(c),
+    };
     const client = await IoTSafe.connect(new MemoryTransport(noFileInfo), { readChunk: 100 });
     const content = await client.readFile(byId('02'));
     assert.equal(content.length, 260);
@@ -189,11 +240,20 @@ describe('APDU trace', () => {
     const lines: string[] = [];
     const { client } = await connect('zariot', { trace: (l) => lines.push(l) });
     const secret = new Uint8Array(48).fill(0xd7);
-    const out = await client.prf({ mode: 'general', secret, label: 'key expansion', seed: new Uint8Array(32), length: 32 });
+    const out = await client.prf({
+      mode: 'general',
+      secret,
+      label: 'key expansion',
+      seed: new Uint8Array(32),
+      length: 32,
+    });
     const dump = lines.join('\n');
     assert.ok(lines.some((l) => l.startsWith('→ ') && l.includes('48 00 00')));
     assert.ok(!dump.replace(/ /g, '').includes('D7D7D7D7'), 'the PRF secret must not appear');
-    assert.ok(!dump.replace(/ /g, '').includes(bytesToHex(out).slice(0, 16)), 'the PRF output must not appear, even in GET RESPONSE');
+    assert.ok(
+      !dump.replace(/ /g, '').includes(bytesToHex(out).slice(0, 16)),
+      'the PRF output must not appear, even in GET RESPONSE',
+    );
     assert.match(dump, /D1 30 <48 bytes redacted>/);
     assert.match(dump, /<32 bytes redacted> 9000/);
   });

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { IoTSafe, MemoryTransport, byId, createCsr, encodeP256PublicKeyInfo, toPem } from '@iotsafe/device';
+import { byId, createCsr, encodeP256PublicKeyInfo, IoTSafe, MemoryTransport, toPem } from '@iotsafe/device';
 import { ecdsaRawToDer, utf8 } from '@iotsafe/protocol';
 import { TYPE1_PROFILE, VirtualSim } from '@iotsafe/sim';
 
@@ -23,10 +23,17 @@ describe('checked by the openssl command', { skip }, () => {
   test('openssl req -verify accepts a CSR signed inside the SIM, with our subject and key', async () => {
     const { client: c } = await client();
     const pair = await c.generateKeyPair(byId('01'));
-    const csr = await createCsr(c, { key: pair.privateKey, publicKey: pair.point, subject: { commonName: 'device-42', organization: 'Example', country: 'FR' } });
+    const csr = await createCsr(c, {
+      key: pair.privateKey,
+      publicKey: pair.point,
+      subject: { commonName: 'device-42', organization: 'Example', country: 'FR' },
+    });
     const file = join(dir, 'device.csr');
     writeFileSync(file, toPem(csr, 'CERTIFICATE REQUEST'));
-    const out = execFileSync('openssl', ['req', '-in', file, '-verify', '-noout', '-subject', '-pubkey'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = execFileSync('openssl', ['req', '-in', file, '-verify', '-noout', '-subject', '-pubkey'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     assert.match(out, /CN ?= ?device-42/);
     assert.match(out, /O ?= ?Example/);
     assert.ok(out.includes(toPem(encodeP256PublicKeyInfo(pair.point), 'PUBLIC KEY').trim().split('\n')[1]!));
@@ -44,13 +51,21 @@ describe('checked by the openssl command', { skip }, () => {
       for (const mode of ['padAndSign', 'fullText', 'lastBlock'] as const) {
         const sigFile = join(dir, `sig-${hash}-${mode}.der`);
         writeFileSync(sigFile, ecdsaRawToDer(await c.sign(byId('01'), { message }, { hash, mode })));
-        const ok = spawnSync('openssl', ['dgst', `-${hash}`, '-verify', pub, '-signature', sigFile, msgFile], { encoding: 'utf8' });
+        const ok = spawnSync(
+          'openssl',
+          ['dgst', `-${hash}`, '-verify', pub, '-signature', sigFile, msgFile],
+          { encoding: 'utf8' },
+        );
         assert.equal(ok.status, 0, `${hash} ${mode}: ${ok.stdout}${ok.stderr}`);
         assert.match(ok.stdout, /Verified OK/);
       }
     }
     writeFileSync(msgFile, utf8('another message'));
-    const bad = spawnSync('openssl', ['dgst', '-sha256', '-verify', pub, '-signature', join(dir, 'sig-sha256-padAndSign.der'), msgFile], { encoding: 'utf8' });
+    const bad = spawnSync(
+      'openssl',
+      ['dgst', '-sha256', '-verify', pub, '-signature', join(dir, 'sig-sha256-padAndSign.der'), msgFile],
+      { encoding: 'utf8' },
+    );
     assert.notEqual(bad.status, 0);
   });
 });

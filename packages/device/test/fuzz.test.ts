@@ -3,10 +3,8 @@
 // errors may come out: FormatError, StatusWordError, TransportError.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { IoTSafe, MemoryTransport, TransportError, byId } from '@iotsafe/device';
+import { byId, IoTSafe, MemoryTransport, TransportError } from '@iotsafe/device';
 import {
-  FormatError,
-  StatusWordError,
   bytesToHex,
   decodeApplicationInfo,
   decodeBerTlvs,
@@ -18,9 +16,11 @@ import {
   ecdsaDerToRaw,
   encodeApplicationInfo,
   encodeKeyPairGenerated,
+  FormatError,
+  paddedIdentifier,
   parseCommandApdu,
   parseResponseApdu,
-  paddedIdentifier,
+  StatusWordError,
   wrapDescriptor,
 } from '@iotsafe/protocol';
 import { VirtualSim } from '@iotsafe/sim';
@@ -42,12 +42,34 @@ function mutate(r: SeededRandom, input: Uint8Array): Uint8Array {
 }
 
 const SEEDS = [
-  wrapDescriptor({ objectClass: 'file', id: Uint8Array.of(2), label: 'cert', access: 1, state: 1, fileUsage: 2, fileSize: 600 }),
-  encodeApplicationInfo({
-    simAllianceVersion: 16, proprietaryId: paddedIdentifier('x'), maxFiles: 1, maxPrivateKeys: 1, maxPublicKeys: 1, maxSecrets: 1,
-    cryptoFunctions: 15, hashAlgorithms: 7, signatureAlgorithms: 4, keyAgreementAlgorithms: 1, kdfAlgorithms: 3, maxSessions: 1,
+  wrapDescriptor({
+    objectClass: 'file',
+    id: Uint8Array.of(2),
+    label: 'cert',
+    access: 1,
+    state: 1,
+    fileUsage: 2,
+    fileSize: 600,
   }),
-  encodeKeyPairGenerated({ privateKeyId: Uint8Array.of(1), publicKeyId: Uint8Array.of(1), publicKey: new Uint8Array(65).fill(4) }),
+  encodeApplicationInfo({
+    simAllianceVersion: 16,
+    proprietaryId: paddedIdentifier('x'),
+    maxFiles: 1,
+    maxPrivateKeys: 1,
+    maxPublicKeys: 1,
+    maxSecrets: 1,
+    cryptoFunctions: 15,
+    hashAlgorithms: 7,
+    signatureAlgorithms: 4,
+    keyAgreementAlgorithms: 1,
+    kdfAlgorithms: 3,
+    maxSessions: 1,
+  }),
+  encodeKeyPairGenerated({
+    privateKeyId: Uint8Array.of(1),
+    publicKeyId: Uint8Array.of(1),
+    publicKey: new Uint8Array(65).fill(4),
+  }),
   Uint8Array.from([0x33, 0x00, 0x40, ...new Uint8Array(64).fill(9)]),
   Uint8Array.from([0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01]),
 ];
@@ -74,7 +96,8 @@ test('response and TLV parsers throw only FormatError on 400,000 random and muta
     try {
       parse(input);
     } catch (error) {
-      if (!(error instanceof FormatError)) assert.fail(`${name} threw ${String(error)} on ${bytesToHex(input)} (seed ${SEED}, #${i})`);
+      if (!(error instanceof FormatError))
+        assert.fail(`${name} threw ${String(error)} on ${bytesToHex(input)} (seed ${SEED}, #${i})`);
     }
   }
 });
@@ -94,7 +117,9 @@ test('the client facing a card that corrupts its answers fails only with typed e
     (c) => c.hkdfExtract({ ikm: new Uint8Array(32), salt: new Uint8Array(32) }),
   ];
   for (let i = 0; i < 3000; i++) {
-    const sim = VirtualSim.inMemory(TEST_PROFILE, { personality: r.pick(['reference', 'zariot', 'thales-mvp']) });
+    const sim = VirtualSim.inMemory(TEST_PROFILE, {
+      personality: r.pick(['reference', 'zariot', 'thales-mvp']),
+    });
     const corruption = 0.05 + r.int(50) / 100;
     const card = {
       transmit: (apdu: Uint8Array) => {
@@ -107,8 +132,10 @@ test('the client facing a card that corrupts its answers fails only with typed e
       const client = await IoTSafe.connect(new MemoryTransport(card));
       await r.pick(operations)(client);
     } catch (error) {
-      const typed = error instanceof FormatError || error instanceof StatusWordError || error instanceof TransportError;
-      if (!typed) assert.fail(`client threw ${String(error)} (seed ${SEED + 1}, #${i})\n${(error as Error).stack}`);
+      const typed =
+        error instanceof FormatError || error instanceof StatusWordError || error instanceof TransportError;
+      if (!typed)
+        assert.fail(`client threw ${String(error)} (seed ${SEED + 1}, #${i})\n${(error as Error).stack}`);
     }
   }
 });

@@ -1,5 +1,5 @@
 // Command and response APDUs, short form only (ISO/IEC 7816-3 §12.1, 7816-4 §5.1): Lc ≤ 255, Ne ≤ 256.
-import { FormatError, concatBytes } from './bytes.js';
+import { concatBytes, FormatError } from './bytes.js';
 
 export interface CommandApdu {
   cla: number;

@@ -1,6 +1,6 @@
 // A small DER writer (ITU-T X.690 §10) for the structures this stack signs: PKCS#10 requests (RFC 2986),
 // X.509 certificates (RFC 5280), and ECDSA-Sig-Value (RFC 3279 §2.2.3). Reading uses decodeBerTlvs.
-import { FormatError, bytesToBigint, concatBytes, utf8 } from './bytes.js';
+import { bytesToBigint, concatBytes, FormatError, utf8 } from './bytes.js';
 import { decodeBerTlvs, encodeBerLength } from './tlv.js';
 
 function tlv(tag: number, value: Uint8Array): Uint8Array {
@@ -24,12 +24,14 @@ export function derUnsignedInteger(magnitude: Uint8Array): Uint8Array {
   let start = 0;
   while (start < magnitude.length - 1 && magnitude[start] === 0) start++;
   const trimmed = magnitude.subarray(start);
-  const body = trimmed.length === 0 || (trimmed[0]! & 0x80) !== 0 ? concatBytes(Uint8Array.of(0), trimmed) : trimmed;
+  const body =
+    trimmed.length === 0 || (trimmed[0]! & 0x80) !== 0 ? concatBytes(Uint8Array.of(0), trimmed) : trimmed;
   return tlv(0x02, body);
 }
 
 export function derSmallInteger(value: number): Uint8Array {
-  if (!Number.isInteger(value) || value < 0 || value > 0x7fffffff) throw new FormatError(`bad integer ${value}`);
+  if (!Number.isInteger(value) || value < 0 || value > 0x7fffffff)
+    throw new FormatError(`bad integer ${value}`);
   const bytes: number[] = [];
   let v = value;
   do {
@@ -42,7 +44,8 @@ export function derSmallInteger(value: number): Uint8Array {
 /** OBJECT IDENTIFIER from dotted text (X.690 §8.19). */
 export function derOid(dotted: string): Uint8Array {
   const arcs = dotted.split('.').map((a) => Number(a));
-  if (arcs.length < 2 || arcs.some((a) => !Number.isSafeInteger(a) || a < 0)) throw new FormatError(`bad OID ${dotted}`);
+  if (arcs.length < 2 || arcs.some((a) => !Number.isSafeInteger(a) || a < 0))
+    throw new FormatError(`bad OID ${dotted}`);
   const out: number[] = [40 * arcs[0]! + arcs[1]!];
   for (const arc of arcs.slice(2)) {
     const chunk: number[] = [];
@@ -93,7 +96,8 @@ export function ecdsaDerToRaw(der: Uint8Array, size: number): Uint8Array {
   const outer = decodeBerTlvs(der);
   if (outer.length !== 1 || outer[0]!.tag !== 0x30) throw new FormatError('not a DER ECDSA signature');
   const parts = decodeBerTlvs(outer[0]!.value);
-  if (parts.length !== 2 || parts.some((p) => p.tag !== 0x02)) throw new FormatError('not a DER ECDSA signature');
+  if (parts.length !== 2 || parts.some((p) => p.tag !== 0x02))
+    throw new FormatError('not a DER ECDSA signature');
   const out = new Uint8Array(2 * size);
   parts.forEach((p, i) => {
     const v = bytesToBigint(p.value);

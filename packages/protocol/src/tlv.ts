@@ -1,6 +1,6 @@
 // BER-TLV (ISO/IEC 8825-1, ISO 7816-4 §5.2) for GlobalPlatform and OTA data, with a reader that
 // never reads past its input: every malformed input is a FormatError.
-import { FormatError, concatBytes } from './bytes.js';
+import { concatBytes, FormatError } from './bytes.js';
 
 export interface Tlv {
   /** The tag as a number: 0x9F7F for the two-byte tag 9F 7F. */
@@ -57,7 +57,8 @@ function decodeOneBer(data: Uint8Array, start: number): Decoded {
   }
   need(1, 'length');
   let length = data[i++]!;
-  if (length === 0x80 || length > 0x83) throw new FormatError(`unsupported BER length byte ${length.toString(16)}`);
+  if (length === 0x80 || length > 0x83)
+    throw new FormatError(`unsupported BER length byte ${length.toString(16)}`);
   if (length > 0x80) {
     const n = length - 0x80;
     need(n, 'length');

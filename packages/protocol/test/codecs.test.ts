@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
   ApduLengthError,
-  FormatError,
   apduCase,
   bytesToHex,
   claForChannel,
@@ -16,6 +15,7 @@ import {
   encodeCommandApdu,
   encodeFullTextTlv,
   encodeIotTlv,
+  FormatError,
   hexToBytes,
   isValidStatusWord,
   parseCommandApdu,
@@ -48,7 +48,10 @@ describe('BER-TLV', () => {
     }
   });
   test('skips 00/FF padding between objects', () => {
-    assert.deepEqual(decodeBerTlvs(h('00 84 01 01 FF 85 00')).map((t) => t.tag), [0x84, 0x85]);
+    assert.deepEqual(
+      decodeBerTlvs(h('00 84 01 01 FF 85 00')).map((t) => t.tag),
+      [0x84, 0x85],
+    );
   });
   test('rejects truncation and indefinite length', () => {
     for (const bad of ['84', '84 02 01', '84 81', '9F', '84 80 00 00', '84 84 00 00 00 01 00']) {
@@ -70,7 +73,10 @@ describe('IoT SAFE TLV dialect', () => {
     const hash = encodeIotTlv(0x9e, new Uint8Array(32).fill(1));
     for (const bytes of [1, 2] as const) {
       const tlvs = decodeIotTlvs(new Uint8Array([...hash, ...encodeIotTlv(0x33, sig, bytes)]));
-      assert.deepEqual(tlvs.map((t) => t.value.length), [32, 64]);
+      assert.deepEqual(
+        tlvs.map((t) => t.value.length),
+        [32, 64],
+      );
     }
   });
   test('RSA-size signature 33 01 00 + 256 bytes (2-byte length)', () => {
@@ -108,7 +114,10 @@ describe('command APDUs', () => {
   });
   test('Le 00 is 256 bytes', () => {
     assert.equal(parseCommandApdu(h('8084000000')).le, 256);
-    assert.equal(bytesToHex(encodeCommandApdu({ cla: 0x80, ins: 0x84, p1: 0, p2: 0, data: new Uint8Array(0), le: 256 })), '8084000000');
+    assert.equal(
+      bytesToHex(encodeCommandApdu({ cla: 0x80, ins: 0x84, p1: 0, p2: 0, data: new Uint8Array(0), le: 256 })),
+      '8084000000',
+    );
   });
   test('inconsistent lengths are ApduLengthError', () => {
     for (const bad of ['80', '802A00', '802A00010201', '802A0001020102030405', '802A000000AA']) {
@@ -116,9 +125,18 @@ describe('command APDUs', () => {
     }
   });
   test('encoding refuses extended sizes and non-bytes', () => {
-    assert.throws(() => encodeCommandApdu({ cla: 0x80, ins: 1, p1: 0, p2: 0, data: new Uint8Array(256) }), FormatError);
-    assert.throws(() => encodeCommandApdu({ cla: 0x100, ins: 1, p1: 0, p2: 0, data: new Uint8Array(0) }), FormatError);
-    assert.throws(() => encodeCommandApdu({ cla: 0x80, ins: 1, p1: 0, p2: 0, data: new Uint8Array(0), le: 257 }), FormatError);
+    assert.throws(
+      () => encodeCommandApdu({ cla: 0x80, ins: 1, p1: 0, p2: 0, data: new Uint8Array(256) }),
+      FormatError,
+    );
+    assert.throws(
+      () => encodeCommandApdu({ cla: 0x100, ins: 1, p1: 0, p2: 0, data: new Uint8Array(0) }),
+      FormatError,
+    );
+    assert.throws(
+      () => encodeCommandApdu({ cla: 0x80, ins: 1, p1: 0, p2: 0, data: new Uint8Array(0), le: 257 }),
+      FormatError,
+    );
   });
   test('response APDUs need a status word', () => {
     assert.deepEqual(parseResponseApdu(h('01 9000')), { data: h('01'), sw: 0x9000 });

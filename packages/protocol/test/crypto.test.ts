@@ -1,16 +1,22 @@
 import assert from 'node:assert/strict';
-import { createECDH, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify } from 'node:crypto';
+import {
+  createECDH,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  sign,
+  verify,
+} from 'node:crypto';
 import { describe, test } from 'node:test';
 import {
-  OID,
   bytesToHex,
+  computeSharedSecret,
   derBitString,
   derContext,
   derOctetString,
   derOid,
   derSequence,
   derSmallInteger,
-  computeSharedSecret,
   digest,
   ecdhePskPremaster,
   ecdsaDerToRaw,
@@ -21,6 +27,7 @@ import {
   hkdfExtract,
   intermediateHashState,
   isValidPublicKey,
+  OID,
   pskPremaster,
   publicKeyFromPrivate,
   resumeHash,
@@ -38,7 +45,10 @@ describe('HKDF (RFC 5869 Appendix A)', () => {
     const prk = hkdfExtract('sha256', h('000102030405060708090a0b0c'), h('0b'.repeat(22)));
     assert.equal(bytesToHex(prk), '077709362C2E32DF0DDC3F0DC47BBA6390B6C73BB50F9C3122EC844AD7C2B3E5');
     const okm = hkdfExpand('sha256', prk, h('f0f1f2f3f4f5f6f7f8f9'), 42);
-    assert.equal(bytesToHex(okm), '3CB25F25FAACD57A90434F64D0362F2A2D2D0A90CF1A5A4C5DB02D56ECC4C5BF34007208D5B887185865');
+    assert.equal(
+      bytesToHex(okm),
+      '3CB25F25FAACD57A90434F64D0362F2A2D2D0A90CF1A5A4C5DB02D56ECC4C5BF34007208D5B887185865',
+    );
   });
   test('test case 3: empty salt means HashLen zeros', () => {
     const prk = hkdfExtract('sha256', new Uint8Array(0), h('0b'.repeat(22)));
@@ -55,11 +65,17 @@ describe('TLS 1.2 PRF (RFC 5246 §5) against the Thales vectors', () => {
     test(id, () => {
       const v = vector(id) as unknown as {
         inputs: { secret: string; label_hex: string; seed: string };
-        expected: { output_full_255_derived: string; output_first_48?: string; output_prefix?: string; output_suffix?: string };
+        expected: {
+          output_full_255_derived: string;
+          output_first_48?: string;
+          output_prefix?: string;
+          output_suffix?: string;
+        };
       };
       const out = tls12Prf(h(v.inputs.secret), h(v.inputs.label_hex + v.inputs.seed), 255);
       assert.equal(bytesToHex(out), v.expected.output_full_255_derived);
-      if (v.expected.output_first_48) assert.equal(bytesToHex(out.subarray(0, 48)), v.expected.output_first_48);
+      if (v.expected.output_first_48)
+        assert.equal(bytesToHex(out.subarray(0, 48)), v.expected.output_first_48);
       if (v.expected.output_prefix) assert.ok(bytesToHex(out).startsWith(v.expected.output_prefix));
       if (v.expected.output_suffix) assert.ok(bytesToHex(out).endsWith(v.expected.output_suffix));
     });
@@ -98,7 +114,10 @@ describe('ECDSA over a digest, checked by node:crypto and OpenSSL', () => {
       for (const alg of ['sha256', 'sha384', 'sha512'] as const) {
         const message = utf8(`message for ${alg}`);
         const sig = signDigest(curve, privateKey, digest(alg, message));
-        assert.ok(verify(alg, message, { key: createPublicKey(pkcs8), dsaEncoding: 'ieee-p1363' }, sig), `${alg} verifies in node`);
+        assert.ok(
+          verify(alg, message, { key: createPublicKey(pkcs8), dsaEncoding: 'ieee-p1363' }, sig),
+          `${alg} verifies in node`,
+        );
         assert.ok(verifyDigest(curve, publicKey, digest(alg, message), sig));
         const nodeSig = sign(alg, message, { key: pkcs8, dsaEncoding: 'ieee-p1363' });
         assert.ok(verifyDigest(curve, publicKey, digest(alg, message), nodeSig));
@@ -133,6 +152,11 @@ describe('ECDSA over a digest, checked by node:crypto and OpenSSL', () => {
 /** A node KeyObject from raw key bytes, via SEC 1 ECPrivateKey DER (JWK has no brainpool). */
 function privateKeyObject(curve: string, d: Uint8Array, point: Uint8Array) {
   const oid = curve === 'prime256v1' ? OID.prime256v1 : OID.brainpoolP256r1;
-  const der = derSequence(derSmallInteger(1), derOctetString(d), derContext(0, derOid(oid)), derContext(1, derBitString(point)));
+  const der = derSequence(
+    derSmallInteger(1),
+    derOctetString(d),
+    derContext(0, derOid(oid)),
+    derContext(1, derBitString(point)),
+  );
   return createPrivateKey({ key: Buffer.from(der), format: 'der', type: 'sec1' });
 }

@@ -3,9 +3,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
-  type CommandApdu,
-  INS,
-  IOTSAFE_AID,
   buildCloseChannel,
   buildComputeHkdf,
   buildComputePrf,
@@ -22,6 +19,7 @@ import {
   buildUpdate,
   buildVerifyInit,
   bytesToHex,
+  type CommandApdu,
   concatBytes,
   decodePublicKeyData,
   encodeCommandApdu,
@@ -29,6 +27,8 @@ import {
   encodeSignatureInput,
   encodeSignatureTlv,
   hexToBytes,
+  INS,
+  IOTSAFE_AID,
 } from '@iotsafe/protocol';
 import { vector } from '../../../test/helpers/vectors.js';
 
@@ -62,10 +62,21 @@ describe('ZARIOT templates (channel 1, 3-byte IDs)', () => {
   const id = h(v.test_data.ids[0]!);
   const sig = new Uint8Array(64).fill(0x5a);
   const fill = (template: string) =>
-    template.replace('8N', '81').replace('<id3>', bytesToHex(id)).replace('<sha256>', sha).replace('<r||s>', bytesToHex(sig)).replace(/ /g, '');
+    template
+      .replace('8N', '81')
+      .replace('<id3>', bytesToHex(id))
+      .replace('<sha256>', sha)
+      .replace('<r||s>', bytesToHex(sig))
+      .replace(/ /g, '');
   const built: Record<string, CommandApdu> = {
     sign_init: buildSignInit(0x81, 1, { key: { id }, mode: 'padAndSign', hash: 'sha256', ...ecdsa }),
-    sign_update: buildUpdate(0x81, INS.COMPUTE_SIGNATURE_UPDATE, 1, true, encodeSignatureInput({ mode: 'padAndSign', hash: h(sha) })),
+    sign_update: buildUpdate(
+      0x81,
+      INS.COMPUTE_SIGNATURE_UPDATE,
+      1,
+      true,
+      encodeSignatureInput({ mode: 'padAndSign', hash: h(sha) }),
+    ),
     verify_init: buildVerifyInit(0x81, 2, { key: { id }, mode: 'padAndSign', hash: 'sha256', ...ecdsa }),
     verify_update: buildUpdate(
       0x81,
@@ -95,11 +106,16 @@ describe('m33mu emulator trace requests', () => {
 
 describe('wolfSSL PUT PUBLIC KEY and the Thales payload', () => {
   test('INIT, UPDATE and close bytes', () => {
-    const v = vector('thales-put-public-key-payload') as unknown as { expected: { payload: string; wrapped_34_45: string } };
+    const v = vector('thales-put-public-key-payload') as unknown as {
+      expected: { payload: string; wrapped_34_45: string };
+    };
     const point = decodePublicKeyData(h(v.expected.payload));
     assert.equal(bytesToHex(encodePublicKeyData(point)), v.expected.wrapped_34_45);
     assert.equal(enc(buildPutPublicKeyInit(0x81, 2, { id: h('05') })), '8124000203850105');
-    assert.equal(enc(buildUpdate(0x81, INS.PUT_PUBLIC_KEY_UPDATE, 2, true, encodePublicKeyData(point))), `81D8800247${v.expected.wrapped_34_45}`);
+    assert.equal(
+      enc(buildUpdate(0x81, INS.PUT_PUBLIC_KEY_UPDATE, 2, true, encodePublicKeyData(point))),
+      `81D8800247${v.expected.wrapped_34_45}`,
+    );
     assert.equal(enc(buildInitClose(0x81, INS.PUT_PUBLIC_KEY_INIT, 2)), '8124010200');
   });
 });
@@ -110,8 +126,15 @@ describe('COMPUTE PRF and COMPUTE HKDF APDUs (derived vectors)', () => {
     ['thales-prf-key-expansion', 'apdu_mode00_255_bytes_derived', 255],
   ] as const) {
     test(id, () => {
-      const v = vector(id) as unknown as { inputs: { secret: string; label_hex: string; seed: string } } & Record<string, string>;
-      const apdu = buildComputePrf(0x80, { mode: 'general', secret: h(v.inputs.secret), labelAndSeed: h(v.inputs.label_hex + v.inputs.seed), length });
+      const v = vector(id) as unknown as {
+        inputs: { secret: string; label_hex: string; seed: string };
+      } & Record<string, string>;
+      const apdu = buildComputePrf(0x80, {
+        mode: 'general',
+        secret: h(v.inputs.secret),
+        labelAndSeed: h(v.inputs.label_hex + v.inputs.seed),
+        length,
+      });
       assert.equal(enc(apdu), v[field]);
     });
   }
@@ -121,7 +144,17 @@ describe('COMPUTE PRF and COMPUTE HKDF APDUs (derived vectors)', () => {
   ] as const) {
     test(id, () => {
       const v = vector(id) as unknown as { inputs: { ikm: string; salt: string } } & Record<string, string>;
-      assert.equal(enc(buildComputeHkdf(0x80, { mode: 'ikm', ikm: h(v.inputs.ikm), salt: h(v.inputs.salt), hash: 'sha256' })), v[field]);
+      assert.equal(
+        enc(
+          buildComputeHkdf(0x80, {
+            mode: 'ikm',
+            ikm: h(v.inputs.ikm),
+            salt: h(v.inputs.salt),
+            hash: 'sha256',
+          }),
+        ),
+        v[field],
+      );
     });
   }
 });

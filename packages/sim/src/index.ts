@@ -1,11 +1,39 @@
-export { VirtualSim, ProvisioningError, STATE_FILE, type SimOptions, type DurableSimOptions } from './virtual-sim.js';
-export { CardRuntime, buildAtr, type Card, type CardRuntimeOptions, type TransmissionProtocol } from './card/runtime.js';
 export type { Applet, AppletResponse, CommandContext } from './card/applet.js';
 export { CardError } from './card/card-error.js';
+export {
+  buildAtr,
+  type Card,
+  CardRuntime,
+  type CardRuntimeOptions,
+  type TransmissionProtocol,
+} from './card/runtime.js';
 export { IoTSafeApplet } from './iotsafe/applet.js';
-export { ObjectStore } from './iotsafe/store.js';
 export * from './iotsafe/containers.js';
-export { PERSONALITIES, REFERENCE, personalityByName, type Personality } from './iotsafe/personality.js';
-export { BUILTIN_PROFILES, TYPE1_PROFILE, TYPE2_PROFILE, ProfileError, containersFromProfile, parseProfile, profileSchema, type Profile } from './profile.js';
-export { StorageKeyError, STORAGE_KEY_ENV, STORAGE_KEY_FILE_ENV, newStorageKey, readStorageKeyFile, storageKeyFromEnvironment } from './storage/storage-key.js';
+export { PERSONALITIES, type Personality, personalityByName, REFERENCE } from './iotsafe/personality.js';
+export { ObjectStore } from './iotsafe/store.js';
+export {
+  BUILTIN_PROFILES,
+  containersFromProfile,
+  type Profile,
+  ProfileError,
+  parseProfile,
+  profileSchema,
+  TYPE1_PROFILE,
+  TYPE2_PROFILE,
+} from './profile.js';
 export { SimStateError } from './storage/sim-state.js';
+export {
+  newStorageKey,
+  readStorageKeyFile,
+  STORAGE_KEY_ENV,
+  STORAGE_KEY_FILE_ENV,
+  StorageKeyError,
+  storageKeyFromEnvironment,
+} from './storage/storage-key.js';
+export {
+  type DurableSimOptions,
+  ProvisioningError,
+  type SimOptions,
+  STATE_FILE,
+  VirtualSim,
+} from './virtual-sim.js';

@@ -6,17 +6,17 @@ import {
   type CurveName,
   FILE_USAGE,
   FUNCTION,
+  generateEcKeyPair,
   HASH,
+  hexToBytes,
+  isValidPrivateKey,
+  isValidPublicKey,
   KDF,
   KEY_AGREEMENT,
   KEY_TYPE,
   KEY_USAGE,
-  SIGNATURE_ALGORITHM,
-  generateEcKeyPair,
-  hexToBytes,
-  isValidPrivateKey,
-  isValidPublicKey,
   publicKeyFromPrivate,
+  SIGNATURE_ALGORITHM,
   utf8,
 } from '@iotsafe/protocol';
 import { z } from 'zod';
@@ -68,7 +68,13 @@ const publicKeySchema = z
     functions: z.array(z.enum(['verify', 'keyAgreement'])).default(['verify', 'keyAgreement']),
     hashes: hashes.default(['sha256', 'sha384', 'sha512']),
     access: access.default(['read', 'update']),
-    key: z.union([z.literal('empty'), z.object({ pointHex: z.string() }).strict(), z.object({ spkiPem: z.string() }).strict()]).default('empty'),
+    key: z
+      .union([
+        z.literal('empty'),
+        z.object({ pointHex: z.string() }).strict(),
+        z.object({ spkiPem: z.string() }).strict(),
+      ])
+      .default('empty'),
   })
   .strict();
 
@@ -95,9 +101,18 @@ const secretSchema = z
     class: z.literal('secret'),
     id: hexId,
     label: label.optional(),
-    derivations: z.array(z.enum(['prfSha256', 'hkdf'])).min(1).default(['prfSha256', 'hkdf']),
+    derivations: z
+      .array(z.enum(['prfSha256', 'hkdf']))
+      .min(1)
+      .default(['prfSha256', 'hkdf']),
     access: access.default([]),
-    value: z.union([z.literal('empty'), z.object({ generate: z.number().int().min(1).max(64) }).strict(), z.object({ hex: z.string() }).strict()]).default('empty'),
+    value: z
+      .union([
+        z.literal('empty'),
+        z.object({ generate: z.number().int().min(1).max(64) }).strict(),
+        z.object({ hex: z.string() }).strict(),
+      ])
+      .default('empty'),
   })
   .strict();
 
@@ -105,8 +120,13 @@ export const profileSchema = z
   .object({
     $schema: z.string().optional(),
     description: z.string().optional(),
-    personality: z.string().refine((n) => n in PERSONALITIES, 'unknown personality').default('reference'),
-    containers: z.array(z.discriminatedUnion('class', [privateKeySchema, publicKeySchema, fileSchema, secretSchema])),
+    personality: z
+      .string()
+      .refine((n) => n in PERSONALITIES, 'unknown personality')
+      .default('reference'),
+    containers: z.array(
+      z.discriminatedUnion('class', [privateKeySchema, publicKeySchema, fileSchema, secretSchema]),
+    ),
   })
   .strict();
 
@@ -127,9 +147,12 @@ export function parseProfile(input: unknown): ParsedProfile {
   return result.data;
 }
 
-const accessBits = (a: readonly string[]) => (a.includes('read') ? ACCESS.READ : 0) | (a.includes('update') ? ACCESS.UPDATE : 0);
+const accessBits = (a: readonly string[]) =>
+  (a.includes('read') ? ACCESS.READ : 0) | (a.includes('update') ? ACCESS.UPDATE : 0);
 const hashBits = (h: readonly string[]) =>
-  (h.includes('sha256') ? HASH.SHA256 : 0) | (h.includes('sha384') ? HASH.SHA384 : 0) | (h.includes('sha512') ? HASH.SHA512 : 0);
+  (h.includes('sha256') ? HASH.SHA256 : 0) |
+  (h.includes('sha384') ? HASH.SHA384 : 0) |
+  (h.includes('sha512') ? HASH.SHA512 : 0);
 function keyType(c: CurveName, isVolatile: boolean): number {
   if (c === 'p256') return isVolatile ? KEY_TYPE.P256_VOLATILE : KEY_TYPE.P256_PERSISTENT;
   return isVolatile ? KEY_TYPE.BRAINPOOL_VOLATILE : KEY_TYPE.BRAINPOOL_PERSISTENT;
@@ -142,19 +165,28 @@ function pemToDer(pem: string): Uint8Array {
   return new Uint8Array(Buffer.from(body, 'base64'));
 }
 
-function importPrivateKey(source: { privateKeyHex: string } | { pkcs8Pem: string }, c: CurveName, where: string): Uint8Array {
+function importPrivateKey(
+  source: { privateKeyHex: string } | { pkcs8Pem: string },
+  c: CurveName,
+  where: string,
+): Uint8Array {
   let d: Uint8Array;
   if ('privateKeyHex' in source) d = hexToBytes(source.privateKeyHex);
   else {
     const key = createPrivateKey(source.pkcs8Pem);
-    if (key.asymmetricKeyDetails?.namedCurve !== OPENSSL_CURVE[c]) throw new ProfileError(`${where}: the key is not on ${c}`);
+    if (key.asymmetricKeyDetails?.namedCurve !== OPENSSL_CURVE[c])
+      throw new ProfileError(`${where}: the key is not on ${c}`);
     d = new Uint8Array(Buffer.from(key.export({ format: 'jwk' }).d!, 'base64url'));
   }
   if (!isValidPrivateKey(c, d)) throw new ProfileError(`${where}: not a valid ${c} private key`);
   return d;
 }
 
-function importPublicKey(source: { pointHex: string } | { spkiPem: string }, c: CurveName, where: string): Uint8Array {
+function importPublicKey(
+  source: { pointHex: string } | { spkiPem: string },
+  c: CurveName,
+  where: string,
+): Uint8Array {
   const point =
     'pointHex' in source
       ? hexToBytes(source.pointHex)
@@ -163,83 +195,116 @@ function importPublicKey(source: { pointHex: string } | { spkiPem: string }, c: 
   return point;
 }
 
+type ContainerSpec = ParsedProfile['containers'][number];
+
+function containerFromSpec(c: ContainerSpec, where: string): Container {
+  const base = {
+    id: hexToBytes(c.id),
+    access: accessBits(c.access),
+    ...(c.label ? { label: c.label } : {}),
+  };
+  switch (c.class) {
+    case 'privateKey': {
+      const fns =
+        (c.functions.includes('sign') ? FUNCTION.SIGNATURE : 0) |
+        (c.functions.includes('keyGeneration') ? FUNCTION.KEY_GENERATION : 0) |
+        (c.functions.includes('keyAgreement') ? FUNCTION.KEY_AGREEMENT : 0);
+      const usage = {
+        general: KEY_USAGE.GENERAL,
+        tls12CertificateVerify: KEY_USAGE.TLS12_CERTIFICATE_VERIFY,
+        tls13CertificateVerify: KEY_USAGE.TLS13_CERTIFICATE_VERIFY,
+      }[c.usage];
+      let pair: { privateKey: Uint8Array; publicKey: Uint8Array } | undefined;
+      if (c.key === 'generate') pair = generateEcKeyPair(c.curve);
+      else if (c.key !== 'empty') {
+        const privateKey = importPrivateKey(c.key, c.curve, where);
+        pair = { privateKey, publicKey: publicKeyFromPrivate(c.curve, privateKey) };
+      }
+      if (pair && c.volatile) throw new ProfileError(`${where}: a volatile key cannot be provisioned`);
+      return {
+        objectClass: 'privateKey',
+        ...base,
+        keyType: keyType(c.curve, c.volatile),
+        keyUsage: usage,
+        cryptoFunctions: fns,
+        signatureAlgorithms: SIGNATURE_ALGORITHM.ECDSA,
+        hashAlgorithms: hashBits(c.hashes),
+        keyAgreementAlgorithms: c.functions.includes('keyAgreement') ? KEY_AGREEMENT.ECKA : 0,
+        ...(c.publicKeyId ? { publicKeyId: hexToBytes(c.publicKeyId) } : {}),
+        ...(pair ?? {}),
+      };
+    }
+    case 'publicKey': {
+      const fns =
+        (c.functions.includes('verify') ? FUNCTION.SIGNATURE : 0) |
+        (c.functions.includes('keyAgreement') ? FUNCTION.KEY_AGREEMENT : 0);
+      const publicKey = c.key === 'empty' ? undefined : importPublicKey(c.key, c.curve, where);
+      return {
+        objectClass: 'publicKey',
+        ...base,
+        keyType: keyType(c.curve, c.volatile),
+        keyUsage: KEY_USAGE.GENERAL,
+        cryptoFunctions: fns,
+        signatureAlgorithms: SIGNATURE_ALGORITHM.ECDSA,
+        hashAlgorithms: hashBits(c.hashes),
+        keyAgreementAlgorithms: c.functions.includes('keyAgreement') ? KEY_AGREEMENT.ECKA : 0,
+        ...(publicKey ? { publicKey } : {}),
+      };
+    }
+    case 'file': {
+      let content: Uint8Array | undefined;
+      if (c.content !== 'empty') {
+        content =
+          'hex' in c.content
+            ? hexToBytes(c.content.hex)
+            : 'text' in c.content
+              ? utf8(c.content.text)
+              : pemToDer(c.content.pem);
+      }
+      if (content && content.length > 0xffff)
+        throw new ProfileError(`${where}: a file holds at most 65535 bytes`);
+      return {
+        objectClass: 'file',
+        ...base,
+        fileUsage: c.usage === 'certificate' ? FILE_USAGE.CERTIFICATE : FILE_USAGE.GENERAL,
+        ...(content ? { content } : {}),
+      };
+    }
+    case 'secret': {
+      const value =
+        c.value === 'empty'
+          ? undefined
+          : 'generate' in c.value
+            ? new Uint8Array(randomBytes(c.value.generate))
+            : hexToBytes(c.value.hex);
+      if (value && value.length === 0) throw new ProfileError(`${where}: a secret cannot be empty`);
+      return {
+        objectClass: 'secret',
+        ...base,
+        keyType: KEY_TYPE.HMAC,
+        cryptoFunctions: FUNCTION.KEY_DERIVATION,
+        kdfAlgorithms:
+          (c.derivations.includes('prfSha256') ? KDF.PRF_SHA256 : 0) |
+          (c.derivations.includes('hkdf') ? KDF.HKDF : 0),
+        ...(value ? { value } : {}),
+      };
+    }
+  }
+}
+
 /** Turns a profile into containers, generating the keys and secrets it asks for. */
 export function containersFromProfile(input: unknown): { personality: string; containers: Container[] } {
   const profile = parseProfile(input);
-  const containers: Container[] = profile.containers.map((c, index): Container => {
-    const where = `containers.${index} (${c.class} ${c.id})`;
-    const base = { id: hexToBytes(c.id), access: accessBits(c.access), ...(c.label ? { label: c.label } : {}) };
-    switch (c.class) {
-      case 'privateKey': {
-        const fns =
-          (c.functions.includes('sign') ? FUNCTION.SIGNATURE : 0) |
-          (c.functions.includes('keyGeneration') ? FUNCTION.KEY_GENERATION : 0) |
-          (c.functions.includes('keyAgreement') ? FUNCTION.KEY_AGREEMENT : 0);
-        const usage = { general: KEY_USAGE.GENERAL, tls12CertificateVerify: KEY_USAGE.TLS12_CERTIFICATE_VERIFY, tls13CertificateVerify: KEY_USAGE.TLS13_CERTIFICATE_VERIFY }[c.usage];
-        let pair: { privateKey: Uint8Array; publicKey: Uint8Array } | undefined;
-        if (c.key === 'generate') pair = generateEcKeyPair(c.curve);
-        else if (c.key !== 'empty') {
-          const privateKey = importPrivateKey(c.key, c.curve, where);
-          pair = { privateKey, publicKey: publicKeyFromPrivate(c.curve, privateKey) };
-        }
-        if (pair && c.volatile) throw new ProfileError(`${where}: a volatile key cannot be provisioned`);
-        return {
-          objectClass: 'privateKey',
-          ...base,
-          keyType: keyType(c.curve, c.volatile),
-          keyUsage: usage,
-          cryptoFunctions: fns,
-          signatureAlgorithms: SIGNATURE_ALGORITHM.ECDSA,
-          hashAlgorithms: hashBits(c.hashes),
-          keyAgreementAlgorithms: c.functions.includes('keyAgreement') ? KEY_AGREEMENT.ECKA : 0,
-          ...(c.publicKeyId ? { publicKeyId: hexToBytes(c.publicKeyId) } : {}),
-          ...(pair ?? {}),
-        };
-      }
-      case 'publicKey': {
-        const fns =
-          (c.functions.includes('verify') ? FUNCTION.SIGNATURE : 0) | (c.functions.includes('keyAgreement') ? FUNCTION.KEY_AGREEMENT : 0);
-        const publicKey = c.key === 'empty' ? undefined : importPublicKey(c.key, c.curve, where);
-        return {
-          objectClass: 'publicKey',
-          ...base,
-          keyType: keyType(c.curve, c.volatile),
-          keyUsage: KEY_USAGE.GENERAL,
-          cryptoFunctions: fns,
-          signatureAlgorithms: SIGNATURE_ALGORITHM.ECDSA,
-          hashAlgorithms: hashBits(c.hashes),
-          keyAgreementAlgorithms: c.functions.includes('keyAgreement') ? KEY_AGREEMENT.ECKA : 0,
-          ...(publicKey ? { publicKey } : {}),
-        };
-      }
-      case 'file': {
-        let content: Uint8Array | undefined;
-        if (c.content !== 'empty') {
-          content = 'hex' in c.content ? hexToBytes(c.content.hex) : 'text' in c.content ? utf8(c.content.text) : pemToDer(c.content.pem);
-        }
-        if (content && content.length > 0xffff) throw new ProfileError(`${where}: a file holds at most 65535 bytes`);
-        return { objectClass: 'file', ...base, fileUsage: c.usage === 'certificate' ? FILE_USAGE.CERTIFICATE : FILE_USAGE.GENERAL, ...(content ? { content } : {}) };
-      }
-      case 'secret': {
-        const value =
-          c.value === 'empty' ? undefined : 'generate' in c.value ? new Uint8Array(randomBytes(c.value.generate)) : hexToBytes(c.value.hex);
-        if (value && value.length === 0) throw new ProfileError(`${where}: a secret cannot be empty`);
-        return {
-          objectClass: 'secret',
-          ...base,
-          keyType: KEY_TYPE.HMAC,
-          cryptoFunctions: FUNCTION.KEY_DERIVATION,
-          kdfAlgorithms: (c.derivations.includes('prfSha256') ? KDF.PRF_SHA256 : 0) | (c.derivations.includes('hkdf') ? KDF.HKDF : 0),
-          ...(value ? { value } : {}),
-        };
-      }
-    }
-  });
+  const containers = profile.containers.map((c, index) =>
+    containerFromSpec(c, `containers.${index} (${c.class} ${c.id})`),
+  );
   // A provisioned key pair's public half also fills the public key container it names.
   for (const c of containers) {
     if (c.objectClass !== 'privateKey' || !c.publicKey || !c.publicKeyId) continue;
     const partnerId = c.publicKeyId;
-    const partner = containers.find((p) => p.objectClass === 'publicKey' && Buffer.from(p.id).equals(partnerId));
+    const partner = containers.find(
+      (p) => p.objectClass === 'publicKey' && Buffer.from(p.id).equals(partnerId),
+    );
     if (partner?.objectClass === 'publicKey' && !partner.publicKey) partner.publicKey = c.publicKey;
   }
   const seen = new Set<string>();
@@ -259,13 +324,40 @@ export function containersFromProfile(input: unknown): { personality: string; co
 export const TYPE1_PROFILE: Profile = {
   description: 'Type I: ECC P-256 keys and certificate files',
   containers: [
-    { class: 'privateKey', id: '01', label: 'device-key', functions: ['sign', 'keyGeneration', 'keyAgreement'], key: 'generate', publicKeyId: '01' },
+    {
+      class: 'privateKey',
+      id: '01',
+      label: 'device-key',
+      functions: ['sign', 'keyGeneration', 'keyAgreement'],
+      key: 'generate',
+      publicKeyId: '01',
+    },
     { class: 'publicKey', id: '01', label: 'device-key-public', functions: ['verify'], access: ['read'] },
     { class: 'file', id: '02', label: 'device-certificate', usage: 'certificate' },
     { class: 'file', id: '03', label: 'ca-certificate', usage: 'certificate' },
-    { class: 'privateKey', id: '04', label: 'ephemeral-key', volatile: true, functions: ['keyGeneration', 'keyAgreement'], publicKeyId: '04' },
-    { class: 'publicKey', id: '04', label: 'ephemeral-key-public', volatile: true, functions: ['keyAgreement'], access: ['read'] },
-    { class: 'publicKey', id: '05', label: 'peer-ephemeral-key', volatile: true, functions: ['keyAgreement'] },
+    {
+      class: 'privateKey',
+      id: '04',
+      label: 'ephemeral-key',
+      volatile: true,
+      functions: ['keyGeneration', 'keyAgreement'],
+      publicKeyId: '04',
+    },
+    {
+      class: 'publicKey',
+      id: '04',
+      label: 'ephemeral-key-public',
+      volatile: true,
+      functions: ['keyAgreement'],
+      access: ['read'],
+    },
+    {
+      class: 'publicKey',
+      id: '05',
+      label: 'peer-ephemeral-key',
+      volatile: true,
+      functions: ['keyAgreement'],
+    },
     { class: 'publicKey', id: '06', label: 'peer-certificate-key', volatile: true, functions: ['verify'] },
   ],
 };

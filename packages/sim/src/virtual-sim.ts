@@ -1,9 +1,9 @@
 // A virtual SIM: the card runtime with the IoT SAFE applet, its object store, and (optionally) the
 // directory that keeps the store durable. `card` is what a MemoryTransport or any front-end drives.
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { DEFAULT_AIDS, type ObjectRef, bytesToHex } from '@iotsafe/protocol';
+import { bytesToHex, DEFAULT_AIDS, type ObjectRef } from '@iotsafe/protocol';
 import { CardRuntime } from './card/runtime.js';
 import { IoTSafeApplet } from './iotsafe/applet.js';
 import { type Container, checkContainers } from './iotsafe/containers.js';
@@ -11,7 +11,7 @@ import { type Personality, personalityByName } from './iotsafe/personality.js';
 import { ObjectStore } from './iotsafe/store.js';
 import { containersFromProfile } from './profile.js';
 import { removeStaleTemporaries, syncDirectory, writeFileAtomic } from './storage/atomic-file.js';
-import { type SimState, deserializeState, serializeState } from './storage/sim-state.js';
+import { deserializeState, type SimState, serializeState } from './storage/sim-state.js';
 import { StorageKeyError } from './storage/storage-key.js';
 
 export const STATE_FILE = 'sim.json';
@@ -48,7 +48,9 @@ export class VirtualSim {
       channels: this.personality.channels,
       implicitChannelOpen: this.personality.implicitChannelOpen,
     });
-    this.card.install(new IoTSafeApplet({ aids: DEFAULT_AIDS, personality: this.personality, store: this.store }));
+    this.card.install(
+      new IoTSafeApplet({ aids: DEFAULT_AIDS, personality: this.personality, store: this.store }),
+    );
   }
 
   get simId(): string {
@@ -58,7 +60,11 @@ export class VirtualSim {
   /** A SIM that lives only in memory (tests, benchmarks, the fuzzer). */
   static inMemory(profile: unknown, options: SimOptions = {}): VirtualSim {
     const { personality, containers } = containersFromProfile(profile);
-    return new VirtualSim({ simId: randomUUID(), personality: options.personality ?? personality, containers }, undefined, undefined);
+    return new VirtualSim(
+      { simId: randomUUID(), personality: options.personality ?? personality, containers },
+      undefined,
+      undefined,
+    );
   }
 
   /** Creates a SIM directory from a profile. The directory must not exist or be empty; creation is atomic. */
@@ -69,7 +75,11 @@ export class VirtualSim {
       throw new ProvisioningError(`${target} exists and is not empty`);
     }
     const { personality, containers } = containersFromProfile(profile);
-    const state: SimState = { simId: randomUUID(), personality: options.personality ?? personality, containers };
+    const state: SimState = {
+      simId: randomUUID(),
+      personality: options.personality ?? personality,
+      containers,
+    };
     personalityByName(state.personality);
     mkdirSync(dirname(target), { recursive: true });
     const staging = mkdtempSync(join(dirname(target), `.${basename(target)}.creating-`));
@@ -125,7 +135,8 @@ export class VirtualSim {
 }
 
 function checkKey(key: Uint8Array): void {
-  if (!(key instanceof Uint8Array) || key.length !== 32) throw new StorageKeyError('the storage key must be 32 bytes');
+  if (!(key instanceof Uint8Array) || key.length !== 32)
+    throw new StorageKeyError('the storage key must be 32 bytes');
 }
 
 function describeRef(ref: ObjectRef): string {

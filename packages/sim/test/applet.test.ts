@@ -2,6 +2,8 @@
 import assert from 'node:assert/strict';
 import { createECDH, createPublicKey, verify } from 'node:crypto';
 import { describe, test } from 'node:test';
+import { VirtualSim } from '@iotsafe/sim';
+import { send, TEST_PROFILE } from '../../../test/helpers/cards.js';
 import {
   bytesToHex,
   decodeApplicationInfo,
@@ -16,8 +18,6 @@ import {
   tls12Prf,
   utf8,
 } from '../../../test/helpers/crypto-bridge.js';
-import { VirtualSim } from '@iotsafe/sim';
-import { TEST_PROFILE, send } from '../../../test/helpers/cards.js';
 
 function selected(personality = 'reference') {
   const sim = VirtualSim.inMemory(TEST_PROFILE, { personality });
@@ -25,9 +25,12 @@ function selected(personality = 'reference') {
   return sim;
 }
 
-const tlv = (tag: string, value: string) => `${tag}${(value.length / 2).toString(16).padStart(2, '0').toUpperCase()}${value}`;
-const apdu = (header: string, data: string) => `${header}${(data.length / 2).toString(16).padStart(2, '0').toUpperCase()}${data}`;
-const signInit = (keyTlv: string, mode = '03', hash = '0001', alg = '04') => `${keyTlv}A101${mode}9102${hash}9201${alg}`;
+const tlv = (tag: string, value: string) =>
+  `${tag}${(value.length / 2).toString(16).padStart(2, '0').toUpperCase()}${value}`;
+const apdu = (header: string, data: string) =>
+  `${header}${(data.length / 2).toString(16).padStart(2, '0').toUpperCase()}${data}`;
+const signInit = (keyTlv: string, mode = '03', hash = '0001', alg = '04') =>
+  `${keyTlv}A101${mode}9102${hash}9201${alg}`;
 
 describe('GET RANDOM', () => {
   test('returns Le bytes (00 = 256); P1P2, data and missing Le are refused', () => {
@@ -118,7 +121,12 @@ describe('GENERATE KEY PAIR and READ PUBLIC KEY', () => {
   });
   test('ZARIOT moves the public key to the next ID; m33mu answers only 34 …', () => {
     const z = VirtualSim.inMemory(
-      { containers: [{ class: 'privateKey', id: '303031', key: 'generate' }, { class: 'publicKey', id: '303032' }] },
+      {
+        containers: [
+          { class: 'privateKey', id: '303031', key: 'generate' },
+          { class: 'publicKey', id: '303032' },
+        ],
+      },
       { personality: 'zariot' },
     );
     send(z.card, '00A4040007A0000005590010');
@@ -144,7 +152,8 @@ describe('GENERATE KEY PAIR and READ PUBLIC KEY', () => {
 });
 
 describe('PUT PUBLIC KEY', () => {
-  const point = '049E5B7F778B7997617C8993B6406608EFE2D3F2D6751D6B3F5F5320FFFD6A7DC9A8F6C5C1474F64D668364AE2ED8DC4C1C6C4767423B013937B4499F52C4F89A0';
+  const point =
+    '049E5B7F778B7997617C8993B6406608EFE2D3F2D6751D6B3F5F5320FFFD6A7DC9A8F6C5C1474F64D668364AE2ED8DC4C1C6C4767423B013937B4499F52C4F89A0';
   const payload = tlv('34', tlv('49', tlv('86', point)));
   test('INIT, UPDATE (in two chunks), close; the key is then readable', () => {
     const { card } = selected();
@@ -178,12 +187,20 @@ describe('PUT PUBLIC KEY', () => {
 describe('COMPUTE SIGNATURE', () => {
   function publicKeyOf(card: VirtualSim['card'], id: string) {
     const data = send(card, apdu('80CD0000', tlv('85', id))).data;
-    return createPublicKey({ key: Buffer.from(encodeP256Spki(hexToBytes(data.slice(-130)))), format: 'der', type: 'spki' });
+    return createPublicKey({
+      key: Buffer.from(encodeP256Spki(hexToBytes(data.slice(-130)))),
+      format: 'der',
+      type: 'spki',
+    });
   }
   test('pad-and-sign with SHA-256/384/512: 33 00 40 r||s that node:crypto verifies', () => {
     const { card } = selected();
     const key = publicKeyOf(card, '01');
-    for (const [alg, bits] of [['sha256', '0001'], ['sha384', '0002'], ['sha512', '0004']] as const) {
+    for (const [alg, bits] of [
+      ['sha256', '0001'],
+      ['sha384', '0002'],
+      ['sha512', '0004'],
+    ] as const) {
       const message = utf8(`hello ${alg}`);
       assert.equal(send(card, apdu('802A0001', signInit(tlv('84', '01'), '03', bits))).sw, '9000');
       const answer = send(card, apdu('802B8001', tlv('9E', bytesToHex(digest(alg, message)))));
@@ -203,12 +220,19 @@ describe('COMPUTE SIGNATURE', () => {
       const last = i + 400 >= data.length;
       const r = send(card, apdu(`802B${last ? '80' : '00'}01`, data.slice(i, i + 400)));
       assert.equal(r.sw, '9000');
-      if (last) assert.ok(verify('sha256', message, key, Buffer.from(ecdsaRawToDer(hexToBytes(r.data.slice(6))))));
+      if (last)
+        assert.ok(verify('sha256', message, key, Buffer.from(ecdsaRawToDer(hexToBytes(r.data.slice(6))))));
     }
     send(card, '802A010100');
     send(card, apdu('802A0001', signInit(tlv('84', '01'), '02')));
     const state = bytesToHex(intermediateHashState('sha256', message.subarray(0, 576)));
-    const r = send(card, apdu('802B8001', `${tlv('9A', bytesToHex(message.subarray(576)))}${tlv('9C', state)}${tlv('9D', '00000240')}`));
+    const r = send(
+      card,
+      apdu(
+        '802B8001',
+        `${tlv('9A', bytesToHex(message.subarray(576)))}${tlv('9C', state)}${tlv('9D', '00000240')}`,
+      ),
+    );
     assert.ok(verify('sha256', message, key, Buffer.from(ecdsaRawToDer(hexToBytes(r.data.slice(6))))));
   });
   test('the Thales MVP personality answers 33 40 (1-byte length)', () => {
@@ -229,7 +253,10 @@ describe('COMPUTE SIGNATURE', () => {
     assert.equal(send(card, apdu('802A0001', signInit(tlv('84', '08'), '03', '0004'))).sw, '6985');
     assert.equal(send(card, apdu('802A0001', signInit(tlv('84', '01'), '03', '0001', '01'))).sw, '6985');
     assert.equal(send(card, apdu('802A0001', signInit(tlv('84', '01'), '07'))).sw, '6A80');
-    assert.equal(send(card, apdu('802A0001', `${tlv('84', '01')}${tlv('74', '41')}A1010391020001920104`)).sw, '6A80');
+    assert.equal(
+      send(card, apdu('802A0001', `${tlv('84', '01')}${tlv('74', '41')}A1010391020001920104`)).sw,
+      '6A80',
+    );
     assert.equal(send(card, apdu('802A0001', signInit(tlv('84', '01')))).sw, '9000');
     assert.equal(send(card, apdu('802B8001', tlv('9E', '11'.repeat(31)))).sw, '6A80');
     assert.equal(send(card, apdu('802B8001', tlv('9E', '11'.repeat(32)))).sw, '6985'); // aborted after the error
@@ -307,12 +334,21 @@ describe('COMPUTE PRF', () => {
   test('mode 00 with the secret in D1; modes 01/02 build the RFC 4279 / RFC 5489 premaster', () => {
     const { card } = selected();
     const psk = hexToBytes('0102030405060708090A0B0C0D0E0F10');
-    const general = send(card, apdu('80480000', `${tlv('D1', 'AA'.repeat(48))}${tlv('D2', labelSeed)}D30130`));
+    const general = send(
+      card,
+      apdu('80480000', `${tlv('D1', 'AA'.repeat(48))}${tlv('D2', labelSeed)}D30130`),
+    );
     assert.equal(general.data, bytesToHex(tls12Prf(hexToBytes('AA'.repeat(48)), hexToBytes(labelSeed), 48)));
     const plain = send(card, apdu('80480100', `${tlv('86', '10')}${tlv('D2', labelSeed)}D30130`));
     assert.equal(plain.data, bytesToHex(tls12Prf(pskPremaster(psk), hexToBytes(labelSeed), 48)));
     const other = '55'.repeat(32);
-    const ecdhe = send(card, apdu('80480200', `${tlv('76', bytesToHex(utf8('psk')))}${tlv('D4', other)}${tlv('D2', labelSeed)}D30130`));
+    const ecdhe = send(
+      card,
+      apdu(
+        '80480200',
+        `${tlv('76', bytesToHex(utf8('psk')))}${tlv('D4', other)}${tlv('D2', labelSeed)}D30130`,
+      ),
+    );
     const premaster = hexToBytes(`0020${other}0010${bytesToHex(psk)}`);
     assert.equal(ecdhe.data, bytesToHex(tls12Prf(premaster, hexToBytes(labelSeed), 48)));
   });
@@ -321,7 +357,10 @@ describe('COMPUTE PRF', () => {
     assert.equal(send(card, apdu('80480100', `${tlv('86', '11')}${tlv('D2', labelSeed)}D30130`)).sw, '6985');
     assert.equal(send(card, apdu('80480100', `${tlv('86', '12')}${tlv('D2', labelSeed)}D30130`)).sw, '6985');
     assert.equal(send(card, apdu('80480000', `${tlv('D1', 'AA')}${tlv('D2', labelSeed)}D30100`)).sw, '6A80');
-    assert.equal(send(card, apdu('80480100', `${tlv('D1', 'AA')}${tlv('86', '10')}${tlv('D2', labelSeed)}D30130`)).sw, '6A80');
+    assert.equal(
+      send(card, apdu('80480100', `${tlv('D1', 'AA')}${tlv('86', '10')}${tlv('D2', labelSeed)}D30130`)).sw,
+      '6A80',
+    );
     assert.equal(send(card, apdu('80480300', `${tlv('D1', 'AA')}${tlv('D2', labelSeed)}D30130`)).sw, '6A86');
     assert.equal(send(card, apdu('80480200', `${tlv('86', '10')}${tlv('D2', labelSeed)}D30130`)).sw, '6A80');
   });
@@ -331,7 +370,10 @@ describe('COMPUTE HKDF', () => {
   test('mode 00 (IKM in D1) and mode 01 (secret container) give HKDF-Extract', () => {
     const { card } = selected();
     const salt = '00'.repeat(32);
-    const r0 = send(card, apdu('804A0000', `${tlv('D1', '0B'.repeat(22))}${tlv('D5', '000102030405060708090A0B0C')}91020001`));
+    const r0 = send(
+      card,
+      apdu('804A0000', `${tlv('D1', '0B'.repeat(22))}${tlv('D5', '000102030405060708090A0B0C')}91020001`),
+    );
     assert.equal(r0.data, '077709362C2E32DF0DDC3F0DC47BBA6390B6C73BB50F9C3122EC844AD7C2B3E5');
     const r1 = send(card, apdu('804A0100', `${tlv('86', '11')}${tlv('D5', salt)}91020002`));
     assert.equal(r1.data, bytesToHex(hkdfExtract('sha384', hexToBytes(salt), hexToBytes('AA'.repeat(32)))));
@@ -341,7 +383,10 @@ describe('COMPUTE HKDF', () => {
     assert.equal(ok.data, bytesToHex(hkdfExtract('sha256', new Uint8Array(0), hexToBytes('0B'.repeat(22)))));
     for (const p of ['thales-mvp', 'kigen']) {
       const { card } = selected(p);
-      assert.equal(send(card, apdu('804A0000', `${tlv('D1', '0B'.repeat(22))}D50091020001`)).sw, p === 'kigen' ? '6A80' : '6A80');
+      assert.equal(
+        send(card, apdu('804A0000', `${tlv('D1', '0B'.repeat(22))}D50091020001`)).sw,
+        p === 'kigen' ? '6A80' : '6A80',
+      );
     }
   });
   test('refusals: unknown hash 6A80, missing salt 6A80, HKDF not allowed 6985, P1 02 6A86', () => {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { bytesToHex, equalBytes, publicKeyFromPrivate } from '@iotsafe/protocol';
-import { TYPE1_PROFILE, VirtualSim, newStorageKey } from '@iotsafe/sim';
+import { newStorageKey, TYPE1_PROFILE, VirtualSim } from '@iotsafe/sim';
 import { SeededRandom } from '../../../test/helpers/random.js';
 
 const KILLS = 200;
@@ -20,9 +20,13 @@ after(() => rmSync(root, { recursive: true, force: true }));
 
 function runAndKill(dir: string, key: Uint8Array, delayMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, ['--conditions=development', '--import', 'tsx', child, dir, bytesToHex(key)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const proc = spawn(
+      process.execPath,
+      ['--conditions=development', '--import', 'tsx', child, dir, bytesToHex(key)],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let stderr = '';
     proc.stderr.on('data', (d) => {
       stderr += d;
@@ -38,13 +42,22 @@ function runAndKill(dir: string, key: Uint8Array, delayMs: number): Promise<void
 function checkSim(dir: string, key: Uint8Array): void {
   const sim = VirtualSim.open(dir, { storageKey: key });
   assert.deepEqual(sim.checkConsistency(), []);
-  const privateKey = sim.containers().find((c) => c.objectClass === 'privateKey' && bytesToHex(c.id) === '01');
+  const privateKey = sim
+    .containers()
+    .find((c) => c.objectClass === 'privateKey' && bytesToHex(c.id) === '01');
   assert.ok(privateKey?.objectClass === 'privateKey' && privateKey.privateKey && privateKey.publicKey);
-  assert.ok(equalBytes(publicKeyFromPrivate('p256', privateKey.privateKey), privateKey.publicKey), 'key pair halves match');
+  assert.ok(
+    equalBytes(publicKeyFromPrivate('p256', privateKey.privateKey), privateKey.publicKey),
+    'key pair halves match',
+  );
   const file = sim.containers().find((c) => c.objectClass === 'file' && bytesToHex(c.id) === '02');
   if (file?.objectClass === 'file' && file.content) {
     const body = file.content.subarray(0, -32);
-    assert.equal(bytesToHex(createHash('sha256').update(body).digest()), bytesToHex(file.content.subarray(-32)), 'file is whole');
+    assert.equal(
+      bytesToHex(createHash('sha256').update(body).digest()),
+      bytesToHex(file.content.subarray(-32)),
+      'file is whole',
+    );
   }
 }
 
@@ -54,8 +67,14 @@ test(`a SIM directory survives ${KILLS} SIGKILLs during writes`, { timeout: 600_
     const dir = join(root, `sim-${lane}`);
     const key = newStorageKey();
     const created = VirtualSim.create(dir, TYPE1_PROFILE, { storageKey: key });
-    const initial = created.containers().find((c) => c.objectClass === 'privateKey' && bytesToHex(c.id) === '01');
-    return { dir, key, initialKey: initial?.objectClass === 'privateKey' ? bytesToHex(initial.publicKey!) : '' };
+    const initial = created
+      .containers()
+      .find((c) => c.objectClass === 'privateKey' && bytesToHex(c.id) === '01');
+    return {
+      dir,
+      key,
+      initialKey: initial?.objectClass === 'privateKey' ? bytesToHex(initial.publicKey!) : '',
+    };
   });
   let done = 0;
   await Promise.all(
@@ -69,7 +88,9 @@ test(`a SIM directory survives ${KILLS} SIGKILLs during writes`, { timeout: 600_
   );
   // The children did change the SIMs: the test would pass vacuously otherwise.
   for (const { dir, key, initialKey } of lanes) {
-    const now = VirtualSim.open(dir, { storageKey: key }).containers().find((c) => c.objectClass === 'privateKey' && bytesToHex(c.id) === '01');
+    const now = VirtualSim.open(dir, { storageKey: key })
+      .containers()
+      .find((c) => c.objectClass === 'privateKey' && bytesToHex(c.id) === '01');
     assert.notEqual(now?.objectClass === 'privateKey' ? bytesToHex(now.publicKey!) : '', initialKey);
   }
   assert.ok(done >= KILLS);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { VirtualSim, buildAtr } from '@iotsafe/sim';
-import { TEST_PROFILE, send } from '../../../test/helpers/cards.js';
+import { buildAtr, VirtualSim } from '@iotsafe/sim';
+import { send, TEST_PROFILE } from '../../../test/helpers/cards.js';
 
 const SELECT_1 = '01A4040007A0000005590010';
 
@@ -13,7 +13,10 @@ describe('ATR', () => {
   test('T=0 ATR has no TCK; T=1 ATR has a TCK that XORs to zero', () => {
     assert.equal(buildAtr('T=0')[0], 0x3b);
     const atr = buildAtr('T=1');
-    assert.equal(atr.subarray(1).reduce((a, b) => a ^ b, 0), 0);
+    assert.equal(
+      atr.subarray(1).reduce((a, b) => a ^ b, 0),
+      0,
+    );
     assert.equal(card().reset()[0], 0x3b);
   });
 });
@@ -120,7 +123,10 @@ describe('T=0 transmission (ISO 7816-3 §10.3.3)', () => {
     assert.equal(part.sw, '6137');
     const rest = send(c, '00C0000037');
     assert.equal(rest.sw, '9000');
-    assert.equal(part.data + rest.data, `34454943864104${'9E5B7F778B7997617C8993B6406608EFE2D3F2D6751D6B3F5F5320FFFD6A7DC9A8F6C5C1474F64D668364AE2ED8DC4C1C6C4767423B013937B4499F52C4F89A0'}`);
+    assert.equal(
+      part.data + rest.data,
+      `34454943864104${'9E5B7F778B7997617C8993B6406608EFE2D3F2D6751D6B3F5F5320FFFD6A7DC9A8F6C5C1474F64D668364AE2ED8DC4C1C6C4767423B013937B4499F52C4F89A0'}`,
+    );
     assert.equal(send(c, '00C0000010').sw, '6985'); // nothing pending any more
   });
   test('GET RESPONSE with too large an Le is 6Cxx; another command discards pending data', () => {

@@ -5,17 +5,17 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { bytesToHex, hexToBytes } from '@iotsafe/protocol';
 import {
+  newStorageKey,
   ProfileError,
   ProvisioningError,
   STATE_FILE,
   StorageKeyError,
+  storageKeyFromEnvironment,
   TYPE1_PROFILE,
   TYPE2_PROFILE,
   VirtualSim,
-  newStorageKey,
-  storageKeyFromEnvironment,
 } from '@iotsafe/sim';
-import { TEST_PROFILE, send } from '../../../test/helpers/cards.js';
+import { send, TEST_PROFILE } from '../../../test/helpers/cards.js';
 
 const root = mkdtempSync(join(tmpdir(), 'iotsafe-storage-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -46,12 +46,16 @@ describe('a SIM is a directory', () => {
     send(sim.card, '80B9000003840104'); // volatile ephemeral key
     const onDisk = readFileSync(join(dir, STATE_FILE), 'utf8');
     for (const c of sim.containers()) {
-      if (c.objectClass === 'privateKey' && c.privateKey) assert.ok(!onDisk.includes(bytesToHex(c.privateKey)), 'private key in clear');
-      if (c.objectClass === 'secret' && c.value) assert.ok(!onDisk.toUpperCase().includes(bytesToHex(c.value)), 'secret in clear');
+      if (c.objectClass === 'privateKey' && c.privateKey)
+        assert.ok(!onDisk.includes(bytesToHex(c.privateKey)), 'private key in clear');
+      if (c.objectClass === 'secret' && c.value)
+        assert.ok(!onDisk.toUpperCase().includes(bytesToHex(c.value)), 'secret in clear');
     }
     sim.writeFile({ id: hexToBytes('02') }, new Uint8Array([1, 2, 3]));
     const reopened = VirtualSim.open(dir, { storageKey });
-    const ephemeral = reopened.containers().find((c) => c.objectClass === 'privateKey' && bytesToHex(c.id) === '04');
+    const ephemeral = reopened
+      .containers()
+      .find((c) => c.objectClass === 'privateKey' && bytesToHex(c.id) === '04');
     assert.equal(ephemeral?.objectClass === 'privateKey' ? ephemeral.privateKey : 'x', undefined);
   });
   test('a key generated on the card survives a reopen', () => {
@@ -74,15 +78,27 @@ describe('storage key errors are clear', () => {
   test('a wrong key is refused at open, naming the cause', () => {
     const dir = freshDir();
     VirtualSim.create(dir, TYPE1_PROFILE, { storageKey: newStorageKey() });
-    assert.throws(() => VirtualSim.open(dir, { storageKey: newStorageKey() }), (e: Error) => e instanceof StorageKeyError && /wrong storage key/.test(e.message));
+    assert.throws(
+      () => VirtualSim.open(dir, { storageKey: newStorageKey() }),
+      (e: Error) => e instanceof StorageKeyError && /wrong storage key/.test(e.message),
+    );
   });
   test('a missing key names both environment variables; a malformed one says what is expected', () => {
-    assert.throws(() => storageKeyFromEnvironment({}), (e: Error) => e instanceof StorageKeyError && /IOTSAFE_STORAGE_KEY\b/.test(e.message) && /IOTSAFE_STORAGE_KEY_FILE/.test(e.message));
+    assert.throws(
+      () => storageKeyFromEnvironment({}),
+      (e: Error) =>
+        e instanceof StorageKeyError &&
+        /IOTSAFE_STORAGE_KEY\b/.test(e.message) &&
+        /IOTSAFE_STORAGE_KEY_FILE/.test(e.message),
+    );
     assert.throws(() => storageKeyFromEnvironment({ IOTSAFE_STORAGE_KEY: 'abc' }), /64 hex digits/);
     const file = join(root, 'bad.key');
     writeFileSync(file, 'not a key');
     assert.throws(() => storageKeyFromEnvironment({ IOTSAFE_STORAGE_KEY_FILE: file }), /64 hex digits/);
-    assert.throws(() => storageKeyFromEnvironment({ IOTSAFE_STORAGE_KEY_FILE: join(root, 'absent.key') }), /ENOENT/);
+    assert.throws(
+      () => storageKeyFromEnvironment({ IOTSAFE_STORAGE_KEY_FILE: join(root, 'absent.key') }),
+      /ENOENT/,
+    );
     const good = join(root, 'good.key');
     writeFileSync(good, `${'ab'.repeat(32)}\n`);
     assert.equal(storageKeyFromEnvironment({ IOTSAFE_STORAGE_KEY_FILE: good }).length, 32);
@@ -111,17 +127,50 @@ describe('storage key errors are clear', () => {
 
 describe('profiles and directories', () => {
   test('a profile error lists each problem with its path', () => {
-    const bad = { containers: [{ class: 'privateKey', id: 'XYZ' }, { class: 'file', id: '01', usage: 'nope' }, { class: 'gizmo', id: '01' }] };
-    assert.throws(() => VirtualSim.inMemory(bad), (e: Error) => e instanceof ProfileError && /containers\.0\.id/.test(e.message) && /containers\.1\.usage/.test(e.message));
-    assert.throws(() => VirtualSim.inMemory({ containers: [{ class: 'file', id: '01' }, { class: 'file', id: '01' }] }), /two file containers have ID 01/);
-    assert.throws(() => VirtualSim.inMemory({ containers: [{ class: 'privateKey', id: '01', key: { privateKeyHex: '00' } }] }), ProfileError);
+    const bad = {
+      containers: [
+        { class: 'privateKey', id: 'XYZ' },
+        { class: 'file', id: '01', usage: 'nope' },
+        { class: 'gizmo', id: '01' },
+      ],
+    };
+    assert.throws(
+      () => VirtualSim.inMemory(bad),
+      (e: Error) =>
+        e instanceof ProfileError &&
+        /containers\.0\.id/.test(e.message) &&
+        /containers\.1\.usage/.test(e.message),
+    );
+    assert.throws(
+      () =>
+        VirtualSim.inMemory({
+          containers: [
+            { class: 'file', id: '01' },
+            { class: 'file', id: '01' },
+          ],
+        }),
+      /two file containers have ID 01/,
+    );
+    assert.throws(
+      () =>
+        VirtualSim.inMemory({
+          containers: [{ class: 'privateKey', id: '01', key: { privateKeyHex: '00' } }],
+        }),
+      ProfileError,
+    );
     assert.throws(() => VirtualSim.inMemory({ personality: 'nokia', containers: [] }), /unknown personality/);
   });
   test('creating over a non-empty directory is refused', () => {
     const dir = freshDir();
     VirtualSim.create(dir, TYPE1_PROFILE, { storageKey: newStorageKey() });
-    assert.throws(() => VirtualSim.create(dir, TYPE1_PROFILE, { storageKey: newStorageKey() }), ProvisioningError);
-    assert.throws(() => VirtualSim.open(join(root, 'nothing-here'), { storageKey: newStorageKey() }), ProvisioningError);
+    assert.throws(
+      () => VirtualSim.create(dir, TYPE1_PROFILE, { storageKey: newStorageKey() }),
+      ProvisioningError,
+    );
+    assert.throws(
+      () => VirtualSim.open(join(root, 'nothing-here'), { storageKey: newStorageKey() }),
+      ProvisioningError,
+    );
   });
   test('a failed write answers 6581 and leaves the card as it was', () => {
     const storageKey = newStorageKey();

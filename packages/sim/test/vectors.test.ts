@@ -8,7 +8,9 @@ import { send } from '../../../test/helpers/cards.js';
 import { vector } from '../../../test/helpers/vectors.js';
 
 describe('Orange issue #7: a SIM without the IoT SAFE applet', () => {
-  const v = vector('orange-issue7-no-applet') as unknown as { exchanges: { c_apdu: string; r_apdu: string }[] };
+  const v = vector('orange-issue7-no-applet') as unknown as {
+    exchanges: { c_apdu: string; r_apdu: string }[];
+  };
   // Exchanges 6 and 7 (VERIFY INIT close/open) are answered by that UICC's default application with
   // 6A86/6700; a card with no application selected answers every applet INS with 6D00 instead.
   const reproduced = [0, 1, 2, 3, 4, 7];
@@ -26,7 +28,12 @@ describe('ZARIOT templates against the zariot personality', () => {
   const v = vector('zariot-apdu-templates') as unknown as { test_data: { sha256: string; ids: string[] } };
   const [privateId, publicId] = v.test_data.ids as [string, string];
   const sim = VirtualSim.inMemory(
-    { containers: [{ class: 'privateKey', id: privateId, key: 'generate' }, { class: 'publicKey', id: publicId, functions: ['verify'] }] },
+    {
+      containers: [
+        { class: 'privateKey', id: privateId, key: 'generate' },
+        { class: 'publicKey', id: publicId, functions: ['verify'] },
+      ],
+    },
     { personality: 'zariot' },
   );
   const c = sim.card;
@@ -57,7 +64,10 @@ describe('ZARIOT templates against the zariot personality', () => {
     assert.equal(send(c, '812C010200').sw, '9000');
   });
   test('the rejected verify of at_client_sdk #850: a 9B with a 1-byte length is 6985', () => {
-    const r = vector('zariot-rejected-verify') as unknown as { verify_init_used: string; exchanges: { c_apdu: string; r_apdu: string }[] };
+    const r = vector('zariot-rejected-verify') as unknown as {
+      verify_init_used: string;
+      exchanges: { c_apdu: string; r_apdu: string }[];
+    };
     assert.equal(send(c, r.verify_init_used).sw, '9000');
     assert.equal(send(c, r.exchanges[0]!.c_apdu).sw, r.exchanges[0]!.r_apdu);
   });
@@ -65,10 +75,21 @@ describe('ZARIOT templates against the zariot personality', () => {
 
 describe('m33mu emulator trace against the m33mu personality', () => {
   const v = vector('m33mu-emulator-trace') as unknown as {
-    exchanges: { c_apdu?: string; response_prefix?: string; response_suffix?: string; response_contains?: string[] }[];
+    exchanges: {
+      c_apdu?: string;
+      response_prefix?: string;
+      response_suffix?: string;
+      response_contains?: string[];
+    }[];
   };
   const sim = VirtualSim.inMemory(
-    { containers: [{ class: 'privateKey', id: '1234' }, { class: 'publicKey', id: '1234' }, { class: 'file', id: '0200', content: { hex: '3003020100' } }] },
+    {
+      containers: [
+        { class: 'privateKey', id: '1234' },
+        { class: 'publicKey', id: '1234' },
+        { class: 'file', id: '0200', content: { hex: '3003020100' } },
+      ],
+    },
     { personality: 'm33mu' },
   );
   for (const e of v.exchanges.filter((x) => x.c_apdu)) {
@@ -86,17 +107,32 @@ describe('derived COMPUTE PRF / COMPUTE HKDF APDUs give the published outputs', 
   const sim = VirtualSim.inMemory({ containers: [] });
   send(sim.card, '00A4040007A0000005590010');
   test('Thales extended master secret (48 bytes)', () => {
-    const v = vector('thales-prf-extended-master-secret') as unknown as { apdu_mode00_48_bytes_derived: string; expected: { output_first_48: string } };
-    assert.deepEqual(send(sim.card, v.apdu_mode00_48_bytes_derived), { data: v.expected.output_first_48, sw: '9000' });
+    const v = vector('thales-prf-extended-master-secret') as unknown as {
+      apdu_mode00_48_bytes_derived: string;
+      expected: { output_first_48: string };
+    };
+    assert.deepEqual(send(sim.card, v.apdu_mode00_48_bytes_derived), {
+      data: v.expected.output_first_48,
+      sw: '9000',
+    });
   });
   test('Thales key expansion (255 bytes)', () => {
-    const v = vector('thales-prf-key-expansion') as unknown as { apdu_mode00_255_bytes_derived: string; expected: { output_full_255_derived: string } };
-    assert.deepEqual(send(sim.card, v.apdu_mode00_255_bytes_derived), { data: v.expected.output_full_255_derived, sw: '9000' });
+    const v = vector('thales-prf-key-expansion') as unknown as {
+      apdu_mode00_255_bytes_derived: string;
+      expected: { output_full_255_derived: string };
+    };
+    assert.deepEqual(send(sim.card, v.apdu_mode00_255_bytes_derived), {
+      data: v.expected.output_full_255_derived,
+      sw: '9000',
+    });
   });
   test('HKDF RFC 5869 test case 1 and the TLS 1.3 early secret', () => {
     const a = vector('hkdf-rfc5869-tc1') as unknown as { apdu: string; expected: { prk: string } };
     assert.deepEqual(send(sim.card, a.apdu), { data: a.expected.prk, sw: '9000' });
-    const b = vector('hkdf-tls13-early-secret-no-psk') as unknown as { apdu_derived: string; expected: { prk: string } };
+    const b = vector('hkdf-tls13-early-secret-no-psk') as unknown as {
+      apdu_derived: string;
+      expected: { prk: string };
+    };
     assert.deepEqual(send(sim.card, b.apdu_derived), { data: b.expected.prk, sw: '9000' });
   });
 });

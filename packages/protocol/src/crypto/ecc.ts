@@ -4,7 +4,7 @@
 import { createECDH, randomBytes } from 'node:crypto';
 import { brainpoolP256r1 } from '@noble/curves/misc.js';
 import { p256 } from '@noble/curves/nist.js';
-import { FormatError, bigintToBytes, bytesToBigint, concatBytes } from '../bytes.js';
+import { bigintToBytes, bytesToBigint, concatBytes, FormatError } from '../bytes.js';
 
 export type CurveName = 'p256' | 'brainpoolP256r1';
 
@@ -74,7 +74,11 @@ export function isValidPrivateKey(curve: CurveName, privateKey: Uint8Array): boo
 }
 
 /** ECKA-DH (BSI TR-03111 §4.3.1, IEEE 1363 ECSVDP-DH): the x-coordinate of d·Q. OpenSSL rejects a Q off the curve. */
-export function computeSharedSecret(curve: CurveName, privateKey: Uint8Array, peerPublicKey: Uint8Array): Uint8Array {
+export function computeSharedSecret(
+  curve: CurveName,
+  privateKey: Uint8Array,
+  peerPublicKey: Uint8Array,
+): Uint8Array {
   if (peerPublicKey.length !== 1 + 2 * CURVES[curve].size || peerPublicKey[0] !== 0x04) {
     throw new FormatError('peer public key is not an uncompressed point');
   }

@@ -39,7 +39,7 @@ export function intermediateHashState(algorithm: HashAlgorithm, prefix: Uint8Arr
   const words = h.get();
   const state = new Uint8Array(HASH_STATE_LENGTH[algorithm]);
   const view = new DataView(state.buffer);
-  words.forEach((w, i) => view.setUint32(4 * i, w >>> 0));
+  for (const [i, w] of words.entries()) view.setUint32(4 * i, w >>> 0);
   return state;
 }
 

@@ -1,6 +1,6 @@
 // TLS 1.2 PRF (RFC 5246 §5), HKDF (RFC 5869), and the PSK premaster secrets of RFC 4279 §2 and RFC 5489 §2.
 import { createHmac } from 'node:crypto';
-import { FormatError, concatBytes, u16be } from '../bytes.js';
+import { concatBytes, FormatError, u16be } from '../bytes.js';
 import { HASH_LENGTH, type HashAlgorithm } from './hash.js';
 
 export function hmac(algorithm: HashAlgorithm, key: Uint8Array, data: Uint8Array): Uint8Array {
@@ -8,7 +8,12 @@ export function hmac(algorithm: HashAlgorithm, key: Uint8Array, data: Uint8Array
 }
 
 /** P_hash(secret, seed) of RFC 5246 §5, cut to `length` bytes. */
-export function pHash(algorithm: HashAlgorithm, secret: Uint8Array, seed: Uint8Array, length: number): Uint8Array {
+export function pHash(
+  algorithm: HashAlgorithm,
+  secret: Uint8Array,
+  seed: Uint8Array,
+  length: number,
+): Uint8Array {
   const out = new Uint8Array(length);
   let a = seed;
   let filled = 0;
@@ -38,7 +43,12 @@ export function hkdfExtract(algorithm: HashAlgorithm, salt: Uint8Array, ikm: Uin
 }
 
 /** HKDF-Expand (RFC 5869 §2.3). */
-export function hkdfExpand(algorithm: HashAlgorithm, prk: Uint8Array, info: Uint8Array, length: number): Uint8Array {
+export function hkdfExpand(
+  algorithm: HashAlgorithm,
+  prk: Uint8Array,
+  info: Uint8Array,
+  length: number,
+): Uint8Array {
   const hashLength = HASH_LENGTH[algorithm];
   if (length > 255 * hashLength) throw new FormatError(`HKDF output of ${length} bytes is too long`);
   const out = new Uint8Array(length);

@@ -1,28 +1,29 @@
 // Command APDU builders for every IoT SAFE command (spec/iotsafe.md §3). The CLA carries the channel;
 // callers pick 8N (default) or 0N. Commands with data are sent without Le (case 3), as every public
 // trace shows; responses then come directly (T=1) or through 61xx + GET RESPONSE (T=0).
-import { type CommandApdu, EMPTY, command } from '../apdu.js';
+import { type CommandApdu, command, EMPTY } from '../apdu.js';
 import type { HashAlgorithm } from '../crypto/hash.js';
 import { INFO_TAG, INS, type ObjectClass } from './constants.js';
 import {
   type DhRequest,
-  type HkdfRequest,
-  PRF_MODE_BYTE,
-  type PrfRequest,
-  type SignatureInit,
   encodeDhRequest,
   encodeHkdfRequest,
   encodePrfRequest,
   encodeSignatureInit,
+  type HkdfRequest,
+  PRF_MODE_BYTE,
+  type PrfRequest,
+  type SignatureInit,
 } from './messages.js';
-import { type ObjectRef, encodeObjectRef } from './objects.js';
+import { encodeObjectRef, type ObjectRef } from './objects.js';
 
 export const UPDATE_LAST = 0x80;
 export const UPDATE_MORE = 0x00;
 export const INIT_OPEN = 0x00;
 export const INIT_CLOSE = 0x01;
 
-export const buildGetRandom = (cla: number, length: number) => command(cla, INS.GET_RANDOM, 0, 0, EMPTY, length);
+export const buildGetRandom = (cla: number, length: number) =>
+  command(cla, INS.GET_RANDOM, 0, 0, EMPTY, length);
 export const buildGetApplicationInfo = (cla: number) => command(cla, INS.GET_DATA, 0x00, 0x00, EMPTY, 256);
 /** P2 = 00 for the first page, 01 for the next ones after 6300. */
 export const buildGetObjectList = (cla: number, next: boolean) =>
@@ -42,7 +43,8 @@ export const buildReadPublicKey = (cla: number, ref: ObjectRef) =>
 export const buildPutPublicKeyInit = (cla: number, session: number, ref: ObjectRef) =>
   command(cla, INS.PUT_PUBLIC_KEY_INIT, INIT_OPEN, session, encodeObjectRef('publicKey', ref));
 /** INIT close: `CLA INS 01 <session> 00`, the 5-byte form every trace shows (P3 = 00, T=0 style). */
-export const buildInitClose = (cla: number, ins: number, session: number) => command(cla, ins, INIT_CLOSE, session, EMPTY, 256);
+export const buildInitClose = (cla: number, ins: number, session: number) =>
+  command(cla, ins, INIT_CLOSE, session, EMPTY, 256);
 export const buildUpdate = (cla: number, ins: number, session: number, last: boolean, chunk: Uint8Array) =>
   command(cla, ins, last ? UPDATE_LAST : UPDATE_MORE, session, chunk);
 
@@ -51,7 +53,8 @@ export const buildSignInit = (cla: number, session: number, init: SignatureInit)
 export const buildVerifyInit = (cla: number, session: number, init: SignatureInit) =>
   command(cla, INS.VERIFY_SIGNATURE_INIT, INIT_OPEN, session, encodeSignatureInit('publicKey', init));
 
-export const buildComputeDh = (cla: number, request: DhRequest) => command(cla, INS.COMPUTE_DH, 0, 0, encodeDhRequest(request));
+export const buildComputeDh = (cla: number, request: DhRequest) =>
+  command(cla, INS.COMPUTE_DH, 0, 0, encodeDhRequest(request));
 export const buildComputePrf = (cla: number, request: PrfRequest) =>
   command(cla, INS.COMPUTE_PRF, PRF_MODE_BYTE[request.mode], 0, encodePrfRequest(request));
 export const buildComputeHkdf = (cla: number, request: HkdfRequest) =>
@@ -59,7 +62,8 @@ export const buildComputeHkdf = (cla: number, request: HkdfRequest) =>
 
 /** MANAGE CHANNEL open (card assigns, Le = 01) and close (`00 70 80 0N 00`, as Orange sends). */
 export const buildOpenChannel = () => command(0x00, INS.MANAGE_CHANNEL, 0x00, 0x00, EMPTY, 1);
-export const buildCloseChannel = (channel: number) => command(0x00, INS.MANAGE_CHANNEL, 0x80, channel, EMPTY, 256);
+export const buildCloseChannel = (channel: number) =>
+  command(0x00, INS.MANAGE_CHANNEL, 0x80, channel, EMPTY, 256);
 /** SELECT by AID, no FCI expected (real IoT SAFE applets answer a bare 9000). */
 export const buildSelect = (cla: number, aid: Uint8Array) => command(cla, INS.SELECT, 0x04, 0x00, aid);
 

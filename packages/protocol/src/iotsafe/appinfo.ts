@@ -1,6 +1,6 @@
 // GET DATA P1=00: applet capabilities (spec/iotsafe.md §3.2). The Thales MVP applet uses tags 61/6F
 // where the spec table has 90/93; both are decoded.
-import { FormatError, concatBytes, fromUtf8, readUintBe, u16be, utf8 } from '../bytes.js';
+import { concatBytes, FormatError, fromUtf8, readUintBe, u16be, utf8 } from '../bytes.js';
 import { TAG } from './constants.js';
 import { decodeIotTlvs, encodeIotTlv } from './tlv.js';
 

@@ -86,9 +86,24 @@ export const TAG = {
 export type ObjectClass = 'privateKey' | 'publicKey' | 'file' | 'secret';
 export const OBJECT_CLASSES: readonly ObjectClass[] = ['privateKey', 'publicKey', 'file', 'secret'];
 
-export const ID_TAG: Record<ObjectClass, number> = { privateKey: 0x84, publicKey: 0x85, file: 0x83, secret: 0x86 };
-export const LABEL_TAG: Record<ObjectClass, number> = { privateKey: 0x74, publicKey: 0x75, file: 0x73, secret: 0x76 };
-export const INFO_TAG: Record<ObjectClass, number> = { privateKey: 0xc1, publicKey: 0xc2, file: 0xc3, secret: 0xc4 };
+export const ID_TAG: Record<ObjectClass, number> = {
+  privateKey: 0x84,
+  publicKey: 0x85,
+  file: 0x83,
+  secret: 0x86,
+};
+export const LABEL_TAG: Record<ObjectClass, number> = {
+  privateKey: 0x74,
+  publicKey: 0x75,
+  file: 0x73,
+  secret: 0x76,
+};
+export const INFO_TAG: Record<ObjectClass, number> = {
+  privateKey: 0xc1,
+  publicKey: 0xc2,
+  file: 0xc3,
+  secret: 0xc4,
+};
 
 export const MAX_ID_LENGTH = 20;
 export const MAX_LABEL_LENGTH = 60;
@@ -104,7 +119,11 @@ export const KEY_TYPE = {
 } as const;
 
 /** Tag 4E key specific usage. */
-export const KEY_USAGE = { GENERAL: 0x01, TLS12_CERTIFICATE_VERIFY: 0x02, TLS13_CERTIFICATE_VERIFY: 0x03 } as const;
+export const KEY_USAGE = {
+  GENERAL: 0x01,
+  TLS12_CERTIFICATE_VERIFY: 0x02,
+  TLS13_CERTIFICATE_VERIFY: 0x03,
+} as const;
 /** Tag 21 file specific usage. */
 export const FILE_USAGE = { GENERAL: 0x01, CERTIFICATE: 0x02 } as const;
 /** Tag 60 access conditions (bitmask). */
@@ -112,7 +131,12 @@ export const ACCESS = { READ: 0x01, UPDATE: 0x02 } as const;
 /** Tag 4A object state. */
 export const STATE = { DEACTIVATED: 0x00, ACTIVATED: 0x01 } as const;
 /** Tags 61 / 90 cryptographic functions (bitmask). */
-export const FUNCTION = { SIGNATURE: 0x01, KEY_GENERATION: 0x02, KEY_AGREEMENT: 0x04, KEY_DERIVATION: 0x08 } as const;
+export const FUNCTION = {
+  SIGNATURE: 0x01,
+  KEY_GENERATION: 0x02,
+  KEY_AGREEMENT: 0x04,
+  KEY_DERIVATION: 0x08,
+} as const;
 /** Tag 91 hash algorithms (2-byte bitmask). */
 export const HASH = { SHA256: 0x0001, SHA384: 0x0002, SHA512: 0x0004 } as const;
 /** Tag 92 signature algorithms. */

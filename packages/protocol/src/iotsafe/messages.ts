@@ -1,18 +1,11 @@
 // Command data and response data of each IoT SAFE command, as encoder/decoder pairs shared by the card
 // (decode requests, encode responses) and the client (encode requests, decode responses). Spec §3.
-import { FormatError, concatBytes, readU16be, readUintBe, u16be, u32be } from '../bytes.js';
+import { concatBytes, FormatError, readU16be, readUintBe, u16be, u32be } from '../bytes.js';
 import type { HashAlgorithm } from '../crypto/hash.js';
 import { ecdsaDerToRaw } from '../der.js';
-import {
-  HASH_BY_NAME,
-  PRF_MODE,
-  SIGN_MODE_BY_NAME,
-  type SignMode,
-  TAG,
-  hashFromBits,
-} from './constants.js';
-import { type ObjectRef, encodeObjectRef, parseObjectRef } from './objects.js';
-import { type FullTextLength, decodeIotTlvs, encodeIotTlv, indexTlvs } from './tlv.js';
+import { HASH_BY_NAME, hashFromBits, PRF_MODE, SIGN_MODE_BY_NAME, type SignMode, TAG } from './constants.js';
+import { encodeObjectRef, type ObjectRef, parseObjectRef } from './objects.js';
+import { decodeIotTlvs, encodeIotTlv, type FullTextLength, indexTlvs } from './tlv.js';
 
 const fields = (data: Uint8Array) => indexTlvs(decodeIotTlvs(data));
 
@@ -25,7 +18,10 @@ function required(map: Map<number, Uint8Array>, tag: number, what: string): Uint
 // --- Public key data: 34 LL 49 LL 86 LL 04 X Y (spec §2.8) ---
 
 export function encodePublicKeyData(point: Uint8Array): Uint8Array {
-  return encodeIotTlv(TAG.PUBLIC_KEY_DATA, encodeIotTlv(TAG.ECC_PUBLIC_KEY, encodeIotTlv(TAG.EC_POINT, point)));
+  return encodeIotTlv(
+    TAG.PUBLIC_KEY_DATA,
+    encodeIotTlv(TAG.ECC_PUBLIC_KEY, encodeIotTlv(TAG.EC_POINT, point)),
+  );
 }
 
 /** The EC point inside `34 {49 {86 point}}`; also accepts `49 {86 …}` without the outer 34. */
@@ -112,7 +108,8 @@ export function decodeSignatureResponse(data: Uint8Array, size: number): Uint8Ar
   if (data[0] === 0x30) return ecdsaDerToRaw(data, size);
   const sig = required(fields(data), TAG.SIGNATURE, 'signature');
   if (sig[0] === 0x30 && sig.length !== 2 * size) return ecdsaDerToRaw(sig, size);
-  if (sig.length !== 2 * size) throw new FormatError(`signature of ${sig.length} bytes, expected ${2 * size}`);
+  if (sig.length !== 2 * size)
+    throw new FormatError(`signature of ${sig.length} bytes, expected ${2 * size}`);
   return sig;
 }
 
@@ -123,7 +120,10 @@ export type SignatureInput =
   | { mode: 'fullText'; data: Uint8Array }
   | { mode: 'lastBlock'; lastBlock: Uint8Array; intermediateHash: Uint8Array; bytesHashed: number };
 
-export function encodeSignatureInput(input: SignatureInput, fullTextStyle: 'ber' | 'fixed3' = 'ber'): Uint8Array {
+export function encodeSignatureInput(
+  input: SignatureInput,
+  fullTextStyle: 'ber' | 'fixed3' = 'ber',
+): Uint8Array {
   switch (input.mode) {
     case 'padAndSign':
       return encodeIotTlv(TAG.HASH_TO_SIGN, input.hash);
@@ -163,7 +163,8 @@ export function decodeSignatureInput(
       return withSig({ mode, data: required(map, TAG.DATA_FULL_TEXT, 'data') });
     case 'lastBlock': {
       const count = required(map, TAG.BYTES_HASHED, 'bytes already hashed');
-      if (count.length < 1 || count.length > 4) throw new FormatError('bytes-hashed counter is not 1..4 bytes');
+      if (count.length < 1 || count.length > 4)
+        throw new FormatError('bytes-hashed counter is not 1..4 bytes');
       return withSig({
         mode,
         lastBlock: required(map, TAG.LAST_BLOCK, 'last block'),
@@ -194,9 +195,19 @@ export function decodeDhRequest(data: Uint8Array): DhRequest {
 export type PrfRequest =
   | { mode: 'general'; secret: Uint8Array; labelAndSeed: Uint8Array; length: number }
   | { mode: 'psk'; secretRef: ObjectRef; labelAndSeed: Uint8Array; length: number }
-  | { mode: 'ecdhePsk'; secretRef: ObjectRef; otherSecret: Uint8Array; labelAndSeed: Uint8Array; length: number };
+  | {
+      mode: 'ecdhePsk';
+      secretRef: ObjectRef;
+      otherSecret: Uint8Array;
+      labelAndSeed: Uint8Array;
+      length: number;
+    };
 
-export const PRF_MODE_BYTE = { general: PRF_MODE.GENERAL, psk: PRF_MODE.PSK, ecdhePsk: PRF_MODE.ECDHE_PSK } as const;
+export const PRF_MODE_BYTE = {
+  general: PRF_MODE.GENERAL,
+  psk: PRF_MODE.PSK,
+  ecdhePsk: PRF_MODE.ECDHE_PSK,
+} as const;
 
 export function encodePrfRequest(r: PrfRequest): Uint8Array {
   const parts: Uint8Array[] = [];
@@ -214,7 +225,8 @@ export function decodePrfRequest(modeByte: number, data: Uint8Array): PrfRequest
   if (lengthBytes.length !== 1 || lengthBytes[0] === 0) throw new FormatError('output length must be 1..255');
   const length = lengthBytes[0]!;
   if (modeByte === PRF_MODE.GENERAL) {
-    if (map.has(0x86) || map.has(0x76)) throw new FormatError('mode 00 takes the secret in D1, not a container');
+    if (map.has(0x86) || map.has(0x76))
+      throw new FormatError('mode 00 takes the secret in D1, not a container');
     return { mode: 'general', secret: required(map, TAG.SECRET, 'secret'), labelAndSeed, length };
   }
   if (map.has(TAG.SECRET)) throw new FormatError('modes 01/02 take the secret from a container, not D1');

@@ -1,5 +1,5 @@
 // Object references and object descriptors (GET DATA P1=01 and C1–C4; spec/iotsafe.md §3.2, §4).
-import { FormatError, concatBytes, fromUtf8, readUintBe, u16be, utf8 } from '../bytes.js';
+import { concatBytes, FormatError, fromUtf8, readUintBe, u16be, utf8 } from '../bytes.js';
 import {
   ID_TAG,
   INFO_TAG,
@@ -10,7 +10,7 @@ import {
   type ObjectClass,
   TAG,
 } from './constants.js';
-import { type IotTlv, decodeIotTlvs, encodeIotTlv } from './tlv.js';
+import { decodeIotTlvs, encodeIotTlv, type IotTlv } from './tlv.js';
 
 /** An object is addressed by its ID (1–20 opaque bytes) or by its label (ASCII, 1–60 bytes). */
 export type ObjectRef = { id: Uint8Array } | { label: string };
@@ -21,11 +21,13 @@ export function describeRef(ref: ObjectRef): string {
 
 export function encodeObjectRef(objectClass: ObjectClass, ref: ObjectRef): Uint8Array {
   if ('id' in ref) {
-    if (ref.id.length < 1 || ref.id.length > MAX_ID_LENGTH) throw new FormatError(`object ID of ${ref.id.length} bytes`);
+    if (ref.id.length < 1 || ref.id.length > MAX_ID_LENGTH)
+      throw new FormatError(`object ID of ${ref.id.length} bytes`);
     return encodeIotTlv(ID_TAG[objectClass], ref.id);
   }
   const label = utf8(ref.label);
-  if (label.length < 1 || label.length > MAX_LABEL_LENGTH) throw new FormatError(`label of ${label.length} bytes`);
+  if (label.length < 1 || label.length > MAX_LABEL_LENGTH)
+    throw new FormatError(`label of ${label.length} bytes`);
   return encodeIotTlv(LABEL_TAG[objectClass], label);
 }
 
@@ -40,7 +42,8 @@ export function parseObjectRef(fields: Map<number, Uint8Array>, objectClass: Obj
     if (id.length < 1 || id.length > MAX_ID_LENGTH) throw new FormatError(`object ID of ${id.length} bytes`);
     return { id };
   }
-  if (label!.length < 1 || label!.length > MAX_LABEL_LENGTH) throw new FormatError(`label of ${label!.length} bytes`);
+  if (label!.length < 1 || label!.length > MAX_LABEL_LENGTH)
+    throw new FormatError(`label of ${label!.length} bytes`);
   return { label: fromUtf8(label!) };
 }
 
@@ -113,15 +116,18 @@ function descriptorFromTlvs(objectClass: ObjectClass, tlvs: readonly IotTlv[]): 
     else if (tag === TAG.KEY_TYPE) d.keyType = one();
     else if (tag === TAG.KEY_USAGE) d.keyUsage = one();
     else if (tag === TAG.FILE_USAGE) d.fileUsage = one();
-    else if (tag === TAG.FILE_SIZE) d.fileSize = one(); // big-endian, spec §3.2 (Orange reads LE: a bug)
+    else if (tag === TAG.FILE_SIZE)
+      d.fileSize = one(); // big-endian, spec §3.2 (Orange reads LE: a bug)
     else if (tag === TAG.CRYPTO_FUNCTIONS) d.cryptoFunctions = one();
     else if (tag === TAG.SIGNATURE_ALGORITHMS) d.signatureAlgorithms = one();
-    else if (tag === TAG.HASH_ALGORITHMS) d.hashAlgorithms = one(); // 2 bytes; 1 byte on one buggy applet
+    else if (tag === TAG.HASH_ALGORITHMS)
+      d.hashAlgorithms = one(); // 2 bytes; 1 byte on one buggy applet
     else if (tag === TAG.KEY_AGREEMENT) d.keyAgreementAlgorithms = one();
     else if (tag === TAG.KDF_ALGORITHMS) d.kdfAlgorithms = one();
     // Unknown tags are skipped: later applet versions add attributes.
   }
-  if (d.id === undefined && d.label === undefined) throw new FormatError(`${objectClass} descriptor without ID or label`);
+  if (d.id === undefined && d.label === undefined)
+    throw new FormatError(`${objectClass} descriptor without ID or label`);
   return d;
 }
 

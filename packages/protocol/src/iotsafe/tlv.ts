@@ -3,7 +3,7 @@
 //  - 9B (full-text data): 1 byte, BER (81/82/83), or a fixed 3 bytes (Kigen) — the first byte tells;
 // and values split across several UPDATE APDUs carry the header only in the first one, so the card
 // parses the concatenation of all chunks.
-import { FormatError, concatBytes } from '../bytes.js';
+import { concatBytes, FormatError } from '../bytes.js';
 import { encodeBerLength } from '../tlv.js';
 import { TAG } from './constants.js';
 
@@ -15,9 +15,11 @@ export interface IotTlv {
 /** Encodes a TLV with a 1-byte length, or with `lengthBytes` fixed big-endian length bytes. */
 export function encodeIotTlv(tag: number, value: Uint8Array, lengthBytes: 1 | 2 | 3 = 1): Uint8Array {
   const max = 2 ** (8 * lengthBytes) - 1;
-  if (value.length > max) throw new FormatError(`value of ${value.length} bytes does not fit tag ${tag.toString(16)}`);
+  if (value.length > max)
+    throw new FormatError(`value of ${value.length} bytes does not fit tag ${tag.toString(16)}`);
   const length = new Uint8Array(lengthBytes);
-  for (let i = 0, v = value.length; i < lengthBytes; i++, v = Math.floor(v / 256)) length[lengthBytes - 1 - i] = v & 0xff;
+  for (let i = 0, v = value.length; i < lengthBytes; i++, v = Math.floor(v / 256))
+    length[lengthBytes - 1 - i] = v & 0xff;
   return concatBytes(Uint8Array.of(tag), length, value);
 }
 
@@ -30,7 +32,12 @@ export function encodeFullTextTlv(value: Uint8Array, style: 'ber' | 'fixed3' = '
 /** How a card reads the length of full-text data (tag 9B): `auto` (1 byte, BER, or fixed 3 when it starts with 00) or always a fixed 3 bytes (Kigen-class cards). */
 export type FullTextLength = 'auto' | 'fixed3';
 
-function readLength(data: Uint8Array, tag: number, at: number, fullText: FullTextLength): { length: number; headerEnd: number } {
+function readLength(
+  data: Uint8Array,
+  tag: number,
+  at: number,
+  fullText: FullTextLength,
+): { length: number; headerEnd: number } {
   const remaining = data.length - at; // bytes after the tag
   const need = (n: number) => {
     if (n > remaining) throw new FormatError(`truncated length of tag ${tag.toString(16)}`);
@@ -71,7 +78,9 @@ export function decodeIotTlvs(data: Uint8Array, fullText: FullTextLength = 'auto
     const tag = data[i]!;
     const { length, headerEnd } = readLength(data, tag, i + 1, fullText);
     if (headerEnd + length > data.length) {
-      throw new FormatError(`tag ${tag.toString(16)} announces ${length} bytes, ${data.length - headerEnd} remain`);
+      throw new FormatError(
+        `tag ${tag.toString(16)} announces ${length} bytes, ${data.length - headerEnd} remain`,
+      );
     }
     out.push({ tag, value: data.subarray(headerEnd, headerEnd + length) });
     i = headerEnd + length;

@@ -4,15 +4,15 @@
 import {
   ApduLengthError,
   type CommandApdu,
-  EMPTY,
-  FormatError,
-  INS,
-  SW,
   concatBytes,
   decodeClass,
+  EMPTY,
   encodeResponseApdu,
   equalBytes,
+  FormatError,
+  INS,
   parseCommandApdu,
+  SW,
 } from '@iotsafe/protocol';
 import type { Applet, AppletResponse } from './applet.js';
 import { CardError } from './card-error.js';
@@ -113,9 +113,11 @@ export class CardRuntime implements Card {
     if (apdu.ins === INS.GET_RESPONSE) return this.getResponse(state, apdu);
     if (state) state.pending = undefined; // any other command discards pending response bytes
 
-    if (apdu.ins === INS.MANAGE_CHANNEL && cls.kind === 'interindustry') return this.manageChannel(cls.channel, apdu);
+    if (apdu.ins === INS.MANAGE_CHANNEL && cls.kind === 'interindustry')
+      return this.manageChannel(cls.channel, apdu);
     if (!state) {
-      if (!(apdu.ins === INS.SELECT && this.options.implicitChannelOpen)) return sw(SW.LOGICAL_CHANNEL_NOT_SUPPORTED);
+      if (!(apdu.ins === INS.SELECT && this.options.implicitChannelOpen))
+        return sw(SW.LOGICAL_CHANNEL_NOT_SUPPORTED);
       state = {};
       this.channels.set(cls.channel, state);
     }

@@ -4,22 +4,6 @@ import { randomBytes } from 'node:crypto';
 import {
   type CommandApdu,
   type CurveName,
-  FUNCTION,
-  FormatError,
-  HASH_BY_NAME,
-  HASH_LENGTH,
-  INFO_TAG,
-  INS,
-  KDF,
-  KEY_AGREEMENT,
-  KEY_USAGE,
-  type ObjectClass,
-  type ObjectRef,
-  SIGNATURE_ALGORITHM,
-  SW,
-  type SignatureInit,
-  type SignatureInput,
-  TAG,
   computeSharedSecret,
   concatBytes,
   decodeDhRequest,
@@ -37,15 +21,31 @@ import {
   encodePublicKeyData,
   encodeSignatureTlv,
   equalBytes,
+  FormatError,
+  FUNCTION,
   generateEcKeyPair,
+  HASH_BY_NAME,
+  HASH_LENGTH,
   hkdfExtract,
+  INFO_TAG,
+  INS,
   indexTlvs,
   isValidPublicKey,
+  KDF,
+  KEY_AGREEMENT,
+  KEY_USAGE,
+  type ObjectClass,
+  type ObjectRef,
   paddedIdentifier,
   parseObjectRef,
   pskPremaster,
   resumeHash,
+  SIGNATURE_ALGORITHM,
+  type SignatureInit,
+  type SignatureInput,
+  SW,
   signDigest,
+  TAG,
   tls12Prf,
   utf8,
   verifyDigest,
@@ -56,12 +56,12 @@ import { type Applet, type AppletResponse, type CommandContext, ok } from '../ca
 import { CardError } from '../card/card-error.js';
 import {
   type Container,
-  type PrivateKeyContainer,
-  type PublicKeyContainer,
   curveOfKeyType,
   describe,
   hasFunction,
   isActivated,
+  type PrivateKeyContainer,
+  type PublicKeyContainer,
 } from './containers.js';
 import type { Personality } from './personality.js';
 import { SessionTable } from './sessions.js';
@@ -72,8 +72,8 @@ const fail = (sw: number, reason?: string): never => {
 };
 
 /** Context strings a TLS 1.3 CertificateVerify signature covers (RFC 8446 §4.4.3). */
-const TLS13_CV_PREFIXES = ['TLS 1.3, client CertificateVerify', 'TLS 1.3, server CertificateVerify'].map((s) =>
-  concatBytes(new Uint8Array(64).fill(0x20), utf8(s), Uint8Array.of(0)),
+const TLS13_CV_PREFIXES = ['TLS 1.3, client CertificateVerify', 'TLS 1.3, server CertificateVerify'].map(
+  (s) => concatBytes(new Uint8Array(64).fill(0x20), utf8(s), Uint8Array.of(0)),
 );
 
 interface SignSession extends SignatureInit {
@@ -219,16 +219,23 @@ export class IoTSafeApplet implements Applet {
       if (apdu.p2 === 0x00) this.listings.set(context.channel, this.objectListPages());
       else if (apdu.p2 !== 0x01) fail(SW.INCORRECT_P1P2);
       const pages = this.listings.get(context.channel);
-      if (!pages || pages.length === 0) return fail(SW.CONDITIONS_NOT_SATISFIED, 'no object list in progress');
+      if (!pages || pages.length === 0)
+        return fail(SW.CONDITIONS_NOT_SATISFIED, 'no object list in progress');
       const more = pages.length > 1;
       return { data: pages[0]!, sw: more ? SW.MORE_DATA : SW.OK, onDelivered: () => pages.shift() };
     }
-    const objectClass = (['privateKey', 'publicKey', 'file', 'secret'] as const).find((c) => INFO_TAG[c] === apdu.p1);
+    const objectClass = (['privateKey', 'publicKey', 'file', 'secret'] as const).find(
+      (c) => INFO_TAG[c] === apdu.p1,
+    );
     if (!objectClass || apdu.p2 !== 0) return fail(SW.INCORRECT_P1P2);
     this.requireData(apdu);
     const ref = this.decode(() => parseObjectRef(indexTlvs(decodeIotTlvs(apdu.data)), objectClass));
     const descriptor = describe(this.find(objectClass, ref));
-    return ok(this.personality.objectList === 'wrapped' ? wrapDescriptor(descriptor) : encodeObjectDescriptor(descriptor));
+    return ok(
+      this.personality.objectList === 'wrapped'
+        ? wrapDescriptor(descriptor)
+        : encodeObjectDescriptor(descriptor),
+    );
   }
 
   private applicationInfo() {
@@ -240,7 +247,8 @@ export class IoTSafeApplet implements Applet {
       maxPrivateKeys: count('privateKey'),
       maxPublicKeys: count('publicKey'),
       maxSecrets: count('secret'),
-      cryptoFunctions: FUNCTION.SIGNATURE | FUNCTION.KEY_GENERATION | FUNCTION.KEY_AGREEMENT | FUNCTION.KEY_DERIVATION,
+      cryptoFunctions:
+        FUNCTION.SIGNATURE | FUNCTION.KEY_GENERATION | FUNCTION.KEY_AGREEMENT | FUNCTION.KEY_DERIVATION,
       hashAlgorithms: HASH_BY_NAME.sha256 | HASH_BY_NAME.sha384 | HASH_BY_NAME.sha512,
       signatureAlgorithms: SIGNATURE_ALGORITHM.ECDSA,
       keyAgreementAlgorithms: KEY_AGREEMENT.ECKA,
@@ -298,7 +306,8 @@ export class IoTSafeApplet implements Applet {
     this.requireData(apdu);
     const ref = this.decode(() => parseObjectRef(indexTlvs(decodeIotTlvs(apdu.data)), 'privateKey'));
     const key = this.find('privateKey', ref);
-    if (!hasFunction(key, FUNCTION.KEY_GENERATION)) return fail(SW.CONDITIONS_NOT_SATISFIED, 'key generation not allowed');
+    if (!hasFunction(key, FUNCTION.KEY_GENERATION))
+      return fail(SW.CONDITIONS_NOT_SATISFIED, 'key generation not allowed');
     const curve = this.curveOf(key);
     const partner = this.publicPartner(key, curve);
     const pair = generateEcKeyPair(curve);
@@ -332,9 +341,11 @@ export class IoTSafeApplet implements Applet {
     this.requireData(apdu);
     const ref = this.decode(() => parseObjectRef(indexTlvs(decodeIotTlvs(apdu.data)), 'publicKey'));
     const container = this.store.find('publicKey', ref);
-    if (container && (container.access & 0x01) === 0) return fail(SW.CONDITIONS_NOT_SATISFIED, 'not readable');
+    if (container && (container.access & 0x01) === 0)
+      return fail(SW.CONDITIONS_NOT_SATISFIED, 'not readable');
     // A key pair container answers for its public half under its own ID (Thales MVP 0002/0002).
-    const source = container ?? this.store.find('privateKey', 'id' in ref ? { id: ref.id } : { label: ref.label });
+    const source =
+      container ?? this.store.find('privateKey', 'id' in ref ? { id: ref.id } : { label: ref.label });
     if (!source) return fail(SW.NOT_FOUND);
     const point = source.publicKey ?? fail(SW.CONDITIONS_NOT_SATISFIED, 'the container is empty');
     return ok(encodePublicKeyData(point));
@@ -348,7 +359,8 @@ export class IoTSafeApplet implements Applet {
     this.requireData(apdu);
     const ref = this.decode(() => parseObjectRef(indexTlvs(decodeIotTlvs(apdu.data)), 'publicKey'));
     const container = this.find('publicKey', ref);
-    if ((container.access & 0x02) === 0) return fail(SW.CONDITIONS_NOT_SATISFIED, 'the container is not updatable');
+    if ((container.access & 0x02) === 0)
+      return fail(SW.CONDITIONS_NOT_SATISFIED, 'the container is not updatable');
     this.putKeySessions.open(apdu.p2, container);
     return ok();
   }
@@ -360,7 +372,8 @@ export class IoTSafeApplet implements Applet {
     const container = session.params;
     try {
       const point = this.decode(() => decodePublicKeyData(concatBytes(...session.chunks)));
-      if (!isValidPublicKey(this.curveOf(container), point)) fail(SW.INCORRECT_DATA, 'not a point on the curve');
+      if (!isValidPublicKey(this.curveOf(container), point))
+        fail(SW.INCORRECT_DATA, 'not a point on the curve');
       this.store.change([container], () => {
         container.publicKey = point.slice();
       });
@@ -397,8 +410,12 @@ export class IoTSafeApplet implements Applet {
     const init = this.decode(() => decodeSignatureInit(keyClass, apdu.data));
     const container = this.find(keyClass, init.key);
     this.requireActivated(container);
-    if (!hasFunction(container, FUNCTION.SIGNATURE)) return fail(SW.CONDITIONS_NOT_SATISFIED, 'signature not allowed');
-    if (init.algorithm !== SIGNATURE_ALGORITHM.ECDSA || (container.signatureAlgorithms & init.algorithm) === 0) {
+    if (!hasFunction(container, FUNCTION.SIGNATURE))
+      return fail(SW.CONDITIONS_NOT_SATISFIED, 'signature not allowed');
+    if (
+      init.algorithm !== SIGNATURE_ALGORITHM.ECDSA ||
+      (container.signatureAlgorithms & init.algorithm) === 0
+    ) {
       return fail(SW.CONDITIONS_NOT_SATISFIED, 'signature algorithm not allowed for this key');
     }
     if ((container.hashAlgorithms & HASH_BY_NAME[init.hash]) === 0) {
@@ -413,18 +430,26 @@ export class IoTSafeApplet implements Applet {
   private digestOf(session: SignSession, input: SignatureInput): Uint8Array {
     switch (input.mode) {
       case 'padAndSign':
-        if (input.hash.length !== HASH_LENGTH[session.hash]) fail(SW.INCORRECT_DATA, 'hash length does not match');
+        if (input.hash.length !== HASH_LENGTH[session.hash])
+          fail(SW.INCORRECT_DATA, 'hash length does not match');
         return input.hash;
       case 'fullText':
         if (
           session.container.keyUsage === KEY_USAGE.TLS13_CERTIFICATE_VERIFY &&
-          !TLS13_CV_PREFIXES.some((p) => input.data.length > p.length && equalBytes(input.data.subarray(0, p.length), p))
+          !TLS13_CV_PREFIXES.some(
+            (p) => input.data.length > p.length && equalBytes(input.data.subarray(0, p.length), p),
+          )
         ) {
-          fail(SW.CONDITIONS_NOT_SATISFIED, 'a TLS 1.3 CertificateVerify key signs only CertificateVerify content');
+          fail(
+            SW.CONDITIONS_NOT_SATISFIED,
+            'a TLS 1.3 CertificateVerify key signs only CertificateVerify content',
+          );
         }
         return digest(session.hash, input.data);
       case 'lastBlock':
-        return this.decode(() => resumeHash(session.hash, input.intermediateHash, input.bytesHashed, input.lastBlock));
+        return this.decode(() =>
+          resumeHash(session.hash, input.intermediateHash, input.bytesHashed, input.lastBlock),
+        );
     }
   }
 
@@ -480,7 +505,10 @@ export class IoTSafeApplet implements Applet {
     const own = this.find('privateKey', request.privateKey);
     const peer = this.find('publicKey', request.publicKey);
     this.requireActivated(own);
-    if (!hasFunction(own, FUNCTION.KEY_AGREEMENT) || (own.keyAgreementAlgorithms & KEY_AGREEMENT.ECKA) === 0) {
+    if (
+      !hasFunction(own, FUNCTION.KEY_AGREEMENT) ||
+      (own.keyAgreementAlgorithms & KEY_AGREEMENT.ECKA) === 0
+    ) {
       return fail(SW.CONDITIONS_NOT_SATISFIED, 'key agreement not allowed for this key');
     }
     if (own.keyUsage !== KEY_USAGE.GENERAL) {
@@ -488,7 +516,8 @@ export class IoTSafeApplet implements Applet {
     }
     this.requireActivated(peer);
     const curve = this.curveOf(own);
-    if (this.curveOf(peer) !== curve) return fail(SW.CONDITIONS_NOT_SATISFIED, 'keys are on different curves');
+    if (this.curveOf(peer) !== curve)
+      return fail(SW.CONDITIONS_NOT_SATISFIED, 'keys are on different curves');
     return ok(computeSharedSecret(curve, own.privateKey!, peer.publicKey!));
   }
 

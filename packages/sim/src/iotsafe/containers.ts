@@ -2,13 +2,13 @@
 import {
   ACCESS,
   type CurveName,
+  equalBytes,
   FUNCTION,
   KEY_TYPE,
   type ObjectClass,
   type ObjectDescriptor,
   type ObjectRef,
   STATE,
-  equalBytes,
   utf8,
 } from '@iotsafe/protocol';
 
@@ -68,7 +68,8 @@ export type ContainerOf<C extends ObjectClass> = Extract<Container, { objectClas
 
 export function curveOfKeyType(keyType: number): CurveName | undefined {
   if (keyType === KEY_TYPE.P256_PERSISTENT || keyType === KEY_TYPE.P256_VOLATILE) return 'p256';
-  if (keyType === KEY_TYPE.BRAINPOOL_PERSISTENT || keyType === KEY_TYPE.BRAINPOOL_VOLATILE) return 'brainpoolP256r1';
+  if (keyType === KEY_TYPE.BRAINPOOL_PERSISTENT || keyType === KEY_TYPE.BRAINPOOL_VOLATILE)
+    return 'brainpoolP256r1';
   return undefined;
 }
 
@@ -112,7 +113,12 @@ export function describe(c: Container): ObjectDescriptor {
     case 'file':
       return { ...base, fileUsage: c.fileUsage, fileSize: c.content?.length ?? 0 };
     case 'secret':
-      return { ...base, keyType: c.keyType, cryptoFunctions: c.cryptoFunctions, kdfAlgorithms: c.kdfAlgorithms };
+      return {
+        ...base,
+        keyType: c.keyType,
+        cryptoFunctions: c.cryptoFunctions,
+        kdfAlgorithms: c.kdfAlgorithms,
+      };
     default:
       return {
         ...base,
@@ -145,8 +151,10 @@ export function checkContainers(containers: readonly Container[]): string[] {
         problems.push(`${key}: private key without its public half`);
       }
     }
-    if (c.objectClass === 'secret' && c.value !== undefined && c.value.length === 0) problems.push(`${key}: empty secret`);
-    if (c.objectClass === 'file' && c.content !== undefined && c.content.length > 0xffff) problems.push(`${key}: size`);
+    if (c.objectClass === 'secret' && c.value !== undefined && c.value.length === 0)
+      problems.push(`${key}: empty secret`);
+    if (c.objectClass === 'file' && c.content !== undefined && c.content.length > 0xffff)
+      problems.push(`${key}: size`);
   }
   return problems;
 }

@@ -74,7 +74,8 @@ export const PERSONALITIES: Record<string, Personality> = {
   'thales-mvp': {
     ...REFERENCE,
     name: 'thales-mvp',
-    description: 'Thales MVP applet (quantag traces): 33 LL signature, flat object list, tags 61/6F, 1 session, no empty HKDF salt',
+    description:
+      'Thales MVP applet (quantag traces): 33 LL signature, flat object list, tags 61/6F, 1 session, no empty HKDF salt',
     signatureLengthBytes: 1,
     objectList: 'flat',
     appInfoTags: 'thalesMvp',
@@ -86,7 +87,8 @@ export const PERSONALITIES: Record<string, Personality> = {
   zariot: {
     ...REFERENCE,
     name: 'zariot',
-    description: 'ZARIOT SIM (atsign traces): T=0 with 61xx, CLA 8N only, keygen moves the public key to the next ID, 9B length on 3 bytes',
+    description:
+      'ZARIOT SIM (atsign traces): T=0 with 61xx, CLA 8N only, keygen moves the public key to the next ID, 9B length on 3 bytes',
     protocol: 'T=0',
     classes: 'proprietary',
     keygenPublicId: 'next',
@@ -98,7 +100,8 @@ export const PERSONALITIES: Record<string, Personality> = {
   kigen: {
     ...REFERENCE,
     name: 'kigen',
-    description: 'Kigen/KORE OmniSIM SAFE (libiotSafe analysis): T=0, not multi-selectable, no empty HKDF salt, 9B length on 3 bytes',
+    description:
+      'Kigen/KORE OmniSIM SAFE (libiotSafe analysis): T=0, not multi-selectable, no empty HKDF salt, 9B length on 3 bytes',
     protocol: 'T=0',
     hkdfRejectsEmptySalt: true,
     multiSelectable: false,
@@ -109,7 +112,8 @@ export const PERSONALITIES: Record<string, Personality> = {
   m33mu: {
     ...REFERENCE,
     name: 'm33mu',
-    description: 'm33mu emulator / wolfSSL expectations: keygen answers only 34 …, flat list, 240-byte READ FILE, SELECT without MANAGE CHANNEL',
+    description:
+      'm33mu emulator / wolfSSL expectations: keygen answers only 34 …, flat list, 240-byte READ FILE, SELECT without MANAGE CHANNEL',
     objectList: 'flat',
     keygenResponse: 'keyOnly',
     readFileMaxChunk: 240,
@@ -121,7 +125,8 @@ export const PERSONALITIES: Record<string, Personality> = {
   'orange-partner': {
     ...REFERENCE,
     name: 'orange-partner',
-    description: 'Orange partner applet (IoT-SAFE-APDU-library): CLA 0N only, T=0, 6981 past the end of a file',
+    description:
+      'Orange partner applet (IoT-SAFE-APDU-library): CLA 0N only, T=0, 6981 past the end of a file',
     protocol: 'T=0',
     classes: 'interindustry',
     readFileOffsetSw: 0x6981,

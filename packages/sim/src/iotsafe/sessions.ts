@@ -21,7 +21,8 @@ export class SessionTable<T> {
   constructor(private readonly maxSessions: number) {}
 
   open(number: number, params: T): void {
-    if (this.sessions.has(number)) throw new CardError(SW.CONDITIONS_NOT_SATISFIED, `session ${number} is already open`);
+    if (this.sessions.has(number))
+      throw new CardError(SW.CONDITIONS_NOT_SATISFIED, `session ${number} is already open`);
     if (this.sessions.size >= this.maxSessions) {
       throw new CardError(SW.CONDITIONS_NOT_SATISFIED, `all ${this.maxSessions} sessions are in use`);
     }
@@ -36,7 +37,8 @@ export class SessionTable<T> {
   /** Adds an UPDATE chunk; returns the session, with `finished` set on the last chunk. */
   append(number: number, chunk: Uint8Array, last: boolean): UpdateSession<T> {
     const session = this.sessions.get(number);
-    if (!session || session.finished) throw new CardError(SW.CONDITIONS_NOT_SATISFIED, `session ${number} is not open`);
+    if (!session || session.finished)
+      throw new CardError(SW.CONDITIONS_NOT_SATISFIED, `session ${number} is not open`);
     if (session.received + chunk.length > MAX_UPDATE_BYTES) {
       this.sessions.delete(number);
       throw new CardError(SW.INSUFFICIENT_MEMORY, 'data too long for the session buffer');

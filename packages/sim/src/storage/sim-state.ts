@@ -32,10 +32,34 @@ const stateSchema = z.object({
   keyCheck: z.string(),
   containers: z.array(
     z.discriminatedUnion('objectClass', [
-      z.object({ objectClass: z.literal('privateKey'), ...common, ...keyAttributes, publicKeyId: hex.optional(), privateKey: z.string().optional(), publicKey: hex.optional() }),
-      z.object({ objectClass: z.literal('publicKey'), ...common, ...keyAttributes, publicKey: hex.optional() }),
-      z.object({ objectClass: z.literal('file'), ...common, fileUsage: z.number().int(), content: hex.optional() }),
-      z.object({ objectClass: z.literal('secret'), ...common, keyType: z.number().int(), cryptoFunctions: z.number().int(), kdfAlgorithms: z.number().int(), value: z.string().optional() }),
+      z.object({
+        objectClass: z.literal('privateKey'),
+        ...common,
+        ...keyAttributes,
+        publicKeyId: hex.optional(),
+        privateKey: z.string().optional(),
+        publicKey: hex.optional(),
+      }),
+      z.object({
+        objectClass: z.literal('publicKey'),
+        ...common,
+        ...keyAttributes,
+        publicKey: hex.optional(),
+      }),
+      z.object({
+        objectClass: z.literal('file'),
+        ...common,
+        fileUsage: z.number().int(),
+        content: hex.optional(),
+      }),
+      z.object({
+        objectClass: z.literal('secret'),
+        ...common,
+        keyType: z.number().int(),
+        cryptoFunctions: z.number().int(),
+        kdfAlgorithms: z.number().int(),
+        value: z.string().optional(),
+      }),
     ]),
   ),
 });
@@ -45,41 +69,118 @@ export class SimStateError extends Error {
   override name = 'SimStateError';
 }
 
-const context = (simId: string, c: Container, field: string) => `${simId}/${c.objectClass}/${bytesToHex(c.id)}/${field}`;
+const context = (simId: string, c: Container, field: string) =>
+  `${simId}/${c.objectClass}/${bytesToHex(c.id)}/${field}`;
+
+function serializeContainer(c: Container, simId: string, storageKey: Uint8Array): Record<string, unknown> {
+  const persisted = !isVolatile(c);
+  const base = {
+    objectClass: c.objectClass,
+    id: bytesToHex(c.id),
+    ...(c.label !== undefined ? { label: c.label } : {}),
+    access: c.access,
+  };
+  switch (c.objectClass) {
+    case 'privateKey': {
+      const {
+        privateKey,
+        publicKey,
+        publicKeyId,
+        objectClass: _o,
+        id: _i,
+        label: _l,
+        access: _a,
+        ...attributes
+      } = c;
+      return {
+        ...base,
+        ...attributes,
+        ...(publicKeyId ? { publicKeyId: bytesToHex(publicKeyId) } : {}),
+        ...(persisted && privateKey
+          ? { privateKey: seal(storageKey, privateKey, context(simId, c, 'privateKey')) }
+          : {}),
+        ...(persisted && publicKey ? { publicKey: bytesToHex(publicKey) } : {}),
+      };
+    }
+    case 'publicKey': {
+      const { publicKey, objectClass: _o, id: _i, label: _l, access: _a, ...attributes } = c;
+      return {
+        ...base,
+        ...attributes,
+        ...(persisted && publicKey ? { publicKey: bytesToHex(publicKey) } : {}),
+      };
+    }
+    case 'file':
+      return { ...base, fileUsage: c.fileUsage, ...(c.content ? { content: bytesToHex(c.content) } : {}) };
+    case 'secret':
+      return {
+        ...base,
+        keyType: c.keyType,
+        cryptoFunctions: c.cryptoFunctions,
+        kdfAlgorithms: c.kdfAlgorithms,
+        ...(c.value ? { value: seal(storageKey, c.value, context(simId, c, 'value')) } : {}),
+      };
+  }
+}
 
 export function serializeState(state: SimState, storageKey: Uint8Array): string {
-  const containers = state.containers.map((c) => {
-    const persisted = !isVolatile(c);
-    const base = { objectClass: c.objectClass, id: bytesToHex(c.id), ...(c.label !== undefined ? { label: c.label } : {}), access: c.access };
-    switch (c.objectClass) {
-      case 'privateKey': {
-        const { privateKey, publicKey, publicKeyId, objectClass: _o, id: _i, label: _l, access: _a, ...attributes } = c;
-        return {
-          ...base,
-          ...attributes,
-          ...(publicKeyId ? { publicKeyId: bytesToHex(publicKeyId) } : {}),
-          ...(persisted && privateKey ? { privateKey: seal(storageKey, privateKey, context(state.simId, c, 'privateKey')) } : {}),
-          ...(persisted && publicKey ? { publicKey: bytesToHex(publicKey) } : {}),
-        };
-      }
-      case 'publicKey': {
-        const { publicKey, objectClass: _o, id: _i, label: _l, access: _a, ...attributes } = c;
-        return { ...base, ...attributes, ...(persisted && publicKey ? { publicKey: bytesToHex(publicKey) } : {}) };
-      }
-      case 'file':
-        return { ...base, fileUsage: c.fileUsage, ...(c.content ? { content: bytesToHex(c.content) } : {}) };
-      case 'secret':
-        return {
-          ...base,
-          keyType: c.keyType,
-          cryptoFunctions: c.cryptoFunctions,
-          kdfAlgorithms: c.kdfAlgorithms,
-          ...(c.value ? { value: seal(storageKey, c.value, context(state.simId, c, 'value')) } : {}),
-        };
-    }
-  });
+  const containers = state.containers.map((c) => serializeContainer(c, state.simId, storageKey));
   const keyCheck = seal(storageKey, new TextEncoder().encode(KEY_CHECK_TEXT), `${state.simId}/key-check`);
   return `${JSON.stringify({ format: STATE_FORMAT, simId: state.simId, personality: state.personality, keyCheck, containers }, null, 1)}\n`;
+}
+
+type StoredContainer = z.output<typeof stateSchema>['containers'][number];
+
+function deserializeContainer(r: StoredContainer, simId: string, storageKey: Uint8Array): Container {
+  const base = {
+    id: hexToBytes(r.id),
+    access: r.access,
+    ...(r.label !== undefined ? { label: r.label } : {}),
+  };
+  switch (r.objectClass) {
+    case 'privateKey': {
+      const c: Container = {
+        ...base,
+        objectClass: 'privateKey',
+        keyType: r.keyType,
+        keyUsage: r.keyUsage,
+        cryptoFunctions: r.cryptoFunctions,
+        signatureAlgorithms: r.signatureAlgorithms,
+        hashAlgorithms: r.hashAlgorithms,
+        keyAgreementAlgorithms: r.keyAgreementAlgorithms,
+        ...(r.publicKeyId ? { publicKeyId: hexToBytes(r.publicKeyId) } : {}),
+        ...(r.publicKey ? { publicKey: hexToBytes(r.publicKey) } : {}),
+      };
+      if (r.privateKey) c.privateKey = unseal(storageKey, r.privateKey, context(simId, c, 'privateKey'));
+      return c;
+    }
+    case 'publicKey':
+      return {
+        ...base,
+        ...r,
+        objectClass: 'publicKey',
+        id: base.id,
+        ...(r.publicKey ? { publicKey: hexToBytes(r.publicKey) } : {}),
+      } as Container;
+    case 'file':
+      return {
+        ...base,
+        objectClass: 'file',
+        fileUsage: r.fileUsage,
+        ...(r.content !== undefined ? { content: hexToBytes(r.content) } : {}),
+      };
+    case 'secret': {
+      const c: Container = {
+        ...base,
+        objectClass: 'secret',
+        keyType: r.keyType,
+        cryptoFunctions: r.cryptoFunctions,
+        kdfAlgorithms: r.kdfAlgorithms,
+      };
+      if (r.value) c.value = unseal(storageKey, r.value, context(simId, c, 'value'));
+      return c;
+    }
+  }
 }
 
 export function deserializeState(text: string, storageKey: Uint8Array): SimState {
@@ -90,39 +191,11 @@ export function deserializeState(text: string, storageKey: Uint8Array): SimState
     throw new SimStateError('sim.json is not JSON');
   }
   const parsed = stateSchema.safeParse(json);
-  if (!parsed.success) throw new SimStateError(`sim.json does not match ${STATE_FORMAT}: ${parsed.error.issues[0]?.message}`);
+  if (!parsed.success)
+    throw new SimStateError(`sim.json does not match ${STATE_FORMAT}: ${parsed.error.issues[0]?.message}`);
   const raw = parsed.data;
   unseal(storageKey, raw.keyCheck, `${raw.simId}/key-check`); // a wrong key fails here, clearly
-  const containers: Container[] = raw.containers.map((r) => {
-    const base = { id: hexToBytes(r.id), access: r.access, ...(r.label !== undefined ? { label: r.label } : {}) };
-    switch (r.objectClass) {
-      case 'privateKey': {
-        const c: Container = {
-          ...base,
-          objectClass: 'privateKey',
-          keyType: r.keyType,
-          keyUsage: r.keyUsage,
-          cryptoFunctions: r.cryptoFunctions,
-          signatureAlgorithms: r.signatureAlgorithms,
-          hashAlgorithms: r.hashAlgorithms,
-          keyAgreementAlgorithms: r.keyAgreementAlgorithms,
-          ...(r.publicKeyId ? { publicKeyId: hexToBytes(r.publicKeyId) } : {}),
-          ...(r.publicKey ? { publicKey: hexToBytes(r.publicKey) } : {}),
-        };
-        if (r.privateKey) c.privateKey = unseal(storageKey, r.privateKey, context(raw.simId, c, 'privateKey'));
-        return c;
-      }
-      case 'publicKey':
-        return { ...base, ...r, objectClass: 'publicKey', id: base.id, ...(r.publicKey ? { publicKey: hexToBytes(r.publicKey) } : {}) } as Container;
-      case 'file':
-        return { ...base, objectClass: 'file', fileUsage: r.fileUsage, ...(r.content !== undefined ? { content: hexToBytes(r.content) } : {}) };
-      case 'secret': {
-        const c: Container = { ...base, objectClass: 'secret', keyType: r.keyType, cryptoFunctions: r.cryptoFunctions, kdfAlgorithms: r.kdfAlgorithms };
-        if (r.value) c.value = unseal(storageKey, r.value, context(raw.simId, c, 'value'));
-        return c;
-      }
-    }
-  });
+  const containers = raw.containers.map((r) => deserializeContainer(r, raw.simId, storageKey));
   const problems = checkContainers(containers);
   if (problems.length > 0) throw new SimStateError(`sim.json is inconsistent: ${problems.join('; ')}`);
   return { simId: raw.simId, personality: raw.personality, containers };

@@ -15,7 +15,8 @@ export class StorageKeyError extends Error {
 
 function parseKeyText(text: string, origin: string): Uint8Array {
   const clean = text.trim();
-  if (!/^[0-9a-fA-F]{64}$/.test(clean)) throw new StorageKeyError(`${origin} must hold 64 hex digits (a 256-bit key)`);
+  if (!/^[0-9a-fA-F]{64}$/.test(clean))
+    throw new StorageKeyError(`${origin} must hold 64 hex digits (a 256-bit key)`);
   return hexToBytes(clean);
 }
 
@@ -25,7 +26,9 @@ export function readStorageKeyFile(path: string): Uint8Array {
   try {
     raw = readFileSync(path);
   } catch (error) {
-    throw new StorageKeyError(`cannot read the storage key file ${path}: ${(error as NodeJS.ErrnoException).code}`);
+    throw new StorageKeyError(
+      `cannot read the storage key file ${path}: ${(error as NodeJS.ErrnoException).code}`,
+    );
   }
   if (raw.length === 32) return new Uint8Array(raw);
   return parseKeyText(raw.toString('utf8'), `the storage key file ${path}`);
@@ -60,12 +63,15 @@ export function seal(key: Uint8Array, plaintext: Uint8Array, context: string): s
 
 export function unseal(key: Uint8Array, sealed: string, context: string): Uint8Array {
   const raw = Buffer.from(sealed, 'base64');
-  if (raw.length < IV_LENGTH + TAG_LENGTH) throw new StorageKeyError(`sealed value for ${context} is truncated`);
+  if (raw.length < IV_LENGTH + TAG_LENGTH)
+    throw new StorageKeyError(`sealed value for ${context} is truncated`);
   const decipher = createDecipheriv('aes-256-gcm', key, raw.subarray(0, IV_LENGTH));
   decipher.setAAD(utf8(context));
   decipher.setAuthTag(raw.subarray(raw.length - TAG_LENGTH));
   try {
-    return new Uint8Array(Buffer.concat([decipher.update(raw.subarray(IV_LENGTH, raw.length - TAG_LENGTH)), decipher.final()]));
+    return new Uint8Array(
+      Buffer.concat([decipher.update(raw.subarray(IV_LENGTH, raw.length - TAG_LENGTH)), decipher.final()]),
+    );
   } catch {
     throw new StorageKeyError(`cannot decrypt ${context}: wrong storage key, or the file was altered`);
   }
