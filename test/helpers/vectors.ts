@@ -18,3 +18,41 @@ export function vector(id: string): IotSafeVector {
   if (!v) throw new Error(`no vector ${id}`);
   return v;
 }
+
+export interface Scp03Step {
+  plain: string;
+  wrapped: string;
+  card_sees?: string;
+  rsp_wrapped?: string;
+  rsp_plain?: string;
+  sw?: string;
+  label?: string;
+}
+
+export interface Scp03Session {
+  name: string;
+  enc: string;
+  mac: string;
+  dek: string;
+  kvn: string;
+  i: string;
+  level: string;
+  s_mode: 8 | 16;
+  host_challenge: string;
+  init_update_cmd: string;
+  init_update_rsp: string;
+  kdd: string;
+  card_challenge: string;
+  seq?: string | null;
+  ext_auth_cmd: string;
+  s_enc: string;
+  s_mac: string;
+  host_cryptogram: string;
+  pseudo_random_card_challenge?: { sd_aid: string };
+  sd_aid?: string;
+  steps: Scp03Step[];
+}
+
+export function scp03Vectors(): { sessions: Scp03Session[] } & Record<string, unknown> {
+  return JSON.parse(readFileSync(new URL('scp03-vectors.json', FIXTURES), 'utf8'));
+}

@@ -12,3 +12,8 @@ export * from './iotsafe/objects.js';
 export * from './iotsafe/tlv.js';
 export * from './sw.js';
 export * from './tlv.js';
+export * from './crypto/aes.js';
+export * from './gp/scp03-crypto.js';
+export * from './gp/scp03-messaging.js';
+export * from './gp/scp03-host.js';
+export * from './gp/scp03-card.js';

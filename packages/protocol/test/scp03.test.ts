@@ -1,0 +1,196 @@
+// SCP03 against test/fixtures/scp03-vectors.json: every session reproduced byte for byte by the host
+// state machine, and accepted byte for byte by the card side (its card challenge injected).
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import {
+  Scp03CardError,
+  Scp03CardSession,
+  Scp03Error,
+  Scp03HostSession,
+  aesCbcEncrypt,
+  aesCmac,
+  aesEcbEncrypt,
+  commandMac,
+  concatBytes,
+  counterBlock,
+  aesKcv,
+  bytesToHex,
+  deriveSessionKeys,
+  encodeCommandApdu,
+  encryptKeyWithDek,
+  hexToBytes,
+  parseCommandApdu,
+  pseudoRandomChallenge,
+} from '@iotsafe/protocol';
+import { type Scp03Session, scp03Vectors } from '../../../test/helpers/vectors.js';
+
+const h = hexToBytes;
+const V = scp03Vectors();
+const keysOf = (s: Scp03Session) => ({ enc: h(s.enc), mac: h(s.mac), dek: h(s.dek) });
+
+function hostFor(s: Scp03Session) {
+  const iu = parseCommandApdu(h(s.init_update_cmd));
+  return new Scp03HostSession({
+    keys: keysOf(s),
+    securityLevel: Number.parseInt(s.level, 16),
+    keyVersion: iu.p1,
+    hostChallenge: h(s.host_challenge),
+    sMode: s.s_mode,
+    ...(s.pseudo_random_card_challenge ? { sdAid: h(s.pseudo_random_card_challenge.sd_aid) } : {}),
+  });
+}
+
+function cardFor(s: Scp03Session) {
+  const card = new Scp03CardSession();
+  const rsp = h(s.init_update_rsp);
+  const answer = card.initializeUpdate(parseCommandApdu(h(s.init_update_cmd)), {
+    keys: keysOf(s),
+    keyVersion: rsp[10]!,
+    i: Number.parseInt(s.i, 16),
+    keyDiversificationData: h(s.kdd),
+    cardChallenge: h(s.card_challenge),
+    ...(s.seq ? { sequenceCounter: h(s.seq) } : {}),
+  });
+  return { card, answer };
+}
+
+describe('AES-CMAC (RFC 4493 §4)', () => {
+  const cmac = V.aes_cmac_rfc4493 as { key: string; vectors: { msg: string; mac: string }[] };
+  for (const v of cmac.vectors) {
+    test(`${v.msg.length / 2}-byte message`, () => assert.equal(bytesToHex(aesCmac(h(cmac.key), h(v.msg))), v.mac));
+  }
+});
+
+describe('key check values, DEK encryption, KDF', () => {
+  test('KCVs (AES-ECB of 16 × 01)', () => {
+    for (const v of (V.kcv_aes as { vectors: { key: string; kcv: string }[] }).vectors) assert.equal(bytesToHex(aesKcv(h(v.key))), v.kcv);
+  });
+  test('keys encrypted under the DEK', () => {
+    for (const v of (V.dek_encryption as { vectors: { dek: string; key: string; ciphertext: string }[] }).vectors) {
+      assert.equal(bytesToHex(encryptKeyWithDek(h(v.dek), h(v.key))), v.ciphertext);
+    }
+  });
+  test('GPPro session keys with a test context, and the raw counter KDF', () => {
+    const [sessions, raw] = (V.kdf_misc_gppro as { vectors: Record<string, string>[] }).vectors as [Record<string, string>, Record<string, string>];
+    const k = h('404142434445464748494A4B4C4D4E4F');
+    const keys = deriveSessionKeys({ enc: k, mac: k, dek: k }, h('00010203040506070809'));
+    assert.equal(bytesToHex(keys.sEnc), sessions.s_enc);
+    assert.equal(bytesToHex(keys.sMac), sessions.s_mac);
+    assert.equal(bytesToHex(keys.sRmac), sessions.s_rmac);
+    assert.equal(bytesToHex(aesCmac(k, h(`${'00'.repeat(16)}01${'00'.repeat(16)}`))), raw.out);
+  });
+});
+
+describe('SCP03 sessions, host side byte for byte', () => {
+  for (const s of V.sessions) {
+    test(s.name, () => {
+      const host = hostFor(s);
+      assert.equal(bytesToHex(encodeCommandApdu(host.initializeUpdate())), s.init_update_cmd);
+      host.processInitializeUpdateResponse(h(s.init_update_rsp));
+      assert.equal(bytesToHex(encodeCommandApdu(host.externalAuthenticate())), s.ext_auth_cmd);
+      for (const step of s.steps) {
+        assert.equal(bytesToHex(encodeCommandApdu(host.wrap(parseCommandApdu(h(step.plain))))), step.wrapped, step.label ?? step.plain);
+        if (step.rsp_wrapped !== undefined && step.sw !== undefined) {
+          const unwrapped = host.unwrap({ data: h(step.rsp_wrapped), sw: Number.parseInt(step.sw, 16) });
+          assert.equal(bytesToHex(unwrapped.data), step.rsp_plain ?? '');
+        }
+      }
+    });
+  }
+});
+
+describe('SCP03 sessions, card side byte for byte', () => {
+  for (const s of V.sessions) {
+    test(s.name, () => {
+      const { card, answer } = cardFor(s);
+      assert.equal(bytesToHex(answer), s.init_update_rsp);
+      card.externalAuthenticate(parseCommandApdu(h(s.ext_auth_cmd)));
+      assert.equal(card.currentSecurityLevel, 0x80 | Number.parseInt(s.level, 16));
+      for (const step of s.steps) {
+        const plain = card.unwrapCommand(parseCommandApdu(h(step.wrapped)));
+        if (step.card_sees) assert.equal(bytesToHex(encodeCommandApdu({ ...plain, le: undefined })), step.card_sees);
+        else assert.equal(bytesToHex(encodeCommandApdu(plain)), step.plain);
+        if (step.rsp_plain !== undefined && step.sw !== undefined) {
+          const wrapped = card.wrapResponse({ data: h(step.rsp_plain), sw: Number.parseInt(step.sw, 16) });
+          assert.equal(bytesToHex(wrapped.data), step.rsp_wrapped ?? '');
+        }
+      }
+    });
+  }
+  test('pseudo-random card challenges derive from the sequence counter and the SD AID', () => {
+    for (const s of V.sessions.filter((x) => x.pseudo_random_card_challenge)) {
+      assert.equal(bytesToHex(pseudoRandomChallenge(h(s.enc), h(s.seq!), h(s.pseudo_random_card_challenge!.sd_aid), s.s_mode as 8 | 16)), s.card_challenge, s.name);
+    }
+  });
+});
+
+describe('SCP03 failures', () => {
+  const A = V.sessions.find((s) => s.name.startsWith('synthetic_A'))!;
+  const errors = V.errors as Record<string, { cmd?: string; ext_auth_cmd?: string }>;
+  test('the host refuses a wrong card cryptogram', () => {
+    const host = hostFor(A);
+    host.initializeUpdate();
+    const rsp = h(A.init_update_rsp);
+    rsp[rsp.length - 1]! ^= 1;
+    assert.throws(() => host.processInitializeUpdateResponse(rsp), Scp03Error);
+    assert.throws(() => host.externalAuthenticate(), Scp03Error);
+  });
+  test('the card answers 6300 to a wrong host cryptogram and requires a new INITIALIZE UPDATE', () => {
+    const { card } = cardFor(A);
+    assert.throws(() => card.externalAuthenticate(parseCommandApdu(h(errors.wrong_host_cryptogram!.ext_auth_cmd!))), (e: Scp03CardError) => e.sw === 0x6300);
+    assert.throws(() => card.externalAuthenticate(parseCommandApdu(h(A.ext_auth_cmd))), (e: Scp03CardError) => e.sw === 0x6985);
+  });
+  for (const [name, key] of [['a tampered C-MAC', 'bad_cmac'], ['a command without secure messaging', 'missing_sm']] as const) {
+    test(`${name} gets 6982 and aborts: the next, correct command is refused too`, () => {
+      const { card } = cardFor(A);
+      card.externalAuthenticate(parseCommandApdu(h(A.ext_auth_cmd)));
+      assert.throws(() => card.unwrapCommand(parseCommandApdu(h(errors[key]!.cmd!))), (e: Scp03CardError) => e.sw === 0x6982);
+      assert.throws(() => card.unwrapCommand(parseCommandApdu(h(A.steps[0]!.wrapped))), (e: Scp03CardError) => e.sw === 0x6982);
+    });
+  }
+  test('a replayed command is refused (the MAC chains)', () => {
+    const { card } = cardFor(A);
+    card.externalAuthenticate(parseCommandApdu(h(A.ext_auth_cmd)));
+    card.unwrapCommand(parseCommandApdu(h(A.steps[0]!.wrapped)));
+    assert.throws(() => card.unwrapCommand(parseCommandApdu(h(A.steps[0]!.wrapped))), (e: Scp03CardError) => e.sw === 0x6982);
+  });
+  test('tampered ciphertext is refused with 6982 (the C-MAC covers it)', () => {
+    const { card } = cardFor(A);
+    card.externalAuthenticate(parseCommandApdu(h(A.ext_auth_cmd)));
+    const bytes = h(A.steps[0]!.wrapped);
+    bytes[6]! ^= 0x01;
+    assert.throws(() => card.unwrapCommand(parseCommandApdu(bytes)), (e: Scp03CardError) => e.sw === 0x6982);
+  });
+  test('a correctly MACed body without valid padding is refused with 6982 and aborts', () => {
+    const { card } = cardFor(A);
+    card.externalAuthenticate(parseCommandApdu(h(A.ext_auth_cmd)));
+    const sEnc = h(A.s_enc);
+    const icv = aesEcbEncrypt(sEnc, counterBlock(1, false));
+    const body = aesCbcEncrypt(sEnc, icv, new Uint8Array(16).fill(0x41)); // no 80 00… padding
+    const mac = commandMac(h(A.s_mac), h((A as unknown as { mcv_after_ext_auth: string }).mcv_after_ext_auth), 0x80, 0xe2, 0x88, 0x00, 24, body);
+    const apdu = { cla: 0x84, ins: 0xe2, p1: 0x88, p2: 0x00, data: concatBytes(body, mac.subarray(0, 8)) };
+    assert.throws(() => card.unwrapCommand(apdu), (e: Scp03CardError) => e.sw === 0x6982 && /decryption/.test(e.message));
+    assert.equal(card.phase, 'aborted');
+  });
+  test('EXTERNAL AUTHENTICATE out of sequence is 6985; a level the key set cannot give is 6A86', () => {
+    const card = new Scp03CardSession();
+    assert.throws(() => card.externalAuthenticate(parseCommandApdu(h(A.ext_auth_cmd))), (e: Scp03CardError) => e.sw === 0x6985);
+    const host = new Scp03HostSession({ keys: keysOf(A), securityLevel: 0x11, hostChallenge: h(A.host_challenge) });
+    host.initializeUpdate();
+    assert.throws(() => host.processInitializeUpdateResponse(h(A.init_update_rsp)), /R-MAC/);
+  });
+  test('an R-MAC that does not match closes the host session', () => {
+    const s = V.sessions.find((x) => x.name === 'pysim_SCP03_Test_AES128_11')!;
+    const host = hostFor(s);
+    host.initializeUpdate();
+    host.processInitializeUpdateResponse(h(s.init_update_rsp));
+    host.externalAuthenticate();
+    const step = s.steps[0]!;
+    host.wrap(parseCommandApdu(h(step.plain)));
+    const bad = h(step.rsp_wrapped!);
+    bad[0]! ^= 1;
+    assert.throws(() => host.unwrap({ data: bad, sw: 0x9000 }), /R-MAC/);
+    assert.equal(host.isOpen, false);
+  });
+});
+
