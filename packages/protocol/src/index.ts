@@ -17,3 +17,4 @@ export * from './gp/scp03-crypto.js';
 export * from './gp/scp03-messaging.js';
 export * from './gp/scp03-host.js';
 export * from './gp/scp03-card.js';
+export * from './gp/keys.js';

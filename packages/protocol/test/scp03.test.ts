@@ -15,7 +15,14 @@ import {
   counterBlock,
   aesKcv,
   bytesToHex,
+  KeyCheckError,
+  decodePutKeySet,
   deriveSessionKeys,
+  desKcv,
+  diversifyKey,
+  encodeAesKeyData,
+  encodePutKeySet,
+  encodeStoreDataKeys,
   encodeCommandApdu,
   encryptKeyWithDek,
   hexToBytes,
@@ -194,3 +201,55 @@ describe('SCP03 failures', () => {
   });
 });
 
+
+describe('key diversification, PUT KEY data and STORE DATA key loading', () => {
+  type Div = { master: string; kdd: string; enc: string; mac?: string; dek?: string; kcv_enc?: string; kcv_3des?: string[] };
+  const div = V.diversification as Record<'kdf3' | 'emv_cps11' | 'visa2', { vectors: Div[] }>;
+  test('KDF3 (SCP03): full keys and the published KCVs', () => {
+    for (const v of div.kdf3.vectors) {
+      assert.equal(bytesToHex(diversifyKey('kdf3', h(v.master), h(v.kdd), 'enc')), v.enc);
+      if (v.mac) assert.equal(bytesToHex(diversifyKey('kdf3', h(v.master), h(v.kdd), 'mac')), v.mac);
+      if (v.dek) assert.equal(bytesToHex(diversifyKey('kdf3', h(v.master), h(v.kdd), 'dek')), v.dek);
+      if (v.kcv_enc) assert.equal(bytesToHex(aesKcv(h(v.enc))), v.kcv_enc);
+    }
+  });
+  for (const [name, method] of [['emv_cps11', 'emv'], ['visa2', 'visa2']] as const) {
+    test(`${name}: keys and their 3DES KCVs`, () => {
+      for (const v of div[name].vectors) {
+        const keys = (['enc', 'mac', 'dek'] as const).map((use) => diversifyKey(method, h(v.master), h(v.kdd), use));
+        assert.deepEqual(keys.map((k) => bytesToHex(k)), [v.enc, v.mac, v.dek]);
+        assert.deepEqual(keys.map((k) => bytesToHex(desKcv(k))), v.kcv_3des);
+      }
+    });
+  }
+  test('PUT KEY data of synthetic_A decodes, checks its KCVs, and re-encodes identically', () => {
+    const putKey = A().steps.find((s) => s.plain.startsWith('80D8'))!;
+    const data = parseCommandApdu(h(putKey.plain)).data;
+    const decoded = decodePutKeySet(h(A().dek), data);
+    assert.equal(decoded.keyVersion, 0x31);
+    assert.deepEqual(decoded.keys.map((k) => bytesToHex(k.key)), ['11'.repeat(16), '22'.repeat(16), '33'.repeat(16)]);
+    const again = encodePutKeySet(0x31, h(A().dek), { enc: decoded.keys[0]!.key, mac: decoded.keys[1]!.key, dek: decoded.keys[2]!.key });
+    assert.equal(bytesToHex(again), bytesToHex(data));
+    assert.equal(putKey.rsp_plain, `31${decoded.keys.map((k) => bytesToHex(k.kcv)).join('')}`);
+  });
+  test('PUT KEY: the short block form (88 10 …) parses; a wrong KCV is a KeyCheckError', () => {
+    const dek = h('404142434445464748494A4B4C4D4E4F');
+    const key = h('00112233445566778899AABBCCDDEEFF');
+    const long = encodeAesKeyData(dek, key);
+    const short = concatBytes(Uint8Array.of(0x88, 0x10), long.subarray(3));
+    assert.equal(bytesToHex(decodePutKeySet(dek, concatBytes(Uint8Array.of(0x30), short)).keys[0]!.key), bytesToHex(key));
+    const bad = concatBytes(Uint8Array.of(0x30), long);
+    bad[bad.length - 1]! ^= 1;
+    assert.throws(() => decodePutKeySet(dek, bad), KeyCheckError);
+  });
+  test("STORE DATA key loading matches kaoh's byte-exact payloads", () => {
+    const kaoh = V.store_data_key_loading_kaoh as { vectors: { dek: string; keys: string[]; kvn: string; access: string; data: string }[] };
+    for (const v of kaoh.vectors) {
+      assert.equal(bytesToHex(encodeStoreDataKeys(h(v.dek), Number.parseInt(v.kvn, 16), Number.parseInt(v.access, 16), v.keys.map(h))), v.data);
+    }
+  });
+});
+
+function A() {
+  return V.sessions.find((s) => s.name.startsWith('synthetic_A'))! as Scp03Session & { dek: string };
+}

@@ -1,0 +1,128 @@
+// GlobalPlatform key material: diversification of a master key with the card's key diversification
+// data (spec/scp03.md §1.4), PUT KEY key data blocks (Amd D §7.2, GPCS 11.8), and key loading by
+// STORE DATA (GPCS 11.11.4). The DEK is the static Key-DEK; SCP03 has no session DEK.
+import { createCipheriv } from 'node:crypto';
+import { FormatError, concatBytes, constantTimeEqual } from '../bytes.js';
+import { aesCbcDecrypt, aesCmac } from '../crypto/aes.js';
+import { aesKcv, encryptKeyWithDek } from './scp03-crypto.js';
+
+export type KeyUse = 'enc' | 'mac' | 'dek';
+const KEY_TYPE_BYTE: Record<KeyUse, number> = { enc: 0x01, mac: 0x02, dek: 0x03 };
+
+export type Diversification = 'none' | 'kdf3' | 'emv' | 'visa2';
+
+function tripleDesEcb(key: Uint8Array, data: Uint8Array): Uint8Array {
+  const c = createCipheriv(key.length === 16 ? 'des-ede-ecb' : 'des-ede3-ecb', key, null).setAutoPadding(false);
+  return new Uint8Array(Buffer.concat([c.update(data), c.final()]));
+}
+
+/** The 3-byte KCV of a 3DES key: 3DES-ECB(key, 8 × 00). */
+export function desKcv(key: Uint8Array): Uint8Array {
+  return tripleDesEcb(key, new Uint8Array(8)).subarray(0, 3);
+}
+
+/**
+ * A card key from a master key and the 10-byte KDD of INITIALIZE UPDATE:
+ *  - kdf3 (SCP03): SP 800-108 counter mode with AES-CMAC, input i ‖ 00 00 00 ‖ kt ‖ 00 ‖ KDD;
+ *  - emv (EMV CPS 1.1): 3DES(master, KDD[4..9] ‖ F0 ‖ kt ‖ KDD[4..9] ‖ 0F ‖ kt);
+ *  - visa2: 3DES(master, KDD[0..1] ‖ KDD[4..7] ‖ F0 ‖ kt ‖ KDD[0..1] ‖ KDD[4..7] ‖ 0F ‖ kt).
+ */
+export function diversifyKey(method: Diversification, master: Uint8Array, kdd: Uint8Array, use: KeyUse): Uint8Array {
+  if (method === 'none') return master;
+  if (kdd.length !== 10) throw new FormatError('key diversification data is 10 bytes');
+  const kt = KEY_TYPE_BYTE[use];
+  if (method === 'kdf3') {
+    const blocks: Uint8Array[] = [];
+    for (let i = 1; blocks.length * 16 < master.length; i++) {
+      blocks.push(aesCmac(master, concatBytes(Uint8Array.of(i, 0, 0, 0, kt, 0), kdd)));
+    }
+    return concatBytes(...blocks).subarray(0, master.length);
+  }
+  if (master.length !== 16) throw new FormatError(`${method} diversification takes a 16-byte master key`);
+  const part = method === 'emv' ? kdd.subarray(4, 10) : concatBytes(kdd.subarray(0, 2), kdd.subarray(4, 8));
+  return tripleDesEcb(master, concatBytes(part, Uint8Array.of(0xf0, kt), part, Uint8Array.of(0x0f, kt)));
+}
+
+// --- PUT KEY (Amd D Table 7-10) ---
+
+export const AES_KEY_TYPE = 0x88;
+
+/** One AES key data block: 88 ‖ L ‖ len ‖ DEK-encrypted key ‖ 03 ‖ KCV. */
+export function encodeAesKeyData(dek: Uint8Array, key: Uint8Array): Uint8Array {
+  const encrypted = encryptKeyWithDek(dek, key);
+  return concatBytes(Uint8Array.of(AES_KEY_TYPE, 1 + encrypted.length, key.length), encrypted, Uint8Array.of(0x03), aesKcv(key));
+}
+
+/** PUT KEY data for a whole key set: new KVN ‖ ENC ‖ MAC ‖ DEK blocks (P2 = 81: KIDs 1..3). */
+export function encodePutKeySet(newKeyVersion: number, dek: Uint8Array, keys: { enc: Uint8Array; mac: Uint8Array; dek: Uint8Array }): Uint8Array {
+  return concatBytes(Uint8Array.of(newKeyVersion), encodeAesKeyData(dek, keys.enc), encodeAesKeyData(dek, keys.mac), encodeAesKeyData(dek, keys.dek));
+}
+
+export interface DecodedKey {
+  key: Uint8Array;
+  kcv: Uint8Array;
+}
+
+/**
+ * The keys of PUT KEY data, decrypted and checked against their KCVs. Accepts both block forms:
+ * `88 11 10 <16 ct>` (Amd D) and `88 10 <16 ct>` (GPCS Table 11-71, what pySim sends).
+ */
+export function decodePutKeySet(dek: Uint8Array, data: Uint8Array): { keyVersion: number; keys: DecodedKey[] } {
+  if (data.length < 1) throw new FormatError('PUT KEY data is empty');
+  const keys: DecodedKey[] = [];
+  let i = 1;
+  while (i < data.length) {
+    if (i + 2 > data.length) throw new FormatError('truncated key data block');
+    const type = data[i]!;
+    const blockLength = data[i + 1]!;
+    if (type !== AES_KEY_TYPE) throw new FormatError(`key type ${type.toString(16)} is not AES`);
+    const block = data.subarray(i + 2, i + 2 + blockLength);
+    if (block.length !== blockLength) throw new FormatError('truncated key data block');
+    const explicitLength = blockLength % 16 !== 0;
+    const clearLength = explicitLength ? block[0]! : blockLength;
+    const cipher = explicitLength ? block.subarray(1) : block;
+    if (cipher.length % 16 !== 0 || ![16, 24, 32].includes(clearLength) || clearLength > cipher.length) {
+      throw new FormatError('bad AES key data block');
+    }
+    const key = aesCbcDecrypt(dek, new Uint8Array(16), cipher).subarray(0, clearLength);
+    let next = i + 2 + blockLength;
+    const kcvLength = data[next];
+    if (kcvLength === undefined || next + 1 + kcvLength > data.length) throw new FormatError('missing key check value');
+    const kcv = data.subarray(next + 1, next + 1 + kcvLength);
+    if (kcvLength > 0 && !constantTimeEqual(kcv, aesKcv(key).subarray(0, kcvLength))) throw new KeyCheckError();
+    next += 1 + kcvLength;
+    keys.push({ key, kcv: aesKcv(key) });
+    i = next;
+  }
+  return { keyVersion: data[0]!, keys };
+}
+
+/** A key's KCV does not match the decrypted key (GPCS: 6982). */
+export class KeyCheckError extends FormatError {
+  override name = 'KeyCheckError';
+  constructor() {
+    super('key check value does not match');
+  }
+}
+
+// --- Key loading by STORE DATA, kaoh/globalplatform's DGI layout (GPCS 11.11.4) ---
+
+function dgi(tag: number, value: Uint8Array): Uint8Array {
+  const length = value.length <= 254 ? Uint8Array.of(value.length) : Uint8Array.of(0xff, value.length >> 8, value.length & 0xff);
+  return concatBytes(Uint8Array.of(tag >> 8, tag & 0xff), length, value);
+}
+
+/** DGI 00B9 {B7 attributes, B9 per key (KID, KCV)} then a DGI 8113 per key encrypted under the DEK. */
+export function encodeStoreDataKeys(dek: Uint8Array, keyVersion: number, access: number, keys: readonly Uint8Array[]): Uint8Array {
+  const first = keys[0];
+  if (!first) throw new FormatError('no keys to load');
+  const tlv = (tag: number, value: Uint8Array) => concatBytes(Uint8Array.of(tag, value.length), value);
+  const attributes = tlv(
+    0xb7,
+    concatBytes(tlv(0x80, Uint8Array.of(AES_KEY_TYPE)), tlv(0x81, Uint8Array.of(first.length)), tlv(0x83, Uint8Array.of(keyVersion)), tlv(0x96, Uint8Array.of(access)), tlv(0x97, Uint8Array.of(0x00, 0x03))),
+  );
+  const perKey = keys.map((key, index) => tlv(0xb9, concatBytes(tlv(0x82, Uint8Array.of(index + 1)), tlv(0x84, aesKcv(key)))));
+  return concatBytes(dgi(0x00b9, concatBytes(attributes, ...perKey)), ...keys.map((key) => dgi(0x8113, encryptKeyWithDek(dek, key))));
+}
+
+export { dgi as encodeDgi };
