@@ -127,7 +127,9 @@ describe('the demo', () => {
 describe('the README example', () => {
   test('examples/quickstart.ts runs and verifies', () => {
     const example = fileURLToPath(new URL('../../../examples/quickstart.ts', import.meta.url));
-    const r = spawnSync(process.execPath, ['--conditions=development', '--import', 'tsx', example], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, ['--conditions=development', '--import', 'tsx', example], {
+      encoding: 'utf8',
+    });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /verified\s+true/);
   });

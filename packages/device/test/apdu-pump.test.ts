@@ -30,7 +30,10 @@ describe('APDU pump', () => {
     assert.deepEqual(sent.slice(1), ['01C0000004', '01C0000002']);
   });
   test('GET RESPONSE can use the class of the command (8N)', async () => {
-    const card = { transmit: (c: Uint8Array) => (c[1] === 0xc0 ? hexToBytes(c[0] === 0x81 ? '019000' : '6E00') : hexToBytes('6101')) };
+    const card = {
+      transmit: (c: Uint8Array) =>
+        c[1] === 0xc0 ? hexToBytes(c[0] === 0x81 ? '019000' : '6E00') : hexToBytes('6101'),
+    };
     const pump = new ApduPump(new MemoryTransport(card), { getResponseClass: 'same' });
     assert.equal((await pump.exchange(case3)).sw, 0x9000);
   });
@@ -58,7 +61,10 @@ describe('APDU pump', () => {
   });
   test('a card that keeps asking for follow-ups, or answers without a status word, is a TransportError', async () => {
     const looping = { transmit: () => hexToBytes('6101') };
-    await assert.rejects(new ApduPump(new MemoryTransport(looping), { maxFollowUps: 10 }).exchange(case3), TransportError);
+    await assert.rejects(
+      new ApduPump(new MemoryTransport(looping), { maxFollowUps: 10 }).exchange(case3),
+      TransportError,
+    );
     const { pump } = scripted(['90']);
     await assert.rejects(pump.exchange(case3), TransportError);
   });

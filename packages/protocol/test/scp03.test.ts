@@ -3,31 +3,31 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
-  Scp03CardError,
-  Scp03CardSession,
-  Scp03Error,
-  Scp03HostSession,
   aesCbcEncrypt,
   aesCmac,
   aesEcbEncrypt,
+  aesKcv,
+  bytesToHex,
   commandMac,
   concatBytes,
   counterBlock,
-  aesKcv,
-  bytesToHex,
-  KeyCheckError,
   decodePutKeySet,
   deriveSessionKeys,
   desKcv,
   diversifyKey,
   encodeAesKeyData,
+  encodeCommandApdu,
   encodePutKeySet,
   encodeStoreDataKeys,
-  encodeCommandApdu,
   encryptKeyWithDek,
   hexToBytes,
+  KeyCheckError,
   parseCommandApdu,
   pseudoRandomChallenge,
+  type Scp03CardError,
+  Scp03CardSession,
+  Scp03Error,
+  Scp03HostSession,
 } from '@iotsafe/protocol';
 import { type Scp03Session, scp03Vectors } from '../../../test/helpers/vectors.js';
 
@@ -64,21 +64,27 @@ function cardFor(s: Scp03Session) {
 describe('AES-CMAC (RFC 4493 §4)', () => {
   const cmac = V.aes_cmac_rfc4493 as { key: string; vectors: { msg: string; mac: string }[] };
   for (const v of cmac.vectors) {
-    test(`${v.msg.length / 2}-byte message`, () => assert.equal(bytesToHex(aesCmac(h(cmac.key), h(v.msg))), v.mac));
+    test(`${v.msg.length / 2}-byte message`, () =>
+      assert.equal(bytesToHex(aesCmac(h(cmac.key), h(v.msg))), v.mac));
   }
 });
 
 describe('key check values, DEK encryption, KDF', () => {
   test('KCVs (AES-ECB of 16 × 01)', () => {
-    for (const v of (V.kcv_aes as { vectors: { key: string; kcv: string }[] }).vectors) assert.equal(bytesToHex(aesKcv(h(v.key))), v.kcv);
+    for (const v of (V.kcv_aes as { vectors: { key: string; kcv: string }[] }).vectors)
+      assert.equal(bytesToHex(aesKcv(h(v.key))), v.kcv);
   });
   test('keys encrypted under the DEK', () => {
-    for (const v of (V.dek_encryption as { vectors: { dek: string; key: string; ciphertext: string }[] }).vectors) {
+    for (const v of (V.dek_encryption as { vectors: { dek: string; key: string; ciphertext: string }[] })
+      .vectors) {
       assert.equal(bytesToHex(encryptKeyWithDek(h(v.dek), h(v.key))), v.ciphertext);
     }
   });
   test('GPPro session keys with a test context, and the raw counter KDF', () => {
-    const [sessions, raw] = (V.kdf_misc_gppro as { vectors: Record<string, string>[] }).vectors as [Record<string, string>, Record<string, string>];
+    const [sessions, raw] = (V.kdf_misc_gppro as { vectors: Record<string, string>[] }).vectors as [
+      Record<string, string>,
+      Record<string, string>,
+    ];
     const k = h('404142434445464748494A4B4C4D4E4F');
     const keys = deriveSessionKeys({ enc: k, mac: k, dek: k }, h('00010203040506070809'));
     assert.equal(bytesToHex(keys.sEnc), sessions.s_enc);
@@ -96,7 +102,11 @@ describe('SCP03 sessions, host side byte for byte', () => {
       host.processInitializeUpdateResponse(h(s.init_update_rsp));
       assert.equal(bytesToHex(encodeCommandApdu(host.externalAuthenticate())), s.ext_auth_cmd);
       for (const step of s.steps) {
-        assert.equal(bytesToHex(encodeCommandApdu(host.wrap(parseCommandApdu(h(step.plain))))), step.wrapped, step.label ?? step.plain);
+        assert.equal(
+          bytesToHex(encodeCommandApdu(host.wrap(parseCommandApdu(h(step.plain))))),
+          step.wrapped,
+          step.label ?? step.plain,
+        );
         if (step.rsp_wrapped !== undefined && step.sw !== undefined) {
           const unwrapped = host.unwrap({ data: h(step.rsp_wrapped), sw: Number.parseInt(step.sw, 16) });
           assert.equal(bytesToHex(unwrapped.data), step.rsp_plain ?? '');
@@ -115,7 +125,8 @@ describe('SCP03 sessions, card side byte for byte', () => {
       assert.equal(card.currentSecurityLevel, 0x80 | Number.parseInt(s.level, 16));
       for (const step of s.steps) {
         const plain = card.unwrapCommand(parseCommandApdu(h(step.wrapped)));
-        if (step.card_sees) assert.equal(bytesToHex(encodeCommandApdu({ ...plain, le: undefined })), step.card_sees);
+        if (step.card_sees)
+          assert.equal(bytesToHex(encodeCommandApdu({ ...plain, le: undefined })), step.card_sees);
         else assert.equal(bytesToHex(encodeCommandApdu(plain)), step.plain);
         if (step.rsp_plain !== undefined && step.sw !== undefined) {
           const wrapped = card.wrapResponse({ data: h(step.rsp_plain), sw: Number.parseInt(step.sw, 16) });
@@ -126,7 +137,18 @@ describe('SCP03 sessions, card side byte for byte', () => {
   }
   test('pseudo-random card challenges derive from the sequence counter and the SD AID', () => {
     for (const s of V.sessions.filter((x) => x.pseudo_random_card_challenge)) {
-      assert.equal(bytesToHex(pseudoRandomChallenge(h(s.enc), h(s.seq!), h(s.pseudo_random_card_challenge!.sd_aid), s.s_mode as 8 | 16)), s.card_challenge, s.name);
+      assert.equal(
+        bytesToHex(
+          pseudoRandomChallenge(
+            h(s.enc),
+            h(s.seq!),
+            h(s.pseudo_random_card_challenge!.sd_aid),
+            s.s_mode as 8 | 16,
+          ),
+        ),
+        s.card_challenge,
+        s.name,
+      );
     }
   });
 });
@@ -144,29 +166,50 @@ describe('SCP03 failures', () => {
   });
   test('the card answers 6300 to a wrong host cryptogram and requires a new INITIALIZE UPDATE', () => {
     const { card } = cardFor(A);
-    assert.throws(() => card.externalAuthenticate(parseCommandApdu(h(errors.wrong_host_cryptogram!.ext_auth_cmd!))), (e: Scp03CardError) => e.sw === 0x6300);
-    assert.throws(() => card.externalAuthenticate(parseCommandApdu(h(A.ext_auth_cmd))), (e: Scp03CardError) => e.sw === 0x6985);
+    assert.throws(
+      () => card.externalAuthenticate(parseCommandApdu(h(errors.wrong_host_cryptogram!.ext_auth_cmd!))),
+      (e: Scp03CardError) => e.sw === 0x6300,
+    );
+    assert.throws(
+      () => card.externalAuthenticate(parseCommandApdu(h(A.ext_auth_cmd))),
+      (e: Scp03CardError) => e.sw === 0x6985,
+    );
   });
-  for (const [name, key] of [['a tampered C-MAC', 'bad_cmac'], ['a command without secure messaging', 'missing_sm']] as const) {
+  for (const [name, key] of [
+    ['a tampered C-MAC', 'bad_cmac'],
+    ['a command without secure messaging', 'missing_sm'],
+  ] as const) {
     test(`${name} gets 6982 and aborts: the next, correct command is refused too`, () => {
       const { card } = cardFor(A);
       card.externalAuthenticate(parseCommandApdu(h(A.ext_auth_cmd)));
-      assert.throws(() => card.unwrapCommand(parseCommandApdu(h(errors[key]!.cmd!))), (e: Scp03CardError) => e.sw === 0x6982);
-      assert.throws(() => card.unwrapCommand(parseCommandApdu(h(A.steps[0]!.wrapped))), (e: Scp03CardError) => e.sw === 0x6982);
+      assert.throws(
+        () => card.unwrapCommand(parseCommandApdu(h(errors[key]!.cmd!))),
+        (e: Scp03CardError) => e.sw === 0x6982,
+      );
+      assert.throws(
+        () => card.unwrapCommand(parseCommandApdu(h(A.steps[0]!.wrapped))),
+        (e: Scp03CardError) => e.sw === 0x6982,
+      );
     });
   }
   test('a replayed command is refused (the MAC chains)', () => {
     const { card } = cardFor(A);
     card.externalAuthenticate(parseCommandApdu(h(A.ext_auth_cmd)));
     card.unwrapCommand(parseCommandApdu(h(A.steps[0]!.wrapped)));
-    assert.throws(() => card.unwrapCommand(parseCommandApdu(h(A.steps[0]!.wrapped))), (e: Scp03CardError) => e.sw === 0x6982);
+    assert.throws(
+      () => card.unwrapCommand(parseCommandApdu(h(A.steps[0]!.wrapped))),
+      (e: Scp03CardError) => e.sw === 0x6982,
+    );
   });
   test('tampered ciphertext is refused with 6982 (the C-MAC covers it)', () => {
     const { card } = cardFor(A);
     card.externalAuthenticate(parseCommandApdu(h(A.ext_auth_cmd)));
     const bytes = h(A.steps[0]!.wrapped);
     bytes[6]! ^= 0x01;
-    assert.throws(() => card.unwrapCommand(parseCommandApdu(bytes)), (e: Scp03CardError) => e.sw === 0x6982);
+    assert.throws(
+      () => card.unwrapCommand(parseCommandApdu(bytes)),
+      (e: Scp03CardError) => e.sw === 0x6982,
+    );
   });
   test('a correctly MACed body without valid padding is refused with 6982 and aborts', () => {
     const { card } = cardFor(A);
@@ -174,15 +217,34 @@ describe('SCP03 failures', () => {
     const sEnc = h(A.s_enc);
     const icv = aesEcbEncrypt(sEnc, counterBlock(1, false));
     const body = aesCbcEncrypt(sEnc, icv, new Uint8Array(16).fill(0x41)); // no 80 00… padding
-    const mac = commandMac(h(A.s_mac), h((A as unknown as { mcv_after_ext_auth: string }).mcv_after_ext_auth), 0x80, 0xe2, 0x88, 0x00, 24, body);
+    const mac = commandMac(
+      h(A.s_mac),
+      h((A as unknown as { mcv_after_ext_auth: string }).mcv_after_ext_auth),
+      0x80,
+      0xe2,
+      0x88,
+      0x00,
+      24,
+      body,
+    );
     const apdu = { cla: 0x84, ins: 0xe2, p1: 0x88, p2: 0x00, data: concatBytes(body, mac.subarray(0, 8)) };
-    assert.throws(() => card.unwrapCommand(apdu), (e: Scp03CardError) => e.sw === 0x6982 && /decryption/.test(e.message));
+    assert.throws(
+      () => card.unwrapCommand(apdu),
+      (e: Scp03CardError) => e.sw === 0x6982 && /decryption/.test(e.message),
+    );
     assert.equal(card.phase, 'aborted');
   });
   test('EXTERNAL AUTHENTICATE out of sequence is 6985; a level the key set cannot give is 6A86', () => {
     const card = new Scp03CardSession();
-    assert.throws(() => card.externalAuthenticate(parseCommandApdu(h(A.ext_auth_cmd))), (e: Scp03CardError) => e.sw === 0x6985);
-    const host = new Scp03HostSession({ keys: keysOf(A), securityLevel: 0x11, hostChallenge: h(A.host_challenge) });
+    assert.throws(
+      () => card.externalAuthenticate(parseCommandApdu(h(A.ext_auth_cmd))),
+      (e: Scp03CardError) => e.sw === 0x6985,
+    );
+    const host = new Scp03HostSession({
+      keys: keysOf(A),
+      securityLevel: 0x11,
+      hostChallenge: h(A.host_challenge),
+    });
     host.initializeUpdate();
     assert.throws(() => host.processInitializeUpdateResponse(h(A.init_update_rsp)), /R-MAC/);
   });
@@ -201,9 +263,16 @@ describe('SCP03 failures', () => {
   });
 });
 
-
 describe('key diversification, PUT KEY data and STORE DATA key loading', () => {
-  type Div = { master: string; kdd: string; enc: string; mac?: string; dek?: string; kcv_enc?: string; kcv_3des?: string[] };
+  type Div = {
+    master: string;
+    kdd: string;
+    enc: string;
+    mac?: string;
+    dek?: string;
+    kcv_enc?: string;
+    kcv_3des?: string[];
+  };
   const div = V.diversification as Record<'kdf3' | 'emv_cps11' | 'visa2', { vectors: Div[] }>;
   test('KDF3 (SCP03): full keys and the published KCVs', () => {
     for (const v of div.kdf3.vectors) {
@@ -213,12 +282,23 @@ describe('key diversification, PUT KEY data and STORE DATA key loading', () => {
       if (v.kcv_enc) assert.equal(bytesToHex(aesKcv(h(v.enc))), v.kcv_enc);
     }
   });
-  for (const [name, method] of [['emv_cps11', 'emv'], ['visa2', 'visa2']] as const) {
+  for (const [name, method] of [
+    ['emv_cps11', 'emv'],
+    ['visa2', 'visa2'],
+  ] as const) {
     test(`${name}: keys and their 3DES KCVs`, () => {
       for (const v of div[name].vectors) {
-        const keys = (['enc', 'mac', 'dek'] as const).map((use) => diversifyKey(method, h(v.master), h(v.kdd), use));
-        assert.deepEqual(keys.map((k) => bytesToHex(k)), [v.enc, v.mac, v.dek]);
-        assert.deepEqual(keys.map((k) => bytesToHex(desKcv(k))), v.kcv_3des);
+        const keys = (['enc', 'mac', 'dek'] as const).map((use) =>
+          diversifyKey(method, h(v.master), h(v.kdd), use),
+        );
+        assert.deepEqual(
+          keys.map((k) => bytesToHex(k)),
+          [v.enc, v.mac, v.dek],
+        );
+        assert.deepEqual(
+          keys.map((k) => bytesToHex(desKcv(k))),
+          v.kcv_3des,
+        );
       }
     });
   }
@@ -227,8 +307,15 @@ describe('key diversification, PUT KEY data and STORE DATA key loading', () => {
     const data = parseCommandApdu(h(putKey.plain)).data;
     const decoded = decodePutKeySet(h(A().dek), data);
     assert.equal(decoded.keyVersion, 0x31);
-    assert.deepEqual(decoded.keys.map((k) => bytesToHex(k.key)), ['11'.repeat(16), '22'.repeat(16), '33'.repeat(16)]);
-    const again = encodePutKeySet(0x31, h(A().dek), { enc: decoded.keys[0]!.key, mac: decoded.keys[1]!.key, dek: decoded.keys[2]!.key });
+    assert.deepEqual(
+      decoded.keys.map((k) => bytesToHex(k.key)),
+      ['11'.repeat(16), '22'.repeat(16), '33'.repeat(16)],
+    );
+    const again = encodePutKeySet(0x31, h(A().dek), {
+      enc: decoded.keys[0]!.key,
+      mac: decoded.keys[1]!.key,
+      dek: decoded.keys[2]!.key,
+    });
     assert.equal(bytesToHex(again), bytesToHex(data));
     assert.equal(putKey.rsp_plain, `31${decoded.keys.map((k) => bytesToHex(k.kcv)).join('')}`);
   });
@@ -237,15 +324,30 @@ describe('key diversification, PUT KEY data and STORE DATA key loading', () => {
     const key = h('00112233445566778899AABBCCDDEEFF');
     const long = encodeAesKeyData(dek, key);
     const short = concatBytes(Uint8Array.of(0x88, 0x10), long.subarray(3));
-    assert.equal(bytesToHex(decodePutKeySet(dek, concatBytes(Uint8Array.of(0x30), short)).keys[0]!.key), bytesToHex(key));
+    assert.equal(
+      bytesToHex(decodePutKeySet(dek, concatBytes(Uint8Array.of(0x30), short)).keys[0]!.key),
+      bytesToHex(key),
+    );
     const bad = concatBytes(Uint8Array.of(0x30), long);
     bad[bad.length - 1]! ^= 1;
     assert.throws(() => decodePutKeySet(dek, bad), KeyCheckError);
   });
   test("STORE DATA key loading matches kaoh's byte-exact payloads", () => {
-    const kaoh = V.store_data_key_loading_kaoh as { vectors: { dek: string; keys: string[]; kvn: string; access: string; data: string }[] };
+    const kaoh = V.store_data_key_loading_kaoh as {
+      vectors: { dek: string; keys: string[]; kvn: string; access: string; data: string }[];
+    };
     for (const v of kaoh.vectors) {
-      assert.equal(bytesToHex(encodeStoreDataKeys(h(v.dek), Number.parseInt(v.kvn, 16), Number.parseInt(v.access, 16), v.keys.map(h))), v.data);
+      assert.equal(
+        bytesToHex(
+          encodeStoreDataKeys(
+            h(v.dek),
+            Number.parseInt(v.kvn, 16),
+            Number.parseInt(v.access, 16),
+            v.keys.map(h),
+          ),
+        ),
+        v.data,
+      );
     }
   });
 });

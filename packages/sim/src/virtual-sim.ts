@@ -1,10 +1,22 @@
 // A virtual SIM: the card runtime with the IoT SAFE applet, its object store, and (optionally) the
 // directory that keeps the store durable. `card` is what a MemoryTransport or any front-end drives.
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { bytesToHex, DEFAULT_AIDS, type ObjectRef } from '@iotsafe/protocol';
+import {
+  bytesToHex,
+  DEFAULT_AIDS,
+  equalBytes,
+  IOTSAFE_AID,
+  type ObjectRef,
+  type StaticKeys,
+  SW,
+} from '@iotsafe/protocol';
+import { CardError } from './card/card-error.js';
 import { CardRuntime } from './card/runtime.js';
+import { IsdApplet } from './gp/isd-applet.js';
+import { APP_LIFE_CYCLE, CARD_LIFE_CYCLE, ISD_AID, type IsdState } from './gp/isd-state.js';
+import { SecureChannelService } from './gp/secure-channel.js';
 import { IoTSafeApplet } from './iotsafe/applet.js';
 import { type Container, checkContainers } from './iotsafe/containers.js';
 import { type Personality, personalityByName } from './iotsafe/personality.js';
@@ -16,9 +28,55 @@ import { StorageKeyError } from './storage/storage-key.js';
 
 export const STATE_FILE = 'sim.json';
 
+export interface IsdKeyOptions {
+  keys: StaticKeys;
+  /** Key version number of the set (default 30, the UICC SCP03 range). */
+  keyVersion?: number;
+  /** SCP03 i parameter (default 70: pseudo-random challenge, R-MAC, R-ENC; 71 for S16). */
+  i?: number;
+}
+
 export interface SimOptions {
   /** Overrides the profile's personality (a preset name). */
   personality?: string;
+  /**
+   * The Issuer Security Domain's SCP03 key set. Without it the ISD gets random keys nobody knows:
+   * there is no default key.
+   */
+  isdKeys?: IsdKeyOptions;
+  /** Minimum security level of GP management commands (default 01, C-MAC). */
+  isdRequiredLevel?: number;
+  /** Source of random SCP03 card challenges (tests inject known ones). */
+  randomChallenge?: (length: number) => Uint8Array;
+}
+
+function newIsdState(options: SimOptions): IsdState {
+  const keys = options.isdKeys?.keys ?? { enc: randomKey(), mac: randomKey(), dek: randomKey() };
+  const cplc = new Uint8Array(42);
+  cplc.set([0x47, 0x90, 0x49, 0x53]); // fabricator / IC type: arbitrary, "IS" for IoT SAFE
+  cplc.set(randomBytes(4), 12); // IC serial number
+  return {
+    keySets: [
+      {
+        keyVersion: options.isdKeys?.keyVersion ?? 0x30,
+        i: options.isdKeys?.i ?? 0x70,
+        keys,
+        sequenceCounter: 0,
+      },
+    ],
+    lifeCycle: CARD_LIFE_CYCLE.SECURED,
+    keyDiversificationData: new Uint8Array(randomBytes(10)),
+    cplc,
+    application: {
+      aid: IOTSAFE_AID.slice(),
+      lifeCycle: APP_LIFE_CYCLE.SELECTABLE,
+      privileges: Uint8Array.of(0x00),
+    },
+  };
+}
+
+function randomKey(): Uint8Array {
+  return new Uint8Array(randomBytes(16));
 }
 
 export interface DurableSimOptions extends SimOptions {
@@ -36,21 +94,78 @@ export class VirtualSim {
   readonly store: ObjectStore;
   readonly personality: Personality;
 
+  readonly secureChannel: SecureChannelService;
+
   private constructor(
     private readonly state: SimState,
     readonly directory: string | undefined,
     private readonly storageKey: Uint8Array | undefined,
+    options: SimOptions = {},
   ) {
     this.personality = personalityByName(state.personality);
     this.store = new ObjectStore(state.containers, () => this.save());
+    this.store.personalizationLocked = state.personalizationLocked;
     this.card = new CardRuntime({
       protocol: this.personality.protocol,
       channels: this.personality.channels,
       implicitChannelOpen: this.personality.implicitChannelOpen,
     });
+    const isd = state.isd;
+    this.secureChannel = new SecureChannelService({
+      state: isd,
+      sdAid: ISD_AID,
+      persist: () => this.save(),
+      ...(options.randomChallenge ? { randomChallenge: options.randomChallenge } : {}),
+    });
+    const application = isd.application;
+    const iotsafe = new IoTSafeApplet({
+      aids: application && !equalBytes(application.aid, IOTSAFE_AID) ? [application.aid] : DEFAULT_AIDS,
+      personality: this.personality,
+      store: this.store,
+      secureChannel: this.secureChannel,
+      selectable: () => {
+        const app = isd.application;
+        return (
+          app !== undefined &&
+          app.lifeCycle === APP_LIFE_CYCLE.SELECTABLE &&
+          isd.lifeCycle !== CARD_LIFE_CYCLE.CARD_LOCKED &&
+          isd.lifeCycle !== CARD_LIFE_CYCLE.TERMINATED
+        );
+      },
+    });
+    this.card.install(iotsafe);
     this.card.install(
-      new IoTSafeApplet({ aids: DEFAULT_AIDS, personality: this.personality, store: this.store }),
+      new IsdApplet({
+        state: isd,
+        secureChannel: this.secureChannel,
+        application: iotsafe,
+        commit: (change) => this.commitIsd(change),
+        ...(options.isdRequiredLevel !== undefined ? { requiredLevel: options.isdRequiredLevel } : {}),
+      }),
     );
+  }
+
+  /** Applies a change to the ISD (and possibly the applet's store) and persists it, or restores both. */
+  private commitIsd(change: () => void): void {
+    const isdBefore = structuredClone(this.state.isd);
+    const containersBefore = structuredClone(this.store.containers);
+    const lockBefore = this.store.personalizationLocked;
+    try {
+      change();
+      this.save();
+    } catch (error) {
+      Object.assign(this.state.isd, isdBefore);
+      if (!isdBefore.application) delete this.state.isd.application;
+      this.store.containers.splice(0, this.store.containers.length, ...containersBefore);
+      this.store.personalizationLocked = lockBefore;
+      if (error instanceof CardError) throw error;
+      throw new CardError(SW.MEMORY_FAILURE, 'the card state could not be written');
+    }
+  }
+
+  /** The ISD's state: key sets, life cycle, registry (host-side inspection; tests). */
+  get isd(): IsdState {
+    return this.state.isd;
   }
 
   get simId(): string {
@@ -60,11 +175,14 @@ export class VirtualSim {
   /** A SIM that lives only in memory (tests, benchmarks, the fuzzer). */
   static inMemory(profile: unknown, options: SimOptions = {}): VirtualSim {
     const { personality, containers } = containersFromProfile(profile);
-    return new VirtualSim(
-      { simId: randomUUID(), personality: options.personality ?? personality, containers },
-      undefined,
-      undefined,
-    );
+    const state: SimState = {
+      simId: randomUUID(),
+      personality: options.personality ?? personality,
+      containers,
+      personalizationLocked: false,
+      isd: newIsdState(options),
+    };
+    return new VirtualSim(state, undefined, undefined, options);
   }
 
   /** Creates a SIM directory from a profile. The directory must not exist or be empty; creation is atomic. */
@@ -79,6 +197,8 @@ export class VirtualSim {
       simId: randomUUID(),
       personality: options.personality ?? personality,
       containers,
+      personalizationLocked: false,
+      isd: newIsdState(options),
     };
     personalityByName(state.personality);
     mkdirSync(dirname(target), { recursive: true });
@@ -92,7 +212,7 @@ export class VirtualSim {
       rmSync(staging, { recursive: true, force: true });
       throw error;
     }
-    return new VirtualSim(state, target, options.storageKey);
+    return new VirtualSim(state, target, options.storageKey, options);
   }
 
   /** Opens an existing SIM directory. */
@@ -104,11 +224,12 @@ export class VirtualSim {
     removeStaleTemporaries(file);
     const state = deserializeState(readFileSync(file, 'utf8'), options.storageKey);
     if (options.personality) state.personality = options.personality;
-    return new VirtualSim(state, target, options.storageKey);
+    return new VirtualSim(state, target, options.storageKey, options);
   }
 
   private save(): void {
     if (!this.directory || !this.storageKey) return;
+    this.state.personalizationLocked = this.store.personalizationLocked;
     writeFileAtomic(join(this.directory, STATE_FILE), serializeState(this.state, this.storageKey));
   }
 

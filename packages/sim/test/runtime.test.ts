@@ -80,14 +80,15 @@ describe('SELECT', () => {
 });
 
 describe('class and instruction checks', () => {
-  test('unknown CLA 6E00, unknown INS 6D00, SM 6882, chaining 6884, short APDU 6700', () => {
+  test('unknown CLA 6E00, unknown INS 6D00, SM 6882/6982, chaining 6884, short APDU 6700', () => {
     const c = card();
     assert.equal(send(c, 'FF840000').sw, '6E00');
     assert.equal(send(c, '20840000').sw, '6E00');
     assert.equal(send(c, '00A40400').sw, '6700');
+    assert.equal(send(c, '0C84000008').sw, '6882'); // nothing selected handles secure messaging
     send(c, '00A4040007A0000005590010');
     assert.equal(send(c, '80FE0000').sw, '6D00');
-    assert.equal(send(c, '0C84000008').sw, '6882');
+    assert.equal(send(c, '8484000008').sw, '6982'); // the applet does, but no secure channel is open
     assert.equal(send(c, '9084000008').sw, '6884');
     assert.equal(send(c, '8084').sw, '6700');
     assert.equal(send(c, '802A000105AABB').sw, '6700');

@@ -2,8 +2,9 @@
 // data (spec/scp03.md §1.4), PUT KEY key data blocks (Amd D §7.2, GPCS 11.8), and key loading by
 // STORE DATA (GPCS 11.11.4). The DEK is the static Key-DEK; SCP03 has no session DEK.
 import { createCipheriv } from 'node:crypto';
-import { FormatError, concatBytes, constantTimeEqual } from '../bytes.js';
+import { concatBytes, constantTimeEqual, FormatError } from '../bytes.js';
 import { aesCbcDecrypt, aesCmac } from '../crypto/aes.js';
+import { encodeDgi } from './dgi.js';
 import { aesKcv, encryptKeyWithDek } from './scp03-crypto.js';
 
 export type KeyUse = 'enc' | 'mac' | 'dek';
@@ -12,7 +13,9 @@ const KEY_TYPE_BYTE: Record<KeyUse, number> = { enc: 0x01, mac: 0x02, dek: 0x03 
 export type Diversification = 'none' | 'kdf3' | 'emv' | 'visa2';
 
 function tripleDesEcb(key: Uint8Array, data: Uint8Array): Uint8Array {
-  const c = createCipheriv(key.length === 16 ? 'des-ede-ecb' : 'des-ede3-ecb', key, null).setAutoPadding(false);
+  const c = createCipheriv(key.length === 16 ? 'des-ede-ecb' : 'des-ede3-ecb', key, null).setAutoPadding(
+    false,
+  );
   return new Uint8Array(Buffer.concat([c.update(data), c.final()]));
 }
 
@@ -27,7 +30,12 @@ export function desKcv(key: Uint8Array): Uint8Array {
  *  - emv (EMV CPS 1.1): 3DES(master, KDD[4..9] ‖ F0 ‖ kt ‖ KDD[4..9] ‖ 0F ‖ kt);
  *  - visa2: 3DES(master, KDD[0..1] ‖ KDD[4..7] ‖ F0 ‖ kt ‖ KDD[0..1] ‖ KDD[4..7] ‖ 0F ‖ kt).
  */
-export function diversifyKey(method: Diversification, master: Uint8Array, kdd: Uint8Array, use: KeyUse): Uint8Array {
+export function diversifyKey(
+  method: Diversification,
+  master: Uint8Array,
+  kdd: Uint8Array,
+  use: KeyUse,
+): Uint8Array {
   if (method === 'none') return master;
   if (kdd.length !== 10) throw new FormatError('key diversification data is 10 bytes');
   const kt = KEY_TYPE_BYTE[use];
@@ -50,12 +58,26 @@ export const AES_KEY_TYPE = 0x88;
 /** One AES key data block: 88 ‖ L ‖ len ‖ DEK-encrypted key ‖ 03 ‖ KCV. */
 export function encodeAesKeyData(dek: Uint8Array, key: Uint8Array): Uint8Array {
   const encrypted = encryptKeyWithDek(dek, key);
-  return concatBytes(Uint8Array.of(AES_KEY_TYPE, 1 + encrypted.length, key.length), encrypted, Uint8Array.of(0x03), aesKcv(key));
+  return concatBytes(
+    Uint8Array.of(AES_KEY_TYPE, 1 + encrypted.length, key.length),
+    encrypted,
+    Uint8Array.of(0x03),
+    aesKcv(key),
+  );
 }
 
 /** PUT KEY data for a whole key set: new KVN ‖ ENC ‖ MAC ‖ DEK blocks (P2 = 81: KIDs 1..3). */
-export function encodePutKeySet(newKeyVersion: number, dek: Uint8Array, keys: { enc: Uint8Array; mac: Uint8Array; dek: Uint8Array }): Uint8Array {
-  return concatBytes(Uint8Array.of(newKeyVersion), encodeAesKeyData(dek, keys.enc), encodeAesKeyData(dek, keys.mac), encodeAesKeyData(dek, keys.dek));
+export function encodePutKeySet(
+  newKeyVersion: number,
+  dek: Uint8Array,
+  keys: { enc: Uint8Array; mac: Uint8Array; dek: Uint8Array },
+): Uint8Array {
+  return concatBytes(
+    Uint8Array.of(newKeyVersion),
+    encodeAesKeyData(dek, keys.enc),
+    encodeAesKeyData(dek, keys.mac),
+    encodeAesKeyData(dek, keys.dek),
+  );
 }
 
 export interface DecodedKey {
@@ -67,7 +89,10 @@ export interface DecodedKey {
  * The keys of PUT KEY data, decrypted and checked against their KCVs. Accepts both block forms:
  * `88 11 10 <16 ct>` (Amd D) and `88 10 <16 ct>` (GPCS Table 11-71, what pySim sends).
  */
-export function decodePutKeySet(dek: Uint8Array, data: Uint8Array): { keyVersion: number; keys: DecodedKey[] } {
+export function decodePutKeySet(
+  dek: Uint8Array,
+  data: Uint8Array,
+): { keyVersion: number; keys: DecodedKey[] } {
   if (data.length < 1) throw new FormatError('PUT KEY data is empty');
   const keys: DecodedKey[] = [];
   let i = 1;
@@ -87,9 +112,11 @@ export function decodePutKeySet(dek: Uint8Array, data: Uint8Array): { keyVersion
     const key = aesCbcDecrypt(dek, new Uint8Array(16), cipher).subarray(0, clearLength);
     let next = i + 2 + blockLength;
     const kcvLength = data[next];
-    if (kcvLength === undefined || next + 1 + kcvLength > data.length) throw new FormatError('missing key check value');
+    if (kcvLength === undefined || next + 1 + kcvLength > data.length)
+      throw new FormatError('missing key check value');
     const kcv = data.subarray(next + 1, next + 1 + kcvLength);
-    if (kcvLength > 0 && !constantTimeEqual(kcv, aesKcv(key).subarray(0, kcvLength))) throw new KeyCheckError();
+    if (kcvLength > 0 && !constantTimeEqual(kcv, aesKcv(key).subarray(0, kcvLength)))
+      throw new KeyCheckError();
     next += 1 + kcvLength;
     keys.push({ key, kcv: aesKcv(key) });
     i = next;
@@ -107,22 +134,31 @@ export class KeyCheckError extends FormatError {
 
 // --- Key loading by STORE DATA, kaoh/globalplatform's DGI layout (GPCS 11.11.4) ---
 
-function dgi(tag: number, value: Uint8Array): Uint8Array {
-  const length = value.length <= 254 ? Uint8Array.of(value.length) : Uint8Array.of(0xff, value.length >> 8, value.length & 0xff);
-  return concatBytes(Uint8Array.of(tag >> 8, tag & 0xff), length, value);
-}
-
 /** DGI 00B9 {B7 attributes, B9 per key (KID, KCV)} then a DGI 8113 per key encrypted under the DEK. */
-export function encodeStoreDataKeys(dek: Uint8Array, keyVersion: number, access: number, keys: readonly Uint8Array[]): Uint8Array {
+export function encodeStoreDataKeys(
+  dek: Uint8Array,
+  keyVersion: number,
+  access: number,
+  keys: readonly Uint8Array[],
+): Uint8Array {
   const first = keys[0];
   if (!first) throw new FormatError('no keys to load');
   const tlv = (tag: number, value: Uint8Array) => concatBytes(Uint8Array.of(tag, value.length), value);
   const attributes = tlv(
     0xb7,
-    concatBytes(tlv(0x80, Uint8Array.of(AES_KEY_TYPE)), tlv(0x81, Uint8Array.of(first.length)), tlv(0x83, Uint8Array.of(keyVersion)), tlv(0x96, Uint8Array.of(access)), tlv(0x97, Uint8Array.of(0x00, 0x03))),
+    concatBytes(
+      tlv(0x80, Uint8Array.of(AES_KEY_TYPE)),
+      tlv(0x81, Uint8Array.of(first.length)),
+      tlv(0x83, Uint8Array.of(keyVersion)),
+      tlv(0x96, Uint8Array.of(access)),
+      tlv(0x97, Uint8Array.of(0x00, 0x03)),
+    ),
   );
-  const perKey = keys.map((key, index) => tlv(0xb9, concatBytes(tlv(0x82, Uint8Array.of(index + 1)), tlv(0x84, aesKcv(key)))));
-  return concatBytes(dgi(0x00b9, concatBytes(attributes, ...perKey)), ...keys.map((key) => dgi(0x8113, encryptKeyWithDek(dek, key))));
+  const perKey = keys.map((key, index) =>
+    tlv(0xb9, concatBytes(tlv(0x82, Uint8Array.of(index + 1)), tlv(0x84, aesKcv(key)))),
+  );
+  return concatBytes(
+    encodeDgi(0x00b9, concatBytes(attributes, ...perKey)),
+    ...keys.map((key) => encodeDgi(0x8113, encryptKeyWithDek(dek, key))),
+  );
 }
-
-export { dgi as encodeDgi };

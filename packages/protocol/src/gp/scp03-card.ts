@@ -1,12 +1,16 @@
 // The card side of SCP03 (GPC Amd D §5–§7, spec/scp03.md §5): one session per logical channel, driven
 // by the security domain that owns the keys. Refusals carry the status word the card must answer, and
 // every security error aborts the session until the next INITIALIZE UPDATE.
-import { type CommandApdu, type ResponseApdu, command } from '../apdu.js';
-import { FormatError, concatBytes, constantTimeEqual } from '../bytes.js';
-import { DERIVATION, type SessionKeys, type StaticKeys, cryptogram, deriveSessionKeys } from './scp03-crypto.js';
+import { type CommandApdu, command, type ResponseApdu } from '../apdu.js';
+import { concatBytes, constantTimeEqual, FormatError } from '../bytes.js';
 import {
-  SECURITY_LEVEL,
-  VALID_SECURITY_LEVELS,
+  cryptogram,
+  DERIVATION,
+  deriveSessionKeys,
+  type SessionKeys,
+  type StaticKeys,
+} from './scp03-crypto.js';
+import {
   commandMac,
   decryptCommandData,
   encryptResponseData,
@@ -15,6 +19,8 @@ import {
   isProtectedStatus,
   plainClass,
   responseMac,
+  SECURITY_LEVEL,
+  VALID_SECURITY_LEVELS,
 } from './scp03-messaging.js';
 
 /** A refusal by the card side of the secure channel, with the SW to answer. */
@@ -101,7 +107,16 @@ export class Scp03CardSession {
       throw new Scp03CardError(0x6982, 'EXTERNAL AUTHENTICATE is sent with secure messaging');
     }
     const hostCryptogram = apdu.data.subarray(0, s);
-    const mac = commandMac(this.sessionKeys.sMac, new Uint8Array(16), apdu.cla, apdu.ins, apdu.p1, apdu.p2, 2 * s, hostCryptogram);
+    const mac = commandMac(
+      this.sessionKeys.sMac,
+      new Uint8Array(16),
+      apdu.cla,
+      apdu.ins,
+      apdu.p1,
+      apdu.p2,
+      2 * s,
+      hostCryptogram,
+    );
     if (!constantTimeEqual(mac.subarray(0, s), apdu.data.subarray(s))) {
       this.terminate();
       throw new Scp03CardError(0x6982, 'EXTERNAL AUTHENTICATE C-MAC mismatch');
@@ -141,7 +156,16 @@ export class Scp03CardSession {
     if (!hasSecureMessagingBit(apdu.cla)) this.abort('command without secure messaging');
     if (apdu.data.length < s) this.abort('command shorter than its C-MAC');
     const body = apdu.data.subarray(0, apdu.data.length - s);
-    const mac = commandMac(this.sessionKeys.sMac, this.mcv, apdu.cla, apdu.ins, apdu.p1, apdu.p2, apdu.data.length, body);
+    const mac = commandMac(
+      this.sessionKeys.sMac,
+      this.mcv,
+      apdu.cla,
+      apdu.ins,
+      apdu.p1,
+      apdu.p2,
+      apdu.data.length,
+      body,
+    );
     if (!constantTimeEqual(mac.subarray(0, s), apdu.data.subarray(body.length))) this.abort('C-MAC mismatch');
     this.mcv = mac;
     let data: Uint8Array = body;

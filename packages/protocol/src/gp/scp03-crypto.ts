@@ -13,13 +13,20 @@ export const DERIVATION = {
 } as const;
 
 /** KDF(key, constant, L bits, context): 11 zero bytes ‖ constant ‖ 00 ‖ L ‖ i ‖ context, per 16-byte block. */
-export function scp03Kdf(key: Uint8Array, constant: number, lengthBits: number, context: Uint8Array): Uint8Array {
+export function scp03Kdf(
+  key: Uint8Array,
+  constant: number,
+  lengthBits: number,
+  context: Uint8Array,
+): Uint8Array {
   const blocks = Math.ceil(lengthBits / 128);
   const out: Uint8Array[] = [];
   for (let i = 1; i <= blocks; i++) {
     const label = new Uint8Array(12);
     label[11] = constant;
-    out.push(aesCmac(key, concatBytes(label, Uint8Array.of(0), u16be(lengthBits), Uint8Array.of(i), context)));
+    out.push(
+      aesCmac(key, concatBytes(label, Uint8Array.of(0), u16be(lengthBits), Uint8Array.of(i), context)),
+    );
   }
   return concatBytes(...out).subarray(0, lengthBits / 8);
 }
@@ -47,12 +54,22 @@ export function deriveSessionKeys(keys: StaticKeys, context: Uint8Array): Sessio
 }
 
 /** Card or host cryptogram (§6.2.2.2/3): 8 bytes in S8 mode, 16 in S16. */
-export function cryptogram(sMac: Uint8Array, constant: number, context: Uint8Array, length: 8 | 16): Uint8Array {
+export function cryptogram(
+  sMac: Uint8Array,
+  constant: number,
+  context: Uint8Array,
+  length: 8 | 16,
+): Uint8Array {
   return scp03Kdf(sMac, constant, length * 8, context);
 }
 
 /** Pseudo-random card challenge (§6.2.2.1): KDF(Key-ENC, 02, L, sequence counter ‖ SD AID). */
-export function pseudoRandomChallenge(enc: Uint8Array, sequence: Uint8Array, sdAid: Uint8Array, length: 8 | 16): Uint8Array {
+export function pseudoRandomChallenge(
+  enc: Uint8Array,
+  sequence: Uint8Array,
+  sdAid: Uint8Array,
+  length: 8 | 16,
+): Uint8Array {
   return scp03Kdf(enc, DERIVATION.CARD_CHALLENGE, length * 8, concatBytes(sequence, sdAid));
 }
 

@@ -2,25 +2,25 @@
 // answer and cryptogram, builds EXTERNAL AUTHENTICATE, then wraps commands and unwraps responses.
 // The caller moves the bytes (see device's openScp03).
 import { randomBytes } from 'node:crypto';
-import { type CommandApdu, type ResponseApdu, command } from '../apdu.js';
-import { FormatError, concatBytes, constantTimeEqual } from '../bytes.js';
+import { type CommandApdu, command, type ResponseApdu } from '../apdu.js';
+import { concatBytes, constantTimeEqual, FormatError } from '../bytes.js';
 import {
-  DERIVATION,
-  type SessionKeys,
-  type StaticKeys,
   cryptogram,
+  DERIVATION,
   deriveSessionKeys,
   pseudoRandomChallenge,
+  type SessionKeys,
+  type StaticKeys,
 } from './scp03-crypto.js';
 import {
-  SECURITY_LEVEL,
-  VALID_SECURITY_LEVELS,
   commandMac,
   decryptResponseData,
   encryptCommandData,
   hasLevel,
   isProtectedStatus,
   responseMac,
+  SECURITY_LEVEL,
+  VALID_SECURITY_LEVELS,
   wireClass,
 } from './scp03-messaging.js';
 
@@ -70,12 +70,17 @@ export class Scp03HostSession {
 
   constructor(private readonly options: Scp03HostOptions) {
     this.securityLevel = options.securityLevel ?? 0x03;
-    if (!VALID_SECURITY_LEVELS.has(this.securityLevel)) throw new RangeError(`security level ${this.securityLevel.toString(16)} is not one of 00 01 03 11 13 33`);
+    if (!VALID_SECURITY_LEVELS.has(this.securityLevel))
+      throw new RangeError(
+        `security level ${this.securityLevel.toString(16)} is not one of 00 01 03 11 13 33`,
+      );
     this.sMode = options.sMode ?? 8;
     this.hostChallenge = options.hostChallenge ?? new Uint8Array(randomBytes(this.sMode));
-    if (this.hostChallenge.length !== this.sMode) throw new RangeError(`the host challenge is ${this.sMode} bytes in S${this.sMode}`);
+    if (this.hostChallenge.length !== this.sMode)
+      throw new RangeError(`the host challenge is ${this.sMode} bytes in S${this.sMode}`);
     const lengths = [options.keys.enc.length, options.keys.mac.length, options.keys.dek.length];
-    if (lengths.some((l) => l !== lengths[0] || ![16, 24, 32].includes(l))) throw new RangeError('ENC, MAC and DEK are AES keys of one length');
+    if (lengths.some((l) => l !== lengths[0] || ![16, 24, 32].includes(l)))
+      throw new RangeError('ENC, MAC and DEK are AES keys of one length');
   }
 
   get isOpen(): boolean {
@@ -120,7 +125,12 @@ export class Scp03HostSession {
       throw new Scp03Error(`the card's i parameter ${info.i.toString(16)} does not match S${s} mode`);
     }
     if (info.sequenceCounter && this.options.sdAid) {
-      const expected = pseudoRandomChallenge(this.options.keys.enc, info.sequenceCounter, this.options.sdAid, s);
+      const expected = pseudoRandomChallenge(
+        this.options.keys.enc,
+        info.sequenceCounter,
+        this.options.sdAid,
+        s,
+      );
       if (!constantTimeEqual(expected, cardChallenge)) {
         this.phase = 'closed';
         throw new Scp03Error('the card challenge is not the pseudo-random one its keys would give');
@@ -131,7 +141,9 @@ export class Scp03HostSession {
     const expected = cryptogram(this.sessionKeys.sMac, DERIVATION.CARD_CRYPTOGRAM, this.context, s);
     if (!constantTimeEqual(expected, cardCryptogram)) {
       this.phase = 'closed';
-      throw new Scp03Error('card cryptogram mismatch: wrong keys or diversification (stop: cards count failed authentications)');
+      throw new Scp03Error(
+        'card cryptogram mismatch: wrong keys or diversification (stop: cards count failed authentications)',
+      );
     }
     if (hasLevel(this.securityLevel, SECURITY_LEVEL.R_MAC) && (info.i & 0x20) === 0) {
       this.phase = 'closed';
@@ -148,14 +160,35 @@ export class Scp03HostSession {
 
   /** EXTERNAL AUTHENTICATE with the host cryptogram and its C-MAC (§7.1.2); sets the MAC chaining value. */
   externalAuthenticate(): CommandApdu {
-    if (this.phase !== 'authenticating' || !this.sessionKeys || !this.context) throw new Scp03Error('the card has not been authenticated yet');
-    const hostCryptogram = cryptogram(this.sessionKeys.sMac, DERIVATION.HOST_CRYPTOGRAM, this.context, this.sMode);
+    if (this.phase !== 'authenticating' || !this.sessionKeys || !this.context)
+      throw new Scp03Error('the card has not been authenticated yet');
+    const hostCryptogram = cryptogram(
+      this.sessionKeys.sMac,
+      DERIVATION.HOST_CRYPTOGRAM,
+      this.context,
+      this.sMode,
+    );
     const cla = this.cla(0x80);
-    const mac = commandMac(this.sessionKeys.sMac, new Uint8Array(16), cla, 0x82, this.securityLevel, 0x00, 2 * this.sMode, hostCryptogram);
+    const mac = commandMac(
+      this.sessionKeys.sMac,
+      new Uint8Array(16),
+      cla,
+      0x82,
+      this.securityLevel,
+      0x00,
+      2 * this.sMode,
+      hostCryptogram,
+    );
     this.mcv = mac;
     this.counter = 0;
     this.phase = 'open';
-    return command(wireClass(cla), 0x82, this.securityLevel, 0x00, concatBytes(hostCryptogram, mac.subarray(0, this.sMode)));
+    return command(
+      wireClass(cla),
+      0x82,
+      this.securityLevel,
+      0x00,
+      concatBytes(hostCryptogram, mac.subarray(0, this.sMode)),
+    );
   }
 
   /** Protects a command at the session's level. */
@@ -169,10 +202,17 @@ export class Scp03HostSession {
         ? encryptCommandData(this.sessionKeys.sEnc, this.counter, apdu.data)
         : apdu.data;
     const lc = body.length + this.sMode;
-    if (lc > 255) throw new FormatError(`a protected command holds at most ${255 - this.sMode - 16} data bytes`);
+    if (lc > 255)
+      throw new FormatError(`a protected command holds at most ${255 - this.sMode - 16} data bytes`);
     const mac = commandMac(this.sessionKeys.sMac, this.mcv, apdu.cla, apdu.ins, apdu.p1, apdu.p2, lc, body);
     this.mcv = mac;
-    const wrapped = command(wireClass(apdu.cla), apdu.ins, apdu.p1, apdu.p2, concatBytes(body, mac.subarray(0, this.sMode)));
+    const wrapped = command(
+      wireClass(apdu.cla),
+      apdu.ins,
+      apdu.p1,
+      apdu.p2,
+      concatBytes(body, mac.subarray(0, this.sMode)),
+    );
     return apdu.le === undefined ? wrapped : { ...wrapped, le: apdu.le };
   }
 
@@ -191,7 +231,8 @@ export class Scp03HostSession {
       this.phase = 'closed';
       throw new Scp03Error('R-MAC mismatch: the response was altered');
     }
-    if (!hasLevel(level, SECURITY_LEVEL.R_ENCRYPTION) || body.length === 0) return { data: body, sw: response.sw };
+    if (!hasLevel(level, SECURITY_LEVEL.R_ENCRYPTION) || body.length === 0)
+      return { data: body, sw: response.sw };
     try {
       return { data: decryptResponseData(this.sessionKeys.sEnc, this.counter, body), sw: response.sw };
     } catch {

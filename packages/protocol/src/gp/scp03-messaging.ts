@@ -1,7 +1,14 @@
 // SCP03 secure messaging shared by host and card (GPC Amd D §6.2.3–§6.2.7): C-MAC with the MAC
 // chaining value, command encryption with the counter ICV, R-MAC and response encryption.
 import { concatBytes } from '../bytes.js';
-import { aesCbcDecrypt, aesCbcEncrypt, aesCmac, aesEcbEncrypt, padIso9797M2, unpadIso9797M2 } from '../crypto/aes.js';
+import {
+  aesCbcDecrypt,
+  aesCbcEncrypt,
+  aesCmac,
+  aesEcbEncrypt,
+  padIso9797M2,
+  unpadIso9797M2,
+} from '../crypto/aes.js';
 import { counterBlock } from './scp03-crypto.js';
 
 /** Security level bits (Amd D Table 7-3), P1 of EXTERNAL AUTHENTICATE. */

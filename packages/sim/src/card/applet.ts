@@ -16,6 +16,10 @@ export interface Applet {
   readonly aids: readonly Uint8Array[];
   /** False when the applet may be selected on one channel at a time (SELECT elsewhere → 6985). */
   readonly multiSelectable: boolean;
+  /** True when the applet unwraps GP secure messaging itself (CLA with the SM bit reaches it). */
+  readonly secureMessaging?: boolean;
+  /** False while the applet cannot be selected (not installed, locked, card locked): SELECT → 6A82. */
+  selectable?(): boolean;
   process(command: CommandApdu, context: CommandContext): AppletResponse;
   /** Called when the applet stops being selected on a channel (reselect, channel close, reset). */
   deselect(channel: number): void;

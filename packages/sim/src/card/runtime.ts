@@ -105,11 +105,12 @@ export class CardRuntime implements Card {
     const cls = decodeClass(bytes[0]!);
     if (!cls) return sw(SW.CLA_NOT_SUPPORTED);
     const apdu = parseCommandApdu(bytes);
-    if (cls.secureMessaging) return sw(SW.SECURE_MESSAGING_NOT_SUPPORTED);
     if (cls.chaining) return sw(SW.CHAINING_NOT_SUPPORTED);
     if (cls.channel >= this.options.channels) return sw(SW.LOGICAL_CHANNEL_NOT_SUPPORTED);
 
     let state = this.channels.get(cls.channel);
+    if (cls.secureMessaging && !state?.selected?.secureMessaging)
+      return sw(SW.SECURE_MESSAGING_NOT_SUPPORTED);
     if (apdu.ins === INS.GET_RESPONSE) return this.getResponse(state, apdu);
     if (state) state.pending = undefined; // any other command discards pending response bytes
 
@@ -166,7 +167,9 @@ export class CardRuntime implements Card {
     }
     if ((apdu.p2 & 0xf0) !== 0 || (apdu.p2 & 0x03) !== 0) return sw(SW.INCORRECT_P1P2);
     if (apdu.data.length < 5 || apdu.data.length > 16) return sw(SW.WRONG_LENGTH);
-    const applet = this.applets.find((a) => a.aids.some((aid) => startsWith(aid, apdu.data)));
+    const applet = this.applets.find(
+      (a) => (a.selectable?.() ?? true) && a.aids.some((aid) => startsWith(aid, apdu.data)),
+    );
     if (!applet) return sw(SW.NOT_FOUND);
     if (!applet.multiSelectable) {
       for (const [n, other] of this.channels) {

@@ -4,11 +4,14 @@ import { randomBytes } from 'node:crypto';
 import {
   type CommandApdu,
   type CurveName,
+  carriesSecret,
   computeSharedSecret,
   concatBytes,
+  DEFAULT_AIDS,
   decodeDhRequest,
   decodeHkdfRequest,
   decodeIotTlvs,
+  decodePersoScript,
   decodePrfRequest,
   decodePublicKeyData,
   decodeSignatureInit,
@@ -29,6 +32,7 @@ import {
   hkdfExtract,
   INFO_TAG,
   INS,
+  IOTSAFE_AID,
   indexTlvs,
   isValidPublicKey,
   KDF,
@@ -54,6 +58,7 @@ import {
 } from '@iotsafe/protocol';
 import { type Applet, type AppletResponse, type CommandContext, ok } from '../card/applet.js';
 import { CardError } from '../card/card-error.js';
+import type { SecureChannelService } from '../gp/secure-channel.js';
 import {
   type Container,
   curveOfKeyType,
@@ -64,6 +69,7 @@ import {
   type PublicKeyContainer,
 } from './containers.js';
 import type { Personality } from './personality.js';
+import { applyPersonalization } from './personalization.js';
 import { SessionTable } from './sessions.js';
 import type { ObjectStore } from './store.js';
 
@@ -84,13 +90,23 @@ export interface IoTSafeAppletOptions {
   aids: readonly Uint8Array[];
   personality: Personality;
   store: ObjectStore;
+  /** The security domain's secure channel: with it the applet takes SCP03-protected commands. */
+  secureChannel?: SecureChannelService;
+  /** Whether the applet may be selected now (installed, not locked, card not locked). */
+  selectable?: () => boolean;
 }
 
+/** Largest personalisation script one STORE DATA series may carry. */
+const MAX_PERSO_BYTES = 256 * 1024;
+
 export class IoTSafeApplet implements Applet {
-  readonly aids: readonly Uint8Array[];
+  aids: readonly Uint8Array[];
   readonly multiSelectable: boolean;
+  readonly secureMessaging: boolean;
+  private persoBlocks: Uint8Array[] = [];
   private readonly personality: Personality;
   private readonly store: ObjectStore;
+  private readonly options: IoTSafeAppletOptions;
   private readonly signSessions: SessionTable<SignSession>;
   private readonly verifySessions: SessionTable<SignSession>;
   private readonly putKeySessions: SessionTable<PublicKeyContainer>;
@@ -98,9 +114,11 @@ export class IoTSafeApplet implements Applet {
   private readonly listings = new Map<number, Uint8Array[]>();
 
   constructor(options: IoTSafeAppletOptions) {
+    this.options = options;
     this.aids = options.aids;
     this.personality = options.personality;
     this.multiSelectable = options.personality.multiSelectable;
+    this.secureMessaging = options.secureChannel !== undefined;
     this.store = options.store;
     const max = options.personality.maxSessions;
     this.signSessions = new SessionTable(max);
@@ -118,10 +136,60 @@ export class IoTSafeApplet implements Applet {
 
   deselect(channel: number): void {
     this.listings.delete(channel);
+    this.options.secureChannel?.terminate(channel);
     if (this.personality.clearVolatileOnDeselect) this.store.clearVolatile();
   }
 
+  selectable(): boolean {
+    return this.options.selectable?.() ?? true;
+  }
+
   process(apdu: CommandApdu, context: CommandContext): AppletResponse {
+    const secureChannel = this.options.secureChannel;
+    if (!secureChannel) return this.dispatch(apdu, context);
+    return secureChannel.process(apdu, context.channel, (plain) => this.dispatch(plain, context));
+  }
+
+  // --- life cycle and personalisation, driven by the security domain ---
+
+  /** INSTALL: a fresh instance under `aid`, with no containers. */
+  install(aid: Uint8Array): void {
+    this.aids = equalBytes(aid, IOTSAFE_AID) ? DEFAULT_AIDS : [aid.slice()];
+    this.reset();
+    this.store.replaceAll([], false);
+  }
+
+  /** DELETE: the instance goes, and every key and secret with it. */
+  uninstall(): void {
+    for (const c of this.store.containers) {
+      if (c.objectClass === 'privateKey') c.privateKey?.fill(0);
+      if (c.objectClass === 'secret') c.value?.fill(0);
+    }
+    this.reset();
+    this.store.replaceAll([], false);
+  }
+
+  /** STORE DATA blocks of a personalisation script; applied as one change after the last block. */
+  personalize(block: Uint8Array, blockNumber: number, last: boolean, securityLevel: number): void {
+    if (blockNumber === 0) this.persoBlocks = [];
+    this.persoBlocks.push(block.slice());
+    if (this.persoBlocks.reduce((n, b) => n + b.length, 0) > MAX_PERSO_BYTES) {
+      this.persoBlocks = [];
+      fail(SW.INSUFFICIENT_MEMORY, 'personalisation script too long');
+    }
+    if (!last) return;
+    const script = concatBytes(...this.persoBlocks);
+    this.persoBlocks = [];
+    if (this.store.personalizationLocked) fail(SW.CONDITIONS_NOT_SATISFIED, 'personalisation is locked');
+    const ops = this.decode(() => decodePersoScript(script));
+    if (ops.some(carriesSecret) && (securityLevel & 0x02) === 0) {
+      fail(SW.SECURITY_STATUS_NOT_SATISFIED, 'keys and secrets are personalised under C-DECRYPTION only');
+    }
+    const result = applyPersonalization(this.store.containers, ops);
+    this.store.replaceAll(result.containers, result.locked);
+  }
+
+  private dispatch(apdu: CommandApdu, context: CommandContext): AppletResponse {
     const proprietary = (apdu.cla & 0x80) !== 0;
     const { classes } = this.personality;
     if ((classes === 'proprietary' && !proprietary) || (classes === 'interindustry' && proprietary)) {

@@ -10,6 +10,8 @@ export type PersistHook = (containers: readonly Container[]) => void;
 export class ObjectStore {
   /** Incremented by every committed change (the fuzzer checks that only legal commands move it). */
   version = 0;
+  /** Set by the personalisation lock DGI: no more STORE DATA personalisation. */
+  personalizationLocked = false;
 
   constructor(
     readonly containers: Container[],
@@ -40,6 +42,21 @@ export class ObjectStore {
         });
         throw new CardError(SW.MEMORY_FAILURE, 'the store could not be written');
       }
+    }
+    this.version++;
+  }
+
+  /** Replaces every container at once (personalisation, install, delete), persisted or not at all. */
+  replaceAll(next: Container[], personalizationLocked = this.personalizationLocked): void {
+    const previous = this.containers.splice(0, this.containers.length, ...next);
+    const previousLock = this.personalizationLocked;
+    this.personalizationLocked = personalizationLocked;
+    try {
+      this.persist(this.containers);
+    } catch {
+      this.containers.splice(0, this.containers.length, ...previous);
+      this.personalizationLocked = previousLock;
+      throw new CardError(SW.MEMORY_FAILURE, 'the store could not be written');
     }
     this.version++;
   }

@@ -1,8 +1,9 @@
 // The on-disk form of a SIM (`sim.json` in its directory). Attributes are plain JSON so `cat` shows
 // what the SIM holds; private keys and secrets are sealed with the storage key, bound to the SIM and
 // the container they belong to. Volatile containers never reach the disk.
-import { bytesToHex, hexToBytes } from '@iotsafe/protocol';
+import { bytesToHex, concatBytes, hexToBytes } from '@iotsafe/protocol';
 import { z } from 'zod';
+import type { IsdState } from '../gp/isd-state.js';
 import { type Container, checkContainers, isVolatile } from '../iotsafe/containers.js';
 import { seal, unseal } from './storage-key.js';
 
@@ -13,6 +14,8 @@ export interface SimState {
   simId: string;
   personality: string;
   containers: Container[];
+  personalizationLocked: boolean;
+  isd: IsdState;
 }
 
 const hex = z.string().regex(/^([0-9A-Fa-f]{2})*$/);
@@ -25,11 +28,32 @@ const keyAttributes = {
   hashAlgorithms: z.number().int().min(0).max(0xffff),
   keyAgreementAlgorithms: z.number().int().min(0).max(255),
 };
+const isdSchema = z.object({
+  lifeCycle: z.number().int().min(0).max(255),
+  keyDiversificationData: hex,
+  cplc: hex,
+  keySets: z
+    .array(
+      z.object({
+        keyVersion: z.number().int().min(0).max(255),
+        i: z.number().int().min(0).max(255),
+        sequenceCounter: z.number().int().min(0).max(0xffffff),
+        keys: z.string(),
+      }),
+    )
+    .min(1),
+  application: z
+    .object({ aid: hex, lifeCycle: z.number().int().min(0).max(255), privileges: hex })
+    .nullable(),
+});
+
 const stateSchema = z.object({
   format: z.literal(STATE_FORMAT),
   simId: z.string().min(8),
   personality: z.string(),
   keyCheck: z.string(),
+  personalizationLocked: z.boolean(),
+  isd: isdSchema,
   containers: z.array(
     z.discriminatedUnion('objectClass', [
       z.object({
@@ -126,7 +150,39 @@ function serializeContainer(c: Container, simId: string, storageKey: Uint8Array)
 export function serializeState(state: SimState, storageKey: Uint8Array): string {
   const containers = state.containers.map((c) => serializeContainer(c, state.simId, storageKey));
   const keyCheck = seal(storageKey, new TextEncoder().encode(KEY_CHECK_TEXT), `${state.simId}/key-check`);
-  return `${JSON.stringify({ format: STATE_FORMAT, simId: state.simId, personality: state.personality, keyCheck, containers }, null, 1)}\n`;
+  const { isd } = state;
+  const isdJson = {
+    lifeCycle: isd.lifeCycle,
+    keyDiversificationData: bytesToHex(isd.keyDiversificationData),
+    cplc: bytesToHex(isd.cplc),
+    keySets: isd.keySets.map((k, index) => ({
+      keyVersion: k.keyVersion,
+      i: k.i,
+      sequenceCounter: k.sequenceCounter,
+      keys: seal(
+        storageKey,
+        concatBytes(k.keys.enc, k.keys.mac, k.keys.dek),
+        `${state.simId}/isd/key-set/${index}/${k.keyVersion}`,
+      ),
+    })),
+    application: isd.application
+      ? {
+          aid: bytesToHex(isd.application.aid),
+          lifeCycle: isd.application.lifeCycle,
+          privileges: bytesToHex(isd.application.privileges),
+        }
+      : null,
+  };
+  const document = {
+    format: STATE_FORMAT,
+    simId: state.simId,
+    personality: state.personality,
+    keyCheck,
+    personalizationLocked: state.personalizationLocked,
+    isd: isdJson,
+    containers,
+  };
+  return `${JSON.stringify(document, null, 1)}\n`;
 }
 
 type StoredContainer = z.output<typeof stateSchema>['containers'][number];
@@ -198,5 +254,37 @@ export function deserializeState(text: string, storageKey: Uint8Array): SimState
   const containers = raw.containers.map((r) => deserializeContainer(r, raw.simId, storageKey));
   const problems = checkContainers(containers);
   if (problems.length > 0) throw new SimStateError(`sim.json is inconsistent: ${problems.join('; ')}`);
-  return { simId: raw.simId, personality: raw.personality, containers };
+  const isd: IsdState = {
+    lifeCycle: raw.isd.lifeCycle,
+    keyDiversificationData: hexToBytes(raw.isd.keyDiversificationData),
+    cplc: hexToBytes(raw.isd.cplc),
+    keySets: raw.isd.keySets.map((k, index) => {
+      const all = unseal(storageKey, k.keys, `${raw.simId}/isd/key-set/${index}/${k.keyVersion}`);
+      if (all.length % 3 !== 0 || ![48, 72, 96].includes(all.length))
+        throw new SimStateError('an ISD key set is malformed');
+      const n = all.length / 3;
+      return {
+        keyVersion: k.keyVersion,
+        i: k.i,
+        sequenceCounter: k.sequenceCounter,
+        keys: { enc: all.slice(0, n), mac: all.slice(n, 2 * n), dek: all.slice(2 * n) },
+      };
+    }),
+    ...(raw.isd.application
+      ? {
+          application: {
+            aid: hexToBytes(raw.isd.application.aid),
+            lifeCycle: raw.isd.application.lifeCycle,
+            privileges: hexToBytes(raw.isd.application.privileges),
+          },
+        }
+      : {}),
+  };
+  return {
+    simId: raw.simId,
+    personality: raw.personality,
+    containers,
+    personalizationLocked: raw.personalizationLocked,
+    isd,
+  };
 }

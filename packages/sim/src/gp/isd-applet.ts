@@ -1,0 +1,403 @@
+// The Issuer Security Domain (GPCS v2.3.1 §11, spec/scp03.md §5–§6): SCP03, GET DATA, GET STATUS,
+// INSTALL, STORE DATA (forwarded to the applet being personalised), PUT KEY, DELETE, SET STATUS, and
+// the card life cycle. Management commands need a secure channel at `requiredLevel` (else 6982).
+import {
+  aesKcv,
+  type CommandApdu,
+  concatBytes,
+  decodeBerTlvs,
+  decodeInstall,
+  decodeInstallForPersonalization,
+  decodePutKeySet,
+  encodeBerTlv,
+  encodeCardData,
+  encodeKeyInformation,
+  encodeStatusEntry,
+  equalBytes,
+  FormatError,
+  GP_DATA,
+  GP_INS,
+  INSTALL_FOR,
+  KeyCheckError,
+  SW,
+  u32be,
+} from '@iotsafe/protocol';
+import { type Applet, type AppletResponse, type CommandContext, ok } from '../card/applet.js';
+import { CardError } from '../card/card-error.js';
+import { APP_LIFE_CYCLE, CARD_LIFE_CYCLE, IOTSAFE_MODULE_AID, ISD_AID, type IsdState } from './isd-state.js';
+import type { SecureChannelService } from './secure-channel.js';
+
+/** What the ISD needs from the application it manages (the IoT SAFE applet). */
+export interface ManagedApplication {
+  /** Receives STORE DATA blocks after INSTALL [for personalization]; `level` is the channel's security level. */
+  personalize(block: Uint8Array, blockNumber: number, last: boolean, level: number): void;
+  /** INSTALL: a fresh, empty instance under `aid`. */
+  install(aid: Uint8Array): void;
+  /** DELETE: the instance and everything it holds are gone. */
+  uninstall(): void;
+}
+
+export interface IsdOptions {
+  state: IsdState;
+  secureChannel: SecureChannelService;
+  application: ManagedApplication;
+  /** Applies and persists a change of the ISD state atomically (rolls back and throws on failure). */
+  commit: (change: () => void) => void;
+  /** Minimum security level for management commands; default 01 (C-MAC). */
+  requiredLevel?: number;
+}
+
+const fail = (sw: number, reason?: string): never => {
+  throw new CardError(sw, reason);
+};
+
+/** Card life cycle transitions SET STATUS may make (GPCS §5.1.1). */
+function transitionAllowed(from: number, to: number): boolean {
+  const L = CARD_LIFE_CYCLE;
+  if (to === L.TERMINATED) return from !== L.TERMINATED;
+  if (from === L.OP_READY) return to === L.INITIALIZED || to === L.SECURED;
+  if (from === L.INITIALIZED) return to === L.SECURED;
+  if (from === L.SECURED) return to === L.CARD_LOCKED;
+  if (from === L.CARD_LOCKED) return to === L.SECURED;
+  return false;
+}
+
+export class IsdApplet implements Applet {
+  readonly aids = [ISD_AID, ISD_AID.subarray(0, 7)];
+  readonly multiSelectable = true;
+  readonly secureMessaging = true;
+  private readonly requiredLevel: number;
+  /** Channel → the STORE DATA block number expected next while personalising. */
+  private readonly personalizing = new Map<number, number>();
+
+  constructor(private readonly options: IsdOptions) {
+    this.requiredLevel = options.requiredLevel ?? 0x01;
+  }
+
+  private get state(): IsdState {
+    return this.options.state;
+  }
+
+  reset(): void {
+    this.personalizing.clear();
+    this.options.secureChannel.terminateAll();
+  }
+
+  deselect(channel: number): void {
+    this.personalizing.delete(channel);
+    this.options.secureChannel.terminate(channel);
+  }
+
+  process(apdu: CommandApdu, context: CommandContext): AppletResponse {
+    if (this.state.lifeCycle === CARD_LIFE_CYCLE.TERMINATED && apdu.ins !== GP_INS.GET_DATA) {
+      return fail(SW.CONDITIONS_NOT_SATISFIED, 'the card is terminated');
+    }
+    return this.options.secureChannel.process(apdu, context.channel, (plain) =>
+      this.dispatch(plain, context.channel),
+    );
+  }
+
+  private requireAuthenticated(channel: number): void {
+    if (!this.options.secureChannel.isAuthenticated(channel, this.requiredLevel)) {
+      fail(SW.SECURITY_STATUS_NOT_SATISFIED, 'this command needs a secure channel');
+    }
+  }
+
+  private dispatch(apdu: CommandApdu, channel: number): AppletResponse {
+    if (apdu.ins === GP_INS.GET_DATA || apdu.ins === 0xcb) return this.getData(apdu, channel);
+    if (apdu.ins !== GP_INS.STORE_DATA) this.personalizing.delete(channel);
+    const locked = this.state.lifeCycle === CARD_LIFE_CYCLE.CARD_LOCKED;
+    switch (apdu.ins) {
+      case GP_INS.SET_STATUS:
+        this.requireAuthenticated(channel);
+        return this.setStatus(apdu);
+      case GP_INS.GET_STATUS:
+      case GP_INS.INSTALL:
+      case GP_INS.STORE_DATA:
+      case GP_INS.PUT_KEY:
+      case GP_INS.DELETE:
+        this.requireAuthenticated(channel);
+        if (locked) return fail(SW.CONDITIONS_NOT_SATISFIED, 'the card is locked');
+        return this.manage(apdu, channel);
+      default:
+        return fail(SW.INS_NOT_SUPPORTED);
+    }
+  }
+
+  private manage(apdu: CommandApdu, channel: number): AppletResponse {
+    switch (apdu.ins) {
+      case GP_INS.GET_STATUS:
+        return this.getStatus(apdu);
+      case GP_INS.INSTALL:
+        return this.install(apdu, channel);
+      case GP_INS.STORE_DATA:
+        return this.storeData(apdu, channel);
+      case GP_INS.PUT_KEY:
+        return this.putKey(apdu, channel);
+      default:
+        return this.delete(apdu);
+    }
+  }
+
+  // --- GET DATA (GPCS 11.3) ---
+
+  private getData(apdu: CommandApdu, channel: number): AppletResponse {
+    const tag = (apdu.p1 << 8) | apdu.p2;
+    const state = this.state;
+    const first = state.keySets[0];
+    switch (tag) {
+      case GP_DATA.CPLC:
+        return ok(encodeBerTlv(0x9f7f, state.cplc));
+      case GP_DATA.CARD_DATA:
+        return ok(encodeCardData(first?.i ?? 0x70));
+      case GP_DATA.KEY_INFORMATION:
+        return ok(
+          encodeKeyInformation(
+            state.keySets.flatMap((set) =>
+              [1, 2, 3].map((keyId) => ({
+                keyId,
+                keyVersion: set.keyVersion,
+                type: 0x88,
+                length: set.keys.enc.length,
+              })),
+            ),
+          ),
+        );
+      case GP_DATA.IIN:
+        return ok(encodeBerTlv(0x42, state.cplc.subarray(0, 4)));
+      case GP_DATA.CIN:
+        return ok(encodeBerTlv(0x45, state.keyDiversificationData));
+      case GP_DATA.KEY_DIVERSIFICATION_DATA:
+        return ok(encodeBerTlv(0xcf, state.keyDiversificationData));
+      case GP_DATA.SEQUENCE_COUNTER:
+        return ok(encodeBerTlv(0xc1, u32be(first?.sequenceCounter ?? 0).subarray(1)));
+      case GP_DATA.SECURITY_LEVEL:
+        return ok(encodeBerTlv(0xd3, Uint8Array.of(this.options.secureChannel.securityLevel(channel))));
+      default:
+        return fail(SW.REFERENCED_DATA_NOT_FOUND);
+    }
+  }
+
+  // --- GET STATUS (GPCS 11.4), TLV format only ---
+
+  private getStatus(apdu: CommandApdu): AppletResponse {
+    if ((apdu.p2 & 0xfe) !== 0x02) return fail(SW.INCORRECT_P1P2, 'only the TLV format (P2 02) is supported');
+    let criteria: Uint8Array;
+    try {
+      const fields = decodeBerTlvs(apdu.data);
+      criteria =
+        fields.find((t) => t.tag === 0x4f)?.value ?? fail(SW.INCORRECT_DATA, 'search criteria 4F missing');
+    } catch (error) {
+      if (error instanceof FormatError) return fail(SW.INCORRECT_DATA);
+      throw error;
+    }
+    const matches = (aid: Uint8Array) =>
+      criteria.length <= aid.length && equalBytes(aid.subarray(0, criteria.length), criteria);
+    let entries: Uint8Array[];
+    if (apdu.p1 === 0x80)
+      entries = [
+        encodeStatusEntry({
+          aid: ISD_AID,
+          lifeCycle: this.state.lifeCycle,
+          privileges: Uint8Array.of(0x9e, 0xfe, 0x80),
+        }),
+      ];
+    else if (apdu.p1 === 0x40) {
+      const app = this.state.application;
+      entries =
+        app && matches(app.aid)
+          ? [encodeStatusEntry({ aid: app.aid, lifeCycle: app.lifeCycle, privileges: app.privileges })]
+          : [];
+    } else if (apdu.p1 === 0x20 || apdu.p1 === 0x10) {
+      entries = matches(IOTSAFE_MODULE_AID.subarray(0, 6))
+        ? [encodeStatusEntry({ aid: IOTSAFE_MODULE_AID.subarray(0, 6), lifeCycle: 0x01 })]
+        : [];
+    } else return fail(SW.INCORRECT_P1P2);
+    if (entries.length === 0) return fail(SW.REFERENCED_DATA_NOT_FOUND);
+    return ok(concatBytes(...entries));
+  }
+
+  // --- INSTALL (GPCS 11.5) ---
+
+  private install(apdu: CommandApdu, channel: number): AppletResponse {
+    const p1 = apdu.p1 & 0x7f;
+    const decode = <T>(f: () => T) => {
+      try {
+        return f();
+      } catch (error) {
+        if (error instanceof FormatError) return fail(SW.INCORRECT_DATA, error.message);
+        throw error;
+      }
+    };
+    if (p1 === INSTALL_FOR.PERSONALIZATION) {
+      const aid = decode(() => decodeInstallForPersonalization(apdu.data));
+      const app = this.state.application;
+      if (!app || !equalBytes(app.aid, aid)) return fail(SW.NOT_FOUND, 'no such application');
+      if ((app.lifeCycle & APP_LIFE_CYCLE.LOCKED_BIT) !== 0)
+        return fail(SW.CONDITIONS_NOT_SATISFIED, 'the application is locked');
+      this.personalizing.set(channel, 0);
+      return ok(Uint8Array.of(0x00));
+    }
+    if (p1 === INSTALL_FOR.MAKE_SELECTABLE) {
+      const app = this.state.application ?? fail(SW.NOT_FOUND);
+      this.options.commit(() => {
+        app.lifeCycle = APP_LIFE_CYCLE.SELECTABLE;
+      });
+      return ok(Uint8Array.of(0x00));
+    }
+    if (p1 !== INSTALL_FOR.INSTALL && p1 !== INSTALL_FOR.INSTALL_AND_MAKE_SELECTABLE)
+      return fail(SW.INCORRECT_P1P2);
+    const request = decode(() => decodeInstall(apdu.data));
+    if (!equalBytes(request.moduleAid, IOTSAFE_MODULE_AID))
+      return fail(SW.REFERENCED_DATA_NOT_FOUND, 'unknown executable module');
+    if (request.applicationAid.length < 5 || request.applicationAid.length > 16)
+      return fail(SW.INCORRECT_DATA, 'bad application AID');
+    if (this.state.application)
+      return fail(SW.CONDITIONS_NOT_SATISFIED, 'the application is already installed');
+    const lifeCycle = p1 === INSTALL_FOR.INSTALL ? APP_LIFE_CYCLE.INSTALLED : APP_LIFE_CYCLE.SELECTABLE;
+    this.options.commit(() => {
+      this.state.application = {
+        aid: request.applicationAid.slice(),
+        lifeCycle,
+        privileges: request.privileges.slice(),
+      };
+      this.options.application.install(request.applicationAid);
+    });
+    return ok(Uint8Array.of(0x00));
+  }
+
+  // --- STORE DATA (GPCS 11.11), routed to the application being personalised ---
+
+  private storeData(apdu: CommandApdu, channel: number): AppletResponse {
+    const expected = this.personalizing.get(channel);
+    if (expected === undefined)
+      return fail(SW.CONDITIONS_NOT_SATISFIED, 'no INSTALL [for personalization] in progress');
+    if (apdu.p2 !== (expected & 0xff)) {
+      this.personalizing.delete(channel);
+      return fail(SW.INCORRECT_P1P2, `STORE DATA block ${apdu.p2} where ${expected} was expected`);
+    }
+    const last = (apdu.p1 & 0x80) !== 0;
+    if ((apdu.p1 & 0x18) !== 0x08)
+      return fail(SW.INCORRECT_P1P2, 'the IoT SAFE personalisation is in DGI format');
+    try {
+      this.options.application.personalize(
+        apdu.data,
+        apdu.p2,
+        last,
+        this.options.secureChannel.securityLevel(channel),
+      );
+    } catch (error) {
+      this.personalizing.delete(channel);
+      throw error;
+    }
+    if (last) this.personalizing.delete(channel);
+    else this.personalizing.set(channel, expected + 1);
+    return ok();
+  }
+
+  // --- PUT KEY (Amd D §7.2, GPCS 11.8) ---
+
+  private putKey(apdu: CommandApdu, channel: number): AppletResponse {
+    if ((apdu.p2 & 0x7f) !== 0x01 || (apdu.p2 & 0x80) === 0)
+      return fail(SW.INCORRECT_P1P2, 'PUT KEY loads a whole key set from KID 1');
+    const current = this.currentKeySet(channel);
+    let decoded: ReturnType<typeof decodePutKeySet>;
+    try {
+      decoded = decodePutKeySet(current.keys.dek, apdu.data);
+    } catch (error) {
+      if (error instanceof KeyCheckError)
+        return fail(SW.SECURITY_STATUS_NOT_SATISFIED, 'key check value mismatch');
+      if (error instanceof FormatError) return fail(SW.INCORRECT_DATA, error.message);
+      throw error;
+    }
+    const [enc, mac, dek] = decoded.keys;
+    const newVersion = decoded.keyVersion;
+    if (!enc || !mac || !dek || decoded.keys.length !== 3)
+      return fail(SW.INCORRECT_DATA, 'a key set is ENC, MAC and DEK');
+    if (enc.key.length !== mac.key.length || enc.key.length !== dek.key.length)
+      return fail(SW.INCORRECT_DATA, 'keys of one set have one length');
+    if (newVersion < 0x01 || newVersion > 0x7f)
+      return fail(SW.INCORRECT_DATA, 'key version numbers are 01..7F');
+    const sets = this.state.keySets;
+    const replaced = apdu.p1 === 0 ? undefined : sets.find((s) => s.keyVersion === apdu.p1);
+    if (apdu.p1 !== 0 && !replaced)
+      return fail(SW.REFERENCED_DATA_NOT_FOUND, `no key set ${apdu.p1.toString(16)}`);
+    if (sets.some((s) => s.keyVersion === newVersion && s !== replaced))
+      return fail(SW.CONDITIONS_NOT_SATISFIED, 'that key version exists');
+    const keys = { enc: enc.key, mac: mac.key, dek: dek.key };
+    this.options.commit(() => {
+      if (replaced) {
+        replaced.keyVersion = newVersion;
+        replaced.keys = keys;
+        replaced.sequenceCounter = 0;
+      } else sets.push({ keyVersion: newVersion, i: current.i, keys, sequenceCounter: 0 });
+    });
+    return ok(concatBytes(Uint8Array.of(newVersion), aesKcv(keys.enc), aesKcv(keys.mac), aesKcv(keys.dek)));
+  }
+
+  /** The key set of the open session (its DEK decrypts new keys). */
+  private currentKeySet(channel: number) {
+    return this.options.secureChannel.sessionKeySet(channel) ?? fail(SW.SECURITY_STATUS_NOT_SATISFIED);
+  }
+
+  // --- DELETE (GPCS 11.2) ---
+
+  private delete(apdu: CommandApdu): AppletResponse {
+    let fields: Map<number, Uint8Array>;
+    try {
+      fields = new Map(decodeBerTlvs(apdu.data).map((t) => [t.tag, t.value]));
+    } catch {
+      return fail(SW.INCORRECT_DATA);
+    }
+    const aid = fields.get(0x4f);
+    if (aid) {
+      const app = this.state.application;
+      if (!app || !equalBytes(app.aid, aid)) return fail(SW.NOT_FOUND, 'no such application');
+      this.options.commit(() => {
+        this.state.application = undefined;
+        this.options.application.uninstall();
+      });
+      return ok(Uint8Array.of(0x00));
+    }
+    const keyVersion = fields.get(0xd2);
+    if (keyVersion?.length === 1) {
+      const sets = this.state.keySets;
+      const index = sets.findIndex((s) => s.keyVersion === keyVersion[0]);
+      if (index < 0) return fail(SW.REFERENCED_DATA_NOT_FOUND);
+      if (sets.length === 1) return fail(SW.CONDITIONS_NOT_SATISFIED, 'the last key set cannot be deleted');
+      this.options.commit(() => {
+        sets.splice(index, 1);
+      });
+      return ok(Uint8Array.of(0x00));
+    }
+    return fail(SW.INCORRECT_DATA);
+  }
+
+  // --- SET STATUS (GPCS 11.10) ---
+
+  private setStatus(apdu: CommandApdu): AppletResponse {
+    if (apdu.p1 === 0x80) {
+      if (!transitionAllowed(this.state.lifeCycle, apdu.p2))
+        return fail(SW.CONDITIONS_NOT_SATISFIED, 'life cycle transition not allowed');
+      this.options.commit(() => {
+        this.state.lifeCycle = apdu.p2;
+      });
+      return ok();
+    }
+    if (apdu.p1 === 0x40) {
+      if (this.state.lifeCycle === CARD_LIFE_CYCLE.CARD_LOCKED)
+        return fail(SW.CONDITIONS_NOT_SATISFIED, 'the card is locked');
+      const app = this.state.application;
+      if (!app || !equalBytes(app.aid, apdu.data)) return fail(SW.NOT_FOUND);
+      const lock = (apdu.p2 & APP_LIFE_CYCLE.LOCKED_BIT) !== 0;
+      if (!lock && apdu.p2 !== 0x00 && apdu.p2 !== APP_LIFE_CYCLE.SELECTABLE) return fail(SW.INCORRECT_P1P2);
+      this.options.commit(() => {
+        app.lifeCycle = lock
+          ? app.lifeCycle | APP_LIFE_CYCLE.LOCKED_BIT
+          : app.lifeCycle & ~APP_LIFE_CYCLE.LOCKED_BIT;
+      });
+      return ok();
+    }
+    return fail(SW.INCORRECT_P1P2);
+  }
+}

@@ -1,0 +1,45 @@
+// What the Issuer Security Domain keeps (GPCS §5, §11): key sets with their sequence counters, the
+// card life cycle, identification data, and the registry of applications.
+import type { StaticKeys } from '@iotsafe/protocol';
+
+export interface KeySet {
+  keyVersion: number;
+  /** SCP03 i parameter of this key set (Amd D Table 5-1); 70 = pseudo-random challenge, R-MAC, R-ENC. */
+  i: number;
+  keys: StaticKeys;
+  /** Pseudo-random challenge sequence counter: 0 when the set is created, +1 before each use (§6.2.2.1). */
+  sequenceCounter: number;
+}
+
+/** Card life cycle states (GPCS §5.1.1, SET STATUS P2). */
+export const CARD_LIFE_CYCLE = {
+  OP_READY: 0x01,
+  INITIALIZED: 0x07,
+  SECURED: 0x0f,
+  CARD_LOCKED: 0x7f,
+  TERMINATED: 0xff,
+} as const;
+/** Application life cycle (GPCS §5.3): INSTALLED 03, SELECTABLE 07; b8 set = LOCKED. */
+export const APP_LIFE_CYCLE = { INSTALLED: 0x03, SELECTABLE: 0x07, LOCKED_BIT: 0x80 } as const;
+
+export interface RegistryEntry {
+  aid: Uint8Array;
+  lifeCycle: number;
+  privileges: Uint8Array;
+}
+
+export interface IsdState {
+  keySets: KeySet[];
+  lifeCycle: number;
+  /** Key diversification data returned by INITIALIZE UPDATE (10 bytes). */
+  keyDiversificationData: Uint8Array;
+  /** Card Production Life Cycle data, GET DATA 9F7F (42 bytes). */
+  cplc: Uint8Array;
+  /** The IoT SAFE applet instance, when installed. */
+  application?: RegistryEntry;
+}
+
+export const ISD_AID = Uint8Array.of(0xa0, 0x00, 0x00, 0x01, 0x51, 0x00, 0x00, 0x00);
+/** The load file and module of the IoT SAFE applet this card carries (its instance is IOTSAFE_AID). */
+export const IOTSAFE_LOAD_FILE_AID = Uint8Array.of(0xa0, 0x00, 0x00, 0x05, 0x59, 0x00);
+export const IOTSAFE_MODULE_AID = Uint8Array.of(0xa0, 0x00, 0x00, 0x05, 0x59, 0x00, 0x10, 0x01);
