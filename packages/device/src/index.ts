@@ -22,3 +22,5 @@ export {
 } from './iotsafe.js';
 export { formatCommand, formatResponse, type TraceSink } from './trace.js';
 export { type CardLike, MemoryTransport, type Transport, TransportError } from './transport.js';
+export { Scp03Transport, openScp03, type Scp03TransportOptions } from './scp03-transport.js';
+export { CARD_STATE, GlobalPlatform, IOTSAFE_LOAD_FILE_AID, IOTSAFE_MODULE_AID, ISD_AID, type GlobalPlatformOptions } from './global-platform.js';

@@ -134,6 +134,7 @@ export class IoTSafe {
   private classKind: ClassKind;
   private readonly autoClass: boolean;
   private readonly sessions: SessionNumbers;
+  private ownsChannel = true;
 
   private constructor(
     readonly transport: Transport,
@@ -150,6 +151,17 @@ export class IoTSafe {
   /** Transport exchanges so far (GET RESPONSEs and retries included). */
   get apduCount(): number {
     return this.pump.exchanges;
+  }
+
+  /**
+   * Uses an applet already selected on `channel` (for example by openScp03, whose session is with the
+   * applet): no MANAGE CHANNEL, no SELECT, and close() leaves the channel to its owner.
+   */
+  static attach(transport: Transport, channel: number, aid: Uint8Array, options: IoTSafeOptions = {}): IoTSafe {
+    const pump = new ApduPump(transport, { trace: options.trace, getResponseClass: options.getResponseClass });
+    const client = new IoTSafe(transport, pump, channel, aid, options);
+    client.ownsChannel = false;
+    return client;
   }
 
   /** Opens a channel (or uses the basic one) and selects the applet. */
@@ -184,7 +196,7 @@ export class IoTSafe {
 
   /** Closes the logical channel (the transport stays open). */
   async close(): Promise<void> {
-    if (this.channel !== 0) await closeChannel(this.pump, this.channel);
+    if (this.channel !== 0 && this.ownsChannel) await closeChannel(this.pump, this.channel);
   }
 
   private cla(): number {

@@ -17,6 +17,7 @@ export {
   type Profile,
   ProfileError,
   parseProfile,
+  personalizationFromProfile,
   profileSchema,
   TYPE1_PROFILE,
   TYPE2_PROFILE,
@@ -32,8 +33,12 @@ export {
 } from './storage/storage-key.js';
 export {
   type DurableSimOptions,
+  type IsdKeyOptions,
   ProvisioningError,
   type SimOptions,
   STATE_FILE,
   VirtualSim,
 } from './virtual-sim.js';
+export { IsdApplet, type ManagedApplication } from './gp/isd-applet.js';
+export { APP_LIFE_CYCLE, CARD_LIFE_CYCLE, ISD_AID, type IsdState, type KeySet } from './gp/isd-state.js';
+export { SecureChannelService } from './gp/secure-channel.js';

@@ -15,12 +15,13 @@ import {
   KEY_AGREEMENT,
   KEY_TYPE,
   KEY_USAGE,
+  type PersoOperation,
   publicKeyFromPrivate,
   SIGNATURE_ALGORITHM,
   utf8,
 } from '@iotsafe/protocol';
 import { z } from 'zod';
-import type { Container } from './iotsafe/containers.js';
+import { type Container, describe } from './iotsafe/containers.js';
 import { PERSONALITIES } from './iotsafe/personality.js';
 
 const hexId = z
@@ -290,6 +291,37 @@ function containerFromSpec(c: ContainerSpec, where: string): Container {
       };
     }
   }
+}
+
+/**
+ * The personalisation script that builds a profile's containers on a card (docs/perso-format.md):
+ * each container created with its attributes, given content sent (keys and secrets need a channel
+ * with C-DECRYPTION), and `"generate"` keys generated on the card, so their private half never exists
+ * outside it. `lock` appends the personalisation lock.
+ */
+export function personalizationFromProfile(input: unknown, lock = false): PersoOperation[] {
+  const profile = parseProfile(input);
+  const ops: PersoOperation[] = [];
+  const later: PersoOperation[] = [];
+  profile.containers.forEach((spec, index) => {
+    const generate = spec.class === 'privateKey' && spec.key === 'generate';
+    const container = containerFromSpec(generate ? { ...spec, key: 'empty' } : spec, `containers.${index} (${spec.class} ${spec.id})`);
+    const descriptor = describe(container);
+    ops.push(container.objectClass === 'privateKey' && container.publicKeyId ? { op: 'create', descriptor, publicKeyId: container.publicKeyId } : { op: 'create', descriptor });
+    const ref = { id: container.id };
+    if (generate) later.push({ op: 'generate', ref });
+    else if (container.objectClass === 'privateKey' && container.privateKey) {
+      later.push({ op: 'content', objectClass: 'privateKey', ref, content: { kind: 'privateKey', privateKey: container.privateKey } });
+    } else if (container.objectClass === 'publicKey' && container.publicKey) {
+      ops.push({ op: 'content', objectClass: 'publicKey', ref, content: { kind: 'publicKey', point: container.publicKey } });
+    } else if (container.objectClass === 'file' && container.content) {
+      ops.push({ op: 'content', objectClass: 'file', ref, content: { kind: 'file', content: container.content } });
+    } else if (container.objectClass === 'secret' && container.value) {
+      ops.push({ op: 'content', objectClass: 'secret', ref, content: { kind: 'secret', value: container.value } });
+    }
+  });
+  // Keys after every container exists, so a generated or imported pair also fills its public container.
+  return [...ops, ...later, ...(lock ? [{ op: 'lock' } as const] : [])];
 }
 
 /** Turns a profile into containers, generating the keys and secrets it asks for. */

@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { type CommandApdu, command, type ResponseApdu } from '../apdu.js';
 import { concatBytes, constantTimeEqual, FormatError } from '../bytes.js';
+import { type Diversification, diversifyKey } from './keys.js';
 import {
   cryptogram,
   DERIVATION,
@@ -30,7 +31,10 @@ export class Scp03Error extends Error {
 }
 
 export interface Scp03HostOptions {
+  /** Static keys, or master keys when `diversification` is set. */
   keys: StaticKeys;
+  /** Derive the card's keys from master keys and the KDD of INITIALIZE UPDATE (spec/scp03.md §1.4). */
+  diversification?: Diversification;
   /** EXTERNAL AUTHENTICATE P1: 00, 01, 03, 11, 13 or 33. Default 03 (C-DECRYPTION + C-MAC). */
   securityLevel?: number;
   /** INITIALIZE UPDATE P1; 00 lets the card choose its default key set. */
@@ -67,8 +71,10 @@ export class Scp03HostSession {
   private mcv: Uint8Array = new Uint8Array(16);
   private counter = 0;
   cardInfo?: CardKeyInfo;
+  private keys: StaticKeys;
 
   constructor(private readonly options: Scp03HostOptions) {
+    this.keys = options.keys;
     this.securityLevel = options.securityLevel ?? 0x03;
     if (!VALID_SECURITY_LEVELS.has(this.securityLevel))
       throw new RangeError(
@@ -81,6 +87,11 @@ export class Scp03HostSession {
     const lengths = [options.keys.enc.length, options.keys.mac.length, options.keys.dek.length];
     if (lengths.some((l) => l !== lengths[0] || ![16, 24, 32].includes(l)))
       throw new RangeError('ENC, MAC and DEK are AES keys of one length');
+  }
+
+  /** The card's static keys for this session (diversified when asked): PUT KEY encrypts with its DEK. */
+  get staticKeys(): StaticKeys {
+    return this.keys;
   }
 
   get isOpen(): boolean {
@@ -124,9 +135,19 @@ export class Scp03HostSession {
       this.phase = 'closed';
       throw new Scp03Error(`the card's i parameter ${info.i.toString(16)} does not match S${s} mode`);
     }
+    const method = this.options.diversification ?? 'none';
+    if (method !== 'none') {
+      const kdd = info.keyDiversificationData;
+      const master = this.options.keys;
+      this.keys = {
+        enc: diversifyKey(method, master.enc, kdd, 'enc'),
+        mac: diversifyKey(method, master.mac, kdd, 'mac'),
+        dek: diversifyKey(method, master.dek, kdd, 'dek'),
+      };
+    }
     if (info.sequenceCounter && this.options.sdAid) {
       const expected = pseudoRandomChallenge(
-        this.options.keys.enc,
+        this.keys.enc,
         info.sequenceCounter,
         this.options.sdAid,
         s,
@@ -137,7 +158,7 @@ export class Scp03HostSession {
       }
     }
     this.context = concatBytes(this.hostChallenge, cardChallenge);
-    this.sessionKeys = deriveSessionKeys(this.options.keys, this.context);
+    this.sessionKeys = deriveSessionKeys(this.keys, this.context);
     const expected = cryptogram(this.sessionKeys.sMac, DERIVATION.CARD_CRYPTOGRAM, this.context, s);
     if (!constantTimeEqual(expected, cardCryptogram)) {
       this.phase = 'closed';

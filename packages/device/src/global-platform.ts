@@ -1,0 +1,128 @@
+// GlobalPlatform card management over an SCP03 session (GPCS v2.3.1 §11): what `iotsafe gp` runs,
+// in the spirit of GlobalPlatformPro's gp. Open it with GlobalPlatform.open(transport, keys, options).
+import {
+  type CommandApdu,
+  GP_DATA,
+  type KeyInformation,
+  type PersoOperation,
+  SW,
+  type StaticKeys,
+  type StatusEntry,
+  StatusWordError,
+  buildDeleteApplication,
+  buildDeleteKeySet,
+  buildGetStatus,
+  buildGpGetData,
+  buildInstall,
+  buildInstallForPersonalization,
+  buildPutKey,
+  buildSetStatus,
+  decodeBerTlvs,
+  decodeCplc,
+  decodeKeyInformation,
+  decodeStatusEntries,
+  encodeCommandApdu,
+  encodePersoScript,
+  encodePutKeySet,
+  parseResponseApdu,
+  storeDataBlocks,
+} from '@iotsafe/protocol';
+import { type Scp03Transport, type Scp03TransportOptions, openScp03 } from './scp03-transport.js';
+import type { Transport } from './transport.js';
+
+export const ISD_AID = Uint8Array.of(0xa0, 0x00, 0x00, 0x01, 0x51, 0x00, 0x00, 0x00);
+/** The IoT SAFE applet's load file and module on this stack's virtual SIM (real cards name their own). */
+export const IOTSAFE_LOAD_FILE_AID = Uint8Array.of(0xa0, 0x00, 0x00, 0x05, 0x59, 0x00);
+export const IOTSAFE_MODULE_AID = Uint8Array.of(0xa0, 0x00, 0x00, 0x05, 0x59, 0x00, 0x10, 0x01);
+
+export const CARD_STATE = { initialized: 0x07, secured: 0x0f, locked: 0x7f, terminated: 0xff } as const;
+
+export interface GlobalPlatformOptions extends Scp03TransportOptions {
+  /** The security domain to select; the ISD by default. */
+  securityDomain?: Uint8Array;
+}
+
+export class GlobalPlatform {
+  private constructor(readonly transport: Scp03Transport) {}
+
+  /** Selects the security domain and opens an SCP03 session with it. */
+  static async open(transport: Transport, keys: StaticKeys, options: GlobalPlatformOptions = {}): Promise<GlobalPlatform> {
+    const sd = options.securityDomain ?? ISD_AID;
+    return new GlobalPlatform(await openScp03(transport, keys, { sdAid: sd, ...options, select: sd }));
+  }
+
+  private async send(name: string, apdu: CommandApdu, accept: readonly number[] = [SW.OK]) {
+    const response = parseResponseApdu(await this.transport.transmit(encodeCommandApdu(apdu)));
+    if (!accept.includes(response.sw)) throw new StatusWordError(response.sw, name);
+    return response;
+  }
+
+  /** The value of a GET DATA object, without its tag and length. */
+  async getData(tag: number): Promise<Uint8Array> {
+    const { data } = await this.send(`GET DATA ${tag.toString(16).toUpperCase()}`, buildGpGetData(tag));
+    const [object] = decodeBerTlvs(data);
+    return object?.value ?? data;
+  }
+
+  async cplc(): Promise<Record<string, string>> {
+    return decodeCplc(await this.getData(GP_DATA.CPLC));
+  }
+
+  async keyInformation(): Promise<KeyInformation[]> {
+    const { data } = await this.send('GET DATA E0', buildGpGetData(GP_DATA.KEY_INFORMATION));
+    return decodeKeyInformation(data);
+  }
+
+  /** GET STATUS of the ISD, the applications or the load files (TLV format, following 6310). */
+  async status(scope: 'isd' | 'applications' | 'loadFiles'): Promise<StatusEntry[]> {
+    const out: StatusEntry[] = [];
+    let next = false;
+    for (;;) {
+      const response = await this.send('GET STATUS', buildGetStatus(scope, next), [SW.OK, 0x6310, SW.REFERENCED_DATA_NOT_FOUND]);
+      if (response.sw === SW.REFERENCED_DATA_NOT_FOUND) return out;
+      out.push(...decodeStatusEntries(response.data));
+      if (response.sw === SW.OK) return out;
+      next = true;
+    }
+  }
+
+  /** PUT KEY: adds a key set (replacing = 0) or replaces key set `replacing`; checks the card's KCVs. */
+  async putKeySet(newKeyVersion: number, keys: StaticKeys, replacing = 0): Promise<void> {
+    const dek = this.transport.session.staticKeys.dek;
+    const { data } = await this.send('PUT KEY', buildPutKey(replacing, encodePutKeySet(newKeyVersion, dek, keys)));
+    if (data[0] !== newKeyVersion || data.length !== 10) throw new StatusWordError(SW.UNKNOWN_ERROR, 'PUT KEY (unexpected answer)');
+  }
+
+  async deleteKeySet(keyVersion: number): Promise<void> {
+    await this.send('DELETE (key set)', buildDeleteKeySet(keyVersion));
+  }
+
+  async installApplication(aid: Uint8Array, privileges = Uint8Array.of(0x00)): Promise<void> {
+    await this.send(
+      'INSTALL [for install and make selectable]',
+      buildInstall({ loadFileAid: IOTSAFE_LOAD_FILE_AID, moduleAid: IOTSAFE_MODULE_AID, applicationAid: aid, privileges, parameters: Uint8Array.of(0xc9, 0x00) }),
+    );
+  }
+
+  async deleteApplication(aid: Uint8Array): Promise<void> {
+    await this.send('DELETE', buildDeleteApplication(aid));
+  }
+
+  /** INSTALL [for personalization] then the script in STORE DATA blocks (docs/perso-format.md). */
+  async personalize(aid: Uint8Array, operations: readonly PersoOperation[]): Promise<void> {
+    await this.send('INSTALL [for personalization]', buildInstallForPersonalization(aid));
+    for (const block of storeDataBlocks(encodePersoScript(operations))) await this.send('STORE DATA', block);
+  }
+
+  async setCardState(state: keyof typeof CARD_STATE): Promise<void> {
+    await this.send('SET STATUS (card)', buildSetStatus('card', CARD_STATE[state]));
+  }
+
+  async setApplicationLocked(aid: Uint8Array, locked: boolean): Promise<void> {
+    await this.send('SET STATUS (application)', buildSetStatus('application', locked ? 0x80 : 0x00, aid));
+  }
+
+  async close(): Promise<void> {
+    await this.transport.close();
+  }
+}
