@@ -78,3 +78,7 @@ export function send(card: { transmit(b: Uint8Array): Uint8Array }, hex: string)
   const { data, sw } = parseResponseApdu(card.transmit(hexToBytes(hex)));
   return { data: bytesToHex(data), sw: sw.toString(16).toUpperCase().padStart(4, '0') };
 }
+
+/** The GlobalPlatform test key 404142…4F (GPPro/kaoh default): a TEST key, for tests and the demo only. */
+export const GP_TEST_KEY = Uint8Array.from({ length: 16 }, (_, i) => 0x40 + i);
+export const GP_TEST_KEYS = { enc: GP_TEST_KEY, mac: GP_TEST_KEY, dek: GP_TEST_KEY };

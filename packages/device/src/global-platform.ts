@@ -1,14 +1,6 @@
 // GlobalPlatform card management over an SCP03 session (GPCS v2.3.1 §11): what `iotsafe gp` runs,
 // in the spirit of GlobalPlatformPro's gp. Open it with GlobalPlatform.open(transport, keys, options).
 import {
-  type CommandApdu,
-  GP_DATA,
-  type KeyInformation,
-  type PersoOperation,
-  SW,
-  type StaticKeys,
-  type StatusEntry,
-  StatusWordError,
   buildDeleteApplication,
   buildDeleteKeySet,
   buildGetStatus,
@@ -17,6 +9,7 @@ import {
   buildInstallForPersonalization,
   buildPutKey,
   buildSetStatus,
+  type CommandApdu,
   decodeBerTlvs,
   decodeCplc,
   decodeKeyInformation,
@@ -24,10 +17,17 @@ import {
   encodeCommandApdu,
   encodePersoScript,
   encodePutKeySet,
+  GP_DATA,
+  type KeyInformation,
+  type PersoOperation,
   parseResponseApdu,
+  type StaticKeys,
+  type StatusEntry,
+  StatusWordError,
+  SW,
   storeDataBlocks,
 } from '@iotsafe/protocol';
-import { type Scp03Transport, type Scp03TransportOptions, openScp03 } from './scp03-transport.js';
+import { openScp03, type Scp03Transport, type Scp03TransportOptions } from './scp03-transport.js';
 import type { Transport } from './transport.js';
 
 export const ISD_AID = Uint8Array.of(0xa0, 0x00, 0x00, 0x01, 0x51, 0x00, 0x00, 0x00);
@@ -46,7 +46,11 @@ export class GlobalPlatform {
   private constructor(readonly transport: Scp03Transport) {}
 
   /** Selects the security domain and opens an SCP03 session with it. */
-  static async open(transport: Transport, keys: StaticKeys, options: GlobalPlatformOptions = {}): Promise<GlobalPlatform> {
+  static async open(
+    transport: Transport,
+    keys: StaticKeys,
+    options: GlobalPlatformOptions = {},
+  ): Promise<GlobalPlatform> {
     const sd = options.securityDomain ?? ISD_AID;
     return new GlobalPlatform(await openScp03(transport, keys, { sdAid: sd, ...options, select: sd }));
   }
@@ -78,7 +82,11 @@ export class GlobalPlatform {
     const out: StatusEntry[] = [];
     let next = false;
     for (;;) {
-      const response = await this.send('GET STATUS', buildGetStatus(scope, next), [SW.OK, 0x6310, SW.REFERENCED_DATA_NOT_FOUND]);
+      const response = await this.send('GET STATUS', buildGetStatus(scope, next), [
+        SW.OK,
+        0x6310,
+        SW.REFERENCED_DATA_NOT_FOUND,
+      ]);
       if (response.sw === SW.REFERENCED_DATA_NOT_FOUND) return out;
       out.push(...decodeStatusEntries(response.data));
       if (response.sw === SW.OK) return out;
@@ -89,8 +97,12 @@ export class GlobalPlatform {
   /** PUT KEY: adds a key set (replacing = 0) or replaces key set `replacing`; checks the card's KCVs. */
   async putKeySet(newKeyVersion: number, keys: StaticKeys, replacing = 0): Promise<void> {
     const dek = this.transport.session.staticKeys.dek;
-    const { data } = await this.send('PUT KEY', buildPutKey(replacing, encodePutKeySet(newKeyVersion, dek, keys)));
-    if (data[0] !== newKeyVersion || data.length !== 10) throw new StatusWordError(SW.UNKNOWN_ERROR, 'PUT KEY (unexpected answer)');
+    const { data } = await this.send(
+      'PUT KEY',
+      buildPutKey(replacing, encodePutKeySet(newKeyVersion, dek, keys)),
+    );
+    if (data[0] !== newKeyVersion || data.length !== 10)
+      throw new StatusWordError(SW.UNKNOWN_ERROR, 'PUT KEY (unexpected answer)');
   }
 
   async deleteKeySet(keyVersion: number): Promise<void> {
@@ -100,7 +112,13 @@ export class GlobalPlatform {
   async installApplication(aid: Uint8Array, privileges = Uint8Array.of(0x00)): Promise<void> {
     await this.send(
       'INSTALL [for install and make selectable]',
-      buildInstall({ loadFileAid: IOTSAFE_LOAD_FILE_AID, moduleAid: IOTSAFE_MODULE_AID, applicationAid: aid, privileges, parameters: Uint8Array.of(0xc9, 0x00) }),
+      buildInstall({
+        loadFileAid: IOTSAFE_LOAD_FILE_AID,
+        moduleAid: IOTSAFE_MODULE_AID,
+        applicationAid: aid,
+        privileges,
+        parameters: Uint8Array.of(0xc9, 0x00),
+      }),
     );
   }
 

@@ -8,6 +8,14 @@ export {
   toPem,
 } from './csr.js';
 export {
+  CARD_STATE,
+  GlobalPlatform,
+  type GlobalPlatformOptions,
+  IOTSAFE_LOAD_FILE_AID,
+  IOTSAFE_MODULE_AID,
+  ISD_AID,
+} from './global-platform.js';
+export {
   AppletNotFoundError,
   byId,
   byLabel,
@@ -20,7 +28,6 @@ export {
   type SignOptions,
   type SignPayload,
 } from './iotsafe.js';
+export { openScp03, Scp03Transport, type Scp03TransportOptions } from './scp03-transport.js';
 export { formatCommand, formatResponse, type TraceSink } from './trace.js';
 export { type CardLike, MemoryTransport, type Transport, TransportError } from './transport.js';
-export { Scp03Transport, openScp03, type Scp03TransportOptions } from './scp03-transport.js';
-export { CARD_STATE, GlobalPlatform, IOTSAFE_LOAD_FILE_AID, IOTSAFE_MODULE_AID, ISD_AID, type GlobalPlatformOptions } from './global-platform.js';

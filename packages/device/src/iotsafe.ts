@@ -157,8 +157,16 @@ export class IoTSafe {
    * Uses an applet already selected on `channel` (for example by openScp03, whose session is with the
    * applet): no MANAGE CHANNEL, no SELECT, and close() leaves the channel to its owner.
    */
-  static attach(transport: Transport, channel: number, aid: Uint8Array, options: IoTSafeOptions = {}): IoTSafe {
-    const pump = new ApduPump(transport, { trace: options.trace, getResponseClass: options.getResponseClass });
+  static attach(
+    transport: Transport,
+    channel: number,
+    aid: Uint8Array,
+    options: IoTSafeOptions = {},
+  ): IoTSafe {
+    const pump = new ApduPump(transport, {
+      trace: options.trace,
+      getResponseClass: options.getResponseClass,
+    });
     const client = new IoTSafe(transport, pump, channel, aid, options);
     client.ownsChannel = false;
     return client;

@@ -2,19 +2,19 @@
 // every command and unwraps every response, so the IoT SAFE client and GP commands run unchanged.
 // Follow-ups (61xx) are handled here, below the wrapping, because the R-MAC covers the whole answer.
 import {
-  type CommandApdu,
-  INS,
-  SW,
-  Scp03Error,
-  Scp03HostSession,
-  type Scp03HostOptions,
-  type StaticKeys,
-  StatusWordError,
   buildSelect,
+  type CommandApdu,
   claForChannel,
   encodeCommandApdu,
   encodeResponseApdu,
+  INS,
   parseCommandApdu,
+  Scp03Error,
+  type Scp03HostOptions,
+  Scp03HostSession,
+  type StaticKeys,
+  StatusWordError,
+  SW,
 } from '@iotsafe/protocol';
 import { ApduPump } from './apdu-pump.js';
 import type { TraceSink } from './trace.js';
@@ -70,7 +70,11 @@ export class Scp03Transport implements Transport {
 }
 
 /** Opens an SCP03 session (INITIALIZE UPDATE, EXTERNAL AUTHENTICATE) and returns the protected Transport. */
-export async function openScp03(transport: Transport, keys: StaticKeys, options: Scp03TransportOptions = {}): Promise<Scp03Transport> {
+export async function openScp03(
+  transport: Transport,
+  keys: StaticKeys,
+  options: Scp03TransportOptions = {},
+): Promise<Scp03Transport> {
   const pump = new ApduPump(transport, options.trace ? { trace: options.trace } : {});
   const channel = options.channel ?? 0;
   if (options.select) {
@@ -85,4 +89,3 @@ export async function openScp03(transport: Transport, keys: StaticKeys, options:
   if (authenticated.sw !== SW.OK) throw new StatusWordError(authenticated.sw, 'EXTERNAL AUTHENTICATE');
   return new Scp03Transport(transport, pump, session);
 }
-

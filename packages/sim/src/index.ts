@@ -7,6 +7,9 @@ export {
   type CardRuntimeOptions,
   type TransmissionProtocol,
 } from './card/runtime.js';
+export { IsdApplet, type ManagedApplication } from './gp/isd-applet.js';
+export { APP_LIFE_CYCLE, CARD_LIFE_CYCLE, ISD_AID, type IsdState, type KeySet } from './gp/isd-state.js';
+export { SecureChannelService } from './gp/secure-channel.js';
 export { IoTSafeApplet } from './iotsafe/applet.js';
 export * from './iotsafe/containers.js';
 export { PERSONALITIES, type Personality, personalityByName, REFERENCE } from './iotsafe/personality.js';
@@ -39,6 +42,3 @@ export {
   STATE_FILE,
   VirtualSim,
 } from './virtual-sim.js';
-export { IsdApplet, type ManagedApplication } from './gp/isd-applet.js';
-export { APP_LIFE_CYCLE, CARD_LIFE_CYCLE, ISD_AID, type IsdState, type KeySet } from './gp/isd-state.js';
-export { SecureChannelService } from './gp/secure-channel.js';

@@ -305,19 +305,46 @@ export function personalizationFromProfile(input: unknown, lock = false): PersoO
   const later: PersoOperation[] = [];
   profile.containers.forEach((spec, index) => {
     const generate = spec.class === 'privateKey' && spec.key === 'generate';
-    const container = containerFromSpec(generate ? { ...spec, key: 'empty' } : spec, `containers.${index} (${spec.class} ${spec.id})`);
+    const container = containerFromSpec(
+      generate ? { ...spec, key: 'empty' } : spec,
+      `containers.${index} (${spec.class} ${spec.id})`,
+    );
     const descriptor = describe(container);
-    ops.push(container.objectClass === 'privateKey' && container.publicKeyId ? { op: 'create', descriptor, publicKeyId: container.publicKeyId } : { op: 'create', descriptor });
+    ops.push(
+      container.objectClass === 'privateKey' && container.publicKeyId
+        ? { op: 'create', descriptor, publicKeyId: container.publicKeyId }
+        : { op: 'create', descriptor },
+    );
     const ref = { id: container.id };
     if (generate) later.push({ op: 'generate', ref });
     else if (container.objectClass === 'privateKey' && container.privateKey) {
-      later.push({ op: 'content', objectClass: 'privateKey', ref, content: { kind: 'privateKey', privateKey: container.privateKey } });
+      later.push({
+        op: 'content',
+        objectClass: 'privateKey',
+        ref,
+        content: { kind: 'privateKey', privateKey: container.privateKey },
+      });
     } else if (container.objectClass === 'publicKey' && container.publicKey) {
-      ops.push({ op: 'content', objectClass: 'publicKey', ref, content: { kind: 'publicKey', point: container.publicKey } });
+      ops.push({
+        op: 'content',
+        objectClass: 'publicKey',
+        ref,
+        content: { kind: 'publicKey', point: container.publicKey },
+      });
     } else if (container.objectClass === 'file' && container.content) {
-      ops.push({ op: 'content', objectClass: 'file', ref, content: { kind: 'file', content: container.content } });
+      ops.push({
+        op: 'content',
+        objectClass: 'file',
+        ref,
+        content: { kind: 'file', content: container.content },
+      });
     } else if (container.objectClass === 'secret' && container.value) {
-      ops.push({ op: 'content', objectClass: 'secret', ref, content: { kind: 'secret', value: container.value } });
+      ops.push({
+        op: 'content',
+        objectClass: 'secret',
+        ref,
+        content: { kind: 'secret', value: container.value },
+      });
     }
   });
   // Keys after every container exists, so a generated or imported pair also fills its public container.

@@ -146,12 +146,7 @@ export class Scp03HostSession {
       };
     }
     if (info.sequenceCounter && this.options.sdAid) {
-      const expected = pseudoRandomChallenge(
-        this.keys.enc,
-        info.sequenceCounter,
-        this.options.sdAid,
-        s,
-      );
+      const expected = pseudoRandomChallenge(this.keys.enc, info.sequenceCounter, this.options.sdAid, s);
       if (!constantTimeEqual(expected, cardChallenge)) {
         this.phase = 'closed';
         throw new Scp03Error('the card challenge is not the pseudo-random one its keys would give');

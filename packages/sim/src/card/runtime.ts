@@ -176,7 +176,8 @@ export class CardRuntime implements Card {
         if (n !== channel && other.selected === applet) return sw(SW.CONDITIONS_NOT_SATISFIED);
       }
     }
-    if (state.selected && state.selected !== applet) state.selected.deselect(channel);
+    // A SELECT starts a new application session, even of the same applet (GPCS 10.2.3 ends SCP sessions).
+    state.selected?.deselect(channel);
     state.selected = applet;
     return sw(SW.OK);
   }

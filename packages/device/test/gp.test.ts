@@ -1,0 +1,316 @@
+// GlobalPlatform over SCP03 end to end: the host (openScp03, GlobalPlatform) against the virtual SIM's
+// ISD, then the IoT SAFE client on what was personalised.
+import assert from 'node:assert/strict';
+import { createPublicKey, verify } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import {
+  byId,
+  byLabel,
+  encodeP256PublicKeyInfo,
+  GlobalPlatform,
+  IoTSafe,
+  MemoryTransport,
+  openScp03,
+  TransportError,
+} from '@iotsafe/device';
+import {
+  bytesToHex,
+  ecdsaRawToDer,
+  encodeCommandApdu,
+  encodePutKeySet,
+  hexToBytes,
+  IOTSAFE_AID,
+  isValidStatusWord,
+  Scp03Error,
+  StatusWordError,
+  utf8,
+} from '@iotsafe/protocol';
+import {
+  newStorageKey,
+  personalizationFromProfile,
+  TYPE1_PROFILE,
+  TYPE2_PROFILE,
+  VirtualSim,
+} from '@iotsafe/sim';
+import { GP_TEST_KEYS, send } from '../../../test/helpers/cards.js';
+import { SeededRandom } from '../../../test/helpers/random.js';
+
+const BLANK = { containers: [] };
+const root = mkdtempSync(join(tmpdir(), 'iotsafe-gp-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+function blankSim(options: Parameters<typeof VirtualSim.inMemory>[1] = {}) {
+  return VirtualSim.inMemory(BLANK, { isdKeys: { keys: GP_TEST_KEYS }, ...options });
+}
+
+async function gp(
+  sim: VirtualSim,
+  securityLevel = 0x03,
+  extra: Parameters<typeof GlobalPlatform.open>[2] = {},
+) {
+  return GlobalPlatform.open(new MemoryTransport(sim.card), GP_TEST_KEYS, { securityLevel, ...extra });
+}
+
+describe('secure channel with the ISD', () => {
+  test('level 00 (authenticated, no secure messaging) opens, but management needs C-MAC: 6982', async () => {
+    const card = await gp(blankSim(), 0x00);
+    assert.equal(Object.keys(await card.cplc()).length, 18);
+    await assert.rejects(card.status('applications'), (e: StatusWordError) => e.sw === 0x6982);
+  });
+  for (const level of [0x01, 0x03, 0x11, 0x13, 0x33]) {
+    test(`level ${level.toString(16).padStart(2, '0')}: GET DATA, GET STATUS and key information`, async () => {
+      const card = await gp(blankSim(), level);
+      const cplc = await card.cplc();
+      assert.equal(Object.keys(cplc).length, 18);
+      const keys = await card.keyInformation();
+      assert.deepEqual(
+        keys.map((k) => [k.keyId, k.keyVersion, k.type, k.length]),
+        [
+          [1, 0x30, 0x88, 16],
+          [2, 0x30, 0x88, 16],
+          [3, 0x30, 0x88, 16],
+        ],
+      );
+      const [isd] = await card.status('isd');
+      assert.equal(isd!.lifeCycle, 0x0f);
+      const apps = await card.status('applications');
+      assert.equal(bytesToHex(apps[0]!.aid), bytesToHex(IOTSAFE_AID));
+    });
+  }
+  test('S16 mode (i = 71) opens and works', async () => {
+    const sim = blankSim({ isdKeys: { keys: GP_TEST_KEYS, i: 0x71 } });
+    const card = await gp(sim, 0x33, { sMode: 16 });
+    assert.equal((await card.status('applications')).length, 1);
+  });
+  test('the pseudo-random challenge counter advances with each session and survives a restart', async () => {
+    const dir = join(root, 'counter');
+    const storageKey = newStorageKey();
+    const sim = VirtualSim.create(dir, BLANK, { storageKey, isdKeys: { keys: GP_TEST_KEYS } });
+    await gp(sim);
+    await gp(sim);
+    const reopened = VirtualSim.open(dir, { storageKey });
+    assert.equal(reopened.isd.keySets[0]!.sequenceCounter, 2);
+    const card = await gp(reopened);
+    assert.equal(bytesToHex(await card.getData(0x00c1)), '000003');
+  });
+  test('wrong keys: the host refuses the card cryptogram and never sends EXTERNAL AUTHENTICATE', async () => {
+    const wrong = {
+      enc: new Uint8Array(16).fill(1),
+      mac: new Uint8Array(16).fill(1),
+      dek: new Uint8Array(16).fill(1),
+    };
+    await assert.rejects(GlobalPlatform.open(new MemoryTransport(blankSim().card), wrong), Scp03Error);
+  });
+  test('management commands outside a secure channel, or below the required level, get 6982', async () => {
+    const sim = blankSim({ isdRequiredLevel: 0x03 });
+    send(sim.card, '00A4040008A000000151000000');
+    assert.equal(send(sim.card, '80F28002024F0000').sw, '6982');
+    assert.equal(send(sim.card, '80F0807F').sw, '6982');
+    assert.equal(send(sim.card, '80CA9F7F00').sw, '9000'); // GET DATA needs no security
+    const macOnly = await gp(sim, 0x01);
+    await assert.rejects(macOnly.status('applications'), (e: StatusWordError) => e.sw === 0x6982);
+  });
+});
+
+describe('personalisation of a blank SIM over SCP03, then the IoT SAFE client', () => {
+  test('a Type I profile with a certificate: keys generated on the card, signature verified, certificate read back', async () => {
+    const sim = blankSim();
+    const certificate = new Uint8Array(700).map((_, i) => i & 0xff);
+    certificate.set([0x30, 0x82, 0x02, 0xb8]);
+    const profile = {
+      containers: TYPE1_PROFILE.containers.map((c) =>
+        c.class === 'file' && c.id === '02' ? { ...c, content: { hex: bytesToHex(certificate) } } : c,
+      ),
+    };
+    const card = await gp(sim);
+    await card.personalize(IOTSAFE_AID, personalizationFromProfile(profile, true));
+    const client = await IoTSafe.connect(new MemoryTransport(sim.card));
+    const objects = await client.listObjects();
+    assert.deepEqual(
+      objects.map((o) => o.label),
+      TYPE1_PROFILE.containers.map((c) => c.label),
+    );
+    assert.equal(bytesToHex(await client.readFile(byLabel('device-certificate'))), bytesToHex(certificate));
+    const point = await client.readPublicKey(byId('01'));
+    const message = utf8('personalised over SCP03');
+    const signature = await client.sign(byId('01'), { message });
+    const key = createPublicKey({
+      key: Buffer.from(encodeP256PublicKeyInfo(point)),
+      format: 'der',
+      type: 'spki',
+    });
+    assert.ok(verify('sha256', message, key, Buffer.from(ecdsaRawToDer(signature))));
+    // The lock DGI closed personalisation for good.
+    const again = await gp(sim);
+    await assert.rejects(
+      again.personalize(IOTSAFE_AID, [{ op: 'delete', objectClass: 'file', ref: { id: hexToBytes('02') } }]),
+      (e: StatusWordError) => e.sw === 0x6985,
+    );
+    assert.equal((await client.listObjects()).length, TYPE1_PROFILE.containers.length);
+  });
+  test('the card built from a profile by perso lists what a SIM created from it lists', async () => {
+    const direct = VirtualSim.inMemory(TYPE2_PROFILE);
+    const sim = blankSim();
+    await (await gp(sim)).personalize(IOTSAFE_AID, personalizationFromProfile(TYPE2_PROFILE));
+    const list = async (s: VirtualSim) => (await IoTSafe.connect(new MemoryTransport(s.card))).listObjects();
+    const strip = (objects: Awaited<ReturnType<typeof list>>) =>
+      objects.map((o) => JSON.stringify({ ...o, id: bytesToHex(o.id!) }));
+    assert.deepEqual(strip(await list(sim)), strip(await list(direct)));
+  });
+  test('keys and secrets are refused without C-DECRYPTION (6982), and nothing changes', async () => {
+    const sim = blankSim();
+    const card = await gp(sim, 0x01);
+    await assert.rejects(
+      card.personalize(IOTSAFE_AID, personalizationFromProfile(TYPE2_PROFILE)),
+      (e: StatusWordError) => e.sw === 0x6982,
+    );
+    assert.equal(sim.store.containers.length, 0);
+  });
+  test('a malformed script is 6A80 and changes nothing; STORE DATA without INSTALL [for perso] is 6985', async () => {
+    const sim = blankSim();
+    const card = await gp(sim);
+    await assert.rejects(
+      card.personalize(IOTSAFE_AID, [{ op: 'generate', ref: { id: hexToBytes('01') } }]),
+      (e: StatusWordError) => e.sw === 0x6a82,
+    );
+    assert.equal(sim.store.containers.length, 0);
+    const raw = await gp(sim);
+    const response = await raw.transport.transmit(hexToBytes('80E2880003A0FF00'));
+    assert.equal(bytesToHex(response.subarray(-2)), '6985');
+  });
+});
+
+describe('key management', () => {
+  test('PUT KEY adds a key set that then opens sessions; replacing a set retires its old keys', async () => {
+    const sim = blankSim();
+    const added = {
+      enc: new Uint8Array(16).fill(0x11),
+      mac: new Uint8Array(16).fill(0x22),
+      dek: new Uint8Array(16).fill(0x33),
+    };
+    await (await gp(sim)).putKeySet(0x31, added);
+    await GlobalPlatform.open(new MemoryTransport(sim.card), added, { keyVersion: 0x31 });
+    const replacement = {
+      enc: new Uint8Array(16).fill(0x44),
+      mac: new Uint8Array(16).fill(0x55),
+      dek: new Uint8Array(16).fill(0x66),
+    };
+    await (await gp(sim)).putKeySet(0x32, replacement, 0x30);
+    await assert.rejects(
+      gp(sim),
+      (e: Error) => e instanceof Scp03Error || (e instanceof StatusWordError && e.sw === 0x6a88),
+    );
+    const card = await GlobalPlatform.open(new MemoryTransport(sim.card), replacement, { keyVersion: 0x32 });
+    assert.deepEqual(
+      (await card.keyInformation()).map((k) => k.keyVersion).sort(),
+      [0x31, 0x31, 0x31, 0x32, 0x32, 0x32],
+    );
+    await card.deleteKeySet(0x31);
+    assert.equal(sim.isd.keySets.length, 1);
+  });
+  test('a PUT KEY whose KCV does not match is 6982 and changes nothing', async () => {
+    const sim = blankSim();
+    const card = await gp(sim);
+    const payload = encodePutKeySet(0x31, GP_TEST_KEYS.dek, GP_TEST_KEYS);
+    payload[payload.length - 1]! ^= 1;
+    const response = await card.transport.transmit(
+      encodeCommandApdu({ cla: 0x80, ins: 0xd8, p1: 0, p2: 0x81, data: payload, le: 256 }),
+    );
+    assert.equal(bytesToHex(response.subarray(-2)), '6982');
+    assert.equal(sim.isd.keySets.length, 1);
+  });
+});
+
+describe('life cycles', () => {
+  test('locking the card hides the applet; unlocking brings it back; invalid transitions are 6985', async () => {
+    const sim = blankSim();
+    const card = await gp(sim);
+    await card.setCardState('locked');
+    assert.equal(send(sim.card, '00A4040007A0000005590010').sw, '6A82');
+    const admin = await gp(sim);
+    await assert.rejects(admin.status('applications'), (e: StatusWordError) => e.sw === 0x6985);
+    await admin.setCardState('secured');
+    assert.equal(send(sim.card, '00A4040007A0000005590010').sw, '9000');
+    const again = await gp(sim);
+    await assert.rejects(again.setCardState('initialized'), (e: StatusWordError) => e.sw === 0x6985);
+  });
+  test('a locked application is not selectable; DELETE then INSTALL gives a blank one', async () => {
+    const sim = VirtualSim.inMemory(TYPE1_PROFILE, { isdKeys: { keys: GP_TEST_KEYS } });
+    const card = await gp(sim);
+    await card.setApplicationLocked(IOTSAFE_AID, true);
+    assert.equal(send(sim.card, '00A4040007A0000005590010').sw, '6A82');
+    await card.setApplicationLocked(IOTSAFE_AID, false);
+    await card.deleteApplication(IOTSAFE_AID);
+    assert.equal(send(sim.card, '00A4040007A0000005590010').sw, '6A82');
+    assert.equal(sim.store.containers.length, 0);
+    await card.installApplication(IOTSAFE_AID);
+    const client = await IoTSafe.connect(new MemoryTransport(sim.card));
+    assert.equal((await client.listObjects()).length, 0);
+  });
+  test('a terminated card answers only GET DATA', async () => {
+    const sim = blankSim();
+    await (await gp(sim)).setCardState('terminated');
+    send(sim.card, '00A4040008A000000151000000');
+    assert.equal(send(sim.card, '8050300008A0A1A2A3A4A5A6A700').sw, '6985');
+    assert.equal(send(sim.card, '80CA9F7F00').sw, '9000');
+  });
+});
+
+describe('the IoT SAFE applet over SCP03', () => {
+  test('IoT SAFE commands travel wrapped (C-MAC, C-DEC, R-MAC, R-ENC) and work unchanged', async () => {
+    const sim = VirtualSim.inMemory(TYPE1_PROFILE, { isdKeys: { keys: GP_TEST_KEYS } });
+    const wire: string[] = [];
+    const secured = await openScp03(new MemoryTransport(sim.card), GP_TEST_KEYS, {
+      select: IOTSAFE_AID,
+      securityLevel: 0x33,
+      trace: (l) => wire.push(l),
+    });
+    const client = IoTSafe.attach(secured, 0, IOTSAFE_AID);
+    const signature = await client.sign(byId('01'), { message: utf8('over SCP03') });
+    assert.equal(signature.length, 64);
+    assert.equal((await client.random(32)).length, 32);
+    assert.ok(
+      wire.some((l) => l.startsWith('→ 84 2A')),
+      'sign INIT went with the SM bit',
+    );
+    // A SELECT ends the session: the transport refuses to go on.
+    await secured.transmit(hexToBytes('00A4040007A0000005590010'));
+    await assert.rejects(secured.transmit(hexToBytes('8084000010')), TransportError);
+  });
+});
+
+describe('fuzzed wrapped APDUs', () => {
+  test('2,000 mutated protected commands: never executed, never a crash', async () => {
+    const r = new SeededRandom(303);
+    const sim = blankSim();
+    const plain = [hexToBytes('80F28002024F0000'), hexToBytes('80CA00E000'), hexToBytes('80F0800F')];
+    for (let i = 0; i < 2000; i++) {
+      const card = await gp(sim);
+      const session = card.transport.session;
+      const wrapped = encodeCommandApdu(
+        session.wrap({
+          cla: 0x80,
+          ins: plain[i % 3]![1]!,
+          p1: plain[i % 3]![2]!,
+          p2: plain[i % 3]![3]!,
+          data: plain[i % 3]!.subarray(5, 5 + (plain[i % 3]![4] ?? 0)),
+        }),
+      );
+      const mutated = Uint8Array.from(wrapped);
+      const at = 4 + r.int(mutated.length - 4);
+      mutated[at]! ^= 1 << r.int(8);
+      const version = sim.store.version;
+      const lifeCycle = sim.isd.lifeCycle;
+      const response = sim.card.transmit(mutated);
+      const sw = (response[response.length - 2]! << 8) | response[response.length - 1]!;
+      assert.ok(isValidStatusWord(sw));
+      assert.notEqual(sw, 0x9000, `mutation at ${at} accepted: ${bytesToHex(mutated)}`);
+      assert.equal(sim.store.version, version);
+      assert.equal(sim.isd.lifeCycle, lifeCycle);
+    }
+    assert.equal(sim.card.internalErrors, 0);
+  });
+});
