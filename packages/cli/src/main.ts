@@ -24,6 +24,8 @@ import {
 import { Command, CommanderError, Option } from 'commander';
 import { runDemo } from './demo.js';
 import { describeApplication, objectRow } from './describe.js';
+import { registerGp } from './gp.js';
+import { resolveKeys } from './gp-keys.js';
 import { print, printError, printJson, table } from './output.js';
 import {
   type GlobalOptions,
@@ -72,16 +74,22 @@ const sim = program.command('sim').description('create and manage virtual SIMs')
 
 sim
   .command('create <dir>')
-  .description('create a SIM directory from a profile (type1, type2, or a JSON file)')
-  .requiredOption('--profile <name|file>', 'type1 | type2 | path to a profile JSON')
+  .description('create a SIM directory from a profile (type1, type2, blank, or a JSON file)')
+  .requiredOption('--profile <name|file>', 'type1 | type2 | blank | path to a profile JSON')
   .addOption(
     new Option('--personality <name>', 'real-applet personality').choices(Object.keys(PERSONALITIES)),
   )
-  .action((dir: string, options: { profile: string; personality?: string }) => {
+  .option(
+    '--isd-keys-file <file>',
+    "the ISD's SCP03 keys (one hex key, or enc=/mac=/dek= lines); random without it",
+  )
+  .action((dir: string, options: { profile: string; personality?: string; isdKeysFile?: string }) => {
     const profile = BUILTIN_PROFILES[options.profile] ?? JSON.parse(readFileSync(options.profile, 'utf8'));
+    const isdKeys = options.isdKeysFile ? resolveKeys({ keysFile: options.isdKeysFile }) : undefined;
     const created = VirtualSim.create(dir, profile, {
       storageKey: storageKey(globals()),
       ...(options.personality ? { personality: options.personality } : {}),
+      ...(isdKeys ? { isdKeys: { keys: isdKeys } } : {}),
     });
     if (globals().json)
       printJson({
@@ -306,6 +314,8 @@ refOptions(
       } else print(pem.trimEnd());
     }),
 );
+
+registerGp(program, globals);
 
 program
   .command('demo')

@@ -134,3 +134,92 @@ describe('the README example', () => {
     assert.match(r.stdout, /verified\s+true/);
   });
 });
+
+describe('iotsafe gp: personalise a blank SIM over SCP03, then use it', () => {
+  const blank = join(dir, 'blank');
+  const gpKeys = join(dir, 'gp.keys');
+  test('sim create blank, gp info/list/perso, then sign and read the certificate with the IoT SAFE client', () => {
+    writeFileSync(gpKeys, '# GP test key, tests only\n404142434445464748494A4B4C4D4E4F\n');
+    assert.equal(iotsafe(['sim', 'create', blank, '--profile', 'blank', '--isd-keys-file', gpKeys]).code, 0);
+    const info = iotsafe(['--sim', blank, '--json', 'gp', '--keys-file', gpKeys, 'info']);
+    assert.equal(info.code, 0, info.stderr);
+    assert.equal(JSON.parse(info.stdout).keys.length, 3);
+    const list = iotsafe(['--sim', blank, 'gp', '--keys-file', gpKeys, '--level', 'renc', 'list']);
+    assert.match(list.stdout, /APP\s+A0000005590010\s+07/);
+    const profile = join(dir, 'perso.json');
+    writeFileSync(
+      profile,
+      JSON.stringify({
+        containers: [
+          { class: 'privateKey', id: '01', label: 'device-key', key: 'generate', publicKeyId: '01' },
+          { class: 'publicKey', id: '01', functions: ['verify'], access: ['read'] },
+          {
+            class: 'file',
+            id: '02',
+            label: 'device-certificate',
+            usage: 'certificate',
+            content: { hex: '3003020107' },
+          },
+        ],
+      }),
+    );
+    const perso = iotsafe([
+      '--sim',
+      blank,
+      '--trace',
+      'gp',
+      '--keys-file',
+      gpKeys,
+      'perso',
+      profile,
+      '--lock',
+    ]);
+    assert.equal(perso.code, 0, perso.stderr);
+    assert.match(perso.stdout, /personalised: 6 operations, personalisation locked/);
+    assert.match(perso.stderr, /→ 84 E2/, 'STORE DATA travelled protected');
+    assert.doesNotMatch(perso.stderr, /404142434445464748494A4B4C4D4E4F/i, 'keys are never echoed');
+    assert.equal(
+      iotsafe(['--sim', blank, 'read-file', '--label', 'device-certificate']).stdout.trim(),
+      '3003020107',
+    );
+    const sig = iotsafe(['--sim', blank, 'sign', '--id', '01', '--text', 'hi']).stdout.trim();
+    assert.equal(
+      iotsafe(['--sim', blank, 'verify', '--id', '01', '--text', 'hi', '--signature', sig]).code,
+      0,
+    );
+  });
+  test('wrong GP keys fail cleanly (exit 1, no key echoed); missing keys are a usage error', () => {
+    const wrong = iotsafe(['--sim', blank, 'gp', '--key', '00112233445566778899AABBCCDDEEFF', 'info']);
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stderr, /wrong keys or diversification/);
+    assert.doesNotMatch(wrong.stderr, /00112233445566778899/i);
+    assert.equal(iotsafe(['--sim', blank, 'gp', 'info']).code, 2);
+  });
+  test('put-key, then the new keys open the ISD; lock hides the applet, unlock restores it', () => {
+    const newKeys = join(dir, 'new.keys');
+    writeFileSync(
+      newKeys,
+      'enc=11111111111111111111111111111111\nmac=22222222222222222222222222222222\ndek=33333333333333333333333333333333\n',
+    );
+    assert.equal(
+      iotsafe([
+        '--sim',
+        blank,
+        'gp',
+        '--keys-file',
+        gpKeys,
+        'put-key',
+        '--new-kvn',
+        '31',
+        '--new-keys-file',
+        newKeys,
+      ]).code,
+      0,
+    );
+    assert.equal(iotsafe(['--sim', blank, 'gp', '--keys-file', newKeys, '--kvn', '31', 'lock']).code, 0);
+    const locked = iotsafe(['--sim', blank, 'random', '8']);
+    assert.equal(locked.code, 3);
+    assert.equal(iotsafe(['--sim', blank, 'gp', '--keys-file', newKeys, '--kvn', '31', 'unlock']).code, 0);
+    assert.equal(iotsafe(['--sim', blank, 'random', '8']).code, 0);
+  });
+});

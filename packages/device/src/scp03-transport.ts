@@ -5,7 +5,6 @@ import {
   buildSelect,
   type CommandApdu,
   claForChannel,
-  encodeCommandApdu,
   encodeResponseApdu,
   INS,
   parseCommandApdu,

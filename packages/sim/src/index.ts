@@ -15,6 +15,7 @@ export * from './iotsafe/containers.js';
 export { PERSONALITIES, type Personality, personalityByName, REFERENCE } from './iotsafe/personality.js';
 export { ObjectStore } from './iotsafe/store.js';
 export {
+  BLANK_PROFILE,
   BUILTIN_PROFILES,
   containersFromProfile,
   type Profile,

@@ -430,4 +430,11 @@ export const TYPE2_PROFILE: Profile = {
   ],
 };
 
-export const BUILTIN_PROFILES: Record<string, Profile> = { type1: TYPE1_PROFILE, type2: TYPE2_PROFILE };
+/** No containers: a SIM to personalise over SCP03 (`iotsafe gp perso`). */
+export const BLANK_PROFILE: Profile = { description: 'blank: no containers', containers: [] };
+
+export const BUILTIN_PROFILES: Record<string, Profile> = {
+  type1: TYPE1_PROFILE,
+  type2: TYPE2_PROFILE,
+  blank: BLANK_PROFILE,
+};

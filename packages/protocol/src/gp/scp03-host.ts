@@ -149,7 +149,9 @@ export class Scp03HostSession {
       const expected = pseudoRandomChallenge(this.keys.enc, info.sequenceCounter, this.options.sdAid, s);
       if (!constantTimeEqual(expected, cardChallenge)) {
         this.phase = 'closed';
-        throw new Scp03Error('the card challenge is not the pseudo-random one its keys would give');
+        throw new Scp03Error(
+          'card challenge mismatch: wrong keys or diversification (it does not derive from these keys)',
+        );
       }
     }
     this.context = concatBytes(this.hostChallenge, cardChallenge);
