@@ -1,6 +1,6 @@
 // npm run bench: in-process IoT SAFE throughput, and the card layer's cost over the bare crypto.
 import { createECDH, createPrivateKey, sign } from 'node:crypto';
-import { byId, IoTSafe, MemoryTransport } from '@iotsafe/device';
+import { byId, GlobalPlatform, IoTSafe, MemoryTransport, openScp03 } from '@iotsafe/device';
 import {
   derBitString,
   derContext,
@@ -9,10 +9,12 @@ import {
   derSequence,
   derSmallInteger,
   hexToBytes,
+  IOTSAFE_AID,
   OID,
   signDigest,
 } from '@iotsafe/protocol';
 import { type Container, TYPE1_PROFILE, VirtualSim } from '@iotsafe/sim';
+import { GP_TEST_KEYS } from '../test/helpers/cards.js';
 import { measure, printTable } from './harness.js';
 
 const sim = VirtualSim.inMemory(TYPE1_PROFILE);
@@ -124,4 +126,40 @@ printTable('Card-layer overhead (time per operation, lower ratio is better)', [
     unit: 'µs',
     ratio: ratio(results.dh.microseconds, results.nodeDh.microseconds),
   },
+]);
+
+// --- SCP03: the same IoT SAFE APDU plain and protected, in one run; secure-channel opens ---
+const gpSim = VirtualSim.inMemory(TYPE1_PROFILE, { isdKeys: { keys: GP_TEST_KEYS } });
+const plainTransport = new MemoryTransport(gpSim.card);
+await plainTransport.transmit(apdu('00A4040007A0000005590010'));
+const random16 = apdu('8084000010');
+const level01 = await openScp03(new MemoryTransport(gpSim.card), GP_TEST_KEYS, {
+  select: IOTSAFE_AID,
+  securityLevel: 0x01,
+});
+const plainScp = await measure('GET RANDOM(16), plain', () => plainTransport.transmit(random16));
+const mac = await measure('GET RANDOM(16), level 01 (C-MAC)', () => level01.transmit(random16));
+const level33 = await openScp03(new MemoryTransport(gpSim.card), GP_TEST_KEYS, {
+  select: IOTSAFE_AID,
+  securityLevel: 0x33,
+});
+const full = await measure('GET RANDOM(16), level 33', () => level33.transmit(random16));
+const opens = await measure('secure channel open (SELECT, IU, EA)', () =>
+  GlobalPlatform.open(new MemoryTransport(gpSim.card), GP_TEST_KEYS),
+);
+printTable('SCP03 (host and card in process; time per APDU, ratio to the plain APDU)', [
+  { name: plainScp.name, value: fmt(plainScp.opsPerSecond), unit: 'APDU/s', ratio: '1.00x' },
+  {
+    name: mac.name,
+    value: fmt(mac.opsPerSecond),
+    unit: 'APDU/s',
+    ratio: ratio(mac.microseconds, plainScp.microseconds),
+  },
+  {
+    name: 'GET RANDOM(16), level 33 (C-DEC C-MAC R-MAC R-ENC)',
+    value: fmt(full.opsPerSecond),
+    unit: 'APDU/s',
+    ratio: ratio(full.microseconds, plainScp.microseconds),
+  },
+  { name: opens.name, value: fmt(opens.opsPerSecond), unit: 'opens/s' },
 ]);
