@@ -10,14 +10,18 @@ import {
   buildPutKey,
   buildSetStatus,
   type CommandApdu,
+  command,
+  concatBytes,
   decodeBerTlvs,
   decodeCplc,
   decodeKeyInformation,
   decodeStatusEntries,
   encodeCommandApdu,
+  encodeKeyData,
   encodePersoScript,
   encodePutKeySet,
   GP_DATA,
+  GP_INS,
   type KeyInformation,
   type PersoOperation,
   parseResponseApdu,
@@ -103,6 +107,28 @@ export class GlobalPlatform {
     );
     if (data[0] !== newKeyVersion || data.length !== 10)
       throw new StatusWordError(SW.UNKNOWN_ERROR, 'PUT KEY (unexpected answer)');
+  }
+
+  /**
+   * PUT KEY of any key set: SCP80 (type 80 DES/3DES or 88 AES: KIc, KID, KIK), SCP81 (85 TLS-PSK, then
+   * a DEK), from KID `firstKeyId`. Returns the card's KCVs (empty for TLS-PSK).
+   */
+  async putKeys(
+    newKeyVersion: number,
+    keys: readonly { type: number; value: Uint8Array }[],
+    replacing = 0,
+    firstKeyId = 1,
+  ): Promise<Uint8Array> {
+    const dek = this.transport.session.staticKeys.dek;
+    const data = concatBytes(
+      Uint8Array.of(newKeyVersion),
+      ...keys.map((k) => encodeKeyData(dek, k.type, k.value)),
+    );
+    const p2 = (keys.length > 1 ? 0x80 : 0x00) | firstKeyId;
+    const response = await this.send('PUT KEY', command(0x80, GP_INS.PUT_KEY, replacing, p2, data, 256));
+    if (response.data[0] !== newKeyVersion)
+      throw new StatusWordError(SW.UNKNOWN_ERROR, 'PUT KEY (unexpected answer)');
+    return response.data.subarray(1);
   }
 
   async deleteKeySet(keyVersion: number): Promise<void> {

@@ -17,13 +17,17 @@ import {
   TransportError,
 } from '@iotsafe/device';
 import {
+  aesKcv,
   bytesToHex,
+  desKcv,
   ecdsaRawToDer,
   encodeCommandApdu,
   encodePutKeySet,
   hexToBytes,
   IOTSAFE_AID,
   isValidStatusWord,
+  KEY_TYPE_DES,
+  KEY_TYPE_TLS_PSK,
   Scp03Error,
   StatusWordError,
   utf8,
@@ -221,6 +225,44 @@ describe('key management', () => {
     );
     assert.equal(bytesToHex(response.subarray(-2)), '6982');
     assert.equal(sim.isd.keySets.length, 1);
+  });
+});
+
+describe('key sets for SCP80 and SCP81', () => {
+  test('PUT KEY loads a 3DES KIc/KID/KIK set (KVN 01) and a TLS-PSK set (KVN 40); SCP03 does not use them', async () => {
+    const sim = blankSim();
+    const card = await gp(sim);
+    const des = [0x30, 0x31, 0x32].map((b) => new Uint8Array(16).fill(b));
+    const kcvs = await card.putKeys(
+      0x01,
+      des.map((value) => ({ type: KEY_TYPE_DES, value })),
+    );
+    assert.equal(bytesToHex(kcvs), des.map((k) => bytesToHex(desKcv(k))).join(''));
+    const psk = new Uint8Array(32).fill(0x77);
+    const answer = await card.putKeys(0x40, [
+      { type: KEY_TYPE_TLS_PSK, value: psk },
+      { type: 0x88, value: new Uint8Array(16).fill(0x78) },
+    ]);
+    assert.equal(
+      bytesToHex(answer),
+      bytesToHex(aesKcv(new Uint8Array(16).fill(0x78))),
+      'no KCV for the PSK, the AES KCV for the DEK',
+    );
+    const info = await (await gp(sim)).keyInformation();
+    assert.deepEqual(
+      info.filter((k) => k.keyVersion === 0x01).map((k) => k.type),
+      [0x80, 0x80, 0x80],
+    );
+    assert.deepEqual(
+      info.filter((k) => k.keyVersion === 0x40).map((k) => [k.type, k.length]),
+      [
+        [0x85, 32],
+        [0x88, 16],
+      ],
+    );
+    send(sim.card, '00A4040008A000000151000000');
+    assert.equal(send(sim.card, '8050010008A0A1A2A3A4A5A6A700').sw, '6A88');
+    assert.equal(sim.isd.keySets.find((k) => k.keyVersion === 0x40)!.keys[0]!.value.length, 32);
   });
 });
 

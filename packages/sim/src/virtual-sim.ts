@@ -15,7 +15,7 @@ import {
 import { CardError } from './card/card-error.js';
 import { CardRuntime } from './card/runtime.js';
 import { IsdApplet } from './gp/isd-applet.js';
-import { APP_LIFE_CYCLE, CARD_LIFE_CYCLE, ISD_AID, type IsdState } from './gp/isd-state.js';
+import { APP_LIFE_CYCLE, CARD_LIFE_CYCLE, ISD_AID, type IsdState, scp03KeySet } from './gp/isd-state.js';
 import { SecureChannelService } from './gp/secure-channel.js';
 import { IoTSafeApplet } from './iotsafe/applet.js';
 import { type Container, checkContainers } from './iotsafe/containers.js';
@@ -56,14 +56,7 @@ function newIsdState(options: SimOptions): IsdState {
   cplc.set([0x47, 0x90, 0x49, 0x53]); // fabricator / IC type: arbitrary, "IS" for IoT SAFE
   cplc.set(randomBytes(4), 12); // IC serial number
   return {
-    keySets: [
-      {
-        keyVersion: options.isdKeys?.keyVersion ?? 0x30,
-        i: options.isdKeys?.i ?? 0x70,
-        keys,
-        sequenceCounter: 0,
-      },
-    ],
+    keySets: [scp03KeySet(options.isdKeys?.keyVersion ?? 0x30, options.isdKeys?.i ?? 0x70, keys)],
     lifeCycle: CARD_LIFE_CYCLE.SECURED,
     keyDiversificationData: new Uint8Array(randomBytes(10)),
     cplc,

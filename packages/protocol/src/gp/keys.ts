@@ -80,16 +80,50 @@ export function encodePutKeySet(
   );
 }
 
+/** GP key types (GPCS Table 11-16) this stack loads: DES/3DES (SCP80), TLS-PSK (SCP81), AES (SCP03, SCP80). */
+export const KEY_TYPE_DES = 0x80;
+export const KEY_TYPE_TLS_PSK = 0x85;
+
 export interface DecodedKey {
+  type: number;
   key: Uint8Array;
+  /** The key check value the card answers with (empty for key types without a KCV rule). */
   kcv: Uint8Array;
 }
 
+/** KCV by key type: AES rule for AES keys, 3DES rule for DES keys, none for TLS-PSK (no public rule). */
+export function keyCheckValue(type: number, key: Uint8Array): Uint8Array {
+  if (type === AES_KEY_TYPE) return aesKcv(key);
+  if (type === KEY_TYPE_DES) return desKcv(key);
+  return new Uint8Array(0);
+}
+
+function validKeyLength(type: number, length: number): boolean {
+  if (type === AES_KEY_TYPE) return length === 16 || length === 24 || length === 32;
+  if (type === KEY_TYPE_DES) return length === 8 || length === 16 || length === 24;
+  if (type === KEY_TYPE_TLS_PSK) return length >= 1 && length <= 64;
+  return false;
+}
+
+/** One key data block of any supported type: type ‖ L ‖ [clear length] ‖ DEK-encrypted key ‖ KCV length ‖ KCV. */
+export function encodeKeyData(dek: Uint8Array, type: number, key: Uint8Array): Uint8Array {
+  if (!validKeyLength(type, key.length))
+    throw new FormatError(`a key of type ${type.toString(16)} cannot be ${key.length} bytes`);
+  const encrypted = encryptKeyWithDek(dek, key);
+  const kcv = keyCheckValue(type, key);
+  return concatBytes(
+    Uint8Array.of(type, 1 + encrypted.length, key.length),
+    encrypted,
+    Uint8Array.of(kcv.length),
+    kcv,
+  );
+}
+
 /**
- * The keys of PUT KEY data, decrypted and checked against their KCVs. Accepts both block forms:
- * `88 11 10 <16 ct>` (Amd D) and `88 10 <16 ct>` (GPCS Table 11-71, what pySim sends).
+ * The keys of PUT KEY data, decrypted with the session's Key-DEK and checked against their KCVs.
+ * Accepts both block forms: `88 11 10 <16 ct>` (Amd D) and `88 10 <16 ct>` (GPCS Table 11-71, pySim).
  */
-export function decodePutKeySet(
+export function decodePutKeyData(
   dek: Uint8Array,
   data: Uint8Array,
 ): { keyVersion: number; keys: DecodedKey[] } {
@@ -100,28 +134,50 @@ export function decodePutKeySet(
     if (i + 2 > data.length) throw new FormatError('truncated key data block');
     const type = data[i]!;
     const blockLength = data[i + 1]!;
-    if (type !== AES_KEY_TYPE) throw new FormatError(`key type ${type.toString(16)} is not AES`);
+    if (type !== AES_KEY_TYPE && type !== KEY_TYPE_DES && type !== KEY_TYPE_TLS_PSK) {
+      throw new FormatError(`key type ${type.toString(16)} is not supported`);
+    }
     const block = data.subarray(i + 2, i + 2 + blockLength);
     if (block.length !== blockLength) throw new FormatError('truncated key data block');
     const explicitLength = blockLength % 16 !== 0;
     const clearLength = explicitLength ? block[0]! : blockLength;
     const cipher = explicitLength ? block.subarray(1) : block;
-    if (cipher.length % 16 !== 0 || ![16, 24, 32].includes(clearLength) || clearLength > cipher.length) {
-      throw new FormatError('bad AES key data block');
+    if (
+      cipher.length === 0 ||
+      cipher.length % 16 !== 0 ||
+      !validKeyLength(type, clearLength) ||
+      clearLength > cipher.length
+    ) {
+      throw new FormatError('bad key data block');
     }
-    const key = aesCbcDecrypt(dek, new Uint8Array(16), cipher).subarray(0, clearLength);
+    const key = aesCbcDecrypt(dek, new Uint8Array(16), cipher).slice(0, clearLength);
     let next = i + 2 + blockLength;
     const kcvLength = data[next];
     if (kcvLength === undefined || next + 1 + kcvLength > data.length)
       throw new FormatError('missing key check value');
     const kcv = data.subarray(next + 1, next + 1 + kcvLength);
-    if (kcvLength > 0 && !constantTimeEqual(kcv, aesKcv(key).subarray(0, kcvLength)))
+    const expected = keyCheckValue(type, key);
+    if (
+      kcvLength > 0 &&
+      (expected.length < kcvLength || !constantTimeEqual(kcv, expected.subarray(0, kcvLength)))
+    )
       throw new KeyCheckError();
     next += 1 + kcvLength;
-    keys.push({ key, kcv: aesKcv(key) });
+    keys.push({ type, key, kcv: expected });
     i = next;
   }
   return { keyVersion: data[0]!, keys };
+}
+
+/** PUT KEY data of an SCP03 key set: three AES keys, ENC, MAC, DEK. */
+export function decodePutKeySet(
+  dek: Uint8Array,
+  data: Uint8Array,
+): { keyVersion: number; keys: DecodedKey[] } {
+  const decoded = decodePutKeyData(dek, data);
+  if (decoded.keys.some((k) => k.type !== AES_KEY_TYPE))
+    throw new FormatError('an SCP03 key set holds AES keys');
+  return decoded;
 }
 
 /** A key's KCV does not match the decrypted key (GPCS: 6982). */

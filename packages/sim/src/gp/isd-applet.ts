@@ -2,13 +2,12 @@
 // INSTALL, STORE DATA (forwarded to the applet being personalised), PUT KEY, DELETE, SET STATUS, and
 // the card life cycle. Management commands need a secure channel at `requiredLevel` (else 6982).
 import {
-  aesKcv,
   type CommandApdu,
   concatBytes,
   decodeBerTlvs,
   decodeInstall,
   decodeInstallForPersonalization,
-  decodePutKeySet,
+  decodePutKeyData,
   encodeBerTlv,
   encodeCardData,
   encodeKeyInformation,
@@ -24,7 +23,15 @@ import {
 } from '@iotsafe/protocol';
 import { type Applet, type AppletResponse, type CommandContext, ok } from '../card/applet.js';
 import { CardError } from '../card/card-error.js';
-import { APP_LIFE_CYCLE, CARD_LIFE_CYCLE, IOTSAFE_MODULE_AID, ISD_AID, type IsdState } from './isd-state.js';
+import {
+  APP_LIFE_CYCLE,
+  CARD_LIFE_CYCLE,
+  IOTSAFE_MODULE_AID,
+  ISD_AID,
+  type IsdState,
+  type KeySet,
+  scp03Keys,
+} from './isd-state.js';
 import type { SecureChannelService } from './secure-channel.js';
 
 /** What the ISD needs from the application it manages (the IoT SAFE applet). */
@@ -154,11 +161,11 @@ export class IsdApplet implements Applet {
         return ok(
           encodeKeyInformation(
             state.keySets.flatMap((set) =>
-              [1, 2, 3].map((keyId) => ({
-                keyId,
+              set.keys.map((k) => ({
+                keyId: k.id,
                 keyVersion: set.keyVersion,
-                type: 0x88,
-                length: set.keys.enc.length,
+                type: k.type,
+                length: k.value.length,
               })),
             ),
           ),
@@ -297,25 +304,28 @@ export class IsdApplet implements Applet {
 
   // --- PUT KEY (Amd D §7.2, GPCS 11.8) ---
 
+  /**
+   * Adds a key set (P1 = 00) or replaces set P1, keys from KID P2 on (P2 b8: several keys). AES keys
+   * for SCP03, DES/3DES or AES for SCP80 (KIc/KID/KIK), TLS-PSK for SCP81; all decrypted with the
+   * session's Key-DEK and checked against their KCVs. Answer: KVN ‖ KCVs.
+   */
   private putKey(apdu: CommandApdu, channel: number): AppletResponse {
-    if ((apdu.p2 & 0x7f) !== 0x01 || (apdu.p2 & 0x80) === 0)
-      return fail(SW.INCORRECT_P1P2, 'PUT KEY loads a whole key set from KID 1');
+    const firstKeyId = apdu.p2 & 0x7f;
+    if (firstKeyId === 0) return fail(SW.INCORRECT_P1P2, 'key identifiers start at 1');
     const current = this.currentKeySet(channel);
-    let decoded: ReturnType<typeof decodePutKeySet>;
+    let decoded: ReturnType<typeof decodePutKeyData>;
     try {
-      decoded = decodePutKeySet(current.keys.dek, apdu.data);
+      decoded = decodePutKeyData(current.dek, apdu.data);
     } catch (error) {
       if (error instanceof KeyCheckError)
         return fail(SW.SECURITY_STATUS_NOT_SATISFIED, 'key check value mismatch');
       if (error instanceof FormatError) return fail(SW.INCORRECT_DATA, error.message);
       throw error;
     }
-    const [enc, mac, dek] = decoded.keys;
     const newVersion = decoded.keyVersion;
-    if (!enc || !mac || !dek || decoded.keys.length !== 3)
-      return fail(SW.INCORRECT_DATA, 'a key set is ENC, MAC and DEK');
-    if (enc.key.length !== mac.key.length || enc.key.length !== dek.key.length)
-      return fail(SW.INCORRECT_DATA, 'keys of one set have one length');
+    if (decoded.keys.length === 0) return fail(SW.INCORRECT_DATA, 'no key in PUT KEY');
+    if ((apdu.p2 & 0x80) === 0 && decoded.keys.length !== 1)
+      return fail(SW.INCORRECT_P1P2, 'several keys need P2 b8');
     if (newVersion < 0x01 || newVersion > 0x7f)
       return fail(SW.INCORRECT_DATA, 'key version numbers are 01..7F');
     const sets = this.state.keySets;
@@ -324,20 +334,26 @@ export class IsdApplet implements Applet {
       return fail(SW.REFERENCED_DATA_NOT_FOUND, `no key set ${apdu.p1.toString(16)}`);
     if (sets.some((s) => s.keyVersion === newVersion && s !== replaced))
       return fail(SW.CONDITIONS_NOT_SATISFIED, 'that key version exists');
-    const keys = { enc: enc.key, mac: mac.key, dek: dek.key };
+    const keys = decoded.keys.map((k, index) => ({ id: firstKeyId + index, type: k.type, value: k.key }));
+    const candidate: KeySet = { keyVersion: newVersion, i: current.set.i, keys, sequenceCounter: 0 };
+    if (keys.every((k) => k.type === 0x88) && keys.length === 3 && !scp03Keys(candidate)) {
+      return fail(SW.INCORRECT_DATA, 'the keys of an SCP03 set have one length');
+    }
     this.options.commit(() => {
       if (replaced) {
         replaced.keyVersion = newVersion;
         replaced.keys = keys;
         replaced.sequenceCounter = 0;
-      } else sets.push({ keyVersion: newVersion, i: current.i, keys, sequenceCounter: 0 });
+      } else sets.push(candidate);
     });
-    return ok(concatBytes(Uint8Array.of(newVersion), aesKcv(keys.enc), aesKcv(keys.mac), aesKcv(keys.dek)));
+    return ok(concatBytes(Uint8Array.of(newVersion), ...decoded.keys.map((k) => k.kcv)));
   }
 
-  /** The key set of the open session (its DEK decrypts new keys). */
-  private currentKeySet(channel: number) {
-    return this.options.secureChannel.sessionKeySet(channel) ?? fail(SW.SECURITY_STATUS_NOT_SATISFIED);
+  /** The key set of the open session and its Key-DEK, which decrypts new keys. */
+  private currentKeySet(channel: number): { set: KeySet; dek: Uint8Array } {
+    const set = this.options.secureChannel.sessionKeySet(channel) ?? fail(SW.SECURITY_STATUS_NOT_SATISFIED);
+    const keys = scp03Keys(set) ?? fail(SW.SECURITY_STATUS_NOT_SATISFIED);
+    return { set, dek: keys.dek };
   }
 
   // --- DELETE (GPCS 11.2) ---

@@ -2,13 +2,43 @@
 // card life cycle, identification data, and the registry of applications.
 import type { StaticKeys } from '@iotsafe/protocol';
 
+/** A key as GP stores it: key identifier, key type (GPCS Table 11-16) and value. */
+export interface CardKey {
+  id: number;
+  type: number;
+  value: Uint8Array;
+}
+
 export interface KeySet {
   keyVersion: number;
   /** SCP03 i parameter of this key set (Amd D Table 5-1); 70 = pseudo-random challenge, R-MAC, R-ENC. */
   i: number;
-  keys: StaticKeys;
+  /** SCP03: KIDs 1–3 AES (ENC, MAC, DEK); SCP80: KIc, KID, KIK (DES or AES); SCP81: 1 TLS-PSK, 2 DEK. */
+  keys: CardKey[];
   /** Pseudo-random challenge sequence counter: 0 when the set is created, +1 before each use (§6.2.2.1). */
   sequenceCounter: number;
+}
+
+const AES = 0x88;
+
+/** The SCP03 static keys of a set: KIDs 1, 2, 3 as AES keys of one length; undefined for other sets. */
+export function scp03Keys(set: KeySet): StaticKeys | undefined {
+  const [enc, mac, dek] = [1, 2, 3].map((id) => set.keys.find((k) => k.id === id && k.type === AES)?.value);
+  if (!enc || !mac || !dek || enc.length !== mac.length || enc.length !== dek.length) return undefined;
+  return { enc, mac, dek };
+}
+
+export function scp03KeySet(keyVersion: number, i: number, keys: StaticKeys): KeySet {
+  return {
+    keyVersion,
+    i,
+    sequenceCounter: 0,
+    keys: [
+      { id: 1, type: AES, value: keys.enc },
+      { id: 2, type: AES, value: keys.mac },
+      { id: 3, type: AES, value: keys.dek },
+    ],
+  };
 }
 
 /** Card life cycle states (GPCS §5.1.1, SET STATUS P2). */

@@ -11,12 +11,13 @@ import {
   type ResponseApdu,
   Scp03CardError,
   Scp03CardSession,
+  type StaticKeys,
   SW,
   u32be,
 } from '@iotsafe/protocol';
 import type { AppletResponse } from '../card/applet.js';
 import { CardError } from '../card/card-error.js';
-import type { IsdState, KeySet } from './isd-state.js';
+import { type IsdState, type KeySet, scp03Keys } from './isd-state.js';
 
 export const INS_INITIALIZE_UPDATE = 0x50;
 export const INS_EXTERNAL_AUTHENTICATE = 0x82;
@@ -70,9 +71,15 @@ export class SecureChannelService {
     for (const s of this.sessions.values()) s.terminate();
   }
 
-  private keySet(keyVersion: number): KeySet | undefined {
-    const sets = this.options.state.keySets;
-    return keyVersion === 0 ? sets[0] : sets.find((k) => k.keyVersion === keyVersion);
+  /** The SCP03 key set P1 names; 00 = the first SCP03 set (GPCS E.5.1.3). */
+  private keySet(keyVersion: number): { set: KeySet; keys: StaticKeys } | undefined {
+    for (const set of this.options.state.keySets) {
+      if (keyVersion !== 0 && set.keyVersion !== keyVersion) continue;
+      const keys = scp03Keys(set);
+      if (keys) return { set, keys };
+      if (keyVersion !== 0) return undefined;
+    }
+    return undefined;
   }
 
   /** INITIALIZE UPDATE (Amd D §7.1.1, spec/scp03.md §5). */
@@ -83,8 +90,9 @@ export class SecureChannelService {
     if (apdu.p2 !== 0x00) throw new CardError(SW.INCORRECT_P1P2);
     const session = this.session(channel);
     session.terminate();
-    const set = this.keySet(apdu.p1);
-    if (!set) throw new CardError(SW.REFERENCED_DATA_NOT_FOUND, `no key set ${apdu.p1.toString(16)}`);
+    const found = this.keySet(apdu.p1);
+    if (!found) throw new CardError(SW.REFERENCED_DATA_NOT_FOUND, `no SCP03 key set ${apdu.p1.toString(16)}`);
+    const { set, keys } = found;
     const s = (set.i & 0x01) === 1 ? 16 : 8;
     if (apdu.data.length !== s) throw new CardError(SW.WRONG_LENGTH, `host challenge must be ${s} bytes`);
     let cardChallenge: Uint8Array;
@@ -100,13 +108,13 @@ export class SecureChannelService {
         throw new CardError(SW.MEMORY_FAILURE, 'the sequence counter could not be saved');
       }
       sequenceCounter = u32be(set.sequenceCounter).subarray(1);
-      cardChallenge = pseudoRandomChallenge(set.keys.enc, sequenceCounter, this.options.sdAid, s);
+      cardChallenge = pseudoRandomChallenge(keys.enc, sequenceCounter, this.options.sdAid, s);
     } else {
       cardChallenge = this.options.randomChallenge?.(s) ?? new Uint8Array(randomBytes(s));
     }
     this.keySets.set(channel, set);
     const data = session.initializeUpdate(apdu, {
-      keys: set.keys,
+      keys,
       keyVersion: set.keyVersion,
       i: set.i,
       keyDiversificationData: this.options.state.keyDiversificationData,

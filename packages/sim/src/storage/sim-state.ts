@@ -3,7 +3,7 @@
 // the container they belong to. Volatile containers never reach the disk.
 import { bytesToHex, concatBytes, hexToBytes } from '@iotsafe/protocol';
 import { z } from 'zod';
-import type { IsdState } from '../gp/isd-state.js';
+import type { CardKey, IsdState } from '../gp/isd-state.js';
 import { type Container, checkContainers, isVolatile } from '../iotsafe/containers.js';
 import { seal, unseal } from './storage-key.js';
 
@@ -93,6 +93,24 @@ export class SimStateError extends Error {
   override name = 'SimStateError';
 }
 
+/** A key set's keys as one sealed blob: (KID, type, length, value) per key. */
+function encodeCardKeys(keys: readonly CardKey[]): Uint8Array {
+  return concatBytes(...keys.map((k) => concatBytes(Uint8Array.of(k.id, k.type, k.value.length), k.value)));
+}
+
+function decodeCardKeys(bytes: Uint8Array): CardKey[] {
+  const keys: CardKey[] = [];
+  for (let i = 0; i < bytes.length; ) {
+    const length = bytes[i + 2];
+    if (length === undefined || i + 3 + length > bytes.length)
+      throw new SimStateError('an ISD key set is malformed');
+    keys.push({ id: bytes[i]!, type: bytes[i + 1]!, value: bytes.slice(i + 3, i + 3 + length) });
+    i += 3 + length;
+  }
+  if (keys.length === 0) throw new SimStateError('an ISD key set is empty');
+  return keys;
+}
+
 const context = (simId: string, c: Container, field: string) =>
   `${simId}/${c.objectClass}/${bytesToHex(c.id)}/${field}`;
 
@@ -159,11 +177,7 @@ export function serializeState(state: SimState, storageKey: Uint8Array): string 
       keyVersion: k.keyVersion,
       i: k.i,
       sequenceCounter: k.sequenceCounter,
-      keys: seal(
-        storageKey,
-        concatBytes(k.keys.enc, k.keys.mac, k.keys.dek),
-        `${state.simId}/isd/key-set/${index}/${k.keyVersion}`,
-      ),
+      keys: seal(storageKey, encodeCardKeys(k.keys), `${state.simId}/isd/key-set/${index}/${k.keyVersion}`),
     })),
     application: isd.application
       ? {
@@ -259,16 +273,10 @@ export function deserializeState(text: string, storageKey: Uint8Array): SimState
     keyDiversificationData: hexToBytes(raw.isd.keyDiversificationData),
     cplc: hexToBytes(raw.isd.cplc),
     keySets: raw.isd.keySets.map((k, index) => {
-      const all = unseal(storageKey, k.keys, `${raw.simId}/isd/key-set/${index}/${k.keyVersion}`);
-      if (all.length % 3 !== 0 || ![48, 72, 96].includes(all.length))
-        throw new SimStateError('an ISD key set is malformed');
-      const n = all.length / 3;
-      return {
-        keyVersion: k.keyVersion,
-        i: k.i,
-        sequenceCounter: k.sequenceCounter,
-        keys: { enc: all.slice(0, n), mac: all.slice(n, 2 * n), dek: all.slice(2 * n) },
-      };
+      const keys = decodeCardKeys(
+        unseal(storageKey, k.keys, `${raw.simId}/isd/key-set/${index}/${k.keyVersion}`),
+      );
+      return { keyVersion: k.keyVersion, i: k.i, sequenceCounter: k.sequenceCounter, keys };
     }),
     ...(raw.isd.application
       ? {
