@@ -86,6 +86,8 @@ export interface IoTSafeOptions {
   updateChunk?: number;
   /** Length encoding of full-text data (tag 9B): BER (default) or a fixed 3 bytes (Kigen). */
   fullTextLength?: 'ber' | 'fixed3';
+  /** Close a numbered session before opening it (Orange/Kigen style); default: only after a 6985. */
+  closeBeforeOpen?: boolean;
   /** Curve size in bytes, for signature lengths (32 for P-256 and brainpoolP256r1). */
   curveSize?: number;
   trace?: TraceSink;
@@ -453,8 +455,10 @@ export class IoTSafe {
   // --- sessions ------------------------------------------------------------------------------------
 
   /**
-   * Runs `body` inside a numbered session: closes the session first (a crash may have left it open),
-   * opens it, and always closes it afterwards — without letting a close failure hide the body's error.
+   * Runs `body` inside a numbered session: opens it, and when the card says it is already open (6985:
+   * a crash left it so) closes it and opens again; always closes it afterwards, without letting a close
+   * failure hide the body's error. With `closeBeforeOpen` the session is closed first, as the Orange and
+   * Kigen libraries do (one APDU more per operation).
    */
   private async withSession<T>(
     name: string,
@@ -464,9 +468,16 @@ export class IoTSafe {
     body: () => Promise<T>,
   ): Promise<T> {
     const closeSession = async () => (await this.exchange((cla) => buildInitClose(cla, initIns, session))).sw;
-    const closeSw = await closeSession();
-    if (!ACCEPTABLE_CLOSE.has(closeSw)) throw new StatusWordError(closeSw, `${name} INIT (close)`);
-    await this.run(`${name} INIT`, buildOpen);
+    if (this.options.closeBeforeOpen) {
+      const closeSw = await closeSession();
+      if (!ACCEPTABLE_CLOSE.has(closeSw)) throw new StatusWordError(closeSw, `${name} INIT (close)`);
+    }
+    const opened = await this.exchange(buildOpen);
+    // 6985 (Kigen-class) or 6A86 (the Thales card of the CIRA trace, spec §9.D) on a session a crash left open.
+    if ((opened.sw === SW.CONDITIONS_NOT_SATISFIED || opened.sw === SW.INCORRECT_P1P2) && !this.options.closeBeforeOpen) {
+      await closeSession();
+      await this.run(`${name} INIT`, buildOpen);
+    } else if (opened.sw !== SW.OK) throw new StatusWordError(opened.sw, `${name} INIT`);
     try {
       return await body();
     } finally {
