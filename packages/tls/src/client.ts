@@ -1,0 +1,500 @@
+// The TLS 1.3 client (RFC 8446), as a Duplex that behaves like tls.TLSSocket where it matters:
+// 'secureConnect', getPeerCertificate(), alpnProtocol, getProtocol(), end() with close_notify, errors
+// as 'error' events. The handshake reads like §2/§4: one method per step, in protocol order; every
+// private-key and secret operation goes through KeyOps.
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { Socket, connect as netConnect } from 'node:net';
+import { Duplex } from 'node:stream';
+import type { X509Certificate } from 'node:crypto';
+import { bytesToHex } from '@iotsafe/protocol';
+import { type CipherSuiteInfo, CIPHER_SUITES, RecordProtection, suiteByCode } from './aead.js';
+import { SERVER_SIGNATURE_SCHEMES, parseCertificate, trustAnchors, verifyCertificateVerify, verifyServerChain } from './certificates.js';
+import {
+  ALERT,
+  CONTENT_TYPE,
+  DOWNGRADE_TLS11,
+  DOWNGRADE_TLS12,
+  GROUP_CODE,
+  HANDSHAKE_TYPE,
+  HELLO_RETRY_REQUEST_RANDOM,
+  type NamedGroup,
+  TLS13,
+} from './constants.js';
+import { TlsError, tlsFail } from './errors.js';
+import { HASH_LENGTH, Transcript, deriveSecret, emptyHash, expandLabel, finishedVerifyData, trafficKeys } from './key-schedule.js';
+import { type KeyOps, type KeyShare, SoftwareKeyOps } from './keyops.js';
+import {
+  type CertificateRequest,
+  certificateVerifyContent,
+  marshalCertificate,
+  marshalCertificateVerify,
+  marshalClientHello,
+  marshalFinished,
+  marshalKeyUpdate,
+  type ServerHello,
+  unmarshalCertificate,
+  unmarshalCertificateRequest,
+  unmarshalCertificateVerify,
+  unmarshalEncryptedExtensions,
+  unmarshalServerHello,
+} from './messages.js';
+import { HandshakeBuffer, RecordLayer } from './record-layer.js';
+
+export interface ConnectOptions {
+  host?: string;
+  port?: number;
+  /** An already connected stream to run TLS over (then host/port are not used). */
+  socket?: Duplex;
+  /** SNI and the name the server certificate must carry; defaults to host unless it is an IP. */
+  servername?: string;
+  /** Trust anchors: PEM text, or a list of PEM/DER certificates (a CA read from a SIM file, say). */
+  ca?: string | readonly (string | Uint8Array)[];
+  /** Default true: a server that does not authenticate is refused. */
+  rejectUnauthorized?: boolean;
+  keyOps?: KeyOps;
+  alpnProtocols?: readonly string[];
+  cipherSuites?: readonly number[];
+  groups?: readonly NamedGroup[];
+  /** Receives NSS key log lines (SSLKEYLOGFILE format) for Wireshark/tshark; off by default. */
+  keylog?: (line: string) => void;
+  /** Handshake deadline in ms (default 30 s). */
+  handshakeTimeout?: number;
+}
+
+interface HandshakeMessage {
+  type: number;
+  body: Uint8Array;
+  raw: Uint8Array;
+}
+
+const ZERO_CONTEXT = new Uint8Array(0);
+
+export class TlsClientSocket extends Duplex {
+  authorized = false;
+  alpnProtocol: string | false = false;
+  /** Handshake statistics: time and the KeyOps calls it took. */
+  readonly handshakeStats = { milliseconds: 0 };
+
+  private readonly socket: Duplex;
+  private readonly records = new RecordLayer();
+  private readonly handshake = new HandshakeBuffer();
+  private readonly transcript = new Transcript();
+  private readonly keyOps: KeyOps;
+  private readonly clientRandom = new Uint8Array(randomBytes(32));
+  private suite!: CipherSuiteInfo;
+  private peerChain: X509Certificate[] = [];
+  private connected = false;
+  private peerClosed = false;
+  private waiter?: { resolve: () => void; reject: (error: Error) => void };
+  private pendingWrites: { chunk: Uint8Array; callback: (error?: Error | null) => void }[] = [];
+  private clientTrafficSecret?: Uint8Array;
+  private serverTrafficSecret?: Uint8Array;
+  private timer?: NodeJS.Timeout;
+
+  constructor(private readonly options: ConnectOptions) {
+    super();
+    this.keyOps = options.keyOps ?? new SoftwareKeyOps();
+    this.socket = options.socket ?? netConnect({ host: options.host ?? '127.0.0.1', port: options.port ?? 443 });
+    this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.socket.on('end', () => this.onPeerEnd());
+    this.socket.on('error', (error) => this.fail(error));
+    this.timer = setTimeout(() => this.fail(new TlsError('user_canceled', 'the TLS handshake timed out')), options.handshakeTimeout ?? 30_000);
+    const start = () => {
+      const started = performance.now();
+      this.runHandshake()
+        .then(() => {
+          clearTimeout(this.timer);
+          this.handshakeStats.milliseconds = performance.now() - started;
+          this.connected = true;
+          this.emit('secureConnect');
+          this.flushPendingWrites();
+          this.pumpApplicationData();
+        })
+        .catch((error) => this.fail(error));
+    };
+    if (this.socket instanceof Socket && this.socket.connecting) this.socket.once('connect', start);
+    else queueMicrotask(start);
+  }
+
+  // --- the handshake, in protocol order (RFC 8446 §2) ---
+
+  private async runHandshake(): Promise<void> {
+    const groups = (this.options.groups ?? this.keyOps.groups).filter((g) => this.keyOps.groups.includes(g));
+    if (groups.length === 0) tlsFail('internal_error', 'no key exchange group in common with the key operations');
+    const suites = this.options.cipherSuites ?? CIPHER_SUITES.map((s) => s.code);
+    let share = await this.keyOps.generateKeyShare(groups[0]!);
+    const sessionId = new Uint8Array(randomBytes(32));
+    this.sendClientHello(sessionId, suites, groups, share);
+    let hello = await this.readServerHello(sessionId, suites);
+    if (hello.helloRetry) {
+      const group = this.acceptHelloRetry(hello.message, groups, share);
+      share = await this.keyOps.generateKeyShare(group);
+      this.sendClientHello(sessionId, suites, groups, share, hello.message.cookie);
+      hello = await this.readServerHello(sessionId, suites);
+      if (hello.helloRetry) tlsFail('unexpected_message', 'a second HelloRetryRequest');
+    }
+    const handshakeSecret = await this.deriveHandshakeSecret(hello.message, share);
+    await this.readEncryptedExtensions();
+    const request = await this.readServerAuthentication(handshakeSecret.server);
+    await this.deriveApplicationSecrets(handshakeSecret.secret);
+    await this.sendClientFlight(request, handshakeSecret.client);
+    this.installApplicationKeys();
+  }
+
+  private sendClientHello(sessionId: Uint8Array, suites: readonly number[], groups: readonly NamedGroup[], share: KeyShare, cookie?: Uint8Array): void {
+    const servername = this.options.servername ?? (this.options.host && !/^[\d.:]+$/.test(this.options.host) ? this.options.host : undefined);
+    const hello = marshalClientHello({
+      random: this.clientRandom,
+      sessionId,
+      cipherSuites: suites,
+      groups: groups.map((g) => GROUP_CODE[g]),
+      keyShares: [{ group: GROUP_CODE[share.group], publicKey: share.publicKey }],
+      signatureSchemes: SERVER_SIGNATURE_SCHEMES,
+      ...(servername ? { serverName: servername } : {}),
+      ...(this.options.alpnProtocols ? { alpn: this.options.alpnProtocols } : {}),
+      ...(cookie ? { cookie } : {}),
+    });
+    this.transcript.add(hello);
+    this.writeRecord(CONTENT_TYPE.HANDSHAKE, hello);
+  }
+
+  /** ServerHello (§4.1.3): version, downgrade sentinel, session ID echo, suite, key share. */
+  private async readServerHello(sessionId: Uint8Array, suites: readonly number[]): Promise<{ message: ServerHello; helloRetry: boolean }> {
+    const m = await this.expect(HANDSHAKE_TYPE.SERVER_HELLO);
+    const random = m.body.subarray(2, 34);
+    const helloRetry = Buffer.from(random).equals(HELLO_RETRY_REQUEST_RANDOM);
+    const hello = unmarshalServerHello(m.body, helloRetry);
+    if (hello.version !== TLS13) {
+      const tail = Buffer.from(hello.random.subarray(24));
+      if (tail.equals(DOWNGRADE_TLS12) || tail.equals(DOWNGRADE_TLS11)) tlsFail('illegal_parameter', 'downgrade detected: the server could do TLS 1.3');
+      tlsFail('protocol_version', 'the server does not speak TLS 1.3');
+    }
+    if (!Buffer.from(hello.sessionId).equals(Buffer.from(sessionId))) tlsFail('illegal_parameter', 'the server did not echo the session ID');
+    if (!suites.includes(hello.cipherSuite)) tlsFail('illegal_parameter', 'the server chose a cipher suite that was not offered');
+    const suite = suiteByCode(hello.cipherSuite) ?? tlsFail('illegal_parameter', 'unknown cipher suite');
+    if (helloRetry) {
+      this.transcript.hash = suite.hash;
+      this.transcript.replaceWithMessageHash();
+    } else if (this.suite && this.suite.code !== suite.code) tlsFail('illegal_parameter', 'the cipher suite changed after HelloRetryRequest');
+    this.suite = suite;
+    this.transcript.hash = suite.hash;
+    this.transcript.add(m.raw);
+    return { message: hello, helloRetry };
+  }
+
+  private acceptHelloRetry(hrr: ServerHello, groups: readonly NamedGroup[], share: KeyShare): NamedGroup {
+    const group = groups.find((g) => GROUP_CODE[g] === hrr.selectedGroup);
+    if (!group || group === share.group) tlsFail('illegal_parameter', 'HelloRetryRequest asks for a group that was not offered or already sent');
+    return group!;
+  }
+
+  /** (EC)DHE and the handshake secret (§7.1); the Extract runs in KeyOps. */
+  private async deriveHandshakeSecret(hello: ServerHello, share: KeyShare) {
+    const serverShare = hello.keyShare ?? tlsFail('missing_extension', 'ServerHello without key_share');
+    if (serverShare.group !== GROUP_CODE[share.group]) tlsFail('illegal_parameter', 'the server answered on another group');
+    const shared = await share.computeSecret(serverShare.publicKey);
+    const { hash } = this.suite;
+    const zeros = new Uint8Array(HASH_LENGTH[hash as 'sha256']);
+    const early = await this.keyOps.hkdfExtract(hash, zeros, zeros);
+    const secret = await this.keyOps.hkdfExtract(hash, deriveSecret(hash, early, 'derived', emptyHash(hash)), shared);
+    shared.fill(0);
+    const transcriptHash = this.transcript.digest();
+    const client = deriveSecret(hash, secret, 'c hs traffic', transcriptHash);
+    const server = deriveSecret(hash, secret, 's hs traffic', transcriptHash);
+    this.logKey('CLIENT_HANDSHAKE_TRAFFIC_SECRET', client);
+    this.logKey('SERVER_HANDSHAKE_TRAFFIC_SECRET', server);
+    const keys = trafficKeys(hash, server, this.suite.keyLength);
+    this.records.setReadProtection(new RecordProtection(this.suite, keys.key, keys.iv));
+    return { secret, client, server };
+  }
+
+  private async readEncryptedExtensions(): Promise<void> {
+    const m = await this.expect(HANDSHAKE_TYPE.ENCRYPTED_EXTENSIONS);
+    const { alpn } = unmarshalEncryptedExtensions(m.body);
+    if (alpn !== undefined) {
+      if (!this.options.alpnProtocols?.includes(alpn)) tlsFail('illegal_parameter', `the server chose ALPN "${alpn}", which was not offered`);
+      this.alpnProtocol = alpn;
+    }
+    this.transcript.add(m.raw);
+  }
+
+  /** CertificateRequest?, Certificate, CertificateVerify, Finished (§4.3.2, §4.4). */
+  private async readServerAuthentication(serverSecret: Uint8Array): Promise<CertificateRequest | undefined> {
+    let m = await this.nextHandshake();
+    let request: CertificateRequest | undefined;
+    if (m.type === HANDSHAKE_TYPE.CERTIFICATE_REQUEST) {
+      request = unmarshalCertificateRequest(m.body);
+      this.transcript.add(m.raw);
+      m = await this.nextHandshake();
+    }
+    if (m.type !== HANDSHAKE_TYPE.CERTIFICATE) tlsFail('unexpected_message', 'expected the server Certificate');
+    const { chain } = unmarshalCertificate(m.body);
+    this.peerChain = chain.map(parseCertificate);
+    if (this.options.rejectUnauthorized ?? true) {
+      if (!this.options.ca) tlsFail('internal_error', 'no trust anchors: pass ca, or rejectUnauthorized: false');
+      const host = this.options.servername ?? this.options.host;
+      verifyServerChain(this.peerChain, trustAnchors(this.options.ca!), host);
+      this.authorized = true;
+    }
+    this.transcript.add(m.raw);
+    const cv = await this.expect(HANDSHAKE_TYPE.CERTIFICATE_VERIFY);
+    const { scheme, signature } = unmarshalCertificateVerify(cv.body);
+    const leaf = this.peerChain[0] ?? tlsFail('certificate_required', 'the server sent an empty Certificate');
+    verifyCertificateVerify(leaf, scheme, certificateVerifyContent('server', this.transcript.digest()), signature);
+    this.transcript.add(cv.raw);
+    const finished = await this.expect(HANDSHAKE_TYPE.FINISHED);
+    const expected = finishedVerifyData(this.suite.hash, serverSecret, this.transcript.digest());
+    if (finished.body.length !== expected.length || !timingSafeEqual(finished.body, expected)) tlsFail('decrypt_error', 'the server Finished does not verify');
+    this.transcript.add(finished.raw);
+    if (!this.handshake.empty) tlsFail('unexpected_message', 'handshake data after the server Finished');
+    return request;
+  }
+
+  private async deriveApplicationSecrets(handshakeSecret: Uint8Array): Promise<void> {
+    const { hash } = this.suite;
+    const zeros = new Uint8Array(HASH_LENGTH[hash as 'sha256']);
+    const master = await this.keyOps.hkdfExtract(hash, deriveSecret(hash, handshakeSecret, 'derived', emptyHash(hash)), zeros);
+    const transcriptHash = this.transcript.digest();
+    this.clientTrafficSecret = deriveSecret(hash, master, 'c ap traffic', transcriptHash);
+    this.serverTrafficSecret = deriveSecret(hash, master, 's ap traffic', transcriptHash);
+    this.logKey('CLIENT_TRAFFIC_SECRET_0', this.clientTrafficSecret);
+    this.logKey('SERVER_TRAFFIC_SECRET_0', this.serverTrafficSecret);
+  }
+
+  /** [Certificate, CertificateVerify,] Finished under the client handshake keys (§4.4). */
+  private async sendClientFlight(request: CertificateRequest | undefined, clientSecret: Uint8Array): Promise<void> {
+    this.writeRaw(Uint8Array.of(CONTENT_TYPE.CHANGE_CIPHER_SPEC, 0x03, 0x03, 0x00, 0x01, 0x01)); // middlebox compatibility (§D.4)
+    const keys = trafficKeys(this.suite.hash, clientSecret, this.suite.keyLength);
+    this.records.setWriteProtection(new RecordProtection(this.suite, keys.key, keys.iv));
+    if (request) {
+      const scheme = this.keyOps.signatureSchemes.find((s) => request.signatureSchemes.includes(s));
+      const chain = scheme !== undefined ? this.keyOps.certificateChain : [];
+      const certificate = marshalCertificate(request.context, chain);
+      this.transcript.add(certificate);
+      this.writeRecord(CONTENT_TYPE.HANDSHAKE, certificate);
+      if (scheme !== undefined && chain.length > 0) {
+        const signature = await this.keyOps.sign(scheme, certificateVerifyContent('client', this.transcript.digest()));
+        const verify = marshalCertificateVerify(scheme, signature);
+        this.transcript.add(verify);
+        this.writeRecord(CONTENT_TYPE.HANDSHAKE, verify);
+      }
+    }
+    const finished = marshalFinished(finishedVerifyData(this.suite.hash, clientSecret, this.transcript.digest()));
+    this.transcript.add(finished);
+    this.writeRecord(CONTENT_TYPE.HANDSHAKE, finished);
+  }
+
+  private installApplicationKeys(): void {
+    const { hash, keyLength } = this.suite;
+    const read = trafficKeys(hash, this.serverTrafficSecret!, keyLength);
+    const write = trafficKeys(hash, this.clientTrafficSecret!, keyLength);
+    this.records.setReadProtection(new RecordProtection(this.suite, read.key, read.iv));
+    this.records.setWriteProtection(new RecordProtection(this.suite, write.key, write.iv));
+  }
+
+  // --- records in, handshake messages out ---
+
+  private onData(chunk: Buffer): void {
+    try {
+      this.records.push(chunk);
+    } catch (error) {
+      this.fail(error);
+      return;
+    }
+    const waiter = this.waiter;
+    this.waiter = undefined;
+    if (waiter) waiter.resolve();
+    else if (this.connected) this.pumpApplicationData();
+  }
+
+  private onPeerEnd(): void {
+    const error = new TlsError('handshake_failure', this.connected ? 'the server closed the connection without close_notify' : 'the server closed the connection during the handshake');
+    const waiter = this.waiter;
+    this.waiter = undefined;
+    if (waiter) waiter.reject(error);
+    else if (this.connected) {
+      this.peerClosed = true;
+      this.push(null);
+    }
+  }
+
+  private waitForData(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.waiter = { resolve, reject };
+    });
+  }
+
+  /** The next handshake message, pulling and handling records as needed. */
+  private async nextHandshake(): Promise<HandshakeMessage> {
+    for (;;) {
+      const message = this.handshake.next();
+      if (message) return message;
+      const record = this.records.next();
+      if (!record) {
+        await this.waitForData();
+        continue;
+      }
+      if (record.type === CONTENT_TYPE.HANDSHAKE) this.handshake.push(record.content);
+      else if (record.type === CONTENT_TYPE.ALERT) this.handleAlert(record.content);
+      else if (record.type !== CONTENT_TYPE.CHANGE_CIPHER_SPEC) tlsFail('unexpected_message', 'application data during the handshake');
+    }
+  }
+
+  private async expect(type: number): Promise<HandshakeMessage> {
+    const m = await this.nextHandshake();
+    if (m.type !== type) tlsFail('unexpected_message', `handshake message ${m.type} where ${type} was expected`);
+    return m;
+  }
+
+  private handleAlert(content: Uint8Array): void {
+    if (content.length !== 2) tlsFail('decode_error', 'malformed alert');
+    const description = content[1]!;
+    if (description === ALERT.close_notify) {
+      if (!this.connected) throw new TlsError('close_notify', 'the server closed the connection during the handshake', true);
+      this.peerClosed = true;
+      this.push(null);
+      return;
+    }
+    const name = (Object.entries(ALERT).find(([, v]) => v === description)?.[0] ?? 'internal_error') as keyof typeof ALERT;
+    throw new TlsError(name, '', true);
+  }
+
+  /** After the handshake: application data, NewSessionTicket (ignored), KeyUpdate (§4.6). */
+  private pumpApplicationData(): void {
+    try {
+      for (;;) {
+        const message = this.handshake.next();
+        if (message) {
+          this.onPostHandshake(message);
+          continue;
+        }
+        const record = this.records.next();
+        if (!record) return;
+        if (record.type === CONTENT_TYPE.APPLICATION_DATA) this.push(Buffer.from(record.content));
+        else if (record.type === CONTENT_TYPE.HANDSHAKE) this.handshake.push(record.content);
+        else if (record.type === CONTENT_TYPE.ALERT) {
+          this.handleAlert(record.content);
+          if (this.peerClosed) return;
+        } else tlsFail('unexpected_message', 'ChangeCipherSpec after the handshake');
+      }
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  private onPostHandshake(message: HandshakeMessage): void {
+    if (message.type === HANDSHAKE_TYPE.NEW_SESSION_TICKET) return;
+    if (message.type !== HANDSHAKE_TYPE.KEY_UPDATE) tlsFail('unexpected_message', `post-handshake message ${message.type}`);
+    if (message.body.length !== 1 || message.body[0]! > 1) tlsFail('decode_error', 'bad KeyUpdate');
+    this.serverTrafficSecret = this.nextSecret(this.serverTrafficSecret!);
+    const read = trafficKeys(this.suite.hash, this.serverTrafficSecret, this.suite.keyLength);
+    this.records.setReadProtection(new RecordProtection(this.suite, read.key, read.iv));
+    if (message.body[0] === 1) this.keyUpdate(false);
+  }
+
+  private nextSecret(secret: Uint8Array): Uint8Array {
+    return expandLabel(this.suite.hash, secret, 'traffic upd', ZERO_CONTEXT, secret.length);
+  }
+
+  /** Sends KeyUpdate and moves to the next client traffic secret; `requestPeer` asks the server to do the same. */
+  keyUpdate(requestPeer = false): void {
+    if (!this.connected) throw new Error('the handshake is not finished');
+    this.writeRecord(CONTENT_TYPE.HANDSHAKE, marshalKeyUpdate(requestPeer));
+    this.clientTrafficSecret = this.nextSecret(this.clientTrafficSecret!);
+    const write = trafficKeys(this.suite.hash, this.clientTrafficSecret, this.suite.keyLength);
+    this.records.setWriteProtection(new RecordProtection(this.suite, write.key, write.iv));
+  }
+
+  // --- output ---
+
+  private writeRaw(bytes: Uint8Array): void {
+    if (!this.socket.destroyed) this.socket.write(bytes);
+  }
+
+  private writeRecord(type: number, content: Uint8Array): void {
+    this.writeRaw(this.records.encode(type, content));
+  }
+
+  private logKey(label: string, secret: Uint8Array): void {
+    this.options.keylog?.(`${label} ${bytesToHex(this.clientRandom).toLowerCase()} ${bytesToHex(secret).toLowerCase()}\n`);
+  }
+
+  /** Sends the alert a local failure calls for, then tears the connection down with the error. */
+  private fail(error: unknown): void {
+    if (this.destroyed) return;
+    clearTimeout(this.timer);
+    const tls = error instanceof TlsError ? error : new TlsError('internal_error', error instanceof Error ? error.message : String(error));
+    if (!tls.fromPeer && tls.alert !== 'close_notify') {
+      try {
+        this.writeRecord(CONTENT_TYPE.ALERT, Uint8Array.of(2, tls.alertCode));
+      } catch {
+        // the alert is best effort
+      }
+    }
+    const waiter = this.waiter;
+    this.waiter = undefined;
+    waiter?.reject(tls);
+    this.socket.destroy();
+    this.destroy(tls);
+  }
+
+  // --- Duplex ---
+
+  override _read(): void {}
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    if (!this.connected) {
+      this.pendingWrites.push({ chunk: new Uint8Array(chunk), callback });
+      return;
+    }
+    try {
+      this.writeRecord(CONTENT_TYPE.APPLICATION_DATA, new Uint8Array(chunk));
+      callback();
+    } catch (error) {
+      callback(error as Error);
+    }
+  }
+
+  private flushPendingWrites(): void {
+    const pending = this.pendingWrites;
+    this.pendingWrites = [];
+    for (const { chunk, callback } of pending) this._write(Buffer.from(chunk), 'binary', callback);
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    if (this.connected) this.writeRecord(CONTENT_TYPE.ALERT, Uint8Array.of(1, ALERT.close_notify));
+    this.socket.end();
+    callback();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    clearTimeout(this.timer);
+    this.socket.destroy();
+    callback(error);
+  }
+
+  getProtocol(): string | null {
+    return this.connected ? 'TLSv1.3' : null;
+  }
+
+  getCipher(): { name: string; standardName: string; version: string } | undefined {
+    return this.suite ? { name: this.suite.name, standardName: this.suite.name, version: 'TLSv1.3' } : undefined;
+  }
+
+  /** The server certificate as tls.TLSSocket gives it (legacy object), or {} before it is known. */
+  getPeerCertificate(): ReturnType<X509Certificate['toLegacyObject']> | Record<string, never> {
+    return this.peerChain[0]?.toLegacyObject() ?? {};
+  }
+
+  /** The server chain as X509Certificate objects, leaf first. */
+  getPeerX509Chain(): readonly X509Certificate[] {
+    return this.peerChain;
+  }
+}
+
+export function connect(options: ConnectOptions, onSecureConnect?: () => void): TlsClientSocket {
+  const socket = new TlsClientSocket(options);
+  if (onSecureConnect) socket.once('secureConnect', onSecureConnect);
+  return socket;
+}
+

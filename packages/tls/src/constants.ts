@@ -1,0 +1,103 @@
+// TLS 1.3 code points (RFC 8446 §4, §5, §6; IANA TLS registries).
+
+export const CONTENT_TYPE = { CHANGE_CIPHER_SPEC: 20, ALERT: 21, HANDSHAKE: 22, APPLICATION_DATA: 23 } as const;
+
+export const HANDSHAKE_TYPE = {
+  CLIENT_HELLO: 1,
+  SERVER_HELLO: 2,
+  NEW_SESSION_TICKET: 4,
+  END_OF_EARLY_DATA: 5,
+  ENCRYPTED_EXTENSIONS: 8,
+  CERTIFICATE: 11,
+  CERTIFICATE_REQUEST: 13,
+  CERTIFICATE_VERIFY: 15,
+  FINISHED: 20,
+  KEY_UPDATE: 24,
+  MESSAGE_HASH: 254,
+} as const;
+
+export const EXTENSION = {
+  SERVER_NAME: 0,
+  SUPPORTED_GROUPS: 10,
+  SIGNATURE_ALGORITHMS: 13,
+  ALPN: 16,
+  PRE_SHARED_KEY: 41,
+  SUPPORTED_VERSIONS: 43,
+  COOKIE: 44,
+  PSK_KEY_EXCHANGE_MODES: 45,
+  CERTIFICATE_AUTHORITIES: 47,
+  SIGNATURE_ALGORITHMS_CERT: 50,
+  KEY_SHARE: 51,
+} as const;
+
+export const CIPHER_SUITE = {
+  TLS_AES_128_GCM_SHA256: 0x1301,
+  TLS_AES_256_GCM_SHA384: 0x1302,
+  TLS_CHACHA20_POLY1305_SHA256: 0x1303,
+} as const;
+
+export type NamedGroup = 'secp256r1' | 'x25519';
+export const GROUP_CODE: Record<NamedGroup, number> = { secp256r1: 0x0017, x25519: 0x001d };
+
+export const SIGNATURE_SCHEME = {
+  ecdsa_secp256r1_sha256: 0x0403,
+  ecdsa_secp384r1_sha384: 0x0503,
+  ecdsa_secp521r1_sha512: 0x0603,
+  ecdsa_brainpoolP256r1tls13_sha256: 0x081a,
+  rsa_pss_rsae_sha256: 0x0804,
+  rsa_pss_rsae_sha384: 0x0805,
+  rsa_pss_rsae_sha512: 0x0806,
+  ed25519: 0x0807,
+  rsa_pss_pss_sha256: 0x0809,
+  rsa_pkcs1_sha256: 0x0401,
+  rsa_pkcs1_sha384: 0x0501,
+  rsa_pkcs1_sha512: 0x0601,
+} as const;
+
+export const TLS13 = 0x0304;
+export const TLS12 = 0x0303;
+
+/** ServerHello.random of a HelloRetryRequest: SHA-256("HelloRetryRequest") (RFC 8446 §4.1.3). */
+export const HELLO_RETRY_REQUEST_RANDOM = Buffer.from('CF21AD74E59A6111BE1D8C021E65B891C2A211167ABB8C5E079E09E2C8A8339C', 'hex');
+/** Last 8 bytes of ServerHello.random when a TLS 1.3 server negotiates 1.2 or below (§4.1.3). */
+export const DOWNGRADE_TLS12 = Buffer.from('444F574E47524401', 'hex');
+export const DOWNGRADE_TLS11 = Buffer.from('444F574E47524400', 'hex');
+
+export const ALERT = {
+  close_notify: 0,
+  unexpected_message: 10,
+  bad_record_mac: 20,
+  record_overflow: 22,
+  handshake_failure: 40,
+  bad_certificate: 42,
+  unsupported_certificate: 43,
+  certificate_revoked: 44,
+  certificate_expired: 45,
+  certificate_unknown: 46,
+  illegal_parameter: 47,
+  unknown_ca: 48,
+  access_denied: 49,
+  decode_error: 50,
+  decrypt_error: 51,
+  protocol_version: 70,
+  insufficient_security: 71,
+  internal_error: 80,
+  user_canceled: 90,
+  missing_extension: 109,
+  unsupported_extension: 110,
+  unrecognized_name: 112,
+  bad_certificate_status_response: 113,
+  unknown_psk_identity: 115,
+  certificate_required: 116,
+  no_application_protocol: 120,
+} as const;
+
+export type AlertName = keyof typeof ALERT;
+
+export function alertName(code: number): string {
+  return (Object.entries(ALERT).find(([, v]) => v === code)?.[0] ?? `alert ${code}`).replace(/_/g, ' ');
+}
+
+/** Largest TLSPlaintext fragment (2^14) and TLSCiphertext (2^14 + 256), §5.1–§5.2. */
+export const MAX_PLAINTEXT = 16384;
+export const MAX_CIPHERTEXT = 16384 + 256;

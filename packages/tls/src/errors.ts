@@ -1,0 +1,22 @@
+import { ALERT, type AlertName, alertName } from './constants.js';
+
+/** A TLS failure: carries the alert sent (or received) and a message that names the cause. */
+export class TlsError extends Error {
+  override name = 'TlsError';
+  constructor(
+    readonly alert: AlertName,
+    message: string,
+    /** True when the peer sent the alert; false when we did. */
+    readonly fromPeer = false,
+  ) {
+    super(fromPeer ? `the server sent a ${alertName(ALERT[alert])} alert` : message);
+  }
+
+  get alertCode(): number {
+    return ALERT[this.alert];
+  }
+}
+
+export const tlsFail = (alert: AlertName, message: string): never => {
+  throw new TlsError(alert, message);
+};

@@ -1,0 +1,77 @@
+// KeyOps: every private-key and secret operation of the handshake goes through this seam, so a SIM can
+// do them (spec/iotsafe.md §5): the client signature, the ephemeral ECDHE key, and HKDF-Extract.
+import { createECDH, createPrivateKey, generateKeyPairSync, diffieHellman, createPublicKey, sign, type KeyObject } from 'node:crypto';
+import { type HashAlgorithm, hkdfExtract } from '@iotsafe/protocol';
+import { type NamedGroup, SIGNATURE_SCHEME } from './constants.js';
+
+export interface KeyShare {
+  group: NamedGroup;
+  /** The key_share entry: an uncompressed point (P-256) or 32 bytes (x25519). */
+  publicKey: Uint8Array;
+  /** ECDHE with the server's share; the result is the (EC)DHE input of the key schedule. */
+  computeSecret(peerPublicKey: Uint8Array): Promise<Uint8Array>;
+}
+
+export interface KeyOps {
+  /** Groups offered in key_share and supported_groups, in preference order. */
+  readonly groups: readonly NamedGroup[];
+  generateKeyShare(group: NamedGroup): Promise<KeyShare>;
+  hkdfExtract(hash: HashAlgorithm, salt: Uint8Array, ikm: Uint8Array): Promise<Uint8Array>;
+  /** Client certificate chain, leaf first (DER); empty when the client has none. */
+  readonly certificateChain: readonly Uint8Array[];
+  /** Signature schemes the client key can produce. */
+  readonly signatureSchemes: readonly number[];
+  /** Signs the CertificateVerify content; returns the signature as TLS carries it (DER for ECDSA). */
+  sign(scheme: number, content: Uint8Array): Promise<Uint8Array>;
+}
+
+const SCHEME_HASH: Record<number, string> = {
+  [SIGNATURE_SCHEME.ecdsa_secp256r1_sha256]: 'sha256',
+  [SIGNATURE_SCHEME.ecdsa_secp384r1_sha384]: 'sha384',
+  [SIGNATURE_SCHEME.ecdsa_brainpoolP256r1tls13_sha256]: 'sha256',
+};
+
+/** Software key operations with node:crypto: the baseline, and what a SIM-less device runs. */
+export class SoftwareKeyOps implements KeyOps {
+  readonly groups: readonly NamedGroup[] = ['x25519', 'secp256r1'];
+  readonly signatureSchemes: readonly number[];
+  private readonly key?: KeyObject;
+
+  constructor(options: { certificateChain?: readonly Uint8Array[]; privateKeyPem?: string } = {}) {
+    this.certificateChain = options.certificateChain ?? [];
+    if (options.privateKeyPem) this.key = createPrivateKey(options.privateKeyPem);
+    const curve = this.key?.asymmetricKeyDetails?.namedCurve;
+    this.signatureSchemes =
+      curve === 'prime256v1' ? [SIGNATURE_SCHEME.ecdsa_secp256r1_sha256] : curve === 'secp384r1' ? [SIGNATURE_SCHEME.ecdsa_secp384r1_sha384] : [];
+  }
+
+  readonly certificateChain: readonly Uint8Array[];
+
+  async generateKeyShare(group: NamedGroup): Promise<KeyShare> {
+    if (group === 'secp256r1') {
+      const ecdh = createECDH('prime256v1');
+      const publicKey = new Uint8Array(ecdh.generateKeys());
+      return { group, publicKey, computeSecret: async (peer) => new Uint8Array(ecdh.computeSecret(peer)) };
+    }
+    const { privateKey, publicKey } = generateKeyPairSync('x25519');
+    const raw = new Uint8Array(publicKey.export({ format: 'der', type: 'spki' }).subarray(-32));
+    return {
+      group,
+      publicKey: raw,
+      computeSecret: async (peer) => {
+        const der = Buffer.concat([Buffer.from('302a300506032b656e032100', 'hex'), Buffer.from(peer)]);
+        return new Uint8Array(diffieHellman({ privateKey, publicKey: createPublicKey({ key: der, format: 'der', type: 'spki' }) }));
+      },
+    };
+  }
+
+  async hkdfExtract(hash: HashAlgorithm, salt: Uint8Array, ikm: Uint8Array): Promise<Uint8Array> {
+    return hkdfExtract(hash, salt, ikm);
+  }
+
+  async sign(scheme: number, content: Uint8Array): Promise<Uint8Array> {
+    const hash = SCHEME_HASH[scheme];
+    if (!this.key || !hash) throw new Error('this key cannot sign with that scheme');
+    return new Uint8Array(sign(hash, content, this.key));
+  }
+}

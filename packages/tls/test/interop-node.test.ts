@@ -1,0 +1,126 @@
+// Our TLS 1.3 client against Node's own tls server (OpenSSL inside), mutual authentication, on
+// 127.0.0.1: every cipher suite and group, ALPN, KeyUpdate, close_notify, and the failures.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import tls from 'node:tls';
+import { CIPHER_SUITE, SoftwareKeyOps, TlsError, connect } from '@iotsafe/tls';
+import { testPki } from '../../../test/helpers/pki.js';
+
+const pki = testPki();
+let server: tls.Server;
+let port = 0;
+const seenClients: string[] = [];
+
+function startServer(cert = pki.server): Promise<tls.Server> {
+  const s = tls.createServer(
+    { key: cert.keyPem, cert: cert.certificatePem, ca: pki.ca.certificatePem, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.3', ALPNProtocols: ['mqtt', 'http/1.1'] },
+    (socket) => {
+      seenClients.push(String(socket.getPeerCertificate().subject?.CN));
+      socket.on('data', (d) => socket.write(Buffer.concat([Buffer.from('echo:'), d])));
+      socket.on('error', () => {});
+    },
+  );
+  return new Promise((resolve) => s.listen(0, '127.0.0.1', () => resolve(s)));
+}
+
+before(async () => {
+  server = await startServer();
+  port = (server.address() as AddressInfo).port;
+});
+after(() => server.close());
+
+const clientKeyOps = () => new SoftwareKeyOps({ certificateChain: [pki.client.certificateDer], privateKeyPem: pki.client.keyPem });
+
+async function roundTrip(options: Parameters<typeof connect>[0]): Promise<string> {
+  const socket = connect({ host: '127.0.0.1', servername: 'localhost', port, ca: pki.ca.certificatePem, keyOps: clientKeyOps(), ...options });
+  await once(socket, 'secureConnect');
+  socket.write('hello');
+  const [data] = (await once(socket, 'data')) as [Buffer];
+  socket.end();
+  return data.toString();
+}
+
+describe('TLS 1.3 with client certificates against node:tls', () => {
+  for (const [suiteName, code] of Object.entries(CIPHER_SUITE)) {
+    for (const group of ['x25519', 'secp256r1'] as const) {
+      test(`${suiteName} over ${group}`, async () => {
+        assert.equal(await roundTrip({ cipherSuites: [code], groups: [group] }), 'echo:hello');
+        assert.equal(seenClients.at(-1), 'device-0001');
+      });
+    }
+  }
+  test('ALPN, the peer certificate, the protocol and the cipher are reported like tls.TLSSocket', async () => {
+    const socket = connect({ host: '127.0.0.1', servername: 'localhost', port, ca: pki.ca.certificatePem, keyOps: clientKeyOps(), alpnProtocols: ['mqtt'] });
+    await once(socket, 'secureConnect');
+    assert.equal(socket.alpnProtocol, 'mqtt');
+    assert.equal(socket.getProtocol(), 'TLSv1.3');
+    assert.equal((socket.getPeerCertificate() as { subject: { CN: string } }).subject.CN, 'localhost');
+    assert.equal(socket.authorized, true);
+    socket.keyUpdate(true);
+    socket.write('after key update');
+    const [data] = (await once(socket, 'data')) as [Buffer];
+    assert.equal(data.toString(), 'echo:after key update');
+    socket.end();
+    await once(socket, 'close');
+  });
+  test('a large write crosses several records both ways', async () => {
+    const socket = connect({ host: '127.0.0.1', servername: 'localhost', port, ca: pki.ca.certificatePem, keyOps: clientKeyOps() });
+    await once(socket, 'secureConnect');
+    const big = Buffer.alloc(100_000, 0x61);
+    socket.write(big);
+    let payload = 0;
+    for await (const chunk of socket) {
+      payload += (chunk as Buffer).toString().replace(/echo:/g, '').length;
+      if (payload >= big.length) break;
+    }
+    assert.equal(payload, big.length);
+    socket.destroy();
+  });
+  test('keys go to an SSLKEYLOGFILE-format log only when asked', async () => {
+    const lines: string[] = [];
+    await roundTrip({ keylog: (l) => lines.push(l) });
+    assert.deepEqual(lines.map((l) => l.split(' ')[0]), ['CLIENT_HANDSHAKE_TRAFFIC_SECRET', 'SERVER_HANDSHAKE_TRAFFIC_SECRET', 'CLIENT_TRAFFIC_SECRET_0', 'SERVER_TRAFFIC_SECRET_0']);
+  });
+});
+
+describe('failures are clear errors and closed connections', () => {
+  async function failure(options: Parameters<typeof connect>[0], serverCert?: ReturnType<typeof testPki>['server']): Promise<TlsError> {
+    let s: tls.Server | undefined;
+    let p = port;
+    if (serverCert) {
+      s = await startServer(serverCert);
+      p = (s.address() as AddressInfo).port;
+    }
+    try {
+      const socket = connect({ host: '127.0.0.1', servername: 'localhost', port: p, ca: pki.ca.certificatePem, keyOps: clientKeyOps(), handshakeTimeout: 5000, ...options });
+      const [error] = (await once(socket, 'error')) as [TlsError];
+      assert.ok(socket.destroyed);
+      return error;
+    } finally {
+      s?.close();
+    }
+  }
+  test('untrusted server certificate', async () => {
+    const e = await failure({}, pki.untrusted);
+    assert.equal(e.alert, 'unknown_ca');
+  });
+  test('expired server certificate', async () => {
+    const e = await failure({}, pki.expired);
+    assert.equal(e.alert, 'certificate_expired');
+  });
+  test('server certificate for another host', async () => {
+    const e = await failure({ servername: 'localhost' }, pki.otherHost);
+    assert.match(e.message, /not valid for "localhost"/);
+  });
+  test('a server that demands a certificate we do not have', async () => {
+    const e = await failure({ keyOps: new SoftwareKeyOps() });
+    assert.ok(e instanceof TlsError);
+    assert.match(e.message, /alert|closed/);
+  });
+  test('no trust anchors is refused up front', async () => {
+    const e = await failure({ ca: undefined });
+    assert.match(e.message, /no trust anchors/);
+  });
+});
