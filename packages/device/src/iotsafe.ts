@@ -474,7 +474,10 @@ export class IoTSafe {
     }
     const opened = await this.exchange(buildOpen);
     // 6985 (Kigen-class) or 6A86 (the Thales card of the CIRA trace, spec §9.D) on a session a crash left open.
-    if ((opened.sw === SW.CONDITIONS_NOT_SATISFIED || opened.sw === SW.INCORRECT_P1P2) && !this.options.closeBeforeOpen) {
+    if (
+      (opened.sw === SW.CONDITIONS_NOT_SATISFIED || opened.sw === SW.INCORRECT_P1P2) &&
+      !this.options.closeBeforeOpen
+    ) {
       await closeSession();
       await this.run(`${name} INIT`, buildOpen);
     } else if (opened.sw !== SW.OK) throw new StatusWordError(opened.sw, `${name} INIT`);

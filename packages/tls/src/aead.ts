@@ -1,5 +1,5 @@
 // The TLS 1.3 cipher suites' AEADs on node:crypto, and record protection (RFC 8446 §5.2–§5.3).
-import { type CipherGCM, type DecipherGCM, createCipheriv, createDecipheriv } from 'node:crypto';
+import { type CipherGCM, createCipheriv, createDecipheriv, type DecipherGCM } from 'node:crypto';
 import type { HashAlgorithm } from '@iotsafe/protocol';
 import { CIPHER_SUITE } from './constants.js';
 import { tlsFail } from './errors.js';
@@ -13,9 +13,27 @@ export interface CipherSuiteInfo {
 }
 
 export const CIPHER_SUITES: readonly CipherSuiteInfo[] = [
-  { code: CIPHER_SUITE.TLS_AES_128_GCM_SHA256, name: 'TLS_AES_128_GCM_SHA256', hash: 'sha256', keyLength: 16, cipher: 'aes-128-gcm' },
-  { code: CIPHER_SUITE.TLS_AES_256_GCM_SHA384, name: 'TLS_AES_256_GCM_SHA384', hash: 'sha384', keyLength: 32, cipher: 'aes-256-gcm' },
-  { code: CIPHER_SUITE.TLS_CHACHA20_POLY1305_SHA256, name: 'TLS_CHACHA20_POLY1305_SHA256', hash: 'sha256', keyLength: 32, cipher: 'chacha20-poly1305' },
+  {
+    code: CIPHER_SUITE.TLS_AES_128_GCM_SHA256,
+    name: 'TLS_AES_128_GCM_SHA256',
+    hash: 'sha256',
+    keyLength: 16,
+    cipher: 'aes-128-gcm',
+  },
+  {
+    code: CIPHER_SUITE.TLS_AES_256_GCM_SHA384,
+    name: 'TLS_AES_256_GCM_SHA384',
+    hash: 'sha384',
+    keyLength: 32,
+    cipher: 'aes-256-gcm',
+  },
+  {
+    code: CIPHER_SUITE.TLS_CHACHA20_POLY1305_SHA256,
+    name: 'TLS_CHACHA20_POLY1305_SHA256',
+    hash: 'sha256',
+    keyLength: 32,
+    cipher: 'chacha20-poly1305',
+  },
 ];
 
 export function suiteByCode(code: number): CipherSuiteInfo | undefined {
@@ -53,7 +71,9 @@ export class RecordProtection {
     inner[content.length] = type;
     const aad = header(inner.length + TAG_LENGTH);
     // The GCM typing stands for ChaCha20-Poly1305 too: both take a 12-byte nonce, AAD and a 16-byte tag.
-    const cipher = createCipheriv(this.suite.cipher as 'aes-128-gcm', this.key, this.nonce(), { authTagLength: TAG_LENGTH }) as CipherGCM;
+    const cipher = createCipheriv(this.suite.cipher as 'aes-128-gcm', this.key, this.nonce(), {
+      authTagLength: TAG_LENGTH,
+    }) as CipherGCM;
     cipher.setAAD(aad);
     const body = Buffer.concat([cipher.update(inner), cipher.final(), cipher.getAuthTag()]);
     return new Uint8Array(body);
@@ -62,7 +82,9 @@ export class RecordProtection {
   /** Decrypts a record body; returns the content and its real type (padding removed). */
   open(body: Uint8Array, aad: Uint8Array): { content: Uint8Array; type: number } {
     if (body.length < TAG_LENGTH + 1) tlsFail('bad_record_mac', 'record too short to be protected');
-    const decipher = createDecipheriv(this.suite.cipher as 'aes-128-gcm', this.key, this.nonce(), { authTagLength: TAG_LENGTH }) as DecipherGCM;
+    const decipher = createDecipheriv(this.suite.cipher as 'aes-128-gcm', this.key, this.nonce(), {
+      authTagLength: TAG_LENGTH,
+    }) as DecipherGCM;
     decipher.setAAD(aad);
     decipher.setAuthTag(body.subarray(body.length - TAG_LENGTH));
     let inner: Buffer;

@@ -1,7 +1,7 @@
 // Server authentication on the host (RFC 8446 §4.4.2–§4.4.3, RFC 5280 §6 in the subset IoT needs):
 // the chain links and signatures, validity dates, CA flags, a trust anchor, the host name, and the
 // CertificateVerify signature with the leaf's key.
-import { X509Certificate, constants, verify } from 'node:crypto';
+import { constants, verify, X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import { SIGNATURE_SCHEME } from './constants.js';
 import { tlsFail } from './errors.js';
@@ -23,23 +23,36 @@ export function trustAnchors(input: string | readonly (string | Uint8Array)[]): 
       out.push(new X509Certificate(Buffer.from(item)));
       continue;
     }
-    for (const block of item.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []) out.push(new X509Certificate(block));
+    for (const block of item.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [])
+      out.push(new X509Certificate(block));
   }
   return out;
 }
 
 function checkValidity(cert: X509Certificate, now: Date): void {
-  if (new Date(cert.validFrom) > now) tlsFail('bad_certificate', `certificate "${cert.subject.replace(/\n/g, ', ')}" is not valid yet`);
-  if (new Date(cert.validTo) < now) tlsFail('certificate_expired', `certificate "${cert.subject.replace(/\n/g, ', ')}" expired on ${cert.validTo}`);
+  if (new Date(cert.validFrom) > now)
+    tlsFail('bad_certificate', `certificate "${cert.subject.replace(/\n/g, ', ')}" is not valid yet`);
+  if (new Date(cert.validTo) < now)
+    tlsFail(
+      'certificate_expired',
+      `certificate "${cert.subject.replace(/\n/g, ', ')}" expired on ${cert.validTo}`,
+    );
 }
 
 /** Verifies the server chain up to one of the anchors, and the host name against the leaf. */
-export function verifyServerChain(chain: readonly X509Certificate[], anchors: readonly X509Certificate[], hostname: string | undefined, now = new Date()): void {
+export function verifyServerChain(
+  chain: readonly X509Certificate[],
+  anchors: readonly X509Certificate[],
+  hostname: string | undefined,
+  now = new Date(),
+): void {
   const leaf = chain[0] ?? tlsFail('certificate_required', 'the server sent no certificate');
   for (const cert of chain) checkValidity(cert, now);
   for (let i = 0; i < chain.length; i++) {
     const cert = chain[i]!;
-    const anchor = anchors.find((a) => a.raw.equals(cert.raw) || (cert.checkIssued(a) && cert.verify(a.publicKey)));
+    const anchor = anchors.find(
+      (a) => a.raw.equals(cert.raw) || (cert.checkIssued(a) && cert.verify(a.publicKey)),
+    );
     if (anchor) {
       checkValidity(anchor, now);
       if (hostname !== undefined) checkHostname(leaf, hostname);
@@ -47,7 +60,8 @@ export function verifyServerChain(chain: readonly X509Certificate[], anchors: re
     }
     const issuer = chain[i + 1];
     if (!issuer) break;
-    if (!cert.checkIssued(issuer) || !cert.verify(issuer.publicKey)) tlsFail('bad_certificate', 'the server chain does not link');
+    if (!cert.checkIssued(issuer) || !cert.verify(issuer.publicKey))
+      tlsFail('bad_certificate', 'the server chain does not link');
     if (!issuer.ca) tlsFail('bad_certificate', 'an intermediate certificate is not a CA');
   }
   tlsFail('unknown_ca', 'the server certificate does not chain to a trusted CA');
@@ -71,11 +85,26 @@ const VERIFY: Record<number, { hash: string; pss?: boolean }> = {
 /** Signature schemes the client accepts from the server in CertificateVerify. */
 export const SERVER_SIGNATURE_SCHEMES = Object.keys(VERIFY).map(Number);
 
-export function verifyCertificateVerify(leaf: X509Certificate, scheme: number, content: Uint8Array, signature: Uint8Array): void {
-  const v = VERIFY[scheme] ?? tlsFail('illegal_parameter', `the server signed with scheme ${scheme.toString(16)}, which was not offered`);
+export function verifyCertificateVerify(
+  leaf: X509Certificate,
+  scheme: number,
+  content: Uint8Array,
+  signature: Uint8Array,
+): void {
+  const v =
+    VERIFY[scheme] ??
+    tlsFail(
+      'illegal_parameter',
+      `the server signed with scheme ${scheme.toString(16)}, which was not offered`,
+    );
   const key = leaf.publicKey;
   const ok = v.pss
-    ? verify(v.hash, content, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST }, signature)
+    ? verify(
+        v.hash,
+        content,
+        { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST },
+        signature,
+      )
     : verify(v.hash || null, content, key, signature);
   if (!ok) tlsFail('decrypt_error', 'the server CertificateVerify signature is wrong');
 }

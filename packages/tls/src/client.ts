@@ -2,13 +2,20 @@
 // 'secureConnect', getPeerCertificate(), alpnProtocol, getProtocol(), end() with close_notify, errors
 // as 'error' events. The handshake reads like §2/§4: one method per step, in protocol order; every
 // private-key and secret operation goes through KeyOps.
-import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { Socket, connect as netConnect } from 'node:net';
-import { Duplex } from 'node:stream';
+
 import type { X509Certificate } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { connect as netConnect, Socket } from 'node:net';
+import { Duplex } from 'node:stream';
 import { bytesToHex } from '@iotsafe/protocol';
-import { type CipherSuiteInfo, CIPHER_SUITES, RecordProtection, suiteByCode } from './aead.js';
-import { SERVER_SIGNATURE_SCHEMES, parseCertificate, trustAnchors, verifyCertificateVerify, verifyServerChain } from './certificates.js';
+import { CIPHER_SUITES, type CipherSuiteInfo, RecordProtection, suiteByCode } from './aead.js';
+import {
+  parseCertificate,
+  SERVER_SIGNATURE_SCHEMES,
+  trustAnchors,
+  verifyCertificateVerify,
+  verifyServerChain,
+} from './certificates.js';
 import {
   ALERT,
   CONTENT_TYPE,
@@ -21,7 +28,15 @@ import {
   TLS13,
 } from './constants.js';
 import { TlsError, tlsFail } from './errors.js';
-import { HASH_LENGTH, Transcript, deriveSecret, emptyHash, expandLabel, finishedVerifyData, trafficKeys } from './key-schedule.js';
+import {
+  deriveSecret,
+  emptyHash,
+  expandLabel,
+  finishedVerifyData,
+  HASH_LENGTH,
+  Transcript,
+  trafficKeys,
+} from './key-schedule.js';
 import { type KeyOps, type KeyShare, SoftwareKeyOps } from './keyops.js';
 import {
   type CertificateRequest,
@@ -94,11 +109,15 @@ export class TlsClientSocket extends Duplex {
   constructor(private readonly options: ConnectOptions) {
     super();
     this.keyOps = options.keyOps ?? new SoftwareKeyOps();
-    this.socket = options.socket ?? netConnect({ host: options.host ?? '127.0.0.1', port: options.port ?? 443 });
+    this.socket =
+      options.socket ?? netConnect({ host: options.host ?? '127.0.0.1', port: options.port ?? 443 });
     this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
     this.socket.on('end', () => this.onPeerEnd());
     this.socket.on('error', (error) => this.fail(error));
-    this.timer = setTimeout(() => this.fail(new TlsError('user_canceled', 'the TLS handshake timed out')), options.handshakeTimeout ?? 30_000);
+    this.timer = setTimeout(
+      () => this.fail(new TlsError('user_canceled', 'the TLS handshake timed out')),
+      options.handshakeTimeout ?? 30_000,
+    );
     const start = () => {
       const started = performance.now();
       this.runHandshake()
@@ -120,7 +139,8 @@ export class TlsClientSocket extends Duplex {
 
   private async runHandshake(): Promise<void> {
     const groups = (this.options.groups ?? this.keyOps.groups).filter((g) => this.keyOps.groups.includes(g));
-    if (groups.length === 0) tlsFail('internal_error', 'no key exchange group in common with the key operations');
+    if (groups.length === 0)
+      tlsFail('internal_error', 'no key exchange group in common with the key operations');
     const suites = this.options.cipherSuites ?? CIPHER_SUITES.map((s) => s.code);
     let share = await this.keyOps.generateKeyShare(groups[0]!);
     const sessionId = new Uint8Array(randomBytes(32));
@@ -141,8 +161,16 @@ export class TlsClientSocket extends Duplex {
     this.installApplicationKeys();
   }
 
-  private sendClientHello(sessionId: Uint8Array, suites: readonly number[], groups: readonly NamedGroup[], share: KeyShare, cookie?: Uint8Array): void {
-    const servername = this.options.servername ?? (this.options.host && !/^[\d.:]+$/.test(this.options.host) ? this.options.host : undefined);
+  private sendClientHello(
+    sessionId: Uint8Array,
+    suites: readonly number[],
+    groups: readonly NamedGroup[],
+    share: KeyShare,
+    cookie?: Uint8Array,
+  ): void {
+    const servername =
+      this.options.servername ??
+      (this.options.host && !/^[\d.:]+$/.test(this.options.host) ? this.options.host : undefined);
     const hello = marshalClientHello({
       random: this.clientRandom,
       sessionId,
@@ -159,23 +187,30 @@ export class TlsClientSocket extends Duplex {
   }
 
   /** ServerHello (§4.1.3): version, downgrade sentinel, session ID echo, suite, key share. */
-  private async readServerHello(sessionId: Uint8Array, suites: readonly number[]): Promise<{ message: ServerHello; helloRetry: boolean }> {
+  private async readServerHello(
+    sessionId: Uint8Array,
+    suites: readonly number[],
+  ): Promise<{ message: ServerHello; helloRetry: boolean }> {
     const m = await this.expect(HANDSHAKE_TYPE.SERVER_HELLO);
     const random = m.body.subarray(2, 34);
     const helloRetry = Buffer.from(random).equals(HELLO_RETRY_REQUEST_RANDOM);
     const hello = unmarshalServerHello(m.body, helloRetry);
     if (hello.version !== TLS13) {
       const tail = Buffer.from(hello.random.subarray(24));
-      if (tail.equals(DOWNGRADE_TLS12) || tail.equals(DOWNGRADE_TLS11)) tlsFail('illegal_parameter', 'downgrade detected: the server could do TLS 1.3');
+      if (tail.equals(DOWNGRADE_TLS12) || tail.equals(DOWNGRADE_TLS11))
+        tlsFail('illegal_parameter', 'downgrade detected: the server could do TLS 1.3');
       tlsFail('protocol_version', 'the server does not speak TLS 1.3');
     }
-    if (!Buffer.from(hello.sessionId).equals(Buffer.from(sessionId))) tlsFail('illegal_parameter', 'the server did not echo the session ID');
-    if (!suites.includes(hello.cipherSuite)) tlsFail('illegal_parameter', 'the server chose a cipher suite that was not offered');
+    if (!Buffer.from(hello.sessionId).equals(Buffer.from(sessionId)))
+      tlsFail('illegal_parameter', 'the server did not echo the session ID');
+    if (!suites.includes(hello.cipherSuite))
+      tlsFail('illegal_parameter', 'the server chose a cipher suite that was not offered');
     const suite = suiteByCode(hello.cipherSuite) ?? tlsFail('illegal_parameter', 'unknown cipher suite');
     if (helloRetry) {
       this.transcript.hash = suite.hash;
       this.transcript.replaceWithMessageHash();
-    } else if (this.suite && this.suite.code !== suite.code) tlsFail('illegal_parameter', 'the cipher suite changed after HelloRetryRequest');
+    } else if (this.suite && this.suite.code !== suite.code)
+      tlsFail('illegal_parameter', 'the cipher suite changed after HelloRetryRequest');
     this.suite = suite;
     this.transcript.hash = suite.hash;
     this.transcript.add(m.raw);
@@ -184,19 +219,25 @@ export class TlsClientSocket extends Duplex {
 
   private acceptHelloRetry(hrr: ServerHello, groups: readonly NamedGroup[], share: KeyShare): NamedGroup {
     const group = groups.find((g) => GROUP_CODE[g] === hrr.selectedGroup);
-    if (!group || group === share.group) tlsFail('illegal_parameter', 'HelloRetryRequest asks for a group that was not offered or already sent');
+    if (!group || group === share.group)
+      tlsFail('illegal_parameter', 'HelloRetryRequest asks for a group that was not offered or already sent');
     return group!;
   }
 
   /** (EC)DHE and the handshake secret (§7.1); the Extract runs in KeyOps. */
   private async deriveHandshakeSecret(hello: ServerHello, share: KeyShare) {
     const serverShare = hello.keyShare ?? tlsFail('missing_extension', 'ServerHello without key_share');
-    if (serverShare.group !== GROUP_CODE[share.group]) tlsFail('illegal_parameter', 'the server answered on another group');
+    if (serverShare.group !== GROUP_CODE[share.group])
+      tlsFail('illegal_parameter', 'the server answered on another group');
     const shared = await share.computeSecret(serverShare.publicKey);
     const { hash } = this.suite;
     const zeros = new Uint8Array(HASH_LENGTH[hash as 'sha256']);
     const early = await this.keyOps.hkdfExtract(hash, zeros, zeros);
-    const secret = await this.keyOps.hkdfExtract(hash, deriveSecret(hash, early, 'derived', emptyHash(hash)), shared);
+    const secret = await this.keyOps.hkdfExtract(
+      hash,
+      deriveSecret(hash, early, 'derived', emptyHash(hash)),
+      shared,
+    );
     shared.fill(0);
     const transcriptHash = this.transcript.digest();
     const client = deriveSecret(hash, secret, 'c hs traffic', transcriptHash);
@@ -212,7 +253,8 @@ export class TlsClientSocket extends Duplex {
     const m = await this.expect(HANDSHAKE_TYPE.ENCRYPTED_EXTENSIONS);
     const { alpn } = unmarshalEncryptedExtensions(m.body);
     if (alpn !== undefined) {
-      if (!this.options.alpnProtocols?.includes(alpn)) tlsFail('illegal_parameter', `the server chose ALPN "${alpn}", which was not offered`);
+      if (!this.options.alpnProtocols?.includes(alpn))
+        tlsFail('illegal_parameter', `the server chose ALPN "${alpn}", which was not offered`);
       this.alpnProtocol = alpn;
     }
     this.transcript.add(m.raw);
@@ -227,11 +269,13 @@ export class TlsClientSocket extends Duplex {
       this.transcript.add(m.raw);
       m = await this.nextHandshake();
     }
-    if (m.type !== HANDSHAKE_TYPE.CERTIFICATE) tlsFail('unexpected_message', 'expected the server Certificate');
+    if (m.type !== HANDSHAKE_TYPE.CERTIFICATE)
+      tlsFail('unexpected_message', 'expected the server Certificate');
     const { chain } = unmarshalCertificate(m.body);
     this.peerChain = chain.map(parseCertificate);
     if (this.options.rejectUnauthorized ?? true) {
-      if (!this.options.ca) tlsFail('internal_error', 'no trust anchors: pass ca, or rejectUnauthorized: false');
+      if (!this.options.ca)
+        tlsFail('internal_error', 'no trust anchors: pass ca, or rejectUnauthorized: false');
       const host = this.options.servername ?? this.options.host;
       verifyServerChain(this.peerChain, trustAnchors(this.options.ca!), host);
       this.authorized = true;
@@ -240,11 +284,17 @@ export class TlsClientSocket extends Duplex {
     const cv = await this.expect(HANDSHAKE_TYPE.CERTIFICATE_VERIFY);
     const { scheme, signature } = unmarshalCertificateVerify(cv.body);
     const leaf = this.peerChain[0] ?? tlsFail('certificate_required', 'the server sent an empty Certificate');
-    verifyCertificateVerify(leaf, scheme, certificateVerifyContent('server', this.transcript.digest()), signature);
+    verifyCertificateVerify(
+      leaf,
+      scheme,
+      certificateVerifyContent('server', this.transcript.digest()),
+      signature,
+    );
     this.transcript.add(cv.raw);
     const finished = await this.expect(HANDSHAKE_TYPE.FINISHED);
     const expected = finishedVerifyData(this.suite.hash, serverSecret, this.transcript.digest());
-    if (finished.body.length !== expected.length || !timingSafeEqual(finished.body, expected)) tlsFail('decrypt_error', 'the server Finished does not verify');
+    if (finished.body.length !== expected.length || !timingSafeEqual(finished.body, expected))
+      tlsFail('decrypt_error', 'the server Finished does not verify');
     this.transcript.add(finished.raw);
     if (!this.handshake.empty) tlsFail('unexpected_message', 'handshake data after the server Finished');
     return request;
@@ -253,7 +303,11 @@ export class TlsClientSocket extends Duplex {
   private async deriveApplicationSecrets(handshakeSecret: Uint8Array): Promise<void> {
     const { hash } = this.suite;
     const zeros = new Uint8Array(HASH_LENGTH[hash as 'sha256']);
-    const master = await this.keyOps.hkdfExtract(hash, deriveSecret(hash, handshakeSecret, 'derived', emptyHash(hash)), zeros);
+    const master = await this.keyOps.hkdfExtract(
+      hash,
+      deriveSecret(hash, handshakeSecret, 'derived', emptyHash(hash)),
+      zeros,
+    );
     const transcriptHash = this.transcript.digest();
     this.clientTrafficSecret = deriveSecret(hash, master, 'c ap traffic', transcriptHash);
     this.serverTrafficSecret = deriveSecret(hash, master, 's ap traffic', transcriptHash);
@@ -262,7 +316,10 @@ export class TlsClientSocket extends Duplex {
   }
 
   /** [Certificate, CertificateVerify,] Finished under the client handshake keys (§4.4). */
-  private async sendClientFlight(request: CertificateRequest | undefined, clientSecret: Uint8Array): Promise<void> {
+  private async sendClientFlight(
+    request: CertificateRequest | undefined,
+    clientSecret: Uint8Array,
+  ): Promise<void> {
     this.writeRaw(Uint8Array.of(CONTENT_TYPE.CHANGE_CIPHER_SPEC, 0x03, 0x03, 0x00, 0x01, 0x01)); // middlebox compatibility (§D.4)
     const keys = trafficKeys(this.suite.hash, clientSecret, this.suite.keyLength);
     this.records.setWriteProtection(new RecordProtection(this.suite, keys.key, keys.iv));
@@ -273,13 +330,18 @@ export class TlsClientSocket extends Duplex {
       this.transcript.add(certificate);
       this.writeRecord(CONTENT_TYPE.HANDSHAKE, certificate);
       if (scheme !== undefined && chain.length > 0) {
-        const signature = await this.keyOps.sign(scheme, certificateVerifyContent('client', this.transcript.digest()));
+        const signature = await this.keyOps.sign(
+          scheme,
+          certificateVerifyContent('client', this.transcript.digest()),
+        );
         const verify = marshalCertificateVerify(scheme, signature);
         this.transcript.add(verify);
         this.writeRecord(CONTENT_TYPE.HANDSHAKE, verify);
       }
     }
-    const finished = marshalFinished(finishedVerifyData(this.suite.hash, clientSecret, this.transcript.digest()));
+    const finished = marshalFinished(
+      finishedVerifyData(this.suite.hash, clientSecret, this.transcript.digest()),
+    );
     this.transcript.add(finished);
     this.writeRecord(CONTENT_TYPE.HANDSHAKE, finished);
   }
@@ -308,7 +370,12 @@ export class TlsClientSocket extends Duplex {
   }
 
   private onPeerEnd(): void {
-    const error = new TlsError('handshake_failure', this.connected ? 'the server closed the connection without close_notify' : 'the server closed the connection during the handshake');
+    const error = new TlsError(
+      'handshake_failure',
+      this.connected
+        ? 'the server closed the connection without close_notify'
+        : 'the server closed the connection during the handshake',
+    );
     const waiter = this.waiter;
     this.waiter = undefined;
     if (waiter) waiter.reject(error);
@@ -336,13 +403,15 @@ export class TlsClientSocket extends Duplex {
       }
       if (record.type === CONTENT_TYPE.HANDSHAKE) this.handshake.push(record.content);
       else if (record.type === CONTENT_TYPE.ALERT) this.handleAlert(record.content);
-      else if (record.type !== CONTENT_TYPE.CHANGE_CIPHER_SPEC) tlsFail('unexpected_message', 'application data during the handshake');
+      else if (record.type !== CONTENT_TYPE.CHANGE_CIPHER_SPEC)
+        tlsFail('unexpected_message', 'application data during the handshake');
     }
   }
 
   private async expect(type: number): Promise<HandshakeMessage> {
     const m = await this.nextHandshake();
-    if (m.type !== type) tlsFail('unexpected_message', `handshake message ${m.type} where ${type} was expected`);
+    if (m.type !== type)
+      tlsFail('unexpected_message', `handshake message ${m.type} where ${type} was expected`);
     return m;
   }
 
@@ -350,12 +419,14 @@ export class TlsClientSocket extends Duplex {
     if (content.length !== 2) tlsFail('decode_error', 'malformed alert');
     const description = content[1]!;
     if (description === ALERT.close_notify) {
-      if (!this.connected) throw new TlsError('close_notify', 'the server closed the connection during the handshake', true);
+      if (!this.connected)
+        throw new TlsError('close_notify', 'the server closed the connection during the handshake', true);
       this.peerClosed = true;
       this.push(null);
       return;
     }
-    const name = (Object.entries(ALERT).find(([, v]) => v === description)?.[0] ?? 'internal_error') as keyof typeof ALERT;
+    const name = (Object.entries(ALERT).find(([, v]) => v === description)?.[0] ??
+      'internal_error') as keyof typeof ALERT;
     throw new TlsError(name, '', true);
   }
 
@@ -384,7 +455,8 @@ export class TlsClientSocket extends Duplex {
 
   private onPostHandshake(message: HandshakeMessage): void {
     if (message.type === HANDSHAKE_TYPE.NEW_SESSION_TICKET) return;
-    if (message.type !== HANDSHAKE_TYPE.KEY_UPDATE) tlsFail('unexpected_message', `post-handshake message ${message.type}`);
+    if (message.type !== HANDSHAKE_TYPE.KEY_UPDATE)
+      tlsFail('unexpected_message', `post-handshake message ${message.type}`);
     if (message.body.length !== 1 || message.body[0]! > 1) tlsFail('decode_error', 'bad KeyUpdate');
     this.serverTrafficSecret = this.nextSecret(this.serverTrafficSecret!);
     const read = trafficKeys(this.suite.hash, this.serverTrafficSecret, this.suite.keyLength);
@@ -416,14 +488,19 @@ export class TlsClientSocket extends Duplex {
   }
 
   private logKey(label: string, secret: Uint8Array): void {
-    this.options.keylog?.(`${label} ${bytesToHex(this.clientRandom).toLowerCase()} ${bytesToHex(secret).toLowerCase()}\n`);
+    this.options.keylog?.(
+      `${label} ${bytesToHex(this.clientRandom).toLowerCase()} ${bytesToHex(secret).toLowerCase()}\n`,
+    );
   }
 
   /** Sends the alert a local failure calls for, then tears the connection down with the error. */
   private fail(error: unknown): void {
     if (this.destroyed) return;
     clearTimeout(this.timer);
-    const tls = error instanceof TlsError ? error : new TlsError('internal_error', error instanceof Error ? error.message : String(error));
+    const tls =
+      error instanceof TlsError
+        ? error
+        : new TlsError('internal_error', error instanceof Error ? error.message : String(error));
     if (!tls.fromPeer && tls.alert !== 'close_notify') {
       try {
         this.writeRecord(CONTENT_TYPE.ALERT, Uint8Array.of(2, tls.alertCode));
@@ -478,7 +555,9 @@ export class TlsClientSocket extends Duplex {
   }
 
   getCipher(): { name: string; standardName: string; version: string } | undefined {
-    return this.suite ? { name: this.suite.name, standardName: this.suite.name, version: 'TLSv1.3' } : undefined;
+    return this.suite
+      ? { name: this.suite.name, standardName: this.suite.name, version: 'TLSv1.3' }
+      : undefined;
   }
 
   /** The server certificate as tls.TLSSocket gives it (legacy object), or {} before it is known. */
@@ -497,4 +576,3 @@ export function connect(options: ConnectOptions, onSecureConnect?: () => void): 
   if (onSecureConnect) socket.once('secureConnect', onSecureConnect);
   return socket;
 }
-

@@ -1,6 +1,11 @@
 // TLS 1.3 code points (RFC 8446 §4, §5, §6; IANA TLS registries).
 
-export const CONTENT_TYPE = { CHANGE_CIPHER_SPEC: 20, ALERT: 21, HANDSHAKE: 22, APPLICATION_DATA: 23 } as const;
+export const CONTENT_TYPE = {
+  CHANGE_CIPHER_SPEC: 20,
+  ALERT: 21,
+  HANDSHAKE: 22,
+  APPLICATION_DATA: 23,
+} as const;
 
 export const HANDSHAKE_TYPE = {
   CLIENT_HELLO: 1,
@@ -58,7 +63,10 @@ export const TLS13 = 0x0304;
 export const TLS12 = 0x0303;
 
 /** ServerHello.random of a HelloRetryRequest: SHA-256("HelloRetryRequest") (RFC 8446 §4.1.3). */
-export const HELLO_RETRY_REQUEST_RANDOM = Buffer.from('CF21AD74E59A6111BE1D8C021E65B891C2A211167ABB8C5E079E09E2C8A8339C', 'hex');
+export const HELLO_RETRY_REQUEST_RANDOM = Buffer.from(
+  'CF21AD74E59A6111BE1D8C021E65B891C2A211167ABB8C5E079E09E2C8A8339C',
+  'hex',
+);
 /** Last 8 bytes of ServerHello.random when a TLS 1.3 server negotiates 1.2 or below (§4.1.3). */
 export const DOWNGRADE_TLS12 = Buffer.from('444F574E47524401', 'hex');
 export const DOWNGRADE_TLS11 = Buffer.from('444F574E47524400', 'hex');

@@ -1,7 +1,14 @@
+export { CIPHER_SUITES, type CipherSuiteInfo, RecordProtection, suiteByCode } from './aead.js';
+export { trustAnchors, verifyServerChain } from './certificates.js';
+export { type ConnectOptions, connect, TlsClientSocket } from './client.js';
 export * from './constants.js';
 export { TlsError } from './errors.js';
-export { CIPHER_SUITES, RecordProtection, suiteByCode, type CipherSuiteInfo } from './aead.js';
-export { Transcript, deriveSecret, emptyHash, expandLabel, finishedVerifyData, trafficKeys } from './key-schedule.js';
-export { SoftwareKeyOps, type KeyOps, type KeyShare } from './keyops.js';
-export { trustAnchors, verifyServerChain } from './certificates.js';
-export { TlsClientSocket, connect, type ConnectOptions } from './client.js';
+export {
+  deriveSecret,
+  emptyHash,
+  expandLabel,
+  finishedVerifyData,
+  Transcript,
+  trafficKeys,
+} from './key-schedule.js';
+export { type KeyOps, type KeyShare, SoftwareKeyOps } from './keyops.js';

@@ -1,19 +1,30 @@
 // The TLS 1.3 key schedule (RFC 8446 §7.1): HKDF-Expand-Label, Derive-Secret, traffic keys, Finished.
 // The Extract steps go through KeyOps, so a SIM can run them (spec/iotsafe.md §5.1).
 import { createHash, createHmac } from 'node:crypto';
-import { type HashAlgorithm, concatBytes, hkdfExpand, utf8 } from '@iotsafe/protocol';
+import { concatBytes, type HashAlgorithm, hkdfExpand, utf8 } from '@iotsafe/protocol';
 import { u16, vec8 } from './wire.js';
 
 export const HASH_LENGTH: Record<'sha256' | 'sha384', number> = { sha256: 32, sha384: 48 };
 
 /** HKDF-Expand-Label(Secret, Label, Context, Length) with the "tls13 " prefix (§7.1). */
-export function expandLabel(hash: HashAlgorithm, secret: Uint8Array, label: string, context: Uint8Array, length: number): Uint8Array {
+export function expandLabel(
+  hash: HashAlgorithm,
+  secret: Uint8Array,
+  label: string,
+  context: Uint8Array,
+  length: number,
+): Uint8Array {
   const info = concatBytes(u16(length), vec8(utf8(`tls13 ${label}`)), vec8(context));
   return hkdfExpand(hash, secret, info, length);
 }
 
 /** Derive-Secret(Secret, Label, Messages) = Expand-Label(Secret, Label, Transcript-Hash(Messages), Hash.length). */
-export function deriveSecret(hash: HashAlgorithm, secret: Uint8Array, label: string, transcriptHash: Uint8Array): Uint8Array {
+export function deriveSecret(
+  hash: HashAlgorithm,
+  secret: Uint8Array,
+  label: string,
+  transcriptHash: Uint8Array,
+): Uint8Array {
   return expandLabel(hash, secret, label, transcriptHash, transcriptHash.length);
 }
 
@@ -27,11 +38,18 @@ export interface TrafficKeys {
 }
 
 export function trafficKeys(hash: HashAlgorithm, secret: Uint8Array, keyLength: number): TrafficKeys {
-  return { key: expandLabel(hash, secret, 'key', new Uint8Array(0), keyLength), iv: expandLabel(hash, secret, 'iv', new Uint8Array(0), 12) };
+  return {
+    key: expandLabel(hash, secret, 'key', new Uint8Array(0), keyLength),
+    iv: expandLabel(hash, secret, 'iv', new Uint8Array(0), 12),
+  };
 }
 
 /** verify_data = HMAC(finished_key, Transcript-Hash) with finished_key = Expand-Label(base, "finished", "", H) (§4.4.4). */
-export function finishedVerifyData(hash: HashAlgorithm, baseKey: Uint8Array, transcriptHash: Uint8Array): Uint8Array {
+export function finishedVerifyData(
+  hash: HashAlgorithm,
+  baseKey: Uint8Array,
+  transcriptHash: Uint8Array,
+): Uint8Array {
   const finishedKey = expandLabel(hash, baseKey, 'finished', new Uint8Array(0), transcriptHash.length);
   return new Uint8Array(createHmac(hash, finishedKey).update(transcriptHash).digest());
 }

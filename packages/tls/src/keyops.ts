@@ -1,6 +1,14 @@
 // KeyOps: every private-key and secret operation of the handshake goes through this seam, so a SIM can
 // do them (spec/iotsafe.md §5): the client signature, the ephemeral ECDHE key, and HKDF-Extract.
-import { createECDH, createPrivateKey, generateKeyPairSync, diffieHellman, createPublicKey, sign, type KeyObject } from 'node:crypto';
+import {
+  createECDH,
+  createPrivateKey,
+  createPublicKey,
+  diffieHellman,
+  generateKeyPairSync,
+  type KeyObject,
+  sign,
+} from 'node:crypto';
 import { type HashAlgorithm, hkdfExtract } from '@iotsafe/protocol';
 import { type NamedGroup, SIGNATURE_SCHEME } from './constants.js';
 
@@ -42,7 +50,11 @@ export class SoftwareKeyOps implements KeyOps {
     if (options.privateKeyPem) this.key = createPrivateKey(options.privateKeyPem);
     const curve = this.key?.asymmetricKeyDetails?.namedCurve;
     this.signatureSchemes =
-      curve === 'prime256v1' ? [SIGNATURE_SCHEME.ecdsa_secp256r1_sha256] : curve === 'secp384r1' ? [SIGNATURE_SCHEME.ecdsa_secp384r1_sha384] : [];
+      curve === 'prime256v1'
+        ? [SIGNATURE_SCHEME.ecdsa_secp256r1_sha256]
+        : curve === 'secp384r1'
+          ? [SIGNATURE_SCHEME.ecdsa_secp384r1_sha384]
+          : [];
   }
 
   readonly certificateChain: readonly Uint8Array[];
@@ -60,7 +72,12 @@ export class SoftwareKeyOps implements KeyOps {
       publicKey: raw,
       computeSecret: async (peer) => {
         const der = Buffer.concat([Buffer.from('302a300506032b656e032100', 'hex'), Buffer.from(peer)]);
-        return new Uint8Array(diffieHellman({ privateKey, publicKey: createPublicKey({ key: der, format: 'der', type: 'spki' }) }));
+        return new Uint8Array(
+          diffieHellman({
+            privateKey,
+            publicKey: createPublicKey({ key: der, format: 'der', type: 'spki' }),
+          }),
+        );
       },
     };
   }

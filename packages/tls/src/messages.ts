@@ -30,9 +30,17 @@ export function marshalClientHello(p: ClientHelloParams): Uint8Array {
   }
   extensions.push(extension(EXTENSION.SUPPORTED_VERSIONS, vec8(u16(TLS13))));
   extensions.push(extension(EXTENSION.SUPPORTED_GROUPS, vec16(concatBytes(...p.groups.map(u16)))));
-  extensions.push(extension(EXTENSION.SIGNATURE_ALGORITHMS, vec16(concatBytes(...p.signatureSchemes.map(u16)))));
-  extensions.push(extension(EXTENSION.KEY_SHARE, vec16(concatBytes(...p.keyShares.map((k) => concatBytes(u16(k.group), vec16(k.publicKey)))))));
-  if (p.alpn?.length) extensions.push(extension(EXTENSION.ALPN, vec16(concatBytes(...p.alpn.map((a) => vec8(utf8(a)))))));
+  extensions.push(
+    extension(EXTENSION.SIGNATURE_ALGORITHMS, vec16(concatBytes(...p.signatureSchemes.map(u16)))),
+  );
+  extensions.push(
+    extension(
+      EXTENSION.KEY_SHARE,
+      vec16(concatBytes(...p.keyShares.map((k) => concatBytes(u16(k.group), vec16(k.publicKey))))),
+    ),
+  );
+  if (p.alpn?.length)
+    extensions.push(extension(EXTENSION.ALPN, vec16(concatBytes(...p.alpn.map((a) => vec8(utf8(a)))))));
   if (p.cookie) extensions.push(extension(EXTENSION.COOKIE, vec16(p.cookie)));
   const body = concatBytes(
     u16(0x0303),
@@ -130,7 +138,10 @@ export function unmarshalCertificateRequest(body: Uint8Array): CertificateReques
 
 export function marshalCertificate(context: Uint8Array, chain: readonly Uint8Array[]): Uint8Array {
   const entries = chain.map((cert) => concatBytes(vec24(cert), vec16(new Uint8Array(0))));
-  return handshakeMessage(HANDSHAKE_TYPE.CERTIFICATE, concatBytes(vec8(context), vec24(concatBytes(...entries))));
+  return handshakeMessage(
+    HANDSHAKE_TYPE.CERTIFICATE,
+    concatBytes(vec8(context), vec24(concatBytes(...entries))),
+  );
 }
 
 export function unmarshalCertificate(body: Uint8Array): { context: Uint8Array; chain: Uint8Array[] } {
@@ -158,7 +169,8 @@ export function unmarshalCertificateVerify(body: Uint8Array): { scheme: number; 
   return { scheme, signature };
 }
 
-export const marshalFinished = (verifyData: Uint8Array) => handshakeMessage(HANDSHAKE_TYPE.FINISHED, verifyData);
+export const marshalFinished = (verifyData: Uint8Array) =>
+  handshakeMessage(HANDSHAKE_TYPE.FINISHED, verifyData);
 
 export function marshalKeyUpdate(requestUpdate: boolean): Uint8Array {
   return handshakeMessage(HANDSHAKE_TYPE.KEY_UPDATE, u8(requestUpdate ? 1 : 0));
@@ -166,5 +178,10 @@ export function marshalKeyUpdate(requestUpdate: boolean): Uint8Array {
 
 /** The content a CertificateVerify signature covers (§4.4.3). */
 export function certificateVerifyContent(side: 'client' | 'server', transcriptHash: Uint8Array): Uint8Array {
-  return concatBytes(new Uint8Array(64).fill(0x20), utf8(`TLS 1.3, ${side} CertificateVerify`), u8(0), transcriptHash);
+  return concatBytes(
+    new Uint8Array(64).fill(0x20),
+    utf8(`TLS 1.3, ${side} CertificateVerify`),
+    u8(0),
+    transcriptHash,
+  );
 }

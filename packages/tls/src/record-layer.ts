@@ -36,7 +36,14 @@ export class RecordLayer {
     if (this.buffer.length < 5) return undefined;
     const type = this.buffer[0]!;
     const length = (this.buffer[3]! << 8) | this.buffer[4]!;
-    if (![CONTENT_TYPE.CHANGE_CIPHER_SPEC, CONTENT_TYPE.ALERT, CONTENT_TYPE.HANDSHAKE, CONTENT_TYPE.APPLICATION_DATA].includes(type as 20)) {
+    if (
+      ![
+        CONTENT_TYPE.CHANGE_CIPHER_SPEC,
+        CONTENT_TYPE.ALERT,
+        CONTENT_TYPE.HANDSHAKE,
+        CONTENT_TYPE.APPLICATION_DATA,
+      ].includes(type as 20)
+    ) {
       tlsFail('unexpected_message', `record of unknown type ${type}`);
     }
     if (this.buffer[1] !== 0x03) tlsFail('protocol_version', 'record with a foreign version');
@@ -52,10 +59,12 @@ export class RecordLayer {
     }
     if (!this.readProtection) {
       if (length > MAX_PLAINTEXT) tlsFail('record_overflow', 'plaintext record too long');
-      if (type === CONTENT_TYPE.APPLICATION_DATA) tlsFail('unexpected_message', 'application data before keys');
+      if (type === CONTENT_TYPE.APPLICATION_DATA)
+        tlsFail('unexpected_message', 'application data before keys');
       return { type, content: body };
     }
-    if (type !== CONTENT_TYPE.APPLICATION_DATA) tlsFail('unexpected_message', 'unprotected record after the handshake keys');
+    if (type !== CONTENT_TYPE.APPLICATION_DATA)
+      tlsFail('unexpected_message', 'unprotected record after the handshake keys');
     const opened = this.readProtection.open(body, aad);
     if (opened.content.length > MAX_PLAINTEXT) tlsFail('record_overflow', 'inner plaintext too long');
     return { type: opened.type, content: opened.content };
@@ -64,10 +73,16 @@ export class RecordLayer {
   /** Whole records for `content`, fragmented to 2^14 bytes and protected when keys are installed. */
   encode(type: number, content: Uint8Array): Uint8Array {
     const out: Uint8Array[] = [];
-    for (let offset = 0; offset < content.length || (offset === 0 && content.length === 0); offset += MAX_PLAINTEXT) {
+    for (
+      let offset = 0;
+      offset < content.length || (offset === 0 && content.length === 0);
+      offset += MAX_PLAINTEXT
+    ) {
       const fragment = content.subarray(offset, offset + MAX_PLAINTEXT);
       if (this.writeProtection) {
-        const body = this.writeProtection.seal(fragment, type, (n) => header(CONTENT_TYPE.APPLICATION_DATA, n));
+        const body = this.writeProtection.seal(fragment, type, (n) =>
+          header(CONTENT_TYPE.APPLICATION_DATA, n),
+        );
         out.push(header(CONTENT_TYPE.APPLICATION_DATA, body.length), body);
       } else out.push(header(type, fragment.length), fragment);
       if (content.length === 0) break;

@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import tls from 'node:tls';
-import { CIPHER_SUITE, SoftwareKeyOps, TlsError, connect } from '@iotsafe/tls';
+import { CIPHER_SUITE, connect, SoftwareKeyOps, TlsError } from '@iotsafe/tls';
 import { testPki } from '../../../test/helpers/pki.js';
 
 const pki = testPki();
@@ -15,7 +15,15 @@ const seenClients: string[] = [];
 
 function startServer(cert = pki.server): Promise<tls.Server> {
   const s = tls.createServer(
-    { key: cert.keyPem, cert: cert.certificatePem, ca: pki.ca.certificatePem, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.3', ALPNProtocols: ['mqtt', 'http/1.1'] },
+    {
+      key: cert.keyPem,
+      cert: cert.certificatePem,
+      ca: pki.ca.certificatePem,
+      requestCert: true,
+      rejectUnauthorized: true,
+      minVersion: 'TLSv1.3',
+      ALPNProtocols: ['mqtt', 'http/1.1'],
+    },
     (socket) => {
       seenClients.push(String(socket.getPeerCertificate().subject?.CN));
       socket.on('data', (d) => socket.write(Buffer.concat([Buffer.from('echo:'), d])));
@@ -31,10 +39,18 @@ before(async () => {
 });
 after(() => server.close());
 
-const clientKeyOps = () => new SoftwareKeyOps({ certificateChain: [pki.client.certificateDer], privateKeyPem: pki.client.keyPem });
+const clientKeyOps = () =>
+  new SoftwareKeyOps({ certificateChain: [pki.client.certificateDer], privateKeyPem: pki.client.keyPem });
 
 async function roundTrip(options: Parameters<typeof connect>[0]): Promise<string> {
-  const socket = connect({ host: '127.0.0.1', servername: 'localhost', port, ca: pki.ca.certificatePem, keyOps: clientKeyOps(), ...options });
+  const socket = connect({
+    host: '127.0.0.1',
+    servername: 'localhost',
+    port,
+    ca: pki.ca.certificatePem,
+    keyOps: clientKeyOps(),
+    ...options,
+  });
   await once(socket, 'secureConnect');
   socket.write('hello');
   const [data] = (await once(socket, 'data')) as [Buffer];
@@ -52,7 +68,14 @@ describe('TLS 1.3 with client certificates against node:tls', () => {
     }
   }
   test('ALPN, the peer certificate, the protocol and the cipher are reported like tls.TLSSocket', async () => {
-    const socket = connect({ host: '127.0.0.1', servername: 'localhost', port, ca: pki.ca.certificatePem, keyOps: clientKeyOps(), alpnProtocols: ['mqtt'] });
+    const socket = connect({
+      host: '127.0.0.1',
+      servername: 'localhost',
+      port,
+      ca: pki.ca.certificatePem,
+      keyOps: clientKeyOps(),
+      alpnProtocols: ['mqtt'],
+    });
     await once(socket, 'secureConnect');
     assert.equal(socket.alpnProtocol, 'mqtt');
     assert.equal(socket.getProtocol(), 'TLSv1.3');
@@ -66,7 +89,13 @@ describe('TLS 1.3 with client certificates against node:tls', () => {
     await once(socket, 'close');
   });
   test('a large write crosses several records both ways', async () => {
-    const socket = connect({ host: '127.0.0.1', servername: 'localhost', port, ca: pki.ca.certificatePem, keyOps: clientKeyOps() });
+    const socket = connect({
+      host: '127.0.0.1',
+      servername: 'localhost',
+      port,
+      ca: pki.ca.certificatePem,
+      keyOps: clientKeyOps(),
+    });
     await once(socket, 'secureConnect');
     const big = Buffer.alloc(100_000, 0x61);
     socket.write(big);
@@ -81,12 +110,23 @@ describe('TLS 1.3 with client certificates against node:tls', () => {
   test('keys go to an SSLKEYLOGFILE-format log only when asked', async () => {
     const lines: string[] = [];
     await roundTrip({ keylog: (l) => lines.push(l) });
-    assert.deepEqual(lines.map((l) => l.split(' ')[0]), ['CLIENT_HANDSHAKE_TRAFFIC_SECRET', 'SERVER_HANDSHAKE_TRAFFIC_SECRET', 'CLIENT_TRAFFIC_SECRET_0', 'SERVER_TRAFFIC_SECRET_0']);
+    assert.deepEqual(
+      lines.map((l) => l.split(' ')[0]),
+      [
+        'CLIENT_HANDSHAKE_TRAFFIC_SECRET',
+        'SERVER_HANDSHAKE_TRAFFIC_SECRET',
+        'CLIENT_TRAFFIC_SECRET_0',
+        'SERVER_TRAFFIC_SECRET_0',
+      ],
+    );
   });
 });
 
 describe('failures are clear errors and closed connections', () => {
-  async function failure(options: Parameters<typeof connect>[0], serverCert?: ReturnType<typeof testPki>['server']): Promise<TlsError> {
+  async function failure(
+    options: Parameters<typeof connect>[0],
+    serverCert?: ReturnType<typeof testPki>['server'],
+  ): Promise<TlsError> {
     let s: tls.Server | undefined;
     let p = port;
     if (serverCert) {
@@ -94,7 +134,15 @@ describe('failures are clear errors and closed connections', () => {
       p = (s.address() as AddressInfo).port;
     }
     try {
-      const socket = connect({ host: '127.0.0.1', servername: 'localhost', port: p, ca: pki.ca.certificatePem, keyOps: clientKeyOps(), handshakeTimeout: 5000, ...options });
+      const socket = connect({
+        host: '127.0.0.1',
+        servername: 'localhost',
+        port: p,
+        ca: pki.ca.certificatePem,
+        keyOps: clientKeyOps(),
+        handshakeTimeout: 5000,
+        ...options,
+      });
       const [error] = (await once(socket, 'error')) as [TlsError];
       assert.ok(socket.destroyed);
       return error;

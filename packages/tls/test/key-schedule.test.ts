@@ -5,7 +5,9 @@ import { test } from 'node:test';
 import { bytesToHex, hexToBytes, hkdfExtract } from '@iotsafe/protocol';
 import { deriveSecret, emptyHash, expandLabel, trafficKeys } from '@iotsafe/tls';
 
-const v: Record<string, string> = JSON.parse(readFileSync(new URL('../../../test/fixtures/rfc8448-simple-1rtt.json', import.meta.url), 'utf8'));
+const v: Record<string, string> = JSON.parse(
+  readFileSync(new URL('../../../test/fixtures/rfc8448-simple-1rtt.json', import.meta.url), 'utf8'),
+);
 const h = (name: string) => hexToBytes(v[name]!);
 const hex = (b: Uint8Array) => bytesToHex(b).toLowerCase();
 const zeros = new Uint8Array(32);
@@ -30,7 +32,10 @@ test('handshake traffic secrets, keys, IVs and finished keys', () => {
   assert.equal(hex(server), v.server_handshake_traffic_secret);
   const ck = trafficKeys('sha256', client, 16);
   const sk = trafficKeys('sha256', server, 16);
-  assert.deepEqual([hex(ck.key), hex(ck.iv), hex(sk.key), hex(sk.iv)], [v.client_handshake_key, v.client_handshake_iv, v.server_handshake_key, v.server_handshake_iv]);
+  assert.deepEqual(
+    [hex(ck.key), hex(ck.iv), hex(sk.key), hex(sk.iv)],
+    [v.client_handshake_key, v.client_handshake_iv, v.server_handshake_key, v.server_handshake_iv],
+  );
   assert.equal(hex(expandLabel('sha256', client, 'finished', new Uint8Array(0), 32)), v.client_finished_key);
   assert.equal(hex(expandLabel('sha256', server, 'finished', new Uint8Array(0), 32)), v.server_finished_key);
 });
@@ -43,5 +48,8 @@ test('application traffic secrets, keys and IVs', () => {
   assert.equal(hex(server), v.server_application_traffic_secret);
   const ck = trafficKeys('sha256', client, 16);
   const sk = trafficKeys('sha256', server, 16);
-  assert.deepEqual([hex(ck.key), hex(ck.iv), hex(sk.key), hex(sk.iv)], [v.client_application_key, v.client_application_iv, v.server_application_key, v.server_application_iv]);
+  assert.deepEqual(
+    [hex(ck.key), hex(ck.iv), hex(sk.key), hex(sk.iv)],
+    [v.client_application_key, v.client_application_iv, v.server_application_key, v.server_application_iv],
+  );
 });

@@ -1,0 +1,75 @@
+// KeyOps backed by the IoT SAFE applet (spec/iotsafe.md §5): the TLS client's private-key operations
+// run in the SIM. Two offload levels:
+//  - sign: the SIM signs CertificateVerify (pad-and-sign, 3 APDUs); ECDHE and the key schedule stay on
+//    the host — the common deployment;
+//  - full: also the ephemeral ECDHE key pair (GENERATE KEY PAIR in a volatile container), the server's
+//    share (PUT PUBLIC KEY), COMPUTE DH, and the HKDF-Extract that takes the ECDHE secret (COMPUTE
+//    HKDF). Extracts whose input is all zeros carry no secret and run on the host.
+import { createHash } from 'node:crypto';
+import { ecdsaRawToDer, type HashAlgorithm, hkdfExtract, type ObjectRef } from '@iotsafe/protocol';
+import { type KeyOps, type KeyShare, type NamedGroup, SIGNATURE_SCHEME, SoftwareKeyOps } from '@iotsafe/tls';
+import { byId, type IoTSafe } from './iotsafe.js';
+
+export type OffloadLevel = 'sign' | 'full';
+
+export interface IoTSafeKeyOpsOptions {
+  /** The private key container that signs CertificateVerify. */
+  privateKey: ObjectRef;
+  /** The client chain (DER, leaf first), or the file containers that hold it (read once, then cached). */
+  certificateChain: readonly Uint8Array[] | readonly ObjectRef[];
+  offload: OffloadLevel;
+  /** Volatile key pair container for the ephemeral ECDHE key (full offload; Type I: 04). */
+  ephemeralKey?: ObjectRef;
+  /** Public key container that receives the server's share (full offload; Type I: 05). */
+  peerKey?: ObjectRef;
+}
+
+export class IoTSafeKeyOps implements KeyOps {
+  readonly groups: readonly NamedGroup[];
+  readonly signatureSchemes = [SIGNATURE_SCHEME.ecdsa_secp256r1_sha256];
+  private readonly software = new SoftwareKeyOps();
+
+  private constructor(
+    private readonly sim: IoTSafe,
+    private readonly options: IoTSafeKeyOpsOptions,
+    readonly certificateChain: readonly Uint8Array[],
+  ) {
+    this.groups = options.offload === 'full' ? ['secp256r1'] : ['x25519', 'secp256r1'];
+  }
+
+  /** Reads the certificate chain from the SIM when given as containers. */
+  static async create(sim: IoTSafe, options: IoTSafeKeyOpsOptions): Promise<IoTSafeKeyOps> {
+    const chain: Uint8Array[] = [];
+    for (const entry of options.certificateChain)
+      chain.push(entry instanceof Uint8Array ? entry : await sim.readFile(entry));
+    return new IoTSafeKeyOps(sim, options, chain);
+  }
+
+  async generateKeyShare(group: NamedGroup): Promise<KeyShare> {
+    if (this.options.offload !== 'full') return this.software.generateKeyShare(group);
+    if (group !== 'secp256r1') throw new Error('the SIM does ECDHE on secp256r1 only');
+    const ephemeral = this.options.ephemeralKey ?? byId('04');
+    const peer = this.options.peerKey ?? byId('05');
+    const pair = await this.sim.generateKeyPair(ephemeral);
+    return {
+      group,
+      publicKey: pair.point,
+      computeSecret: async (peerPoint) => {
+        await this.sim.putPublicKey(peer, peerPoint);
+        return this.sim.computeDH(pair.privateKey, peer);
+      },
+    };
+  }
+
+  async hkdfExtract(hash: HashAlgorithm, salt: Uint8Array, ikm: Uint8Array): Promise<Uint8Array> {
+    if (this.options.offload !== 'full' || ikm.every((b) => b === 0)) return hkdfExtract(hash, salt, ikm);
+    return this.sim.hkdfExtract({ ikm, salt, hash });
+  }
+
+  async sign(scheme: number, content: Uint8Array): Promise<Uint8Array> {
+    if (scheme !== SIGNATURE_SCHEME.ecdsa_secp256r1_sha256)
+      throw new Error('the SIM key signs ecdsa_secp256r1_sha256');
+    const digest = new Uint8Array(createHash('sha256').update(content).digest());
+    return ecdsaRawToDer(await this.sim.sign(this.options.privateKey, { digest }));
+  }
+}
