@@ -28,6 +28,8 @@ import {
 export interface DemoCa {
   certificate: Uint8Array;
   issue(csr: Uint8Array, days?: number): Uint8Array;
+  /** A server certificate and key for `hostname` (and 127.0.0.1), for the demo's local TLS server. */
+  issueServer(hostname: string): { certificatePem: string; keyPem: string };
 }
 
 /** The parts of a CSR a CA needs, each as its full DER encoding; throws when the signature is wrong. */
@@ -57,20 +59,29 @@ export function createDemoCa(commonName = 'iotsafe-stack demo CA (test key)'): D
   const keyId = digest('sha256', spki).subarray(0, 20);
   const algorithm = derSequence(derOid(OID.ecdsaWithSha256));
 
-  const build = (subject: Uint8Array, subjectKey: Uint8Array, days: number, isCa: boolean): Uint8Array => {
+  type Role = 'ca' | 'client' | { server: string };
+  const build = (subject: Uint8Array, subjectKey: Uint8Array, days: number, role: Role): Uint8Array => {
     const now = Date.now();
-    const extensions = isCa
-      ? [
+    const leafExtensions = (usage: string, extra: Uint8Array[]) => [
+      extension(OID.basicConstraints, true, derSequence()),
+      extension(OID.keyUsage, true, Uint8Array.of(0x03, 0x02, 0x07, 0x80)), // digitalSignature
+      extension(OID.extKeyUsage, false, derSequence(derOid(usage))),
+      extension(OID.authorityKeyIdentifier, false, derSequence(derContext(0, keyId, true))),
+      ...extra,
+    ];
+    const extensions =
+      role === 'ca'
+        ? [
           extension(OID.basicConstraints, true, derSequence(derBoolean(true))),
           extension(OID.keyUsage, true, Uint8Array.of(0x03, 0x02, 0x01, 0x06)), // keyCertSign, cRLSign
           extension(OID.subjectKeyIdentifier, false, derOctetString(keyId)),
         ]
-      : [
-          extension(OID.basicConstraints, true, derSequence()),
-          extension(OID.keyUsage, true, Uint8Array.of(0x03, 0x02, 0x07, 0x80)), // digitalSignature
-          extension(OID.extKeyUsage, false, derSequence(derOid(OID.clientAuth))),
-          extension(OID.authorityKeyIdentifier, false, derSequence(derContext(0, keyId, true))),
-        ];
+        : role === 'client'
+          ? leafExtensions(OID.clientAuth, [])
+          : leafExtensions(OID.serverAuth, [
+              // subjectAltName: dNSName, and iPAddress 127.0.0.1
+              extension('2.5.29.17', false, derSequence(derContext(2, new TextEncoder().encode(role.server), true), derContext(7, Uint8Array.of(127, 0, 0, 1), true))),
+            ]);
     const serial = randomBytes(16);
     serial[0]! &= 0x7f;
     const tbs = derSequence(
@@ -87,15 +98,22 @@ export function createDemoCa(commonName = 'iotsafe-stack demo CA (test key)'): D
     return derSequence(tbs, algorithm, derBitString(new Uint8Array(signature)));
   };
 
-  const certificate = build(name, spki, 30, true);
+  const certificate = build(name, spki, 30, 'ca');
   return {
     certificate,
     issue(csr: Uint8Array, days = 30): Uint8Array {
       const { subject, publicKeyInfo } = readCsr(csr);
-      const issued = build(subject, publicKeyInfo, days, false);
+      const issued = build(subject, publicKeyInfo, days, 'client');
       if (!new X509Certificate(Buffer.from(issued)).verify(publicKey))
         throw new Error('issued certificate does not verify');
       return issued;
+    },
+    issueServer(hostname: string) {
+      const pair = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+      const serverSpki = new Uint8Array(pair.publicKey.export({ format: 'der', type: 'spki' }));
+      const der = build(encodeName({ commonName: hostname }), serverSpki, 1, { server: hostname });
+      const pem = `-----BEGIN CERTIFICATE-----\n${Buffer.from(der).toString('base64').replace(/.{64}/g, '$&\n').replace(/\n$/, '')}\n-----END CERTIFICATE-----\n`;
+      return { certificatePem: pem, keyPem: pair.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() };
     },
   };
 }

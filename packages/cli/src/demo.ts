@@ -2,12 +2,16 @@
 // signs a CSR, a local demo CA issues the certificate, the certificate is stored back on the SIM, read
 // back over APDUs, and used to check a fresh signature. Every step prints what happened.
 import { verify, X509Certificate } from 'node:crypto';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import tls from 'node:tls';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { byId, createCsr, IoTSafe, MemoryTransport, toPem } from '@iotsafe/device';
+import { byId, createCsr, IoTSafe, IoTSafeKeyOps, MemoryTransport, toPem } from '@iotsafe/device';
 import { bytesToHex, ecdsaRawToDer, equalBytes, proprietaryIdText } from '@iotsafe/protocol';
 import { newStorageKey, TYPE1_PROFILE, VirtualSim } from '@iotsafe/sim';
+import { connect as connectTls } from '@iotsafe/tls';
 import { createDemoCa } from './demo-ca.js';
 import { objectRow } from './describe.js';
 import { print, table } from './output.js';
@@ -74,7 +78,10 @@ export async function runDemo(options: { dir?: string }): Promise<void> {
   print(`    signature over a 32-byte SIM random challenge verifies with the certificate's key: ${valid}`);
   if (!valid || !equalBytes(readBack, certificate)) throw new Error('the demo found an inconsistency');
 
-  step(7, 'Objects on the SIM');
+  step(7, 'TLS 1.3 with the key in the SIM: a local server (node:tls on 127.0.0.1) that requires a client certificate');
+  for (const line of await tlsRound(ca, client)) print(`    ${line}`);
+
+  step(8, 'Objects on the SIM');
   const objects = await client.listObjects();
   print(
     table([['class', 'ID', 'label', 'state', 'type', 'details'], ...objects.map(objectRow)]).replace(
@@ -89,4 +96,38 @@ export async function runDemo(options: { dir?: string }): Promise<void> {
     `\nDone: ${client.apduCount} APDUs exchanged with the SIM, ${elapsed.toFixed(0)} ms in all. Files are in ${base}`,
   );
   print(`Try: IOTSAFE_STORAGE_KEY_FILE=${keyFile} npm run iotsafe -- --sim ${simDir} objects`);
+}
+
+/** One mutual-TLS exchange per offload level with a local server that trusts the demo CA. */
+async function tlsRound(ca: ReturnType<typeof createDemoCa>, client: IoTSafe): Promise<string[]> {
+  const serverIdentity = ca.issueServer('localhost');
+  const seen: string[] = [];
+  const server = tls.createServer(
+    { key: serverIdentity.keyPem, cert: serverIdentity.certificatePem, ca: toPem(ca.certificate, 'CERTIFICATE'), requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.3' },
+    (socket) => {
+      seen.push(String(socket.getPeerCertificate().subject?.CN));
+      socket.on('data', (d) => socket.end(`hello ${socket.getPeerCertificate().subject?.CN}, you sent "${d}"`));
+      socket.on('error', () => {});
+    },
+  );
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const lines: string[] = [];
+  try {
+    for (const offload of ['sign', 'full'] as const) {
+      const keyOps = await IoTSafeKeyOps.create(client, { privateKey: byId('01'), certificateChain: [byId('02')], offload });
+      const before = client.apduCount;
+      const socket = connectTls({ host: '127.0.0.1', servername: 'localhost', port, ca: toPem(ca.certificate, 'CERTIFICATE'), keyOps });
+      await once(socket, 'secureConnect');
+      const apdus = client.apduCount - before;
+      socket.write('telemetry 21.5C');
+      const [reply] = (await once(socket, 'data')) as [Buffer];
+      lines.push(`${offload.padEnd(4)} offload: ${socket.getProtocol()} ${socket.getCipher()?.name}, ${apdus} APDUs, handshake ${socket.handshakeStats.milliseconds.toFixed(1)} ms; server: ${reply}`);
+      socket.destroy();
+    }
+  } finally {
+    server.close();
+  }
+  if (seen.length !== 2 || seen.some((cn) => cn !== 'demo-device-0001')) throw new Error('the server did not see the SIM certificate');
+  return lines;
 }

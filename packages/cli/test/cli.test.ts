@@ -120,6 +120,8 @@ describe('the demo', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /read back \d+ bytes over READ FILE: identical/);
     assert.match(r.stdout, /verifies with the certificate's key: true/);
+    assert.match(r.stdout, /sign offload: TLSv1\.3 \S+, 3 APDUs/);
+    assert.match(r.stdout, /full offload: TLSv1\.3 \S+, \d+ APDUs.*hello demo-device-0001/);
     assert.match(r.stdout, /Done: \d+ APDUs/);
   });
 });
