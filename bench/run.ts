@@ -16,6 +16,7 @@ import {
 import { type Container, TYPE1_PROFILE, VirtualSim } from '@iotsafe/sim';
 import { GP_TEST_KEYS } from '../test/helpers/cards.js';
 import { measure, printTable } from './harness.js';
+import { tlsBenchmarks } from './tls.js';
 
 const sim = VirtualSim.inMemory(TYPE1_PROFILE);
 const card = sim.card;
@@ -163,3 +164,5 @@ printTable('SCP03 (host and card in process; time per APDU, ratio to the plain A
   },
   { name: opens.name, value: fmt(opens.opsPerSecond), unit: 'opens/s' },
 ]);
+
+await tlsBenchmarks();

@@ -72,15 +72,22 @@ export function createDemoCa(commonName = 'iotsafe-stack demo CA (test key)'): D
     const extensions =
       role === 'ca'
         ? [
-          extension(OID.basicConstraints, true, derSequence(derBoolean(true))),
-          extension(OID.keyUsage, true, Uint8Array.of(0x03, 0x02, 0x01, 0x06)), // keyCertSign, cRLSign
-          extension(OID.subjectKeyIdentifier, false, derOctetString(keyId)),
-        ]
+            extension(OID.basicConstraints, true, derSequence(derBoolean(true))),
+            extension(OID.keyUsage, true, Uint8Array.of(0x03, 0x02, 0x01, 0x06)), // keyCertSign, cRLSign
+            extension(OID.subjectKeyIdentifier, false, derOctetString(keyId)),
+          ]
         : role === 'client'
           ? leafExtensions(OID.clientAuth, [])
           : leafExtensions(OID.serverAuth, [
               // subjectAltName: dNSName, and iPAddress 127.0.0.1
-              extension('2.5.29.17', false, derSequence(derContext(2, new TextEncoder().encode(role.server), true), derContext(7, Uint8Array.of(127, 0, 0, 1), true))),
+              extension(
+                '2.5.29.17',
+                false,
+                derSequence(
+                  derContext(2, new TextEncoder().encode(role.server), true),
+                  derContext(7, Uint8Array.of(127, 0, 0, 1), true),
+                ),
+              ),
             ]);
     const serial = randomBytes(16);
     serial[0]! &= 0x7f;
@@ -113,7 +120,10 @@ export function createDemoCa(commonName = 'iotsafe-stack demo CA (test key)'): D
       const serverSpki = new Uint8Array(pair.publicKey.export({ format: 'der', type: 'spki' }));
       const der = build(encodeName({ commonName: hostname }), serverSpki, 1, { server: hostname });
       const pem = `-----BEGIN CERTIFICATE-----\n${Buffer.from(der).toString('base64').replace(/.{64}/g, '$&\n').replace(/\n$/, '')}\n-----END CERTIFICATE-----\n`;
-      return { certificatePem: pem, keyPem: pair.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() };
+      return {
+        certificatePem: pem,
+        keyPem: pair.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+      };
     },
   };
 }

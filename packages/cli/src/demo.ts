@@ -3,11 +3,11 @@
 // back over APDUs, and used to check a fresh signature. Every step prints what happened.
 import { verify, X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
-import tls from 'node:tls';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import tls from 'node:tls';
 import { byId, createCsr, IoTSafe, IoTSafeKeyOps, MemoryTransport, toPem } from '@iotsafe/device';
 import { bytesToHex, ecdsaRawToDer, equalBytes, proprietaryIdText } from '@iotsafe/protocol';
 import { newStorageKey, TYPE1_PROFILE, VirtualSim } from '@iotsafe/sim';
@@ -78,7 +78,10 @@ export async function runDemo(options: { dir?: string }): Promise<void> {
   print(`    signature over a 32-byte SIM random challenge verifies with the certificate's key: ${valid}`);
   if (!valid || !equalBytes(readBack, certificate)) throw new Error('the demo found an inconsistency');
 
-  step(7, 'TLS 1.3 with the key in the SIM: a local server (node:tls on 127.0.0.1) that requires a client certificate');
+  step(
+    7,
+    'TLS 1.3 with the key in the SIM: a local server (node:tls on 127.0.0.1) that requires a client certificate',
+  );
   for (const line of await tlsRound(ca, client)) print(`    ${line}`);
 
   step(8, 'Objects on the SIM');
@@ -103,10 +106,19 @@ async function tlsRound(ca: ReturnType<typeof createDemoCa>, client: IoTSafe): P
   const serverIdentity = ca.issueServer('localhost');
   const seen: string[] = [];
   const server = tls.createServer(
-    { key: serverIdentity.keyPem, cert: serverIdentity.certificatePem, ca: toPem(ca.certificate, 'CERTIFICATE'), requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.3' },
+    {
+      key: serverIdentity.keyPem,
+      cert: serverIdentity.certificatePem,
+      ca: toPem(ca.certificate, 'CERTIFICATE'),
+      requestCert: true,
+      rejectUnauthorized: true,
+      minVersion: 'TLSv1.3',
+    },
     (socket) => {
       seen.push(String(socket.getPeerCertificate().subject?.CN));
-      socket.on('data', (d) => socket.end(`hello ${socket.getPeerCertificate().subject?.CN}, you sent "${d}"`));
+      socket.on('data', (d) =>
+        socket.end(`hello ${socket.getPeerCertificate().subject?.CN}, you sent "${d}"`),
+      );
       socket.on('error', () => {});
     },
   );
@@ -115,19 +127,32 @@ async function tlsRound(ca: ReturnType<typeof createDemoCa>, client: IoTSafe): P
   const lines: string[] = [];
   try {
     for (const offload of ['sign', 'full'] as const) {
-      const keyOps = await IoTSafeKeyOps.create(client, { privateKey: byId('01'), certificateChain: [byId('02')], offload });
+      const keyOps = await IoTSafeKeyOps.create(client, {
+        privateKey: byId('01'),
+        certificateChain: [byId('02')],
+        offload,
+      });
       const before = client.apduCount;
-      const socket = connectTls({ host: '127.0.0.1', servername: 'localhost', port, ca: toPem(ca.certificate, 'CERTIFICATE'), keyOps });
+      const socket = connectTls({
+        host: '127.0.0.1',
+        servername: 'localhost',
+        port,
+        ca: toPem(ca.certificate, 'CERTIFICATE'),
+        keyOps,
+      });
       await once(socket, 'secureConnect');
       const apdus = client.apduCount - before;
       socket.write('telemetry 21.5C');
       const [reply] = (await once(socket, 'data')) as [Buffer];
-      lines.push(`${offload.padEnd(4)} offload: ${socket.getProtocol()} ${socket.getCipher()?.name}, ${apdus} APDUs, handshake ${socket.handshakeStats.milliseconds.toFixed(1)} ms; server: ${reply}`);
+      lines.push(
+        `${offload.padEnd(4)} offload: ${socket.getProtocol()} ${socket.getCipher()?.name}, ${apdus} APDUs, handshake ${socket.handshakeStats.milliseconds.toFixed(1)} ms; server: ${reply}`,
+      );
       socket.destroy();
     }
   } finally {
     server.close();
   }
-  if (seen.length !== 2 || seen.some((cn) => cn !== 'demo-device-0001')) throw new Error('the server did not see the SIM certificate');
+  if (seen.length !== 2 || seen.some((cn) => cn !== 'demo-device-0001'))
+    throw new Error('the server did not see the SIM certificate');
   return lines;
 }

@@ -31,4 +31,11 @@ export {
 export { IoTSafeKeyOps, type IoTSafeKeyOpsOptions, type OffloadLevel } from './iotsafe-keyops.js';
 export { openScp03, Scp03Transport, type Scp03TransportOptions } from './scp03-transport.js';
 export { formatCommand, formatResponse, type TraceSink } from './trace.js';
-export { type CardLike, MemoryTransport, type Transport, TransportError } from './transport.js';
+export {
+  type CardLike,
+  type LatencyModel,
+  MemoryTransport,
+  modemSimLatency,
+  type Transport,
+  TransportError,
+} from './transport.js';

@@ -19,15 +19,36 @@ export class TransportError extends Error {
   override name = 'TransportError';
 }
 
+/** Milliseconds a command takes on a real SIM behind a real link, given the command and its answer. */
+export type LatencyModel = (command: Uint8Array, response: Uint8Array) => number;
+
+/**
+ * A SIM in a cellular modem, after spec/iotsafe.md §6.4: per-INS card time (GENERATE KEY PAIR and
+ * signatures are slow) plus AT+CSIM transfer at `baud` (hex doubles the bytes; 10 bits per character).
+ */
+export function modemSimLatency(baud = 115_200): LatencyModel {
+  const cardMs: Record<number, number> = { 185: 1000, 43: 300, 45: 300, 70: 60, 74: 40, 72: 40, 216: 30 };
+  return (command, response) => {
+    const characters = 2 * (command.length + response.length) + 40; // AT+CSIM=…, +CSIM: …, OK
+    return (cardMs[command[1]!] ?? 20) + (characters * 10 * 1000) / baud;
+  };
+}
+
 /** An in-process card: no I/O, so tests and benchmarks measure the card and the client only. */
 export class MemoryTransport implements Transport {
   private closed = false;
 
-  constructor(private readonly card: CardLike) {}
+  /** `latency` delays each answer as a real SIM and link would (benchmarks, timeout tests). */
+  constructor(
+    private readonly card: CardLike,
+    private readonly latency?: LatencyModel,
+  ) {}
 
   async transmit(command: Uint8Array): Promise<Uint8Array> {
     if (this.closed) throw new TransportError('transport is closed');
-    return this.card.transmit(command);
+    const response = await this.card.transmit(command);
+    if (this.latency) await new Promise((resolve) => setTimeout(resolve, this.latency!(command, response)));
+    return response;
   }
 
   async reset(): Promise<Uint8Array> {

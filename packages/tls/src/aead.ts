@@ -65,18 +65,17 @@ export class RecordProtection {
   }
 
   /** TLSCiphertext body for TLSInnerPlaintext(content ‖ type); `header` is the record header (AAD). */
-  seal(content: Uint8Array, type: number, header: (length: number) => Uint8Array): Uint8Array {
-    const inner = new Uint8Array(content.length + 1);
-    inner.set(content);
-    inner[content.length] = type;
-    const aad = header(inner.length + TAG_LENGTH);
+  seal(content: Uint8Array, type: number, header: (length: number) => Uint8Array): Buffer {
+    const aad = header(content.length + 1 + TAG_LENGTH);
     // The GCM typing stands for ChaCha20-Poly1305 too: both take a 12-byte nonce, AAD and a 16-byte tag.
     const cipher = createCipheriv(this.suite.cipher as 'aes-128-gcm', this.key, this.nonce(), {
       authTagLength: TAG_LENGTH,
     }) as CipherGCM;
     cipher.setAAD(aad);
-    const body = Buffer.concat([cipher.update(inner), cipher.final(), cipher.getAuthTag()]);
-    return new Uint8Array(body);
+    const body = cipher.update(content);
+    const last = cipher.update(Uint8Array.of(type));
+    cipher.final();
+    return Buffer.concat([body, last, cipher.getAuthTag()], content.length + 1 + TAG_LENGTH);
   }
 
   /** Decrypts a record body; returns the content and its real type (padding removed). */

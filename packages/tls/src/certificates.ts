@@ -14,8 +14,19 @@ export function parseCertificate(der: Uint8Array): X509Certificate {
   }
 }
 
-/** PEM text (one or more certificates) or DER blocks to X509Certificate objects. */
+const parsedAnchors = new Map<string | readonly (string | Uint8Array)[], X509Certificate[]>();
+
+/** PEM text (one or more certificates) or DER blocks to X509Certificate objects (parsed once per input). */
 export function trustAnchors(input: string | readonly (string | Uint8Array)[]): X509Certificate[] {
+  const cached = parsedAnchors.get(input);
+  if (cached) return cached;
+  const parsed = parseAnchors(input);
+  if (parsedAnchors.size > 64) parsedAnchors.clear();
+  parsedAnchors.set(input, parsed);
+  return parsed;
+}
+
+function parseAnchors(input: string | readonly (string | Uint8Array)[]): X509Certificate[] {
   const items = typeof input === 'string' ? [input] : input;
   const out: X509Certificate[] = [];
   for (const item of items) {

@@ -483,8 +483,16 @@ export class TlsClientSocket extends Duplex {
     if (!this.socket.destroyed) this.socket.write(bytes);
   }
 
-  private writeRecord(type: number, content: Uint8Array): void {
-    this.writeRaw(this.records.encode(type, content));
+  /** Writes records chunk by chunk (corked), so no record is copied into a bigger buffer. */
+  private writeRecord(type: number, content: Uint8Array, done?: (error?: Error | null) => void): void {
+    const chunks = this.records.encode(type, content);
+    if (this.socket.destroyed) return done?.(new Error('the connection is closed'));
+    this.socket.cork();
+    chunks.forEach((chunk, i) => {
+      if (i === chunks.length - 1 && done) this.socket.write(chunk, done);
+      else this.socket.write(chunk);
+    });
+    this.socket.uncork();
   }
 
   private logKey(label: string, secret: Uint8Array): void {
@@ -525,8 +533,8 @@ export class TlsClientSocket extends Duplex {
       return;
     }
     try {
-      this.writeRecord(CONTENT_TYPE.APPLICATION_DATA, new Uint8Array(chunk));
-      callback();
+      // The callback follows the socket's, so backpressure reaches the writer.
+      this.writeRecord(CONTENT_TYPE.APPLICATION_DATA, chunk, callback);
     } catch (error) {
       callback(error as Error);
     }

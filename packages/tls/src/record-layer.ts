@@ -70,14 +70,11 @@ export class RecordLayer {
     return { type: opened.type, content: opened.content };
   }
 
-  /** Whole records for `content`, fragmented to 2^14 bytes and protected when keys are installed. */
-  encode(type: number, content: Uint8Array): Uint8Array {
+  /** Whole records for `content` (header and body chunks), fragmented to 2^14 bytes, protected when keys are installed. */
+  encode(type: number, content: Uint8Array): Uint8Array[] {
     const out: Uint8Array[] = [];
-    for (
-      let offset = 0;
-      offset < content.length || (offset === 0 && content.length === 0);
-      offset += MAX_PLAINTEXT
-    ) {
+    let offset = 0;
+    do {
       const fragment = content.subarray(offset, offset + MAX_PLAINTEXT);
       if (this.writeProtection) {
         const body = this.writeProtection.seal(fragment, type, (n) =>
@@ -85,9 +82,9 @@ export class RecordLayer {
         );
         out.push(header(CONTENT_TYPE.APPLICATION_DATA, body.length), body);
       } else out.push(header(type, fragment.length), fragment);
-      if (content.length === 0) break;
-    }
-    return concatBytes(...out);
+      offset += MAX_PLAINTEXT;
+    } while (offset < content.length);
+    return out;
   }
 }
 

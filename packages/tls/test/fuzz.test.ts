@@ -5,11 +5,16 @@ import assert from 'node:assert/strict';
 import net, { type AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import tls from 'node:tls';
-import { SoftwareKeyOps, TlsError, connect } from '@iotsafe/tls';
-import { SeededRandom } from '../../../test/helpers/random.js';
+import { connect, SoftwareKeyOps, TlsError } from '@iotsafe/tls';
 import { testPki } from '../../../test/helpers/pki.js';
+import { SeededRandom } from '../../../test/helpers/random.js';
+import {
+  unmarshalCertificate,
+  unmarshalCertificateRequest,
+  unmarshalEncryptedExtensions,
+  unmarshalServerHello,
+} from '../src/messages.js';
 import { RecordLayer } from '../src/record-layer.js';
-import { unmarshalCertificate, unmarshalCertificateRequest, unmarshalEncryptedExtensions, unmarshalServerHello } from '../src/messages.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 8448);
 
@@ -29,11 +34,16 @@ test('record layer and message parsers throw only TlsError on 100,000 random inp
   ];
   for (let i = 0; i < 100_000; i++) {
     const input = r.bytes(r.int(120));
-    if (i % 6 === 5 && input.length > 5) input.set([22, 3, 3, input.length >> 8, input.length & 0xff].map((v, k) => (r.int(4) === 0 ? r.int(256) : v)), 0);
+    if (i % 6 === 5 && input.length > 5)
+      input.set(
+        [22, 3, 3, input.length >> 8, input.length & 0xff].map((v, k) => (r.int(4) === 0 ? r.int(256) : v)),
+        0,
+      );
     try {
       parsers[i % parsers.length]!(input);
     } catch (error) {
-      if (!(error instanceof TlsError)) assert.fail(`parser ${i % parsers.length} threw ${String(error)} (seed ${SEED}, #${i})`);
+      if (!(error instanceof TlsError))
+        assert.fail(`parser ${i % parsers.length} threw ${String(error)} (seed ${SEED}, #${i})`);
     }
   }
 });
@@ -46,7 +56,13 @@ let corrupt: (chunk: Buffer, index: number) => { bytes: Buffer; close?: boolean 
 
 before(async () => {
   server = tls.createServer(
-    { key: pki.server.keyPem, cert: pki.server.certificatePem, ca: pki.ca.certificatePem, requestCert: true, minVersion: 'TLSv1.3' },
+    {
+      key: pki.server.keyPem,
+      cert: pki.server.certificatePem,
+      ca: pki.ca.certificatePem,
+      requestCert: true,
+      minVersion: 'TLSv1.3',
+    },
     (s) => {
       s.on('data', (d) => s.write(d));
       s.on('error', () => {});
@@ -81,7 +97,10 @@ after(() => {
 
 test('300 handshakes with a corrupted server flight end cleanly', { timeout: 120_000 }, async () => {
   const r = new SeededRandom(SEED + 1);
-  const keyOps = new SoftwareKeyOps({ certificateChain: [pki.client.certificateDer], privateKeyPem: pki.client.keyPem });
+  const keyOps = new SoftwareKeyOps({
+    certificateChain: [pki.client.certificateDer],
+    privateKeyPem: pki.client.keyPem,
+  });
   const port = (proxy.address() as AddressInfo).port;
   let failures = 0;
   let timeouts = 0;
@@ -96,10 +115,19 @@ test('300 handshakes with a corrupted server flight end cleanly', { timeout: 120
     };
     // A length field inflated by a bit flip makes the client wait for bytes that never come: the
     // handshake deadline ends that with a clear error, which is the defined behaviour.
-    const socket = connect({ host: '127.0.0.1', servername: 'localhost', port, ca: pki.ca.certificatePem, keyOps, handshakeTimeout: 1000 });
+    const socket = connect({
+      host: '127.0.0.1',
+      servername: 'localhost',
+      port,
+      ca: pki.ca.certificatePem,
+      keyOps,
+      handshakeTimeout: 1000,
+    });
     const outcome = await new Promise<string>((resolve, reject) => {
       socket.once('secureConnect', () => resolve('connected'));
-      socket.once('error', (e) => (e instanceof TlsError ? resolve(e.message.includes('timed out') ? 'hung' : 'failed') : reject(e)));
+      socket.once('error', (e) =>
+        e instanceof TlsError ? resolve(e.message.includes('timed out') ? 'hung' : 'failed') : reject(e),
+      );
     });
     if (outcome !== 'connected') {
       failures++;

@@ -1,0 +1,232 @@
+// TLS benchmarks: APDUs per handshake per offload level (beside wolfSSL's published sequence), wall
+// time with a modem+SIM latency model, CPU per handshake against Node's native client, bulk throughput.
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import tls from 'node:tls';
+import {
+  byId,
+  encodeP256PublicKeyInfo,
+  IoTSafe,
+  IoTSafeKeyOps,
+  MemoryTransport,
+  modemSimLatency,
+  type OffloadLevel,
+} from '@iotsafe/device';
+import { TYPE1_PROFILE, VirtualSim } from '@iotsafe/sim';
+import { connect, SoftwareKeyOps } from '@iotsafe/tls';
+import { issue, testPki } from '../test/helpers/pki.js';
+import { printTable } from './harness.js';
+
+const pki = testPki();
+
+async function startServer(handler: (s: tls.TLSSocket) => void) {
+  const server = tls.createServer(
+    {
+      key: pki.server.keyPem,
+      cert: pki.server.certificatePem,
+      ca: pki.ca.certificatePem,
+      requestCert: true,
+      rejectUnauthorized: true,
+      minVersion: 'TLSv1.3',
+    },
+    (s) => {
+      s.on('error', () => {});
+      handler(s);
+    },
+  );
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, port: (server.address() as AddressInfo).port };
+}
+
+async function simKeyOps(offload: OffloadLevel, latency = false) {
+  const sim = VirtualSim.inMemory(TYPE1_PROFILE);
+  const setup = await IoTSafe.connect(new MemoryTransport(sim.card));
+  const { point } = await setup.generateKeyPair(byId('01'));
+  sim.writeFile(
+    byId('02'),
+    issue({ commonName: 'bench-device', issuer: pki.ca, publicKeySpki: encodeP256PublicKeyInfo(point) })
+      .certificateDer,
+  );
+  const client = await IoTSafe.connect(
+    new MemoryTransport(sim.card, latency ? modemSimLatency() : undefined),
+  );
+  const keyOps = await IoTSafeKeyOps.create(client, {
+    privateKey: byId('01'),
+    certificateChain: [byId('02')],
+    offload,
+  });
+  return { client, keyOps };
+}
+
+async function ourHandshake(port: number, keyOps: ConstructorParameters<typeof Object>[0]) {
+  const socket = connect({
+    host: '127.0.0.1',
+    servername: 'localhost',
+    port,
+    ca: pki.ca.certificatePem,
+    keyOps: keyOps as never,
+  });
+  await once(socket, 'secureConnect');
+  socket.write('x');
+  await once(socket, 'data');
+  socket.destroy();
+}
+
+async function nodeHandshake(port: number) {
+  const socket = tls.connect({
+    host: '127.0.0.1',
+    servername: 'localhost',
+    port,
+    ca: pki.ca.certificatePem,
+    cert: pki.client.certificatePem,
+    key: pki.client.keyPem,
+    minVersion: 'TLSv1.3',
+  });
+  await once(socket, 'secureConnect');
+  socket.write('x');
+  await once(socket, 'data');
+  socket.destroy();
+}
+
+async function cpuPerHandshake(run: () => Promise<void>, count: number): Promise<number> {
+  for (let i = 0; i < 20; i++) await run();
+  const before = process.cpuUsage();
+  for (let i = 0; i < count; i++) await run();
+  const used = process.cpuUsage(before);
+  return (used.user + used.system) / 1000 / count;
+}
+
+export async function tlsBenchmarks(): Promise<void> {
+  const echo = await startServer((s) => s.on('data', (d) => s.write(d)));
+  try {
+    // APDUs per handshake, per level.
+    const apduRows = [];
+    for (const offload of ['sign', 'full'] as const) {
+      const { client, keyOps } = await simKeyOps(offload);
+      const before = client.apduCount;
+      await ourHandshake(echo.port, keyOps);
+      apduRows.push({
+        name: `TLS 1.3 mTLS, ${offload} offload`,
+        value: String(client.apduCount - before),
+        unit: 'APDUs',
+        target: offload === 'sign' ? '<= 3' : '<= 8',
+      });
+    }
+    apduRows.push({
+      name: 'wolfSSL IoT-SAFE port, TLS 1.3 mTLS (published)',
+      value: '~18',
+      unit: 'APDUs',
+      target: 'spec/iotsafe.md §5.1',
+    });
+    printTable(
+      'APDUs per handshake (certificate cached, GET RESPONSE not counted: the virtual SIM runs T=1 here)',
+      apduRows,
+    );
+
+    // Wall time with the modem + SIM latency model.
+    const wallRows = [];
+    for (const offload of ['sign', 'full'] as const) {
+      const { keyOps } = await simKeyOps(offload, true);
+      const started = performance.now();
+      for (let i = 0; i < 2; i++) await ourHandshake(echo.port, keyOps);
+      wallRows.push({
+        name: `${offload} offload, modem SIM latency model`,
+        value: ((performance.now() - started) / 2).toFixed(0),
+        unit: 'ms/handshake',
+      });
+    }
+    printTable('Handshake wall time (per-INS card time of spec §6.4 + AT+CSIM at 115200 baud)', wallRows);
+
+    // CPU per handshake: our client with a software key vs Node's native client, same local server.
+    const software = new SoftwareKeyOps({
+      certificateChain: [pki.client.certificateDer],
+      privateKeyPem: pki.client.keyPem,
+    });
+    const ours = await cpuPerHandshake(() => ourHandshake(echo.port, software), 150);
+    const native = await cpuPerHandshake(() => nodeHandshake(echo.port), 150);
+    printTable('CPU per TLS 1.3 mTLS handshake (client and local server in one process)', [
+      {
+        name: "Node's native tls client (baseline)",
+        value: native.toFixed(2),
+        unit: 'ms CPU',
+        ratio: '1.00x',
+      },
+      {
+        name: 'our client, software KeyOps',
+        value: ours.toFixed(2),
+        unit: 'ms CPU',
+        ratio: `${(ours / native).toFixed(2)}x`,
+        target: '<= 1.5x',
+      },
+    ]);
+  } finally {
+    echo.server.close();
+  }
+
+  // Bulk throughput to a sink server.
+  const total = 32 * 1024 * 1024;
+  let received = 0;
+  let done: () => void = () => {};
+  const sink = await startServer((s) =>
+    s.on('data', (d) => {
+      received += d.length;
+      if (received >= total) done();
+    }),
+  );
+  try {
+    const chunk = Buffer.alloc(64 * 1024, 0x61);
+    const throughput = async (socket: NodeJS.WritableStream & { destroy(): void }) => {
+      received = 0;
+      const finished = new Promise<void>((resolve) => {
+        done = resolve;
+      });
+      const started = performance.now();
+      for (let sent = 0; sent < total; sent += chunk.length)
+        if (!socket.write(chunk)) await once(socket, 'drain');
+      await finished;
+      socket.destroy();
+      return total / 1024 / 1024 / ((performance.now() - started) / 1000);
+    };
+    const software = new SoftwareKeyOps({
+      certificateChain: [pki.client.certificateDer],
+      privateKeyPem: pki.client.keyPem,
+    });
+    const ourSocket = connect({
+      host: '127.0.0.1',
+      servername: 'localhost',
+      port: sink.port,
+      ca: pki.ca.certificatePem,
+      keyOps: software,
+      cipherSuites: [0x1301],
+    });
+    await once(ourSocket, 'secureConnect');
+    const ourRate = await throughput(ourSocket);
+    const nodeSocket = tls.connect({
+      host: '127.0.0.1',
+      servername: 'localhost',
+      port: sink.port,
+      ca: pki.ca.certificatePem,
+      cert: pki.client.certificatePem,
+      key: pki.client.keyPem,
+      ciphers: 'TLS_AES_128_GCM_SHA256',
+    });
+    await once(nodeSocket, 'secureConnect');
+    const nodeRate = await throughput(nodeSocket);
+    printTable('Bulk throughput, client to a local sink, 32 MiB, TLS_AES_128_GCM_SHA256', [
+      {
+        name: "Node's native tls client (baseline)",
+        value: nodeRate.toFixed(0),
+        unit: 'MB/s',
+        ratio: '1.00x',
+      },
+      {
+        name: 'our record layer',
+        value: ourRate.toFixed(0),
+        unit: 'MB/s',
+        ratio: `${(ourRate / nodeRate).toFixed(2)}x`,
+      },
+    ]);
+  } finally {
+    sink.server.close();
+  }
+}
