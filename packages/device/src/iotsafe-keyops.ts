@@ -7,16 +7,28 @@
 //    HKDF). Extracts whose input is all zeros carry no secret and run on the host.
 import { createHash } from 'node:crypto';
 import { ecdsaRawToDer, type HashAlgorithm, hkdfExtract, type ObjectRef } from '@iotsafe/protocol';
-import { type KeyOps, type KeyShare, type NamedGroup, SIGNATURE_SCHEME, SoftwareKeyOps } from '@iotsafe/tls';
+import {
+  type KeyOps,
+  type KeyShare,
+  type NamedGroup,
+  type PskProvider,
+  SIGNATURE_SCHEME,
+  SoftwareKeyOps,
+} from '@iotsafe/tls';
 import { byId, type IoTSafe } from './iotsafe.js';
 
 export type OffloadLevel = 'sign' | 'full';
 
 export interface IoTSafeKeyOpsOptions {
-  /** The private key container that signs CertificateVerify. */
-  privateKey: ObjectRef;
+  /** The private key container that signs CertificateVerify (absent for PSK-only clients). */
+  privateKey?: ObjectRef;
   /** The client chain (DER, leaf first), or the file containers that hold it (read once, then cached). */
-  certificateChain: readonly Uint8Array[] | readonly ObjectRef[];
+  certificateChain?: readonly Uint8Array[] | readonly ObjectRef[];
+  /**
+   * An external PSK held in a secret container (Type II): its Early Secret is computed in the SIM by
+   * COMPUTE HKDF mode 01, so the PSK never leaves it.
+   */
+  psk?: { identity: Uint8Array; secret: ObjectRef };
   offload: OffloadLevel;
   /** Volatile key pair container for the ephemeral ECDHE key (full offload; Type I: 04). */
   ephemeralKey?: ObjectRef;
@@ -26,7 +38,8 @@ export interface IoTSafeKeyOpsOptions {
 
 export class IoTSafeKeyOps implements KeyOps {
   readonly groups: readonly NamedGroup[];
-  readonly signatureSchemes = [SIGNATURE_SCHEME.ecdsa_secp256r1_sha256];
+  readonly signatureSchemes: readonly number[];
+  readonly psk?: PskProvider;
   private readonly software = new SoftwareKeyOps();
 
   private constructor(
@@ -35,12 +48,21 @@ export class IoTSafeKeyOps implements KeyOps {
     readonly certificateChain: readonly Uint8Array[],
   ) {
     this.groups = options.offload === 'full' ? ['secp256r1'] : ['x25519', 'secp256r1'];
+    this.signatureSchemes = options.privateKey ? [SIGNATURE_SCHEME.ecdsa_secp256r1_sha256] : [];
+    const psk = options.psk;
+    if (psk) {
+      this.psk = {
+        identity: psk.identity,
+        hash: 'sha256',
+        earlySecret: () => sim.hkdfExtract({ secret: psk.secret, salt: new Uint8Array(32), hash: 'sha256' }),
+      };
+    }
   }
 
   /** Reads the certificate chain from the SIM when given as containers. */
   static async create(sim: IoTSafe, options: IoTSafeKeyOpsOptions): Promise<IoTSafeKeyOps> {
     const chain: Uint8Array[] = [];
-    for (const entry of options.certificateChain)
+    for (const entry of options.certificateChain ?? [])
       chain.push(entry instanceof Uint8Array ? entry : await sim.readFile(entry));
     return new IoTSafeKeyOps(sim, options, chain);
   }
@@ -67,9 +89,10 @@ export class IoTSafeKeyOps implements KeyOps {
   }
 
   async sign(scheme: number, content: Uint8Array): Promise<Uint8Array> {
-    if (scheme !== SIGNATURE_SCHEME.ecdsa_secp256r1_sha256)
+    const key = this.options.privateKey;
+    if (scheme !== SIGNATURE_SCHEME.ecdsa_secp256r1_sha256 || !key)
       throw new Error('the SIM key signs ecdsa_secp256r1_sha256');
     const digest = new Uint8Array(createHash('sha256').update(content).digest());
-    return ecdsaRawToDer(await this.sim.sign(this.options.privateKey, { digest }));
+    return ecdsaRawToDer(await this.sim.sign(key, { digest }));
   }
 }

@@ -74,6 +74,8 @@ export interface ConnectOptions {
   keylog?: (line: string) => void;
   /** Handshake deadline in ms (default 30 s). */
   handshakeTimeout?: number;
+  /** With a PSK in KeyOps: psk_dhe_ke (PSK + ECDHE, default) or psk_ke (PSK only), RFC 8446 §4.2.9. */
+  pskMode?: 'psk_dhe_ke' | 'psk_ke';
 }
 
 interface HandshakeMessage {
@@ -103,6 +105,9 @@ export class TlsClientSocket extends Duplex {
   private waiter?: { resolve: () => void; reject: (error: Error) => void };
   private pendingWrites: { chunk: Uint8Array; callback: (error?: Error | null) => void }[] = [];
   private clientTrafficSecret?: Uint8Array;
+  /** Early Secret of the offered PSK, and whether the server took it. */
+  private pskEarlySecret?: Uint8Array;
+  private pskAccepted = false;
   private serverTrafficSecret?: Uint8Array;
   private timer?: NodeJS.Timeout;
 
@@ -141,7 +146,15 @@ export class TlsClientSocket extends Duplex {
     const groups = (this.options.groups ?? this.keyOps.groups).filter((g) => this.keyOps.groups.includes(g));
     if (groups.length === 0)
       tlsFail('internal_error', 'no key exchange group in common with the key operations');
-    const suites = this.options.cipherSuites ?? CIPHER_SUITES.map((s) => s.code);
+    const psk = this.keyOps.psk;
+    // A PSK is bound to one hash: only the suites that use it can be offered (§4.2.11).
+    const suites = (this.options.cipherSuites ?? CIPHER_SUITES.map((c) => c.code)).filter(
+      (c) => !psk || suiteByCode(c)?.hash === psk.hash,
+    );
+    if (psk) {
+      this.transcript.hash = psk.hash;
+      this.pskEarlySecret = await psk.earlySecret();
+    }
     let share = await this.keyOps.generateKeyShare(groups[0]!);
     const sessionId = new Uint8Array(randomBytes(32));
     this.sendClientHello(sessionId, suites, groups, share);
@@ -168,9 +181,10 @@ export class TlsClientSocket extends Duplex {
     share: KeyShare,
     cookie?: Uint8Array,
   ): void {
-    const servername =
-      this.options.servername ??
-      (this.options.host && !/^[\d.:]+$/.test(this.options.host) ? this.options.host : undefined);
+    const host = this.options.host;
+    const servername = this.options.servername ?? (host && !/^[\d.:]+$/.test(host) ? host : undefined);
+    const psk = this.keyOps.psk;
+    const binderLength = psk ? HASH_LENGTH[psk.hash as 'sha256'] : 0;
     const hello = marshalClientHello({
       random: this.clientRandom,
       sessionId,
@@ -181,7 +195,25 @@ export class TlsClientSocket extends Duplex {
       ...(servername ? { serverName: servername } : {}),
       ...(this.options.alpnProtocols ? { alpn: this.options.alpnProtocols } : {}),
       ...(cookie ? { cookie } : {}),
+      ...(psk
+        ? {
+            psk: {
+              identity: psk.identity,
+              modes: this.options.pskMode === 'psk_ke' ? [0] : [1],
+              binderLength,
+            },
+          }
+        : {}),
     });
+    if (psk && this.pskEarlySecret) {
+      // The binder: HMAC over the ClientHello up to the binders list (§4.2.11.2).
+      const partial = hello.subarray(0, hello.length - (3 + binderLength));
+      const binderKey = deriveSecret(psk.hash, this.pskEarlySecret, 'ext binder', emptyHash(psk.hash));
+      hello.set(
+        finishedVerifyData(psk.hash, binderKey, this.transcript.digestWith(partial)),
+        hello.length - binderLength,
+      );
+    }
     this.transcript.add(hello);
     this.writeRecord(CONTENT_TYPE.HANDSHAKE, hello);
   }
@@ -214,6 +246,11 @@ export class TlsClientSocket extends Duplex {
     this.suite = suite;
     this.transcript.hash = suite.hash;
     this.transcript.add(m.raw);
+    if (hello.selectedIdentity !== undefined) {
+      if (!this.keyOps.psk || hello.selectedIdentity !== 0)
+        tlsFail('illegal_parameter', 'the server selected a PSK that was not offered');
+      this.pskAccepted = true;
+    }
     return { message: hello, helloRetry };
   }
 
@@ -226,13 +263,16 @@ export class TlsClientSocket extends Duplex {
 
   /** (EC)DHE and the handshake secret (§7.1); the Extract runs in KeyOps. */
   private async deriveHandshakeSecret(hello: ServerHello, share: KeyShare) {
-    const serverShare = hello.keyShare ?? tlsFail('missing_extension', 'ServerHello without key_share');
-    if (serverShare.group !== GROUP_CODE[share.group])
-      tlsFail('illegal_parameter', 'the server answered on another group');
-    const shared = await share.computeSecret(serverShare.publicKey);
     const { hash } = this.suite;
     const zeros = new Uint8Array(HASH_LENGTH[hash as 'sha256']);
-    const early = await this.keyOps.hkdfExtract(hash, zeros, zeros);
+    let shared: Uint8Array;
+    if (hello.keyShare) {
+      if (hello.keyShare.group !== GROUP_CODE[share.group])
+        tlsFail('illegal_parameter', 'the server answered on another group');
+      shared = await share.computeSecret(hello.keyShare.publicKey);
+    } else if (this.pskAccepted && this.options.pskMode === 'psk_ke') shared = new Uint8Array(zeros);
+    else return tlsFail('missing_extension', 'ServerHello without key_share');
+    const early = this.pskAccepted ? this.pskEarlySecret! : await this.keyOps.hkdfExtract(hash, zeros, zeros);
     const secret = await this.keyOps.hkdfExtract(
       hash,
       deriveSecret(hash, early, 'derived', emptyHash(hash)),
@@ -262,6 +302,11 @@ export class TlsClientSocket extends Duplex {
 
   /** CertificateRequest?, Certificate, CertificateVerify, Finished (§4.3.2, §4.4). */
   private async readServerAuthentication(serverSecret: Uint8Array): Promise<CertificateRequest | undefined> {
+    if (this.pskAccepted) {
+      // The PSK authenticates the server: no Certificate, straight to Finished (§2.2).
+      await this.readServerFinished(serverSecret);
+      return undefined;
+    }
     let m = await this.nextHandshake();
     let request: CertificateRequest | undefined;
     if (m.type === HANDSHAKE_TYPE.CERTIFICATE_REQUEST) {
@@ -291,13 +336,18 @@ export class TlsClientSocket extends Duplex {
       signature,
     );
     this.transcript.add(cv.raw);
+    await this.readServerFinished(serverSecret);
+    return request;
+  }
+
+  private async readServerFinished(serverSecret: Uint8Array): Promise<void> {
     const finished = await this.expect(HANDSHAKE_TYPE.FINISHED);
     const expected = finishedVerifyData(this.suite.hash, serverSecret, this.transcript.digest());
     if (finished.body.length !== expected.length || !timingSafeEqual(finished.body, expected))
       tlsFail('decrypt_error', 'the server Finished does not verify');
     this.transcript.add(finished.raw);
     if (!this.handshake.empty) tlsFail('unexpected_message', 'handshake data after the server Finished');
-    return request;
+    if (this.pskAccepted) this.authorized = true;
   }
 
   private async deriveApplicationSecrets(handshakeSecret: Uint8Array): Promise<void> {

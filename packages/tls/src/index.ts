@@ -11,4 +11,4 @@ export {
   Transcript,
   trafficKeys,
 } from './key-schedule.js';
-export { type KeyOps, type KeyShare, SoftwareKeyOps } from './keyops.js';
+export { type KeyOps, type KeyShare, type PskProvider, SoftwareKeyOps } from './keyops.js';

@@ -65,8 +65,14 @@ export class Transcript {
   }
 
   digest(): Uint8Array {
+    return this.digestWith(new Uint8Array(0));
+  }
+
+  /** The hash of the transcript followed by `extra` (a PSK binder covers a partial ClientHello). */
+  digestWith(extra: Uint8Array): Uint8Array {
     const h = createHash(this.hash);
     for (const m of this.messages) h.update(m);
+    h.update(extra);
     return new Uint8Array(h.digest());
   }
 

@@ -20,7 +20,18 @@ export interface KeyShare {
   computeSecret(peerPublicKey: Uint8Array): Promise<Uint8Array>;
 }
 
+/** An external PSK (RFC 8446 §4.2.11). The key itself never needs to be on the host: only the Early Secret. */
+export interface PskProvider {
+  identity: Uint8Array;
+  /** The hash the PSK is bound to; SHA-256 for the usual external PSKs. */
+  hash: HashAlgorithm;
+  /** Early Secret = HKDF-Extract(0^HashLen, PSK): computed where the PSK lives. */
+  earlySecret(): Promise<Uint8Array>;
+}
+
 export interface KeyOps {
+  /** An external PSK to offer, if any. */
+  readonly psk?: PskProvider;
   /** Groups offered in key_share and supported_groups, in preference order. */
   readonly groups: readonly NamedGroup[];
   generateKeyShare(group: NamedGroup): Promise<KeyShare>;
@@ -45,8 +56,25 @@ export class SoftwareKeyOps implements KeyOps {
   readonly signatureSchemes: readonly number[];
   private readonly key?: KeyObject;
 
-  constructor(options: { certificateChain?: readonly Uint8Array[]; privateKeyPem?: string } = {}) {
+  readonly psk?: PskProvider;
+
+  constructor(
+    options: {
+      certificateChain?: readonly Uint8Array[];
+      privateKeyPem?: string;
+      psk?: { identity: Uint8Array; key: Uint8Array; hash?: HashAlgorithm };
+    } = {},
+  ) {
     this.certificateChain = options.certificateChain ?? [];
+    const psk = options.psk;
+    if (psk) {
+      const hash = psk.hash ?? 'sha256';
+      this.psk = {
+        identity: psk.identity,
+        hash,
+        earlySecret: async () => hkdfExtract(hash, new Uint8Array(hash === 'sha384' ? 48 : 32), psk.key),
+      };
+    }
     if (options.privateKeyPem) this.key = createPrivateKey(options.privateKeyPem);
     const curve = this.key?.asymmetricKeyDetails?.namedCurve;
     this.signatureSchemes =

@@ -21,6 +21,8 @@ export interface ClientHelloParams {
   signatureSchemes: readonly number[];
   alpn?: readonly string[];
   cookie?: Uint8Array;
+  /** External PSK offer: identity, key exchange modes, and the binder length (the binder is patched in). */
+  psk?: { identity: Uint8Array; modes: readonly number[]; binderLength: number };
 }
 
 export function marshalClientHello(p: ClientHelloParams): Uint8Array {
@@ -42,6 +44,13 @@ export function marshalClientHello(p: ClientHelloParams): Uint8Array {
   if (p.alpn?.length)
     extensions.push(extension(EXTENSION.ALPN, vec16(concatBytes(...p.alpn.map((a) => vec8(utf8(a)))))));
   if (p.cookie) extensions.push(extension(EXTENSION.COOKIE, vec16(p.cookie)));
+  if (p.psk) {
+    extensions.push(extension(EXTENSION.PSK_KEY_EXCHANGE_MODES, vec8(Uint8Array.from(p.psk.modes))));
+    // pre_shared_key is the last extension (§4.2.11): identities, then binders (zeros until patched).
+    const identities = vec16(concatBytes(vec16(p.psk.identity), new Uint8Array(4)));
+    const binders = vec16(vec8(new Uint8Array(p.psk.binderLength)));
+    extensions.push(extension(EXTENSION.PRE_SHARED_KEY, concatBytes(identities, binders)));
+  }
   const body = concatBytes(
     u16(0x0303),
     p.random,
@@ -75,6 +84,8 @@ export interface ServerHello {
   /** In a HelloRetryRequest: the group the server wants. */
   selectedGroup?: number;
   cookie?: Uint8Array;
+  /** pre_shared_key in ServerHello: the index of the PSK the server accepted. */
+  selectedIdentity?: number;
   extensions: Map<number, Uint8Array>;
 }
 
@@ -93,6 +104,12 @@ export function unmarshalServerHello(body: Uint8Array, helloRetry: boolean): Ser
     const v = new Reader(versions);
     hello.version = v.u16();
     v.end();
+  }
+  const psk = extensions.get(EXTENSION.PRE_SHARED_KEY);
+  if (psk) {
+    const r = new Reader(psk);
+    hello.selectedIdentity = r.u16();
+    r.end();
   }
   const share = extensions.get(EXTENSION.KEY_SHARE);
   if (share) {

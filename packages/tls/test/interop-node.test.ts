@@ -172,3 +172,41 @@ describe('failures are clear errors and closed connections', () => {
     assert.match(e.message, /no trust anchors/);
   });
 });
+
+describe('HelloRetryRequest', () => {
+  test('a server that wants P-256 after an x25519 share gets a second ClientHello', async () => {
+    const hrrServer = tls.createServer(
+      {
+        key: pki.server.keyPem,
+        cert: pki.server.certificatePem,
+        ca: pki.ca.certificatePem,
+        requestCert: true,
+        minVersion: 'TLSv1.3',
+        ecdhCurve: 'P-256',
+      },
+      (s) => {
+        s.on('data', (d) => s.write(d));
+        s.on('error', () => {});
+      },
+    );
+    await new Promise<void>((resolve) => hrrServer.listen(0, '127.0.0.1', resolve));
+    try {
+      const hrrPort = (hrrServer.address() as AddressInfo).port;
+      const socket = connect({
+        host: '127.0.0.1',
+        servername: 'localhost',
+        port: hrrPort,
+        ca: pki.ca.certificatePem,
+        keyOps: clientKeyOps(),
+        groups: ['x25519', 'secp256r1'],
+      });
+      await once(socket, 'secureConnect');
+      socket.write('after HRR');
+      const [data] = (await once(socket, 'data')) as [Buffer];
+      assert.equal(data.toString(), 'after HRR');
+      socket.destroy();
+    } finally {
+      hrrServer.close();
+    }
+  });
+});
