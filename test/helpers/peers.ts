@@ -88,3 +88,54 @@ export async function startOpensslServer(
       }),
   };
 }
+
+export interface IsolatedServer {
+  /** A fresh connection to the server (through the bridge). */
+  connect: () => import('node:net').Socket;
+  output: () => string;
+  stop: () => Promise<void>;
+}
+
+/**
+ * Runs a server that cannot be bound to one address (gnutls-serv listens on every interface) inside
+ * a new network namespace that has only a loopback interface, and bridges it to a Unix socket with
+ * socat: nothing outside this machine can reach it, and nothing outside the test can either.
+ */
+export async function startIsolatedServer(dir: string, command: string, ready: RegExp): Promise<IsolatedServer> {
+  const { connect } = await import('node:net');
+  const { existsSync } = await import('node:fs');
+  const socketPath = join(dir, `bridge-${Date.now()}-${Math.random().toString(36).slice(2)}.sock`);
+  const script = `ip link set lo up; ${command} & exec socat UNIX-LISTEN:${socketPath},fork TCP:127.0.0.1:5556,retry=20,interval=0.1`;
+  const child = spawn('unshare', ['-n', 'sh', '-c', script], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+  let out = '';
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  child.stderr.on('data', (d) => {
+    out += d;
+  });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${command.split(' ')[0]} did not start: ${out}`)), 10_000);
+    const check = () => {
+      if (ready.test(out) && existsSync(socketPath)) {
+        clearTimeout(timer);
+        resolve();
+      } else setTimeout(check, 20);
+    };
+    check();
+  });
+  return {
+    connect: () => connect(socketPath),
+    output: () => out,
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        try {
+          process.kill(-child.pid!, 'SIGTERM');
+        } catch {
+          resolve();
+        }
+      }),
+  };
+}
