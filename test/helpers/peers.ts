@@ -101,12 +101,19 @@ export interface IsolatedServer {
  * a new network namespace that has only a loopback interface, and bridges it to a Unix socket with
  * socat: nothing outside this machine can reach it, and nothing outside the test can either.
  */
-export async function startIsolatedServer(dir: string, command: string, ready: RegExp): Promise<IsolatedServer> {
+export async function startIsolatedServer(
+  dir: string,
+  command: string,
+  ready: RegExp,
+): Promise<IsolatedServer> {
   const { connect } = await import('node:net');
   const { existsSync } = await import('node:fs');
   const socketPath = join(dir, `bridge-${Date.now()}-${Math.random().toString(36).slice(2)}.sock`);
   const script = `ip link set lo up; ${command} & exec socat UNIX-LISTEN:${socketPath},fork TCP:127.0.0.1:5556,retry=20,interval=0.1`;
-  const child = spawn('unshare', ['-n', 'sh', '-c', script], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+  const child = spawn('unshare', ['-n', 'sh', '-c', script], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    detached: true,
+  });
   let out = '';
   child.stdout.on('data', (d) => {
     out += d;
@@ -115,7 +122,10 @@ export async function startIsolatedServer(dir: string, command: string, ready: R
     out += d;
   });
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${command.split(' ')[0]} did not start: ${out}`)), 10_000);
+    const timer = setTimeout(
+      () => reject(new Error(`${command.split(' ')[0]} did not start: ${out}`)),
+      10_000,
+    );
     const check = () => {
       if (ready.test(out) && existsSync(socketPath)) {
         clearTimeout(timer);
@@ -136,6 +146,72 @@ export async function startIsolatedServer(dir: string, command: string, ready: R
         } catch {
           resolve();
         }
+      }),
+  };
+}
+
+/** mosquitto on 127.0.0.1 requiring client certificates over TLS 1.3 (the certificate CN is the username). */
+export async function startMosquitto(
+  dir: string,
+  pem: { cert: string; key: string; ca: string },
+): Promise<{ port: number; log: () => string; stop: () => Promise<void> }> {
+  const { chmodSync, readFileSync, existsSync } = await import('node:fs');
+  const port = await freePort();
+  const files = {
+    cert: join(dir, 'broker.pem'),
+    key: join(dir, 'broker.key'),
+    ca: join(dir, 'ca.pem'),
+    conf: join(dir, 'mosquitto.conf'),
+    log: join(dir, 'mosquitto.log'),
+  };
+  writeFileSync(files.cert, pem.cert);
+  writeFileSync(files.key, pem.key);
+  writeFileSync(files.ca, pem.ca);
+  writeFileSync(
+    files.conf,
+    [
+      `listener ${port} 127.0.0.1`,
+      `cafile ${files.ca}`,
+      `certfile ${files.cert}`,
+      `keyfile ${files.key}`,
+      'require_certificate true',
+      'use_identity_as_username true',
+      'tls_version tlsv1.3',
+      'allow_anonymous false',
+      'persistence false',
+      `log_dest file ${files.log}`,
+      'log_type all',
+      '',
+    ].join('\n'),
+  );
+  // Started as root, mosquitto drops to its own user: it must be able to read these files.
+  chmodSync(dir, 0o755);
+  for (const f of Object.values(files)) if (existsSync(f)) chmodSync(f, 0o644);
+  writeFileSync(files.log, '');
+  chmodSync(files.log, 0o666);
+  const child = spawn('mosquitto', ['-c', files.conf], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const log = () => (existsSync(files.log) ? readFileSync(files.log, 'utf8') : '');
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`mosquitto did not start: ${log()}`)), 10_000);
+    const check = () => {
+      if (log().includes(`listen socket on port ${port}`) || /Opening ipv4 listen socket/.test(log())) {
+        clearTimeout(timer);
+        resolve();
+      } else if (child.exitCode !== null) {
+        clearTimeout(timer);
+        reject(new Error(`mosquitto exited: ${log()}`));
+      } else setTimeout(check, 20);
+    };
+    check();
+  });
+  return {
+    port,
+    log,
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill();
       }),
   };
 }

@@ -26,6 +26,7 @@ import { runDemo } from './demo.js';
 import { describeApplication, objectRow } from './describe.js';
 import { registerGp } from './gp.js';
 import { resolveKeys } from './gp-keys.js';
+import { registerNetwork } from './net.js';
 import { print, printError, printJson, table } from './output.js';
 import {
   type GlobalOptions,
@@ -316,6 +317,7 @@ refOptions(
 );
 
 registerGp(program, globals);
+registerNetwork(program, globals);
 
 program
   .command('demo')

@@ -92,7 +92,7 @@ export class TlsClientSocket extends Duplex {
   /** Handshake statistics: time and the KeyOps calls it took. */
   readonly handshakeStats = { milliseconds: 0 };
 
-  private readonly socket: Duplex;
+  private readonly stream: Duplex;
   private readonly records = new RecordLayer();
   private readonly handshake = new HandshakeBuffer();
   private readonly transcript = new Transcript();
@@ -114,11 +114,11 @@ export class TlsClientSocket extends Duplex {
   constructor(private readonly options: ConnectOptions) {
     super();
     this.keyOps = options.keyOps ?? new SoftwareKeyOps();
-    this.socket =
+    this.stream =
       options.socket ?? netConnect({ host: options.host ?? '127.0.0.1', port: options.port ?? 443 });
-    this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    this.socket.on('end', () => this.onPeerEnd());
-    this.socket.on('error', (error) => this.fail(error));
+    this.stream.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.stream.on('end', () => this.onPeerEnd());
+    this.stream.on('error', (error) => this.fail(error));
     this.timer = setTimeout(
       () => this.fail(new TlsError('user_canceled', 'the TLS handshake timed out')),
       options.handshakeTimeout ?? 30_000,
@@ -136,7 +136,7 @@ export class TlsClientSocket extends Duplex {
         })
         .catch((error) => this.fail(error));
     };
-    if (this.socket instanceof Socket && this.socket.connecting) this.socket.once('connect', start);
+    if (this.stream instanceof Socket && this.stream.connecting) this.stream.once('connect', start);
     else queueMicrotask(start);
   }
 
@@ -530,19 +530,19 @@ export class TlsClientSocket extends Duplex {
   // --- output ---
 
   private writeRaw(bytes: Uint8Array): void {
-    if (!this.socket.destroyed) this.socket.write(bytes);
+    if (!this.stream.destroyed) this.stream.write(bytes);
   }
 
   /** Writes records chunk by chunk (corked), so no record is copied into a bigger buffer. */
   private writeRecord(type: number, content: Uint8Array, done?: (error?: Error | null) => void): void {
     const chunks = this.records.encode(type, content);
-    if (this.socket.destroyed) return done?.(new Error('the connection is closed'));
-    this.socket.cork();
+    if (this.stream.destroyed) return done?.(new Error('the connection is closed'));
+    this.stream.cork();
     chunks.forEach((chunk, i) => {
-      if (i === chunks.length - 1 && done) this.socket.write(chunk, done);
-      else this.socket.write(chunk);
+      if (i === chunks.length - 1 && done) this.stream.write(chunk, done);
+      else this.stream.write(chunk);
     });
-    this.socket.uncork();
+    this.stream.uncork();
   }
 
   private logKey(label: string, secret: Uint8Array): void {
@@ -569,7 +569,7 @@ export class TlsClientSocket extends Duplex {
     const waiter = this.waiter;
     this.waiter = undefined;
     waiter?.reject(tls);
-    this.socket.destroy();
+    this.stream.destroy();
     this.destroy(tls);
   }
 
@@ -598,13 +598,13 @@ export class TlsClientSocket extends Duplex {
 
   override _final(callback: (error?: Error | null) => void): void {
     if (this.connected) this.writeRecord(CONTENT_TYPE.ALERT, Uint8Array.of(1, ALERT.close_notify));
-    this.socket.end();
+    this.stream.end();
     callback();
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     clearTimeout(this.timer);
-    this.socket.destroy();
+    this.stream.destroy();
     callback(error);
   }
 

@@ -1,0 +1,131 @@
+// MQTT over our TLS 1.3 client with the key in the SIM, through mosquitto requiring client
+// certificates: a library round trip, and the iotsafe mqtt sub/pub commands.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { byId, encodeP256PublicKeyInfo, IoTSafe, IoTSafeKeyOps, MemoryTransport } from '@iotsafe/device';
+import { TYPE1_PROFILE, VirtualSim } from '@iotsafe/sim';
+import { connect } from '@iotsafe/tls';
+import mqtt from 'mqtt';
+import { peerAvailable, startMosquitto } from '../../../test/helpers/peers.js';
+import { issue, testPki } from '../../../test/helpers/pki.js';
+
+const available = peerAvailable('mosquitto', ['-h']);
+const dir = mkdtempSync(join(tmpdir(), 'iotsafe-mqtt-'));
+const pki = testPki();
+let broker: Awaited<ReturnType<typeof startMosquitto>> | undefined;
+after(async () => {
+  await broker?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('MQTT through mosquitto (require_certificate) with the SIM key', {
+  skip: available === true ? false : available,
+}, () => {
+  before(async () => {
+    broker = await startMosquitto(dir, {
+      cert: pki.server.certificatePem,
+      key: pki.server.keyPem,
+      ca: pki.ca.certificatePem,
+    });
+  });
+
+  test('publish and receive our own message; the broker names us by the SIM certificate', async () => {
+    const sim = VirtualSim.inMemory(TYPE1_PROFILE);
+    const client = await IoTSafe.connect(new MemoryTransport(sim.card));
+    const { point } = await client.generateKeyPair(byId('01'));
+    sim.writeFile(
+      byId('02'),
+      issue({ commonName: 'sim-mqtt-device', issuer: pki.ca, publicKeySpki: encodeP256PublicKeyInfo(point) })
+        .certificateDer,
+    );
+    const keyOps = await IoTSafeKeyOps.create(client, {
+      privateKey: byId('01'),
+      certificateChain: [byId('02')],
+      offload: 'full',
+    });
+    const socket = connect({
+      host: '127.0.0.1',
+      port: broker!.port,
+      servername: 'localhost',
+      ca: pki.ca.certificatePem,
+      keyOps,
+    });
+    const m = new mqtt.MqttClient(() => socket, { protocolVersion: 5, reconnectPeriod: 0 });
+    await new Promise<void>((resolve, reject) => {
+      m.once('connect', () => resolve());
+      m.once('error', reject);
+    });
+    await m.subscribeAsync('iotsafe/test', { qos: 1 });
+    const received = new Promise<string>((resolve) =>
+      m.once('message', (_t, payload) => resolve(payload.toString())),
+    );
+    await m.publishAsync('iotsafe/test', 'temperature 21.5', { qos: 1 });
+    assert.equal(await received, 'temperature 21.5');
+    await m.endAsync();
+    assert.match(broker!.log(), /as sim-mqtt-device|u'sim-mqtt-device'/);
+  });
+
+  test('iotsafe mqtt sub and pub with a SIM directory', async () => {
+    const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+    const env = { PATH: process.env.PATH ?? '', IOTSAFE_STORAGE_KEY: '77'.repeat(32) };
+    const run = (args: string[]) =>
+      spawnSync(process.execPath, ['--conditions=development', '--import', 'tsx', main, ...args], {
+        encoding: 'utf8',
+        env,
+      });
+    const simDir = join(dir, 'sim');
+    assert.equal(run(['sim', 'create', simDir, '--profile', 'type1']).status, 0);
+    const spki = run(['--sim', simDir, 'pubkey', '--id', '01', '--pem']).stdout;
+    const der = Buffer.from(spki.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+    const cert = issue({ commonName: 'cli-mqtt-device', issuer: pki.ca, publicKeySpki: new Uint8Array(der) });
+    writeFileSync(join(dir, 'device.pem'), cert.certificatePem);
+    assert.equal(
+      run(['--sim', simDir, 'sim', 'write-file', '--id', '02', '--in', join(dir, 'device.pem')]).status,
+      0,
+    );
+    const url = `mqtts://127.0.0.1:${broker!.port}`;
+    const common = ['--ca', join(dir, 'ca.pem'), '--servername', 'localhost', '--topic', 'iotsafe/cli'];
+    const sub = spawn(
+      process.execPath,
+      [
+        '--conditions=development',
+        '--import',
+        'tsx',
+        main,
+        '--sim',
+        simDir,
+        'mqtt',
+        'sub',
+        url,
+        ...common,
+        '--count',
+        '1',
+      ],
+      { env },
+    );
+    let subOut = '';
+    let subErr = '';
+    sub.stdout.on('data', (d) => {
+      subOut += d;
+    });
+    sub.stderr.on('data', (d) => {
+      subErr += d;
+    });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`sub did not subscribe: ${subErr}`)), 15_000);
+      const check = () =>
+        subErr.includes('subscribed') ? (clearTimeout(timer), resolve()) : setTimeout(check, 50);
+      check();
+    });
+    const pub = run(['--sim', simDir, 'mqtt', 'pub', url, ...common, '--message', 'from the CLI']);
+    assert.equal(pub.status, 0, pub.stderr);
+    const code = await new Promise<number | null>((resolve) => sub.once('exit', (c) => resolve(c)));
+    assert.equal(code, 0, subErr);
+    assert.match(subOut, /iotsafe\/cli from the CLI/);
+  });
+});
