@@ -55,6 +55,24 @@ export class IoTSafeKeyOps implements KeyOps {
         identity: psk.identity,
         hash: 'sha256',
         earlySecret: () => sim.hkdfExtract({ secret: psk.secret, salt: new Uint8Array(32), hash: 'sha256' }),
+        // COMPUTE PRF mode 01 (RFC 4279 premaster) or 02 (RFC 5489, with the ECDHE secret): P_SHA256.
+        tls12MasterSecret: (labelAndSeed, other) =>
+          other
+            ? sim.prf({
+                mode: 'ecdhePsk',
+                secret: psk.secret,
+                otherSecret: other,
+                label: labelAndSeed,
+                seed: new Uint8Array(0),
+                length: 48,
+              })
+            : sim.prf({
+                mode: 'psk',
+                secret: psk.secret,
+                label: labelAndSeed,
+                seed: new Uint8Array(0),
+                length: 48,
+              }),
       };
     }
   }

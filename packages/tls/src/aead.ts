@@ -1,7 +1,7 @@
 // The TLS 1.3 cipher suites' AEADs on node:crypto, and record protection (RFC 8446 §5.2–§5.3).
 import { type CipherGCM, createCipheriv, createDecipheriv, type DecipherGCM } from 'node:crypto';
 import type { HashAlgorithm } from '@iotsafe/protocol';
-import { CIPHER_SUITE } from './constants.js';
+import { CIPHER_SUITE, CONTENT_TYPE } from './constants.js';
 import { tlsFail } from './errors.js';
 
 export interface CipherSuiteInfo {
@@ -42,8 +42,14 @@ export function suiteByCode(code: number): CipherSuiteInfo | undefined {
 
 const TAG_LENGTH = 16;
 
-/** One direction of record protection: key, IV and the 64-bit sequence number (§5.3). */
-export class RecordProtection {
+/** One direction of record protection, whatever the version: what the record layer calls. */
+export interface RecordProtector {
+  open(outerType: number, body: Uint8Array, header: Uint8Array): { content: Uint8Array; type: number };
+  seal(type: number, content: Uint8Array): { type: number; body: Uint8Array };
+}
+
+/** One direction of TLS 1.3 record protection: key, IV and the 64-bit sequence number (§5.3). */
+export class RecordProtection implements RecordProtector {
   private sequence = 0n;
 
   constructor(
@@ -64,9 +70,10 @@ export class RecordProtection {
     return nonce;
   }
 
-  /** TLSCiphertext body for TLSInnerPlaintext(content ‖ type); `header` is the record header (AAD). */
-  seal(content: Uint8Array, type: number, header: (length: number) => Uint8Array): Buffer {
-    const aad = header(content.length + 1 + TAG_LENGTH);
+  /** TLS 1.3 records travel as application_data; the real type is inside (§5.2). */
+  seal(type: number, content: Uint8Array): { type: number; body: Uint8Array } {
+    const length = content.length + 1 + TAG_LENGTH;
+    const aad = Uint8Array.of(CONTENT_TYPE.APPLICATION_DATA, 0x03, 0x03, length >> 8, length & 0xff);
     // The GCM typing stands for ChaCha20-Poly1305 too: both take a 12-byte nonce, AAD and a 16-byte tag.
     const cipher = createCipheriv(this.suite.cipher as 'aes-128-gcm', this.key, this.nonce(), {
       authTagLength: TAG_LENGTH,
@@ -75,11 +82,16 @@ export class RecordProtection {
     const body = cipher.update(content);
     const last = cipher.update(Uint8Array.of(type));
     cipher.final();
-    return Buffer.concat([body, last, cipher.getAuthTag()], content.length + 1 + TAG_LENGTH);
+    return {
+      type: CONTENT_TYPE.APPLICATION_DATA,
+      body: Buffer.concat([body, last, cipher.getAuthTag()], length),
+    };
   }
 
   /** Decrypts a record body; returns the content and its real type (padding removed). */
-  open(body: Uint8Array, aad: Uint8Array): { content: Uint8Array; type: number } {
+  open(outerType: number, body: Uint8Array, aad: Uint8Array): { content: Uint8Array; type: number } {
+    if (outerType !== CONTENT_TYPE.APPLICATION_DATA)
+      tlsFail('unexpected_message', 'unprotected record after the handshake keys');
     if (body.length < TAG_LENGTH + 1) tlsFail('bad_record_mac', 'record too short to be protected');
     const decipher = createDecipheriv(this.suite.cipher as 'aes-128-gcm', this.key, this.nonce(), {
       authTagLength: TAG_LENGTH,

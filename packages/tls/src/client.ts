@@ -8,6 +8,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { connect as netConnect, Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import { bytesToHex } from '@iotsafe/protocol';
+import type { RecordProtector } from './aead.js';
 import { CIPHER_SUITES, type CipherSuiteInfo, RecordProtection, suiteByCode } from './aead.js';
 import {
   parseCertificate,
@@ -28,6 +29,7 @@ import {
   TLS13,
 } from './constants.js';
 import { TlsError, tlsFail } from './errors.js';
+import { runTls12, type Tls12Context } from './handshake-tls12.js';
 import {
   deriveSecret,
   emptyHash,
@@ -54,6 +56,7 @@ import {
   unmarshalServerHello,
 } from './messages.js';
 import { HandshakeBuffer, RecordLayer } from './record-layer.js';
+import { SUITES_12, type Suite12, suite12ByCode } from './tls12/suites.js';
 
 export interface ConnectOptions {
   host?: string;
@@ -74,6 +77,9 @@ export interface ConnectOptions {
   keylog?: (line: string) => void;
   /** Handshake deadline in ms (default 30 s). */
   handshakeTimeout?: number;
+  /** Lowest and highest versions to offer (default TLS 1.2 to TLS 1.3, negotiated in one ClientHello). */
+  minVersion?: 'TLSv1.2' | 'TLSv1.3';
+  maxVersion?: 'TLSv1.2' | 'TLSv1.3';
   /** With a PSK in KeyOps: psk_dhe_ke (PSK + ECDHE, default) or psk_ke (PSK only), RFC 8446 §4.2.9. */
   pskMode?: 'psk_dhe_ke' | 'psk_ke';
 }
@@ -86,7 +92,7 @@ interface HandshakeMessage {
 
 const ZERO_CONTEXT = new Uint8Array(0);
 
-export class TlsClientSocket extends Duplex {
+export class TlsClientSocket extends Duplex implements Tls12Context {
   authorized = false;
   alpnProtocol: string | false = false;
   /** Handshake statistics: time and the KeyOps calls it took. */
@@ -95,9 +101,9 @@ export class TlsClientSocket extends Duplex {
   private readonly stream: Duplex;
   private readonly records = new RecordLayer();
   private readonly handshake = new HandshakeBuffer();
-  private readonly transcript = new Transcript();
-  private readonly keyOps: KeyOps;
-  private readonly clientRandom = new Uint8Array(randomBytes(32));
+  readonly transcript = new Transcript();
+  readonly keyOps: KeyOps;
+  readonly clientRandom = new Uint8Array(randomBytes(32));
   private suite!: CipherSuiteInfo;
   private peerChain: X509Certificate[] = [];
   private connected = false;
@@ -108,6 +114,9 @@ export class TlsClientSocket extends Duplex {
   /** Early Secret of the offered PSK, and whether the server took it. */
   private pskEarlySecret?: Uint8Array;
   private pskAccepted = false;
+  /** Set when the server chose TLS 1.2. */
+  private suite12?: Suite12;
+  offeredKeyShare: KeyShare | undefined;
   private serverTrafficSecret?: Uint8Array;
   private timer?: NodeJS.Timeout;
 
@@ -143,30 +152,51 @@ export class TlsClientSocket extends Duplex {
   // --- the handshake, in protocol order (RFC 8446 §2) ---
 
   private async runHandshake(): Promise<void> {
+    const offer13 = (this.options.maxVersion ?? 'TLSv1.3') === 'TLSv1.3';
+    const offer12 = (this.options.minVersion ?? 'TLSv1.2') === 'TLSv1.2';
+    if (!offer13 && !offer12) tlsFail('internal_error', 'minVersion is above maxVersion');
     const groups = (this.options.groups ?? this.keyOps.groups).filter((g) => this.keyOps.groups.includes(g));
     if (groups.length === 0)
       tlsFail('internal_error', 'no key exchange group in common with the key operations');
     const psk = this.keyOps.psk;
-    // A PSK is bound to one hash: only the suites that use it can be offered (§4.2.11).
-    const suites = (this.options.cipherSuites ?? CIPHER_SUITES.map((c) => c.code)).filter(
-      (c) => !psk || suiteByCode(c)?.hash === psk.hash,
-    );
-    if (psk) {
+    const allowed = (code: number) => !this.options.cipherSuites || this.options.cipherSuites.includes(code);
+    // A PSK is bound to one hash: only the suites that use it can be offered (RFC 8446 §4.2.11).
+    const suites13 = offer13
+      ? CIPHER_SUITES.map((c) => c.code).filter(
+          (c) => allowed(c) && (!psk || suiteByCode(c)?.hash === psk.hash),
+        )
+      : [];
+    const certificates = !psk || this.options.ca !== undefined;
+    const suites12 = offer12
+      ? SUITES_12.filter(
+          (x) => allowed(x.code) && (x.keyExchange === 'ecdhe_ecdsa' ? certificates : psk?.hash === x.hash),
+        ).map((x) => x.code)
+      : [];
+    const suites = [...suites13, ...suites12];
+    if (suites.length === 0) tlsFail('internal_error', 'no cipher suite to offer');
+    if (psk && offer13) {
       this.transcript.hash = psk.hash;
       this.pskEarlySecret = await psk.earlySecret();
     }
-    let share = await this.keyOps.generateKeyShare(groups[0]!);
+    let share = offer13 ? await this.keyOps.generateKeyShare(groups[0]!) : undefined;
+    this.offeredKeyShare = share;
     const sessionId = new Uint8Array(randomBytes(32));
-    this.sendClientHello(sessionId, suites, groups, share);
-    let hello = await this.readServerHello(sessionId, suites);
+    const versions = [...(offer13 ? [TLS13] : []), ...(offer12 ? [0x0303] : [])];
+    this.sendClientHello(sessionId, suites, versions, groups, share);
+    let hello = await this.readServerHello(sessionId, suites, offer13, offer12);
+    if (this.suite12) {
+      const result = await runTls12(this, hello.message, this.suite12);
+      if (result.alpn !== undefined) this.alpnProtocol = result.alpn;
+      return;
+    }
     if (hello.helloRetry) {
-      const group = this.acceptHelloRetry(hello.message, groups, share);
+      const group = this.acceptHelloRetry(hello.message, groups, share!);
       share = await this.keyOps.generateKeyShare(group);
-      this.sendClientHello(sessionId, suites, groups, share, hello.message.cookie);
-      hello = await this.readServerHello(sessionId, suites);
+      this.sendClientHello(sessionId, suites, versions, groups, share, hello.message.cookie);
+      hello = await this.readServerHello(sessionId, suites, offer13, false);
       if (hello.helloRetry) tlsFail('unexpected_message', 'a second HelloRetryRequest');
     }
-    const handshakeSecret = await this.deriveHandshakeSecret(hello.message, share);
+    const handshakeSecret = await this.deriveHandshakeSecret(hello.message, share!);
     await this.readEncryptedExtensions();
     const request = await this.readServerAuthentication(handshakeSecret.server);
     await this.deriveApplicationSecrets(handshakeSecret.secret);
@@ -177,8 +207,9 @@ export class TlsClientSocket extends Duplex {
   private sendClientHello(
     sessionId: Uint8Array,
     suites: readonly number[],
+    versions: readonly number[],
     groups: readonly NamedGroup[],
-    share: KeyShare,
+    share: KeyShare | undefined,
     cookie?: Uint8Array,
   ): void {
     const host = this.options.host;
@@ -190,7 +221,8 @@ export class TlsClientSocket extends Duplex {
       sessionId,
       cipherSuites: suites,
       groups: groups.map((g) => GROUP_CODE[g]),
-      keyShares: [{ group: GROUP_CODE[share.group], publicKey: share.publicKey }],
+      versions,
+      keyShares: share ? [{ group: GROUP_CODE[share.group], publicKey: share.publicKey }] : [],
       signatureSchemes: SERVER_SIGNATURE_SCHEMES,
       ...(servername ? { serverName: servername } : {}),
       ...(this.options.alpnProtocols ? { alpn: this.options.alpnProtocols } : {}),
@@ -205,7 +237,7 @@ export class TlsClientSocket extends Duplex {
           }
         : {}),
     });
-    if (psk && this.pskEarlySecret) {
+    if (psk && this.pskEarlySecret && versions.includes(TLS13)) {
       // The binder: HMAC over the ClientHello up to the binders list (§4.2.11.2).
       const partial = hello.subarray(0, hello.length - (3 + binderLength));
       const binderKey = deriveSecret(psk.hash, this.pskEarlySecret, 'ext binder', emptyHash(psk.hash));
@@ -222,17 +254,30 @@ export class TlsClientSocket extends Duplex {
   private async readServerHello(
     sessionId: Uint8Array,
     suites: readonly number[],
+    offer13: boolean,
+    offer12: boolean,
   ): Promise<{ message: ServerHello; helloRetry: boolean }> {
     const m = await this.expect(HANDSHAKE_TYPE.SERVER_HELLO);
     const random = m.body.subarray(2, 34);
-    const helloRetry = Buffer.from(random).equals(HELLO_RETRY_REQUEST_RANDOM);
+    const helloRetry = offer13 && Buffer.from(random).equals(HELLO_RETRY_REQUEST_RANDOM);
     const hello = unmarshalServerHello(m.body, helloRetry);
-    if (hello.version !== TLS13) {
+    if (hello.version === undefined) {
+      // The server chose TLS 1.2 or below (§4.1.3, §D.1).
       const tail = Buffer.from(hello.random.subarray(24));
-      if (tail.equals(DOWNGRADE_TLS12) || tail.equals(DOWNGRADE_TLS11))
+      if (offer13 && (tail.equals(DOWNGRADE_TLS12) || tail.equals(DOWNGRADE_TLS11)))
         tlsFail('illegal_parameter', 'downgrade detected: the server could do TLS 1.3');
-      tlsFail('protocol_version', 'the server does not speak TLS 1.3');
+      if (!offer12 || hello.legacyVersion !== 0x0303)
+        tlsFail('protocol_version', 'the server does not speak a version offered');
+      const suite12 = suite12ByCode(hello.cipherSuite);
+      if (!suite12 || !suites.includes(hello.cipherSuite))
+        tlsFail('illegal_parameter', 'the server chose a cipher suite that was not offered');
+      this.suite12 = suite12;
+      this.transcript.hash = suite12!.hash;
+      this.transcript.add(m.raw);
+      return { message: hello, helloRetry: false };
     }
+    if (hello.version !== TLS13 || !offer13)
+      tlsFail('protocol_version', 'the server chose a version that was not offered');
     if (!Buffer.from(hello.sessionId).equals(Buffer.from(sessionId)))
       tlsFail('illegal_parameter', 'the server did not echo the session ID');
     if (!suites.includes(hello.cipherSuite))
@@ -317,14 +362,7 @@ export class TlsClientSocket extends Duplex {
     if (m.type !== HANDSHAKE_TYPE.CERTIFICATE)
       tlsFail('unexpected_message', 'expected the server Certificate');
     const { chain } = unmarshalCertificate(m.body);
-    this.peerChain = chain.map(parseCertificate);
-    if (this.options.rejectUnauthorized ?? true) {
-      if (!this.options.ca)
-        tlsFail('internal_error', 'no trust anchors: pass ca, or rejectUnauthorized: false');
-      const host = this.options.servername ?? this.options.host;
-      verifyServerChain(this.peerChain, trustAnchors(this.options.ca!), host);
-      this.authorized = true;
-    }
+    this.authenticateServer(chain);
     this.transcript.add(m.raw);
     const cv = await this.expect(HANDSHAKE_TYPE.CERTIFICATE_VERIFY);
     const { scheme, signature } = unmarshalCertificateVerify(cv.body);
@@ -404,6 +442,54 @@ export class TlsClientSocket extends Duplex {
     this.records.setWriteProtection(new RecordProtection(this.suite, write.key, write.iv));
   }
 
+  // --- what the TLS 1.2 handshake module uses (Tls12Context) ---
+
+  get alpnOffered(): readonly string[] | undefined {
+    return this.options.alpnProtocols;
+  }
+
+  installWriteProtection(p: RecordProtector): void {
+    this.records.setWriteProtection(p);
+  }
+
+  /** Pulls records until the server's ChangeCipherSpec, then reads with `p` (RFC 5246 §7.1). */
+  async expectChangeCipherSpec(p: RecordProtector): Promise<void> {
+    for (;;) {
+      if (!this.handshake.empty) tlsFail('unexpected_message', 'handshake data before ChangeCipherSpec');
+      const record = this.records.next();
+      if (!record) {
+        await this.waitForData();
+        continue;
+      }
+      if (record.type === CONTENT_TYPE.CHANGE_CIPHER_SPEC) {
+        this.records.setReadProtection(p);
+        return;
+      }
+      if (record.type === CONTENT_TYPE.ALERT) this.handleAlert(record.content);
+      else tlsFail('unexpected_message', 'expected ChangeCipherSpec');
+    }
+  }
+
+  /** Parses the server chain and, unless told not to, checks it against the trust anchors and the host. */
+  authenticateServer(chain: Uint8Array[]): X509Certificate[] {
+    this.peerChain = chain.map(parseCertificate);
+    if (this.options.rejectUnauthorized ?? true) {
+      if (!this.options.ca)
+        tlsFail('internal_error', 'no trust anchors: pass ca, or rejectUnauthorized: false');
+      verifyServerChain(
+        this.peerChain,
+        trustAnchors(this.options.ca!),
+        this.options.servername ?? this.options.host,
+      );
+      this.authorized = true;
+    }
+    return this.peerChain;
+  }
+
+  keylog(line: string): void {
+    this.options.keylog?.(line);
+  }
+
   // --- records in, handshake messages out ---
 
   private onData(chunk: Buffer): void {
@@ -442,7 +528,7 @@ export class TlsClientSocket extends Duplex {
   }
 
   /** The next handshake message, pulling and handling records as needed. */
-  private async nextHandshake(): Promise<HandshakeMessage> {
+  async nextHandshake(): Promise<HandshakeMessage> {
     for (;;) {
       const message = this.handshake.next();
       if (message) return message;
@@ -455,6 +541,8 @@ export class TlsClientSocket extends Duplex {
       else if (record.type === CONTENT_TYPE.ALERT) this.handleAlert(record.content);
       else if (record.type !== CONTENT_TYPE.CHANGE_CIPHER_SPEC)
         tlsFail('unexpected_message', 'application data during the handshake');
+      // TLS 1.3 ignores ChangeCipherSpec (middlebox compatibility); TLS 1.2 expects it only where asked.
+      else if (this.suite12) tlsFail('unexpected_message', 'unexpected ChangeCipherSpec');
     }
   }
 
@@ -504,6 +592,13 @@ export class TlsClientSocket extends Duplex {
   }
 
   private onPostHandshake(message: HandshakeMessage): void {
+    if (this.suite12) {
+      // No renegotiation (RFC 5746 §4.2): a HelloRequest gets a no_renegotiation warning.
+      if (message.type !== 0 || message.body.length !== 0)
+        tlsFail('unexpected_message', `post-handshake message ${message.type}`);
+      this.writeRecord(CONTENT_TYPE.ALERT, Uint8Array.of(1, ALERT.no_renegotiation));
+      return;
+    }
     if (message.type === HANDSHAKE_TYPE.NEW_SESSION_TICKET) return;
     if (message.type !== HANDSHAKE_TYPE.KEY_UPDATE)
       tlsFail('unexpected_message', `post-handshake message ${message.type}`);
@@ -521,6 +616,7 @@ export class TlsClientSocket extends Duplex {
   /** Sends KeyUpdate and moves to the next client traffic secret; `requestPeer` asks the server to do the same. */
   keyUpdate(requestPeer = false): void {
     if (!this.connected) throw new Error('the handshake is not finished');
+    if (this.suite12) throw new Error('KeyUpdate is TLS 1.3 only');
     this.writeRecord(CONTENT_TYPE.HANDSHAKE, marshalKeyUpdate(requestPeer));
     this.clientTrafficSecret = this.nextSecret(this.clientTrafficSecret!);
     const write = trafficKeys(this.suite.hash, this.clientTrafficSecret, this.suite.keyLength);
@@ -534,7 +630,7 @@ export class TlsClientSocket extends Duplex {
   }
 
   /** Writes records chunk by chunk (corked), so no record is copied into a bigger buffer. */
-  private writeRecord(type: number, content: Uint8Array, done?: (error?: Error | null) => void): void {
+  writeRecord(type: number, content: Uint8Array, done?: (error?: Error | null) => void): void {
     const chunks = this.records.encode(type, content);
     if (this.stream.destroyed) return done?.(new Error('the connection is closed'));
     this.stream.cork();
@@ -609,10 +705,12 @@ export class TlsClientSocket extends Duplex {
   }
 
   getProtocol(): string | null {
-    return this.connected ? 'TLSv1.3' : null;
+    if (!this.connected) return null;
+    return this.suite12 ? 'TLSv1.2' : 'TLSv1.3';
   }
 
   getCipher(): { name: string; standardName: string; version: string } | undefined {
+    if (this.suite12) return { name: this.suite12.name, standardName: this.suite12.name, version: 'TLSv1.2' };
     return this.suite
       ? { name: this.suite.name, standardName: this.suite.name, version: 'TLSv1.3' }
       : undefined;

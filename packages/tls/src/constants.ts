@@ -91,6 +91,7 @@ export const ALERT = {
   insufficient_security: 71,
   internal_error: 80,
   user_canceled: 90,
+  no_renegotiation: 100,
   missing_extension: 109,
   unsupported_extension: 110,
   unrecognized_name: 112,

@@ -76,6 +76,18 @@ export class Transcript {
     return new Uint8Array(h.digest());
   }
 
+  /** Every message so far, in order (a TLS 1.2 CertificateVerify signs them, RFC 5246 §7.4.8). */
+  concatenated(): Uint8Array {
+    const total = this.messages.reduce((n, m) => n + m.length, 0);
+    const out = new Uint8Array(total);
+    let offset = 0;
+    for (const m of this.messages) {
+      out.set(m, offset);
+      offset += m.length;
+    }
+    return out;
+  }
+
   /** After a HelloRetryRequest: ClientHello1 becomes message_hash(Hash(ClientHello1)). */
   replaceWithMessageHash(): void {
     const first = this.messages[0];

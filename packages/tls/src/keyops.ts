@@ -9,7 +9,13 @@ import {
   type KeyObject,
   sign,
 } from 'node:crypto';
-import { type HashAlgorithm, hkdfExtract } from '@iotsafe/protocol';
+import {
+  ecdhePskPremaster,
+  type HashAlgorithm,
+  hkdfExtract,
+  pskPremaster,
+  tls12Prf,
+} from '@iotsafe/protocol';
 import { type NamedGroup, SIGNATURE_SCHEME } from './constants.js';
 
 export interface KeyShare {
@@ -27,6 +33,11 @@ export interface PskProvider {
   hash: HashAlgorithm;
   /** Early Secret = HKDF-Extract(0^HashLen, PSK): computed where the PSK lives. */
   earlySecret(): Promise<Uint8Array>;
+  /**
+   * TLS 1.2: the master secret PRF(premaster, label ‖ seed, 48) with the RFC 4279 premaster (PSK) or,
+   * given the ECDHE secret, the RFC 5489 one (ECDHE-PSK) — a SIM does this with COMPUTE PRF.
+   */
+  tls12MasterSecret(labelAndSeed: Uint8Array, otherSecret?: Uint8Array): Promise<Uint8Array>;
 }
 
 export interface KeyOps {
@@ -73,6 +84,8 @@ export class SoftwareKeyOps implements KeyOps {
         identity: psk.identity,
         hash,
         earlySecret: async () => hkdfExtract(hash, new Uint8Array(hash === 'sha384' ? 48 : 32), psk.key),
+        tls12MasterSecret: async (labelAndSeed, other) =>
+          tls12Prf(other ? ecdhePskPremaster(other, psk.key) : pskPremaster(psk.key), labelAndSeed, 48, hash),
       };
     }
     if (options.privateKeyPem) this.key = createPrivateKey(options.privateKeyPem);

@@ -15,36 +15,55 @@ export interface ClientHelloParams {
   random: Uint8Array;
   sessionId: Uint8Array;
   cipherSuites: readonly number[];
+  /** supported_versions, best first; [0x0303] alone sends a plain TLS 1.2 ClientHello. */
+  versions: readonly number[];
   serverName?: string;
   groups: readonly number[];
+  /** TLS 1.3 key shares (omitted when TLS 1.3 is not offered). */
   keyShares: readonly { group: number; publicKey: Uint8Array }[];
   signatureSchemes: readonly number[];
   alpn?: readonly string[];
   cookie?: Uint8Array;
-  /** External PSK offer: identity, key exchange modes, and the binder length (the binder is patched in). */
+  /** External PSK offer (TLS 1.3): identity, key exchange modes, and the binder length (patched in later). */
   psk?: { identity: Uint8Array; modes: readonly number[]; binderLength: number };
 }
 
+const EXTENDED_MASTER_SECRET = 0x0017;
+const EC_POINT_FORMATS = 0x000b;
+const RENEGOTIATION_INFO = 0xff01;
+
 export function marshalClientHello(p: ClientHelloParams): Uint8Array {
+  const offers13 = p.versions.includes(TLS13);
+  const offers12 = p.versions.includes(0x0303);
   const extensions: Uint8Array[] = [];
   if (p.serverName) {
     extensions.push(extension(EXTENSION.SERVER_NAME, vec16(concatBytes(u8(0), vec16(utf8(p.serverName))))));
   }
-  extensions.push(extension(EXTENSION.SUPPORTED_VERSIONS, vec8(u16(TLS13))));
+  if (offers13)
+    extensions.push(extension(EXTENSION.SUPPORTED_VERSIONS, vec8(concatBytes(...p.versions.map(u16)))));
   extensions.push(extension(EXTENSION.SUPPORTED_GROUPS, vec16(concatBytes(...p.groups.map(u16)))));
   extensions.push(
     extension(EXTENSION.SIGNATURE_ALGORITHMS, vec16(concatBytes(...p.signatureSchemes.map(u16)))),
   );
-  extensions.push(
-    extension(
-      EXTENSION.KEY_SHARE,
-      vec16(concatBytes(...p.keyShares.map((k) => concatBytes(u16(k.group), vec16(k.publicKey))))),
-    ),
-  );
+  if (offers12) {
+    // TLS 1.2: uncompressed points (RFC 8422 §5.1.2), extended master secret (RFC 7627), secure
+    // renegotiation signalling with an empty renegotiated_connection (RFC 5746 §3.4).
+    extensions.push(extension(EC_POINT_FORMATS, vec8(u8(0))));
+    extensions.push(extension(EXTENDED_MASTER_SECRET, new Uint8Array(0)));
+    extensions.push(extension(RENEGOTIATION_INFO, vec8(new Uint8Array(0))));
+  }
+  if (offers13) {
+    extensions.push(
+      extension(
+        EXTENSION.KEY_SHARE,
+        vec16(concatBytes(...p.keyShares.map((k) => concatBytes(u16(k.group), vec16(k.publicKey))))),
+      ),
+    );
+  }
   if (p.alpn?.length)
     extensions.push(extension(EXTENSION.ALPN, vec16(concatBytes(...p.alpn.map((a) => vec8(utf8(a)))))));
   if (p.cookie) extensions.push(extension(EXTENSION.COOKIE, vec16(p.cookie)));
-  if (p.psk) {
+  if (p.psk && offers13) {
     extensions.push(extension(EXTENSION.PSK_KEY_EXCHANGE_MODES, vec8(Uint8Array.from(p.psk.modes))));
     // pre_shared_key is the last extension (§4.2.11): identities, then binders (zeros until patched).
     const identities = vec16(concatBytes(vec16(p.psk.identity), new Uint8Array(4)));
@@ -62,6 +81,28 @@ export function marshalClientHello(p: ClientHelloParams): Uint8Array {
   return handshakeMessage(HANDSHAKE_TYPE.CLIENT_HELLO, body);
 }
 
+/** TLS 1.2 ServerHello extensions the client checks: EMS, secure renegotiation, ALPN. */
+export function tls12Extensions(extensions: Map<number, Uint8Array>): {
+  extendedMasterSecret: boolean;
+  secureRenegotiation: boolean;
+  alpn?: string;
+} {
+  const renegotiation = extensions.get(RENEGOTIATION_INFO);
+  if (renegotiation && !(renegotiation.length === 1 && renegotiation[0] === 0))
+    tlsFail('handshake_failure', 'bad renegotiation_info');
+  const alpnBody = extensions.get(EXTENSION.ALPN);
+  let alpn: string | undefined;
+  if (alpnBody) {
+    const list = new Reader(new Reader(alpnBody).vector16());
+    alpn = new TextDecoder().decode(list.vector8());
+  }
+  return {
+    extendedMasterSecret: extensions.has(EXTENDED_MASTER_SECRET),
+    secureRenegotiation: renegotiation !== undefined,
+    ...(alpn !== undefined ? { alpn } : {}),
+  };
+}
+
 function parseExtensions(r: Reader): Map<number, Uint8Array> {
   const map = new Map<number, Uint8Array>();
   const list = new Reader(r.vector16());
@@ -75,6 +116,7 @@ function parseExtensions(r: Reader): Map<number, Uint8Array> {
 }
 
 export interface ServerHello {
+  legacyVersion: number;
   random: Uint8Array;
   sessionId: Uint8Array;
   cipherSuite: number;
@@ -91,14 +133,14 @@ export interface ServerHello {
 
 export function unmarshalServerHello(body: Uint8Array, helloRetry: boolean): ServerHello {
   const r = new Reader(body);
-  r.u16(); // legacy_version
+  const legacyVersion = r.u16();
   const random = r.bytes(32);
   const sessionId = r.vector8();
   const cipherSuite = r.u16();
   if (r.u8() !== 0) tlsFail('illegal_parameter', 'the server chose a compression method');
   const extensions = r.remaining > 0 ? parseExtensions(r) : new Map<number, Uint8Array>();
   r.end();
-  const hello: ServerHello = { random, sessionId, cipherSuite, extensions };
+  const hello: ServerHello = { legacyVersion, random, sessionId, cipherSuite, extensions };
   const versions = extensions.get(EXTENSION.SUPPORTED_VERSIONS);
   if (versions) {
     const v = new Reader(versions);

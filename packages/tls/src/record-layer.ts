@@ -1,7 +1,7 @@
 // The record layer (RFC 8446 §5): frames records out of a byte stream with length limits, hands
 // handshake bytes to a reassembly buffer, and protects records once keys are installed.
 import { concatBytes } from '@iotsafe/protocol';
-import type { RecordProtection } from './aead.js';
+import type { RecordProtector } from './aead.js';
 import { CONTENT_TYPE, MAX_CIPHERTEXT, MAX_PLAINTEXT } from './constants.js';
 import { tlsFail } from './errors.js';
 import { u16 } from './wire.js';
@@ -15,15 +15,19 @@ const header = (type: number, length: number) => concatBytes(Uint8Array.of(type,
 
 export class RecordLayer {
   private buffer: Uint8Array = new Uint8Array(0);
-  private readProtection?: RecordProtection;
-  private writeProtection?: RecordProtection;
+  private readProtection?: RecordProtector;
+  private writeProtection?: RecordProtector;
 
-  setReadProtection(p: RecordProtection): void {
+  setReadProtection(p: RecordProtector): void {
     this.readProtection = p;
   }
 
-  setWriteProtection(p: RecordProtection): void {
+  setWriteProtection(p: RecordProtector): void {
     this.writeProtection = p;
+  }
+
+  get readProtected(): boolean {
+    return this.readProtection !== undefined;
   }
 
   /** Adds received bytes. */
@@ -63,9 +67,7 @@ export class RecordLayer {
         tlsFail('unexpected_message', 'application data before keys');
       return { type, content: body };
     }
-    if (type !== CONTENT_TYPE.APPLICATION_DATA)
-      tlsFail('unexpected_message', 'unprotected record after the handshake keys');
-    const opened = this.readProtection.open(body, aad);
+    const opened = this.readProtection.open(type, body, aad);
     if (opened.content.length > MAX_PLAINTEXT) tlsFail('record_overflow', 'inner plaintext too long');
     return { type: opened.type, content: opened.content };
   }
@@ -77,10 +79,8 @@ export class RecordLayer {
     do {
       const fragment = content.subarray(offset, offset + MAX_PLAINTEXT);
       if (this.writeProtection) {
-        const body = this.writeProtection.seal(fragment, type, (n) =>
-          header(CONTENT_TYPE.APPLICATION_DATA, n),
-        );
-        out.push(header(CONTENT_TYPE.APPLICATION_DATA, body.length), body);
+        const sealed = this.writeProtection.seal(type, fragment);
+        out.push(header(sealed.type, sealed.body.length), sealed.body);
       } else out.push(header(type, fragment.length), fragment);
       offset += MAX_PLAINTEXT;
     } while (offset < content.length);
