@@ -19,7 +19,7 @@ import { printTable } from './harness.js';
 
 const pki = testPki();
 
-async function startServer(handler: (s: tls.TLSSocket) => void) {
+async function startServer(handler: (s: tls.TLSSocket) => void, version: 'TLSv1.2' | 'TLSv1.3' = 'TLSv1.3') {
   const server = tls.createServer(
     {
       key: pki.server.keyPem,
@@ -27,7 +27,8 @@ async function startServer(handler: (s: tls.TLSSocket) => void) {
       ca: pki.ca.certificatePem,
       requestCert: true,
       rejectUnauthorized: true,
-      minVersion: 'TLSv1.3',
+      minVersion: version,
+      maxVersion: version,
     },
     (s) => {
       s.on('error', () => {});
@@ -101,17 +102,25 @@ export async function tlsBenchmarks(): Promise<void> {
   try {
     // APDUs per handshake, per level.
     const apduRows = [];
-    for (const offload of ['sign', 'full'] as const) {
-      const { client, keyOps } = await simKeyOps(offload);
-      const before = client.apduCount;
-      await ourHandshake(echo.port, keyOps);
-      apduRows.push({
-        name: `TLS 1.3 mTLS, ${offload} offload`,
-        value: String(client.apduCount - before),
-        unit: 'APDUs',
-        target: offload === 'sign' ? '<= 3' : '<= 8',
-      });
+    const echo12 = await startServer((s) => s.on('data', (d) => s.write(d)), 'TLSv1.2');
+    for (const [version, port] of [
+      ['1.3', echo.port],
+      ['1.2', echo12.port],
+    ] as const) {
+      for (const offload of ['sign', 'full'] as const) {
+        const { client, keyOps } = await simKeyOps(offload);
+        const before = client.apduCount;
+        await ourHandshake(port, keyOps);
+        const target = version === '1.3' ? (offload === 'sign' ? '<= 3' : '<= 8') : '';
+        apduRows.push({
+          name: `TLS ${version} mTLS, ${offload} offload`,
+          value: String(client.apduCount - before),
+          unit: 'APDUs',
+          target,
+        });
+      }
     }
+    echo12.server.close();
     apduRows.push({
       name: 'wolfSSL IoT-SAFE port, TLS 1.3 mTLS (published)',
       value: '~18',

@@ -21,16 +21,18 @@ const available =
 const dir = mkdtempSync(join(tmpdir(), 'iotsafe-gnutls-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-describe('TLS 1.3 mTLS with the SIM key against gnutls-serv', {
+describe('TLS 1.3 and 1.2 mTLS with the SIM key against gnutls-serv', {
   skip: available === true ? false : available,
 }, () => {
   const pki = testPki();
-  for (const [offload, suite] of [
-    ['sign', CIPHER_SUITE.TLS_AES_128_GCM_SHA256],
-    ['full', CIPHER_SUITE.TLS_CHACHA20_POLY1305_SHA256],
-    ['sign', CIPHER_SUITE.TLS_AES_256_GCM_SHA384],
+  for (const [offload, suite, version] of [
+    ['sign', CIPHER_SUITE.TLS_AES_128_GCM_SHA256, '1.3'],
+    ['full', CIPHER_SUITE.TLS_CHACHA20_POLY1305_SHA256, '1.3'],
+    ['sign', CIPHER_SUITE.TLS_AES_256_GCM_SHA384, '1.3'],
+    ['full', 0xc02b, '1.2'],
+    ['sign', 0xcca9, '1.2'],
   ] as const) {
-    test(`${offload} offload, suite ${suite.toString(16)}`, async () => {
+    test(`TLS ${version}, ${offload} offload, suite ${suite.toString(16)}`, async () => {
       const sim = VirtualSim.inMemory(TYPE1_PROFILE);
       const client = await IoTSafe.connect(new MemoryTransport(sim.card));
       const { point } = await client.generateKeyPair(byId('01'));
@@ -49,7 +51,7 @@ describe('TLS 1.3 mTLS with the SIM key against gnutls-serv', {
       writeFileSync(join(dir, 'ca.pem'), pki.ca.certificatePem);
       const server = await startIsolatedServer(
         dir,
-        `gnutls-serv -p 5556 --echo --require-client-cert --x509cafile ${join(dir, 'ca.pem')} --x509certfile ${join(dir, 'server.pem')} --x509keyfile ${join(dir, 'server.key')} --priority NORMAL:-VERS-ALL:+VERS-TLS1.3`,
+        `gnutls-serv -p 5556 --echo --require-client-cert --x509cafile ${join(dir, 'ca.pem')} --x509certfile ${join(dir, 'server.pem')} --x509keyfile ${join(dir, 'server.key')} --priority NORMAL:-VERS-ALL:+VERS-TLS${version}`,
         /Echo Server listening|ready|listening/i,
       );
       try {

@@ -210,3 +210,50 @@ describe('HelloRetryRequest', () => {
     }
   });
 });
+
+describe('plugs into https.request', () => {
+  test('an https.Agent whose createConnection returns our socket', async () => {
+    const https = await import('node:https');
+    const web = https.createServer(
+      {
+        key: pki.server.keyPem,
+        cert: pki.server.certificatePem,
+        ca: pki.ca.certificatePem,
+        requestCert: true,
+        rejectUnauthorized: true,
+      },
+      (req, res) =>
+        res.end(
+          `hello ${(req.socket as tls.TLSSocket).getPeerCertificate().subject?.CN} over ${(req.socket as tls.TLSSocket).getProtocol()}`,
+        ),
+    );
+    await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve));
+    try {
+      const webPort = (web.address() as AddressInfo).port;
+      const agent = new https.Agent({ keepAlive: false });
+      (agent as unknown as { createConnection: () => unknown }).createConnection = () =>
+        connect({
+          host: '127.0.0.1',
+          port: webPort,
+          servername: 'localhost',
+          ca: pki.ca.certificatePem,
+          keyOps: clientKeyOps(),
+          alpnProtocols: ['http/1.1'],
+        });
+      const body = await new Promise<string>((resolve, reject) => {
+        const req = https.request({ host: '127.0.0.1', port: webPort, path: '/', agent }, (res) => {
+          let text = '';
+          res.on('data', (d) => {
+            text += d;
+          });
+          res.on('end', () => resolve(text));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      assert.equal(body, 'hello device-0001 over TLSv1.3');
+    } finally {
+      web.close();
+    }
+  });
+});

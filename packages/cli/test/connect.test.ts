@@ -1,0 +1,84 @@
+// iotsafe connect tls://HOST:PORT: the handshake report on stderr, then stdin and stdout piped, with
+// the server trusted through the CA certificate stored in a SIM file container.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import tls from 'node:tls';
+import { fileURLToPath } from 'node:url';
+import { byId, encodeP256PublicKeyInfo, IoTSafe, MemoryTransport } from '@iotsafe/device';
+import { hexToBytes } from '@iotsafe/protocol';
+import { TYPE1_PROFILE, VirtualSim } from '@iotsafe/sim';
+import { issue, testPki } from '../../../test/helpers/pki.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'iotsafe-connect-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+test('connect prints the session and pipes data; the CA comes from the SIM', async () => {
+  const pki = testPki();
+  const storageKey = '42'.repeat(32);
+  const simDir = join(dir, 'sim');
+  const sim = VirtualSim.create(simDir, TYPE1_PROFILE, { storageKey: hexToBytes(storageKey) });
+  const client = await IoTSafe.connect(new MemoryTransport(sim.card));
+  const { point } = await client.generateKeyPair(byId('01'));
+  sim.writeFile(
+    byId('02'),
+    issue({ commonName: 'cli-device', issuer: pki.ca, publicKeySpki: encodeP256PublicKeyInfo(point) })
+      .certificateDer,
+  );
+  sim.writeFile(byId('03'), pki.ca.certificateDer);
+  const server = tls.createServer(
+    {
+      key: pki.server.keyPem,
+      cert: pki.server.certificatePem,
+      ca: pki.ca.certificatePem,
+      requestCert: true,
+      rejectUnauthorized: true,
+    },
+    (s) => s.on('data', (d) => s.end(`${s.getPeerCertificate().subject?.CN} said ${d}`)),
+  );
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+    const child = spawn(
+      process.execPath,
+      [
+        '--conditions=development',
+        '--import',
+        'tsx',
+        main,
+        '--sim',
+        simDir,
+        'connect',
+        `tls://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        '--servername',
+        'localhost',
+        '--ca-id',
+        '03',
+        '--offload',
+        'full',
+      ],
+      { env: { PATH: process.env.PATH ?? '', IOTSAFE_STORAGE_KEY: storageKey } },
+    );
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.stderr.on('data', (d) => {
+      err += d;
+    });
+    child.stdin.end('hello');
+    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    assert.equal(code, 0, err);
+    assert.match(err, /Protocol: TLSv1\.3/);
+    assert.match(err, /SIM APDUs: 9/);
+    assert.match(err, /s:CN=localhost/);
+    assert.equal(out, 'cli-device said hello');
+  } finally {
+    server.close();
+  }
+});
