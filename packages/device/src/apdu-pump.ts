@@ -24,6 +24,11 @@ export interface PumpOptions {
   trace?: TraceSink;
   /** Bound on GET RESPONSE / 6Cxx follow-ups for one command (a card that loops is an error). */
   maxFollowUps?: number;
+  /**
+   * For links that cut long answers (Sequans modems, spec §6.1): commands with data ask for at most
+   * this many bytes (Le), and GET RESPONSE fetches the rest in pieces of this size.
+   */
+  maxResponseData?: number;
 }
 
 export interface PumpResponse extends ResponseApdu {
@@ -66,7 +71,11 @@ export class ApduPump {
 
   async exchange(apdu: CommandApdu): Promise<PumpResponse> {
     const secret = hasSecretResponse(apdu);
-    let current = apdu;
+    const max = this.options.maxResponseData;
+    let current =
+      max !== undefined && apdu.data.length > 0 && (apdu.le === undefined || apdu.le > max)
+        ? { ...apdu, le: max }
+        : apdu;
     let data: Uint8Array = EMPTY;
     let exchanges = 0;
     for (let step = 0; step <= this.maxFollowUps; step++) {
@@ -76,14 +85,9 @@ export class ApduPump {
       const sw2 = response.sw & 0xff;
       if (sw1 === 0x61 || sw1 === 0x9f) {
         data = concatBytes(data, response.data);
-        current = command(
-          this.getResponseCla(apdu.cla),
-          INS.GET_RESPONSE,
-          0,
-          0,
-          EMPTY,
-          sw2 === 0 ? 256 : sw2,
-        );
+        const available = sw2 === 0 ? 256 : sw2;
+        const le = max !== undefined ? Math.min(available, max) : available;
+        current = command(this.getResponseCla(apdu.cla), INS.GET_RESPONSE, 0, 0, EMPTY, le);
         continue;
       }
       if (sw1 === 0x6c) {

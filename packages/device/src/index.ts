@@ -39,3 +39,5 @@ export {
   type Transport,
   TransportError,
 } from './transport.js';
+export { type AtMode, type AtModemOptions, AtModemTransport } from './transports/at-modem.js';
+export { TcpTransport, type TcpTransportOptions } from './transports/tcp.js';

@@ -88,6 +88,8 @@ export interface IoTSafeOptions {
   fullTextLength?: 'ber' | 'fixed3';
   /** Close a numbered session before opening it (Orange/Kigen style); default: only after a 6985. */
   closeBeforeOpen?: boolean;
+  /** Longest answer the link carries intact (Sequans modems cut longer ones): see PumpOptions. */
+  maxResponseData?: number;
   /** Curve size in bytes, for signature lengths (32 for P-256 and brainpoolP256r1). */
   curveSize?: number;
   trace?: TraceSink;
@@ -168,6 +170,7 @@ export class IoTSafe {
     const pump = new ApduPump(transport, {
       trace: options.trace,
       getResponseClass: options.getResponseClass,
+      maxResponseData: options.maxResponseData,
     });
     const client = new IoTSafe(transport, pump, channel, aid, options);
     client.ownsChannel = false;
@@ -179,6 +182,7 @@ export class IoTSafe {
     const pump = new ApduPump(transport, {
       trace: options.trace,
       getResponseClass: options.getResponseClass,
+      maxResponseData: options.maxResponseData,
     });
     let channel = 0;
     if (options.logicalChannel ?? true) {
@@ -254,10 +258,12 @@ export class IoTSafe {
     const pages: Uint8Array[] = [];
     let next = false;
     for (let page = 0; page < 256; page++) {
-      const response = await this.run('GET DATA (object list)', (cla) => buildGetObjectList(cla, next), [
-        SW.OK,
-        SW.MORE_DATA,
-      ]);
+      const le = Math.min(256, this.options.maxResponseData ?? 256);
+      const response = await this.run(
+        'GET DATA (object list)',
+        (cla) => ({ ...buildGetObjectList(cla, next), le }),
+        [SW.OK, SW.MORE_DATA],
+      );
       pages.push(response.data);
       if (response.sw === SW.OK) return decodeObjectList(concatBytes(...pages));
       next = true;

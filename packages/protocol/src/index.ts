@@ -5,6 +5,7 @@ export * from './crypto/ecc.js';
 export * from './crypto/hash.js';
 export * from './crypto/kdf.js';
 export * from './der.js';
+export * from './framing.js';
 export * from './gp/commands.js';
 export * from './gp/dgi.js';
 export * from './gp/keys.js';

@@ -7,6 +7,10 @@ export {
   type CardRuntimeOptions,
   type TransmissionProtocol,
 } from './card/runtime.js';
+export { type LatencyOptions, latencyOf, TYPICAL_SIM_LATENCY } from './frontends/latency.js';
+export { EmulatedModem, MODEM_PRESETS, type ModemOptions, type ModemPreset } from './frontends/modem.js';
+export { type ServedModem, serveModem } from './frontends/modem-serial.js';
+export { answerFrame, type ServedTcp, serveTcp, type TcpFrontEndOptions } from './frontends/tcp.js';
 export { IsdApplet, type ManagedApplication } from './gp/isd-applet.js';
 export { APP_LIFE_CYCLE, CARD_LIFE_CYCLE, ISD_AID, type IsdState, type KeySet } from './gp/isd-state.js';
 export { SecureChannelService } from './gp/secure-channel.js';
