@@ -86,8 +86,11 @@ export class TcpTransport implements Transport {
     return this.exchange(command);
   }
 
-  reset(): Promise<Uint8Array> {
-    return this.exchange(Uint8Array.of(VPCD_CONTROL.RESET));
+  /** RESET is not answered (vpcd framing); GET ATR is. */
+  async reset(): Promise<Uint8Array> {
+    const socket = await this.link();
+    socket.write(encodeFrame(Uint8Array.of(VPCD_CONTROL.RESET)));
+    return this.exchange(Uint8Array.of(VPCD_CONTROL.GET_ATR));
   }
 
   async close(): Promise<void> {

@@ -11,7 +11,10 @@ export interface TcpFrontEndOptions {
   latency?: LatencyOptions;
 }
 
-/** Answers one framed message: a control code or an APDU. */
+/**
+ * Answers one framed message: an APDU gets its response; of the control codes only GET ATR is answered
+ * (power on/off and reset are not, as vpcd expects).
+ */
 export async function answerFrame(
   card: Card,
   payload: Uint8Array,
@@ -19,10 +22,8 @@ export async function answerFrame(
 ): Promise<Uint8Array | undefined> {
   if (payload.length === 1) {
     const code = payload[0];
-    if (code === VPCD_CONTROL.RESET) card.reset();
-    if (code === VPCD_CONTROL.RESET || code === VPCD_CONTROL.GET_ATR) return card.atr;
-    if (code === VPCD_CONTROL.POWER_ON) card.reset();
-    return undefined;
+    if (code === VPCD_CONTROL.RESET || code === VPCD_CONTROL.POWER_ON) card.reset();
+    return code === VPCD_CONTROL.GET_ATR ? card.atr : undefined;
   }
   const response = card.transmit(payload);
   await sleep(latencyOf(latency, payload, response));

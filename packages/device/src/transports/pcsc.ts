@@ -1,0 +1,137 @@
+// A Transport through PC/SC (pcsc-lite via the `smartcard` N-API binding): a real SIM in a reader, or
+// the virtual SIM behind pcscd + vsmartcard-vpcd. T=0 follow-ups are left to the APDU pump.
+import { type Transport, TransportError } from '../transport.js';
+
+type SmartcardModule = typeof import('smartcard');
+type PcscCard = Awaited<
+  ReturnType<ReturnType<InstanceType<SmartcardModule['Context']>['listReaders']>[number]['connect']>
+>;
+
+export interface PcscOptions {
+  /** Reader by name (a substring is enough) or index in the list; the first reader by default. */
+  reader?: string | number;
+  exclusive?: boolean;
+  protocol?: 'T=0' | 'T=1' | 'any';
+}
+
+async function loadPcsc(): Promise<SmartcardModule> {
+  try {
+    return await import('smartcard');
+  } catch (error) {
+    throw new TransportError(
+      `PC/SC is not available (the smartcard module did not load: ${(error as Error).message})`,
+    );
+  }
+}
+
+export class PcscTransport implements Transport {
+  private constructor(
+    private readonly pcsc: SmartcardModule,
+    private readonly context: InstanceType<SmartcardModule['Context']>,
+    private card: PcscCard,
+    readonly readerName: string,
+    private readonly options: PcscOptions,
+  ) {}
+
+  /** Names of the readers pcscd knows. */
+  static async listReaders(): Promise<string[]> {
+    const pcsc = await loadPcsc();
+    const context = new pcsc.Context();
+    try {
+      return context.listReaders().map((r) => r.name);
+    } catch (error) {
+      throw new TransportError(`cannot list PC/SC readers (is pcscd running?): ${(error as Error).message}`);
+    } finally {
+      context.close();
+    }
+  }
+
+  static async open(options: PcscOptions = {}): Promise<PcscTransport> {
+    const pcsc = await loadPcsc();
+    const context = new pcsc.Context();
+    const { card, name } = await PcscTransport.connectCard(pcsc, context, options);
+    return new PcscTransport(pcsc, context, card, name, options);
+  }
+
+  private static async connectCard(
+    pcsc: SmartcardModule,
+    context: InstanceType<SmartcardModule['Context']>,
+    options: PcscOptions,
+  ) {
+    let readers: ReturnType<typeof context.listReaders>;
+    try {
+      readers = context.listReaders();
+    } catch (error) {
+      throw new TransportError(`cannot list PC/SC readers (is pcscd running?): ${(error as Error).message}`);
+    }
+    const wanted = options.reader;
+    const reader =
+      typeof wanted === 'number'
+        ? readers[wanted]
+        : wanted === undefined
+          ? readers[0]
+          : readers.find((r) => r.name.includes(wanted));
+    if (!reader)
+      throw new TransportError(
+        `no PC/SC reader ${wanted === undefined ? '' : `"${wanted}" `}(found: ${readers.map((r) => r.name).join(', ') || 'none'})`,
+      );
+    const share = options.exclusive ? pcsc.SCARD_SHARE_EXCLUSIVE : pcsc.SCARD_SHARE_SHARED;
+    const protocol =
+      options.protocol === 'T=0'
+        ? pcsc.SCARD_PROTOCOL_T0
+        : options.protocol === 'T=1'
+          ? pcsc.SCARD_PROTOCOL_T1
+          : pcsc.SCARD_PROTOCOL_T0 | pcsc.SCARD_PROTOCOL_T1;
+    try {
+      return { card: await reader.connect(share, protocol), name: reader.name };
+    } catch (error) {
+      throw new TransportError(`cannot connect to the card in "${reader.name}": ${(error as Error).message}`);
+    }
+  }
+
+  get atr(): Uint8Array {
+    return new Uint8Array(this.card.atr ?? []);
+  }
+
+  async transmit(command: Uint8Array): Promise<Uint8Array> {
+    try {
+      return new Uint8Array(await this.card.transmit(Buffer.from(command), { autoGetResponse: false }));
+    } catch (error) {
+      throw new TransportError(`PC/SC transmit to "${this.readerName}" failed: ${(error as Error).message}`);
+    }
+  }
+
+  /** Connects again after the card was removed and put back, or the reader came back. */
+  async reconnect(): Promise<void> {
+    try {
+      this.card.disconnect(this.pcsc.SCARD_LEAVE_CARD);
+    } catch {
+      // the old handle may already be gone
+    }
+    this.card = (
+      await PcscTransport.connectCard(this.pcsc, this.context, { ...this.options, reader: this.readerName })
+    ).card;
+  }
+
+  async reset(): Promise<Uint8Array> {
+    const share = this.options.exclusive ? this.pcsc.SCARD_SHARE_EXCLUSIVE : this.pcsc.SCARD_SHARE_SHARED;
+    try {
+      await this.card.reconnect(
+        share,
+        this.pcsc.SCARD_PROTOCOL_T0 | this.pcsc.SCARD_PROTOCOL_T1,
+        this.pcsc.SCARD_RESET_CARD,
+      );
+      return new Uint8Array(this.card.getStatus().atr);
+    } catch (error) {
+      throw new TransportError(`PC/SC reset of "${this.readerName}" failed: ${(error as Error).message}`);
+    }
+  }
+
+  async close(): Promise<void> {
+    try {
+      this.card.disconnect(this.pcsc.SCARD_LEAVE_CARD);
+    } finally {
+      this.context.close();
+    }
+  }
+}
