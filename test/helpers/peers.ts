@@ -215,3 +215,86 @@ export async function startMosquitto(
       }),
   };
 }
+
+/** The vpcd reader driver from Debian `vsmartcard-vpcd`. */
+export const VPCD_DRIVER = '/usr/lib/pcsc/drivers/serial/libifdvpcd.so';
+
+export interface IsolatedPcscd {
+  /** PCSCLITE_CSOCK_NAME for PC/SC clients (opensc-tool, scriptor, the smartcard module) of this pcscd. */
+  socket: string;
+  /** The Unix socket that leads to vpcd (for insertIntoVpcd({ path })). */
+  vpcd: string;
+  output: () => string;
+  stop: () => Promise<void>;
+}
+
+/**
+ * pcscd + vpcd in their own mount and network namespaces: vpcd listens on every interface, so it gets
+ * a private loopback and is reached through a Unix-socket bridge; /run/pcscd is a directory of the
+ * test, so a pcscd already running on the machine is neither seen nor disturbed.
+ */
+export async function startIsolatedPcscd(dir: string): Promise<IsolatedPcscd> {
+  const { mkdirSync, existsSync } = await import('node:fs');
+  const conf = join(dir, 'reader.conf.d');
+  const run = join(dir, 'run');
+  mkdirSync(conf, { recursive: true });
+  mkdirSync(run, { recursive: true });
+  writeFileSync(
+    join(conf, 'vpcd'),
+    [
+      'FRIENDLYNAME "Virtual PCD"',
+      'DEVICENAME   /dev/null:0x8C7B',
+      `LIBPATH      ${VPCD_DRIVER}`,
+      'CHANNELID    0x8C7B',
+      '',
+    ].join('\n'),
+  );
+  const vpcd = join(dir, 'vpcd.sock');
+  const socket = join(run, 'pcscd.comm');
+  const script = [
+    'ip link set lo up',
+    'mkdir -p /run/pcscd',
+    `mount --bind ${run} /run/pcscd`,
+    `(pcscd --foreground --config ${conf} &)`,
+    `exec socat UNIX-LISTEN:${vpcd},fork TCP:127.0.0.1:35963,retry=50,interval=0.1`,
+  ].join('; ');
+  const child = spawn('unshare', ['--mount', '--net', 'sh', '-c', script], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  let out = '';
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  child.stderr.on('data', (d) => {
+    out += d;
+  });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`pcscd did not start: ${out}`)), 10_000);
+    const check = () => {
+      if (existsSync(socket) && existsSync(vpcd)) {
+        clearTimeout(timer);
+        resolve();
+      } else if (child.exitCode !== null) {
+        clearTimeout(timer);
+        reject(new Error(`pcscd exited: ${out}`));
+      } else setTimeout(check, 20);
+    };
+    check();
+  });
+  return {
+    socket,
+    vpcd,
+    output: () => out,
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        try {
+          process.kill(-child.pid!, 'SIGTERM');
+        } catch {
+          resolve();
+        }
+      }),
+  };
+}

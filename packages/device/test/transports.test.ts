@@ -1,24 +1,27 @@
-// The IoT SAFE client over real transports: TCP to a served card, and AT commands to the emulated
-// modem on a pty (socat), for every modem preset in CSIM and CCHO/CGLA modes; then the faults.
+// The IoT SAFE client over real transports: TCP to a served card; AT commands to the emulated modem
+// on a pty (socat), for every modem preset in CSIM and CCHO/CGLA modes; PC/SC through pcscd + vpcd
+// with opensc-tool and scriptor as third-party clients; then the faults of each.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createPublicKey, verify } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import {
   AtModemTransport,
   byId,
   encodeP256PublicKeyInfo,
   IoTSafe,
+  PcscTransport,
   TcpTransport,
   type Transport,
   TransportError,
 } from '@iotsafe/device';
 import { ecdsaRawToDer, utf8 } from '@iotsafe/protocol';
-import { MODEM_PRESETS, serveModem, serveTcp, VirtualSim } from '@iotsafe/sim';
+import { insertIntoVpcd, MODEM_PRESETS, serveModem, serveTcp, VirtualSim } from '@iotsafe/sim';
 import { TEST_PROFILE } from '../../../test/helpers/cards.js';
-import { peerAvailable } from '../../../test/helpers/peers.js';
+import { peerAvailable, startIsolatedPcscd, VPCD_DRIVER } from '../../../test/helpers/peers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'iotsafe-transports-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -135,6 +138,126 @@ describe('AT modem on a pty', { skip: socat === true ? false : socat }, () => {
       await transport.close();
     } finally {
       await served.stop();
+    }
+  });
+});
+
+function pcscAvailable(): true | string {
+  for (const [command, args] of [
+    ['pcscd', ['--version']],
+    ['opensc-tool', ['--info']],
+    ['scriptor', ['-h']],
+    ['unshare', ['--version']],
+    ['socat', ['-V']],
+  ] as const) {
+    const found = peerAvailable(command, [...args]);
+    if (found !== true) return found;
+  }
+  if (existsSync(VPCD_DRIVER)) return true;
+  if (process.env.CI === 'true') throw new Error('vsmartcard-vpcd is required in CI (installed by .ci/run)');
+  return 'vsmartcard-vpcd is not installed';
+}
+
+const pcsc = pcscAvailable();
+describe('PC/SC through pcscd + vpcd', { skip: pcsc === true ? false : pcsc }, () => {
+  const SELECT_IOTSAFE = '00A4040007A0000005590010';
+  // One pcscd for the suite: libpcsclite reads PCSCLITE_CSOCK_NAME once per process.
+  let daemon: Awaited<ReturnType<typeof startIsolatedPcscd>>;
+  before(async () => {
+    daemon = await startIsolatedPcscd(mkdtempSync(join(dir, 'pcscd-')));
+    process.env.PCSCLITE_CSOCK_NAME = daemon.socket; // read by libpcsclite here and in the tools
+  });
+  after(() => daemon?.stop());
+
+  /** A fresh virtual SIM in the reader "Virtual PCD 00 00", present once pcscd has seen it. */
+  async function insertCard(personality = 'reference') {
+    const sim = VirtualSim.inMemory(TEST_PROFILE, { personality });
+    let card = insertIntoVpcd(sim.card, { path: daemon.vpcd });
+    await cardPresent(true);
+    return {
+      remove: async () => {
+        await card.remove();
+        await cardPresent(false);
+      },
+      insert: async () => {
+        card = insertIntoVpcd(sim.card, { path: daemon.vpcd });
+        await cardPresent(true);
+      },
+    };
+  }
+
+  /** Runs a PC/SC tool without blocking the event loop: the card answering it lives in this process. */
+  function tool(command: string, args: string[], input = ''): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d) => {
+        out += d;
+      });
+      child.stderr.on('data', (d) => {
+        out += d;
+      });
+      child.on('error', reject);
+      child.on('close', () => resolve(out));
+      child.stdin.end(input);
+    });
+  }
+
+  /** Waits until pcscd reports the card present in the first vpcd reader (it polls vpcd). */
+  async function cardPresent(present: boolean) {
+    for (let i = 0; i < 100; i++) {
+      const listing = await tool('opensc-tool', ['--list-readers']);
+      if (new RegExp(`0\\s+${present ? 'Yes' : 'No'}\\s+Virtual PCD 00 00`).test(listing)) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.fail(`the card never became ${present ? 'present' : 'absent'} in Virtual PCD 00 00`);
+  }
+
+  test('opensc-tool and scriptor drive the virtual SIM; the client matrix runs over PcscTransport', async () => {
+    const card = await insertCard();
+    try {
+      const opensc = await tool('opensc-tool', ['-r', '0', '-s', SELECT_IOTSAFE, '-s', '80CB000000']);
+      assert.match(opensc, /Received \(SW1=0x90, SW2=0x00\)[\s\S]*iotsafe-sta/);
+      const scriptor = await tool('scriptor', ['-r', 'Virtual PCD 00 00'], `${SELECT_IOTSAFE}\n0084000008\n`);
+      assert.match(scriptor, /< 90 00 : Normal processing/);
+      assert.match(scriptor, /< (?:[0-9A-F]{2} ){8}90 00/);
+
+      assert.ok((await PcscTransport.listReaders()).includes('Virtual PCD 00 00'));
+      const transport = await PcscTransport.open({ reader: 'Virtual PCD 00 00' });
+      try {
+        assert.equal(transport.atr[0], 0x3b);
+        assert.deepEqual(await transport.reset(), transport.atr);
+        await clientMatrix(transport);
+      } finally {
+        await transport.close();
+      }
+    } finally {
+      await card.remove();
+    }
+  });
+
+  test('a card pulled from the reader is a TransportError; put back, reconnect() resumes', async () => {
+    const card = await insertCard('zariot');
+    try {
+      const transport = await PcscTransport.open({ reader: 'Virtual PCD 00 00' });
+      try {
+        const client = await IoTSafe.connect(transport, { fullTextLength: 'fixed3' });
+        assert.equal((await client.random(8)).length, 8);
+        await card.remove();
+        await assert.rejects(client.random(8), TransportError);
+        await card.insert();
+        await transport.reconnect();
+        const again = await IoTSafe.connect(transport, { fullTextLength: 'fixed3' });
+        assert.equal((await again.random(8)).length, 8);
+      } finally {
+        await transport.close();
+      }
+      await assert.rejects(
+        PcscTransport.open({ reader: 'No Such Reader' }),
+        /no PC\/SC reader "No Such Reader"/,
+      );
+    } finally {
+      await card.remove();
     }
   });
 });

@@ -11,6 +11,7 @@ export { type LatencyOptions, latencyOf, TYPICAL_SIM_LATENCY } from './frontends
 export { EmulatedModem, MODEM_PRESETS, type ModemOptions, type ModemPreset } from './frontends/modem.js';
 export { type ServedModem, serveModem } from './frontends/modem-serial.js';
 export { answerFrame, type ServedTcp, serveTcp, type TcpFrontEndOptions } from './frontends/tcp.js';
+export { type InsertedCard, insertIntoVpcd, type ViccOptions } from './frontends/vicc.js';
 export { IsdApplet, type ManagedApplication } from './gp/isd-applet.js';
 export { APP_LIFE_CYCLE, CARD_LIFE_CYCLE, ISD_AID, type IsdState, type KeySet } from './gp/isd-state.js';
 export { SecureChannelService } from './gp/secure-channel.js';

@@ -24,6 +24,14 @@ async function loadPcsc(): Promise<SmartcardModule> {
   }
 }
 
+function establish(pcsc: SmartcardModule): InstanceType<SmartcardModule['Context']> {
+  try {
+    return new pcsc.Context();
+  } catch (error) {
+    throw new TransportError(`cannot reach pcscd: ${(error as Error).message}`);
+  }
+}
+
 export class PcscTransport implements Transport {
   private constructor(
     private readonly pcsc: SmartcardModule,
@@ -36,7 +44,7 @@ export class PcscTransport implements Transport {
   /** Names of the readers pcscd knows. */
   static async listReaders(): Promise<string[]> {
     const pcsc = await loadPcsc();
-    const context = new pcsc.Context();
+    const context = establish(pcsc);
     try {
       return context.listReaders().map((r) => r.name);
     } catch (error) {
@@ -48,7 +56,7 @@ export class PcscTransport implements Transport {
 
   static async open(options: PcscOptions = {}): Promise<PcscTransport> {
     const pcsc = await loadPcsc();
-    const context = new pcsc.Context();
+    const context = establish(pcsc);
     const { card, name } = await PcscTransport.connectCard(pcsc, context, options);
     return new PcscTransport(pcsc, context, card, name, options);
   }
