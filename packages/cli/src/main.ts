@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // `iotsafe`: the command line over the IoT SAFE client and the virtual SIM.
 // Exit codes: 0 success, 1 unexpected failure, 2 usage, 3 the card refused (status word),
-// 4 the SIM directory or its storage key is unusable.
+// 4 the SIM directory or its storage key is unusable, 5 the card could not be reached (transport).
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createCsr, encodeP256PublicKeyInfo, toPem } from '@iotsafe/device';
+import { createCsr, encodeP256PublicKeyInfo, TransportError, toPem } from '@iotsafe/device';
 import {
   bytesToHex,
   ecdsaRawToDer,
@@ -11,14 +11,19 @@ import {
   hexToBytes,
   StatusWordError,
   swToHex,
+  VPCD_PORT,
 } from '@iotsafe/protocol';
 import {
   BUILTIN_PROFILES,
+  insertIntoVpcd,
+  MODEM_PRESETS,
   PERSONALITIES,
   ProfileError,
   ProvisioningError,
   SimStateError,
   StorageKeyError,
+  serveModem,
+  serveTcp,
   VirtualSim,
 } from '@iotsafe/sim';
 import { Command, CommanderError, Option } from 'commander';
@@ -32,6 +37,7 @@ import {
   type GlobalOptions,
   objectRef,
   openSim,
+  parseHostPort,
   simDirectory,
   storageKey,
   UsageError,
@@ -44,6 +50,11 @@ const program = new Command('iotsafe')
   .option('--key-file <file>', 'storage key file (or IOTSAFE_STORAGE_KEY / IOTSAFE_STORAGE_KEY_FILE)')
   .option('--trace', 'print every APDU exchange on stderr (secrets redacted)')
   .option('--json', 'machine-readable output')
+  .option('--reader <name|index>', 'use the SIM in this PC/SC reader instead of a SIM directory')
+  .option('--modem <path>', 'use the SIM behind this AT modem (serial device) instead')
+  .addOption(new Option('--at-mode <mode>', 'AT access to the SIM').choices(['csim', 'cgla']).default('csim'))
+  .option('--baud <rate>', 'serial speed of --modem (default 115200)')
+  .option('--tcp <host:port>', 'use a card served on TCP (vpcd framing, `iotsafe sim serve --tcp`)')
   .exitOverride()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
@@ -111,6 +122,54 @@ sim
     const rows = Object.values(PERSONALITIES).map((p) => [p.name, p.description]);
     if (globals().json) printJson(Object.fromEntries(rows));
     else print(table(rows));
+  });
+
+sim
+  .command('serve')
+  .description('put the SIM (--sim DIR) behind real transports until interrupted')
+  .option('--listen <[host:]port>', 'serve on TCP in the vpcd framing (host 127.0.0.1 by default)')
+  .option(
+    '--vpcd [host:port|socket]',
+    'insert into the PC/SC reader of vsmartcard-vpcd (default 127.0.0.1:35963)',
+  )
+  .option('--modem-dir <dir>', 'emulate an AT modem: creates the serial device DIR/modem (needs socat)')
+  .addOption(
+    new Option('--preset <name>', 'modem behaviour').choices(Object.keys(MODEM_PRESETS)).default('quectel'),
+  )
+  .action(async (options: { listen?: string; vpcd?: string | true; modemDir?: string; preset: string }) => {
+    if (!options.listen && !options.vpcd && !options.modemDir)
+      throw new UsageError('serve how? pass --listen PORT, --vpcd and/or --modem-dir DIR');
+    const card = openSim(globals()).card;
+    const stops: Array<() => Promise<void>> = [];
+    if (options.listen) {
+      const address = parseHostPort(options.listen, '--listen');
+      const served = await serveTcp(card, address);
+      stops.push(served.stop);
+      print(`serving on tcp ${address.host}:${served.port} (iotsafe --tcp …)`);
+    }
+    if (options.vpcd) {
+      // host:port, or the path of a Unix socket that leads to vpcd (vpcd in another network namespace)
+      const target =
+        options.vpcd === true
+          ? { host: '127.0.0.1', port: VPCD_PORT }
+          : options.vpcd.startsWith('/')
+            ? { path: options.vpcd }
+            : parseHostPort(options.vpcd, '--vpcd');
+      const inserted = insertIntoVpcd(card, target);
+      stops.push(inserted.remove);
+      const where = 'path' in target ? target.path : `${target.host}:${target.port}`;
+      print(`inserting into vpcd at ${where} (reader "Virtual PCD 00 00"; iotsafe --reader …)`);
+    }
+    if (options.modemDir) {
+      const served = await serveModem(card, options.modemDir, { preset: MODEM_PRESETS[options.preset]! });
+      stops.push(served.stop);
+      print(`emulating a ${options.preset} modem on ${served.devicePath} (iotsafe --modem …)`);
+    }
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    for (const stop of stops) await stop();
   });
 
 refOptions(
@@ -334,6 +393,7 @@ function describeRef(ref: { id: Uint8Array } | { label: string }): string {
 function exitCodeFor(error: unknown): number {
   if (error instanceof UsageError || error instanceof ProfileError) return 2;
   if (error instanceof StatusWordError) return 3;
+  if (error instanceof TransportError) return 5;
   if (
     error instanceof StorageKeyError ||
     error instanceof SimStateError ||

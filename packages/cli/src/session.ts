@@ -1,6 +1,16 @@
-// Opens the SIM a device command works on. Today: a SIM directory in-process; later issues add
-// --reader, --modem and --tcp behind the same Transport.
-import { byId, byLabel, IoTSafe, MemoryTransport, type TraceSink } from '@iotsafe/device';
+// Opens the SIM a device command works on: a SIM directory in-process (the default), or a card behind
+// a real transport: a PC/SC reader (--reader), an AT modem (--modem), or a served card on TCP (--tcp).
+import {
+  AtModemTransport,
+  byId,
+  byLabel,
+  IoTSafe,
+  MemoryTransport,
+  PcscTransport,
+  TcpTransport,
+  type TraceSink,
+  type Transport,
+} from '@iotsafe/device';
 import type { ObjectRef } from '@iotsafe/protocol';
 import { readStorageKeyFile, STORAGE_KEY_ENV, storageKeyFromEnvironment, VirtualSim } from '@iotsafe/sim';
 import { printError } from './output.js';
@@ -10,6 +20,11 @@ export interface GlobalOptions {
   keyFile?: string;
   trace?: boolean;
   json?: boolean;
+  reader?: string;
+  modem?: string;
+  atMode?: 'csim' | 'cgla';
+  baud?: string;
+  tcp?: string;
 }
 
 /** A usage problem: exit code 2 with a message that says what to pass. */
@@ -31,18 +46,49 @@ export function openSim(options: GlobalOptions): VirtualSim {
   return VirtualSim.open(simDirectory(options), { storageKey: storageKey(options) });
 }
 
+/** host:port (the host defaults to 127.0.0.1). */
+export function parseHostPort(value: string, what: string): { host: string; port: number } {
+  const match = /^(?:(.+):)?(\d{1,5})$/.exec(value);
+  const port = match ? Number(match[2]) : Number.NaN;
+  if (!match || port < 1 || port > 65535) throw new UsageError(`${what} takes HOST:PORT or PORT`);
+  return { host: match[1] ?? '127.0.0.1', port };
+}
+
+/** The transport the global options name; without one, the SIM directory in this process. */
+export async function openTransport(options: GlobalOptions): Promise<Transport> {
+  const chosen = [options.reader, options.modem, options.tcp].filter((v) => v !== undefined).length;
+  if (chosen > 1) throw new UsageError('give one of --reader, --modem and --tcp');
+  if (options.reader !== undefined) {
+    const index = /^\d+$/.test(options.reader) ? Number(options.reader) : undefined;
+    return PcscTransport.open({ reader: index ?? options.reader });
+  }
+  if (options.modem !== undefined) {
+    const baudRate = options.baud === undefined ? undefined : Number(options.baud);
+    if (baudRate !== undefined && !(Number.isInteger(baudRate) && baudRate > 0))
+      throw new UsageError('--baud takes a positive integer');
+    return AtModemTransport.open(options.modem, {
+      mode: options.atMode ?? 'csim',
+      ...(baudRate ? { baudRate } : {}),
+    });
+  }
+  if (options.tcp !== undefined) return new TcpTransport(parseHostPort(options.tcp, '--tcp'));
+  return new MemoryTransport(openSim(options).card);
+}
+
 export async function withIoTSafe<T>(
   options: GlobalOptions,
-  body: (client: IoTSafe, sim: VirtualSim) => Promise<T>,
+  body: (client: IoTSafe) => Promise<T>,
 ): Promise<T> {
-  const sim = openSim(options);
   const trace: TraceSink | undefined = options.trace ? (line) => printError(line) : undefined;
-  const transport = new MemoryTransport(sim.card);
-  const client = await IoTSafe.connect(transport, trace ? { trace } : {});
+  const transport = await openTransport(options);
   try {
-    return await body(client, sim);
+    const client = await IoTSafe.connect(transport, trace ? { trace } : {});
+    try {
+      return await body(client);
+    } finally {
+      await client.close();
+    }
   } finally {
-    await client.close();
     await transport.close();
   }
 }

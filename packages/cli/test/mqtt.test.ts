@@ -118,8 +118,11 @@ describe('MQTT through mosquitto (require_certificate) with the SIM key', {
     });
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`sub did not subscribe: ${subErr}`)), 15_000);
-      const check = () =>
-        subErr.includes('subscribed') ? (clearTimeout(timer), resolve()) : setTimeout(check, 50);
+      const check = () => {
+        if (!subErr.includes('subscribed')) return void setTimeout(check, 50);
+        clearTimeout(timer);
+        resolve();
+      };
       check();
     });
     const pub = run(['--sim', simDir, 'mqtt', 'pub', url, ...common, '--message', 'from the CLI']);

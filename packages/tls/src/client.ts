@@ -632,7 +632,10 @@ export class TlsClientSocket extends Duplex implements Tls12Context {
   /** Writes records chunk by chunk (corked), so no record is copied into a bigger buffer. */
   writeRecord(type: number, content: Uint8Array, done?: (error?: Error | null) => void): void {
     const chunks = this.records.encode(type, content);
-    if (this.stream.destroyed) return done?.(new Error('the connection is closed'));
+    if (this.stream.destroyed) {
+      done?.(new Error('the connection is closed'));
+      return;
+    }
     this.stream.cork();
     chunks.forEach((chunk, i) => {
       if (i === chunks.length - 1 && done) this.stream.write(chunk, done);

@@ -36,7 +36,7 @@ test('record layer and message parsers throw only TlsError on 100,000 random inp
     const input = r.bytes(r.int(120));
     if (i % 6 === 5 && input.length > 5)
       input.set(
-        [22, 3, 3, input.length >> 8, input.length & 0xff].map((v, k) => (r.int(4) === 0 ? r.int(256) : v)),
+        [22, 3, 3, input.length >> 8, input.length & 0xff].map((v) => (r.int(4) === 0 ? r.int(256) : v)),
         0,
       );
     try {

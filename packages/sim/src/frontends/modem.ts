@@ -101,7 +101,7 @@ export class EmulatedModem {
     }
     const urcs = this.preset.unsolicited;
     if (urcs?.length) this.write(`\r\n${urcs[this.urcIndex++ % urcs.length]}\r\n`);
-    this.write(lines.map((l) => `\r\n${l}\r\n`).join('') + `\r\n${final}\r\n`);
+    this.write(`${lines.map((l) => `\r\n${l}\r\n`).join('')}\r\n${final}\r\n`);
   }
 
   private async answer(raw: string): Promise<void> {

@@ -1,0 +1,160 @@
+// `iotsafe sim serve` puts a SIM directory behind TCP, an emulated AT modem and the PC/SC reader of
+// vpcd; the device commands reach it with --tcp, --modem and --reader, and what they change lands in
+// the SIM directory. A card that cannot be reached exits 5.
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { freePort, peerAvailable, startIsolatedPcscd, VPCD_DRIVER } from '../../../test/helpers/peers.js';
+
+const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'iotsafe-cli-transports-'));
+const keyFile = join(dir, 'storage.key');
+const sim = join(dir, 'sim');
+const nodeArgs = ['--conditions=development', '--import', 'tsx', main];
+const env = (extra: Record<string, string> = {}) => ({
+  PATH: process.env.PATH ?? '',
+  IOTSAFE_STORAGE_KEY_FILE: keyFile,
+  ...extra,
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function iotsafe(args: string[], extra: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [...nodeArgs, ...args], { encoding: 'utf8', env: env(extra) });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** `iotsafe sim serve …` in the background, resolved once every front end has said where it is. */
+async function serve(
+  args: string[],
+  lines: number,
+): Promise<{ child: ChildProcess; stop: () => Promise<number | null> }> {
+  const child = spawn(process.execPath, [...nodeArgs, '--sim', sim, 'sim', 'serve', ...args], {
+    env: env(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d) => {
+    out += d;
+  });
+  child.stderr!.on('data', (d) => {
+    out += d;
+  });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`sim serve did not start: ${out}`)), 15_000);
+    const check = () => {
+      if (out.split('\n').filter((l) => /^(serving|emulating|inserting)/.test(l)).length >= lines) {
+        clearTimeout(timer);
+        resolve();
+      } else if (child.exitCode !== null) {
+        clearTimeout(timer);
+        reject(new Error(`sim serve exited: ${out}`));
+      } else setTimeout(check, 30);
+    };
+    check();
+  });
+  return {
+    child,
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve(child.exitCode);
+        child.once('exit', (code) => resolve(code));
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+before(() => {
+  writeFileSync(keyFile, `${'6b'.repeat(32)}\n`);
+  assert.equal(iotsafe(['sim', 'create', sim, '--profile', 'type1']).code, 0);
+});
+
+const socat = peerAvailable('socat', ['-V']);
+describe('iotsafe over TCP and an AT modem', { skip: socat === true ? false : socat }, () => {
+  test('a key generated over --tcp is the one --modem reads and the SIM directory keeps', async () => {
+    const port = await freePort();
+    const served = await serve(['--listen', String(port), '--modem-dir', dir, '--preset', 'cinterion'], 2);
+    try {
+      const keygen = iotsafe(['--tcp', `127.0.0.1:${port}`, 'keygen', '--id', '01']);
+      assert.equal(keygen.code, 0, keygen.stderr);
+      const overModem = iotsafe(['--modem', join(dir, 'modem'), '--at-mode', 'cgla', 'pubkey', '--id', '01']);
+      assert.equal(overModem.code, 0, overModem.stderr);
+      assert.match(overModem.stdout.trim(), /^04[0-9A-F]{128}$/);
+      assert.ok(keygen.stdout.includes(overModem.stdout.trim()), 'the point keygen printed');
+      const sign = iotsafe(['--modem', join(dir, 'modem'), 'sign', '--id', '01', '--text', 'over AT']);
+      assert.equal(sign.code, 0, sign.stderr);
+      assert.match(sign.stdout.trim(), /^[0-9A-F]{128}$/);
+      const verify = iotsafe([
+        '--tcp',
+        String(port),
+        'verify',
+        '--id',
+        '01',
+        '--text',
+        'over AT',
+        '--signature',
+        sign.stdout.trim(),
+      ]);
+      assert.equal(verify.code, 0, verify.stderr + verify.stdout);
+      assert.equal(await served.stop(), 0);
+      assert.equal(iotsafe(['--sim', sim, 'pubkey', '--id', '01']).stdout, overModem.stdout);
+    } finally {
+      await served.stop();
+    }
+    assert.equal(existsSync(join(dir, 'modem')), false, 'the pty link is removed');
+  });
+
+  test('an unreachable card exits 5 with where it looked; two transports at once is a usage error', async () => {
+    const port = await freePort();
+    const r = iotsafe(['--tcp', String(port), 'info']);
+    assert.equal(r.code, 5);
+    assert.match(r.stderr, new RegExp(`cannot reach the card at 127\\.0\\.0\\.1:${port}`));
+    const missing = iotsafe(['--modem', join(dir, 'no-such-tty'), 'info']);
+    assert.equal(missing.code, 5);
+    assert.match(missing.stderr, /cannot open .*no-such-tty/);
+    const both = iotsafe(['--tcp', String(port), '--modem', join(dir, 'x'), 'info']);
+    assert.equal(both.code, 2);
+    assert.equal(iotsafe(['--tcp', 'nowhere:port', 'info']).code, 2);
+  });
+});
+
+function pcscAvailable(): true | string {
+  const tools = peerAvailable('pcscd', ['--version']);
+  if (tools !== true) return tools;
+  if (existsSync(VPCD_DRIVER)) return true;
+  if (process.env.CI === 'true') throw new Error('vsmartcard-vpcd is required in CI (installed by .ci/run)');
+  return 'vsmartcard-vpcd is not installed';
+}
+
+const pcsc = pcscAvailable();
+describe('iotsafe over PC/SC', { skip: pcsc === true ? false : pcsc }, () => {
+  test('sim serve --vpcd inserts the SIM into a pcscd reader; --reader signs with it', async () => {
+    const daemon = await startIsolatedPcscd(mkdtempSync(join(dir, 'pcscd-')));
+    const served = await serve(['--vpcd', daemon.vpcd], 1);
+    try {
+      const pcscEnv = { PCSCLITE_CSOCK_NAME: daemon.socket };
+      let info = iotsafe(['--reader', 'Virtual PCD 00 00', 'info'], pcscEnv);
+      for (let i = 0; i < 50 && info.code !== 0; i++) {
+        await new Promise((r) => setTimeout(r, 100)); // pcscd polls vpcd for the card
+        info = iotsafe(['--reader', 'Virtual PCD 00 00', 'info'], pcscEnv);
+      }
+      assert.equal(info.code, 0, info.stderr);
+      assert.match(info.stdout, /A0000005590010/);
+      const sign = iotsafe(['--reader', '0', 'sign', '--id', '01', '--text', 'over PC/SC'], pcscEnv);
+      assert.equal(sign.code, 0, sign.stderr);
+      assert.match(sign.stdout.trim(), /^[0-9A-F]{128}$/);
+      const none = iotsafe(['--reader', 'No Such Reader', 'info'], pcscEnv);
+      assert.equal(none.code, 5);
+      assert.match(
+        none.stderr,
+        /no PC\/SC reader "No Such Reader" \(found: Virtual PCD 00 00, Virtual PCD 00 01\)/,
+      );
+    } finally {
+      await served.stop();
+      await daemon.stop();
+    }
+  });
+});
