@@ -2,7 +2,9 @@
 // `iotsafe`: the command line over the IoT SAFE client and the virtual SIM.
 // Exit codes: 0 success, 1 unexpected failure, 2 usage, 3 the card refused (status word),
 // 4 the SIM directory or its storage key is unusable, 5 the card could not be reached (transport).
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createCsr, encodeP256PublicKeyInfo, TransportError, toPem } from '@iotsafe/device';
 import {
   bytesToHex,
@@ -24,6 +26,7 @@ import {
   StorageKeyError,
   serveModem,
   serveTcp,
+  TYPICAL_SIM_LATENCY,
   VirtualSim,
 } from '@iotsafe/sim';
 import { Command, CommanderError, Option } from 'commander';
@@ -45,6 +48,7 @@ import {
 } from './session.js';
 
 const program = new Command('iotsafe')
+  .enablePositionalOptions() // global options go before the command: `sim serve --tcp` is its own
   .description('GSMA IoT SAFE: a virtual SIM and a device client')
   .option('--sim <dir>', 'SIM directory (or IOTSAFE_SIM)')
   .option('--key-file <file>', 'storage key file (or IOTSAFE_STORAGE_KEY / IOTSAFE_STORAGE_KEY_FILE)')
@@ -125,52 +129,80 @@ sim
   });
 
 sim
-  .command('serve')
-  .description('put the SIM (--sim DIR) behind real transports until interrupted')
-  .option('--listen <[host:]port>', 'serve on TCP in the vpcd framing (host 127.0.0.1 by default)')
+  .command('serve [dir]')
+  .description('put a SIM directory (or --sim DIR) behind real transports until interrupted')
+  .option('--tcp <[host:]port>', 'serve on TCP in the vpcd framing (host 127.0.0.1 by default)')
   .option(
     '--vpcd [host:port|socket]',
     'insert into the PC/SC reader of vsmartcard-vpcd (default 127.0.0.1:35963)',
   )
-  .option('--modem-dir <dir>', 'emulate an AT modem: creates the serial device DIR/modem (needs socat)')
+  .option(
+    '--modem [dir]',
+    'emulate an AT modem on a pty, DIR/modem (a fresh temporary DIR by default; needs socat)',
+  )
+  .option('--latency', 'answer with the typical SIM latency model (per-INS card time, spec/iotsafe.md §6.4)')
+  .option('--baud <rate>', 'add the transfer time of the bytes at this link speed')
   .addOption(
     new Option('--preset <name>', 'modem behaviour').choices(Object.keys(MODEM_PRESETS)).default('quectel'),
   )
-  .action(async (options: { listen?: string; vpcd?: string | true; modemDir?: string; preset: string }) => {
-    if (!options.listen && !options.vpcd && !options.modemDir)
-      throw new UsageError('serve how? pass --listen PORT, --vpcd and/or --modem-dir DIR');
-    const card = openSim(globals()).card;
-    const stops: Array<() => Promise<void>> = [];
-    if (options.listen) {
-      const address = parseHostPort(options.listen, '--listen');
-      const served = await serveTcp(card, address);
-      stops.push(served.stop);
-      print(`serving on tcp ${address.host}:${served.port} (iotsafe --tcp …)`);
-    }
-    if (options.vpcd) {
-      // host:port, or the path of a Unix socket that leads to vpcd (vpcd in another network namespace)
-      const target =
-        options.vpcd === true
-          ? { host: '127.0.0.1', port: VPCD_PORT }
-          : options.vpcd.startsWith('/')
-            ? { path: options.vpcd }
-            : parseHostPort(options.vpcd, '--vpcd');
-      const inserted = insertIntoVpcd(card, target);
-      stops.push(inserted.remove);
-      const where = 'path' in target ? target.path : `${target.host}:${target.port}`;
-      print(`inserting into vpcd at ${where} (reader "Virtual PCD 00 00"; iotsafe --reader …)`);
-    }
-    if (options.modemDir) {
-      const served = await serveModem(card, options.modemDir, { preset: MODEM_PRESETS[options.preset]! });
-      stops.push(served.stop);
-      print(`emulating a ${options.preset} modem on ${served.devicePath} (iotsafe --modem …)`);
-    }
-    await new Promise<void>((resolve) => {
-      process.once('SIGINT', resolve);
-      process.once('SIGTERM', resolve);
-    });
-    for (const stop of stops) await stop();
-  });
+  .action(
+    async (
+      dir: string | undefined,
+      options: {
+        tcp?: string;
+        vpcd?: string | true;
+        modem?: string | true;
+        preset: string;
+        latency?: boolean;
+        baud?: string;
+      },
+    ) => {
+      if (!options.tcp && !options.vpcd && !options.modem)
+        throw new UsageError('serve how? pass --tcp PORT, --vpcd and/or --modem');
+      const card = openSim(dir ? { ...globals(), sim: dir } : globals()).card;
+      const baud = options.baud === undefined ? undefined : Number(options.baud);
+      if (baud !== undefined && !(Number.isInteger(baud) && baud > 0))
+        throw new UsageError('--baud takes a positive integer');
+      const latency =
+        options.latency || baud
+          ? { ...(options.latency ? TYPICAL_SIM_LATENCY : {}), ...(baud ? { baud } : {}) }
+          : undefined;
+      const stops: Array<() => Promise<void>> = [];
+      if (options.tcp) {
+        const address = parseHostPort(options.tcp, '--tcp');
+        const served = await serveTcp(card, { ...address, ...(latency ? { latency } : {}) });
+        stops.push(served.stop);
+        print(`serving on tcp ${address.host}:${served.port} (iotsafe --tcp …)`);
+      }
+      if (options.vpcd) {
+        // host:port, or the path of a Unix socket that leads to vpcd (vpcd in another network namespace)
+        const target =
+          options.vpcd === true
+            ? { host: '127.0.0.1', port: VPCD_PORT }
+            : options.vpcd.startsWith('/')
+              ? { path: options.vpcd }
+              : parseHostPort(options.vpcd, '--vpcd');
+        const inserted = insertIntoVpcd(card, { ...target, ...(latency ? { latency } : {}) });
+        stops.push(inserted.remove);
+        const where = 'path' in target ? target.path : `${target.host}:${target.port}`;
+        print(`inserting into vpcd at ${where} (reader "Virtual PCD 00 00"; iotsafe --reader …)`);
+      }
+      if (options.modem) {
+        const ptyDir = options.modem === true ? mkdtempSync(join(tmpdir(), 'iotsafe-modem-')) : options.modem;
+        const served = await serveModem(card, ptyDir, {
+          preset: MODEM_PRESETS[options.preset]!,
+          ...(latency ? { latency } : {}),
+        });
+        stops.push(served.stop);
+        print(`emulating a ${options.preset} modem on ${served.devicePath} (iotsafe --modem …)`);
+      }
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      for (const stop of stops) await stop();
+    },
+  );
 
 refOptions(
   sim

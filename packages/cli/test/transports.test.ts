@@ -32,7 +32,7 @@ async function serve(
   args: string[],
   lines: number,
 ): Promise<{ child: ChildProcess; stop: () => Promise<number | null> }> {
-  const child = spawn(process.execPath, [...nodeArgs, '--sim', sim, 'sim', 'serve', ...args], {
+  const child = spawn(process.execPath, [...nodeArgs, 'sim', 'serve', sim, ...args], {
     env: env(),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -76,7 +76,7 @@ const socat = peerAvailable('socat', ['-V']);
 describe('iotsafe over TCP and an AT modem', { skip: socat === true ? false : socat }, () => {
   test('a key generated over --tcp is the one --modem reads and the SIM directory keeps', async () => {
     const port = await freePort();
-    const served = await serve(['--listen', String(port), '--modem-dir', dir, '--preset', 'cinterion'], 2);
+    const served = await serve(['--tcp', String(port), '--modem', dir, '--preset', 'cinterion'], 2);
     try {
       const keygen = iotsafe(['--tcp', `127.0.0.1:${port}`, 'keygen', '--id', '01']);
       assert.equal(keygen.code, 0, keygen.stderr);

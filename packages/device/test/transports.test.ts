@@ -19,7 +19,14 @@ import {
   TransportError,
 } from '@iotsafe/device';
 import { ecdsaRawToDer, utf8 } from '@iotsafe/protocol';
-import { insertIntoVpcd, MODEM_PRESETS, serveModem, serveTcp, VirtualSim } from '@iotsafe/sim';
+import {
+  insertIntoVpcd,
+  type LatencyOptions,
+  MODEM_PRESETS,
+  serveModem,
+  serveTcp,
+  VirtualSim,
+} from '@iotsafe/sim';
 import { TEST_PROFILE } from '../../../test/helpers/cards.js';
 import { peerAvailable, startIsolatedPcscd, VPCD_DRIVER } from '../../../test/helpers/peers.js';
 
@@ -170,9 +177,9 @@ describe('PC/SC through pcscd + vpcd', { skip: pcsc === true ? false : pcsc }, (
   after(() => daemon?.stop());
 
   /** A fresh virtual SIM in the reader "Virtual PCD 00 00", present once pcscd has seen it. */
-  async function insertCard(personality = 'reference') {
+  async function insertCard(personality = 'reference', latency?: LatencyOptions) {
     const sim = VirtualSim.inMemory(TEST_PROFILE, { personality });
-    let card = insertIntoVpcd(sim.card, { path: daemon.vpcd });
+    let card = insertIntoVpcd(sim.card, { path: daemon.vpcd, ...(latency ? { latency } : {}) });
     await cardPresent(true);
     return {
       remove: async () => {
@@ -199,6 +206,7 @@ describe('PC/SC through pcscd + vpcd', { skip: pcsc === true ? false : pcsc }, (
       });
       child.on('error', reject);
       child.on('close', () => resolve(out));
+      child.stdin.on('error', () => {}); // a tool that exits without reading its input
       child.stdin.end(input);
     });
   }
@@ -256,6 +264,50 @@ describe('PC/SC through pcscd + vpcd', { skip: pcsc === true ? false : pcsc }, (
         PcscTransport.open({ reader: 'No Such Reader' }),
         /no PC\/SC reader "No Such Reader"/,
       );
+    } finally {
+      await card.remove();
+    }
+  });
+
+  const select = Uint8Array.of(0x00, 0xa4, 0x04, 0x00, 0x07, 0xa0, 0, 0, 5, 0x59, 0, 0x10);
+  const ok = (response: Uint8Array) => response.at(-2) === 0x90 && response.at(-1) === 0x00;
+
+  test('exclusive access keeps others out until closed; T=1 can be asked for', async () => {
+    const card = await insertCard();
+    try {
+      const exclusive = await PcscTransport.open({ reader: 0, exclusive: true, protocol: 'T=1' });
+      try {
+        await assert.rejects(PcscTransport.open({ reader: 0 }), /Sharing violation/);
+        assert.ok(ok(await exclusive.transmit(select)));
+      } finally {
+        await exclusive.close();
+      }
+      const shared = await PcscTransport.open({ reader: 0 });
+      assert.ok(ok(await shared.transmit(select)));
+      await shared.close();
+    } finally {
+      await card.remove();
+    }
+  });
+
+  test('the reader losing the card mid-command is a TransportError, not a hang', async () => {
+    const card = await insertCard('reference', { perInsMs: { 132: 3000 } }); // a slow GET RANDOM
+    try {
+      const transport = await PcscTransport.open({ reader: 0 });
+      try {
+        assert.ok(ok(await transport.transmit(select)));
+        const started = Date.now();
+        const failed = assert.rejects(transport.transmit(Uint8Array.of(0x00, 0x84, 0, 0, 8)), TransportError);
+        await new Promise((r) => setTimeout(r, 300));
+        await card.remove();
+        await failed;
+        assert.ok(Date.now() - started < 3000, 'the error came before the card would have answered');
+        await card.insert();
+        await transport.reconnect();
+        assert.ok(ok(await transport.transmit(select)));
+      } finally {
+        await transport.close();
+      }
     } finally {
       await card.remove();
     }

@@ -102,11 +102,16 @@ export class PcscTransport implements Transport {
   }
 
   async transmit(command: Uint8Array): Promise<Uint8Array> {
+    let response: Uint8Array;
     try {
-      return new Uint8Array(await this.card.transmit(Buffer.from(command), { autoGetResponse: false }));
+      response = new Uint8Array(await this.card.transmit(Buffer.from(command), { autoGetResponse: false }));
     } catch (error) {
       throw new TransportError(`PC/SC transmit to "${this.readerName}" failed: ${(error as Error).message}`);
     }
+    // A reader that lost the card mid-command can report success with no bytes (vpcd does).
+    if (response.length < 2)
+      throw new TransportError(`"${this.readerName}" answered without a status word (card removed?)`);
+    return response;
   }
 
   /** Connects again after the card was removed and put back, or the reader came back. */
