@@ -17,6 +17,7 @@ import { type Container, TYPE1_PROFILE, VirtualSim } from '@iotsafe/sim';
 import { GP_TEST_KEYS } from '../test/helpers/cards.js';
 import { measure, printTable } from './harness.js';
 import { tlsBenchmarks } from './tls.js';
+import { transportBenchmarks } from './transports.js';
 
 const sim = VirtualSim.inMemory(TYPE1_PROFILE);
 const card = sim.card;
@@ -166,3 +167,4 @@ printTable('SCP03 (host and card in process; time per APDU, ratio to the plain A
 ]);
 
 await tlsBenchmarks();
+await transportBenchmarks();

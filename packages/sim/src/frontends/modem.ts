@@ -100,11 +100,21 @@ export class EmulatedModem {
       return;
     }
     const urcs = this.preset.unsolicited;
-    if (urcs?.length) this.write(`\r\n${urcs[this.urcIndex++ % urcs.length]}\r\n`);
-    this.write(`${lines.map((l) => `\r\n${l}\r\n`).join('')}\r\n${final}\r\n`);
+    const urc = urcs?.length ? `\r\n${urcs[this.urcIndex++ % urcs.length]}\r\n` : '';
+    const text = `${urc}${lines.map((l) => `\r\n${l}\r\n`).join('')}\r\n${final}\r\n`;
+    const delay = this.serialMs(text.length);
+    if (delay > 0) setTimeout(() => this.write(text), delay);
+    else this.write(text);
+  }
+
+  /** Time the characters take on the serial line at the modelled baud rate (10 bits a character). */
+  private serialMs(characters: number): number {
+    const baud = this.options.latency?.baud;
+    return baud ? (characters * 10 * 1000) / baud : 0;
   }
 
   private async answer(raw: string): Promise<void> {
+    await sleep(this.serialMs(raw.length + 1)); // the command line arriving
     if (this.echo && !this.silent) this.write(`${raw}\r`);
     const line = raw.trim();
     const upper = line.toUpperCase();
@@ -149,7 +159,9 @@ export class EmulatedModem {
     const held = this.held.get(channel);
     if (held && apdu[1] === 0xc0) return this.release(channel, held);
     const response = this.card.transmit(apdu);
-    await sleep(latencyOf(this.options.latency, apdu, response));
+    // card time only: the link time is that of the AT text (serialMs), hex doubling the bytes
+    const { baud: _serial, ...cardLatency } = this.options.latency ?? {};
+    await sleep(latencyOf(cardLatency, apdu, response));
     const limit = this.preset.maxResponseBytes;
     if (limit !== undefined && response.length - 2 > limit) {
       if (!this.preset.splitWithGetResponse)
