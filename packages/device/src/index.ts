@@ -40,5 +40,5 @@ export {
   TransportError,
 } from './transport.js';
 export { type AtMode, type AtModemOptions, AtModemTransport } from './transports/at-modem.js';
-export { type PcscOptions, PcscTransport } from './transports/pcsc.js';
+export { type PcscEvent, type PcscOptions, PcscTransport } from './transports/pcsc.js';
 export { TcpTransport, type TcpTransportOptions } from './transports/tcp.js';

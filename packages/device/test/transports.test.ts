@@ -244,8 +244,10 @@ describe('PC/SC through pcscd + vpcd', { skip: pcsc === true ? false : pcsc }, (
     }
   });
 
-  test('a card pulled from the reader is a TransportError; put back, reconnect() resumes', async () => {
+  test('a card pulled from the reader is a TransportError and reported; put back, reconnect() resumes', async () => {
     const card = await insertCard('zariot');
+    const events: string[] = [];
+    const watcher = await PcscTransport.watch((e) => events.push(`${e.type} ${e.reader}`));
     try {
       const transport = await PcscTransport.open({ reader: 'Virtual PCD 00 00' });
       try {
@@ -257,7 +259,16 @@ describe('PC/SC through pcscd + vpcd', { skip: pcsc === true ? false : pcsc }, (
         await transport.reconnect();
         const again = await IoTSafe.connect(transport, { fullTextLength: 'fixed3' });
         assert.equal((await again.random(8)).length, 8);
+        for (let i = 0; i < 50 && !events.includes('card-inserted Virtual PCD 00 00'); i++)
+          await new Promise((r) => setTimeout(r, 100));
+        const removed = events.indexOf('card-removed Virtual PCD 00 00');
+        assert.ok(removed >= 0, `card removal reported (${events.join('; ')})`);
+        assert.ok(
+          events.indexOf('card-inserted Virtual PCD 00 00', removed) > removed,
+          'then the re-insertion',
+        );
       } finally {
+        watcher.stop();
         await transport.close();
       }
       await assert.rejects(

@@ -14,6 +14,11 @@ export interface PcscOptions {
   protocol?: 'T=0' | 'T=1' | 'any';
 }
 
+export interface PcscEvent {
+  type: 'reader-attached' | 'reader-detached' | 'card-inserted' | 'card-removed';
+  reader: string;
+}
+
 async function loadPcsc(): Promise<SmartcardModule> {
   try {
     return await import('smartcard');
@@ -52,6 +57,28 @@ export class PcscTransport implements Transport {
     } finally {
       context.close();
     }
+  }
+
+  /**
+   * Reports readers attached/detached and cards inserted/removed (pcscd's reader monitor) until stopped:
+   * how a device learns its SIM was pulled without waiting for the next command to fail.
+   */
+  static async watch(listener: (event: PcscEvent) => void): Promise<{ stop(): void }> {
+    const pcsc = await loadPcsc();
+    const devices = new pcsc.Devices();
+    const report = (type: PcscEvent['type']) => (info: { reader: { name: string } } | { name: string }) =>
+      listener({ type, reader: 'reader' in info ? info.reader.name : info.name });
+    devices.on('reader-attached', report('reader-attached'));
+    devices.on('reader-detached', report('reader-detached'));
+    devices.on('card-inserted', report('card-inserted'));
+    devices.on('card-removed', report('card-removed'));
+    devices.on('error', () => {}); // a monitor error ends in missing events, never in a crash
+    try {
+      devices.start();
+    } catch (error) {
+      throw new TransportError(`cannot watch PC/SC readers (is pcscd running?): ${(error as Error).message}`);
+    }
+    return { stop: () => devices.stop() };
   }
 
   static async open(options: PcscOptions = {}): Promise<PcscTransport> {
