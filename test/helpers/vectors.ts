@@ -56,3 +56,20 @@ export interface Scp03Session {
 export function scp03Vectors(): { sessions: Scp03Session[] } & Record<string, unknown> {
   return JSON.parse(readFileSync(new URL('scp03-vectors.json', FIXTURES), 'utf8'));
 }
+
+export interface Scp80Vector {
+  id: string;
+  kind: string;
+  source?: unknown;
+  inputs: Record<string, any>;
+  expected: Record<string, any>;
+  notes?: string;
+}
+
+/** test/fixtures/scp80-vectors.json (from spec vectors/scp80.json: pySim, onomondo, OTAMan, NIST). */
+export function scp80Vectors(kind?: string): Scp80Vector[] {
+  const all: Scp80Vector[] = JSON.parse(
+    readFileSync(new URL('scp80-vectors.json', FIXTURES), 'utf8'),
+  ).vectors;
+  return kind ? all.filter((v) => v.kind === kind) : all;
+}

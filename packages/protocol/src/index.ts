@@ -20,5 +20,7 @@ export * from './iotsafe/messages.js';
 export * from './iotsafe/objects.js';
 export * from './iotsafe/perso.js';
 export * from './iotsafe/tlv.js';
+export * from './ota/algorithms.js';
+export * from './ota/packet.js';
 export * from './sw.js';
 export * from './tlv.js';
