@@ -22,5 +22,6 @@ export * from './iotsafe/perso.js';
 export * from './iotsafe/tlv.js';
 export * from './ota/algorithms.js';
 export * from './ota/packet.js';
+export * from './ota/sms.js';
 export * from './sw.js';
 export * from './tlv.js';
