@@ -22,6 +22,7 @@ export * from './iotsafe/perso.js';
 export * from './iotsafe/tlv.js';
 export * from './ota/algorithms.js';
 export * from './ota/packet.js';
+export * from './ota/scripts.js';
 export * from './ota/sms.js';
 export * from './sw.js';
 export * from './tlv.js';

@@ -1,15 +1,23 @@
 // SMS-PP for OTA: the SMS-DELIVER and ENVELOPE vectors byte for byte, SMS-SUBMIT, the user data
-// header, concatenation split and reassembly (duplicates, reordering, gaps, bad parts), fuzz.
+// header, concatenation split and reassembly (duplicates, reordering, gaps, bad parts), fuzz; and the
+// TS 102 226 compact and expanded remote command formats.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
   bytesToHex,
   commandPacketUserData,
   DCS_8BIT_CLASS2,
+  decodeCompactResponse,
+  decodeCompactScript,
+  decodeExpandedResponse,
+  decodeExpandedScript,
   decodeSmsDeliver,
   decodeSmsPpDownload,
   decodeSmsSubmit,
   decodeUserDataHeader,
+  encodeCompactResponse,
+  encodeExpandedResponse,
+  encodeExpandedScript,
   encodeSmsDeliver,
   encodeSmsPpDownload,
   encodeSmsSubmit,
@@ -17,6 +25,7 @@ import {
   hexToBytes,
   PID_SIM_DATA_DOWNLOAD,
   SmsReassembler,
+  scriptFormat,
 } from '@iotsafe/protocol';
 import { scp80Vectors } from '../../../test/helpers/vectors.js';
 
@@ -173,5 +182,51 @@ describe('concatenation', () => {
         }
       }
     }
+  });
+});
+
+describe('TS 102 226 remote command formats', () => {
+  test('expanded templates (vector): AA definite and AE 80 … 00 00, both directions', () => {
+    const v = scp80Vectors('ts102226_expanded')[0]!;
+    const commands = v.inputs.c_apdus.map(h);
+    assert.equal(lower(encodeExpandedScript(commands)), v.expected.definite_AA);
+    assert.equal(lower(encodeExpandedScript(commands, true)), v.expected.indefinite_AE);
+    assert.deepEqual(decodeExpandedScript(h(v.expected.definite_AA)), commands);
+    assert.deepEqual(decodeExpandedScript(h(v.expected.indefinite_AE)), commands);
+    assert.equal(scriptFormat(h(v.expected.indefinite_AE)), 'expanded');
+  });
+  test('expanded responses: count, R-APDUs with BER lengths above 127, bad format (otaman ab06 800100 900102)', () => {
+    const long = new Uint8Array(252 + 2).fill(0x41);
+    const bytes = encodeExpandedResponse({ executed: 2, responses: [h('9000'), long] });
+    assert.equal(lower(bytes.subarray(0, 4)), 'ab820108'); // 264 bytes: AB 82 01 08
+    assert.deepEqual(decodeExpandedResponse(bytes).responses[1], long);
+    assert.deepEqual(decodeExpandedResponse(h('ab06800100900102')), {
+      executed: 0,
+      responses: [],
+      badFormat: 2,
+    });
+    const af = encodeExpandedResponse({ executed: 1, responses: [h('6132')] }, true);
+    assert.equal(lower(af), 'af80800101230261320000');
+    assert.deepEqual(decodeExpandedResponse(af).responses, [h('6132')]);
+  });
+  test('compact scripts split on P3 as Lc or Le; responses are count ‖ SW ‖ data', () => {
+    assert.deepEqual(decodeCompactScript(h('00a40004022fe200c000001d')), [
+      h('00a40004022fe2'),
+      h('00c000001d'),
+    ]);
+    assert.deepEqual(decodeCompactScript(h('80f28000024f0000c0000000')), [
+      h('80f28000024f00'),
+      h('00c0000000'),
+    ]);
+    assert.throws(() => decodeCompactScript(h('00a4000402')), FormatError);
+    assert.throws(() => decodeCompactScript(h('00a40004022fe200')), FormatError);
+    assert.deepEqual(decodeCompactResponse(h('016132')), {
+      executed: 1,
+      sw: 0x6132,
+      data: new Uint8Array(0),
+    });
+    assert.equal(lower(encodeCompactResponse({ executed: 2, sw: 0x9000, data: h('abcd') })), '029000abcd');
+    assert.equal(scriptFormat(h('00a40004023f00')), 'compact');
+    assert.equal(scriptFormat(h('8100')), 'admin-trigger');
   });
 });
