@@ -16,6 +16,7 @@ import {
 import { type Container, TYPE1_PROFILE, VirtualSim } from '@iotsafe/sim';
 import { GP_TEST_KEYS } from '../test/helpers/cards.js';
 import { measure, printTable } from './harness.js';
+import { otaBenchmarks } from './ota.js';
 import { tlsBenchmarks } from './tls.js';
 import { transportBenchmarks } from './transports.js';
 
@@ -167,4 +168,5 @@ printTable('SCP03 (host and card in process; time per APDU, ratio to the plain A
 ]);
 
 await tlsBenchmarks();
+await otaBenchmarks();
 await transportBenchmarks();
