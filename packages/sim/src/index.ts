@@ -20,6 +20,12 @@ export * from './iotsafe/containers.js';
 export { PERSONALITIES, type Personality, personalityByName, REFERENCE } from './iotsafe/personality.js';
 export { ObjectStore } from './iotsafe/store.js';
 export {
+  meetsMinimumSecurity,
+  OtaReceiver,
+  type OtaReceiverOptions,
+  type OtaTarget,
+} from './ota/receiver.js';
+export {
   BLANK_PROFILE,
   BUILTIN_PROFILES,
   containersFromProfile,

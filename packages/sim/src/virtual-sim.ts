@@ -9,6 +9,7 @@ import {
   equalBytes,
   IOTSAFE_AID,
   type ObjectRef,
+  parseCommandApdu,
   type StaticKeys,
   SW,
 } from '@iotsafe/protocol';
@@ -21,6 +22,7 @@ import { IoTSafeApplet } from './iotsafe/applet.js';
 import { type Container, checkContainers } from './iotsafe/containers.js';
 import { type Personality, personalityByName } from './iotsafe/personality.js';
 import { ObjectStore } from './iotsafe/store.js';
+import { OtaReceiver } from './ota/receiver.js';
 import { containersFromProfile } from './profile.js';
 import { removeStaleTemporaries, syncDirectory, writeFileAtomic } from './storage/atomic-file.js';
 import { deserializeState, type SimState, serializeState } from './storage/sim-state.js';
@@ -46,6 +48,8 @@ export interface SimOptions {
   isdKeys?: IsdKeyOptions;
   /** Minimum security level of GP management commands (default 01, C-MAC). */
   isdRequiredLevel?: number;
+  /** Minimum SCP80 security level (SPI1 mask) for RAM to the ISD over OTA (default 16: cipher, CC, counter). */
+  otaMinimumSecurityLevel?: number;
   /** Source of random SCP03 card challenges (tests inject known ones). */
   randomChallenge?: (length: number) => Uint8Array;
 }
@@ -84,6 +88,8 @@ export class ProvisioningError extends Error {
 
 export class VirtualSim {
   readonly card: CardRuntime;
+  /** The SCP80 receiving entity behind ENVELOPE (SMS-PP data download). */
+  readonly ota: OtaReceiver;
   readonly store: ObjectStore;
   readonly personality: Personality;
 
@@ -127,15 +133,35 @@ export class VirtualSim {
       },
     });
     this.card.install(iotsafe);
-    this.card.install(
-      new IsdApplet({
-        state: isd,
-        secureChannel: this.secureChannel,
-        application: iotsafe,
-        commit: (change) => this.commitIsd(change),
-        ...(options.isdRequiredLevel !== undefined ? { requiredLevel: options.isdRequiredLevel } : {}),
-      }),
-    );
+    const isdApplet = new IsdApplet({
+      state: isd,
+      secureChannel: this.secureChannel,
+      application: iotsafe,
+      commit: (change) => this.commitIsd(change),
+      ...(options.isdRequiredLevel !== undefined ? { requiredLevel: options.isdRequiredLevel } : {}),
+    });
+    this.card.install(isdApplet);
+    this.ota = new OtaReceiver({
+      targets: new Map([
+        // RAM (TS 102 226 §8): the ISD, with its card-management commands; TAR 000000 (TS 101 220 Annex D)
+        [
+          '000000',
+          {
+            run: (apdu, level) => isdApplet.processOta(parseCommandApdu(apdu), level),
+            ...(options.otaMinimumSecurityLevel !== undefined
+              ? { minimumSecurityLevel: options.otaMinimumSecurityLevel }
+              : {}),
+          },
+        ],
+      ]),
+      keySets: () => this.state.isd.keySets,
+      commitCounter: (keySet, counter) =>
+        this.commitIsd(() => {
+          const set = this.state.isd.keySets.find((s) => s.keyVersion === keySet.keyVersion);
+          if (set) set.otaCounter = counter;
+        }),
+    });
+    this.card.onEnvelope((data) => this.ota.receive(data));
   }
 
   /** Applies a change to the ISD (and possibly the applet's store) and persists it, or restores both. */

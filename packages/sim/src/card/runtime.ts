@@ -56,6 +56,7 @@ export function buildAtr(protocol: TransmissionProtocol): Uint8Array {
   return concatBytes(Uint8Array.of(0x3b), body, Uint8Array.of(tck));
 }
 
+const INS_ENVELOPE = 0xc2;
 const sw = (value: number) => Uint8Array.of(value >> 8, value & 0xff);
 const SELECT_METHODS_WITHOUT_FILE_SYSTEM = new Set([0x00, 0x01, 0x02, 0x03, 0x08, 0x09]);
 
@@ -70,6 +71,13 @@ export class CardRuntime implements Card {
   constructor(readonly options: CardRuntimeOptions) {
     this.atr = buildAtr(options.protocol);
     this.channels.set(0, {});
+  }
+
+  private envelopeHandler?: (data: Uint8Array) => Uint8Array;
+
+  /** Who answers ENVELOPE (80 C2): the OTA receiving entity. Its answer goes back as response data. */
+  onEnvelope(handler: (data: Uint8Array) => Uint8Array): void {
+    this.envelopeHandler = handler;
   }
 
   install(applet: Applet): void {
@@ -116,6 +124,9 @@ export class CardRuntime implements Card {
 
     if (apdu.ins === INS.MANAGE_CHANNEL && cls.kind === 'interindustry')
       return this.manageChannel(cls.channel, apdu);
+    // ENVELOPE (TS 102 221 §10.1.8 / TS 31.111 §7): for the card's toolkit, whatever is selected.
+    if (apdu.ins === INS_ENVELOPE && cls.kind === 'proprietary' && this.envelopeHandler && state)
+      return this.deliver(state, apdu, { data: this.envelopeHandler(apdu.data), sw: SW.OK });
     if (!state) {
       if (!(apdu.ins === INS.SELECT && this.options.implicitChannelOpen))
         return sw(SW.LOGICAL_CHANNEL_NOT_SUPPORTED);

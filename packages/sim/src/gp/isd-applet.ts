@@ -54,6 +54,9 @@ export interface IsdOptions {
   requiredLevel?: number;
 }
 
+/** The pseudo channel RAM commands from OTA packets run on (their STORE DATA sequence is their own). */
+const OTA_CHANNEL = 0xff;
+
 const fail = (sw: number, reason?: string): never => {
   throw new CardError(sw, reason);
 };
@@ -74,6 +77,8 @@ export class IsdApplet implements Applet {
   readonly multiSelectable = true;
   readonly secureMessaging = true;
   private readonly requiredLevel: number;
+  /** Set while a command from an SCP80 packet runs: the packet's security level. */
+  private otaLevel: number | undefined;
   /** Channel → the STORE DATA block number expected next while personalising. */
   private readonly personalizing = new Map<number, number>();
 
@@ -104,8 +109,32 @@ export class IsdApplet implements Applet {
     );
   }
 
+  /**
+   * A RAM command that arrived in an SCP80 packet (TS 102 226 §8): the packet's security stands in for a
+   * secure channel. `level` is in SCP terms: 80 authenticated, 01 integrity (CC), 02 ciphered.
+   */
+  processOta(apdu: CommandApdu, level: number): AppletResponse {
+    this.otaLevel = level;
+    try {
+      if (this.state.lifeCycle === CARD_LIFE_CYCLE.TERMINATED && apdu.ins !== GP_INS.GET_DATA)
+        return fail(SW.CONDITIONS_NOT_SATISFIED, 'the card is terminated');
+      return this.dispatch(apdu, OTA_CHANNEL);
+    } finally {
+      this.otaLevel = undefined;
+    }
+  }
+
+  private levelOf(channel: number): number {
+    return this.otaLevel ?? this.options.secureChannel.securityLevel(channel);
+  }
+
   private requireAuthenticated(channel: number): void {
-    if (!this.options.secureChannel.isAuthenticated(channel, this.requiredLevel)) {
+    const ota = this.otaLevel;
+    const authenticated =
+      ota === undefined
+        ? this.options.secureChannel.isAuthenticated(channel, this.requiredLevel)
+        : (ota & 0x80) !== 0 && (ota & this.requiredLevel) === this.requiredLevel;
+    if (!authenticated) {
       fail(SW.SECURITY_STATUS_NOT_SATISFIED, 'this command needs a secure channel');
     }
   }
@@ -287,12 +316,7 @@ export class IsdApplet implements Applet {
     if ((apdu.p1 & 0x18) !== 0x08)
       return fail(SW.INCORRECT_P1P2, 'the IoT SAFE personalisation is in DGI format');
     try {
-      this.options.application.personalize(
-        apdu.data,
-        apdu.p2,
-        last,
-        this.options.secureChannel.securityLevel(channel),
-      );
+      this.options.application.personalize(apdu.data, apdu.p2, last, this.levelOf(channel));
     } catch (error) {
       this.personalizing.delete(channel);
       throw error;

@@ -17,6 +17,8 @@ export interface KeySet {
   keys: CardKey[];
   /** Pseudo-random challenge sequence counter: 0 when the set is created, +1 before each use (§6.2.2.1). */
   sequenceCounter: number;
+  /** SCP80: the last counter (CNTR) accepted with this key set (TS 102 225 §5.1.1); never goes back. */
+  otaCounter?: bigint;
 }
 
 const AES = 0x88;

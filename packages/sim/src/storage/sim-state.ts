@@ -38,6 +38,10 @@ const isdSchema = z.object({
         keyVersion: z.number().int().min(0).max(255),
         i: z.number().int().min(0).max(255),
         sequenceCounter: z.number().int().min(0).max(0xffffff),
+        otaCounter: z
+          .string()
+          .regex(/^[0-9a-f]{10}$/)
+          .optional(),
         keys: z.string(),
       }),
     )
@@ -177,6 +181,7 @@ export function serializeState(state: SimState, storageKey: Uint8Array): string 
       keyVersion: k.keyVersion,
       i: k.i,
       sequenceCounter: k.sequenceCounter,
+      ...(k.otaCounter === undefined ? {} : { otaCounter: k.otaCounter.toString(16).padStart(10, '0') }),
       keys: seal(storageKey, encodeCardKeys(k.keys), `${state.simId}/isd/key-set/${index}/${k.keyVersion}`),
     })),
     application: isd.application
@@ -276,7 +281,13 @@ export function deserializeState(text: string, storageKey: Uint8Array): SimState
       const keys = decodeCardKeys(
         unseal(storageKey, k.keys, `${raw.simId}/isd/key-set/${index}/${k.keyVersion}`),
       );
-      return { keyVersion: k.keyVersion, i: k.i, sequenceCounter: k.sequenceCounter, keys };
+      return {
+        keyVersion: k.keyVersion,
+        i: k.i,
+        sequenceCounter: k.sequenceCounter,
+        ...(k.otaCounter === undefined ? {} : { otaCounter: BigInt(`0x${k.otaCounter}`) }),
+        keys,
+      };
     }),
     ...(raw.isd.application
       ? {

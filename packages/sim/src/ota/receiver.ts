@@ -1,0 +1,242 @@
+// The card's SCP80 receiving entity (ETSI TS 102 225 §5, TS 102 226; order of checks as
+// spec/scp80-81.md §1.8): an SMS-PP download ENVELOPE in, concatenated parts reassembled, the TAR and
+// its minimum security level checked, the key set found by KVN, the packet deciphered and verified, the
+// counter checked and persisted, the script run, and the PoR returned as the ENVELOPE's response data.
+import {
+  bytesToHex,
+  type CommandHeader,
+  decodeCommandHeader,
+  decodeCompactScript,
+  decodeExpandedScript,
+  decodeSmsDeliver,
+  decodeSmsPpDownload,
+  decodeUserDataHeader,
+  encodeCompactResponse,
+  encodeExpandedResponse,
+  encodeResponsePacket,
+  FormatError,
+  IEI_COMMAND_PACKET,
+  type OtaKeys,
+  OtaPacketError,
+  openCommandPacket,
+  PID_SIM_DATA_DOWNLOAD,
+  POR_STATUS,
+  parseCommandApdu,
+  SmsReassembler,
+  type Spi,
+  scriptFormat,
+} from '@iotsafe/protocol';
+import type { AppletResponse } from '../card/applet.js';
+import { CardError } from '../card/card-error.js';
+import type { KeySet } from '../gp/isd-state.js';
+
+/** What a TAR leads to: a handler for the C-APDUs of its scripts, and the minimum security level. */
+export interface OtaTarget {
+  /** Runs one C-APDU from a script; `level` is the packet's security in SCP terms (80 | 02 C-DEC | 01 C-MAC). */
+  run(apdu: Uint8Array, level: number): AppletResponse;
+  /**
+   * Minimum security level as a mask over SPI1 (TS 102 226 §8.2.1.3.2.1): b3 ciphering, b2b1 integrity
+   * (01 RC, 10 CC, 11 DS), b5b4 counter. Default 16: ciphering, CC and a counter higher than the last.
+   */
+  minimumSecurityLevel?: number;
+}
+
+export interface OtaReceiverOptions {
+  /** TAR (6 hex digits) → target. TAR 000000 is the ISD (RAM). */
+  targets: Map<string, OtaTarget>;
+  keySets: () => readonly KeySet[];
+  /** Stores a new counter for a key set atomically (throws when it cannot be written). */
+  commitCounter: (keySet: KeySet, counter: bigint) => void;
+}
+
+const MAX_COUNTER = (1n << 40n) - 1n;
+const KEY_KIC = 1;
+const KEY_KID = 2;
+
+function keysOf(set: KeySet): OtaKeys {
+  const kic = set.keys.find((k) => k.id === KEY_KIC && (k.type === 0x80 || k.type === 0x88))?.value;
+  const kid = set.keys.find((k) => k.id === KEY_KID && (k.type === 0x80 || k.type === 0x88))?.value;
+  return { ...(kic ? { kic } : {}), ...(kid ? { kid } : {}) };
+}
+
+const INTEGRITY_RANK = { none: 0, rc: 1, cc: 2, ds: 3 } as const;
+const COUNTER_RANK = { none: 0, available: 1, higher: 2, next: 3 } as const;
+
+/** Whether the SPI meets a minimum security level (MSL) mask. */
+export function meetsMinimumSecurity(spi: Spi, msl: number): boolean {
+  if (msl & 0x04 && !spi.ciphered) return false;
+  if (INTEGRITY_RANK[spi.integrity] < (msl & 0x03)) return false;
+  return COUNTER_RANK[spi.counter] >= ((msl >> 3) & 0x03);
+}
+
+/** SW1 of the command results that let a script go on (TS 102 226 §5.1.1: stop at the first error). */
+const successful = (sw: number) =>
+  sw >> 8 === 0x90 || sw >> 8 === 0x91 || sw >> 8 === 0x61 || sw >> 8 === 0x62 || sw >> 8 === 0x63;
+
+export class OtaReceiver {
+  private readonly reassembler = new SmsReassembler();
+  /** Refused packets, by PoR status (tests and diagnostics). */
+  readonly refusals = new Map<number, number>();
+
+  constructor(private readonly options: OtaReceiverOptions) {}
+
+  /** ENVELOPE (SMS-PP DATA DOWNLOAD) data in; the PoR (SMS user data from 02 71 00) or nothing out. */
+  receive(envelopeData: Uint8Array): Uint8Array {
+    let sms: ReturnType<typeof decodeSmsDeliver>;
+    try {
+      sms = decodeSmsDeliver(decodeSmsPpDownload(envelopeData));
+    } catch (error) {
+      throw new CardError(0x6a80, `not an SMS-PP download: ${(error as Error).message}`);
+    }
+    if (sms.pid !== PID_SIM_DATA_DOWNLOAD || !sms.userDataHeader) return new Uint8Array(0);
+    let whole: { elements: { iei: number }[]; body: Uint8Array } | undefined;
+    try {
+      const { elements, body } = decodeUserDataHeader(sms.userData);
+      whole = this.reassembler.add(sms.originator.digits, elements, body);
+    } catch (error) {
+      if (error instanceof FormatError) throw new CardError(0x6a80, `bad user data header: ${error.message}`);
+      throw error;
+    }
+    if (!whole) return new Uint8Array(0); // more parts to come
+    if (!whole.elements.some((e) => e.iei === IEI_COMMAND_PACKET)) return new Uint8Array(0);
+    return this.process(whole.body);
+  }
+
+  private process(packet: Uint8Array): Uint8Array {
+    let header: CommandHeader;
+    try {
+      header = decodeCommandHeader(packet);
+    } catch (error) {
+      return this.refuse(error, packet.subarray(7, 10));
+    }
+    const tar = bytesToHex(header.tar);
+    try {
+      const target = this.options.targets.get(tar);
+      if (!target) throw new OtaPacketError(POR_STATUS.tarUnknown, `no application has TAR ${tar}`);
+      if (!meetsMinimumSecurity(header.spi, target.minimumSecurityLevel ?? 0x16))
+        throw new OtaPacketError(
+          POR_STATUS.insufficientSecurityLevel,
+          `TAR ${tar} needs a higher security level`,
+        );
+      const keySet = this.keySetFor(header);
+      const keys = keysOf(keySet);
+      const opened = openCommandPacket(packet, keys);
+      this.checkCounter(header.spi, keySet, opened.counter);
+      if (header.spi.counter !== 'none') this.options.commitCounter(keySet, opened.counter);
+      const level =
+        0x80 |
+        (opened.spi.ciphered ? 0x02 : 0) |
+        (opened.spi.integrity === 'cc' || opened.spi.integrity === 'ds' ? 0x01 : 0);
+      const data = this.runScript(target, opened.data, level);
+      if (header.spi.por !== 'always') return new Uint8Array(0);
+      return encodeResponsePacket(
+        { tar: header.tar, counter: opened.counter, status: POR_STATUS.ok, data },
+        { spi: header.spi, kic: header.kic, kid: header.kid },
+        keys,
+      );
+    } catch (error) {
+      if (header.spi.por === 'none') {
+        this.count(error);
+        return new Uint8Array(0);
+      }
+      return this.refuse(error, header.tar);
+    }
+  }
+
+  private keySetFor(header: CommandHeader): KeySet {
+    const kvn = header.kic >> 4;
+    if (kvn !== header.kid >> 4)
+      throw new OtaPacketError(POR_STATUS.unidentifiedSecurityError, 'KIc and KID name different key sets');
+    const set = this.options
+      .keySets()
+      .find((s) => s.keyVersion === kvn && s.keys.some((k) => k.id === KEY_KIC || k.id === KEY_KID));
+    if (!set)
+      throw new OtaPacketError(POR_STATUS.unidentifiedSecurityError, `no SCP80 key set with KVN ${kvn}`);
+    return set;
+  }
+
+  // TS 102 225 §5.1.1 (SPI1 b5b4): 10 greater than the stored value, 11 exactly one more.
+  private checkCounter(spi: Spi, keySet: KeySet, received: bigint): void {
+    if (spi.counter === 'none' || spi.counter === 'available') return;
+    const stored = keySet.otaCounter ?? 0n;
+    if (stored >= MAX_COUNTER)
+      throw new OtaPacketError(POR_STATUS.counterBlocked, 'the counter reached its maximum');
+    if (received <= stored)
+      throw new OtaPacketError(POR_STATUS.counterLow, 'the counter is not above the last one');
+    if (spi.counter === 'next' && received !== stored + 1n)
+      throw new OtaPacketError(POR_STATUS.counterHigh, 'the counter is more than one above the last one');
+  }
+
+  /** Runs the script; the PoR's additional data is the compact or expanded response. */
+  private runScript(target: OtaTarget, data: Uint8Array, level: number): Uint8Array {
+    const expanded = scriptFormat(data) === 'expanded';
+    let commands: Uint8Array[];
+    try {
+      commands = expanded ? decodeExpandedScript(data) : decodeCompactScript(data);
+    } catch {
+      return expanded
+        ? encodeExpandedResponse({ executed: 0, responses: [], badFormat: 0x01 })
+        : encodeCompactResponse({ executed: 0, sw: 0x6700, data: new Uint8Array(0) });
+    }
+    const responses: Uint8Array[] = [];
+    let last: AppletResponse = { data: new Uint8Array(0), sw: 0x9000 };
+    let executed = 0;
+    for (const command of commands) {
+      const previous = last;
+      last = this.runOne(target, command, level, previous);
+      executed++;
+      responses.push(Uint8Array.from([...last.data, last.sw >> 8, last.sw & 0xff]));
+      if (!successful(last.sw)) break;
+    }
+    return expanded
+      ? encodeExpandedResponse({ executed, responses })
+      : encodeCompactResponse({ executed, sw: last.sw, data: last.data });
+  }
+
+  // GET RESPONSE in a script returns what the command before it answered (its data came with 61xx on T=0).
+  private runOne(
+    target: OtaTarget,
+    command: Uint8Array,
+    level: number,
+    previous: AppletResponse,
+  ): AppletResponse {
+    try {
+      const apdu = parseCommandApdu(command);
+      if (apdu.ins === 0xc0) return { data: previous.data, sw: 0x9000 };
+      const response = target.run(command, level);
+      response.onDelivered?.();
+      return response;
+    } catch (error) {
+      if (error instanceof CardError) return { data: new Uint8Array(0), sw: error.sw };
+      if (error instanceof FormatError) return { data: new Uint8Array(0), sw: 0x6700 };
+      return { data: new Uint8Array(0), sw: 0x6f00 };
+    }
+  }
+
+  private count(error: unknown): number {
+    const status = error instanceof OtaPacketError ? error.status : POR_STATUS.unidentifiedSecurityError;
+    if (!(error instanceof OtaPacketError) && !(error instanceof FormatError)) throw error;
+    this.refusals.set(status, (this.refusals.get(status) ?? 0) + 1);
+    return status;
+  }
+
+  /** An error PoR, sent without security (RHL 0A) as real cards do (spec §2.2): nothing was executed. */
+  private refuse(error: unknown, tar: Uint8Array): Uint8Array {
+    const status = this.count(error);
+    const unsecured: Spi = {
+      counter: 'none',
+      ciphered: false,
+      integrity: 'none',
+      por: 'always',
+      porIntegrity: 'none',
+      porCiphered: false,
+      porViaSubmit: false,
+    };
+    const target = tar.length === 3 ? tar : new Uint8Array(3);
+    return encodeResponsePacket(
+      { tar: target, counter: 0n, status, data: new Uint8Array(0) },
+      { spi: unsecured, kic: 0, kid: 0 },
+      {},
+    );
+  }
+}

@@ -1,0 +1,273 @@
+// The SCP80 receiving entity on the virtual SIM: RAM to the ISD over SMS-PP ENVELOPEs, the PoR in the
+// ENVELOPE response; a new IoT SAFE certificate loaded in concatenated SMS; every refusal with its PoR
+// status and nothing executed; counters persisted across a restart; fuzzed envelopes.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import {
+  buildInstallForPersonalization,
+  type CommandApdu,
+  commandPacketUserData,
+  concatBytes,
+  decodeCompactResponse,
+  decodeResponsePacket,
+  decodeSpi,
+  encodeCommandApdu,
+  encodeCommandPacket,
+  encodePersoScript,
+  encodeSmsDeliver,
+  encodeSmsPpDownload,
+  hexToBytes,
+  IOTSAFE_AID,
+  parseResponseApdu,
+  storeDataBlocks,
+} from '@iotsafe/protocol';
+import { VirtualSim } from '@iotsafe/sim';
+import { TEST_PROFILE } from '../../../test/helpers/cards.js';
+
+const h = hexToBytes;
+const KIC = new Uint8Array(16).fill(0x11);
+const KID = new Uint8Array(16).fill(0x22);
+const dir = mkdtempSync(join(tmpdir(), 'iotsafe-ota-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function withOtaKeys(sim: VirtualSim): VirtualSim {
+  sim.isd.keySets.push({
+    keyVersion: 1,
+    i: 0,
+    sequenceCounter: 0,
+    keys: [
+      { id: 1, type: 0x88, value: KIC },
+      { id: 2, type: 0x88, value: KID },
+      { id: 3, type: 0x88, value: new Uint8Array(16).fill(0x33) },
+    ],
+  });
+  return sim;
+}
+
+interface Send {
+  spi?: string;
+  tar?: string;
+  counter: bigint;
+  script: Uint8Array;
+  kic?: number;
+  keys?: { kic: Uint8Array; kid: Uint8Array };
+}
+
+function envelopes(s: Send): Uint8Array[] {
+  const packet = encodeCommandPacket(
+    {
+      spi: h(s.spi ?? '1619'),
+      kic: s.kic ?? 0x12,
+      kid: s.kic ?? 0x12,
+      tar: h(s.tar ?? '000000'),
+      counter: s.counter,
+      data: s.script,
+    },
+    s.keys ?? { kic: KIC, kid: KID },
+  );
+  return commandPacketUserData(packet, 0x42).map(envelopeOf);
+}
+
+function envelopeOf(userData: Uint8Array): Uint8Array {
+  return encodeSmsPpDownload(
+    encodeSmsDeliver({
+      originator: { digits: '1234', toa: 0x81 },
+      pid: 0x7f,
+      dcs: 0xf6,
+      timestamp: h('22705200000000'),
+      userData,
+      userDataHeader: true,
+    }),
+  );
+}
+
+/** Sends one ENVELOPE and returns its response data (following 61xx) and SW. */
+function transmit(sim: VirtualSim, envelope: Uint8Array): { data: Uint8Array; sw: number } {
+  let r = parseResponseApdu(sim.card.transmit(envelope));
+  if (r.sw >> 8 === 0x61)
+    r = parseResponseApdu(sim.card.transmit(Uint8Array.of(0x00, 0xc0, 0, 0, r.sw & 0xff)));
+  return r;
+}
+
+function por(sim: VirtualSim, s: Send) {
+  let last: { data: Uint8Array; sw: number } = { data: new Uint8Array(0), sw: 0 };
+  for (const e of envelopes(s)) last = transmit(sim, e);
+  assert.equal(last.sw, 0x9000);
+  const security = { spi: decodeSpi(h(s.spi ?? '1619')), kic: s.kic ?? 0x12, kid: s.kic ?? 0x12 };
+  return decodeResponsePacket(last.data, security, s.keys ?? { kic: KIC, kid: KID });
+}
+
+const getStatus = concatBytes(h('80f28002024f00'), h('00c0000000'));
+
+describe('RAM over SCP80 (TAR 000000, the ISD)', () => {
+  test('GET STATUS + GET RESPONSE: a ciphered, checksummed PoR with the compact response', () => {
+    const sim = withOtaKeys(VirtualSim.inMemory(TEST_PROFILE));
+    const answer = por(sim, { counter: 1n, script: getStatus });
+    assert.equal(answer.status, 0);
+    assert.equal(answer.secured, true);
+    assert.equal(answer.counter, 1n);
+    const compact = decodeCompactResponse(answer.data);
+    assert.equal(compact.executed, 2);
+    assert.equal(compact.sw, 0x9000);
+    assert.ok(compact.data.length > 0, 'the registry entries');
+  });
+
+  test('a new IoT SAFE certificate in concatenated SMS, parts reordered and one duplicated', () => {
+    const sim = withOtaKeys(VirtualSim.inMemory(TEST_PROFILE));
+    const certificate = new Uint8Array(300).map((_, i) => (i * 13) & 0xff);
+    const perso = encodePersoScript([
+      {
+        op: 'content',
+        objectClass: 'file',
+        ref: { id: Uint8Array.of(0x02) },
+        content: { kind: 'file', content: certificate },
+      },
+    ]);
+    // compact scripts carry no Le: P3 is Lc, and a response comes with a GET RESPONSE if asked for
+    const withoutLe = (apdu: CommandApdu) => encodeCommandApdu({ ...apdu, le: undefined });
+    const script = concatBytes(
+      withoutLe(buildInstallForPersonalization(IOTSAFE_AID)),
+      ...storeDataBlocks(perso, 200).map(withoutLe),
+    );
+    const parts = envelopes({ counter: 5n, script });
+    assert.ok(parts.length >= 3, `${parts.length} SMS`);
+    const order = [parts.length - 1, 0, 0, ...parts.slice(1, -1).map((_, n) => n + 1)];
+    let last: { data: Uint8Array; sw: number } = { data: new Uint8Array(0), sw: 0 };
+    for (const n of order) last = transmit(sim, parts[n]!);
+    const answer = decodeResponsePacket(
+      last.data,
+      { spi: decodeSpi(h('1619')), kic: 0x12, kid: 0x12 },
+      { kic: KIC, kid: KID },
+    );
+    assert.equal(answer.status, 0);
+    const compact = decodeCompactResponse(answer.data);
+    assert.equal(compact.sw, 0x9000);
+    assert.equal(compact.executed, 1 + storeDataBlocks(perso, 200).length);
+    const file = sim.containers().find((c) => c.objectClass === 'file' && c.id[0] === 0x02)!;
+    assert.deepEqual((file as { content?: Uint8Array }).content, certificate);
+  });
+
+  test('execution stops at the first error: the count includes it and its SW is reported', () => {
+    const sim = withOtaKeys(VirtualSim.inMemory(TEST_PROFILE));
+    const answer = por(sim, { counter: 1n, script: concatBytes(h('80e40000024f01'), getStatus) });
+    const compact = decodeCompactResponse(answer.data);
+    assert.equal(compact.executed, 1);
+    assert.notEqual(compact.sw, 0x9000);
+  });
+});
+
+describe('refusals: the PoR status, and nothing executed', () => {
+  const certificateBefore = (sim: VirtualSim) =>
+    (sim.containers().find((c) => c.objectClass === 'file' && c.id[0] === 0x02) as { content?: Uint8Array })
+      .content;
+  const deleteApp = h('80e40000094f07a0000005590010'); // DELETE the IoT SAFE instance: visible if it runs
+
+  const cases: { name: string; status: number; send: Send; before?: Send }[] = [
+    {
+      name: 'wrong CC (KID key) → 01',
+      status: 0x01,
+      send: { counter: 1n, script: deleteApp, keys: { kic: KIC, kid: new Uint8Array(16) } },
+    },
+    {
+      name: 'counter not above the last → 02',
+      status: 0x02,
+      before: { counter: 9n, script: getStatus },
+      send: { counter: 9n, script: deleteApp },
+    },
+    {
+      name: 'counter more than one above with SPI 1E → 03',
+      status: 0x03,
+      before: { counter: 3n, script: getStatus },
+      send: { spi: '1e19', counter: 5n, script: deleteApp },
+    },
+    { name: 'unknown TAR → 09', status: 0x09, send: { tar: 'b00099', counter: 1n, script: deleteApp } },
+    {
+      name: 'below the minimum security level (CC only) → 0A',
+      status: 0x0a,
+      send: { spi: '1219', counter: 1n, script: deleteApp },
+    },
+    {
+      name: 'no key set with that KVN → 06',
+      status: 0x06,
+      send: { kic: 0x72, counter: 1n, script: deleteApp },
+    },
+  ];
+  for (const c of cases) {
+    test(c.name, () => {
+      const sim = withOtaKeys(VirtualSim.inMemory(TEST_PROFILE));
+      if (c.before) assert.equal(por(sim, c.before).status, 0);
+      const counterBefore = sim.isd.keySets.find((k) => k.keyVersion === 1)!.otaCounter;
+      const answer = por(sim, c.send);
+      assert.equal(answer.status, c.status, answer.statusText);
+      assert.equal(answer.secured, false, 'error PoRs go unsecured');
+      assert.equal(sim.isd.application !== undefined, true, 'the DELETE did not run');
+      assert.equal(sim.isd.keySets.find((k) => k.keyVersion === 1)!.otaCounter, counterBefore);
+      assert.ok(certificateBefore(sim));
+    });
+  }
+
+  test('a ciphertext that is not whole blocks → 05', () => {
+    const sim = withOtaKeys(VirtualSim.inMemory(TEST_PROFILE));
+    const packet = encodeCommandPacket(
+      { spi: h('1619'), kic: 0x12, kid: 0x12, tar: h('000000'), counter: 1n, data: deleteApp },
+      { kic: KIC, kid: KID },
+    );
+    const cut = packet.slice(0, packet.length - 8); // half an AES block gone; CPL made to agree
+    cut[0] = (cut.length - 2) >> 8;
+    cut[1] = (cut.length - 2) & 0xff;
+    const r = transmit(sim, envelopeOf(commandPacketUserData(cut)[0]!));
+    const answer = decodeResponsePacket(
+      r.data,
+      { spi: decodeSpi(h('1619')), kic: 0x12, kid: 0x12 },
+      { kic: KIC, kid: KID },
+    );
+    assert.equal(answer.status, 0x05);
+    assert.ok(sim.isd.application);
+  });
+
+  test('a captured SMS replayed is refused (02) after it ran once', () => {
+    const sim = withOtaKeys(VirtualSim.inMemory(TEST_PROFILE));
+    const captured = envelopes({ counter: 7n, script: getStatus });
+    const first = transmit(sim, captured[0]!);
+    const replay = transmit(sim, captured[0]!);
+    const security = { spi: decodeSpi(h('1619')), kic: 0x12, kid: 0x12 };
+    assert.equal(decodeResponsePacket(first.data, security, { kic: KIC, kid: KID }).status, 0);
+    assert.equal(decodeResponsePacket(replay.data, security, { kic: KIC, kid: KID }).status, 0x02);
+  });
+
+  test('malformed ENVELOPEs and UDHs are status words, never crashes; 5,000 fuzzed ENVELOPEs', () => {
+    const sim = withOtaKeys(VirtualSim.inMemory(TEST_PROFILE));
+    assert.equal(transmit(sim, h('80c2000003d10100')).sw, 0x6a80);
+    const good = envelopes({ counter: 1n, script: new Uint8Array(200).fill(0x41) });
+    let seed = 7;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    for (let n = 0; n < 5000; n++) {
+      const e = good[rand(good.length)]!.slice();
+      for (let k = rand(4); k >= 0; k--) e[5 + rand(e.length - 5)] = rand(256);
+      const r = sim.card.transmit(e);
+      assert.ok(r.length >= 2);
+    }
+    assert.equal(sim.card.internalErrors, 0, String(sim.card.lastInternalError));
+  });
+});
+
+describe('counters survive a restart', () => {
+  test('a SIM directory reopened refuses the last counter again', () => {
+    const storageKey = new Uint8Array(32).fill(9);
+    const path = join(dir, 'sim');
+    withOtaKeys(VirtualSim.create(path, TEST_PROFILE, { storageKey })).isd.keySets; // keys not yet saved
+    const sim = VirtualSim.open(path, { storageKey });
+    withOtaKeys(sim);
+    assert.equal(por(sim, { counter: 20n, script: getStatus }).status, 0);
+    const again = VirtualSim.open(path, { storageKey });
+    assert.equal(again.isd.keySets.find((k) => k.keyVersion === 1)!.otaCounter, 20n);
+    assert.equal(por(again, { counter: 20n, script: getStatus }).status, 0x02);
+    assert.equal(por(again, { counter: 21n, script: getStatus }).status, 0);
+  });
+});
