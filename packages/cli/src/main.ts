@@ -35,6 +35,7 @@ import { describeApplication, objectRow } from './describe.js';
 import { registerGp } from './gp.js';
 import { resolveKeys } from './gp-keys.js';
 import { registerNetwork } from './net.js';
+import { registerOta } from './ota.js';
 import { print, printError, printJson, table } from './output.js';
 import {
   type GlobalOptions,
@@ -409,6 +410,7 @@ refOptions(
 
 registerGp(program, globals);
 registerNetwork(program, globals);
+registerOta(program, globals);
 
 program
   .command('demo')

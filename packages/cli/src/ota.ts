@@ -1,0 +1,270 @@
+// `iotsafe ota encode | decode`: build an SCP80 secured packet from keys and a script, or open a
+// captured one (packet, SMS user data, SMS-DELIVER TPDU or ENVELOPE) or a PoR with the keys. Keys come
+// from --kic-key/--kid-key, IOTSAFE_OTA_KIC/_KID, or a key file with kic= and kid= lines; never printed.
+import { readFileSync } from 'node:fs';
+import {
+  bytesToHex,
+  commandPacketUserData,
+  decodeCommandHeader,
+  decodeCompactResponse,
+  decodeCompactScript,
+  decodeExpandedResponse,
+  decodeExpandedScript,
+  decodeResponsePacket,
+  decodeSmsDeliver,
+  decodeSmsPpDownload,
+  decodeSpi,
+  decodeUserDataHeader,
+  encodeCommandPacket,
+  encodeSmsDeliver,
+  encodeSmsPpDownload,
+  hexToBytes,
+  type OtaKeys,
+  openCommandPacket,
+  porStatusText,
+  scriptFormat,
+  swToHex,
+} from '@iotsafe/protocol';
+import { type Command, Option } from 'commander';
+import { print, printJson, table } from './output.js';
+import { type GlobalOptions, UsageError } from './session.js';
+
+interface KeyFlags {
+  kicKey?: string;
+  kidKey?: string;
+  keysFile?: string;
+}
+
+function hexOption(value: string | undefined, what: string, bytes?: number): Uint8Array {
+  if (value === undefined) throw new UsageError(`${what} is required`);
+  const clean = value.replace(/\s+/g, '');
+  if (!/^([0-9a-fA-F]{2})*$/.test(clean) || (bytes !== undefined && clean.length !== bytes * 2))
+    throw new UsageError(`${what} takes ${bytes === undefined ? '' : `${bytes} bytes of `}hex`);
+  return hexToBytes(clean);
+}
+
+function otaKeys(flags: KeyFlags): OtaKeys {
+  let file: Map<string, string> | undefined;
+  if (flags.keysFile) {
+    let text: string;
+    try {
+      text = readFileSync(flags.keysFile, 'utf8');
+    } catch (error) {
+      throw new UsageError(
+        `cannot read the key file ${flags.keysFile}: ${(error as NodeJS.ErrnoException).code}`,
+      );
+    }
+    file = new Map(
+      text
+        .split('\n')
+        .map((l) => l.replace(/#.*/, '').trim())
+        .filter((l) => l.includes('='))
+        .map((l) => l.split('=').map((p) => p.trim()) as [string, string]),
+    );
+  }
+  const key = (flag: string | undefined, env: string, name: string) => {
+    const text = flag ?? process.env[env] ?? file?.get(name);
+    if (text === undefined) return undefined;
+    if (!/^([0-9a-fA-F]{16}|[0-9a-fA-F]{32}|[0-9a-fA-F]{48}|[0-9a-fA-F]{64})$/.test(text.trim()))
+      throw new UsageError(`the ${name.toUpperCase()} key must be 8, 16, 24 or 32 bytes of hex`);
+    return hexToBytes(text.trim());
+  };
+  const kic = key(flags.kicKey, 'IOTSAFE_OTA_KIC', 'kic');
+  const kid = key(flags.kidKey, 'IOTSAFE_OTA_KID', 'kid');
+  return { ...(kic ? { kic } : {}), ...(kid ? { kid } : {}) };
+}
+
+const keyOptions = (c: Command) =>
+  c
+    .option('--kic-key <hex>', 'ciphering key (or IOTSAFE_OTA_KIC)')
+    .option('--kid-key <hex>', 'checksum key (or IOTSAFE_OTA_KID)')
+    .option('--keys-file <file>', 'key file with kic= and kid= lines');
+
+/** Strips whatever wraps a command packet: ENVELOPE, SMS-DELIVER TPDU, user data with 02 70 00. */
+function unwrap(bytes: Uint8Array): { packet: Uint8Array; layers: string[] } {
+  const layers: string[] = [];
+  let at = bytes;
+  if (at[0] === 0x80 && at[1] === 0xc2) {
+    at = decodeSmsPpDownload(at.subarray(5));
+    layers.push('ENVELOPE');
+  } else if (at[0] === 0xd1) {
+    at = decodeSmsPpDownload(at);
+    layers.push('ENVELOPE data');
+  }
+  if (layers.length || (at[0] !== undefined && (at[0] & 0x03) === 0x00 && at[0] !== 0x00 && at[0] !== 0x02)) {
+    at = decodeSmsDeliver(at).userData;
+    layers.push('SMS-DELIVER');
+  }
+  if (at[0] === 0x02 && at[1] === 0x70) {
+    at = decodeUserDataHeader(at).body;
+    layers.push('user data (CPI 70)');
+  }
+  return { packet: at, layers };
+}
+
+export function registerOta(program: Command, globals: () => GlobalOptions): void {
+  const ota = program
+    .command('ota')
+    .description('SCP80 secured packets: build and open them (like pySim ota)');
+
+  keyOptions(
+    ota
+      .command('encode')
+      .description('build a secured command packet from keys and a script')
+      .requiredOption(
+        '--spi <hex>',
+        'SPI, 2 bytes (e.g. 1619: cipher, CC, counter higher, PoR ciphered + CC)',
+      )
+      .requiredOption('--kic <hex>', 'KIc byte (e.g. 12 AES KVN 1, 15 3DES KVN 1)')
+      .option('--kid <hex>', 'KID byte (default: the KIc byte)')
+      .requiredOption('--tar <hex>', 'TAR, 3 bytes (000000 ISD RAM, B00000 RFM)')
+      .requiredOption('--counter <n>', 'CNTR, a decimal number')
+      .requiredOption('--script <hex>', 'the secured data: C-APDUs (compact) or an AA/AE script')
+      .addOption(
+        new Option('--as <form>', 'output form')
+          .choices(['packet', 'user-data', 'sms-deliver', 'envelope'])
+          .default('packet'),
+      )
+      .option('--originator <digits>', 'TP-OA of the SMS-DELIVER', '1234'),
+  ).action(
+    (
+      options: KeyFlags & {
+        spi: string;
+        kic: string;
+        kid?: string;
+        tar: string;
+        counter: string;
+        script: string;
+        as: string;
+        originator: string;
+      },
+    ) => {
+      if (!/^\d+$/.test(options.counter)) throw new UsageError('--counter takes a decimal number');
+      const packet = encodeCommandPacket(
+        {
+          spi: hexOption(options.spi, '--spi', 2),
+          kic: hexOption(options.kic, '--kic', 1)[0]!,
+          kid: hexOption(options.kid ?? options.kic, '--kid', 1)[0]!,
+          tar: hexOption(options.tar, '--tar', 3),
+          counter: BigInt(options.counter),
+          data: hexOption(options.script, '--script'),
+        },
+        otaKeys(options),
+      );
+      const userData = commandPacketUserData(packet);
+      const forms = userData.map((ud) => {
+        if (options.as === 'user-data') return ud;
+        const tpdu = encodeSmsDeliver({
+          originator: { digits: options.originator, toa: 0x81 },
+          pid: 0x7f,
+          dcs: 0xf6,
+          timestamp: hexToBytes('00000000000000'),
+          userData: ud,
+          userDataHeader: true,
+        });
+        return options.as === 'sms-deliver' ? tpdu : encodeSmsPpDownload(tpdu);
+      });
+      const out = options.as === 'packet' ? [packet] : forms;
+      if (globals().json) printJson({ form: options.as, hex: out.map((b) => bytesToHex(b)) });
+      else print(out.map((b) => bytesToHex(b)).join('\n'));
+    },
+  );
+
+  keyOptions(
+    ota
+      .command('decode <hex>')
+      .description('open a captured command packet (or its SMS, ENVELOPE) or a PoR (02 71 00 …)')
+      .option('--spi <hex>', "for a PoR: the command's SPI")
+      .option('--kic <hex>', "for a PoR: the command's KIc byte")
+      .option('--kid <hex>', "for a PoR: the command's KID byte (default: the KIc byte)"),
+  ).action((hex: string, options: KeyFlags & { spi?: string; kic?: string; kid?: string }) => {
+    const bytes = hexOption(hex, 'the packet');
+    const keys = otaKeys(options);
+    if (bytes[0] === 0x02 && bytes[1] === 0x71) {
+      const kic = hexOption(options.kic, '--kic (of the command)', 1)[0]!;
+      const security = {
+        spi: decodeSpi(hexOption(options.spi, '--spi (of the command)', 2)),
+        kic,
+        kid: options.kid ? hexOption(options.kid, '--kid', 1)[0]! : kic,
+      };
+      const por = decodeResponsePacket(bytes, security, keys);
+      const response =
+        por.data.length === 0
+          ? undefined
+          : scriptFormat(por.data) === 'compact'
+            ? (() => {
+                const r = decodeCompactResponse(por.data);
+                return `${r.executed} executed, last SW ${swToHex(r.sw)}${r.data.length ? `, data ${bytesToHex(r.data)}` : ''}`;
+              })()
+            : (() => {
+                const r = decodeExpandedResponse(por.data);
+                return `${r.executed} executed; R-APDUs ${r.responses.map((x) => bytesToHex(x)).join(' ')}`;
+              })();
+      const rows: string[][] = [
+        ['TAR', bytesToHex(por.tar)],
+        ['CNTR', por.counter.toString()],
+        ['status', `${por.status.toString(16).padStart(2, '0')} ${por.statusText}`],
+        ['secured', por.secured ? 'as the SPI asked' : 'no (an error PoR sent without security)'],
+        ['data', bytesToHex(por.data)],
+        ...(response ? [['response', response]] : []),
+      ];
+      if (globals().json)
+        printJson({
+          tar: bytesToHex(por.tar),
+          counter: por.counter.toString(),
+          status: por.status,
+          statusText: porStatusText(por.status),
+          secured: por.secured,
+          data: bytesToHex(por.data),
+        });
+      else print(table(rows));
+      return;
+    }
+    const { packet, layers } = unwrap(bytes);
+    const header = decodeCommandHeader(packet);
+    const opened = openCommandPacket(packet, keys);
+    const format = scriptFormat(opened.data);
+    const commands =
+      format === 'expanded'
+        ? decodeExpandedScript(opened.data)
+        : format === 'compact'
+          ? safeCompact(opened.data)
+          : [];
+    if (globals().json) {
+      printJson({
+        layers,
+        spi: bytesToHex(header.spiBytes),
+        kic: header.kic,
+        kid: header.kid,
+        tar: bytesToHex(header.tar),
+        counter: opened.counter.toString(),
+        data: bytesToHex(opened.data),
+        format,
+        commands: commands.map((c) => bytesToHex(c)),
+      });
+      return;
+    }
+    const spi = header.spi;
+    print(
+      table([
+        ['wrapped in', layers.join(' > ') || 'nothing (a bare packet)'],
+        [
+          'SPI',
+          `${bytesToHex(header.spiBytes)}: ${spi.ciphered ? 'ciphered' : 'clear'}, ${spi.integrity.toUpperCase()}, counter ${spi.counter}, PoR ${spi.por}${spi.por === 'none' ? '' : ` (${spi.porCiphered ? 'ciphered' : 'clear'}, ${spi.porIntegrity.toUpperCase()}, via ${spi.porViaSubmit ? 'SMS-SUBMIT' : 'DELIVER-REPORT'})`}`,
+        ],
+        ['KIc / KID', `${bytesToHex(Uint8Array.of(header.kic))} / ${bytesToHex(Uint8Array.of(header.kid))}`],
+        ['TAR', bytesToHex(header.tar)],
+        ['CNTR', opened.counter.toString()],
+        ['script', `${format}: ${commands.map((c) => bytesToHex(c)).join(' ') || bytesToHex(opened.data)}`],
+      ]),
+    );
+  });
+}
+
+function safeCompact(data: Uint8Array): Uint8Array[] {
+  try {
+    return decodeCompactScript(data);
+  } catch {
+    return [data];
+  }
+}
