@@ -24,6 +24,7 @@ export {
   OtaReceiver,
   type OtaReceiverOptions,
   type OtaTarget,
+  type ScriptRunner,
 } from './ota/receiver.js';
 export {
   BLANK_PROFILE,
@@ -46,6 +47,7 @@ export {
   StorageKeyError,
   storageKeyFromEnvironment,
 } from './storage/storage-key.js';
+export { defaultFiles, type ElementaryFile, FileSession } from './uicc/file-system.js';
 export {
   type DurableSimOptions,
   type IsdKeyOptions,

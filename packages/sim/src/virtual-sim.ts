@@ -27,6 +27,7 @@ import { containersFromProfile } from './profile.js';
 import { removeStaleTemporaries, syncDirectory, writeFileAtomic } from './storage/atomic-file.js';
 import { deserializeState, type SimState, serializeState } from './storage/sim-state.js';
 import { StorageKeyError } from './storage/storage-key.js';
+import { defaultFiles, type ElementaryFile, FileSession } from './uicc/file-system.js';
 
 export const STATE_FILE = 'sim.json';
 
@@ -147,7 +148,23 @@ export class VirtualSim {
         [
           '000000',
           {
-            run: (apdu, level) => isdApplet.processOta(parseCommandApdu(apdu), level),
+            open: () => (apdu, level) => isdApplet.processOta(parseCommandApdu(apdu), level),
+            ...(options.otaMinimumSecurityLevel !== undefined
+              ? { minimumSecurityLevel: options.otaMinimumSecurityLevel }
+              : {}),
+          },
+        ],
+        // RFM (TS 102 226 §6): the UICC shared file system, each script starting at the MF
+        [
+          'B00000',
+          {
+            open: () => {
+              const session = new FileSession(
+                () => this.files,
+                (change) => this.commitFiles(change),
+              );
+              return (apdu) => session.process(parseCommandApdu(apdu));
+            },
             ...(options.otaMinimumSecurityLevel !== undefined
               ? { minimumSecurityLevel: options.otaMinimumSecurityLevel }
               : {}),
@@ -162,6 +179,25 @@ export class VirtualSim {
         }),
     });
     this.card.onEnvelope((data) => this.ota.receive(data));
+  }
+
+  /** The UICC files RFM reaches (ICCID, IMSI, SPN, SMSP). */
+  get files(): ElementaryFile[] {
+    this.state.files ??= defaultFiles();
+    return this.state.files;
+  }
+
+  /** Applies a change to a file and persists it, or restores the files. */
+  private commitFiles(change: () => void): void {
+    const before = structuredClone(this.files);
+    try {
+      change();
+      this.save();
+    } catch (error) {
+      this.state.files = before;
+      if (error instanceof CardError) throw error;
+      throw new CardError(SW.MEMORY_FAILURE, 'the card state could not be written');
+    }
   }
 
   /** Applies a change to the ISD (and possibly the applet's store) and persists it, or restores both. */

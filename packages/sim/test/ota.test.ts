@@ -271,3 +271,63 @@ describe('counters survive a restart', () => {
     assert.equal(por(again, { counter: 21n, script: getStatus }).status, 0);
   });
 });
+
+describe('RFM over SCP80 (TAR B00000, the UICC file system)', () => {
+  test('SELECT + UPDATE BINARY of EF SPN, then READ BINARY: the PoR carries the content; the file persists', () => {
+    const storageKey = new Uint8Array(32).fill(5);
+    const path = join(dir, 'rfm-sim');
+    VirtualSim.create(path, TEST_PROFILE, { storageKey });
+    const sim = withOtaKeys(VirtualSim.open(path, { storageKey }));
+    const spn = concatBytes(
+      Uint8Array.of(0x01),
+      new TextEncoder().encode('iotsafe-stack'),
+      new Uint8Array(3).fill(0xff),
+    );
+    const script = concatBytes(
+      h('00a40004027f20'),
+      h('00a40004026f46'),
+      h('00d6000011'),
+      spn,
+      h('00b0000011'),
+    );
+    const answer = por(sim, { tar: 'b00000', counter: 1n, script });
+    assert.equal(answer.status, 0);
+    const compact = decodeCompactResponse(answer.data);
+    assert.equal(compact.executed, 4);
+    assert.equal(compact.sw, 0x9000);
+    assert.deepEqual(compact.data, spn);
+    const reopened = VirtualSim.open(path, { storageKey });
+    assert.deepEqual(reopened.files.find((f) => f.path === '3F00/7F20/6F46')!.data, spn);
+  });
+
+  test('records of EF SMSP; file errors stop the script with their SW', () => {
+    const sim = withOtaKeys(VirtualSim.inMemory(TEST_PROFILE));
+    const record = new Uint8Array(28).fill(0x5a);
+    const write = por(sim, {
+      tar: 'b00000',
+      counter: 1n,
+      script: concatBytes(h('00a40004027f10'), h('00a40004026f42'), h('00dc02041c'), record, h('00b202041c')),
+    });
+    assert.deepEqual(decodeCompactResponse(write.data).data, record);
+    const missing = decodeCompactResponse(
+      por(sim, { tar: 'b00000', counter: 2n, script: concatBytes(h('00a40004026fff'), h('00b0000001')) })
+        .data,
+    );
+    assert.deepEqual([missing.executed, missing.sw], [1, 0x6a82]);
+    const structure = decodeCompactResponse(
+      por(sim, { tar: 'b00000', counter: 3n, script: concatBytes(h('00a40004022fe2'), h('00b2010400')) })
+        .data,
+    );
+    assert.deepEqual([structure.executed, structure.sw], [2, 0x6981]);
+    const beyond = decodeCompactResponse(
+      por(sim, { tar: 'b00000', counter: 4n, script: concatBytes(h('00a40004022fe2'), h('00d6000a0100')) })
+        .data,
+    );
+    assert.deepEqual([beyond.executed, beyond.sw], [2, 0x6700]);
+    assert.deepEqual(
+      sim.files.find((f) => f.path === '3F00/2FE2')!.data,
+      h('98001032547698103214'),
+      'nothing written',
+    );
+  });
+});

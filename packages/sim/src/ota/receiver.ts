@@ -30,10 +30,12 @@ import type { AppletResponse } from '../card/applet.js';
 import { CardError } from '../card/card-error.js';
 import type { KeySet } from '../gp/isd-state.js';
 
-/** What a TAR leads to: a handler for the C-APDUs of its scripts, and the minimum security level. */
+/** Runs one C-APDU of a script; `level` is the packet's security in SCP terms (80 | 02 C-DEC | 01 C-MAC). */
+export type ScriptRunner = (apdu: Uint8Array, level: number) => AppletResponse;
+
+/** What a TAR leads to: a session per script (RFM starts at the MF), and the minimum security level. */
 export interface OtaTarget {
-  /** Runs one C-APDU from a script; `level` is the packet's security in SCP terms (80 | 02 C-DEC | 01 C-MAC). */
-  run(apdu: Uint8Array, level: number): AppletResponse;
+  open(): ScriptRunner;
   /**
    * Minimum security level as a mask over SPI1 (TS 102 226 §8.2.1.3.2.1): b3 ciphering, b2b1 integrity
    * (01 RC, 10 CC, 11 DS), b5b4 counter. Default 16: ciphering, CC and a counter higher than the last.
@@ -178,12 +180,13 @@ export class OtaReceiver {
         ? encodeExpandedResponse({ executed: 0, responses: [], badFormat: 0x01 })
         : encodeCompactResponse({ executed: 0, sw: 0x6700, data: new Uint8Array(0) });
     }
+    const run = target.open();
     const responses: Uint8Array[] = [];
     let last: AppletResponse = { data: new Uint8Array(0), sw: 0x9000 };
     let executed = 0;
     for (const command of commands) {
       const previous = last;
-      last = this.runOne(target, command, level, previous);
+      last = this.runOne(run, command, level, previous);
       executed++;
       responses.push(Uint8Array.from([...last.data, last.sw >> 8, last.sw & 0xff]));
       if (!successful(last.sw)) break;
@@ -195,7 +198,7 @@ export class OtaReceiver {
 
   // GET RESPONSE in a script returns what the command before it answered (its data came with 61xx on T=0).
   private runOne(
-    target: OtaTarget,
+    run: ScriptRunner,
     command: Uint8Array,
     level: number,
     previous: AppletResponse,
@@ -203,7 +206,7 @@ export class OtaReceiver {
     try {
       const apdu = parseCommandApdu(command);
       if (apdu.ins === 0xc0) return { data: previous.data, sw: 0x9000 };
-      const response = target.run(command, level);
+      const response = run(command, level);
       response.onDelivered?.();
       return response;
     } catch (error) {

@@ -5,6 +5,7 @@ import { bytesToHex, concatBytes, hexToBytes } from '@iotsafe/protocol';
 import { z } from 'zod';
 import type { CardKey, IsdState } from '../gp/isd-state.js';
 import { type Container, checkContainers, isVolatile } from '../iotsafe/containers.js';
+import type { ElementaryFile } from '../uicc/file-system.js';
 import { seal, unseal } from './storage-key.js';
 
 export const STATE_FORMAT = 'iotsafe-sim/1';
@@ -16,6 +17,8 @@ export interface SimState {
   containers: Container[];
   personalizationLocked: boolean;
   isd: IsdState;
+  /** UICC files for RFM; created with defaults on first use. */
+  files?: ElementaryFile[];
 }
 
 const hex = z.string().regex(/^([0-9A-Fa-f]{2})*$/);
@@ -58,6 +61,16 @@ const stateSchema = z.object({
   keyCheck: z.string(),
   personalizationLocked: z.boolean(),
   isd: isdSchema,
+  files: z
+    .array(
+      z.object({
+        path: z.string().regex(/^3F00(\/[0-9A-F]{4})+$/),
+        structure: z.enum(['transparent', 'linearFixed']),
+        data: hex.optional(),
+        records: z.array(hex).optional(),
+      }),
+    )
+    .optional(),
   containers: z.array(
     z.discriminatedUnion('objectClass', [
       z.object({
@@ -199,6 +212,16 @@ export function serializeState(state: SimState, storageKey: Uint8Array): string 
     keyCheck,
     personalizationLocked: state.personalizationLocked,
     isd: isdJson,
+    ...(state.files
+      ? {
+          files: state.files.map((f) => ({
+            path: f.path,
+            structure: f.structure,
+            ...(f.data ? { data: bytesToHex(f.data) } : {}),
+            ...(f.records ? { records: f.records.map((r) => bytesToHex(r)) } : {}),
+          })),
+        }
+      : {}),
     containers,
   };
   return `${JSON.stringify(document, null, 1)}\n`;
@@ -305,5 +328,15 @@ export function deserializeState(text: string, storageKey: Uint8Array): SimState
     containers,
     personalizationLocked: raw.personalizationLocked,
     isd,
+    ...(raw.files
+      ? {
+          files: raw.files.map((f) => ({
+            path: f.path,
+            structure: f.structure,
+            ...(f.data !== undefined ? { data: hexToBytes(f.data) } : {}),
+            ...(f.records ? { records: f.records.map((r: string) => hexToBytes(r)) } : {}),
+          })),
+        }
+      : {}),
   };
 }
