@@ -2,7 +2,7 @@
 // with the client key, certificate or PSK in the SIM.
 
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { byId, byLabel, IoTSafeKeyOps, type OffloadLevel } from '@iotsafe/device';
 import { utf8 } from '@iotsafe/protocol';
 import { connect, type TlsClientSocket } from '@iotsafe/tls';
@@ -43,6 +43,18 @@ function addTlsOptions(c: Command): Command {
     .option('--psk-identity <text>', 'PSK identity');
 }
 
+/**
+ * SSLKEYLOGFILE (NSS key log format, as OpenSSL, curl and browsers honour it): the session secrets are
+ * appended there for Wireshark, only when the user asked for it by setting the variable.
+ */
+function keyLogFromEnvironment(): { keylog?: (line: string) => void } {
+  const file = process.env.SSLKEYLOGFILE;
+  if (!file) return {};
+  return {
+    keylog: (line) => appendFileSync(file, line.endsWith('\n') ? line : `${line}\n`, { mode: 0o600 }),
+  };
+}
+
 async function openTls(
   client: Parameters<Parameters<typeof withIoTSafe>[1]>[0],
   url: string,
@@ -72,6 +84,7 @@ async function openTls(
     ...(ca ? { ca } : {}),
     ...(options.servername ? { servername: options.servername } : {}),
     ...(options.alpn ? { alpnProtocols: options.alpn } : {}),
+    ...keyLogFromEnvironment(),
   });
   await once(socket, 'secureConnect');
   return { socket, apdus: client.apduCount - before };

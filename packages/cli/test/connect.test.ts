@@ -1,8 +1,8 @@
 // iotsafe connect tls://HOST:PORT: the handshake report on stderr, then stdin and stdout piped, with
-// the server trusted through the CA certificate stored in a SIM file container.
+// the server trusted through the CA certificate stored in a SIM file container; SSLKEYLOGFILE honoured.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,6 +40,9 @@ test('connect prints the session and pipes data; the CA comes from the SIM', asy
     },
     (s) => s.on('data', (d) => s.end(`${s.getPeerCertificate().subject?.CN} said ${d}`)),
   );
+  const serverKeyLog: string[] = [];
+  server.on('keylog', (line) => serverKeyLog.push(line.toString().trim()));
+  const keyLogFile = join(dir, 'keys.log');
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   try {
     const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
@@ -61,7 +64,7 @@ test('connect prints the session and pipes data; the CA comes from the SIM', asy
         '--offload',
         'full',
       ],
-      { env: { PATH: process.env.PATH ?? '', IOTSAFE_STORAGE_KEY: storageKey } },
+      { env: { PATH: process.env.PATH ?? '', IOTSAFE_STORAGE_KEY: storageKey, SSLKEYLOGFILE: keyLogFile } },
     );
     let out = '';
     let err = '';
@@ -78,6 +81,11 @@ test('connect prints the session and pipes data; the CA comes from the SIM', asy
     assert.match(err, /SIM APDUs: 9/);
     assert.match(err, /s:CN=localhost/);
     assert.equal(out, 'cli-device said hello');
+    // SSLKEYLOGFILE: the client's secrets are the server's (what Wireshark needs to decrypt the capture)
+    const clientKeyLog = readFileSync(keyLogFile, 'utf8').trim().split('\n');
+    assert.ok(clientKeyLog.some((l) => l.startsWith('CLIENT_TRAFFIC_SECRET_0 ')));
+    for (const line of clientKeyLog.filter((l) => !l.startsWith('EXPORTER_SECRET')))
+      assert.ok(serverKeyLog.includes(line), `the server logged ${line.split(' ')[0]} too`);
   } finally {
     server.close();
   }
