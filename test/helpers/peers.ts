@@ -23,6 +23,62 @@ export function freePort(): Promise<number> {
   });
 }
 
+interface Started {
+  child: ChildProcess;
+  output: () => string;
+  stop: () => Promise<void>;
+}
+
+/**
+ * Spawns a peer, collects its stdout and stderr, and resolves once `ready()` holds (or rejects when it
+ * exits first or after 10 s). `group`: the peer runs as a process group (a shell with children) and
+ * stop() ends the whole group.
+ */
+async function startPeer(
+  name: string,
+  command: string,
+  args: string[],
+  ready: (output: string) => boolean,
+  options: { stdin?: 'pipe' | 'ignore'; group?: boolean } = {},
+): Promise<Started> {
+  const child = spawn(command, args, {
+    stdio: [options.stdin ?? 'ignore', 'pipe', 'pipe'],
+    detached: options.group ?? false,
+  });
+  let out = '';
+  child.stdout!.on('data', (d) => {
+    out += d;
+  });
+  child.stderr!.on('data', (d) => {
+    out += d;
+  });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not start: ${out}`)), 10_000);
+    const check = () => {
+      if (ready(out)) {
+        clearTimeout(timer);
+        resolve();
+      } else if (child.exitCode !== null) {
+        clearTimeout(timer);
+        reject(new Error(`${name} exited: ${out}`));
+      } else setTimeout(check, 20);
+    };
+    check();
+  });
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      try {
+        if (options.group) process.kill(-child.pid!, 'SIGTERM');
+        else child.kill();
+      } catch {
+        resolve();
+      }
+    });
+  return { child, output: () => out, stop };
+}
+
 export interface OpensslServer {
   port: number;
   process: ChildProcess;
@@ -41,7 +97,8 @@ export async function startOpensslServer(
   writeFileSync(files.cert, pem.cert);
   writeFileSync(files.key, pem.key);
   writeFileSync(files.ca, pem.ca);
-  const child = spawn(
+  const peer = await startPeer(
+    'openssl s_server',
     'openssl',
     [
       's_server',
@@ -55,38 +112,10 @@ export async function startOpensslServer(
       files.ca,
       ...extra,
     ],
-    {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    },
+    (out) => out.includes('ACCEPT'),
+    { stdin: 'pipe' }, // s_server exits on EOF
   );
-  let out = '';
-  child.stdout.on('data', (d) => {
-    out += d;
-  });
-  child.stderr.on('data', (d) => {
-    out += d;
-  });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`openssl s_server did not start: ${out}`)), 10_000);
-    const check = () => {
-      if (out.includes('ACCEPT')) {
-        clearTimeout(timer);
-        resolve();
-      } else setTimeout(check, 20);
-    };
-    check();
-  });
-  return {
-    port,
-    process: child,
-    output: () => out,
-    stop: () =>
-      new Promise((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.kill();
-      }),
-  };
+  return { port, process: peer.child, output: peer.output, stop: peer.stop };
 }
 
 export interface IsolatedServer {
@@ -110,44 +139,14 @@ export async function startIsolatedServer(
   const { existsSync } = await import('node:fs');
   const socketPath = join(dir, `bridge-${Date.now()}-${Math.random().toString(36).slice(2)}.sock`);
   const script = `ip link set lo up; ${command} & exec socat UNIX-LISTEN:${socketPath},fork TCP:127.0.0.1:5556,retry=20,interval=0.1`;
-  const child = spawn('unshare', ['-n', 'sh', '-c', script], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-    detached: true,
-  });
-  let out = '';
-  child.stdout.on('data', (d) => {
-    out += d;
-  });
-  child.stderr.on('data', (d) => {
-    out += d;
-  });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`${command.split(' ')[0]} did not start: ${out}`)),
-      10_000,
-    );
-    const check = () => {
-      if (ready.test(out) && existsSync(socketPath)) {
-        clearTimeout(timer);
-        resolve();
-      } else setTimeout(check, 20);
-    };
-    check();
-  });
-  return {
-    connect: () => connect(socketPath),
-    output: () => out,
-    stop: () =>
-      new Promise((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        try {
-          process.kill(-child.pid!, 'SIGTERM');
-        } catch {
-          resolve();
-        }
-      }),
-  };
+  const peer = await startPeer(
+    command.split(' ')[0]!,
+    'unshare',
+    ['-n', 'sh', '-c', script],
+    (out) => ready.test(out) && existsSync(socketPath),
+    { stdin: 'pipe', group: true },
+  );
+  return { connect: () => connect(socketPath), output: peer.output, stop: peer.stop };
 }
 
 /** mosquitto on 127.0.0.1 requiring client certificates over TLS 1.3 (the certificate CN is the username). */
@@ -189,31 +188,14 @@ export async function startMosquitto(
   for (const f of Object.values(files)) if (existsSync(f)) chmodSync(f, 0o644);
   writeFileSync(files.log, '');
   chmodSync(files.log, 0o666);
-  const child = spawn('mosquitto', ['-c', files.conf], { stdio: ['ignore', 'pipe', 'pipe'] });
   const log = () => (existsSync(files.log) ? readFileSync(files.log, 'utf8') : '');
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`mosquitto did not start: ${log()}`)), 10_000);
-    const check = () => {
-      if (log().includes(`listen socket on port ${port}`) || /Opening ipv4 listen socket/.test(log())) {
-        clearTimeout(timer);
-        resolve();
-      } else if (child.exitCode !== null) {
-        clearTimeout(timer);
-        reject(new Error(`mosquitto exited: ${log()}`));
-      } else setTimeout(check, 20);
-    };
-    check();
-  });
-  return {
-    port,
-    log,
-    stop: () =>
-      new Promise((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.kill();
-      }),
-  };
+  const peer = await startPeer(
+    'mosquitto',
+    'mosquitto',
+    ['-c', files.conf],
+    () => log().includes(`listen socket on port ${port}`) || /Opening ipv4 listen socket/.test(log()),
+  );
+  return { port, log, stop: peer.stop };
 }
 
 /** The vpcd reader driver from Debian `vsmartcard-vpcd`. */
@@ -258,43 +240,12 @@ export async function startIsolatedPcscd(dir: string): Promise<IsolatedPcscd> {
     `(pcscd --foreground --config ${conf} &)`,
     `exec socat UNIX-LISTEN:${vpcd},fork TCP:127.0.0.1:35963,retry=50,interval=0.1`,
   ].join('; ');
-  const child = spawn('unshare', ['--mount', '--net', 'sh', '-c', script], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
-  let out = '';
-  child.stdout.on('data', (d) => {
-    out += d;
-  });
-  child.stderr.on('data', (d) => {
-    out += d;
-  });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`pcscd did not start: ${out}`)), 10_000);
-    const check = () => {
-      if (existsSync(socket) && existsSync(vpcd)) {
-        clearTimeout(timer);
-        resolve();
-      } else if (child.exitCode !== null) {
-        clearTimeout(timer);
-        reject(new Error(`pcscd exited: ${out}`));
-      } else setTimeout(check, 20);
-    };
-    check();
-  });
-  return {
-    socket,
-    vpcd,
-    output: () => out,
-    stop: () =>
-      new Promise((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        try {
-          process.kill(-child.pid!, 'SIGTERM');
-        } catch {
-          resolve();
-        }
-      }),
-  };
+  const peer = await startPeer(
+    'pcscd',
+    'unshare',
+    ['--mount', '--net', 'sh', '-c', script],
+    () => existsSync(socket) && existsSync(vpcd),
+    { group: true },
+  );
+  return { socket, vpcd, output: peer.output, stop: peer.stop };
 }
