@@ -1,9 +1,9 @@
 // The key that encrypts a SIM directory's private keys and secrets at rest (AES-256-GCM). It comes
 // from the caller, from IOTSAFE_STORAGE_KEY (64 hex digits) or from the file IOTSAFE_STORAGE_KEY_FILE
 // names; there is no default.
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { hexToBytes, utf8 } from '@iotsafe/protocol';
+import { hexToBytes, SealError, seal as sealValue, unseal as unsealValue } from '@iotsafe/protocol';
 
 export const STORAGE_KEY_ENV = 'IOTSAFE_STORAGE_KEY';
 export const STORAGE_KEY_FILE_ENV = 'IOTSAFE_STORAGE_KEY_FILE';
@@ -49,30 +49,14 @@ export function newStorageKey(): Uint8Array {
   return new Uint8Array(randomBytes(32));
 }
 
-const IV_LENGTH = 12;
-const TAG_LENGTH = 16;
-
 /** Seals one value: base64(iv ‖ ciphertext ‖ tag), bound to `context` as associated data. */
-export function seal(key: Uint8Array, plaintext: Uint8Array, context: string): string {
-  const iv = randomBytes(IV_LENGTH);
-  const cipher = createCipheriv('aes-256-gcm', key, iv);
-  cipher.setAAD(utf8(context));
-  const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-  return Buffer.concat([iv, body, cipher.getAuthTag()]).toString('base64');
-}
+export const seal = sealValue;
 
 export function unseal(key: Uint8Array, sealed: string, context: string): Uint8Array {
-  const raw = Buffer.from(sealed, 'base64');
-  if (raw.length < IV_LENGTH + TAG_LENGTH)
-    throw new StorageKeyError(`sealed value for ${context} is truncated`);
-  const decipher = createDecipheriv('aes-256-gcm', key, raw.subarray(0, IV_LENGTH));
-  decipher.setAAD(utf8(context));
-  decipher.setAuthTag(raw.subarray(raw.length - TAG_LENGTH));
   try {
-    return new Uint8Array(
-      Buffer.concat([decipher.update(raw.subarray(IV_LENGTH, raw.length - TAG_LENGTH)), decipher.final()]),
-    );
-  } catch {
-    throw new StorageKeyError(`cannot decrypt ${context}: wrong storage key, or the file was altered`);
+    return unsealValue(key, sealed, context);
+  } catch (error) {
+    if (error instanceof SealError) throw new StorageKeyError(error.message.replace('the data', 'the file'));
+    throw error;
   }
 }

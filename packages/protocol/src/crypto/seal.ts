@@ -1,0 +1,35 @@
+// Secrets at rest (SIM directories, the OTA key store): AES-256-GCM, base64(iv ‖ ciphertext ‖ tag),
+// each value bound to a context string as associated data so a sealed value cannot be moved.
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { utf8 } from '../bytes.js';
+
+/** A sealed value that does not open: wrong key, altered, truncated, or moved to another context. */
+export class SealError extends Error {
+  override name = 'SealError';
+}
+
+const IV_LENGTH = 12;
+const TAG_LENGTH = 16;
+
+export function seal(key: Uint8Array, plaintext: Uint8Array, context: string): string {
+  const iv = randomBytes(IV_LENGTH);
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  cipher.setAAD(utf8(context));
+  const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+  return Buffer.concat([iv, body, cipher.getAuthTag()]).toString('base64');
+}
+
+export function unseal(key: Uint8Array, sealed: string, context: string): Uint8Array {
+  const raw = Buffer.from(sealed, 'base64');
+  if (raw.length < IV_LENGTH + TAG_LENGTH) throw new SealError(`sealed value for ${context} is truncated`);
+  const decipher = createDecipheriv('aes-256-gcm', key, raw.subarray(0, IV_LENGTH));
+  decipher.setAAD(utf8(context));
+  decipher.setAuthTag(raw.subarray(raw.length - TAG_LENGTH));
+  try {
+    return new Uint8Array(
+      Buffer.concat([decipher.update(raw.subarray(IV_LENGTH, raw.length - TAG_LENGTH)), decipher.final()]),
+    );
+  } catch {
+    throw new SealError(`cannot decrypt ${context}: wrong storage key, or the data was altered`);
+  }
+}
