@@ -1,5 +1,7 @@
 // SCP80 benchmark: secured command packets built and opened per second (AES-128 and 3DES-2key,
 // ciphered + CC), each against the bare cost of the same cipher and MAC over the same bytes.
+
+import { OtaKeyStore, OtaServer, SmppLink, TestNetwork } from '@iotsafe/ota';
 import {
   cryptographicChecksum,
   encodeCommandPacket,
@@ -7,6 +9,7 @@ import {
   openCommandPacket,
   otaEncrypt,
 } from '@iotsafe/protocol';
+import { TYPE1_PROFILE, VirtualSim } from '@iotsafe/sim';
 import { measure, printTable } from './harness.js';
 
 const script = hexToBytes('00a40004023f0000d6000010'.concat('41'.repeat(16)));
@@ -62,5 +65,46 @@ export async function otaBenchmarks(): Promise<void> {
       },
     );
   }
+  rows.push(await smsRoundTrip());
   printTable(`SCP80 (SPI 16 19, ${script.length}-byte script; ratio = time against bare cipher + MAC)`, rows);
+}
+
+/** Script → SMPP → local SMSC → handset → card → PoR → SMPP → server, one SMS each way (RFM SELECT). */
+async function smsRoundTrip() {
+  const key = new Uint8Array(16).fill(7);
+  const sim = VirtualSim.inMemory(TYPE1_PROFILE);
+  sim.isd.keySets.push({
+    keyVersion: 1,
+    i: 0,
+    sequenceCounter: 0,
+    keys: [
+      { id: 1, type: 0x88, value: key },
+      { id: 2, type: 0x88, value: key },
+    ],
+  });
+  const network = await TestNetwork.start({ systemId: 'bench', password: 'bench' });
+  network.attach('4917000000', sim.card);
+  const store = OtaKeyStore.open(':memory:', new Uint8Array(32).fill(1));
+  store.addSim({ iccid: '898821100000000000', msisdn: '4917000000' });
+  store.putKeySet('898821100000000000', { kvn: 1, kicByte: 0x12, kidByte: 0x12, kic: key, kid: key });
+  const link = await SmppLink.connect({
+    host: '127.0.0.1',
+    port: network.port,
+    systemId: 'bench',
+    password: 'bench',
+  });
+  const server = new OtaServer(store, link);
+  const select = hexToBytes('00a40004022fe2');
+  const result = await measure('SMS round trip: server → SMPP → SMSC → SIM → PoR', () =>
+    server.send({ sim: '4917000000', tar: 'B00000', script: select }),
+  );
+  await link.close();
+  store.close();
+  await network.stop();
+  return {
+    name: result.name,
+    value: Math.round(result.opsPerSecond).toLocaleString('en-US'),
+    unit: 'round trips/s',
+    ratio: '',
+  };
 }

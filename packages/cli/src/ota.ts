@@ -2,6 +2,7 @@
 // captured one (packet, SMS user data, SMS-DELIVER TPDU or ENVELOPE) or a PoR with the keys. Keys come
 // from --kic-key/--kid-key, IOTSAFE_OTA_KIC/_KID, or a key file with kic= and kid= lines; never printed.
 import { readFileSync } from 'node:fs';
+import { OtaKeyStore, OtaServer, SmppLink, TestNetwork } from '@iotsafe/ota';
 import {
   bytesToHex,
   commandPacketUserData,
@@ -25,9 +26,10 @@ import {
   scriptFormat,
   swToHex,
 } from '@iotsafe/protocol';
+import { VirtualSim } from '@iotsafe/sim';
 import { type Command, Option } from 'commander';
 import { print, printJson, table } from './output.js';
-import { type GlobalOptions, UsageError } from './session.js';
+import { type GlobalOptions, parseHostPort, storageKey, UsageError } from './session.js';
 
 interface KeyFlags {
   kicKey?: string;
@@ -105,7 +107,8 @@ function unwrap(bytes: Uint8Array): { packet: Uint8Array; layers: string[] } {
 export function registerOta(program: Command, globals: () => GlobalOptions): void {
   const ota = program
     .command('ota')
-    .description('SCP80 secured packets: build and open them (like pySim ota)');
+    .description('SCP80 over the air: build and open packets, keep keys and counters, send over SMPP');
+  registerServerCommands(ota, globals);
 
   keyOptions(
     ota
@@ -267,4 +270,142 @@ function safeCompact(data: Uint8Array): Uint8Array[] {
   } catch {
     return [data];
   }
+}
+
+function registerServerCommands(ota: Command, globals: () => GlobalOptions): void {
+  const openStore = (path: string) => OtaKeyStore.open(path, storageKey(globals()));
+
+  keyOptions(
+    ota
+      .command('add-sim')
+      .description('record a SIM and an SCP80 key set in the OTA key store (keys sealed by the storage key)')
+      .requiredOption('--store <file>', 'the key store (SQLite)')
+      .requiredOption('--iccid <digits>')
+      .requiredOption('--msisdn <digits>')
+      .option('--kvn <n>', 'key version', '1')
+      .requiredOption('--kic <hex>', 'KIc byte (12 AES, 15 3DES 2-key; its KVN nibble is taken from --kvn)'),
+  ).action(
+    (options: KeyFlags & { store: string; iccid: string; msisdn: string; kvn: string; kic: string }) => {
+      const kvn = Number(options.kvn);
+      if (!Number.isInteger(kvn) || kvn < 1 || kvn > 15) throw new UsageError('--kvn takes 1 to 15');
+      const keys = otaKeys(options);
+      if (!keys.kic || !keys.kid)
+        throw new UsageError('give the KIc and KID keys (--kic-key/--kid-key or --keys-file)');
+      const byte = (kvn << 4) | (hexOption(options.kic, '--kic', 1)[0]! & 0x0f);
+      const store = openStore(options.store);
+      try {
+        store.addSim({ iccid: options.iccid, msisdn: options.msisdn });
+        store.putKeySet(options.iccid, { kvn, kicByte: byte, kidByte: byte, kic: keys.kic, kid: keys.kid });
+        print(
+          `SIM ${options.iccid} (${options.msisdn}): key set ${kvn} stored, counter ${store.counter(options.iccid, kvn)}`,
+        );
+      } finally {
+        store.close();
+      }
+    },
+  );
+
+  ota
+    .command('send')
+    .description('send a script to a SIM over SMPP and print its PoR')
+    .requiredOption('--store <file>', 'the key store (SQLite)')
+    .requiredOption('--smsc <host:port>', 'the SMSC (SMPP)')
+    .option('--system-id <id>', 'SMPP system_id', 'iotsafe')
+    .option('--password <text>', 'SMPP password (or IOTSAFE_SMPP_PASSWORD)')
+    .requiredOption('--to <iccid|msisdn>', 'the SIM')
+    .requiredOption('--tar <hex>', 'TAR: 000000 RAM to the ISD, B00000 RFM')
+    .requiredOption('--script <hex>', 'compact C-APDUs or an AA/AE script')
+    .option('--spi <hex>', 'SPI', '1619')
+    .option('--kvn <n>', 'key version', '1')
+    .option('--timeout <ms>', 'wait for the PoR, per attempt', '10000')
+    .action(
+      async (options: {
+        store: string;
+        smsc: string;
+        systemId: string;
+        password?: string;
+        to: string;
+        tar: string;
+        script: string;
+        spi: string;
+        kvn: string;
+        timeout: string;
+      }) => {
+        const request = {
+          sim: options.to,
+          tar: bytesToHex(hexOption(options.tar, '--tar', 3)),
+          script: hexOption(options.script, '--script'),
+          spi: bytesToHex(hexOption(options.spi, '--spi', 2)),
+          kvn: Number(options.kvn),
+        };
+        const store = openStore(options.store);
+        try {
+          const link = await SmppLink.connect({
+            ...parseHostPort(options.smsc, '--smsc'),
+            systemId: options.systemId,
+            password: options.password ?? process.env.IOTSAFE_SMPP_PASSWORD ?? '',
+          });
+          try {
+            const result = await new OtaServer(store, link, { timeoutMs: Number(options.timeout) }).send(
+              request,
+            );
+            const por = result.por;
+            if (globals().json)
+              printJson({
+                counter: result.counter.toString(),
+                attempts: result.attempts,
+                status: por?.status,
+                data: por ? bytesToHex(por.data) : undefined,
+              });
+            else
+              print(
+                table([
+                  ['CNTR', result.counter.toString()],
+                  ['attempts', String(result.attempts)],
+                  [
+                    'PoR',
+                    por
+                      ? `${por.status.toString(16).padStart(2, '0')} ${por.statusText}`
+                      : '(none asked for)',
+                  ],
+                  ...(por?.data.length ? [['data', bytesToHex(por.data)]] : []),
+                ]),
+              );
+            if (por && por.status !== 0) process.exitCode = 3;
+          } finally {
+            await link.close();
+          }
+        } finally {
+          store.close();
+        }
+      },
+    );
+
+  ota
+    .command('network <sim-dir>')
+    .description('run a local SMSC (SMPP on 127.0.0.1) with a handset holding this SIM, until interrupted')
+    .requiredOption('--msisdn <digits>', "the handset's number")
+    .option('--port <n>', 'SMPP port (default: a free one)', '0')
+    .option('--system-id <id>', 'SMPP system_id to accept', 'iotsafe')
+    .option('--password <text>', 'SMPP password to accept (or IOTSAFE_SMPP_PASSWORD)')
+    .action(
+      async (
+        simDir: string,
+        options: { msisdn: string; port: string; systemId: string; password?: string },
+      ) => {
+        const sim = VirtualSim.open(simDir, { storageKey: storageKey(globals()) });
+        const network = await TestNetwork.start({
+          systemId: options.systemId,
+          password: options.password ?? process.env.IOTSAFE_SMPP_PASSWORD ?? '',
+          port: Number(options.port),
+        });
+        network.attach(options.msisdn, sim.card);
+        print(`SMSC on 127.0.0.1:${network.port}; handset ${options.msisdn} holds ${simDir}`);
+        await new Promise<void>((resolve) => {
+          process.once('SIGINT', resolve);
+          process.once('SIGTERM', resolve);
+        });
+        await network.stop();
+      },
+    );
 }

@@ -84,3 +84,115 @@ describe('iotsafe ota', () => {
     assert.equal(iotsafe(['ota', 'encode', ...common, '--kic-key', 'zz']).code, 2);
   });
 });
+
+describe('iotsafe ota over SMPP, end to end', () => {
+  test('SCP80 keys loaded by gp put-key; a script sent through the local SMSC updates EF SPN', async () => {
+    const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+    const { spawn } = await import('node:child_process');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'iotsafe-cli-ota-'));
+    const env = { IOTSAFE_STORAGE_KEY: '3d'.repeat(32) };
+    try {
+      const sim = join(dir, 'sim');
+      writeFileSync(join(dir, 'gp.keys'), `${'40'.repeat(16)}\n`);
+      writeFileSync(join(dir, 'scp80.keys'), `enc=${KIC}\nmac=${KID}\ndek=${'33'.repeat(16)}\n`);
+      writeFileSync(join(dir, 'ota.keys'), `kic=${KIC}\nkid=${KID}\n`);
+      const step = (args: string[]) => {
+        const r = iotsafe(args, env);
+        assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+        return r.stdout;
+      };
+      step(['sim', 'create', sim, '--profile', 'type1', '--isd-keys-file', join(dir, 'gp.keys')]);
+      step([
+        '--sim',
+        sim,
+        'gp',
+        '--keys-file',
+        join(dir, 'gp.keys'),
+        'put-key',
+        '--new-kvn',
+        '01',
+        '--new-keys-file',
+        join(dir, 'scp80.keys'),
+      ]);
+      const store = join(dir, 'ota.db');
+      step([
+        'ota',
+        'add-sim',
+        '--store',
+        store,
+        '--iccid',
+        '8988211000000467285',
+        '--msisdn',
+        '4917000001',
+        '--kic',
+        '12',
+        '--keys-file',
+        join(dir, 'ota.keys'),
+      ]);
+      const network = spawn(
+        process.execPath,
+        [
+          '--conditions=development',
+          '--import',
+          'tsx',
+          main,
+          'ota',
+          'network',
+          sim,
+          '--msisdn',
+          '4917000001',
+        ],
+        {
+          env: { PATH: process.env.PATH ?? '', ...env },
+        },
+      );
+      try {
+        let out = '';
+        network.stdout.on('data', (d) => {
+          out += d;
+        });
+        network.stderr.on('data', (d) => {
+          out += d;
+        });
+        const port = await new Promise<string>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`no SMSC: ${out}`)), 15_000);
+          const check = () => {
+            const m = /SMSC on 127\.0\.0\.1:(\d+)/.exec(out);
+            if (m) {
+              clearTimeout(timer);
+              resolve(m[1]!);
+            } else setTimeout(check, 30);
+          };
+          check();
+        });
+        const spn = `01${Buffer.from('cli over sms').toString('hex')}ffffffff`;
+        const sent = step([
+          '--json',
+          'ota',
+          'send',
+          '--store',
+          store,
+          '--smsc',
+          `127.0.0.1:${port}`,
+          '--to',
+          '8988211000000467285',
+          '--tar',
+          'B00000',
+          '--script',
+          `00a40004027f2000a40004026f4600d6000011${spn}00b0000011`,
+        ]);
+        const result = JSON.parse(sent);
+        assert.equal(result.status, 0);
+        assert.equal(result.counter, '1');
+        assert.equal(result.data.toLowerCase(), `049000${spn}`);
+      } finally {
+        network.kill('SIGTERM');
+        await new Promise((r) => network.once('exit', r));
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
