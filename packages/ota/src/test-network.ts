@@ -1,10 +1,13 @@
 // A local network for OTA without an operator: an SMSC (SMPP server on 127.0.0.1) that routes each
 // submit_sm to a virtual handset by MSISDN; the handset turns it into an SMS-DELIVER (PID 7F, class 2),
 // gives it to its card in an ENVELOPE (SMS-PP data download), and sends the PoR the card answers back
-// to the server as a deliver_sm, as a real handset's DELIVER-REPORT would reach the SMSC.
+// to the server as a deliver_sm, as a real handset's DELIVER-REPORT would reach the SMSC; a PoR the
+// card sends as a proactive SEND SHORT MESSAGE (SPI2 b6) is fetched and sent on as a mobile-originated SMS.
 import type { AddressInfo } from 'node:net';
 import {
   DCS_8BIT_CLASS2,
+  decodeSendShortMessage,
+  decodeSmsSubmit,
   encodeSmsDeliver,
   encodeSmsPpDownload,
   PID_SIM_DATA_DOWNLOAD,
@@ -109,16 +112,61 @@ export class TestNetwork {
     if (answer.sw >> 8 === 0x61)
       answer = parseResponseApdu(card.transmit(Uint8Array.of(0x00, 0xc0, 0, 0, answer.sw & 0xff)));
     this.delivered++;
+    if (answer.sw >> 8 === 0x91) return this.fetchShortMessage(session, card, to, from, answer.sw & 0xff);
     if (answer.data.length === 0) return;
+    this.returnPor(session, to, from, answer.data);
+  }
+
+  // 91xx: the card has a proactive command. SEND SHORT MESSAGE carries a PoR as a mobile-originated SMS.
+  private fetchShortMessage(
+    session: smpp.Session,
+    card: HandsetCard,
+    msisdn: string,
+    to: string,
+    length: number,
+  ): void {
+    const fetched = parseResponseApdu(card.transmit(Uint8Array.of(0x80, 0x12, 0, 0, length)));
+    let userData: Uint8Array;
+    try {
+      userData = decodeSmsSubmit(decodeSendShortMessage(fetched.data)).userData;
+    } catch {
+      userData = new Uint8Array(0); // another proactive command: the handset has nothing to send
+    }
+    // TERMINAL RESPONSE: command performed successfully (TS 102 223 §6.8)
+    card.transmit(
+      Uint8Array.of(
+        0x80,
+        0x14,
+        0,
+        0,
+        0x0c,
+        0x81,
+        0x03,
+        0x01,
+        0x13,
+        0x00,
+        0x82,
+        0x02,
+        0x82,
+        0x81,
+        0x83,
+        0x01,
+        0x00,
+      ),
+    );
+    if (userData.length) this.returnPor(session, msisdn, to, userData);
+  }
+
+  private returnPor(session: smpp.Session, from: string, to: string, userData: Uint8Array): void {
     this.porsReturned++;
     session.send(
       new smpp.PDU('deliver_sm', {
-        source_addr: to,
-        destination_addr: from,
+        source_addr: from,
+        destination_addr: to,
         esm_class: 0x40,
         protocol_id: PID_SIM_DATA_DOWNLOAD,
         data_coding: 0x04,
-        short_message: Buffer.from(answer.data),
+        short_message: Buffer.from(userData),
       }),
     );
   }

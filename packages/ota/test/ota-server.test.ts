@@ -204,3 +204,23 @@ describe('the key store and the SMPP link', () => {
     );
   });
 });
+
+describe('PoR via SMS-SUBMIT (SPI2 b6)', () => {
+  test('the card answers 91xx, the handset FETCHes SEND SHORT MESSAGE and the PoR reaches the server', async () => {
+    const { server, close } = await openServer();
+    try {
+      const pors = network.porsReturned;
+      const result = await server.send({
+        sim: ICCID,
+        tar: 'B00000',
+        spi: '1639',
+        script: h('00a40004022fe200b000000a'),
+      });
+      assert.equal(result.por?.status, 0, result.por?.statusText);
+      assert.deepEqual(decodeCompactResponse(result.por!.data).data, h('98001032547698103214'));
+      assert.equal(network.porsReturned, pors + 1);
+    } finally {
+      await close();
+    }
+  });
+});

@@ -11,6 +11,7 @@ import {
   decodeCompactScript,
   decodeExpandedResponse,
   decodeExpandedScript,
+  decodeSendShortMessage,
   decodeSmsDeliver,
   decodeSmsPpDownload,
   decodeSmsSubmit,
@@ -18,6 +19,7 @@ import {
   encodeCompactResponse,
   encodeExpandedResponse,
   encodeExpandedScript,
+  encodeSendShortMessage,
   encodeSmsDeliver,
   encodeSmsPpDownload,
   encodeSmsSubmit,
@@ -228,5 +230,22 @@ describe('TS 102 226 remote command formats', () => {
     assert.equal(lower(encodeCompactResponse({ executed: 2, sw: 0x9000, data: h('abcd') })), '029000abcd');
     assert.equal(scriptFormat(h('00a40004023f00')), 'compact');
     assert.equal(scriptFormat(h('8100')), 'admin-trigger');
+  });
+});
+
+describe('SEND SHORT MESSAGE (PoR via SMS-SUBMIT)', () => {
+  test('the proactive command has the layout of spec §4.4 and gives its SMS-SUBMIT back', () => {
+    const submit = encodeSmsSubmit({
+      messageReference: 0,
+      destination: { digits: '1234', toa: 0x81 },
+      pid: 0x7f,
+      dcs: 0xf6,
+      userData: h('027100000b0ab00000000000000000'),
+      userDataHeader: true,
+    });
+    const command = encodeSendShortMessage(submit);
+    assert.equal(lower(command.subarray(2, 14)), '8103011300820281830500'.concat('8b'));
+    assert.deepEqual(decodeSendShortMessage(command), submit);
+    assert.throws(() => decodeSendShortMessage(h('d009810301200082028183')), FormatError); // not 13
   });
 });

@@ -6,6 +6,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import {
   bytesToHex,
   DEFAULT_AIDS,
+  encodeSendShortMessage,
   equalBytes,
   IOTSAFE_AID,
   type ObjectRef,
@@ -172,6 +173,7 @@ export class VirtualSim {
         ],
       ]),
       keySets: () => this.state.isd.keySets,
+      sendShortMessage: (tpdu) => this.card.queueProactive(encodeSendShortMessage(tpdu)),
       commitCounter: (keySet, counter) =>
         this.commitIsd(() => {
           const set = this.state.isd.keySets.find((s) => s.keyVersion === keySet.keyVersion);

@@ -300,3 +300,31 @@ export function decodeSmsPpDownload(envelopeData: Uint8Array): Uint8Array {
   if (!tpdu) throw new FormatError('SMS-PP download without an SMS TPDU (tag 8B)');
   return tpdu.value;
 }
+
+/**
+ * The proactive command SEND SHORT MESSAGE (TS 102 223 §6.6.9) that carries a PoR as an SMS-SUBMIT
+ * (spec/scp80-81.md §4.4): command details 01 13 00, UICC → network, an empty alpha identifier.
+ */
+export function encodeSendShortMessage(submitTpdu: Uint8Array): Uint8Array {
+  return encodeBerTlv(
+    0xd0,
+    concatBytes(
+      encodeBerTlv(0x81, Uint8Array.of(0x01, 0x13, 0x00)),
+      encodeBerTlv(0x82, Uint8Array.of(0x81, 0x83)),
+      encodeBerTlv(0x05, new Uint8Array(0)),
+      encodeBerTlv(0x8b, submitTpdu),
+    ),
+  );
+}
+
+/** The SMS-SUBMIT TPDU of a SEND SHORT MESSAGE (tags with or without the comprehension-required bit). */
+export function decodeSendShortMessage(command: Uint8Array): Uint8Array {
+  const [top] = decodeBerTlvs(command);
+  if (!top || top.tag !== 0xd0) throw new FormatError('not a proactive command (tag D0)');
+  const inner = decodeBerTlvs(top.value);
+  const details = inner.find((t) => (t.tag & 0x7f) === 0x01);
+  if (!details || details.value[1] !== 0x13) throw new FormatError('not SEND SHORT MESSAGE');
+  const tpdu = inner.find((t) => (t.tag & 0x7f) === 0x0b);
+  if (!tpdu) throw new FormatError('SEND SHORT MESSAGE without an SMS TPDU');
+  return tpdu.value;
+}

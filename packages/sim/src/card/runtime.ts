@@ -57,6 +57,8 @@ export function buildAtr(protocol: TransmissionProtocol): Uint8Array {
 }
 
 const INS_ENVELOPE = 0xc2;
+const INS_FETCH = 0x12;
+const INS_TERMINAL_RESPONSE = 0x14;
 const sw = (value: number) => Uint8Array.of(value >> 8, value & 0xff);
 const SELECT_METHODS_WITHOUT_FILE_SYSTEM = new Set([0x00, 0x01, 0x02, 0x03, 0x08, 0x09]);
 
@@ -74,6 +76,17 @@ export class CardRuntime implements Card {
   }
 
   private envelopeHandler?: (data: Uint8Array) => Uint8Array;
+  /** A proactive command for the terminal to FETCH (one at a time; a newer one replaces it). */
+  private proactive?: Uint8Array;
+
+  queueProactive(command: Uint8Array): void {
+    if (command.length > 255) throw new FormatError('a proactive command is at most 255 bytes');
+    this.proactive = command;
+  }
+
+  private clearProactive(command: Uint8Array): void {
+    if (this.proactive === command) this.proactive = undefined;
+  }
 
   /** Who answers ENVELOPE (80 C2): the OTA receiving entity. Its answer goes back as response data. */
   onEnvelope(handler: (data: Uint8Array) => Uint8Array): void {
@@ -125,8 +138,22 @@ export class CardRuntime implements Card {
     if (apdu.ins === INS.MANAGE_CHANNEL && cls.kind === 'interindustry')
       return this.manageChannel(cls.channel, apdu);
     // ENVELOPE (TS 102 221 §10.1.8 / TS 31.111 §7): for the card's toolkit, whatever is selected.
-    if (apdu.ins === INS_ENVELOPE && cls.kind === 'proprietary' && this.envelopeHandler && state)
-      return this.deliver(state, apdu, { data: this.envelopeHandler(apdu.data), sw: SW.OK });
+    if (apdu.ins === INS_ENVELOPE && cls.kind === 'proprietary' && this.envelopeHandler && state) {
+      const data = this.envelopeHandler(apdu.data);
+      const proactive = this.proactive; // 91xx: a proactive command is waiting for FETCH (TS 102 221 §7.4.2.2)
+      if (data.length === 0 && proactive) return sw(0x9100 | proactive.length);
+      return this.deliver(state, apdu, { data, sw: SW.OK });
+    }
+    if (apdu.ins === INS_FETCH && cls.kind === 'proprietary' && this.proactive && state) {
+      const command = this.proactive;
+      return this.deliver(state, apdu, {
+        data: command,
+        sw: SW.OK,
+        onDelivered: () => this.clearProactive(command),
+      });
+    }
+    if (apdu.ins === INS_TERMINAL_RESPONSE && cls.kind === 'proprietary' && this.envelopeHandler)
+      return sw(SW.OK);
     if (!state) {
       if (!(apdu.ins === INS.SELECT && this.options.implicitChannelOpen))
         return sw(SW.LOGICAL_CHANNEL_NOT_SUPPORTED);

@@ -3,6 +3,7 @@
 // its minimum security level checked, the key set found by KVN, the packet deciphered and verified, the
 // counter checked and persisted, the script run, and the PoR returned as the ENVELOPE's response data.
 import {
+  type Address,
   bytesToHex,
   type CommandHeader,
   decodeCommandHeader,
@@ -14,6 +15,7 @@ import {
   encodeCompactResponse,
   encodeExpandedResponse,
   encodeResponsePacket,
+  encodeSmsSubmit,
   FormatError,
   IEI_COMMAND_PACKET,
   type OtaKeys,
@@ -49,6 +51,8 @@ export interface OtaReceiverOptions {
   keySets: () => readonly KeySet[];
   /** Stores a new counter for a key set atomically (throws when it cannot be written). */
   commitCounter: (keySet: KeySet, counter: bigint) => void;
+  /** Sends an SMS-SUBMIT (a PoR the SPI wants via SMS-SUBMIT) as a proactive SEND SHORT MESSAGE. */
+  sendShortMessage?: (submitTpdu: Uint8Array) => void;
 }
 
 const MAX_COUNTER = (1n << 40n) - 1n;
@@ -101,10 +105,31 @@ export class OtaReceiver {
     }
     if (!whole) return new Uint8Array(0); // more parts to come
     if (!whole.elements.some((e) => e.iei === IEI_COMMAND_PACKET)) return new Uint8Array(0);
-    return this.process(whole.body);
+    return this.process(whole.body, sms.originator);
   }
 
-  private process(packet: Uint8Array): Uint8Array {
+  private process(packet: Uint8Array, originator: Address): Uint8Array {
+    const por = this.processPacket(packet);
+    // SPI2 b6 (TS 31.115): the PoR goes back in an SMS-SUBMIT to the sender, not in the ENVELOPE response
+    if (por.length === 0 || !this.viaSubmit || !this.options.sendShortMessage) return por;
+    this.options.sendShortMessage(
+      encodeSmsSubmit({
+        messageReference: 0,
+        destination: originator,
+        pid: PID_SIM_DATA_DOWNLOAD,
+        dcs: 0xf6,
+        userData: por,
+        userDataHeader: true,
+      }),
+    );
+    return new Uint8Array(0);
+  }
+
+  /** Whether the packet being processed asked for its PoR via SMS-SUBMIT. */
+  private viaSubmit = false;
+
+  private processPacket(packet: Uint8Array): Uint8Array {
+    this.viaSubmit = false;
     let header: CommandHeader;
     try {
       header = decodeCommandHeader(packet);
@@ -112,6 +137,7 @@ export class OtaReceiver {
       return this.refuse(error, packet.subarray(7, 10));
     }
     const tar = bytesToHex(header.tar);
+    this.viaSubmit = header.spi.porViaSubmit;
     try {
       const target = this.options.targets.get(tar);
       if (!target) throw new OtaPacketError(POR_STATUS.tarUnknown, `no application has TAR ${tar}`);
