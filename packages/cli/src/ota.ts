@@ -2,7 +2,7 @@
 // captured one (packet, SMS user data, SMS-DELIVER TPDU or ENVELOPE) or a PoR with the keys. Keys come
 // from --kic-key/--kid-key, IOTSAFE_OTA_KIC/_KID, or a key file with kic= and kid= lines; never printed.
 import { readFileSync } from 'node:fs';
-import { OtaKeyStore, OtaServer, SmppLink, TestNetwork } from '@iotsafe/ota';
+import { OtaKeyStore, OtaServer, SmppLink, serveOtaApi, TestNetwork } from '@iotsafe/ota';
 import {
   bytesToHex,
   commandPacketUserData,
@@ -378,6 +378,44 @@ function registerServerCommands(ota: Command, globals: () => GlobalOptions): voi
         } finally {
           store.close();
         }
+      },
+    );
+
+  ota
+    .command('serve')
+    .description('keep the OTA server and its SMPP link up; take scripts on POST /send (127.0.0.1)')
+    .requiredOption('--store <file>', 'the key store (SQLite)')
+    .requiredOption('--smsc <host:port>', 'the SMSC (SMPP)')
+    .option('--system-id <id>', 'SMPP system_id', 'iotsafe')
+    .option('--password <text>', 'SMPP password (or IOTSAFE_SMPP_PASSWORD)')
+    .option('--listen <[host:]port>', 'the HTTP API (host 127.0.0.1 by default)', '0')
+    .option('--timeout <ms>', 'wait for a PoR, per attempt', '10000')
+    .action(
+      async (options: {
+        store: string;
+        smsc: string;
+        systemId: string;
+        password?: string;
+        listen: string;
+        timeout: string;
+      }) => {
+        const store = openStore(options.store);
+        const link = await SmppLink.connect({
+          ...parseHostPort(options.smsc, '--smsc'),
+          systemId: options.systemId,
+          password: options.password ?? process.env.IOTSAFE_SMPP_PASSWORD ?? '',
+        });
+        const api = await serveOtaApi(new OtaServer(store, link, { timeoutMs: Number(options.timeout) }), {
+          ...(options.listen === '0' ? {} : parseHostPort(options.listen, '--listen')),
+        });
+        print(`OTA server: POST http://127.0.0.1:${api.port}/send {"to", "tar", "script"}`);
+        await new Promise<void>((resolve) => {
+          process.once('SIGINT', resolve);
+          process.once('SIGTERM', resolve);
+        });
+        await api.stop();
+        await link.close();
+        store.close();
       },
     );
 

@@ -187,6 +187,58 @@ describe('iotsafe ota over SMPP, end to end', () => {
         assert.equal(result.status, 0);
         assert.equal(result.counter, '1');
         assert.equal(result.data.toLowerCase(), `049000${spn}`);
+
+        // the same through `ota serve`: the SMPP link stays up, scripts come in on POST /send
+        const served = spawn(
+          process.execPath,
+          [
+            '--conditions=development',
+            '--import',
+            'tsx',
+            main,
+            'ota',
+            'serve',
+            '--store',
+            store,
+            '--smsc',
+            `127.0.0.1:${port}`,
+          ],
+          { env: { PATH: process.env.PATH ?? '', ...env } },
+        );
+        try {
+          let said = '';
+          served.stdout.on('data', (d) => {
+            said += d;
+          });
+          served.stderr.on('data', (d) => {
+            said += d;
+          });
+          const url = await new Promise<string>((resolve, reject) => {
+            const timer = setTimeout(() => reject(new Error(`no API: ${said}`)), 15_000);
+            const check = () => {
+              const m = /POST (http:\/\/127\.0\.0\.1:\d+\/send)/.exec(said);
+              if (m) {
+                clearTimeout(timer);
+                resolve(m[1]!);
+              } else setTimeout(check, 30);
+            };
+            check();
+          });
+          const post = (body: unknown) =>
+            fetch(url, { method: 'POST', body: JSON.stringify(body) }).then(async (r) => ({
+              status: r.status,
+              json: (await r.json()) as Record<string, unknown>,
+            }));
+          const ok = await post({ to: '4917000001', tar: 'B00000', script: '00a40004022fe200b000000a' });
+          assert.equal(ok.status, 200, JSON.stringify(ok.json));
+          assert.equal(ok.json.status, 0);
+          assert.equal(ok.json.counter, '2', 'the counter went on from the one `ota send` used');
+          assert.equal((await post({ to: '4917000001', tar: 'nope', script: '' })).status, 400);
+          assert.equal((await post({ to: '0000', tar: 'B00000', script: '00' })).status, 400);
+        } finally {
+          served.kill('SIGTERM');
+          await new Promise((r) => served.once('exit', r));
+        }
       } finally {
         network.kill('SIGTERM');
         await new Promise((r) => network.once('exit', r));

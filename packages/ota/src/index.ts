@@ -1,3 +1,4 @@
+export { type ServedApi, serveOtaApi } from './http-api.js';
 export { KeyStoreError, type OtaKeySet, OtaKeyStore, type SimRecord } from './key-store.js';
 export {
   type OtaResult,
