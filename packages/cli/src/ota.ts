@@ -312,7 +312,8 @@ function registerServerCommands(ota: Command, globals: () => GlobalOptions): voi
     .requiredOption('--smsc <host:port>', 'the SMSC (SMPP)')
     .option('--system-id <id>', 'SMPP system_id', 'iotsafe')
     .option('--password <text>', 'SMPP password (or IOTSAFE_SMPP_PASSWORD)')
-    .requiredOption('--to <iccid|msisdn>', 'the SIM')
+    .option('--to <iccid|msisdn>', 'the SIM')
+    .option('--iccid <digits>', 'the SIM by ICCID (same as --to)')
     .requiredOption('--tar <hex>', 'TAR: 000000 RAM to the ISD, B00000 RFM')
     .requiredOption('--script <hex>', 'compact C-APDUs or an AA/AE script')
     .option('--spi <hex>', 'SPI', '1619')
@@ -324,15 +325,18 @@ function registerServerCommands(ota: Command, globals: () => GlobalOptions): voi
         smsc: string;
         systemId: string;
         password?: string;
-        to: string;
+        to?: string;
+        iccid?: string;
         tar: string;
         script: string;
         spi: string;
         kvn: string;
         timeout: string;
       }) => {
+        const sim = options.to ?? options.iccid;
+        if (!sim) throw new UsageError('which SIM? pass --iccid DIGITS or --to ICCID|MSISDN');
         const request = {
-          sim: options.to,
+          sim,
           tar: bytesToHex(hexOption(options.tar, '--tar', 3)),
           script: hexOption(options.script, '--script'),
           spi: bytesToHex(hexOption(options.spi, '--spi', 2)),

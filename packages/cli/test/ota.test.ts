@@ -176,7 +176,7 @@ describe('iotsafe ota over SMPP, end to end', () => {
           store,
           '--smsc',
           `127.0.0.1:${port}`,
-          '--to',
+          '--iccid',
           '8988211000000467285',
           '--tar',
           'B00000',
