@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { startCli } from '../../../test/helpers/cli.js';
 
 const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 const KIC = '200102030405060708090a0b0c0d0e0f';
@@ -88,7 +89,6 @@ describe('iotsafe ota', () => {
 describe('iotsafe ota over SMPP, end to end', () => {
   test('SCP80 keys loaded by gp put-key; a script sent through the local SMSC updates EF SPN', async () => {
     const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
-    const { spawn } = await import('node:child_process');
     const { join } = await import('node:path');
     const { tmpdir } = await import('node:os');
     const dir = mkdtempSync(join(tmpdir(), 'iotsafe-cli-ota-'));
@@ -131,42 +131,13 @@ describe('iotsafe ota over SMPP, end to end', () => {
         '--keys-file',
         join(dir, 'ota.keys'),
       ]);
-      const network = spawn(
-        process.execPath,
-        [
-          '--conditions=development',
-          '--import',
-          'tsx',
-          main,
-          'ota',
-          'network',
-          sim,
-          '--msisdn',
-          '4917000001',
-        ],
-        {
-          env: { PATH: process.env.PATH ?? '', ...env },
-        },
+      const network = await startCli(
+        ['ota', 'network', sim, '--msisdn', '4917000001'],
+        env,
+        /SMSC on 127\.0\.0\.1:(\d+)/,
       );
       try {
-        let out = '';
-        network.stdout.on('data', (d) => {
-          out += d;
-        });
-        network.stderr.on('data', (d) => {
-          out += d;
-        });
-        const port = await new Promise<string>((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error(`no SMSC: ${out}`)), 15_000);
-          const check = () => {
-            const m = /SMSC on 127\.0\.0\.1:(\d+)/.exec(out);
-            if (m) {
-              clearTimeout(timer);
-              resolve(m[1]!);
-            } else setTimeout(check, 30);
-          };
-          check();
-        });
+        const port = network.match[1]!;
         const spn = `01${Buffer.from('cli over sms').toString('hex')}ffffffff`;
         const sent = step([
           '--json',
@@ -189,41 +160,13 @@ describe('iotsafe ota over SMPP, end to end', () => {
         assert.equal(result.data.toLowerCase(), `049000${spn}`);
 
         // the same through `ota serve`: the SMPP link stays up, scripts come in on POST /send
-        const served = spawn(
-          process.execPath,
-          [
-            '--conditions=development',
-            '--import',
-            'tsx',
-            main,
-            'ota',
-            'serve',
-            '--store',
-            store,
-            '--smsc',
-            `127.0.0.1:${port}`,
-          ],
-          { env: { PATH: process.env.PATH ?? '', ...env } },
+        const served = await startCli(
+          ['ota', 'serve', '--store', store, '--smsc', `127.0.0.1:${port}`],
+          env,
+          /POST (http:\/\/127\.0\.0\.1:\d+\/send)/,
         );
         try {
-          let said = '';
-          served.stdout.on('data', (d) => {
-            said += d;
-          });
-          served.stderr.on('data', (d) => {
-            said += d;
-          });
-          const url = await new Promise<string>((resolve, reject) => {
-            const timer = setTimeout(() => reject(new Error(`no API: ${said}`)), 15_000);
-            const check = () => {
-              const m = /POST (http:\/\/127\.0\.0\.1:\d+\/send)/.exec(said);
-              if (m) {
-                clearTimeout(timer);
-                resolve(m[1]!);
-              } else setTimeout(check, 30);
-            };
-            check();
-          });
+          const url = served.match[1]!;
           const post = (body: unknown) =>
             fetch(url, { method: 'POST', body: JSON.stringify(body) }).then(async (r) => ({
               status: r.status,
@@ -236,12 +179,10 @@ describe('iotsafe ota over SMPP, end to end', () => {
           assert.equal((await post({ to: '4917000001', tar: 'nope', script: '' })).status, 400);
           assert.equal((await post({ to: '0000', tar: 'B00000', script: '00' })).status, 400);
         } finally {
-          served.kill('SIGTERM');
-          await new Promise((r) => served.once('exit', r));
+          await served.stop();
         }
       } finally {
-        network.kill('SIGTERM');
-        await new Promise((r) => network.once('exit', r));
+        await network.stop();
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });

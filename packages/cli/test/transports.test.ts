@@ -2,12 +2,13 @@
 // vpcd; the device commands reach it with --tcp, --modem and --reader, and what they change lands in
 // the SIM directory. A card that cannot be reached exits 5.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { startCli } from '../../../test/helpers/cli.js';
 import { freePort, peerAvailable, startIsolatedPcscd, VPCD_DRIVER } from '../../../test/helpers/peers.js';
 
 const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
@@ -28,43 +29,9 @@ function iotsafe(args: string[], extra: Record<string, string> = {}) {
 }
 
 /** `iotsafe sim serve …` in the background, resolved once every front end has said where it is. */
-async function serve(
-  args: string[],
-  lines: number,
-): Promise<{ child: ChildProcess; stop: () => Promise<number | null> }> {
-  const child = spawn(process.execPath, [...nodeArgs, 'sim', 'serve', sim, ...args], {
-    env: env(),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout!.on('data', (d) => {
-    out += d;
-  });
-  child.stderr!.on('data', (d) => {
-    out += d;
-  });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`sim serve did not start: ${out}`)), 15_000);
-    const check = () => {
-      if (out.split('\n').filter((l) => /^(serving|emulating|inserting)/.test(l)).length >= lines) {
-        clearTimeout(timer);
-        resolve();
-      } else if (child.exitCode !== null) {
-        clearTimeout(timer);
-        reject(new Error(`sim serve exited: ${out}`));
-      } else setTimeout(check, 30);
-    };
-    check();
-  });
-  return {
-    child,
-    stop: () =>
-      new Promise((resolve) => {
-        if (child.exitCode !== null) return resolve(child.exitCode);
-        child.once('exit', (code) => resolve(code));
-        child.kill('SIGTERM');
-      }),
-  };
+/** `iotsafe sim serve …` in the background, once the last of its front ends has said where it is. */
+function serve(args: string[], last: RegExp) {
+  return startCli(['sim', 'serve', sim, ...args], { IOTSAFE_STORAGE_KEY_FILE: keyFile }, last);
 }
 
 before(() => {
@@ -76,7 +43,10 @@ const socat = peerAvailable('socat', ['-V']);
 describe('iotsafe over TCP and an AT modem', { skip: socat === true ? false : socat }, () => {
   test('a key generated over --tcp is the one --modem reads and the SIM directory keeps', async () => {
     const port = await freePort();
-    const served = await serve(['--tcp', String(port), '--modem', dir, '--preset', 'cinterion'], 2);
+    const served = await serve(
+      ['--tcp', String(port), '--modem', dir, '--preset', 'cinterion'],
+      /^emulating/m,
+    );
     try {
       const keygen = iotsafe(['--tcp', `127.0.0.1:${port}`, 'keygen', '--id', '01']);
       assert.equal(keygen.code, 0, keygen.stderr);
@@ -133,7 +103,7 @@ const pcsc = pcscAvailable();
 describe('iotsafe over PC/SC', { skip: pcsc === true ? false : pcsc }, () => {
   test('sim serve --vpcd inserts the SIM into a pcscd reader; --reader signs with it', async () => {
     const daemon = await startIsolatedPcscd(mkdtempSync(join(dir, 'pcscd-')));
-    const served = await serve(['--vpcd', daemon.vpcd], 1);
+    const served = await serve(['--vpcd', daemon.vpcd], /^inserting/m);
     try {
       const pcscEnv = { PCSCLITE_CSOCK_NAME: daemon.socket };
       let info = iotsafe(['--reader', 'Virtual PCD 00 00', 'info'], pcscEnv);

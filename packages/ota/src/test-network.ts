@@ -112,7 +112,10 @@ export class TestNetwork {
     if (answer.sw >> 8 === 0x61)
       answer = parseResponseApdu(card.transmit(Uint8Array.of(0x00, 0xc0, 0, 0, answer.sw & 0xff)));
     this.delivered++;
-    if (answer.sw >> 8 === 0x91) return this.fetchShortMessage(session, card, to, from, answer.sw & 0xff);
+    if (answer.sw >> 8 === 0x91) {
+      this.fetchShortMessage(session, card, to, from, answer.sw & 0xff);
+      return;
+    }
     if (answer.data.length === 0) return;
     this.returnPor(session, to, from, answer.data);
   }

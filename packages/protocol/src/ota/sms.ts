@@ -295,7 +295,7 @@ export function encodeSmsPpDownload(
 /** The SMS-DELIVER TPDU from the data of an SMS-PP download ENVELOPE. */
 export function decodeSmsPpDownload(envelopeData: Uint8Array): Uint8Array {
   const [top] = decodeBerTlvs(envelopeData);
-  if (!top || top.tag !== 0xd1) throw new FormatError('not an SMS-PP download (tag D1)');
+  if (top?.tag !== 0xd1) throw new FormatError('not an SMS-PP download (tag D1)');
   const tpdu = findTlv(decodeBerTlvs(top.value), 0x8b) ?? findTlv(decodeBerTlvs(top.value), 0x0b);
   if (!tpdu) throw new FormatError('SMS-PP download without an SMS TPDU (tag 8B)');
   return tpdu.value;
@@ -320,10 +320,10 @@ export function encodeSendShortMessage(submitTpdu: Uint8Array): Uint8Array {
 /** The SMS-SUBMIT TPDU of a SEND SHORT MESSAGE (tags with or without the comprehension-required bit). */
 export function decodeSendShortMessage(command: Uint8Array): Uint8Array {
   const [top] = decodeBerTlvs(command);
-  if (!top || top.tag !== 0xd0) throw new FormatError('not a proactive command (tag D0)');
+  if (top?.tag !== 0xd0) throw new FormatError('not a proactive command (tag D0)');
   const inner = decodeBerTlvs(top.value);
   const details = inner.find((t) => (t.tag & 0x7f) === 0x01);
-  if (!details || details.value[1] !== 0x13) throw new FormatError('not SEND SHORT MESSAGE');
+  if (details?.value[1] !== 0x13) throw new FormatError('not SEND SHORT MESSAGE');
   const tpdu = inner.find((t) => (t.tag & 0x7f) === 0x0b);
   if (!tpdu) throw new FormatError('SEND SHORT MESSAGE without an SMS TPDU');
   return tpdu.value;

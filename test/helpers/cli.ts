@@ -1,0 +1,57 @@
+// The iotsafe command in a child process, for CLI tests: run to completion, or start a long-running
+// command (sim serve, ota network, ota serve) and wait for the line that says where it listens.
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const CLI_MAIN = fileURLToPath(new URL('../../packages/cli/src/main.ts', import.meta.url));
+const NODE_ARGS = ['--conditions=development', '--import', 'tsx', CLI_MAIN];
+
+export interface Background {
+  /** The match of `ready` in the command's output. */
+  match: RegExpExecArray;
+  output: () => string;
+  /** SIGTERM, then the exit code. */
+  stop: () => Promise<number | null>;
+}
+
+export async function startCli(
+  args: string[],
+  env: Record<string, string>,
+  ready: RegExp,
+): Promise<Background> {
+  const child = spawn(process.execPath, [...NODE_ARGS, ...args], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  child.stderr.on('data', (d) => {
+    out += d;
+  });
+  const stop = () =>
+    new Promise<number | null>((resolve) => {
+      if (child.exitCode !== null) return resolve(child.exitCode);
+      child.once('exit', (code) => resolve(code));
+      child.kill('SIGTERM');
+    });
+  const match = await new Promise<RegExpExecArray>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`iotsafe ${args[0]} did not start: ${out}`)), 15_000);
+    const check = () => {
+      const m = ready.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m);
+      } else if (child.exitCode !== null) {
+        clearTimeout(timer);
+        reject(new Error(`iotsafe ${args.join(' ')} exited: ${out}`));
+      } else setTimeout(check, 30);
+    };
+    check();
+  }).catch(async (error) => {
+    await stop();
+    throw error;
+  });
+  return { match, output: () => out, stop };
+}
