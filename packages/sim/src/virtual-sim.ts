@@ -149,7 +149,7 @@ export class VirtualSim {
         [
           '000000',
           {
-            open: () => (apdu, level) => isdApplet.processOta(parseCommandApdu(apdu), level),
+            open: () => (apdu, level, keySet) => isdApplet.processOta(parseCommandApdu(apdu), level, keySet),
             ...(options.otaMinimumSecurityLevel !== undefined
               ? { minimumSecurityLevel: options.otaMinimumSecurityLevel }
               : {}),

@@ -17,6 +17,7 @@ import {
   encodeCommandApdu,
   encodeCommandPacket,
   encodePersoScript,
+  encodePutKeySet,
   encodeSmsDeliver,
   encodeSmsPpDownload,
   hexToBytes,
@@ -148,6 +149,54 @@ describe('RAM over SCP80 (TAR 000000, the ISD)', () => {
     assert.equal(compact.executed, 1 + storeDataBlocks(perso, 200).length);
     const file = sim.containers().find((c) => c.objectClass === 'file' && c.id[0] === 0x02)!;
     assert.deepEqual((file as { content?: Uint8Array }).content, certificate);
+  });
+
+  test('PUT KEY over OTA: a new key set KVN 2 protected by the KIK; packets under it are then accepted', () => {
+    const sim = withOtaKeys(VirtualSim.inMemory(TEST_PROFILE));
+    const kik = new Uint8Array(16).fill(0x33);
+    const next = {
+      enc: new Uint8Array(16).fill(0x71),
+      mac: new Uint8Array(16).fill(0x72),
+      dek: new Uint8Array(16).fill(0x73),
+    };
+    const putKey = encodeCommandApdu({
+      cla: 0x80,
+      ins: 0xd8,
+      p1: 0x00,
+      p2: 0x81,
+      data: encodePutKeySet(0x02, kik, next),
+    });
+    const answer = por(sim, { counter: 1n, script: putKey });
+    const compact = decodeCompactResponse(answer.data);
+    assert.equal(compact.sw, 0x9000);
+    assert.equal(compact.data[0], 0x02, 'the answer starts with the new KVN');
+    const under2 = por(sim, {
+      counter: 1n,
+      kic: 0x22,
+      keys: { kic: next.enc, kid: next.mac },
+      script: getStatus,
+    });
+    assert.equal(under2.status, 0, under2.statusText);
+    // the same PUT KEY with keys wrapped by another KIK fails on the key check values, nothing added
+    const wrong = encodeCommandApdu({
+      cla: 0x80,
+      ins: 0xd8,
+      p1: 0x00,
+      p2: 0x81,
+      data: encodePutKeySet(0x03, new Uint8Array(16), next),
+    });
+    assert.notEqual(decodeCompactResponse(por(sim, { counter: 2n, script: wrong }).data).sw, 0x9000);
+    assert.equal(
+      sim.isd.keySets.some((k) => k.keyVersion === 3),
+      false,
+    );
+  });
+
+  test('DELETE over OTA removes the IoT SAFE instance', () => {
+    const sim = withOtaKeys(VirtualSim.inMemory(TEST_PROFILE));
+    const answer = por(sim, { counter: 1n, script: h('80e40000094f07a0000005590010') });
+    assert.equal(decodeCompactResponse(answer.data).sw, 0x9000);
+    assert.equal(sim.isd.application, undefined);
   });
 
   test('execution stops at the first error: the count includes it and its SW is reported', () => {

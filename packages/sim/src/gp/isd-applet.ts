@@ -77,8 +77,9 @@ export class IsdApplet implements Applet {
   readonly multiSelectable = true;
   readonly secureMessaging = true;
   private readonly requiredLevel: number;
-  /** Set while a command from an SCP80 packet runs: the packet's security level. */
+  /** Set while a command from an SCP80 packet runs: the packet's security level and key set. */
   private otaLevel: number | undefined;
+  private otaKeySet: KeySet | undefined;
   /** Channel → the STORE DATA block number expected next while personalising. */
   private readonly personalizing = new Map<number, number>();
 
@@ -113,14 +114,16 @@ export class IsdApplet implements Applet {
    * A RAM command that arrived in an SCP80 packet (TS 102 226 §8): the packet's security stands in for a
    * secure channel. `level` is in SCP terms: 80 authenticated, 01 integrity (CC), 02 ciphered.
    */
-  processOta(apdu: CommandApdu, level: number): AppletResponse {
+  processOta(apdu: CommandApdu, level: number, keySet?: KeySet): AppletResponse {
     this.otaLevel = level;
+    this.otaKeySet = keySet;
     try {
       if (this.state.lifeCycle === CARD_LIFE_CYCLE.TERMINATED && apdu.ins !== GP_INS.GET_DATA)
         return fail(SW.CONDITIONS_NOT_SATISFIED, 'the card is terminated');
       return this.dispatch(apdu, OTA_CHANNEL);
     } finally {
       this.otaLevel = undefined;
+      this.otaKeySet = undefined;
     }
   }
 
@@ -375,6 +378,12 @@ export class IsdApplet implements Applet {
 
   /** The key set of the open session and its Key-DEK, which decrypts new keys. */
   private currentKeySet(channel: number): { set: KeySet; dek: Uint8Array } {
+    if (this.otaLevel !== undefined) {
+      // over SCP80 the key set's KIK (key 3) protects new keys, as the Key-DEK does over SCP03
+      const set = this.otaKeySet ?? fail(SW.SECURITY_STATUS_NOT_SATISFIED);
+      const kik = set.keys.find((k) => k.id === 3 && k.type === 0x88)?.value;
+      return { set, dek: kik ?? fail(SW.SECURITY_STATUS_NOT_SATISFIED, 'the key set has no AES KIK') };
+    }
     const set = this.options.secureChannel.sessionKeySet(channel) ?? fail(SW.SECURITY_STATUS_NOT_SATISFIED);
     const keys = scp03Keys(set) ?? fail(SW.SECURITY_STATUS_NOT_SATISFIED);
     return { set, dek: keys.dek };

@@ -32,8 +32,11 @@ import type { AppletResponse } from '../card/applet.js';
 import { CardError } from '../card/card-error.js';
 import type { KeySet } from '../gp/isd-state.js';
 
-/** Runs one C-APDU of a script; `level` is the packet's security in SCP terms (80 | 02 C-DEC | 01 C-MAC). */
-export type ScriptRunner = (apdu: Uint8Array, level: number) => AppletResponse;
+/**
+ * Runs one C-APDU of a script; `level` is the packet's security in SCP terms (80 | 02 C-DEC | 01 C-MAC)
+ * and `keySet` the SCP80 key set that opened it (its KIK protects keys loaded by PUT KEY).
+ */
+export type ScriptRunner = (apdu: Uint8Array, level: number, keySet: KeySet) => AppletResponse;
 
 /** What a TAR leads to: a session per script (RFM starts at the MF), and the minimum security level. */
 export interface OtaTarget {
@@ -155,7 +158,7 @@ export class OtaReceiver {
         0x80 |
         (opened.spi.ciphered ? 0x02 : 0) |
         (opened.spi.integrity === 'cc' || opened.spi.integrity === 'ds' ? 0x01 : 0);
-      const data = this.runScript(target, opened.data, level);
+      const data = this.runScript(target, opened.data, level, keySet);
       if (header.spi.por !== 'always') return new Uint8Array(0);
       return encodeResponsePacket(
         { tar: header.tar, counter: opened.counter, status: POR_STATUS.ok, data },
@@ -196,7 +199,7 @@ export class OtaReceiver {
   }
 
   /** Runs the script; the PoR's additional data is the compact or expanded response. */
-  private runScript(target: OtaTarget, data: Uint8Array, level: number): Uint8Array {
+  private runScript(target: OtaTarget, data: Uint8Array, level: number, keySet: KeySet): Uint8Array {
     const expanded = scriptFormat(data) === 'expanded';
     let commands: Uint8Array[];
     try {
@@ -212,7 +215,7 @@ export class OtaReceiver {
     let executed = 0;
     for (const command of commands) {
       const previous = last;
-      last = this.runOne(run, command, level, previous);
+      last = this.runOne(run, command, level, keySet, previous);
       executed++;
       responses.push(Uint8Array.from([...last.data, last.sw >> 8, last.sw & 0xff]));
       if (!successful(last.sw)) break;
@@ -227,12 +230,13 @@ export class OtaReceiver {
     run: ScriptRunner,
     command: Uint8Array,
     level: number,
+    keySet: KeySet,
     previous: AppletResponse,
   ): AppletResponse {
     try {
       const apdu = parseCommandApdu(command);
       if (apdu.ins === 0xc0) return { data: previous.data, sw: 0x9000 };
-      const response = run(command, level);
+      const response = run(command, level, keySet);
       response.onDelivered?.();
       return response;
     } catch (error) {
