@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { bytesToHex, hexToBytes, hkdfExtract } from '@iotsafe/protocol';
-import { deriveSecret, emptyHash, expandLabel, trafficKeys } from '@iotsafe/tls';
+import { deriveSecret, emptyHash, expandLabel, finishedVerifyData, trafficKeys } from '@iotsafe/tls';
 
 const v: Record<string, string> = JSON.parse(
   readFileSync(new URL('../../../test/fixtures/rfc8448-simple-1rtt.json', import.meta.url), 'utf8'),
@@ -52,4 +52,13 @@ test('application traffic secrets, keys and IVs', () => {
     [hex(ck.key), hex(ck.iv), hex(sk.key), hex(sk.iv)],
     [v.client_application_key, v.client_application_iv, v.server_application_key, v.server_application_iv],
   );
+});
+
+test('client Finished verify_data (RFC 8448 §3), and any other transcript gives another value', () => {
+  const client = h('client_handshake_traffic_secret');
+  const transcript = h('transcript_hash_ch_server_finished');
+  assert.equal(hex(finishedVerifyData('sha256', client, transcript)), v.client_finished_verify_data);
+  const altered = transcript.slice();
+  altered[0]! ^= 1;
+  assert.notEqual(hex(finishedVerifyData('sha256', client, altered)), v.client_finished_verify_data);
 });
