@@ -17,16 +17,13 @@ import {
   TestNetwork,
 } from '@iotsafe/ota';
 import {
-  buildInstallForPersonalization,
-  type CommandApdu,
+  compactPersonalizationScript,
   concatBytes,
   decodeCompactResponse,
-  encodeCommandApdu,
   encodePersoScript,
   hexToBytes,
   IOTSAFE_AID,
   SealError,
-  storeDataBlocks,
 } from '@iotsafe/protocol';
 import { VirtualSim } from '@iotsafe/sim';
 import { TEST_PROFILE } from '../../../test/helpers/cards.js';
@@ -112,15 +109,11 @@ describe('OTA over SMPP to a virtual SIM', () => {
           content: { kind: 'file', content: certificate },
         },
       ]);
-      const withoutLe = (apdu: CommandApdu) => encodeCommandApdu({ ...apdu, le: undefined });
       const delivered = network.delivered;
       const result = await server.send({
         sim: MSISDN,
         tar: '000000',
-        script: concatBytes(
-          withoutLe(buildInstallForPersonalization(IOTSAFE_AID)),
-          ...storeDataBlocks(perso, 200).map(withoutLe),
-        ),
+        script: compactPersonalizationScript(IOTSAFE_AID, perso),
       });
       assert.equal(result.por?.status, 0);
       assert.equal(decodeCompactResponse(result.por!.data).sw, 0x9000);

@@ -7,9 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import {
-  buildInstallForPersonalization,
-  type CommandApdu,
   commandPacketUserData,
+  compactPersonalizationScript,
   concatBytes,
   decodeCompactResponse,
   decodeResponsePacket,
@@ -127,12 +126,7 @@ describe('RAM over SCP80 (TAR 000000, the ISD)', () => {
         content: { kind: 'file', content: certificate },
       },
     ]);
-    // compact scripts carry no Le: P3 is Lc, and a response comes with a GET RESPONSE if asked for
-    const withoutLe = (apdu: CommandApdu) => encodeCommandApdu({ ...apdu, le: undefined });
-    const script = concatBytes(
-      withoutLe(buildInstallForPersonalization(IOTSAFE_AID)),
-      ...storeDataBlocks(perso, 200).map(withoutLe),
-    );
+    const script = compactPersonalizationScript(IOTSAFE_AID, perso);
     const parts = envelopes({ counter: 5n, script });
     assert.ok(parts.length >= 3, `${parts.length} SMS`);
     const order = [parts.length - 1, 0, 0, ...parts.slice(1, -1).map((_, n) => n + 1)];

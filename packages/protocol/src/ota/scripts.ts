@@ -1,7 +1,9 @@
 // Remote command structures of ETSI TS 102 226 §5 (spec/scp80-81.md §3): the compact format (C-APDUs
 // back to back; the response is count ‖ last SW ‖ last data) and the expanded format (command scripting
 // template AA/AE of C-APDU TLVs 22; response template AB/AF of R-APDU TLVs 23), with BER lengths.
+import { type CommandApdu, encodeCommandApdu } from '../apdu.js';
 import { concatBytes, FormatError } from '../bytes.js';
+import { buildInstallForPersonalization, storeDataBlocks } from '../gp/commands.js';
 import { decodeBerTlvs, encodeBerLength, encodeBerTlv } from '../tlv.js';
 
 /**
@@ -116,4 +118,20 @@ export function scriptFormat(data: Uint8Array): 'expanded' | 'admin-trigger' | '
   if (first === TAG_SCRIPT_DEFINITE || first === TAG_SCRIPT_INDEFINITE) return 'expanded';
   if (first === 0x81) return 'admin-trigger';
   return 'compact';
+}
+
+/** A C-APDU as a compact script carries it: no Le (P3 is Lc; data comes back with GET RESPONSE). */
+export function encodeCompactCommand(apdu: CommandApdu): Uint8Array {
+  return encodeCommandApdu({ ...apdu, le: undefined });
+}
+
+/**
+ * The RAM script that personalises an applet over the air: INSTALL [for personalization] of `aid`,
+ * then the STORE DATA blocks of `data` (for the IoT SAFE applet, an encodePersoScript result).
+ */
+export function compactPersonalizationScript(aid: Uint8Array, data: Uint8Array, blockSize = 200): Uint8Array {
+  return concatBytes(
+    encodeCompactCommand(buildInstallForPersonalization(aid)),
+    ...storeDataBlocks(data, blockSize).map(encodeCompactCommand),
+  );
 }
