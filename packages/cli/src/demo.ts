@@ -82,7 +82,8 @@ export async function runDemo(options: { dir?: string }): Promise<void> {
     7,
     'TLS 1.3 with the key in the SIM: a local server (node:tls on 127.0.0.1) that requires a client certificate',
   );
-  for (const line of await tlsRound(ca, client)) print(`    ${line}`);
+  const tlsResult = await tlsRound(ca, client);
+  for (const line of tlsResult.lines) print(`    ${line}`);
 
   step(8, 'Objects on the SIM');
   const objects = await client.listObjects();
@@ -96,13 +97,16 @@ export async function runDemo(options: { dir?: string }): Promise<void> {
   await client.close();
   const elapsed = performance.now() - started;
   print(
-    `\nDone: ${client.apduCount} APDUs exchanged with the SIM, ${elapsed.toFixed(0)} ms in all. Files are in ${base}`,
+    `\nDone: ${client.apduCount + tlsResult.otherClientApdus} APDUs exchanged with the SIM, ${elapsed.toFixed(0)} ms in all. Files are in ${base}`,
   );
   print(`Try: IOTSAFE_STORAGE_KEY_FILE=${keyFile} npm run iotsafe -- --sim ${simDir} objects`);
 }
 
 /** One mutual-TLS exchange per offload level with a local server that trusts the demo CA. */
-async function tlsRound(ca: ReturnType<typeof createDemoCa>, client: IoTSafe): Promise<string[]> {
+async function tlsRound(
+  ca: ReturnType<typeof createDemoCa>,
+  client: IoTSafe,
+): Promise<{ lines: string[]; otherClientApdus: number }> {
   const serverIdentity = ca.issueServer('localhost');
   const seen: string[] = [];
   const server = tls.createServer(
@@ -125,14 +129,22 @@ async function tlsRound(ca: ReturnType<typeof createDemoCa>, client: IoTSafe): P
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   const lines: string[] = [];
+  // A second client on its own logical channel trusts the final UPDATE to end each session (Thales style).
+  const lastUpdateClient = await IoTSafe.connect(client.transport, { sessionEnd: 'lastUpdate' });
+  const rounds = [
+    ['sign', client],
+    ['full', client],
+    ['sign', lastUpdateClient],
+    ['full', lastUpdateClient],
+  ] as const;
   try {
-    for (const offload of ['sign', 'full'] as const) {
-      const keyOps = await IoTSafeKeyOps.create(client, {
+    for (const [offload, sim] of rounds) {
+      const keyOps = await IoTSafeKeyOps.create(sim, {
         privateKey: byId('01'),
         certificateChain: [byId('02')],
         offload,
       });
-      const before = client.apduCount;
+      const before = sim.apduCount;
       const socket = connectTls({
         host: '127.0.0.1',
         servername: 'localhost',
@@ -141,18 +153,19 @@ async function tlsRound(ca: ReturnType<typeof createDemoCa>, client: IoTSafe): P
         keyOps,
       });
       await once(socket, 'secureConnect');
-      const apdus = client.apduCount - before;
+      const apdus = sim.apduCount - before;
       socket.write('telemetry 21.5C');
       const [reply] = (await once(socket, 'data')) as [Buffer];
       lines.push(
-        `${offload.padEnd(4)} offload: ${socket.getProtocol()} ${socket.getCipher()?.name}, ${apdus} APDUs, handshake ${socket.handshakeStats.milliseconds.toFixed(1)} ms; server: ${reply}`,
+        `${offload.padEnd(4)} offload, sessions end by ${sim.sessionEnding === 'close' ? 'INIT close ' : 'final UPDATE'}: ${socket.getProtocol()} ${socket.getCipher()?.name}, ${apdus} APDUs, handshake ${socket.handshakeStats.milliseconds.toFixed(1)} ms; server: ${reply}`,
       );
       socket.destroy();
     }
   } finally {
+    await lastUpdateClient.close();
     server.close();
   }
-  if (seen.length !== 2 || seen.some((cn) => cn !== 'demo-device-0001'))
+  if (seen.length !== rounds.length || seen.some((cn) => cn !== 'demo-device-0001'))
     throw new Error('the server did not see the SIM certificate');
-  return lines;
+  return { lines, otherClientApdus: lastUpdateClient.apduCount };
 }

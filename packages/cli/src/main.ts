@@ -60,6 +60,14 @@ const program = new Command('iotsafe')
   .addOption(new Option('--at-mode <mode>', 'AT access to the SIM').choices(['csim', 'cgla']).default('csim'))
   .option('--baud <rate>', 'serial speed of --modem (default 115200)')
   .option('--tcp <host:port>', 'use a card served on TCP (vpcd framing, `iotsafe sim serve --tcp`)')
+  .addOption(
+    new Option(
+      '--session-end <how>',
+      'end IoT SAFE sessions with INIT close, or trust the final UPDATE to end them (Thales style, one APDU less)',
+    )
+      .choices(['close', 'last-update'])
+      .default('close'),
+  )
   .exitOverride()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 

@@ -25,6 +25,7 @@ export interface GlobalOptions {
   atMode?: 'csim' | 'cgla';
   baud?: string;
   tcp?: string;
+  sessionEnd?: 'close' | 'last-update';
 }
 
 /** A usage problem: exit code 2 with a message that says what to pass. */
@@ -82,7 +83,10 @@ export async function withIoTSafe<T>(
   const trace: TraceSink | undefined = options.trace ? (line) => printError(line) : undefined;
   const transport = await openTransport(options);
   try {
-    const client = await IoTSafe.connect(transport, trace ? { trace } : {});
+    const client = await IoTSafe.connect(transport, {
+      ...(trace ? { trace } : {}),
+      sessionEnd: options.sessionEnd === 'last-update' ? 'lastUpdate' : 'close',
+    });
     try {
       return await body(client);
     } finally {

@@ -120,8 +120,16 @@ describe('the demo', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /read back \d+ bytes over READ FILE: identical/);
     assert.match(r.stdout, /verifies with the certificate's key: true/);
-    assert.match(r.stdout, /sign offload: TLSv1\.3 \S+, 3 APDUs/);
-    assert.match(r.stdout, /full offload: TLSv1\.3 \S+, \d+ APDUs.*hello demo-device-0001/);
+    assert.match(r.stdout, /sign offload, sessions end by INIT close : TLSv1\.3 \S+, 3 APDUs/);
+    assert.match(
+      r.stdout,
+      /full offload, sessions end by INIT close : TLSv1\.3 \S+, 9 APDUs.*hello demo-device-0001/,
+    );
+    assert.match(r.stdout, /sign offload, sessions end by final UPDATE: TLSv1\.3 \S+, 2 APDUs/);
+    assert.match(
+      r.stdout,
+      /full offload, sessions end by final UPDATE: TLSv1\.3 \S+, 7 APDUs.*hello demo-device-0001/,
+    );
     assert.match(r.stdout, /Done: \d+ APDUs/);
   });
 });

@@ -42,6 +42,8 @@ export class ApduPump {
   private readonly getResponseClass: GetResponseClass;
   private readonly maxFollowUps: number;
   exchanges = 0;
+  /** Of those, the follow-ups the card asked for: GET RESPONSE after 61xx/9Fxx, the resend after 6Cxx. */
+  followUps = 0;
 
   constructor(
     private readonly transport: Transport,
@@ -88,10 +90,12 @@ export class ApduPump {
         const available = sw2 === 0 ? 256 : sw2;
         const le = max !== undefined ? Math.min(available, max) : available;
         current = command(this.getResponseCla(apdu.cla), INS.GET_RESPONSE, 0, 0, EMPTY, le);
+        this.followUps++;
         continue;
       }
       if (sw1 === 0x6c) {
         current = { ...current, le: sw2 === 0 ? 256 : sw2 };
+        this.followUps++;
         continue;
       }
       data = concatBytes(data, response.data);

@@ -88,6 +88,14 @@ export interface IoTSafeOptions {
   fullTextLength?: 'ber' | 'fixed3';
   /** Close a numbered session before opening it (Orange/Kigen style); default: only after a 6985. */
   closeBeforeOpen?: boolean;
+  /**
+   * How a session ends after a successful operation (spec §3.6, §4.3; IoT.05 is not public on this):
+   * - 'close' (default): INIT close after the final UPDATE, as the Orange, Kigen and wolfSSL clients do;
+   * - 'lastUpdate': the final UPDATE ends it, as the Thales middleware assumes — one APDU less per
+   *   operation. If the card then refuses an INIT open, the sessions left open are closed, the open is
+   *   retried, and this client falls back to 'close' for good.
+   */
+  sessionEnd?: 'close' | 'lastUpdate';
   /** Longest answer the link carries intact (Sequans modems cut longer ones): see PumpOptions. */
   maxResponseData?: number;
   /** Curve size in bytes, for signature lengths (32 for P-256 and brainpoolP256r1). */
@@ -139,6 +147,9 @@ export class IoTSafe {
   private readonly autoClass: boolean;
   private readonly sessions: SessionNumbers;
   private ownsChannel = true;
+  private sessionEnd: 'close' | 'lastUpdate';
+  /** Sessions ended by their final UPDATE only ('lastUpdate'): INIT INS and session number. */
+  private readonly unclosed = new Map<string, { initIns: number; session: number }>();
 
   private constructor(
     readonly transport: Transport,
@@ -150,11 +161,22 @@ export class IoTSafe {
     this.autoClass = (options.classes ?? 'auto') === 'auto';
     this.classKind = options.classes === 'interindustry' ? 'interindustry' : 'proprietary';
     this.sessions = { sign: 1, verify: 2, putPublicKey: 3, ...options.sessions };
+    this.sessionEnd = options.sessionEnd ?? 'close';
+  }
+
+  /** How sessions end now: 'lastUpdate' falls back to 'close' on a card that keeps them open. */
+  get sessionEnding(): 'close' | 'lastUpdate' {
+    return this.sessionEnd;
   }
 
   /** Transport exchanges so far (GET RESPONSEs and retries included). */
   get apduCount(): number {
     return this.pump.exchanges;
+  }
+
+  /** Of `apduCount`, the GET RESPONSEs and 6Cxx resends the card asked for (T=0). */
+  get followUpCount(): number {
+    return this.pump.followUps;
   }
 
   /**
@@ -462,9 +484,10 @@ export class IoTSafe {
 
   /**
    * Runs `body` inside a numbered session: opens it, and when the card says it is already open (6985:
-   * a crash left it so) closes it and opens again; always closes it afterwards, without letting a close
-   * failure hide the body's error. With `closeBeforeOpen` the session is closed first, as the Orange and
-   * Kigen libraries do (one APDU more per operation).
+   * a crash left it so) closes it and opens again; ends it afterwards as `sessionEnd` says, and always
+   * closes it after a failure, without letting a close failure hide the body's error. With
+   * `closeBeforeOpen` the session is closed first, as the Orange and Kigen libraries do (one APDU more
+   * per operation).
    */
   private async withSession<T>(
     name: string,
@@ -474,6 +497,7 @@ export class IoTSafe {
     body: () => Promise<T>,
   ): Promise<T> {
     const closeSession = async () => (await this.exchange((cla) => buildInitClose(cla, initIns, session))).sw;
+    const key = `${initIns}/${session}`;
     if (this.options.closeBeforeOpen) {
       const closeSw = await closeSession();
       if (!ACCEPTABLE_CLOSE.has(closeSw)) throw new StatusWordError(closeSw, `${name} INIT (close)`);
@@ -484,14 +508,30 @@ export class IoTSafe {
       (opened.sw === SW.CONDITIONS_NOT_SATISFIED || opened.sw === SW.INCORRECT_P1P2) &&
       !this.options.closeBeforeOpen
     ) {
-      await closeSession();
+      const leftOpenByUs = this.unclosed.has(key);
+      if (this.unclosed.size > 0) await this.closeUnclosedSessions();
+      if (!leftOpenByUs) await closeSession();
       await this.run(`${name} INIT`, buildOpen);
     } else if (opened.sw !== SW.OK) throw new StatusWordError(opened.sw, `${name} INIT`);
+    this.unclosed.delete(key);
+    let result: T;
     try {
-      return await body();
-    } finally {
+      result = await body();
+    } catch (error) {
       await closeSession().catch(() => undefined);
+      throw error;
     }
+    if (this.sessionEnd === 'lastUpdate') this.unclosed.set(key, { initIns, session });
+    else await closeSession().catch(() => undefined);
+    return result;
+  }
+
+  /** The card kept 'lastUpdate' sessions open: close them, and close every session from now on. */
+  private async closeUnclosedSessions(): Promise<void> {
+    this.sessionEnd = 'close';
+    for (const { initIns, session } of this.unclosed.values())
+      await this.exchange((cla) => buildInitClose(cla, initIns, session)).catch(() => undefined);
+    this.unclosed.clear();
   }
 
   private async sendUpdates(

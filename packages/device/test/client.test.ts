@@ -184,6 +184,50 @@ describe('session hygiene', () => {
   });
 });
 
+describe("sessionEnd: 'lastUpdate'", () => {
+  const digest = new Uint8Array(32).fill(7);
+  async function apdusFor(client: IoTSafe, run: () => Promise<unknown>): Promise<number> {
+    const before = client.apduCount;
+    await run();
+    return client.apduCount - before;
+  }
+  test('an applet that ends sessions at the final UPDATE: every signature and key put is one APDU shorter', async () => {
+    const { client } = await connect('thales-mvp', { sessionEnd: 'lastUpdate' });
+    for (let i = 0; i < 4; i++) {
+      assert.equal(await apdusFor(client, () => client.sign(byId('01'), { digest })), 2);
+      const peer = createECDH('prime256v1');
+      assert.equal(
+        await apdusFor(client, () => client.putPublicKey(byId('05'), new Uint8Array(peer.generateKeys()))),
+        2,
+      );
+    }
+    assert.equal(client.sessionEnding, 'lastUpdate');
+  });
+  test('a card that keeps them open: the refused open closes them, and the client closes from then on', async () => {
+    const { client } = await connect('kigen', { sessionEnd: 'lastUpdate' });
+    const point = (await client.generateKeyPair(byId('04'))).point;
+    // Kigen runs T=0: each signature answer comes with a GET RESPONSE.
+    assert.equal(await apdusFor(client, () => client.sign(byId('01'), { digest })), 3);
+    const peer = createECDH('prime256v1');
+    await client.putPublicKey(byId('05'), new Uint8Array(peer.generateKeys()));
+    // Open refused (6985), both sessions left open are closed, open again, UPDATE (+ GET RESPONSE), and
+    // this signature's own session is closed: the client has switched to 'close'.
+    let signature: Uint8Array = new Uint8Array();
+    assert.equal(
+      await apdusFor(client, async () => {
+        signature = await client.sign(byId('01'), { digest });
+      }),
+      7,
+    );
+    assert.equal(signature.length, 64);
+    assert.equal(client.sessionEnding, 'close');
+    assert.equal(await apdusFor(client, () => client.sign(byId('01'), { digest })), 4);
+    // The key put under the old mode is in place: DH with it matches the host's.
+    const secret = await client.computeDH(byId('04'), byId('05'));
+    assert.equal(bytesToHex(secret), bytesToHex(new Uint8Array(peer.computeSecret(point))));
+  });
+});
+
 describe('connection', () => {
   test('falls back to the basic channel when MANAGE CHANNEL is refused', async () => {
     const sim = VirtualSim.inMemory(TEST_PROFILE);

@@ -13,6 +13,7 @@ import {
   encodeP256PublicKeyInfo,
   IoTSafe,
   IoTSafeKeyOps,
+  type IoTSafeOptions,
   MemoryTransport,
   type OffloadLevel,
 } from '@iotsafe/device';
@@ -39,8 +40,14 @@ async function provisionedSim() {
   return { sim, client };
 }
 
-async function handshake(offload: OffloadLevel, port: number, request?: string) {
-  const { client } = await provisionedSim();
+async function handshake(
+  offload: OffloadLevel,
+  port: number,
+  request?: string,
+  sessionEnd?: IoTSafeOptions['sessionEnd'],
+) {
+  const { sim } = await provisionedSim();
+  const client = await IoTSafe.connect(new MemoryTransport(sim.card), { sessionEnd });
   const keyOps = await IoTSafeKeyOps.create(client, {
     privateKey: byId('01'),
     certificateChain: [byId('02')],
@@ -99,6 +106,15 @@ describe('TLS 1.3 mTLS with the SIM key, against node:tls', () => {
     assert.equal(clients.at(-1), 'sim-device');
     // GENERATE KEY PAIR 1, PUT PUBLIC KEY 3, COMPUTE DH 1, COMPUTE HKDF 1, COMPUTE SIGNATURE 3
     assert.equal(apdus, 9);
+  });
+  test('sessions ended by their final UPDATE (Thales style): sign 2 APDUs, full 7', async () => {
+    const sign = await handshake('sign', port, undefined, 'lastUpdate');
+    assert.equal(sign.reply, 'ping');
+    assert.equal(sign.apdus, 2);
+    // GENERATE KEY PAIR 1, PUT PUBLIC KEY 2, COMPUTE DH 1, COMPUTE HKDF 1, COMPUTE SIGNATURE 2
+    const full = await handshake('full', port, undefined, 'lastUpdate');
+    assert.equal(full.reply, 'ping');
+    assert.equal(full.apdus, 7);
   });
 });
 

@@ -121,9 +121,9 @@ export class IoTSafeApplet implements Applet {
     this.secureMessaging = options.secureChannel !== undefined;
     this.store = options.store;
     const max = options.personality.maxSessions;
-    this.signSessions = new SessionTable(max);
-    this.verifySessions = new SessionTable(max);
-    this.putKeySessions = new SessionTable(max);
+    this.signSessions = new SessionTable(max, options.personality.reopenFinishedSession);
+    this.verifySessions = new SessionTable(max, options.personality.reopenFinishedSession);
+    this.putKeySessions = new SessionTable(max, options.personality.reopenFinishedSession);
   }
 
   reset(): void {

@@ -30,6 +30,12 @@ export interface Personality {
   closeUnopenedSessionSw: number;
   /** Open sessions per command family (GET DATA B7). */
   maxSessions: number;
+  /**
+   * INIT open on a session whose final UPDATE has run reopens it (the operation is over), as Thales
+   * applets must for the Thales middleware, which never closes (spec §3.6, §4.3); otherwise 6985 until
+   * INIT close (the O/K "close first" pattern). A session still taking UPDATEs always answers 6985.
+   */
+  reopenFinishedSession: boolean;
   /** Object list bytes per GET DATA answer before 6300 paging. */
   objectListPageSize: number;
   multiSelectable: boolean;
@@ -59,6 +65,7 @@ export const REFERENCE: Personality = {
   readFileOffsetSw: 0x6a86,
   closeUnopenedSessionSw: 0x6a86,
   maxSessions: 4,
+  reopenFinishedSession: true,
   objectListPageSize: 255,
   multiSelectable: true,
   implicitChannelOpen: false,
@@ -86,6 +93,7 @@ export const PERSONALITIES: Record<string, Personality> = {
   },
   zariot: {
     ...REFERENCE,
+    reopenFinishedSession: false,
     name: 'zariot',
     description:
       'ZARIOT SIM (atsign traces): T=0 with 61xx, CLA 8N only, keygen moves the public key to the next ID, 9B length on 3 bytes',
@@ -99,6 +107,7 @@ export const PERSONALITIES: Record<string, Personality> = {
   },
   kigen: {
     ...REFERENCE,
+    reopenFinishedSession: false,
     name: 'kigen',
     description:
       'Kigen/KORE OmniSIM SAFE (libiotSafe analysis): T=0, not multi-selectable, no empty HKDF salt, 9B length on 3 bytes',
@@ -111,6 +120,7 @@ export const PERSONALITIES: Record<string, Personality> = {
   },
   m33mu: {
     ...REFERENCE,
+    reopenFinishedSession: false,
     name: 'm33mu',
     description:
       'm33mu emulator / wolfSSL expectations: keygen answers only 34 …, flat list, 240-byte READ FILE, SELECT without MANAGE CHANNEL',
@@ -124,6 +134,7 @@ export const PERSONALITIES: Record<string, Personality> = {
   },
   'orange-partner': {
     ...REFERENCE,
+    reopenFinishedSession: false,
     name: 'orange-partner',
     description:
       'Orange partner applet (IoT-SAFE-APDU-library): CLA 0N only, T=0, 6981 past the end of a file',

@@ -18,15 +18,29 @@ export interface UpdateSession<T> {
 export class SessionTable<T> {
   private readonly sessions = new Map<number, UpdateSession<T>>();
 
-  constructor(private readonly maxSessions: number) {}
+  constructor(
+    private readonly maxSessions: number,
+    /** Whether INIT open may take over a session whose final UPDATE has run (see Personality). */
+    private readonly reopenFinished = false,
+  ) {}
 
   open(number: number, params: T): void {
-    if (this.sessions.has(number))
+    const current = this.sessions.get(number);
+    if (current && !(current.finished && this.reopenFinished))
       throw new CardError(SW.CONDITIONS_NOT_SATISFIED, `session ${number} is already open`);
-    if (this.sessions.size >= this.maxSessions) {
+    this.sessions.delete(number);
+    if (this.busyCount() >= this.maxSessions) {
       throw new CardError(SW.CONDITIONS_NOT_SATISFIED, `all ${this.maxSessions} sessions are in use`);
     }
     this.sessions.set(number, { params, chunks: [], received: 0, finished: false });
+  }
+
+  /** Sessions that hold a slot: all open ones, or only unfinished ones when a finished one may be taken over. */
+  private busyCount(): number {
+    if (!this.reopenFinished) return this.sessions.size;
+    let busy = 0;
+    for (const session of this.sessions.values()) if (!session.finished) busy++;
+    return busy;
   }
 
   /** Closes a session; false when it was not open. */
