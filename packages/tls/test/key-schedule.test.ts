@@ -1,9 +1,27 @@
 // The TLS 1.3 key schedule against RFC 8448 §3 (test/fixtures/rfc8448-simple-1rtt.json).
 import assert from 'node:assert/strict';
+import { createPrivateKey, createPublicKey, diffieHellman, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { bytesToHex, hexToBytes, hkdfExtract } from '@iotsafe/protocol';
-import { deriveSecret, emptyHash, expandLabel, finishedVerifyData, trafficKeys } from '@iotsafe/tls';
+import {
+  deriveSecret,
+  emptyHash,
+  expandLabel,
+  finishedVerifyData,
+  SIGNATURE_SCHEME,
+  Transcript,
+  trafficKeys,
+} from '@iotsafe/tls';
+import { parseCertificate, verifyCertificateVerify } from '../src/certificates.js';
+import {
+  certificateVerifyContent,
+  unmarshalCertificate,
+  unmarshalCertificateVerify,
+  unmarshalEncryptedExtensions,
+  unmarshalServerHello,
+} from '../src/messages.js';
+import { HandshakeBuffer } from '../src/record-layer.js';
 
 const v: Record<string, string> = JSON.parse(
   readFileSync(new URL('../../../test/fixtures/rfc8448-simple-1rtt.json', import.meta.url), 'utf8'),
@@ -61,4 +79,72 @@ test('client Finished verify_data (RFC 8448 §3), and any other transcript gives
   const altered = transcript.slice();
   altered[0]! ^= 1;
   assert.notEqual(hex(finishedVerifyData('sha256', client, altered)), v.client_finished_verify_data);
+});
+
+/** RFC 8448 §3's server flight (EncryptedExtensions, Certificate, CertificateVerify, Finished), cut up by the client's own framing. */
+function serverFlight() {
+  const buffer = new HandshakeBuffer();
+  buffer.push(h('server_flight'));
+  const messages = [];
+  for (let m = buffer.next(); m; m = buffer.next()) messages.push(m);
+  assert.ok(buffer.empty);
+  return messages;
+}
+
+test('the transcription of the RFC 8448 messages: lengths, transcript hashes and the x25519 secret', () => {
+  assert.deepEqual(
+    [h('client_hello').length, h('server_hello').length, h('server_flight').length],
+    [196, 90, 657],
+  );
+  const transcript = new Transcript('sha256');
+  transcript.add(h('client_hello'));
+  transcript.add(h('server_hello'));
+  assert.equal(hex(transcript.digest()), v.transcript_hash_ch_sh);
+  for (const m of serverFlight()) transcript.add(m.raw);
+  assert.equal(hex(transcript.digest()), v.transcript_hash_ch_server_finished);
+  const hello = unmarshalServerHello(h('server_hello').subarray(4), false);
+  assert.deepEqual([hello.cipherSuite, hello.version, hello.keyShare?.group], [0x1301, 0x0304, 0x001d]);
+  const privateKey = createPrivateKey({
+    key: Buffer.concat([Buffer.from('302e020100300506032b656e04220420', 'hex'), h('client_private_key')]),
+    format: 'der',
+    type: 'pkcs8',
+  });
+  const publicKey = createPublicKey({
+    key: Buffer.concat([Buffer.from('302a300506032b656e032100', 'hex'), hello.keyShare!.publicKey]),
+    format: 'der',
+    type: 'spki',
+  });
+  assert.equal(hex(diffieHellman({ privateKey, publicKey })), v.ecdhe_shared_secret);
+});
+
+test("the server's flight of RFC 8448 §3 through the client's checks: parsers, CertificateVerify, Finished", () => {
+  const [encryptedExtensions, certificate, certificateVerify, finished] = serverFlight();
+  assert.deepEqual(
+    [encryptedExtensions?.type, certificate?.type, certificateVerify?.type, finished?.type],
+    [8, 11, 15, 20],
+  );
+  assert.deepEqual(unmarshalEncryptedExtensions(encryptedExtensions!.body), {});
+  const { chain } = unmarshalCertificate(certificate!.body);
+  assert.equal(chain.length, 1);
+  const leaf = parseCertificate(chain[0]!);
+  assert.match(leaf.subject, /CN=rsa/);
+
+  const transcript = new Transcript('sha256');
+  for (const m of [h('client_hello'), h('server_hello'), encryptedExtensions!.raw, certificate!.raw])
+    transcript.add(m);
+  const { scheme, signature } = unmarshalCertificateVerify(certificateVerify!.body);
+  assert.equal(scheme, SIGNATURE_SCHEME.rsa_pss_rsae_sha256);
+  const content = certificateVerifyContent('server', transcript.digest());
+  verifyCertificateVerify(leaf, scheme, content, signature);
+  const forged = signature.slice();
+  forged[10]! ^= 1;
+  assert.throws(
+    () => verifyCertificateVerify(leaf, scheme, content, forged),
+    /CertificateVerify signature is wrong/,
+  );
+
+  transcript.add(certificateVerify!.raw);
+  const expected = finishedVerifyData('sha256', h('server_handshake_traffic_secret'), transcript.digest());
+  assert.equal(hex(expected), v.server_finished_verify_data);
+  assert.ok(timingSafeEqual(expected, finished!.body));
 });
