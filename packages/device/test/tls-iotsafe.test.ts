@@ -1,44 +1,17 @@
-// TLS 1.3 with the client key in the virtual SIM, at both offload levels, against Node's tls server
-// and openssl s_server, each requiring a client certificate; APDUs per handshake counted.
+// TLS 1.3 with the client key in the virtual SIM against Node's tls server requiring a client
+// certificate: APDUs per handshake at both offload levels and both ways of ending SIM sessions. (Every
+// suite × version × offload level against node:tls, openssl and gnutls is in tls-matrix.test.ts.)
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import tls from 'node:tls';
-import {
-  byId,
-  encodeP256PublicKeyInfo,
-  IoTSafe,
-  IoTSafeKeyOps,
-  type IoTSafeOptions,
-  MemoryTransport,
-  type OffloadLevel,
-} from '@iotsafe/device';
-import { TYPE1_PROFILE, VirtualSim } from '@iotsafe/sim';
+import type { IoTSafeOptions, OffloadLevel } from '@iotsafe/device';
 import { connect } from '@iotsafe/tls';
-import { peerAvailable, startOpensslServer } from '../../../test/helpers/peers.js';
-import { issue, testPki } from '../../../test/helpers/pki.js';
+import { testPki } from '../../../test/helpers/pki.js';
+import { simKeyOps } from '../../../test/helpers/sim-tls.js';
 
 const pki = testPki();
-const dir = mkdtempSync(join(tmpdir(), 'iotsafe-tls-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
-
-/** A SIM whose device key was generated inside it and certified by the test CA; the certificate is in file 02. */
-async function provisionedSim() {
-  const sim = VirtualSim.inMemory(TYPE1_PROFILE);
-  const client = await IoTSafe.connect(new MemoryTransport(sim.card));
-  const { point } = await client.generateKeyPair(byId('01'));
-  const certificate = issue({
-    commonName: 'sim-device',
-    issuer: pki.ca,
-    publicKeySpki: encodeP256PublicKeyInfo(point),
-  });
-  sim.writeFile(byId('02'), certificate.certificateDer);
-  return { sim, client };
-}
 
 async function handshake(
   offload: OffloadLevel,
@@ -46,13 +19,7 @@ async function handshake(
   request?: string,
   sessionEnd?: IoTSafeOptions['sessionEnd'],
 ) {
-  const { sim } = await provisionedSim();
-  const client = await IoTSafe.connect(new MemoryTransport(sim.card), { sessionEnd });
-  const keyOps = await IoTSafeKeyOps.create(client, {
-    privateKey: byId('01'),
-    certificateChain: [byId('02')],
-    offload,
-  });
+  const { client, keyOps } = await simKeyOps(pki.ca, offload, { sessionEnd });
   const before = client.apduCount;
   const socket = connect({
     host: '127.0.0.1',
@@ -116,27 +83,4 @@ describe('TLS 1.3 mTLS with the SIM key, against node:tls', () => {
     assert.equal(full.reply, 'ping');
     assert.equal(full.apdus, 7);
   });
-});
-
-const openssl = peerAvailable('openssl');
-describe('TLS 1.3 mTLS with the SIM key, against openssl s_server -Verify', {
-  skip: openssl === true ? false : openssl,
-}, () => {
-  for (const offload of ['sign', 'full'] as const) {
-    test(`${offload} offload: s_server sees the SIM-held certificate`, async () => {
-      const server = await startOpensslServer(
-        dir,
-        { cert: pki.server.certificatePem, key: pki.server.keyPem, ca: pki.ca.certificatePem },
-        ['-tls1_3', '-Verify', '1', '-www', '-naccept', '1'],
-      );
-      try {
-        const { reply } = await handshake(offload, server.port, 'GET / HTTP/1.0\r\n\r\n');
-        assert.match(reply, /HTTP\/1\.0 200 ok/);
-        await new Promise((r) => setTimeout(r, 200));
-        assert.match(server.output(), /CN ?= ?sim-device/);
-      } finally {
-        await server.stop();
-      }
-    });
-  }
 });

@@ -9,43 +9,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import tls from 'node:tls';
-import {
-  byId,
-  byLabel,
-  encodeP256PublicKeyInfo,
-  IoTSafe,
-  IoTSafeKeyOps,
-  MemoryTransport,
-  type OffloadLevel,
-} from '@iotsafe/device';
+import { byLabel, IoTSafe, IoTSafeKeyOps, MemoryTransport } from '@iotsafe/device';
 import { bytesToHex, utf8 } from '@iotsafe/protocol';
-import { TYPE1_PROFILE, TYPE2_PROFILE, VirtualSim } from '@iotsafe/sim';
+import { TYPE2_PROFILE, VirtualSim } from '@iotsafe/sim';
 import { connect, type TlsError } from '@iotsafe/tls';
 import { peerAvailable, startOpensslServer } from '../../../test/helpers/peers.js';
-import { issue, testPki } from '../../../test/helpers/pki.js';
+import { testPki } from '../../../test/helpers/pki.js';
+import { simKeyOps } from '../../../test/helpers/sim-tls.js';
 
 const pki = testPki();
 const dir = mkdtempSync(join(tmpdir(), 'iotsafe-tls12-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
-
-async function simKeyOps(offload: OffloadLevel) {
-  const sim = VirtualSim.inMemory(TYPE1_PROFILE);
-  const client = await IoTSafe.connect(new MemoryTransport(sim.card));
-  const { point } = await client.generateKeyPair(byId('01'));
-  sim.writeFile(
-    byId('02'),
-    issue({ commonName: 'sim-device', issuer: pki.ca, publicKeySpki: encodeP256PublicKeyInfo(point) })
-      .certificateDer,
-  );
-  return {
-    client,
-    keyOps: await IoTSafeKeyOps.create(client, {
-      privateKey: byId('01'),
-      certificateChain: [byId('02')],
-      offload,
-    }),
-  };
-}
 
 async function exchange(options: Parameters<typeof connect>[0], message = 'ping') {
   const socket = connect({
@@ -63,7 +37,7 @@ async function exchange(options: Parameters<typeof connect>[0], message = 'ping'
   return { protocol, cipher, reply: data.toString() };
 }
 
-describe('TLS 1.2 ECDHE-ECDSA with the SIM key against node:tls (client certificate required)', () => {
+describe('one ClientHello for both versions, against a TLS 1.2 node:tls server', () => {
   let server: tls.Server;
   let port = 0;
   const seen: string[] = [];
@@ -87,20 +61,9 @@ describe('TLS 1.2 ECDHE-ECDSA with the SIM key against node:tls (client certific
     port = (server.address() as AddressInfo).port;
   });
   after(() => server.close());
-  for (const suite of [0xc02b, 0xc02c, 0xcca9]) {
-    for (const offload of ['sign', 'full'] as const) {
-      test(`suite ${suite.toString(16)}, ${offload} offload`, async () => {
-        const { keyOps, client } = await simKeyOps(offload);
-        const before = client.apduCount;
-        const result = await exchange({ port, keyOps, cipherSuites: [suite] });
-        assert.deepEqual([result.protocol, result.reply], ['TLSv1.2', 'ping']);
-        assert.equal(seen.at(-1), 'sim-device');
-        assert.equal(client.apduCount - before, offload === 'sign' ? 3 : 8); // full: keygen 1, put 3, DH 1, sign 3
-      });
-    }
-  }
+  // Every ECDHE-ECDSA suite × offload level is in tls-matrix.test.ts.
   test('the same client negotiates TLS 1.3 with a TLS 1.3 server and TLS 1.2 here', async () => {
-    const { keyOps } = await simKeyOps('sign');
+    const { keyOps } = await simKeyOps(pki.ca, 'sign');
     assert.equal((await exchange({ port, keyOps })).protocol, 'TLSv1.2');
   });
 });
@@ -130,7 +93,7 @@ describe('the TLS 1.3 downgrade sentinel', () => {
     });
     await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
     try {
-      const { keyOps } = await simKeyOps('sign');
+      const { keyOps } = await simKeyOps(pki.ca, 'sign');
       const socket = connect({
         host: '127.0.0.1',
         port: (proxy.address() as AddressInfo).port,
@@ -150,21 +113,6 @@ describe('the TLS 1.3 downgrade sentinel', () => {
 
 const openssl = peerAvailable('openssl');
 describe('TLS 1.2 against openssl s_server', { skip: openssl === true ? false : openssl }, () => {
-  test('ECDHE-ECDSA with a client certificate (-Verify 1), SIM key, full offload', async () => {
-    const server = await startOpensslServer(
-      dir,
-      { cert: pki.server.certificatePem, key: pki.server.keyPem, ca: pki.ca.certificatePem },
-      ['-tls1_2', '-Verify', '1', '-www', '-naccept', '1'],
-    );
-    try {
-      const { keyOps } = await simKeyOps('full');
-      const result = await exchange({ port: server.port, keyOps }, 'GET / HTTP/1.0\r\n\r\n');
-      assert.equal(result.protocol, 'TLSv1.2');
-      assert.match(result.reply, /HTTP\/1\.0 200 ok/);
-    } finally {
-      await server.stop();
-    }
-  });
   for (const [cipher, code] of [
     ['PSK-AES128-GCM-SHA256', 0x00a8],
     ['PSK-AES128-CCM', 0xc0a4],

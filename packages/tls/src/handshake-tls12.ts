@@ -45,6 +45,9 @@ export interface Tls12Context {
   readonly offeredKeyShare: KeyShare | undefined;
   nextHandshake(): Promise<HandshakeMessage>;
   writeRecord(type: number, content: Uint8Array): void;
+  /** Holds a flight's records until releaseFlight(), to send them together. */
+  holdFlight(): void;
+  releaseFlight(): void;
   installWriteProtection(p: RecordProtector): void;
   /** Waits for the server's ChangeCipherSpec and switches reading to `p`. */
   expectChangeCipherSpec(p: RecordProtector): Promise<void>;
@@ -108,6 +111,7 @@ export async function runTls12(
   ctx.transcript.add(m.raw);
 
   // Client flight: [Certificate] ClientKeyExchange [CertificateVerify] ChangeCipherSpec Finished.
+  ctx.holdFlight();
   const scheme = request
     ? ctx.keyOps.signatureSchemes.find((s) => request!.signatureSchemes.includes(s))
     : undefined;
@@ -177,6 +181,7 @@ export async function runTls12(
   );
   ctx.transcript.add(clientFinished);
   ctx.writeRecord(CONTENT_TYPE.HANDSHAKE, clientFinished);
+  ctx.releaseFlight();
 
   await ctx.expectChangeCipherSpec(new Tls12Protection(suite, serverKeyBytes, serverIv));
   const finished = await ctx.nextHandshake();

@@ -2,7 +2,7 @@
 // 127.0.0.1: every cipher suite and group, ALPN, KeyUpdate, close_notify, and the failures.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import tls from 'node:tls';
 import { CIPHER_SUITE, connect, SoftwareKeyOps, TlsError } from '@iotsafe/tls';
@@ -67,6 +67,28 @@ describe('TLS 1.3 with client certificates against node:tls', () => {
       });
     }
   }
+  test('the client flight (ChangeCipherSpec, Certificate, CertificateVerify, Finished) leaves in one write', async () => {
+    const socket = net.connect(port, '127.0.0.1');
+    let writes = 0;
+    const { _write, _writev } = socket;
+    socket._write = (...args) => {
+      writes++;
+      return _write.apply(socket, args);
+    };
+    socket._writev = (...args) => {
+      writes++;
+      return _writev!.apply(socket, args);
+    };
+    const tlsSocket = connect({
+      socket,
+      servername: 'localhost',
+      ca: pki.ca.certificatePem,
+      keyOps: clientKeyOps(),
+    });
+    await once(tlsSocket, 'secureConnect');
+    assert.equal(writes, 2, 'ClientHello, then the whole flight');
+    tlsSocket.destroy();
+  });
   test('ALPN, the peer certificate, the protocol and the cipher are reported like tls.TLSSocket', async () => {
     const socket = connect({
       host: '127.0.0.1',
