@@ -1,6 +1,7 @@
 // A PKCS#10 certification request (RFC 2986) whose signature is computed inside the SIM: the private
-// key never leaves it. Only P-256 keys with ecdsa-with-SHA256 are produced, which is what CAs accept.
+// key never leaves it: P-256 or brainpoolP256r1 keys, signed with ecdsa-with-SHA256.
 import {
+  type CurveName,
   derBitString,
   derContext,
   derOid,
@@ -32,16 +33,22 @@ export function encodeName(name: DistinguishedName): Uint8Array {
   return derSequence(...parts);
 }
 
-/** SubjectPublicKeyInfo for an uncompressed P-256 point (RFC 5480 §2). */
-export function encodeP256PublicKeyInfo(point: Uint8Array): Uint8Array {
-  return derSequence(derSequence(derOid(OID.ecPublicKey), derOid(OID.prime256v1)), derBitString(point));
+/** SubjectPublicKeyInfo for an uncompressed point on a SIM curve (RFC 5480 §2; brainpool: RFC 5639). */
+export function encodeEcPublicKeyInfo(point: Uint8Array, curve: CurveName = 'p256'): Uint8Array {
+  const curveOid = curve === 'p256' ? OID.prime256v1 : OID.brainpoolP256r1;
+  return derSequence(derSequence(derOid(OID.ecPublicKey), derOid(curveOid)), derBitString(point));
 }
+
+/** SubjectPublicKeyInfo for an uncompressed P-256 point. */
+export const encodeP256PublicKeyInfo = (point: Uint8Array) => encodeEcPublicKeyInfo(point, 'p256');
 
 export interface CsrRequest {
   /** The private key container that signs. */
   key: ObjectRef;
   /** Its public key (from generateKeyPair or readPublicKey). */
   publicKey: Uint8Array;
+  /** The key's curve (default P-256). */
+  curve?: CurveName;
   subject: DistinguishedName;
 }
 
@@ -50,7 +57,7 @@ export async function createCsr(iotsafe: IoTSafe, request: CsrRequest): Promise<
   const info = derSequence(
     derSmallInteger(0),
     encodeName(request.subject),
-    encodeP256PublicKeyInfo(request.publicKey),
+    encodeEcPublicKeyInfo(request.publicKey, request.curve),
     derContext(0, new Uint8Array(0)),
   );
   const signature = await iotsafe.sign(request.key, { message: info }, { hash: 'sha256' });

@@ -3,6 +3,7 @@ export {
   type CsrRequest,
   createCsr,
   type DistinguishedName,
+  encodeEcPublicKeyInfo,
   encodeName,
   encodeP256PublicKeyInfo,
   toPem,

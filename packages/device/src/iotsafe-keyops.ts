@@ -5,15 +5,16 @@
 //  - full: also the ephemeral ECDHE key pair (GENERATE KEY PAIR in a volatile container), the server's
 //    share (PUT PUBLIC KEY), COMPUTE DH, and the HKDF-Extract that takes the ECDHE secret (COMPUTE
 //    HKDF). Extracts whose input is all zeros carry no secret and run on the host.
-import { createHash } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { ecdsaRawToDer, type HashAlgorithm, hkdfExtract, type ObjectRef } from '@iotsafe/protocol';
 import {
+  groupsForKey,
   type KeyOps,
   type KeyShare,
   type NamedGroup,
   type PskProvider,
-  SIGNATURE_SCHEME,
   SoftwareKeyOps,
+  schemesForCurve,
 } from '@iotsafe/tls';
 import { byId, type IoTSafe } from './iotsafe.js';
 
@@ -47,8 +48,12 @@ export class IoTSafeKeyOps implements KeyOps {
     private readonly options: IoTSafeKeyOpsOptions,
     readonly certificateChain: readonly Uint8Array[],
   ) {
-    this.groups = options.offload === 'full' ? ['secp256r1'] : ['x25519', 'secp256r1'];
-    this.signatureSchemes = options.privateKey ? [SIGNATURE_SCHEME.ecdsa_secp256r1_sha256] : [];
+    // The scheme follows the certificate's key: P-256 (0x0403) or brainpoolP256r1 (0x081A, RFC 8734).
+    const leaf = certificateChain[0];
+    const curve = leaf ? new X509Certificate(leaf).publicKey.asymmetricKeyDetails?.namedCurve : undefined;
+    this.signatureSchemes = options.privateKey ? schemesForCurve(curve ?? 'prime256v1') : [];
+    // Full offload: ECDHE in the SIM's P-256 volatile containers; sign offload: ECDHE on the host.
+    this.groups = options.offload === 'full' ? ['secp256r1'] : groupsForKey(curve, ['x25519', 'secp256r1']);
     const psk = options.psk;
     if (psk) {
       this.psk = {
@@ -108,8 +113,8 @@ export class IoTSafeKeyOps implements KeyOps {
 
   async sign(scheme: number, content: Uint8Array): Promise<Uint8Array> {
     const key = this.options.privateKey;
-    if (scheme !== SIGNATURE_SCHEME.ecdsa_secp256r1_sha256 || !key)
-      throw new Error('the SIM key signs ecdsa_secp256r1_sha256');
+    if (!this.signatureSchemes.includes(scheme) || !key)
+      throw new Error(`the SIM key does not sign with scheme ${scheme.toString(16)}`);
     const digest = new Uint8Array(createHash('sha256').update(content).digest());
     return ecdsaRawToDer(await this.sim.sign(key, { digest }));
   }

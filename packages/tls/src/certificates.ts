@@ -83,10 +83,12 @@ function checkHostname(leaf: X509Certificate, hostname: string): void {
   if (!matched) tlsFail('bad_certificate', `the server certificate is not valid for "${hostname}"`);
 }
 
-const VERIFY: Record<number, { hash: string; pss?: boolean }> = {
-  [SIGNATURE_SCHEME.ecdsa_secp256r1_sha256]: { hash: 'sha256' },
-  [SIGNATURE_SCHEME.ecdsa_secp384r1_sha384]: { hash: 'sha384' },
-  [SIGNATURE_SCHEME.ecdsa_secp521r1_sha512]: { hash: 'sha512' },
+/** Each scheme's hash, and for ECDSA the curve TLS 1.3 binds it to (RFC 8446 §4.2.3, RFC 8734). */
+const VERIFY: Record<number, { hash: string; pss?: boolean; curve?: string }> = {
+  [SIGNATURE_SCHEME.ecdsa_secp256r1_sha256]: { hash: 'sha256', curve: 'prime256v1' },
+  [SIGNATURE_SCHEME.ecdsa_secp384r1_sha384]: { hash: 'sha384', curve: 'secp384r1' },
+  [SIGNATURE_SCHEME.ecdsa_secp521r1_sha512]: { hash: 'sha512', curve: 'secp521r1' },
+  [SIGNATURE_SCHEME.ecdsa_brainpoolP256r1tls13_sha256]: { hash: 'sha256', curve: 'brainpoolP256r1' },
   [SIGNATURE_SCHEME.rsa_pss_rsae_sha256]: { hash: 'sha256', pss: true },
   [SIGNATURE_SCHEME.rsa_pss_rsae_sha384]: { hash: 'sha384', pss: true },
   [SIGNATURE_SCHEME.rsa_pss_rsae_sha512]: { hash: 'sha512', pss: true },
@@ -96,19 +98,32 @@ const VERIFY: Record<number, { hash: string; pss?: boolean }> = {
 /** Signature schemes the client accepts from the server in CertificateVerify. */
 export const SERVER_SIGNATURE_SCHEMES = Object.keys(VERIFY).map(Number);
 
+/**
+ * Checks the server's signature with its certificate key. In TLS 1.3 an ECDSA scheme names the curve
+ * too; in TLS 1.2 (`version` '1.2') 0x0403 is SHA-256 with ECDSA on any curve (RFC 5246 §7.4.1.4.1).
+ */
 export function verifyCertificateVerify(
   leaf: X509Certificate,
   scheme: number,
   content: Uint8Array,
   signature: Uint8Array,
+  version: '1.2' | '1.3' = '1.3',
 ): void {
   const v =
     VERIFY[scheme] ??
     tlsFail(
       'illegal_parameter',
-      `the server signed with scheme ${scheme.toString(16)}, which was not offered`,
+      `the server signed with scheme ${scheme.toString(16).padStart(4, '0')}, which was not offered`,
     );
   const key = leaf.publicKey;
+  const curve = key.asymmetricKeyDetails?.namedCurve;
+  if (v.curve && (version === '1.3' || scheme === SIGNATURE_SCHEME.ecdsa_brainpoolP256r1tls13_sha256)) {
+    if (curve !== v.curve)
+      tlsFail(
+        'illegal_parameter',
+        `signature scheme ${scheme.toString(16).padStart(4, '0')} needs a ${v.curve} key, not ${curve}`,
+      );
+  }
   const ok = v.pss
     ? verify(
         v.hash,

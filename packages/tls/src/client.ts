@@ -26,6 +26,7 @@ import {
   HANDSHAKE_TYPE,
   HELLO_RETRY_REQUEST_RANDOM,
   type NamedGroup,
+  TLS12_ONLY_GROUPS,
   TLS13,
 } from './constants.js';
 import { TlsError, tlsFail } from './errors.js';
@@ -178,7 +179,9 @@ export class TlsClientSocket extends Duplex implements Tls12Context {
       this.transcript.hash = psk.hash;
       this.pskEarlySecret = await psk.earlySecret();
     }
-    let share = offer13 ? await this.keyOps.generateKeyShare(groups[0]!) : undefined;
+    const groups13 = groups.filter((g) => !TLS12_ONLY_GROUPS.includes(g));
+    if (offer13 && groups13.length === 0) tlsFail('internal_error', 'no TLS 1.3 key exchange group to offer');
+    let share = offer13 ? await this.keyOps.generateKeyShare(groups13[0]!) : undefined;
     this.offeredKeyShare = share;
     const sessionId = new Uint8Array(randomBytes(32));
     const versions = [...(offer13 ? [TLS13] : []), ...(offer12 ? [0x0303] : [])];
@@ -190,7 +193,7 @@ export class TlsClientSocket extends Duplex implements Tls12Context {
       return;
     }
     if (hello.helloRetry) {
-      const group = this.acceptHelloRetry(hello.message, groups, share!);
+      const group = this.acceptHelloRetry(hello.message, groups13, share!);
       share = await this.keyOps.generateKeyShare(group);
       this.sendClientHello(sessionId, suites, versions, groups, share, hello.message.cookie);
       hello = await this.readServerHello(sessionId, suites, offer13, false);
@@ -415,6 +418,7 @@ export class TlsClientSocket extends Duplex implements Tls12Context {
     if (request) {
       const scheme = this.keyOps.signatureSchemes.find((s) => request.signatureSchemes.includes(s));
       const chain = scheme !== undefined ? this.keyOps.certificateChain : [];
+      if (scheme === undefined) this.noteClientAuthMismatch(request.signatureSchemes);
       const certificate = marshalCertificate(request.context, chain);
       this.transcript.add(certificate);
       this.writeRecord(CONTENT_TYPE.HANDSHAKE, certificate);
@@ -567,7 +571,8 @@ export class TlsClientSocket extends Duplex implements Tls12Context {
     }
     const name = (Object.entries(ALERT).find(([, v]) => v === description)?.[0] ??
       'internal_error') as keyof typeof ALERT;
-    throw new TlsError(name, '', true);
+    const authRefused = ['certificate_required', 'handshake_failure', 'bad_certificate'].includes(name);
+    throw new TlsError(name, (authRefused && this.clientAuthMismatch) || '', true);
   }
 
   /** After the handshake: application data, NewSessionTicket (ignored), KeyUpdate (§4.6). */
@@ -623,6 +628,15 @@ export class TlsClientSocket extends Duplex implements Tls12Context {
     this.clientTrafficSecret = this.nextSecret(this.clientTrafficSecret!);
     const write = trafficKeys(this.suite.hash, this.clientTrafficSecret, this.suite.keyLength);
     this.records.setWriteProtection(new RecordProtection(this.suite, write.key, write.iv));
+  }
+
+  /** Why no certificate went to a server that asked for one: said again if the server then refuses. */
+  private clientAuthMismatch?: string;
+
+  noteClientAuthMismatch(serverSchemes: readonly number[]): void {
+    if (this.keyOps.certificateChain.length === 0) return;
+    const hex = (list: readonly number[]) => list.map((s) => s.toString(16).padStart(4, '0')).join(', ');
+    this.clientAuthMismatch = `no client certificate sent: our key signs with ${hex(this.keyOps.signatureSchemes)}, the server accepts ${hex(serverSchemes)}`;
   }
 
   // --- output ---

@@ -41,8 +41,14 @@ export const CIPHER_SUITE = {
   TLS_CHACHA20_POLY1305_SHA256: 0x1303,
 } as const;
 
-export type NamedGroup = 'secp256r1' | 'x25519';
-export const GROUP_CODE: Record<NamedGroup, number> = { secp256r1: 0x0017, x25519: 0x001d };
+export type NamedGroup = 'secp256r1' | 'x25519' | 'brainpoolP256r1';
+export const GROUP_CODE: Record<NamedGroup, number> = {
+  secp256r1: 0x0017,
+  x25519: 0x001d,
+  brainpoolP256r1: 0x001a, // RFC 7027, TLS 1.2 only: TLS 1.3 gave brainpool new codes (RFC 8734)
+};
+/** Groups that TLS 1.3 does not use (never a key share, never granted to a HelloRetryRequest). */
+export const TLS12_ONLY_GROUPS: readonly NamedGroup[] = ['brainpoolP256r1'];
 
 export const SIGNATURE_SCHEME = {
   ecdsa_secp256r1_sha256: 0x0403,

@@ -9,7 +9,11 @@ export class TlsError extends Error {
     /** True when the peer sent the alert; false when we did. */
     readonly fromPeer = false,
   ) {
-    super(fromPeer ? `the server sent a ${alertName(ALERT[alert])} alert` : message);
+    super(
+      fromPeer
+        ? `the server sent a ${alertName(ALERT[alert])} alert${message ? ` (${message})` : ''}`
+        : message,
+    );
   }
 
   get alertCode(): number {

@@ -13,7 +13,7 @@ import {
 } from '@iotsafe/protocol';
 import type { RecordProtector } from './aead.js';
 import { verifyCertificateVerify } from './certificates.js';
-import { CONTENT_TYPE, GROUP_CODE, HANDSHAKE_TYPE, type NamedGroup } from './constants.js';
+import { CONTENT_TYPE, GROUP_CODE, HANDSHAKE_TYPE, type NamedGroup, SIGNATURE_SCHEME } from './constants.js';
 import { tlsFail } from './errors.js';
 import type { Transcript } from './key-schedule.js';
 import type { KeyOps, KeyShare } from './keyops.js';
@@ -45,6 +45,8 @@ export interface Tls12Context {
   readonly offeredKeyShare: KeyShare | undefined;
   nextHandshake(): Promise<HandshakeMessage>;
   writeRecord(type: number, content: Uint8Array): void;
+  /** Records that the server's CertificateRequest allows none of the client key's schemes. */
+  noteClientAuthMismatch(serverSchemes: readonly number[]): void;
   /** Holds a flight's records until releaseFlight(), to send them together. */
   holdFlight(): void;
   releaseFlight(): void;
@@ -55,6 +57,15 @@ export interface Tls12Context {
   authenticateServer(chain: Uint8Array[]): X509Certificate[];
   keylog(line: string): void;
 }
+
+/**
+ * KeyOps name schemes as TLS 1.3 does; TLS 1.2 has no curve-specific ECDSA codes, so a brainpool key
+ * signs as (sha256, ecdsa) = 0x0403 there (RFC 5246 §7.4.1.4.1, RFC 7027).
+ */
+const tls12Scheme = (scheme: number) =>
+  scheme === SIGNATURE_SCHEME.ecdsa_brainpoolP256r1tls13_sha256
+    ? SIGNATURE_SCHEME.ecdsa_secp256r1_sha256
+    : scheme;
 
 const prf = (hash: HashAlgorithm, secret: Uint8Array, label: string, seed: Uint8Array, length: number) =>
   tls12Prf(secret, concatBytes(utf8(label), seed), length, hash);
@@ -94,6 +105,7 @@ export async function runTls12(
         serverKey.scheme!,
         concatBytes(randoms, serverKey.params!),
         serverKey.signature!,
+        '1.2',
       );
     }
     ctx.transcript.add(m.raw);
@@ -113,8 +125,9 @@ export async function runTls12(
   // Client flight: [Certificate] ClientKeyExchange [CertificateVerify] ChangeCipherSpec Finished.
   ctx.holdFlight();
   const scheme = request
-    ? ctx.keyOps.signatureSchemes.find((s) => request!.signatureSchemes.includes(s))
+    ? ctx.keyOps.signatureSchemes.find((s) => request!.signatureSchemes.includes(tls12Scheme(s)))
     : undefined;
+  if (request && scheme === undefined) ctx.noteClientAuthMismatch(request.signatureSchemes);
   if (request) {
     const certificate = marshalCertificate12(scheme !== undefined ? ctx.keyOps.certificateChain : []);
     ctx.transcript.add(certificate);
@@ -156,7 +169,7 @@ export async function runTls12(
   if (request && scheme !== undefined && ctx.keyOps.certificateChain.length > 0) {
     // TLS 1.2 CertificateVerify signs the handshake messages so far (RFC 5246 §7.4.8).
     const signature = await ctx.keyOps.sign(scheme, ctx.transcript.concatenated());
-    const verify = marshalCertificateVerify(scheme, signature);
+    const verify = marshalCertificateVerify(tls12Scheme(scheme), signature);
     ctx.transcript.add(verify);
     ctx.writeRecord(CONTENT_TYPE.HANDSHAKE, verify);
   }

@@ -11,4 +11,11 @@ export {
   Transcript,
   trafficKeys,
 } from './key-schedule.js';
-export { type KeyOps, type KeyShare, type PskProvider, SoftwareKeyOps } from './keyops.js';
+export {
+  groupsForKey,
+  type KeyOps,
+  type KeyShare,
+  type PskProvider,
+  SoftwareKeyOps,
+  schemesForCurve,
+} from './keyops.js';

@@ -61,9 +61,26 @@ const SCHEME_HASH: Record<number, string> = {
   [SIGNATURE_SCHEME.ecdsa_brainpoolP256r1tls13_sha256]: 'sha256',
 };
 
+/** The signature scheme an ECDSA key on `curve` signs with (TLS 1.3 names; RFC 8446 §4.2.3, RFC 8734). */
+export function schemesForCurve(curve: string | undefined): number[] {
+  if (curve === 'prime256v1') return [SIGNATURE_SCHEME.ecdsa_secp256r1_sha256];
+  if (curve === 'secp384r1') return [SIGNATURE_SCHEME.ecdsa_secp384r1_sha384];
+  if (curve === 'brainpoolP256r1') return [SIGNATURE_SCHEME.ecdsa_brainpoolP256r1tls13_sha256];
+  return [];
+}
+
+/**
+ * The groups to offer for a client key on `curve`: a brainpool key adds brainpoolP256r1, because TLS 1.2
+ * servers accept a client certificate only on a curve the ClientHello lists (RFC 8422 §5.1.1; OpenSSL
+ * says "wrong curve" otherwise). TLS 1.3 ignores that code.
+ */
+export function groupsForKey(curve: string | undefined, base: readonly NamedGroup[]): NamedGroup[] {
+  return curve === 'brainpoolP256r1' ? [...base, 'brainpoolP256r1'] : [...base];
+}
+
 /** Software key operations with node:crypto: the baseline, and what a SIM-less device runs. */
 export class SoftwareKeyOps implements KeyOps {
-  readonly groups: readonly NamedGroup[] = ['x25519', 'secp256r1'];
+  readonly groups: readonly NamedGroup[];
   readonly signatureSchemes: readonly number[];
   private readonly key?: KeyObject;
 
@@ -90,19 +107,15 @@ export class SoftwareKeyOps implements KeyOps {
     }
     if (options.privateKeyPem) this.key = createPrivateKey(options.privateKeyPem);
     const curve = this.key?.asymmetricKeyDetails?.namedCurve;
-    this.signatureSchemes =
-      curve === 'prime256v1'
-        ? [SIGNATURE_SCHEME.ecdsa_secp256r1_sha256]
-        : curve === 'secp384r1'
-          ? [SIGNATURE_SCHEME.ecdsa_secp384r1_sha384]
-          : [];
+    this.signatureSchemes = schemesForCurve(curve);
+    this.groups = groupsForKey(curve, ['x25519', 'secp256r1']);
   }
 
   readonly certificateChain: readonly Uint8Array[];
 
   async generateKeyShare(group: NamedGroup): Promise<KeyShare> {
-    if (group === 'secp256r1') {
-      const ecdh = createECDH('prime256v1');
+    if (group === 'secp256r1' || group === 'brainpoolP256r1') {
+      const ecdh = createECDH(group === 'secp256r1' ? 'prime256v1' : 'brainpoolP256r1');
       const publicKey = new Uint8Array(ecdh.generateKeys());
       return { group, publicKey, computeSecret: async (peer) => new Uint8Array(ecdh.computeSecret(peer)) };
     }

@@ -1,0 +1,257 @@
+// A TLS 1.3 server scripted from the library's own primitives (key schedule, record protection, message
+// codecs) plus node:crypto, for what no installed peer does: a tampered server Finished, and client
+// authentication with ecdsa_brainpoolP256r1tls13_sha256 (RFC 8734; OpenSSL 3.0 and GnuTLS 3.7 lack it).
+// One connection, TLS_AES_128_GCM_SHA256, on 127.0.0.1. It checks the client's CertificateVerify with
+// node:crypto and the client Finished, and reports what it saw.
+import {
+  createPrivateKey,
+  createPublicKey,
+  diffieHellman,
+  generateKeyPairSync,
+  sign,
+  verify,
+  X509Certificate,
+} from 'node:crypto';
+import net, { type AddressInfo } from 'node:net';
+import { concatBytes, hkdfExtract } from '@iotsafe/protocol';
+import {
+  deriveSecret,
+  emptyHash,
+  finishedVerifyData,
+  RecordProtection,
+  suiteByCode,
+  Transcript,
+  trafficKeys,
+} from '@iotsafe/tls';
+import {
+  certificateVerifyContent,
+  handshakeMessage,
+  marshalCertificate,
+  marshalCertificateVerify,
+  unmarshalCertificate,
+  unmarshalCertificateVerify,
+} from '../../packages/tls/src/messages.js';
+import { HandshakeBuffer } from '../../packages/tls/src/record-layer.js';
+import { Reader, u16, vec8, vec16 } from '../../packages/tls/src/wire.js';
+
+const SUITE = suiteByCode(0x1301)!;
+const X25519_SPKI = Buffer.from('302a300506032b656e032100', 'hex');
+
+export type ServerAuth =
+  /** External PSK, psk_ke: ServerHello, EncryptedExtensions, Finished. */
+  | { kind: 'psk'; psk: Uint8Array }
+  /** ECDHE (x25519) with a P-256 server certificate, and a CertificateRequest for `requestSchemes`. */
+  | { kind: 'certificate'; certificateDer: Uint8Array; keyPem: string; requestSchemes: readonly number[] };
+
+export interface ScriptedServerOptions {
+  auth: ServerAuth;
+  /** Changes the server Finished's verify_data before it is sent. */
+  tamperFinished?: (verifyData: Uint8Array) => Uint8Array;
+  /** The scheme the server's CertificateVerify names (default 0x0403, which its P-256 key is). */
+  claimScheme?: number;
+}
+
+export interface ClientFlightReport {
+  /** The client's certificate chain (DER, leaf first); empty when it sent none. */
+  chain: Uint8Array[];
+  scheme?: number;
+  signatureValid?: boolean;
+  finishedValid: boolean;
+}
+
+export interface ScriptedServer {
+  port: number;
+  /** Everything the client sent. */
+  received: () => Buffer;
+  /** What the client's flight held, once it has come. */
+  clientFlight: Promise<ClientFlightReport>;
+  close: () => Promise<void>;
+}
+
+const record = (type: number, body: Uint8Array) =>
+  concatBytes(Uint8Array.of(type, 3, 3, body.length >> 8, body.length & 0xff), body);
+
+/** The session ID and the x25519 key share of a ClientHello message (RFC 8446 §4.1.2). */
+function readClientHello(message: Uint8Array): { sessionId: Uint8Array; x25519?: Uint8Array } {
+  const r = new Reader(message.subarray(4));
+  r.bytes(2 + 32);
+  const sessionId = r.vector8();
+  r.vector16();
+  r.vector8();
+  const extensions = new Reader(r.vector16());
+  let x25519: Uint8Array | undefined;
+  while (extensions.remaining > 0) {
+    const type = extensions.u16();
+    const body = extensions.vector16();
+    if (type !== 0x0033) continue;
+    const shares = new Reader(new Reader(body).vector16());
+    while (shares.remaining > 0) {
+      const group = shares.u16();
+      const key = shares.vector16();
+      if (group === 0x001d) x25519 = key;
+    }
+  }
+  return { sessionId, x25519 };
+}
+
+export async function startScriptedTls13Server(options: ScriptedServerOptions): Promise<ScriptedServer> {
+  const chunks: Buffer[] = [];
+  let report!: (r: ClientFlightReport) => void;
+  let refuse!: (e: Error) => void;
+  const clientFlight = new Promise<ClientFlightReport>((resolve, reject) => {
+    report = resolve;
+    refuse = reject;
+  });
+  clientFlight.catch(() => {});
+  const server = net.createServer((socket) => {
+    socket.on('error', () => {});
+    let pending = Buffer.alloc(0);
+    let state: ReturnType<typeof serverFlight> | undefined;
+    const clientRecords = new HandshakeBuffer();
+    socket.on('data', (chunk) => {
+      chunks.push(chunk);
+      pending = Buffer.concat([pending, chunk]);
+      try {
+        for (;;) {
+          if (pending.length < 5 || pending.length < 5 + pending.readUInt16BE(3)) return;
+          const header = pending.subarray(0, 5);
+          const body = new Uint8Array(pending.subarray(5, 5 + pending.readUInt16BE(3)));
+          pending = pending.subarray(5 + body.length);
+          if (!state) {
+            state = serverFlight(body, options);
+            socket.write(state.flight);
+            continue;
+          }
+          if (header[0] !== 23) continue; // ChangeCipherSpec, or a clear alert
+          const { content, type } = state.clientProtection.open(23, body, new Uint8Array(header));
+          if (type !== 22) continue;
+          clientRecords.push(content);
+          const result = state.readClientFlight(clientRecords);
+          if (result) report(result);
+        }
+      } catch (error) {
+        refuse(error as Error);
+        socket.destroy();
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    received: () => Buffer.concat(chunks),
+    clientFlight,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+function serverFlight(clientHello: Uint8Array, options: ScriptedServerOptions) {
+  const { auth } = options;
+  const hello = readClientHello(clientHello);
+  const transcript = new Transcript('sha256');
+  transcript.add(clientHello);
+  const zeros = new Uint8Array(32);
+  let shared = zeros;
+  let keyShare = new Uint8Array(0);
+  if (auth.kind === 'certificate') {
+    if (!hello.x25519) throw new Error('the ClientHello has no x25519 share');
+    const pair = generateKeyPairSync('x25519');
+    keyShare = new Uint8Array(pair.publicKey.export({ format: 'der', type: 'spki' }).subarray(-32));
+    const peer = createPublicKey({
+      key: Buffer.concat([X25519_SPKI, hello.x25519]),
+      format: 'der',
+      type: 'spki',
+    });
+    shared = new Uint8Array(diffieHellman({ privateKey: pair.privateKey, publicKey: peer }));
+  }
+  const extensions =
+    auth.kind === 'psk'
+      ? concatBytes(u16(0x002b), vec16(u16(0x0304)), u16(0x0029), vec16(u16(0)))
+      : concatBytes(
+          u16(0x002b),
+          vec16(u16(0x0304)),
+          u16(0x0033),
+          vec16(concatBytes(u16(0x001d), vec16(keyShare))),
+        );
+  const serverHello = handshakeMessage(
+    2,
+    concatBytes(
+      u16(0x0303),
+      new Uint8Array(32).fill(0x5a),
+      vec8(hello.sessionId),
+      u16(SUITE.code),
+      Uint8Array.of(0),
+      vec16(extensions),
+    ),
+  );
+  transcript.add(serverHello);
+  const early = hkdfExtract('sha256', zeros, auth.kind === 'psk' ? auth.psk : zeros);
+  const handshakeSecret = hkdfExtract(
+    'sha256',
+    deriveSecret('sha256', early, 'derived', emptyHash('sha256')),
+    shared,
+  );
+  const serverSecret = deriveSecret('sha256', handshakeSecret, 's hs traffic', transcript.digest());
+  const clientSecret = deriveSecret('sha256', handshakeSecret, 'c hs traffic', transcript.digest());
+  const serverKeys = trafficKeys('sha256', serverSecret, SUITE.keyLength);
+  const clientKeys = trafficKeys('sha256', clientSecret, SUITE.keyLength);
+
+  const messages = [handshakeMessage(8, vec16(new Uint8Array(0)))];
+  if (auth.kind === 'certificate') {
+    const schemes = concatBytes(...auth.requestSchemes.map(u16));
+    messages.push(
+      handshakeMessage(
+        13,
+        concatBytes(vec8(new Uint8Array(0)), vec16(concatBytes(u16(0x000d), vec16(vec16(schemes))))),
+      ),
+    );
+    messages.push(marshalCertificate(new Uint8Array(0), [auth.certificateDer]));
+  }
+  for (const m of messages) transcript.add(m);
+  if (auth.kind === 'certificate') {
+    const content = certificateVerifyContent('server', transcript.digest());
+    const signature = new Uint8Array(sign('sha256', content, createPrivateKey(auth.keyPem)));
+    const certificateVerify = marshalCertificateVerify(options.claimScheme ?? 0x0403, signature);
+    transcript.add(certificateVerify);
+    messages.push(certificateVerify);
+  }
+  const verifyData = finishedVerifyData('sha256', serverSecret, transcript.digest());
+  const finished = handshakeMessage(
+    20,
+    options.tamperFinished ? options.tamperFinished(verifyData) : verifyData,
+  );
+  transcript.add(handshakeMessage(20, verifyData));
+  messages.push(finished);
+  const sealed = new RecordProtection(SUITE, serverKeys.key, serverKeys.iv).seal(
+    22,
+    concatBytes(...messages),
+  );
+  const flight = concatBytes(record(22, serverHello), record(sealed.type, sealed.body));
+
+  const clientProtection = new RecordProtection(SUITE, clientKeys.key, clientKeys.iv);
+  const seen: ClientFlightReport = { chain: [], finishedValid: false };
+  /** Reads Certificate, CertificateVerify and Finished as they come; the report once Finished is in. */
+  const readClientFlight = (buffer: HandshakeBuffer): ClientFlightReport | undefined => {
+    for (let m = buffer.next(); m; m = buffer.next()) {
+      if (m.type === 11) seen.chain = unmarshalCertificate(m.body).chain;
+      if (m.type === 15) {
+        const { scheme, signature } = unmarshalCertificateVerify(m.body);
+        seen.scheme = scheme;
+        const key = new X509Certificate(seen.chain[0]!).publicKey;
+        seen.signatureValid = verify(
+          'sha256',
+          certificateVerifyContent('client', transcript.digest()),
+          key,
+          signature,
+        );
+      }
+      if (m.type === 20) {
+        const expected = finishedVerifyData('sha256', clientSecret, transcript.digest());
+        seen.finishedValid = Buffer.from(expected).equals(Buffer.from(m.body));
+        return seen;
+      }
+      transcript.add(m.raw);
+    }
+    return undefined;
+  };
+  return { flight, clientProtection, readClientFlight };
+}
