@@ -1,9 +1,10 @@
 // TLS 1.3 with an external PSK held in a Type II SIM: the Early Secret is computed in the SIM (COMPUTE
-// HKDF mode 01), the PSK never leaves it. Against openssl s_server -psk and node:tls with pskCallback.
+// HKDF mode 01), the PSK never leaves it; TLS 1.2 PSK suites take the master secret from COMPUTE PRF.
+// Against openssl s_server -psk, node:tls with pskCallback and gnutls-serv --pskpasswd.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -11,8 +12,8 @@ import tls from 'node:tls';
 import { byLabel, IoTSafe, IoTSafeKeyOps, MemoryTransport } from '@iotsafe/device';
 import { bytesToHex, utf8 } from '@iotsafe/protocol';
 import { TYPE2_PROFILE, VirtualSim } from '@iotsafe/sim';
-import { connect, SoftwareKeyOps, TlsError } from '@iotsafe/tls';
-import { peerAvailable, startOpensslServer } from '../../../test/helpers/peers.js';
+import { type ConnectOptions, connect, SoftwareKeyOps, TlsError } from '@iotsafe/tls';
+import { peerAvailable, startIsolatedServer, startOpensslServer } from '../../../test/helpers/peers.js';
 import { testPki } from '../../../test/helpers/pki.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'iotsafe-psk-'));
@@ -109,6 +110,50 @@ describe('TLS 1.3 PSK against node:tls (pskCallback)', () => {
   });
 });
 
+describe('TLS 1.2 PSK against node:tls (pskCallback)', () => {
+  test('PSK and ECDHE-PSK suites: one COMPUTE PRF per handshake', async () => {
+    const { client, keyOps, pskHex } = await simWithPsk();
+    const server = tls.createServer(
+      {
+        maxVersion: 'TLSv1.2',
+        ciphers: 'PSK-AES128-GCM-SHA256:PSK-CHACHA20-POLY1305:ECDHE-PSK-CHACHA20-POLY1305',
+        pskCallback: (_socket, id) => (id === 'device-0001' ? Buffer.from(pskHex, 'hex') : null),
+      } as tls.TlsOptions,
+      (s) => {
+        s.on('data', (d) => s.write(d));
+        s.on('error', () => {});
+      },
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      for (const [code, name] of [
+        [0x00a8, 'TLS_PSK_WITH_AES_128_GCM_SHA256'],
+        [0xccab, 'TLS_PSK_WITH_CHACHA20_POLY1305_SHA256'],
+        [0xccac, 'TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256'],
+      ] as const) {
+        const before = client.apduCount;
+        const socket = connect({
+          host: '127.0.0.1',
+          port,
+          keyOps,
+          maxVersion: 'TLSv1.2',
+          cipherSuites: [code],
+        });
+        await once(socket, 'secureConnect');
+        assert.equal(socket.getCipher()?.name, name);
+        assert.equal(client.apduCount - before, 1);
+        socket.write('psk 1.2');
+        const [reply] = (await once(socket, 'data')) as [Buffer];
+        assert.equal(reply.toString(), 'psk 1.2');
+        socket.destroy();
+      }
+    } finally {
+      server.close();
+    }
+  });
+});
+
 const openssl = peerAvailable('openssl');
 describe('TLS 1.3 PSK against openssl s_server -psk', { skip: openssl === true ? false : openssl }, () => {
   for (const mode of ['psk_dhe_ke', 'psk_ke'] as const) {
@@ -139,4 +184,76 @@ describe('TLS 1.3 PSK against openssl s_server -psk', { skip: openssl === true ?
       }
     });
   }
+});
+
+const gnutls =
+  [
+    peerAvailable('gnutls-serv', ['--version']),
+    peerAvailable('socat', ['-V']),
+    peerAvailable('unshare', ['--version']),
+  ].find((a) => a !== true) ?? true;
+describe('PSK against gnutls-serv --pskpasswd (loopback-only namespace)', {
+  skip: gnutls === true ? false : gnutls,
+}, () => {
+  async function gnutlsPskServer(pskHex: string, priority: string) {
+    const home = mkdtempSync(join(dir, 'gnutls-'));
+    const passwd = join(home, 'psk.passwd');
+    writeFileSync(passwd, `device-0001:${pskHex.toLowerCase()}\n`, { mode: 0o600 });
+    return startIsolatedServer(
+      home,
+      `gnutls-serv -p 5556 --echo --pskpasswd ${passwd} --priority ${priority}`,
+      /Echo Server listening|ready|listening/i,
+    );
+  }
+  async function exchangeOver(socket: Socket, keyOps: IoTSafeKeyOps, options: Partial<ConnectOptions>) {
+    const tlsSocket = connect({ socket, keyOps, ...options });
+    await once(tlsSocket, 'secureConnect');
+    tlsSocket.write('hello gnutls\n');
+    const [reply] = (await once(tlsSocket, 'data')) as [Buffer];
+    const cipher = tlsSocket.getCipher()?.name;
+    tlsSocket.destroy();
+    return { reply: reply.toString(), cipher };
+  }
+
+  test('TLS 1.3, psk_dhe_ke and psk_ke: one COMPUTE HKDF each, the PSK never leaves the SIM', async () => {
+    const { client, keyOps, pskHex } = await simWithPsk();
+    const server = await gnutlsPskServer(pskHex, 'NORMAL:-VERS-ALL:+VERS-TLS1.3:+PSK:+ECDHE-PSK');
+    try {
+      for (const pskMode of ['psk_dhe_ke', 'psk_ke'] as const) {
+        const before = client.apduCount;
+        const { reply } = await exchangeOver(server.connect(), keyOps, { pskMode });
+        assert.equal(reply, 'hello gnutls\n');
+        assert.equal(client.apduCount - before, 1, pskMode);
+      }
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test('TLS 1.2 PSK and ECDHE-PSK suites: the master secret by COMPUTE PRF', async () => {
+    const { client, keyOps, pskHex } = await simWithPsk();
+    const server = await gnutlsPskServer(
+      pskHex,
+      'NORMAL:-VERS-ALL:+VERS-TLS1.2:+PSK:+ECDHE-PSK:+AES-128-CCM:+AES-128-CCM-8:+CHACHA20-POLY1305',
+    );
+    try {
+      for (const [code, name] of [
+        [0x00a8, 'TLS_PSK_WITH_AES_128_GCM_SHA256'],
+        [0xc0a4, 'TLS_PSK_WITH_AES_128_CCM'],
+        [0xc0a8, 'TLS_PSK_WITH_AES_128_CCM_8'],
+        [0xccab, 'TLS_PSK_WITH_CHACHA20_POLY1305_SHA256'],
+        [0xccac, 'TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256'],
+      ] as const) {
+        const before = client.apduCount;
+        const result = await exchangeOver(server.connect(), keyOps, {
+          maxVersion: 'TLSv1.2',
+          cipherSuites: [code],
+        });
+        assert.deepEqual(result, { reply: 'hello gnutls\n', cipher: name });
+        assert.equal(client.apduCount - before, 1, name);
+      }
+    } finally {
+      await server.stop();
+    }
+  });
 });
