@@ -231,7 +231,11 @@ export class IoTSafe {
   }
 
   /** Closes the logical channel (the transport stays open). */
+  /** Closes the sessions 'lastUpdate' left open (a strict card keeps them), then the channel. */
   async close(): Promise<void> {
+    for (const { initIns, session } of this.unclosed.values())
+      await this.exchange((cla) => buildInitClose(cla, initIns, session)).catch(() => undefined);
+    this.unclosed.clear();
     if (this.channel !== 0 && this.ownsChannel) await closeChannel(this.pump, this.channel);
   }
 

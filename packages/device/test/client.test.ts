@@ -202,6 +202,8 @@ describe("sessionEnd: 'lastUpdate'", () => {
       );
     }
     assert.equal(client.sessionEnding, 'lastUpdate');
+    // close() ends the two sessions left open, then the channel.
+    assert.equal(await apdusFor(client, () => client.close()), 3);
   });
   test('a card that keeps them open: the refused open closes them, and the client closes from then on', async () => {
     const { client } = await connect('kigen', { sessionEnd: 'lastUpdate' });
