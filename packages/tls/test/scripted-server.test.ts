@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { test } from 'node:test';
-import { concatBytes, hexToBytes, utf8 } from '@iotsafe/protocol';
+import { bytesToHex, concatBytes, hexToBytes, utf8 } from '@iotsafe/protocol';
 import { connect, SIGNATURE_SCHEME, SoftwareKeyOps, type TlsError } from '@iotsafe/tls';
 import { testPki } from '../../../test/helpers/pki.js';
 import { startScriptedTls13Server } from '../../../test/helpers/tls13-server.js';
@@ -104,6 +104,30 @@ test('a P-256 server key signing as ecdsa_brainpoolP256r1tls13_sha256 is illegal
     const [error] = (await once(socket, 'error')) as [TlsError];
     assert.equal(error.alert, 'illegal_parameter');
     assert.match(error.message, /081a needs a brainpoolP256r1 key, not prime256v1/);
+  } finally {
+    await server.close();
+  }
+});
+
+test('no secret in the error: not the PSK, not a traffic secret of the failed handshake', async () => {
+  const server = await startScriptedTls13Server({
+    auth: { kind: 'psk', psk: PSK },
+    tamperFinished: (verifyData) => verifyData.map((b) => b ^ 0xff),
+  });
+  const secrets: string[] = [bytesToHex(PSK)];
+  try {
+    const socket = connect({
+      host: '127.0.0.1',
+      port: server.port,
+      keyOps: new SoftwareKeyOps({ psk: { identity: utf8('finished-test'), key: PSK } }),
+      pskMode: 'psk_ke',
+      keylog: (line) => secrets.push(line.trim().split(' ')[2]!),
+    });
+    const [error] = (await once(socket, 'error').catch((e) => [e])) as [TlsError];
+    assert.equal(error.alert, 'decrypt_error');
+    assert.ok(secrets.length >= 3, 'the handshake secrets were logged where asked');
+    const everything = `${String(error)} ${error.stack} ${JSON.stringify(error)}`.toUpperCase();
+    for (const secret of secrets) assert.ok(!everything.includes(secret.toUpperCase()));
   } finally {
     await server.close();
   }
