@@ -249,3 +249,31 @@ export async function startIsolatedPcscd(dir: string): Promise<IsolatedPcscd> {
   );
   return { socket, vpcd, output: peer.output, stop: peer.stop };
 }
+
+export interface NodeTlsServer {
+  server: import('node:tls').Server;
+  port: number;
+  close: () => Promise<void>;
+}
+
+/**
+ * Node's own tls server on 127.0.0.1 (OpenSSL inside). Failed handshakes and broken connections are
+ * the client's business in these tests, so the server ignores them; `onConnection` gets the rest.
+ */
+export async function startNodeTlsServer(
+  options: import('node:tls').TlsOptions,
+  onConnection: (socket: import('node:tls').TLSSocket) => void = () => {},
+): Promise<NodeTlsServer> {
+  const tls = await import('node:tls');
+  const server = tls.createServer(options, (socket) => {
+    socket.on('error', () => {});
+    onConnection(socket);
+  });
+  server.on('tlsClientError', () => {});
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    server,
+    port: (server.address() as { port: number }).port,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

@@ -109,3 +109,14 @@ export function testPki() {
   });
   return { ca, server, client, expired, otherHost, untrusted };
 }
+
+/** Options for a server with the test PKI's certificate that requires a client certificate from its CA. */
+export function mutualTlsOptions(pki: ReturnType<typeof testPki>) {
+  return {
+    key: pki.server.keyPem,
+    cert: pki.server.certificatePem,
+    ca: pki.ca.certificatePem,
+    requestCert: true,
+    rejectUnauthorized: true,
+  };
+}

@@ -7,17 +7,15 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import tls from 'node:tls';
 import { byId, encodeEcPublicKeyInfo, IoTSafe, IoTSafeKeyOps, MemoryTransport } from '@iotsafe/device';
 import { VirtualSim } from '@iotsafe/sim';
 import { connect, SIGNATURE_SCHEME, type TlsError } from '@iotsafe/tls';
 import { TEST_PROFILE } from '../../../test/helpers/cards.js';
-import { peerAvailable, startOpensslServer } from '../../../test/helpers/peers.js';
-import { issue, testPki } from '../../../test/helpers/pki.js';
+import { peerAvailable, startNodeTlsServer, startOpensslServer } from '../../../test/helpers/peers.js';
+import { issue, mutualTlsOptions, testPki } from '../../../test/helpers/pki.js';
 import { startScriptedTls13Server } from '../../../test/helpers/tls13-server.js';
 
 const pki = testPki();
@@ -45,27 +43,29 @@ async function brainpoolKeyOps() {
 
 const BRAINPOOL_SCHEME = SIGNATURE_SCHEME.ecdsa_brainpoolP256r1tls13_sha256;
 
+/** Our client on 127.0.0.1:port, trusting the test CA, with the SIM's brainpool key. */
+const clientTo = (port: number, keyOps: IoTSafeKeyOps) =>
+  connect({ host: '127.0.0.1', port, servername: 'localhost', ca: pki.ca.certificatePem, keyOps });
+
+/** The scripted TLS 1.3 server, asking for a client certificate signed with one of `requestSchemes`. */
+const scriptedServer = (requestSchemes: number[]) =>
+  startScriptedTls13Server({
+    auth: {
+      kind: 'certificate',
+      certificateDer: pki.server.certificateDer,
+      keyPem: pki.server.keyPem,
+      requestSchemes,
+    },
+  });
+
 describe('TLS 1.3, ecdsa_brainpoolP256r1tls13_sha256', () => {
   test('the key offers 0x081A, and the SIM signature verifies at the server (node:crypto)', async () => {
     const { client, keyOps, certificate } = await brainpoolKeyOps();
     assert.deepEqual(keyOps.signatureSchemes, [BRAINPOOL_SCHEME]);
-    const server = await startScriptedTls13Server({
-      auth: {
-        kind: 'certificate',
-        certificateDer: pki.server.certificateDer,
-        keyPem: pki.server.keyPem,
-        requestSchemes: [SIGNATURE_SCHEME.ecdsa_secp256r1_sha256, BRAINPOOL_SCHEME],
-      },
-    });
+    const server = await scriptedServer([SIGNATURE_SCHEME.ecdsa_secp256r1_sha256, BRAINPOOL_SCHEME]);
     try {
       const before = client.apduCount;
-      const socket = connect({
-        host: '127.0.0.1',
-        port: server.port,
-        servername: 'localhost',
-        ca: pki.ca.certificatePem,
-        keyOps,
-      });
+      const socket = clientTo(server.port, keyOps);
       await once(socket, 'secureConnect');
       const seen = await server.clientFlight;
       assert.equal(client.apduCount - before, 3);
@@ -81,22 +81,9 @@ describe('TLS 1.3, ecdsa_brainpoolP256r1tls13_sha256', () => {
 
   test('a server that does not list 0x081A gets no certificate, never a P-256 claim for a brainpool key', async () => {
     const { keyOps } = await brainpoolKeyOps();
-    const server = await startScriptedTls13Server({
-      auth: {
-        kind: 'certificate',
-        certificateDer: pki.server.certificateDer,
-        keyPem: pki.server.keyPem,
-        requestSchemes: [SIGNATURE_SCHEME.ecdsa_secp256r1_sha256],
-      },
-    });
+    const server = await scriptedServer([SIGNATURE_SCHEME.ecdsa_secp256r1_sha256]);
     try {
-      const socket = connect({
-        host: '127.0.0.1',
-        port: server.port,
-        servername: 'localhost',
-        ca: pki.ca.certificatePem,
-        keyOps,
-      });
+      const socket = clientTo(server.port, keyOps);
       await once(socket, 'secureConnect');
       const seen = await server.clientFlight;
       assert.deepEqual([seen.chain.length, seen.scheme, seen.finishedValid], [0, undefined, true]);
@@ -108,30 +95,14 @@ describe('TLS 1.3, ecdsa_brainpoolP256r1tls13_sha256', () => {
 
   test('node:tls (OpenSSL 3.0) requires a certificate: its refusal says why none was sent', async () => {
     const { keyOps } = await brainpoolKeyOps();
-    const server = tls.createServer({
-      key: pki.server.keyPem,
-      cert: pki.server.certificatePem,
-      ca: pki.ca.certificatePem,
-      requestCert: true,
-      rejectUnauthorized: true,
-      minVersion: 'TLSv1.3',
-    });
-    server.on('tlsClientError', () => {});
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const server = await startNodeTlsServer({ ...mutualTlsOptions(pki), minVersion: 'TLSv1.3' });
     try {
-      const socket = connect({
-        host: '127.0.0.1',
-        port: (server.address() as AddressInfo).port,
-        servername: 'localhost',
-        ca: pki.ca.certificatePem,
-        keyOps,
-      });
-      const [error] = (await once(socket, 'error').catch((e) => [e])) as [TlsError];
+      const [error] = (await once(clientTo(server.port, keyOps), 'error').catch((e) => [e])) as [TlsError];
       assert.equal(error.alert, 'certificate_required');
       assert.equal(error.fromPeer, true);
       assert.match(error.message, /our key signs with 081a, the server accepts .*0403/);
     } finally {
-      server.close();
+      await server.close();
     }
   });
 });
@@ -140,31 +111,15 @@ describe('TLS 1.2 with a brainpool client certificate', () => {
   test('node:tls with brainpoolP256r1 enabled sees the SIM certificate', async () => {
     const { keyOps } = await brainpoolKeyOps();
     const seen: string[] = [];
-    const server = tls.createServer(
-      {
-        key: pki.server.keyPem,
-        cert: pki.server.certificatePem,
-        ca: pki.ca.certificatePem,
-        requestCert: true,
-        rejectUnauthorized: true,
-        maxVersion: 'TLSv1.2',
-        ecdhCurve: 'X25519:P-256:brainpoolP256r1',
-      },
+    const server = await startNodeTlsServer(
+      { ...mutualTlsOptions(pki), maxVersion: 'TLSv1.2', ecdhCurve: 'X25519:P-256:brainpoolP256r1' },
       (s) => {
         seen.push(String(s.getPeerCertificate().subject?.CN));
         s.end('hello');
-        s.on('error', () => {});
       },
     );
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
-      const socket = connect({
-        host: '127.0.0.1',
-        port: (server.address() as AddressInfo).port,
-        servername: 'localhost',
-        ca: pki.ca.certificatePem,
-        keyOps,
-      });
+      const socket = clientTo(server.port, keyOps);
       await once(socket, 'secureConnect');
       assert.equal(socket.getProtocol(), 'TLSv1.2');
       const [data] = (await once(socket, 'data')) as [Buffer];
@@ -172,7 +127,7 @@ describe('TLS 1.2 with a brainpool client certificate', () => {
       assert.deepEqual(seen, ['brainpool-device']);
       socket.destroy();
     } finally {
-      server.close();
+      await server.close();
     }
   });
 
@@ -187,13 +142,7 @@ describe('TLS 1.2 with a brainpool client certificate', () => {
       ['-tls1_2', '-Verify', '1', '-groups', 'X25519:P-256:brainpoolP256r1', '-www', '-naccept', '1'],
     );
     try {
-      const socket = connect({
-        host: '127.0.0.1',
-        port: server.port,
-        servername: 'localhost',
-        ca: pki.ca.certificatePem,
-        keyOps,
-      });
+      const socket = clientTo(server.port, keyOps);
       await once(socket, 'secureConnect');
       socket.write('GET / HTTP/1.0\r\n\r\n');
       let reply = '';

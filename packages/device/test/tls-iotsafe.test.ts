@@ -3,12 +3,11 @@
 // suite × version × offload level against node:tls, openssl and gnutls is in tls-matrix.test.ts.)
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import tls from 'node:tls';
 import type { IoTSafeOptions, OffloadLevel } from '@iotsafe/device';
 import { connect } from '@iotsafe/tls';
-import { testPki } from '../../../test/helpers/pki.js';
+import { type NodeTlsServer, startNodeTlsServer } from '../../../test/helpers/peers.js';
+import { mutualTlsOptions, testPki } from '../../../test/helpers/pki.js';
 import { simKeyOps } from '../../../test/helpers/sim-tls.js';
 
 const pki = testPki();
@@ -37,27 +36,15 @@ async function handshake(
 }
 
 describe('TLS 1.3 mTLS with the SIM key, against node:tls', () => {
-  let server: tls.Server;
+  let server: NodeTlsServer;
   let port = 0;
   const clients: string[] = [];
   before(async () => {
-    server = tls.createServer(
-      {
-        key: pki.server.keyPem,
-        cert: pki.server.certificatePem,
-        ca: pki.ca.certificatePem,
-        requestCert: true,
-        rejectUnauthorized: true,
-        minVersion: 'TLSv1.3',
-      },
-      (s) => {
-        clients.push(String(s.getPeerCertificate().subject?.CN));
-        s.on('data', (d) => s.write(d));
-        s.on('error', () => {});
-      },
-    );
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    port = (server.address() as AddressInfo).port;
+    server = await startNodeTlsServer({ ...mutualTlsOptions(pki), minVersion: 'TLSv1.3' }, (s) => {
+      clients.push(String(s.getPeerCertificate().subject?.CN));
+      s.on('data', (d) => s.write(d));
+    });
+    port = server.port;
   });
   after(() => server.close());
 

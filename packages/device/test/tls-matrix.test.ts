@@ -5,14 +5,19 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import type { AddressInfo, Socket } from 'node:net';
+import net, { type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import tls from 'node:tls';
+import type tls from 'node:tls';
 import { CIPHER_SUITE, connect } from '@iotsafe/tls';
-import { peerAvailable, startIsolatedServer, startOpensslServer } from '../../../test/helpers/peers.js';
-import { testPki } from '../../../test/helpers/pki.js';
+import {
+  peerAvailable,
+  startIsolatedServer,
+  startNodeTlsServer,
+  startOpensslServer,
+} from '../../../test/helpers/peers.js';
+import { mutualTlsOptions, testPki } from '../../../test/helpers/pki.js';
 import { simKeyOps } from '../../../test/helpers/sim-tls.js';
 
 const pki = testPki();
@@ -80,29 +85,15 @@ const tlsVersion = (v: Version) => (v === '1.3' ? 'TLSv1.3' : 'TLSv1.2') as tls.
 
 for (const version of ['1.3', '1.2'] as const)
   matrixRow("node's tls", version, async () => {
-    const server = tls.createServer(
-      {
-        key: pki.server.keyPem,
-        cert: pki.server.certificatePem,
-        ca: pki.ca.certificatePem,
-        requestCert: true,
-        rejectUnauthorized: true,
-        minVersion: tlsVersion(version),
-        maxVersion: tlsVersion(version),
-      },
-      (s) => {
-        s.on('data', () => s.end(`hello ${s.getPeerCertificate().subject?.CN}`));
-        s.on('error', () => {});
-      },
+    const server = await startNodeTlsServer(
+      { ...mutualTlsOptions(pki), minVersion: tlsVersion(version), maxVersion: tlsVersion(version) },
+      (s) => s.on('data', () => s.end(`hello ${s.getPeerCertificate().subject?.CN}`)),
     );
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as AddressInfo;
-    const net = await import('node:net');
     return {
-      socket: () => net.connect(port, '127.0.0.1'),
+      socket: () => net.connect(server.port, '127.0.0.1'),
       request: 'ping',
       reply: /^hello sim-device$/,
-      stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+      stop: server.close,
     };
   });
 
@@ -115,7 +106,6 @@ describe('openssl s_server', { skip: openssl === true ? false : openssl }, () =>
         { cert: pki.server.certificatePem, key: pki.server.keyPem, ca: pki.ca.certificatePem },
         [version === '1.3' ? '-tls1_3' : '-tls1_2', '-Verify', '1', '-www'],
       );
-      const net = await import('node:net');
       return {
         socket: () => net.connect(server.port, '127.0.0.1'),
         // -www answers with the session: it names the client certificate the server verified.

@@ -4,16 +4,21 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import tls from 'node:tls';
+import type tls from 'node:tls';
 import { byLabel, IoTSafe, IoTSafeKeyOps, MemoryTransport } from '@iotsafe/device';
 import { bytesToHex, utf8 } from '@iotsafe/protocol';
 import { TYPE2_PROFILE, VirtualSim } from '@iotsafe/sim';
 import { type ConnectOptions, connect, SoftwareKeyOps, TlsError } from '@iotsafe/tls';
-import { peerAvailable, startIsolatedServer, startOpensslServer } from '../../../test/helpers/peers.js';
+import {
+  peerAvailable,
+  startIsolatedServer,
+  startNodeTlsServer,
+  startOpensslServer,
+} from '../../../test/helpers/peers.js';
 import { testPki } from '../../../test/helpers/pki.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'iotsafe-psk-'));
@@ -31,6 +36,11 @@ async function simWithPsk() {
   });
   return { client, keyOps, pskHex: bytesToHex(psk.value) };
 }
+
+/** node:tls's pskCallback for the SIM's identity and PSK. */
+const pskFor = (pskHex: string) => (_socket: tls.TLSSocket, id: string) =>
+  id === 'device-0001' ? Buffer.from(pskHex, 'hex') : null;
+const echo = (s: tls.TLSSocket) => s.on('data', (d) => s.write(d));
 
 async function exchange(
   port: number,
@@ -51,21 +61,16 @@ describe('TLS 1.3 PSK against node:tls (pskCallback)', () => {
   for (const mode of ['psk_dhe_ke', 'psk_ke'] as const) {
     test(`${mode}: the PSK stays in the SIM; one APDU per handshake (psk_ke: refused by node's policy)`, async () => {
       const { client, keyOps, pskHex } = await simWithPsk();
-      const server = tls.createServer(
+      const server = await startNodeTlsServer(
         {
           minVersion: 'TLSv1.3',
           ciphers: 'TLS_AES_128_GCM_SHA256',
-          pskCallback: (_socket, id) => (id === 'device-0001' ? Buffer.from(pskHex, 'hex') : null),
+          pskCallback: pskFor(pskHex),
         } as tls.TlsOptions,
-        (s) => {
-          s.on('data', (d) => s.write(d));
-          s.on('error', () => {});
-        },
+        echo,
       );
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      server.on('tlsClientError', () => {});
       try {
-        const port = (server.address() as AddressInfo).port;
+        const port = server.port;
         if (mode === 'psk_ke') {
           // Node's OpenSSL refuses PSK-only key exchange (it does not expose SSL_OP_ALLOW_NO_DHE_KEX).
           const socket = connect({ host: '127.0.0.1', port, keyOps, pskMode: mode });
@@ -77,26 +82,21 @@ describe('TLS 1.3 PSK against node:tls (pskCallback)', () => {
         assert.equal(await exchange(port, keyOps, mode, 'psk hello'), 'psk hello');
         assert.equal(client.apduCount - before, 1);
       } finally {
-        server.close();
+        await server.close();
       }
     });
   }
   test('a wrong PSK is refused: a clear error, the connection closed', async () => {
-    const server = tls.createServer(
-      {
-        minVersion: 'TLSv1.3',
-        ciphers: 'TLS_AES_128_GCM_SHA256',
-        pskCallback: () => Buffer.alloc(32, 7),
-      } as tls.TlsOptions,
-      (s) => s.on('error', () => {}),
-    );
-    server.on('tlsClientError', () => {});
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const server = await startNodeTlsServer({
+      minVersion: 'TLSv1.3',
+      ciphers: 'TLS_AES_128_GCM_SHA256',
+      pskCallback: () => Buffer.alloc(32, 7),
+    } as tls.TlsOptions);
     try {
       const keyOps = new SoftwareKeyOps({ psk: { identity, key: new Uint8Array(32).fill(8) } });
       const socket = connect({
         host: '127.0.0.1',
-        port: (server.address() as AddressInfo).port,
+        port: server.port,
         keyOps,
         ca: testPki().ca.certificatePem,
         handshakeTimeout: 5000,
@@ -105,7 +105,7 @@ describe('TLS 1.3 PSK against node:tls (pskCallback)', () => {
       assert.ok(error instanceof TlsError);
       assert.ok(socket.destroyed);
     } finally {
-      server.close();
+      await server.close();
     }
   });
 });
@@ -113,20 +113,16 @@ describe('TLS 1.3 PSK against node:tls (pskCallback)', () => {
 describe('TLS 1.2 PSK against node:tls (pskCallback)', () => {
   test('PSK and ECDHE-PSK suites: one COMPUTE PRF per handshake', async () => {
     const { client, keyOps, pskHex } = await simWithPsk();
-    const server = tls.createServer(
+    const server = await startNodeTlsServer(
       {
         maxVersion: 'TLSv1.2',
         ciphers: 'PSK-AES128-GCM-SHA256:PSK-CHACHA20-POLY1305:ECDHE-PSK-CHACHA20-POLY1305',
-        pskCallback: (_socket, id) => (id === 'device-0001' ? Buffer.from(pskHex, 'hex') : null),
+        pskCallback: pskFor(pskHex),
       } as tls.TlsOptions,
-      (s) => {
-        s.on('data', (d) => s.write(d));
-        s.on('error', () => {});
-      },
+      echo,
     );
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
-      const port = (server.address() as AddressInfo).port;
+      const port = server.port;
       for (const [code, name] of [
         [0x00a8, 'TLS_PSK_WITH_AES_128_GCM_SHA256'],
         [0xccab, 'TLS_PSK_WITH_CHACHA20_POLY1305_SHA256'],
@@ -149,7 +145,7 @@ describe('TLS 1.2 PSK against node:tls (pskCallback)', () => {
         socket.destroy();
       }
     } finally {
-      server.close();
+      await server.close();
     }
   });
 });

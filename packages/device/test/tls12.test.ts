@@ -13,8 +13,13 @@ import { byLabel, IoTSafe, IoTSafeKeyOps, MemoryTransport } from '@iotsafe/devic
 import { bytesToHex, utf8 } from '@iotsafe/protocol';
 import { TYPE2_PROFILE, VirtualSim } from '@iotsafe/sim';
 import { connect, type TlsError } from '@iotsafe/tls';
-import { peerAvailable, startOpensslServer } from '../../../test/helpers/peers.js';
-import { testPki } from '../../../test/helpers/pki.js';
+import {
+  type NodeTlsServer,
+  peerAvailable,
+  startNodeTlsServer,
+  startOpensslServer,
+} from '../../../test/helpers/peers.js';
+import { mutualTlsOptions, testPki } from '../../../test/helpers/pki.js';
 import { simKeyOps } from '../../../test/helpers/sim-tls.js';
 
 const pki = testPki();
@@ -38,27 +43,15 @@ async function exchange(options: Parameters<typeof connect>[0], message = 'ping'
 }
 
 describe('one ClientHello for both versions, against a TLS 1.2 node:tls server', () => {
-  let server: tls.Server;
+  let server: NodeTlsServer;
   let port = 0;
   const seen: string[] = [];
   before(async () => {
-    server = tls.createServer(
-      {
-        key: pki.server.keyPem,
-        cert: pki.server.certificatePem,
-        ca: pki.ca.certificatePem,
-        requestCert: true,
-        rejectUnauthorized: true,
-        maxVersion: 'TLSv1.2',
-      },
-      (s) => {
-        seen.push(String(s.getPeerCertificate().subject?.CN));
-        s.on('data', (d) => s.write(d));
-        s.on('error', () => {});
-      },
-    );
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    port = (server.address() as AddressInfo).port;
+    server = await startNodeTlsServer({ ...mutualTlsOptions(pki), maxVersion: 'TLSv1.2' }, (s) => {
+      seen.push(String(s.getPeerCertificate().subject?.CN));
+      s.on('data', (d) => s.write(d));
+    });
+    port = server.port;
   });
   after(() => server.close());
   // Every ECDHE-ECDSA suite × offload level is in tls-matrix.test.ts.
