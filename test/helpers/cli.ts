@@ -1,15 +1,39 @@
 // The iotsafe command in a child process, for CLI tests: run to completion, or start a long-running
 // command (sim serve, ota network, ota serve) and wait for the line that says where it listens.
-import { spawn } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const CLI_MAIN = fileURLToPath(new URL('../../packages/cli/src/main.ts', import.meta.url));
 const NODE_ARGS = ['--conditions=development', '--import', 'tsx', CLI_MAIN];
 
+const environment = (env: Record<string, string>) => ({ PATH: process.env.PATH ?? '', ...env });
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs the command to completion, with only PATH and `env` in its environment. It blocks this process:
+ * for a command that talks to a server of this test process, use spawnCli.
+ */
+export function runCli(args: string[], env: Record<string, string> = {}): CliResult {
+  const r = spawnSync(process.execPath, [...NODE_ARGS, ...args], { encoding: 'utf8', env: environment(env) });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The command as a child process with piped stdio, this process free to serve it meanwhile. */
+export function spawnCli(args: string[], env: Record<string, string> = {}): ChildProcessWithoutNullStreams {
+  return spawn(process.execPath, [...NODE_ARGS, ...args], { env: environment(env) });
+}
+
 export interface Background {
   /** The match of `ready` in the command's output. */
   match: RegExpExecArray;
   output: () => string;
+  /** The exit code, once the command ends by itself. */
+  exited: Promise<number | null>;
   /** SIGTERM, then the exit code. */
   stop: () => Promise<number | null>;
 }
@@ -20,7 +44,7 @@ export async function startCli(
   ready: RegExp,
 ): Promise<Background> {
   const child = spawn(process.execPath, [...NODE_ARGS, ...args], {
-    env: { PATH: process.env.PATH ?? '', ...env },
+    env: environment(env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -30,6 +54,7 @@ export async function startCli(
   child.stderr.on('data', (d) => {
     out += d;
   });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const stop = () =>
     new Promise<number | null>((resolve) => {
       if (child.exitCode !== null) return resolve(child.exitCode);
@@ -53,5 +78,5 @@ export async function startCli(
     await stop();
     throw error;
   });
-  return { match, output: () => out, stop };
+  return { match, output: () => out, exited, stop };
 }

@@ -7,20 +7,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { runCli } from '../../../test/helpers/cli.js';
 
-const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'iotsafe-cli-'));
 const keyFile = join(dir, 'storage.key');
 const sim = join(dir, 'sim');
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function iotsafe(args: string[], env: Record<string, string> = { IOTSAFE_STORAGE_KEY_FILE: keyFile }) {
-  const result = spawnSync(process.execPath, ['--conditions=development', '--import', 'tsx', main, ...args], {
-    encoding: 'utf8',
-    env: { PATH: process.env.PATH ?? '', ...env },
-  });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
+const iotsafe = (args: string[], env: Record<string, string> = { IOTSAFE_STORAGE_KEY_FILE: keyFile }) =>
+  runCli(args, env);
 
 before(() => {
   writeFileSync(keyFile, `${'5a'.repeat(32)}\n`);

@@ -1,18 +1,16 @@
 // iotsafe connect tls://HOST:PORT: the handshake report on stderr, then stdin and stdout piped, with
 // the server trusted through the CA certificate stored in a SIM file container; SSLKEYLOGFILE honoured.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import tls from 'node:tls';
-import { fileURLToPath } from 'node:url';
 import { byId, encodeP256PublicKeyInfo, IoTSafe, MemoryTransport } from '@iotsafe/device';
 import { hexToBytes } from '@iotsafe/protocol';
 import { TYPE1_PROFILE, VirtualSim } from '@iotsafe/sim';
-import { issue, testPki } from '../../../test/helpers/pki.js';
+import { spawnCli } from '../../../test/helpers/cli.js';
+import { startNodeTlsServer } from '../../../test/helpers/peers.js';
+import { issue, mutualTlsOptions, testPki } from '../../../test/helpers/pki.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'iotsafe-connect-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -30,35 +28,21 @@ test('connect prints the session and pipes data; the CA comes from the SIM', asy
       .certificateDer,
   );
   sim.writeFile(byId('03'), pki.ca.certificateDer);
-  const server = tls.createServer(
-    {
-      key: pki.server.keyPem,
-      cert: pki.server.certificatePem,
-      ca: pki.ca.certificatePem,
-      requestCert: true,
-      rejectUnauthorized: true,
-    },
-    (s) => s.on('data', (d) => s.end(`${s.getPeerCertificate().subject?.CN} said ${d}`)),
-  );
   const serverKeyLog: string[] = [];
-  server.on('keylog', (line) => serverKeyLog.push(line.toString().trim()));
+  const server = await startNodeTlsServer(mutualTlsOptions(pki), (s) =>
+    s.on('data', (d) => s.end(`${s.getPeerCertificate().subject?.CN} said ${d}`)),
+  );
+  server.server.on('keylog', (line) => serverKeyLog.push(line.toString().trim()));
   const keyLogFile = join(dir, 'keys.log');
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   try {
-    const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
-    const child = spawn(
-      process.execPath,
+    const child = spawnCli(
       [
-        '--conditions=development',
-        '--import',
-        'tsx',
-        main,
         '--sim',
         simDir,
         '--session-end',
         'last-update',
         'connect',
-        `tls://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        `tls://127.0.0.1:${server.port}`,
         '--servername',
         'localhost',
         '--ca-id',
@@ -66,7 +50,7 @@ test('connect prints the session and pipes data; the CA comes from the SIM', asy
         '--offload',
         'full',
       ],
-      { env: { PATH: process.env.PATH ?? '', IOTSAFE_STORAGE_KEY: storageKey, SSLKEYLOGFILE: keyLogFile } },
+      { IOTSAFE_STORAGE_KEY: storageKey, SSLKEYLOGFILE: keyLogFile },
     );
     let out = '';
     let err = '';
@@ -90,6 +74,6 @@ test('connect prints the session and pipes data; the CA comes from the SIM', asy
     for (const line of clientKeyLog.filter((l) => !l.startsWith('EXPORTER_SECRET')))
       assert.ok(serverKeyLog.includes(line), `the server logged ${line.split(' ')[0]} too`);
   } finally {
-    server.close();
+    await server.close();
   }
 });

@@ -1,16 +1,15 @@
 // MQTT over our TLS 1.3 client with the key in the SIM, through mosquitto requiring client
 // certificates: a library round trip, and the iotsafe mqtt sub/pub commands.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { byId, encodeP256PublicKeyInfo, IoTSafe, IoTSafeKeyOps, MemoryTransport } from '@iotsafe/device';
 import { TYPE1_PROFILE, VirtualSim } from '@iotsafe/sim';
 import { connect } from '@iotsafe/tls';
 import mqtt from 'mqtt';
+import { runCli, startCli } from '../../../test/helpers/cli.js';
 import { peerAvailable, startMosquitto } from '../../../test/helpers/peers.js';
 import { issue, testPki } from '../../../test/helpers/pki.js';
 
@@ -71,64 +70,28 @@ describe('MQTT through mosquitto (require_certificate) with the SIM key', {
   });
 
   test('iotsafe mqtt sub and pub with a SIM directory', async () => {
-    const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
-    const env = { PATH: process.env.PATH ?? '', IOTSAFE_STORAGE_KEY: '77'.repeat(32) };
-    const run = (args: string[]) =>
-      spawnSync(process.execPath, ['--conditions=development', '--import', 'tsx', main, ...args], {
-        encoding: 'utf8',
-        env,
-      });
+    const env = { IOTSAFE_STORAGE_KEY: '77'.repeat(32) };
+    const run = (args: string[]) => runCli(args, env);
     const simDir = join(dir, 'sim');
-    assert.equal(run(['sim', 'create', simDir, '--profile', 'type1']).status, 0);
+    assert.equal(run(['sim', 'create', simDir, '--profile', 'type1']).code, 0);
     const spki = run(['--sim', simDir, 'pubkey', '--id', '01', '--pem']).stdout;
     const der = Buffer.from(spki.replace(/-----[^-]+-----|\s/g, ''), 'base64');
     const cert = issue({ commonName: 'cli-mqtt-device', issuer: pki.ca, publicKeySpki: new Uint8Array(der) });
     writeFileSync(join(dir, 'device.pem'), cert.certificatePem);
     assert.equal(
-      run(['--sim', simDir, 'sim', 'write-file', '--id', '02', '--in', join(dir, 'device.pem')]).status,
+      run(['--sim', simDir, 'sim', 'write-file', '--id', '02', '--in', join(dir, 'device.pem')]).code,
       0,
     );
     const url = `mqtts://127.0.0.1:${broker!.port}`;
     const common = ['--ca', join(dir, 'ca.pem'), '--servername', 'localhost', '--topic', 'iotsafe/cli'];
-    const sub = spawn(
-      process.execPath,
-      [
-        '--conditions=development',
-        '--import',
-        'tsx',
-        main,
-        '--sim',
-        simDir,
-        'mqtt',
-        'sub',
-        url,
-        ...common,
-        '--count',
-        '1',
-      ],
-      { env },
+    const sub = await startCli(
+      ['--sim', simDir, 'mqtt', 'sub', url, ...common, '--count', '1'],
+      env,
+      /subscribed/,
     );
-    let subOut = '';
-    let subErr = '';
-    sub.stdout.on('data', (d) => {
-      subOut += d;
-    });
-    sub.stderr.on('data', (d) => {
-      subErr += d;
-    });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`sub did not subscribe: ${subErr}`)), 15_000);
-      const check = () => {
-        if (!subErr.includes('subscribed')) return void setTimeout(check, 50);
-        clearTimeout(timer);
-        resolve();
-      };
-      check();
-    });
     const pub = run(['--sim', simDir, 'mqtt', 'pub', url, ...common, '--message', 'from the CLI']);
-    assert.equal(pub.status, 0, pub.stderr);
-    const code = await new Promise<number | null>((resolve) => sub.once('exit', (c) => resolve(c)));
-    assert.equal(code, 0, subErr);
-    assert.match(subOut, /iotsafe\/cli from the CLI/);
+    assert.equal(pub.code, 0, pub.stderr);
+    assert.equal(await sub.exited, 0, sub.output());
+    assert.match(sub.output(), /iotsafe\/cli from the CLI/);
   });
 });

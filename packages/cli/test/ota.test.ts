@@ -1,23 +1,14 @@
 // `iotsafe ota encode | decode` as a pySim user would run them: the published vectors reproduced,
 // every wrapping (packet, user data, SMS-DELIVER, ENVELOPE) opened, and wrong keys refused.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { startCli } from '../../../test/helpers/cli.js';
+import { runCli, startCli } from '../../../test/helpers/cli.js';
 
-const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 const KIC = '200102030405060708090a0b0c0d0e0f';
 const KID = '201102030405060708090a0b0c0d0e0f';
 const PACKET = '00281506192222B00011E87CCEEBB2D93083011CE294F93FC4D8DE80DA1ABAE8C37CA3E72EC4432E5058'; // pysim-aes128-cipher-cc
 
-function iotsafe(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, ['--conditions=development', '--import', 'tsx', main, ...args], {
-    encoding: 'utf8',
-    env: { PATH: process.env.PATH ?? '', ...env },
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const iotsafe = runCli;
 
 describe('iotsafe ota', () => {
   const common = [

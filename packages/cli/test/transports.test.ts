@@ -2,31 +2,21 @@
 // vpcd; the device commands reach it with --tcp, --modem and --reader, and what they change lands in
 // the SIM directory. A card that cannot be reached exits 5.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { startCli } from '../../../test/helpers/cli.js';
+import { runCli, startCli } from '../../../test/helpers/cli.js';
 import { freePort, peerAvailable, startIsolatedPcscd, VPCD_DRIVER } from '../../../test/helpers/peers.js';
 
-const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'iotsafe-cli-transports-'));
 const keyFile = join(dir, 'storage.key');
 const sim = join(dir, 'sim');
-const nodeArgs = ['--conditions=development', '--import', 'tsx', main];
-const env = (extra: Record<string, string> = {}) => ({
-  PATH: process.env.PATH ?? '',
-  IOTSAFE_STORAGE_KEY_FILE: keyFile,
-  ...extra,
-});
+
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function iotsafe(args: string[], extra: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [...nodeArgs, ...args], { encoding: 'utf8', env: env(extra) });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const iotsafe = (args: string[], extra: Record<string, string> = {}) =>
+  runCli(args, { IOTSAFE_STORAGE_KEY_FILE: keyFile, ...extra });
 
 /** `iotsafe sim serve …` in the background, resolved once every front end has said where it is. */
 /** `iotsafe sim serve …` in the background, once the last of its front ends has said where it is. */
