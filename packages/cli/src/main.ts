@@ -10,7 +10,9 @@ import {
   bytesToHex,
   ecdsaRawToDer,
   FormatError,
+  type HashAlgorithm,
   hexToBytes,
+  type SignMode,
   StatusWordError,
   swToHex,
   VPCD_PORT,
@@ -80,6 +82,17 @@ const hashOption = new Option('--hash <alg>', 'hash algorithm')
 const modeOption = new Option('--mode <mode>', 'signature mode')
   .choices(['padAndSign', 'fullText', 'lastBlock'])
   .default('padAndSign');
+
+/** What sign and verify take: the key (--id/--label), the input, the hash and the signature mode. */
+interface SignatureOptions {
+  id?: string;
+  label?: string;
+  in?: string;
+  text?: string;
+  digest?: string;
+  hash: HashAlgorithm;
+  mode: SignMode;
+}
 
 function readInput(options: {
   in?: string;
@@ -318,26 +331,16 @@ refOptions(
     .option('--der', 'print a DER ECDSA-Sig-Value')
     .addOption(hashOption)
     .addOption(modeOption),
-).action(
-  (options: {
-    id?: string;
-    label?: string;
-    in?: string;
-    text?: string;
-    digest?: string;
-    der?: boolean;
-    hash: 'sha256';
-    mode: 'padAndSign';
-  }) =>
-    withIoTSafe(globals(), async (client) => {
-      const signature = await client.sign(objectRef(options, 'private key'), readInput(options), {
-        hash: options.hash,
-        mode: options.mode,
-      });
-      const out = options.der ? ecdsaRawToDer(signature) : signature;
-      if (globals().json) printJson({ signature: out });
-      else print(bytesToHex(out));
-    }),
+).action((options: SignatureOptions & { der?: boolean }) =>
+  withIoTSafe(globals(), async (client) => {
+    const signature = await client.sign(objectRef(options, 'private key'), readInput(options), {
+      hash: options.hash,
+      mode: options.mode,
+    });
+    const out = options.der ? ecdsaRawToDer(signature) : signature;
+    if (globals().json) printJson({ signature: out });
+    else print(bytesToHex(out));
+  }),
 );
 
 refOptions(
@@ -350,28 +353,18 @@ refOptions(
     .option('--digest <hex>', 'precomputed digest')
     .addOption(hashOption)
     .addOption(modeOption),
-).action(
-  (options: {
-    id?: string;
-    label?: string;
-    in?: string;
-    text?: string;
-    digest?: string;
-    signature: string;
-    hash: 'sha256';
-    mode: 'padAndSign';
-  }) =>
-    withIoTSafe(globals(), async (client) => {
-      const valid = await client.verify(
-        objectRef(options, 'public key'),
-        readInput(options),
-        hexToBytes(options.signature),
-        { hash: options.hash, mode: options.mode },
-      );
-      if (globals().json) printJson({ valid });
-      else print(valid ? 'signature valid' : 'signature does NOT match (6D01)');
-      if (!valid) process.exitCode = 1;
-    }),
+).action((options: SignatureOptions & { signature: string }) =>
+  withIoTSafe(globals(), async (client) => {
+    const valid = await client.verify(
+      objectRef(options, 'public key'),
+      readInput(options),
+      hexToBytes(options.signature),
+      { hash: options.hash, mode: options.mode },
+    );
+    if (globals().json) printJson({ valid });
+    else print(valid ? 'signature valid' : 'signature does NOT match (6D01)');
+    if (!valid) process.exitCode = 1;
+  }),
 );
 
 program

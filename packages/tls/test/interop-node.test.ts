@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import net, { type AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import tls from 'node:tls';
-import { CIPHER_SUITE, connect, SoftwareKeyOps, TlsError } from '@iotsafe/tls';
+import { CIPHER_SUITE, type ConnectOptions, connect, SoftwareKeyOps, TlsError } from '@iotsafe/tls';
 import { testPki } from '../../../test/helpers/pki.js';
 
 const pki = testPki();
@@ -42,8 +42,9 @@ after(() => server.close());
 const clientKeyOps = () =>
   new SoftwareKeyOps({ certificateChain: [pki.client.certificateDer], privateKeyPem: pki.client.keyPem });
 
-async function roundTrip(options: Parameters<typeof connect>[0]): Promise<string> {
-  const socket = connect({
+/** Our client to a server on 127.0.0.1 (the shared one unless `port` says otherwise), with the test key. */
+const connectTo = (options: Partial<ConnectOptions> = {}) =>
+  connect({
     host: '127.0.0.1',
     servername: 'localhost',
     port,
@@ -51,6 +52,9 @@ async function roundTrip(options: Parameters<typeof connect>[0]): Promise<string
     keyOps: clientKeyOps(),
     ...options,
   });
+
+async function roundTrip(options: Partial<ConnectOptions>): Promise<string> {
+  const socket = connectTo(options);
   await once(socket, 'secureConnect');
   socket.write('hello');
   const [data] = (await once(socket, 'data')) as [Buffer];
@@ -90,12 +94,7 @@ describe('TLS 1.3 with client certificates against node:tls', () => {
     tlsSocket.destroy();
   });
   test('ALPN, the peer certificate, the protocol and the cipher are reported like tls.TLSSocket', async () => {
-    const socket = connect({
-      host: '127.0.0.1',
-      servername: 'localhost',
-      port,
-      ca: pki.ca.certificatePem,
-      keyOps: clientKeyOps(),
+    const socket = connectTo({
       alpnProtocols: ['mqtt'],
     });
     await once(socket, 'secureConnect');
@@ -111,13 +110,7 @@ describe('TLS 1.3 with client certificates against node:tls', () => {
     await once(socket, 'close');
   });
   test('a large write crosses several records both ways', async () => {
-    const socket = connect({
-      host: '127.0.0.1',
-      servername: 'localhost',
-      port,
-      ca: pki.ca.certificatePem,
-      keyOps: clientKeyOps(),
-    });
+    const socket = connectTo({});
     await once(socket, 'secureConnect');
     const big = Buffer.alloc(100_000, 0x61);
     socket.write(big);
@@ -156,12 +149,8 @@ describe('failures are clear errors and closed connections', () => {
       p = (s.address() as AddressInfo).port;
     }
     try {
-      const socket = connect({
-        host: '127.0.0.1',
-        servername: 'localhost',
+      const socket = connectTo({
         port: p,
-        ca: pki.ca.certificatePem,
-        keyOps: clientKeyOps(),
         handshakeTimeout: 5000,
         ...options,
       });
@@ -214,12 +203,8 @@ describe('HelloRetryRequest', () => {
     await new Promise<void>((resolve) => hrrServer.listen(0, '127.0.0.1', resolve));
     try {
       const hrrPort = (hrrServer.address() as AddressInfo).port;
-      const socket = connect({
-        host: '127.0.0.1',
-        servername: 'localhost',
+      const socket = connectTo({
         port: hrrPort,
-        ca: pki.ca.certificatePem,
-        keyOps: clientKeyOps(),
         groups: ['x25519', 'secp256r1'],
       });
       await once(socket, 'secureConnect');
@@ -254,14 +239,7 @@ describe('plugs into https.request', () => {
       const webPort = (web.address() as AddressInfo).port;
       const agent = new https.Agent({ keepAlive: false });
       (agent as unknown as { createConnection: () => unknown }).createConnection = () =>
-        connect({
-          host: '127.0.0.1',
-          port: webPort,
-          servername: 'localhost',
-          ca: pki.ca.certificatePem,
-          keyOps: clientKeyOps(),
-          alpnProtocols: ['http/1.1'],
-        });
+        connectTo({ port: webPort, alpnProtocols: ['http/1.1'] });
       const body = await new Promise<string>((resolve, reject) => {
         const req = https.request({ host: '127.0.0.1', port: webPort, path: '/', agent }, (res) => {
           let text = '';
