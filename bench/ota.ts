@@ -9,7 +9,7 @@ import {
   openCommandPacket,
   otaEncrypt,
 } from '@iotsafe/protocol';
-import { TYPE1_PROFILE, VirtualSim } from '@iotsafe/sim';
+import { scp80KeySet, TYPE1_PROFILE, VirtualSim } from '@iotsafe/sim';
 import { measure, printTable } from './harness.js';
 
 const script = hexToBytes('00a40004023f0000d6000010'.concat('41'.repeat(16)));
@@ -73,15 +73,7 @@ export async function otaBenchmarks(): Promise<void> {
 async function smsRoundTrip() {
   const key = new Uint8Array(16).fill(7);
   const sim = VirtualSim.inMemory(TYPE1_PROFILE);
-  sim.isd.keySets.push({
-    keyVersion: 1,
-    i: 0,
-    sequenceCounter: 0,
-    keys: [
-      { id: 1, type: 0x88, value: key },
-      { id: 2, type: 0x88, value: key },
-    ],
-  });
+  sim.isd.keySets.push(scp80KeySet(1, { kic: key, kid: key }));
   const network = await TestNetwork.start({ systemId: 'bench', password: 'bench' });
   network.attach('4917000000', sim.card);
   const store = OtaKeyStore.open(':memory:', new Uint8Array(32).fill(1));

@@ -25,7 +25,7 @@ import {
   IOTSAFE_AID,
   SealError,
 } from '@iotsafe/protocol';
-import { VirtualSim } from '@iotsafe/sim';
+import { scp80KeySet, VirtualSim } from '@iotsafe/sim';
 import { TEST_PROFILE } from '../../../test/helpers/cards.js';
 
 const h = hexToBytes;
@@ -42,15 +42,7 @@ let sim: VirtualSim;
 before(async () => {
   network = await TestNetwork.start(credentials);
   sim = VirtualSim.inMemory(TEST_PROFILE);
-  sim.isd.keySets.push({
-    keyVersion: 1,
-    i: 0,
-    sequenceCounter: 0,
-    keys: [
-      { id: 1, type: 0x88, value: KIC },
-      { id: 2, type: 0x88, value: KID },
-    ],
-  });
+  sim.isd.keySets.push(scp80KeySet(1, { kic: KIC, kid: KID }));
   network.attach(MSISDN, sim.card);
 });
 after(async () => {

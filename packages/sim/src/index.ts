@@ -13,7 +13,14 @@ export { type ServedModem, serveModem } from './frontends/modem-serial.js';
 export { answerFrame, type ServedTcp, serveTcp, type TcpFrontEndOptions } from './frontends/tcp.js';
 export { type InsertedCard, insertIntoVpcd, type ViccOptions } from './frontends/vicc.js';
 export { IsdApplet, type ManagedApplication } from './gp/isd-applet.js';
-export { APP_LIFE_CYCLE, CARD_LIFE_CYCLE, ISD_AID, type IsdState, type KeySet } from './gp/isd-state.js';
+export {
+  APP_LIFE_CYCLE,
+  CARD_LIFE_CYCLE,
+  ISD_AID,
+  type IsdState,
+  type KeySet,
+  scp80KeySet,
+} from './gp/isd-state.js';
 export { SecureChannelService } from './gp/secure-channel.js';
 export { IoTSafeApplet } from './iotsafe/applet.js';
 export * from './iotsafe/containers.js';

@@ -24,7 +24,7 @@ import {
   parseResponseApdu,
   storeDataBlocks,
 } from '@iotsafe/protocol';
-import { VirtualSim } from '@iotsafe/sim';
+import { scp80KeySet, VirtualSim } from '@iotsafe/sim';
 import { TEST_PROFILE } from '../../../test/helpers/cards.js';
 
 const h = hexToBytes;
@@ -34,16 +34,7 @@ const dir = mkdtempSync(join(tmpdir(), 'iotsafe-ota-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 function withOtaKeys(sim: VirtualSim): VirtualSim {
-  sim.isd.keySets.push({
-    keyVersion: 1,
-    i: 0,
-    sequenceCounter: 0,
-    keys: [
-      { id: 1, type: 0x88, value: KIC },
-      { id: 2, type: 0x88, value: KID },
-      { id: 3, type: 0x88, value: new Uint8Array(16).fill(0x33) },
-    ],
-  });
+  sim.isd.keySets.push(scp80KeySet(1, { kic: KIC, kid: KID, kik: new Uint8Array(16).fill(0x33) }));
   return sim;
 }
 

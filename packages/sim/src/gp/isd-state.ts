@@ -43,6 +43,27 @@ export function scp03KeySet(keyVersion: number, i: number, keys: StaticKeys): Ke
   };
 }
 
+/**
+ * An SCP80 key set (TS 102 225 §5.1.2): KIc, KID and optionally KIK as key identifiers 1, 2, 3, AES
+ * unless `type` says otherwise (GPCS Table 11-16: 0x80 DES, 0x88 AES). What PUT KEY over SCP03 loads.
+ */
+export function scp80KeySet(
+  keyVersion: number,
+  keys: { kic: Uint8Array; kid: Uint8Array; kik?: Uint8Array },
+  type = AES,
+): KeySet {
+  return {
+    keyVersion,
+    i: 0,
+    sequenceCounter: 0,
+    keys: [
+      { id: 1, type, value: keys.kic },
+      { id: 2, type, value: keys.kid },
+      ...(keys.kik ? [{ id: 3, type, value: keys.kik }] : []),
+    ],
+  };
+}
+
 /** Card life cycle states (GPCS §5.1.1, SET STATUS P2). */
 export const CARD_LIFE_CYCLE = {
   OP_READY: 0x01,
