@@ -230,12 +230,9 @@ export class IoTSafe {
     throw new AppletNotFoundError(lastSw, `SELECT of the IoT SAFE applet (tried ${tried})`);
   }
 
-  /** Closes the logical channel (the transport stays open). */
-  /** Closes the sessions 'lastUpdate' left open (a strict card keeps them), then the channel. */
+  /** Closes the sessions 'lastUpdate' left open, then the logical channel (the transport stays open). */
   async close(): Promise<void> {
-    for (const { initIns, session } of this.unclosed.values())
-      await this.exchange((cla) => buildInitClose(cla, initIns, session)).catch(() => undefined);
-    this.unclosed.clear();
+    await this.closeSessionsLeftOpen();
     if (this.channel !== 0 && this.ownsChannel) await closeChannel(this.pump, this.channel);
   }
 
@@ -513,7 +510,11 @@ export class IoTSafe {
       !this.options.closeBeforeOpen
     ) {
       const leftOpenByUs = this.unclosed.has(key);
-      if (this.unclosed.size > 0) await this.closeUnclosedSessions();
+      if (this.unclosed.size > 0) {
+        // The card keeps sessions open after their final UPDATE: close them, and every session from now on.
+        this.sessionEnd = 'close';
+        await this.closeSessionsLeftOpen();
+      }
       if (!leftOpenByUs) await closeSession();
       await this.run(`${name} INIT`, buildOpen);
     } else if (opened.sw !== SW.OK) throw new StatusWordError(opened.sw, `${name} INIT`);
@@ -530,9 +531,8 @@ export class IoTSafe {
     return result;
   }
 
-  /** The card kept 'lastUpdate' sessions open: close them, and close every session from now on. */
-  private async closeUnclosedSessions(): Promise<void> {
-    this.sessionEnd = 'close';
+  /** INIT close for each session 'lastUpdate' left open (best effort: a lenient card has ended them). */
+  private async closeSessionsLeftOpen(): Promise<void> {
     for (const { initIns, session } of this.unclosed.values())
       await this.exchange((cla) => buildInitClose(cla, initIns, session)).catch(() => undefined);
     this.unclosed.clear();

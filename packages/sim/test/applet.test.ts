@@ -271,6 +271,22 @@ describe('COMPUTE SIGNATURE', () => {
     assert.equal(send(card, '802A010100').sw, '6A86');
     assert.equal(send(card, '802A01010101').sw, '6700');
   });
+  test('a finished session reopens where the personality allows it (Thales), never one mid-UPDATE', () => {
+    const sign = () => {
+      assert.equal(send(card, apdu('802A0001', signInit(tlv('84', '01')))).sw, '9000');
+      return send(card, apdu('802B8001', tlv('9E', '11'.repeat(32)))).sw;
+    };
+    let { card } = selected('thales-mvp');
+    assert.equal(sign(), '9000');
+    assert.equal(sign(), '9000'); // no INIT close between the two
+    assert.equal(send(card, apdu('802A0002', signInit(tlv('84', '01')))).sw, '9000'); // the slot is free
+    assert.equal(send(card, apdu('802A0001', signInit(tlv('84', '01')))).sw, '6985'); // 02 still takes UPDATEs
+    ({ card } = selected('m33mu')); // a strict personality on T=1
+    assert.equal(sign(), '9000');
+    assert.equal(send(card, apdu('802A0001', signInit(tlv('84', '01')))).sw, '6985');
+    assert.equal(send(card, '802A010100').sw, '9000');
+    assert.equal(sign(), '9000');
+  });
   test('a TLS 1.3 CertificateVerify key signs CertificateVerify content only in full-text mode', () => {
     const { card } = selected();
     const context = `${'20'.repeat(64)}${bytesToHex(utf8('TLS 1.3, client CertificateVerify'))}00${'AB'.repeat(32)}`;
