@@ -418,7 +418,8 @@ export class TlsClientSocket extends Duplex implements Tls12Context {
     if (request) {
       const scheme = this.keyOps.signatureSchemes.find((s) => request.signatureSchemes.includes(s));
       const chain = scheme !== undefined ? this.keyOps.certificateChain : [];
-      if (scheme === undefined) this.noteClientAuthMismatch(request.signatureSchemes);
+      if (scheme === undefined)
+        this.noteClientAuthMismatch(this.keyOps.signatureSchemes, request.signatureSchemes);
       const certificate = marshalCertificate(request.context, chain);
       this.transcript.add(certificate);
       this.writeRecord(CONTENT_TYPE.HANDSHAKE, certificate);
@@ -633,10 +634,10 @@ export class TlsClientSocket extends Duplex implements Tls12Context {
   /** Why no certificate went to a server that asked for one: said again if the server then refuses. */
   private clientAuthMismatch?: string;
 
-  noteClientAuthMismatch(serverSchemes: readonly number[]): void {
+  noteClientAuthMismatch(ourSchemes: readonly number[], serverSchemes: readonly number[]): void {
     if (this.keyOps.certificateChain.length === 0) return;
     const hex = (list: readonly number[]) => list.map((s) => s.toString(16).padStart(4, '0')).join(', ');
-    this.clientAuthMismatch = `no client certificate sent: our key signs with ${hex(this.keyOps.signatureSchemes)}, the server accepts ${hex(serverSchemes)}`;
+    this.clientAuthMismatch = `no client certificate sent: our key signs with ${hex(ourSchemes)}, the server accepts ${hex(serverSchemes)}`;
   }
 
   // --- output ---

@@ -46,7 +46,7 @@ export interface Tls12Context {
   nextHandshake(): Promise<HandshakeMessage>;
   writeRecord(type: number, content: Uint8Array): void;
   /** Records that the server's CertificateRequest allows none of the client key's schemes. */
-  noteClientAuthMismatch(serverSchemes: readonly number[]): void;
+  noteClientAuthMismatch(ourSchemes: readonly number[], serverSchemes: readonly number[]): void;
   /** Holds a flight's records until releaseFlight(), to send them together. */
   holdFlight(): void;
   releaseFlight(): void;
@@ -127,7 +127,8 @@ export async function runTls12(
   const scheme = request
     ? ctx.keyOps.signatureSchemes.find((s) => request!.signatureSchemes.includes(tls12Scheme(s)))
     : undefined;
-  if (request && scheme === undefined) ctx.noteClientAuthMismatch(request.signatureSchemes);
+  if (request && scheme === undefined)
+    ctx.noteClientAuthMismatch(ctx.keyOps.signatureSchemes.map(tls12Scheme), request.signatureSchemes);
   if (request) {
     const certificate = marshalCertificate12(scheme !== undefined ? ctx.keyOps.certificateChain : []);
     ctx.transcript.add(certificate);
