@@ -11,15 +11,9 @@ import {
   TcpTransport,
   type Transport,
 } from '@iotsafe/device';
-import {
-  insertIntoVpcd,
-  type LatencyOptions,
-  serveModem,
-  serveTcp,
-  TYPE1_PROFILE,
-  VirtualSim,
-} from '@iotsafe/sim';
+import { type LatencyOptions, serveModem, serveTcp, TYPE1_PROFILE, VirtualSim } from '@iotsafe/sim';
 import { startIsolatedPcscd } from '../test/helpers/peers.js';
+import { insertIntoVpcdInWorker } from '../test/helpers/vicc-worker.js';
 import { measure, printTable, type Result } from './harness.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'iotsafe-bench-transports-'));
@@ -52,7 +46,8 @@ async function overPcsc(): Promise<Result | string> {
     return `not measured: ${(error as Error).message.split('\n')[0]}`;
   }
   process.env.PCSCLITE_CSOCK_NAME = daemon.socket;
-  const inserted = insertIntoVpcd(card(), { path: daemon.vpcd });
+  // The card answers from a worker thread: PC/SC's synchronous calls would deadlock with it on this one.
+  const inserted = insertIntoVpcdInWorker({ path: daemon.vpcd, profile: 'type1' });
   try {
     let transport: PcscTransport | undefined;
     for (let i = 0; i < 50 && !transport; i++) {
@@ -62,7 +57,7 @@ async function overPcsc(): Promise<Result | string> {
     if (!transport) return 'not measured: the card never appeared in the vpcd reader';
     return await throughClient('PC/SC through pcscd + vpcd', transport);
   } finally {
-    await inserted.remove();
+    await inserted.stop();
     await daemon.stop();
   }
 }

@@ -19,16 +19,10 @@ import {
   TransportError,
 } from '@iotsafe/device';
 import { ecdsaRawToDer, utf8 } from '@iotsafe/protocol';
-import {
-  insertIntoVpcd,
-  type LatencyOptions,
-  MODEM_PRESETS,
-  serveModem,
-  serveTcp,
-  VirtualSim,
-} from '@iotsafe/sim';
+import { type LatencyOptions, MODEM_PRESETS, serveModem, serveTcp, VirtualSim } from '@iotsafe/sim';
 import { TEST_PROFILE } from '../../../test/helpers/cards.js';
 import { peerAvailable, startIsolatedPcscd, VPCD_DRIVER } from '../../../test/helpers/peers.js';
+import { insertIntoVpcdInWorker } from '../../../test/helpers/vicc-worker.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'iotsafe-transports-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -176,10 +170,12 @@ describe('PC/SC through pcscd + vpcd', { skip: pcsc === true ? false : pcsc }, (
   });
   after(() => daemon?.stop());
 
-  /** A fresh virtual SIM in the reader "Virtual PCD 00 00", present once pcscd has seen it. */
+  /**
+   * A fresh virtual SIM in the reader "Virtual PCD 00 00", present once pcscd has seen it. It answers
+   * from a worker thread: PcscTransport's synchronous calls would deadlock with a card on this thread.
+   */
   async function insertCard(personality = 'reference', latency?: LatencyOptions) {
-    const sim = VirtualSim.inMemory(TEST_PROFILE, { personality });
-    let card = insertIntoVpcd(sim.card, { path: daemon.vpcd, ...(latency ? { latency } : {}) });
+    const card = insertIntoVpcdInWorker({ path: daemon.vpcd, personality, ...(latency ? { latency } : {}) });
     await cardPresent(true);
     return {
       remove: async () => {
@@ -187,8 +183,13 @@ describe('PC/SC through pcscd + vpcd', { skip: pcsc === true ? false : pcsc }, (
         await cardPresent(false);
       },
       insert: async () => {
-        card = insertIntoVpcd(sim.card, { path: daemon.vpcd });
+        await card.insert();
         await cardPresent(true);
+      },
+      /** Out of the reader for good: the worker ends. */
+      stop: async () => {
+        await card.stop();
+        await cardPresent(false);
       },
     };
   }
@@ -240,7 +241,7 @@ describe('PC/SC through pcscd + vpcd', { skip: pcsc === true ? false : pcsc }, (
         await transport.close();
       }
     } finally {
-      await card.remove();
+      await card.stop();
     }
   });
 
@@ -276,7 +277,7 @@ describe('PC/SC through pcscd + vpcd', { skip: pcsc === true ? false : pcsc }, (
         /no PC\/SC reader "No Such Reader"/,
       );
     } finally {
-      await card.remove();
+      await card.stop();
     }
   });
 
@@ -297,7 +298,30 @@ describe('PC/SC through pcscd + vpcd', { skip: pcsc === true ? false : pcsc }, (
       assert.ok(ok(await shared.transmit(select)));
       await shared.close();
     } finally {
-      await card.remove();
+      await card.stop();
+    }
+  });
+
+  test('opens that fail before pcscd has seen the card keep no context: the transport then closes', async () => {
+    // Open at once after insertion, as a device at boot does: pcscd polls vpcd, so the first opens fail.
+    const inserted = insertIntoVpcdInWorker({ path: daemon.vpcd });
+    try {
+      let transport: PcscTransport | undefined;
+      let failures = 0;
+      while (!transport && failures < 100) {
+        transport = await PcscTransport.open({ reader: 0 }).catch(() => {
+          failures++;
+          return new Promise<undefined>((r) => setTimeout(() => r(undefined), 20));
+        });
+      }
+      assert.ok(transport && failures > 0, `opened after ${failures} failures`);
+      const client = await IoTSafe.connect(transport);
+      assert.equal((await client.random(8)).length, 8);
+      await client.close();
+      await transport.close(); // SCardDisconnect hung here while the failed opens' contexts were open
+    } finally {
+      await inserted.stop();
+      await cardPresent(false);
     }
   });
 
@@ -320,7 +344,7 @@ describe('PC/SC through pcscd + vpcd', { skip: pcsc === true ? false : pcsc }, (
         await transport.close();
       }
     } finally {
-      await card.remove();
+      await card.stop();
     }
   });
 });

@@ -84,8 +84,13 @@ export class PcscTransport implements Transport {
   static async open(options: PcscOptions = {}): Promise<PcscTransport> {
     const pcsc = await loadPcsc();
     const context = establish(pcsc);
-    const { card, name } = await PcscTransport.connectCard(pcsc, context, options);
-    return new PcscTransport(pcsc, context, card, name, options);
+    try {
+      const { card, name } = await PcscTransport.connectCard(pcsc, context, options);
+      return new PcscTransport(pcsc, context, card, name, options);
+    } catch (error) {
+      context.close(); // a failed open keeps nothing of pcscd's
+      throw error;
+    }
   }
 
   private static async connectCard(

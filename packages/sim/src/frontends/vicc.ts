@@ -2,6 +2,9 @@
 // 127.0.0.1:35963 by default) so any PC/SC application — opensc-tool, scriptor, a real device stack —
 // sees the virtual SIM in the reader "Virtual PCD 00 00". If vpcd is not there yet, or drops the link
 // (pcscd restarted), the card keeps trying, as a card re-inserted in a reader.
+// A PC/SC client must not run on the thread that answers for the card: libpcsclite's synchronous calls
+// (SCardDisconnect, SCardListReaders…) wait for pcscd, which may be polling this card for presence under
+// the reader lock. Serve the card from another process (`iotsafe sim serve --vpcd`) or a worker thread.
 import net from 'node:net';
 import { encodeFrame, FrameReader, VPCD_PORT } from '@iotsafe/protocol';
 import type { Card } from '../card/runtime.js';
