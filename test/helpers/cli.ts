@@ -5,6 +5,8 @@ import { fileURLToPath } from 'node:url';
 
 export const CLI_MAIN = fileURLToPath(new URL('../../packages/cli/src/main.ts', import.meta.url));
 const NODE_ARGS = ['--conditions=development', '--import', 'tsx', CLI_MAIN];
+/** Background commands die with the test process even when it is killed (util-linux setpriv). */
+const DIE_WITH_PARENT = ['--pdeathsig', 'KILL', process.execPath];
 
 const environment = (env: Record<string, string>) => ({ PATH: process.env.PATH ?? '', ...env });
 
@@ -25,7 +27,7 @@ export function runCli(args: string[], env: Record<string, string> = {}): CliRes
 
 /** The command as a child process with piped stdio, this process free to serve it meanwhile. */
 export function spawnCli(args: string[], env: Record<string, string> = {}): ChildProcessWithoutNullStreams {
-  return spawn(process.execPath, [...NODE_ARGS, ...args], { env: environment(env) });
+  return spawn('setpriv', [...DIE_WITH_PARENT, ...NODE_ARGS, ...args], { env: environment(env) });
 }
 
 export interface Background {
@@ -43,7 +45,7 @@ export async function startCli(
   env: Record<string, string>,
   ready: RegExp,
 ): Promise<Background> {
-  const child = spawn(process.execPath, [...NODE_ARGS, ...args], {
+  const child = spawn('setpriv', [...DIE_WITH_PARENT, ...NODE_ARGS, ...args], {
     env: environment(env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });

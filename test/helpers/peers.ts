@@ -30,6 +30,12 @@ interface Started {
 }
 
 /**
+ * Peers die with the test process even when it is killed (a CI timeout, ^C): `setpriv --pdeathsig`
+ * (util-linux) has the kernel send SIGKILL to a peer whose parent goes away.
+ */
+const DIE_WITH_PARENT = ['setpriv', '--pdeathsig', 'KILL'];
+
+/**
  * Spawns a peer, collects its stdout and stderr, and resolves once `ready()` holds (or rejects when it
  * exits first or after 10 s). `group`: the peer runs as a process group (a shell with children) and
  * stop() ends the whole group.
@@ -41,7 +47,7 @@ async function startPeer(
   ready: (output: string) => boolean,
   options: { stdin?: 'pipe' | 'ignore'; group?: boolean } = {},
 ): Promise<Started> {
-  const child = spawn(command, args, {
+  const child = spawn(DIE_WITH_PARENT[0]!, [...DIE_WITH_PARENT.slice(1), command, ...args], {
     stdio: [options.stdin ?? 'ignore', 'pipe', 'pipe'],
     detached: options.group ?? false,
   });
@@ -138,7 +144,7 @@ export async function startIsolatedServer(
   const { connect } = await import('node:net');
   const { existsSync } = await import('node:fs');
   const socketPath = join(dir, `bridge-${Date.now()}-${Math.random().toString(36).slice(2)}.sock`);
-  const script = `ip link set lo up; ${command} & exec socat UNIX-LISTEN:${socketPath},fork TCP:127.0.0.1:5556,retry=20,interval=0.1`;
+  const script = `ip link set lo up; ${DIE_WITH_PARENT.join(' ')} ${command} & exec socat UNIX-LISTEN:${socketPath},fork TCP:127.0.0.1:5556,retry=20,interval=0.1`;
   const peer = await startPeer(
     command.split(' ')[0]!,
     'unshare',
@@ -237,9 +243,9 @@ export async function startIsolatedPcscd(dir: string): Promise<IsolatedPcscd> {
     'ip link set lo up',
     'mkdir -p /run/pcscd',
     `mount --bind ${run} /run/pcscd`,
-    `(pcscd --foreground --config ${conf} &)`,
+    `${DIE_WITH_PARENT.join(' ')} pcscd --foreground --config ${conf} &`,
     `exec socat UNIX-LISTEN:${vpcd},fork TCP:127.0.0.1:35963,retry=50,interval=0.1`,
-  ].join('; ');
+  ].join('\n');
   const peer = await startPeer(
     'pcscd',
     'unshare',
