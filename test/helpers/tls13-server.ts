@@ -31,7 +31,7 @@ import {
   unmarshalCertificate,
   unmarshalCertificateVerify,
 } from '../../packages/tls/src/messages.js';
-import { HandshakeBuffer } from '../../packages/tls/src/record-layer.js';
+import { HandshakeBuffer, RecordLayer } from '../../packages/tls/src/record-layer.js';
 import { Reader, u16, vec8, vec16 } from '../../packages/tls/src/wire.js';
 
 const SUITE = suiteByCode(0x1301)!;
@@ -68,9 +68,6 @@ export interface ScriptedServer {
   close: () => Promise<void>;
 }
 
-const record = (type: number, body: Uint8Array) =>
-  concatBytes(Uint8Array.of(type, 3, 3, body.length >> 8, body.length & 0xff), body);
-
 /** The session ID and the x25519 key share of a ClientHello message (RFC 8446 §4.1.2). */
 function readClientHello(message: Uint8Array): { sessionId: Uint8Array; x25519?: Uint8Array } {
   const r = new Reader(message.subarray(4));
@@ -105,32 +102,27 @@ export async function startScriptedTls13Server(options: ScriptedServerOptions): 
   clientFlight.catch(() => {});
   const server = net.createServer((socket) => {
     socket.on('error', () => {});
-    let pending = Buffer.alloc(0);
+    const incoming = new RecordLayer(); // the client's records, opened with its handshake keys once known
+    const clientMessages = new HandshakeBuffer();
     let state: ReturnType<typeof serverFlight> | undefined;
-    const clientRecords = new HandshakeBuffer();
     socket.on('data', (chunk) => {
       chunks.push(chunk);
-      pending = Buffer.concat([pending, chunk]);
       try {
-        for (;;) {
-          if (pending.length < 5 || pending.length < 5 + pending.readUInt16BE(3)) return;
-          const header = pending.subarray(0, 5);
-          const body = new Uint8Array(pending.subarray(5, 5 + pending.readUInt16BE(3)));
-          pending = pending.subarray(5 + body.length);
+        incoming.push(chunk);
+        for (let record = incoming.next(); record; record = incoming.next()) {
+          if (record.type !== 22) continue; // ChangeCipherSpec
           if (!state) {
-            state = serverFlight(body, options);
-            socket.write(state.flight);
+            state = serverFlight(record.content, options);
+            for (const part of state.flight) socket.write(part);
+            incoming.setReadProtection(state.clientProtection);
             continue;
           }
-          if (header[0] !== 23) continue; // ChangeCipherSpec, or a clear alert
-          const { content, type } = state.clientProtection.open(23, body, new Uint8Array(header));
-          if (type !== 22) continue;
-          clientRecords.push(content);
-          const result = state.readClientFlight(clientRecords);
+          clientMessages.push(record.content);
+          const result = state.readClientFlight(clientMessages);
           if (result) report(result);
         }
       } catch (error) {
-        refuse(error as Error);
+        refuse(error as Error); // a clear alert from the client lands here too
         socket.destroy();
       }
     });
@@ -221,11 +213,10 @@ function serverFlight(clientHello: Uint8Array, options: ScriptedServerOptions) {
   );
   transcript.add(handshakeMessage(20, verifyData));
   messages.push(finished);
-  const sealed = new RecordProtection(SUITE, serverKeys.key, serverKeys.iv).seal(
-    22,
-    concatBytes(...messages),
-  );
-  const flight = concatBytes(record(22, serverHello), record(sealed.type, sealed.body));
+  const outgoing = new RecordLayer();
+  const flight = outgoing.encode(22, serverHello);
+  outgoing.setWriteProtection(new RecordProtection(SUITE, serverKeys.key, serverKeys.iv));
+  flight.push(...outgoing.encode(22, concatBytes(...messages)));
 
   const clientProtection = new RecordProtection(SUITE, clientKeys.key, clientKeys.iv);
   const seen: ClientFlightReport = { chain: [], finishedValid: false };
