@@ -3,23 +3,13 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
-import {
-  byId,
-  encodeP256PublicKeyInfo,
-  IoTSafe,
-  IoTSafeKeyOps,
-  type IoTSafeOptions,
-  MemoryTransport,
-  modemSimLatency,
-  type OffloadLevel,
-} from '@iotsafe/device';
-import { TYPE1_PROFILE, VirtualSim } from '@iotsafe/sim';
+import { modemSimLatency } from '@iotsafe/device';
 import { connect, SoftwareKeyOps } from '@iotsafe/tls';
-import { issue, testPki } from '../test/helpers/pki.js';
+import { testPki } from '../test/helpers/pki.js';
+import { simKeyOps } from '../test/helpers/sim-tls.js';
 import { printTable } from './harness.js';
 
 const pki = testPki();
-type SessionEnd = NonNullable<IoTSafeOptions['sessionEnd']>;
 /** Session ending, its description, and the applet personality (T=1 reference; Kigen runs T=0). */
 const SESSION_ENDS = [
   ['close', 'INIT close after each operation', 'reference'],
@@ -45,33 +35,6 @@ async function startServer(handler: (s: tls.TLSSocket) => void, version: 'TLSv1.
   );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { server, port: (server.address() as AddressInfo).port };
-}
-
-async function simKeyOps(
-  offload: OffloadLevel,
-  latency = false,
-  sessionEnd: SessionEnd = 'close',
-  personality = 'reference',
-) {
-  const sim = VirtualSim.inMemory(TYPE1_PROFILE, { personality });
-  const setup = await IoTSafe.connect(new MemoryTransport(sim.card));
-  const { point } = await setup.generateKeyPair(byId('01'));
-  sim.writeFile(
-    byId('02'),
-    issue({ commonName: 'bench-device', issuer: pki.ca, publicKeySpki: encodeP256PublicKeyInfo(point) })
-      .certificateDer,
-  );
-  await setup.close(); // frees the applet for cards that are not multi-selectable
-  const client = await IoTSafe.connect(
-    new MemoryTransport(sim.card, latency ? modemSimLatency() : undefined),
-    { sessionEnd },
-  );
-  const keyOps = await IoTSafeKeyOps.create(client, {
-    privateKey: byId('01'),
-    certificateChain: [byId('02')],
-    offload,
-  });
-  return { client, keyOps };
 }
 
 async function ourHandshake(port: number, keyOps: ConstructorParameters<typeof Object>[0]) {
@@ -124,7 +87,7 @@ export async function tlsBenchmarks(): Promise<void> {
     ] as const) {
       for (const offload of ['sign', 'full'] as const)
         for (const [sessionEnd, how, personality] of SESSION_ENDS) {
-          const { client, keyOps } = await simKeyOps(offload, false, sessionEnd, personality);
+          const { client, keyOps } = await simKeyOps(pki.ca, offload, { sessionEnd, personality });
           await ourHandshake(port, keyOps); // the second handshake shows the steady state
           const before = client.apduCount;
           const followUpsBefore = client.followUpCount;
@@ -155,7 +118,11 @@ export async function tlsBenchmarks(): Promise<void> {
     const wallRows = [];
     for (const offload of ['sign', 'full'] as const)
       for (const [sessionEnd, how, personality] of SESSION_ENDS) {
-        const { keyOps } = await simKeyOps(offload, true, sessionEnd, personality);
+        const { keyOps } = await simKeyOps(pki.ca, offload, {
+          sessionEnd,
+          personality,
+          latency: modemSimLatency(),
+        });
         const started = performance.now();
         for (let i = 0; i < 2; i++) await ourHandshake(echo.port, keyOps);
         wallRows.push({

@@ -6,6 +6,7 @@ import {
   IoTSafe,
   IoTSafeKeyOps,
   type IoTSafeOptions,
+  type LatencyModel,
   MemoryTransport,
   type OffloadLevel,
 } from '@iotsafe/device';
@@ -14,26 +15,34 @@ import { type Issued, issue } from './pki.js';
 
 type CertificateAuthority = Issued & { commonName: string };
 
-export async function provisionedSim(ca: CertificateAuthority, commonName = 'sim-device') {
-  const sim = VirtualSim.inMemory(TYPE1_PROFILE);
+export async function provisionedSim(ca: CertificateAuthority, personality = 'reference') {
+  const sim = VirtualSim.inMemory(TYPE1_PROFILE, { personality });
   const setup = await IoTSafe.connect(new MemoryTransport(sim.card));
   const { point } = await setup.generateKeyPair(byId('01'));
   sim.writeFile(
     byId('02'),
-    issue({ commonName, issuer: ca, publicKeySpki: encodeP256PublicKeyInfo(point) }).certificateDer,
+    issue({ commonName: 'sim-device', issuer: ca, publicKeySpki: encodeP256PublicKeyInfo(point) })
+      .certificateDer,
   );
-  await setup.close();
+  await setup.close(); // frees the applet for cards that are not multi-selectable
   return sim;
+}
+
+export interface SimKeyOpsOptions extends IoTSafeOptions {
+  /** The applet personality of the virtual SIM (default reference). */
+  personality?: string;
+  /** A card + link latency model for the memory transport (modemSimLatency, for example). */
+  latency?: LatencyModel;
 }
 
 /** A client of a provisioned SIM, and its KeyOps at the given offload level. */
 export async function simKeyOps(
   ca: CertificateAuthority,
   offload: OffloadLevel,
-  options: IoTSafeOptions = {},
+  { personality, latency, ...options }: SimKeyOpsOptions = {},
 ) {
-  const sim = await provisionedSim(ca);
-  const client = await IoTSafe.connect(new MemoryTransport(sim.card), options);
+  const sim = await provisionedSim(ca, personality);
+  const client = await IoTSafe.connect(new MemoryTransport(sim.card, latency), options);
   const keyOps = await IoTSafeKeyOps.create(client, {
     privateKey: byId('01'),
     certificateChain: [byId('02')],
