@@ -61,6 +61,36 @@ describe('one ClientHello for both versions, against a TLS 1.2 node:tls server',
   });
 });
 
+describe('no renegotiation (RFC 5746 §4.2)', () => {
+  test('a HelloRequest gets a no_renegotiation warning, never a second handshake', async () => {
+    const serverSaw: string[] = [];
+    const server = await startNodeTlsServer({ ...mutualTlsOptions(pki), maxVersion: 'TLSv1.2' }, (s) => {
+      s.on('error', (e: Error) => serverSaw.push(e.message));
+      s.once('data', () => s.renegotiate({}, () => {}));
+    });
+    try {
+      const { client, keyOps } = await simKeyOps(pki.ca, 'sign');
+      const socket = connect({
+        host: '127.0.0.1',
+        port: server.port,
+        servername: 'localhost',
+        ca: pki.ca.certificatePem,
+        keyOps,
+      });
+      await once(socket, 'secureConnect');
+      const signaturesBefore = client.apduCount;
+      socket.write('renegotiate, please');
+      const [error] = (await once(socket, 'error').catch((e) => [e])) as [TlsError];
+      // OpenSSL insists on its renegotiation, so our refusal ends the connection, from its side.
+      assert.equal(error.fromPeer, true);
+      assert.match(serverSaw.join(), /no renegotiation/);
+      assert.equal(client.apduCount, signaturesBefore, 'no second CertificateVerify was signed');
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('the TLS 1.3 downgrade sentinel', () => {
   test('a TLS 1.3 server made to answer TLS 1.2 (supported_versions stripped in transit) is refused', async () => {
     const server = tls.createServer({ key: pki.server.keyPem, cert: pki.server.certificatePem }, (s) =>
