@@ -12,6 +12,8 @@ const pki = testPki();
 let server: tls.Server;
 let port = 0;
 const seenClients: string[] = [];
+/** The SNI each connection carried (false: none). */
+const seenServerNames: (string | false)[] = [];
 
 function startServer(cert = pki.server): Promise<tls.Server> {
   const s = tls.createServer(
@@ -26,6 +28,7 @@ function startServer(cert = pki.server): Promise<tls.Server> {
     },
     (socket) => {
       seenClients.push(String(socket.getPeerCertificate().subject?.CN));
+      seenServerNames.push((socket as tls.TLSSocket & { servername: string | false }).servername);
       socket.on('data', (d) => socket.write(Buffer.concat([Buffer.from('echo:'), d])));
       socket.on('error', () => {});
     },
@@ -108,6 +111,22 @@ describe('TLS 1.3 with client certificates against node:tls', () => {
     assert.equal(data.toString(), 'echo:after key update');
     socket.end();
     await once(socket, 'close');
+  });
+  test('SNI: the servername, else the host name, never an IP address (RFC 6066 §3)', async () => {
+    for (const [options, expected] of [
+      [{ servername: 'localhost' }, 'localhost'],
+      [{ servername: undefined, host: 'localhost' }, 'localhost'],
+      [{ servername: undefined, host: '127.0.0.1' }, false], // the certificate names 127.0.0.1 too
+    ] as const) {
+      const seen = seenServerNames.length;
+      const socket = connectTo(options);
+      await once(socket, 'secureConnect');
+      socket.write('ping'); // the server has the connection once the echo comes back
+      await once(socket, 'data');
+      assert.equal(seenServerNames.length, seen + 1);
+      assert.equal(seenServerNames.at(-1), expected, JSON.stringify(options));
+      socket.destroy();
+    }
   });
   test('a large write crosses several records both ways', async () => {
     const socket = connectTo({});
