@@ -1,6 +1,7 @@
 // SCP03 against test/fixtures/scp03-vectors.json: every session reproduced byte for byte by the host
 // state machine, and accepted byte for byte by the card side (its card challenge injected).
 import assert from 'node:assert/strict';
+import { createCipheriv } from 'node:crypto';
 import { describe, test } from 'node:test';
 import {
   aesCbcEncrypt,
@@ -11,15 +12,18 @@ import {
   commandMac,
   concatBytes,
   counterBlock,
+  decodePutKeyData,
   decodePutKeySet,
   deriveSessionKeys,
   desKcv,
   diversifyKey,
   encodeAesKeyData,
   encodeCommandApdu,
+  encodeKeyData,
   encodePutKeySet,
   encodeStoreDataKeys,
   encryptKeyWithDek,
+  FormatError,
   hexToBytes,
   KeyCheckError,
   parseCommandApdu,
@@ -331,6 +335,25 @@ describe('key diversification, PUT KEY data and STORE DATA key loading', () => {
     const bad = concatBytes(Uint8Array.of(0x30), long);
     bad[bad.length - 1]! ^= 1;
     assert.throws(() => decodePutKeySet(dek, bad), KeyCheckError);
+  });
+  test('PUT KEY under a 3DES KIK: 3DES-ECB key blocks, 3-byte KCVs, round trip for 8-, 16- and 24-byte keys', () => {
+    const kik = h('404142434445464748494A4B4C4D4E4F'); // the GP test key; its KCV is published as 8BAF47
+    assert.equal(bytesToHex(desKcv(kik)), '8BAF47');
+    const keys = [h('0123456789ABCDEF'), h('00112233445566778899AABBCCDDEEFF'), h('A1'.repeat(24))];
+    const data = concatBytes(Uint8Array.of(0x02), ...keys.map((k) => encodeKeyData(kik, 0x80, k, 'des3')));
+    const first = encodeKeyData(kik, 0x80, keys[1]!, 'des3');
+    // 80 10 ‖ 3DES-ECB(KIK, key) ‖ 03 ‖ KCV: no clear-length byte when the key fills whole blocks (GPCS 2.x)
+    const ecb = createCipheriv('des-ede-ecb', kik, null).setAutoPadding(false);
+    const expected = Buffer.concat([ecb.update(keys[1]!), ecb.final()]);
+    assert.equal(bytesToHex(first), `8010${bytesToHex(expected)}03${bytesToHex(desKcv(keys[1]!))}`);
+    const decoded = decodePutKeyData(kik, data, 'des3');
+    assert.equal(decoded.keyVersion, 2);
+    assert.deepEqual(
+      decoded.keys.map((k) => bytesToHex(k.key)),
+      keys.map((k) => bytesToHex(k)),
+    );
+    assert.throws(() => decodePutKeyData(h('00'.repeat(16)), data, 'des3'), KeyCheckError);
+    assert.throws(() => decodePutKeyData(kik, data, 'aes'), FormatError);
   });
   test("STORE DATA key loading matches kaoh's byte-exact payloads", () => {
     const kaoh = V.store_data_key_loading_kaoh as {

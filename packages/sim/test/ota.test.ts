@@ -15,6 +15,7 @@ import {
   decodeSpi,
   encodeCommandApdu,
   encodeCommandPacket,
+  encodeKeyData,
   encodePersoScript,
   encodePutKeySet,
   encodeSmsDeliver,
@@ -171,6 +172,55 @@ describe('RAM over SCP80 (TAR 000000, the ISD)', () => {
       data: encodePutKeySet(0x03, new Uint8Array(16), next),
     });
     assert.notEqual(decodeCompactResponse(por(sim, { counter: 2n, script: wrong }).data).sw, 0x9000);
+    assert.equal(
+      sim.isd.keySets.some((k) => k.keyVersion === 3),
+      false,
+    );
+  });
+
+  test('PUT KEY over OTA under a 3DES key set: new keys wrapped by the 3DES KIK (3DES-ECB)', () => {
+    const DES = 0x80;
+    const [kic, kid, kik] = [0x41, 0x42, 0x43].map((b) => new Uint8Array(16).fill(b)) as [
+      Uint8Array,
+      Uint8Array,
+      Uint8Array,
+    ];
+    const sim = VirtualSim.inMemory(TEST_PROFILE);
+    sim.isd.keySets.push(scp80KeySet(1, { kic, kid, kik }, DES));
+    const next = [0x51, 0x52, 0x53].map((b) => new Uint8Array(16).fill(b)) as [
+      Uint8Array,
+      Uint8Array,
+      Uint8Array,
+    ];
+    const putKey = (kvn: number, wrapWith: Uint8Array) =>
+      encodeCommandApdu({
+        cla: 0x80,
+        ins: 0xd8,
+        p1: 0x00,
+        p2: 0x81,
+        data: concatBytes(Uint8Array.of(kvn), ...next.map((k) => encodeKeyData(wrapWith, DES, k, 'des3'))),
+      });
+    // KIc/KID 15: 3DES with two keys, outer CBC, KVN 1 (TS 102 225 §5.1.2)
+    const answer = por(sim, { counter: 1n, kic: 0x15, keys: { kic, kid }, script: putKey(0x02, kik) });
+    const compact = decodeCompactResponse(answer.data);
+    assert.equal(compact.sw, 0x9000);
+    assert.equal(compact.data[0], 0x02);
+    assert.equal(compact.data.length, 1 + 3 * 3, 'the KVN and a 3-byte 3DES KCV per key');
+    const under2 = por(sim, {
+      counter: 1n,
+      kic: 0x25,
+      keys: { kic: next[0], kid: next[1] },
+      script: getStatus,
+    });
+    assert.equal(under2.status, 0, under2.statusText);
+    // wrapped with another key: the KCVs do not match, nothing is added
+    const wrong = por(sim, {
+      counter: 2n,
+      kic: 0x15,
+      keys: { kic, kid },
+      script: putKey(0x03, new Uint8Array(16)),
+    });
+    assert.notEqual(decodeCompactResponse(wrong.data).sw, 0x9000);
     assert.equal(
       sim.isd.keySets.some((k) => k.keyVersion === 3),
       false,

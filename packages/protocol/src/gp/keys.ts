@@ -1,7 +1,7 @@
 // GlobalPlatform key material: diversification of a master key with the card's key diversification
 // data (spec/scp03.md §1.4), PUT KEY key data blocks (Amd D §7.2, GPCS 11.8), and key loading by
 // STORE DATA (GPCS 11.11.4). The DEK is the static Key-DEK; SCP03 has no session DEK.
-import { createCipheriv } from 'node:crypto';
+import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { concatBytes, constantTimeEqual, FormatError } from '../bytes.js';
 import { aesCbcDecrypt, aesCmac } from '../crypto/aes.js';
 import { encodeDgi } from './dgi.js';
@@ -12,10 +12,11 @@ const KEY_TYPE_BYTE: Record<KeyUse, number> = { enc: 0x01, mac: 0x02, dek: 0x03 
 
 export type Diversification = 'none' | 'kdf3' | 'emv' | 'visa2';
 
-function tripleDesEcb(key: Uint8Array, data: Uint8Array): Uint8Array {
-  const c = createCipheriv(key.length === 16 ? 'des-ede-ecb' : 'des-ede3-ecb', key, null).setAutoPadding(
-    false,
-  );
+/** DES-EDE in ECB mode with a 2- or 3-key 3DES key, or a single DES key as K1 = K2 = K3. */
+function tripleDesEcb(key: Uint8Array, data: Uint8Array, decrypt = false): Uint8Array {
+  const full = key.length === 8 ? concatBytes(key, key, key) : key;
+  const algorithm = full.length === 16 ? 'des-ede-ecb' : 'des-ede3-ecb';
+  const c = (decrypt ? createDecipheriv : createCipheriv)(algorithm, full, null).setAutoPadding(false);
   return new Uint8Array(Buffer.concat([c.update(data), c.final()]));
 }
 
@@ -105,18 +106,51 @@ function validKeyLength(type: number, length: number): boolean {
   return false;
 }
 
-/** One key data block of any supported type: type ‖ L ‖ [clear length] ‖ DEK-encrypted key ‖ KCV length ‖ KCV. */
-export function encodeKeyData(dek: Uint8Array, type: number, key: Uint8Array): Uint8Array {
+/**
+ * How new keys are encrypted: under an AES Key-DEK or KIK, AES-CBC with a zero IV (SCP03, Amd D §7.2);
+ * under a DES/3DES one, 3DES-ECB (GPCS 2.x key data; SCP80 key sets of DES keys, TS 102 226 §8.2.1.3).
+ */
+export type KeyWrapping = 'aes' | 'des3';
+
+/** The wrapping a Key-DEK or KIK of GP key type `type` implies (0x88 AES, 0x80 DES). */
+export function keyWrappingFor(type: number): KeyWrapping | undefined {
+  return type === AES_KEY_TYPE ? 'aes' : type === KEY_TYPE_DES ? 'des3' : undefined;
+}
+
+const WRAP_BLOCK: Record<KeyWrapping, number> = { aes: 16, des3: 8 };
+
+function wrapKey(dek: Uint8Array, key: Uint8Array, wrapping: KeyWrapping): Uint8Array {
+  if (wrapping === 'aes') return encryptKeyWithDek(dek, key);
+  const padded = new Uint8Array(Math.ceil(key.length / 8) * 8);
+  padded.set(key);
+  return tripleDesEcb(dek, padded);
+}
+
+function unwrapKey(dek: Uint8Array, encrypted: Uint8Array, wrapping: KeyWrapping): Uint8Array {
+  return wrapping === 'aes'
+    ? aesCbcDecrypt(dek, new Uint8Array(16), encrypted)
+    : tripleDesEcb(dek, encrypted, true);
+}
+
+/**
+ * One key data block of any supported type: type ‖ L ‖ [clear length] ‖ encrypted key ‖ KCV length ‖
+ * KCV. The clear length is given unless the key fills whole cipher blocks under a 3DES KIK (GPCS 2.x).
+ */
+export function encodeKeyData(
+  dek: Uint8Array,
+  type: number,
+  key: Uint8Array,
+  wrapping: KeyWrapping = 'aes',
+): Uint8Array {
   if (!validKeyLength(type, key.length))
     throw new FormatError(`a key of type ${type.toString(16)} cannot be ${key.length} bytes`);
-  const encrypted = encryptKeyWithDek(dek, key);
+  const encrypted = wrapKey(dek, key, wrapping);
   const kcv = keyCheckValue(type, key);
-  return concatBytes(
-    Uint8Array.of(type, 1 + encrypted.length, key.length),
-    encrypted,
-    Uint8Array.of(kcv.length),
-    kcv,
-  );
+  const header =
+    wrapping === 'des3' && key.length === encrypted.length
+      ? Uint8Array.of(type, encrypted.length)
+      : Uint8Array.of(type, 1 + encrypted.length, key.length);
+  return concatBytes(header, encrypted, Uint8Array.of(kcv.length), kcv);
 }
 
 /**
@@ -126,7 +160,9 @@ export function encodeKeyData(dek: Uint8Array, type: number, key: Uint8Array): U
 export function decodePutKeyData(
   dek: Uint8Array,
   data: Uint8Array,
+  wrapping: KeyWrapping = 'aes',
 ): { keyVersion: number; keys: DecodedKey[] } {
+  const blockSize = WRAP_BLOCK[wrapping];
   if (data.length < 1) throw new FormatError('PUT KEY data is empty');
   const keys: DecodedKey[] = [];
   let i = 1;
@@ -139,18 +175,18 @@ export function decodePutKeyData(
     }
     const block = data.subarray(i + 2, i + 2 + blockLength);
     if (block.length !== blockLength) throw new FormatError('truncated key data block');
-    const explicitLength = blockLength % 16 !== 0;
+    const explicitLength = blockLength % blockSize !== 0;
     const clearLength = explicitLength ? block[0]! : blockLength;
     const cipher = explicitLength ? block.subarray(1) : block;
     if (
       cipher.length === 0 ||
-      cipher.length % 16 !== 0 ||
+      cipher.length % blockSize !== 0 ||
       !validKeyLength(type, clearLength) ||
       clearLength > cipher.length
     ) {
       throw new FormatError('bad key data block');
     }
-    const key = aesCbcDecrypt(dek, new Uint8Array(16), cipher).slice(0, clearLength);
+    const key = unwrapKey(dek, cipher, wrapping).slice(0, clearLength);
     let next = i + 2 + blockLength;
     const kcvLength = data[next];
     if (kcvLength === undefined || next + 1 + kcvLength > data.length)

@@ -18,6 +18,8 @@ import {
   GP_INS,
   INSTALL_FOR,
   KeyCheckError,
+  type KeyWrapping,
+  keyWrappingFor,
   SW,
   u32be,
 } from '@iotsafe/protocol';
@@ -342,7 +344,7 @@ export class IsdApplet implements Applet {
     const current = this.currentKeySet(channel);
     let decoded: ReturnType<typeof decodePutKeyData>;
     try {
-      decoded = decodePutKeyData(current.dek, apdu.data);
+      decoded = decodePutKeyData(current.dek, apdu.data, current.wrapping);
     } catch (error) {
       if (error instanceof KeyCheckError)
         return fail(SW.SECURITY_STATUS_NOT_SATISFIED, 'key check value mismatch');
@@ -376,17 +378,19 @@ export class IsdApplet implements Applet {
     return ok(concatBytes(Uint8Array.of(newVersion), ...decoded.keys.map((k) => k.kcv)));
   }
 
-  /** The key set of the open session and its Key-DEK, which decrypts new keys. */
-  private currentKeySet(channel: number): { set: KeySet; dek: Uint8Array } {
+  /** The key set of the open session, and its Key-DEK (or KIK) and how that encrypts new keys. */
+  private currentKeySet(channel: number): { set: KeySet; dek: Uint8Array; wrapping: KeyWrapping } {
     if (this.otaLevel !== undefined) {
       // over SCP80 the key set's KIK (key 3) protects new keys, as the Key-DEK does over SCP03
       const set = this.otaKeySet ?? fail(SW.SECURITY_STATUS_NOT_SATISFIED);
-      const kik = set.keys.find((k) => k.id === 3 && k.type === 0x88)?.value;
-      return { set, dek: kik ?? fail(SW.SECURITY_STATUS_NOT_SATISFIED, 'the key set has no AES KIK') };
+      const kik = set.keys.find((k) => k.id === 3);
+      const wrapping = kik && keyWrappingFor(kik.type);
+      if (!kik || !wrapping) return fail(SW.SECURITY_STATUS_NOT_SATISFIED, 'the key set has no KIK');
+      return { set, dek: kik.value, wrapping };
     }
     const set = this.options.secureChannel.sessionKeySet(channel) ?? fail(SW.SECURITY_STATUS_NOT_SATISFIED);
     const keys = scp03Keys(set) ?? fail(SW.SECURITY_STATUS_NOT_SATISFIED);
-    return { set, dek: keys.dek };
+    return { set, dek: keys.dek, wrapping: 'aes' };
   }
 
   // --- DELETE (GPCS 11.2) ---
