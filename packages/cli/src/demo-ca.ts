@@ -8,21 +8,21 @@ import {
   verify,
   X509Certificate,
 } from 'node:crypto';
-import { encodeName } from '@iotsafe/device';
+import { encodeName, toPem } from '@iotsafe/device';
 import {
+  basicExtensions,
   decodeBerTlvs,
-  derBitString,
-  derBoolean,
   derContext,
   derOctetString,
   derOid,
   derSequence,
-  derSmallInteger,
-  derTime,
-  derUnsignedInteger,
   digest,
   encodeBerTlv,
+  encodeCertificate,
+  encodeTbsCertificate,
   OID,
+  subjectAltNameExtension,
+  x509Extension,
 } from '@iotsafe/protocol';
 
 export interface DemoCa {
@@ -48,61 +48,40 @@ export function readCsr(csr: Uint8Array): { subject: Uint8Array; publicKeyInfo: 
   return { subject: encodeBerTlv(subject.tag, subject.value), publicKeyInfo: spki };
 }
 
-function extension(oid: string, critical: boolean, value: Uint8Array): Uint8Array {
-  return derSequence(derOid(oid), ...(critical ? [derBoolean(true)] : []), derOctetString(value));
-}
-
 export function createDemoCa(commonName = 'iotsafe-stack demo CA (test key)'): DemoCa {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const spki = new Uint8Array(publicKey.export({ format: 'der', type: 'spki' }));
   const name = encodeName({ commonName, organization: 'iotsafe-stack demo' });
   const keyId = digest('sha256', spki).subarray(0, 20);
-  const algorithm = derSequence(derOid(OID.ecdsaWithSha256));
 
   type Role = 'ca' | 'client' | { server: string };
   const build = (subject: Uint8Array, subjectKey: Uint8Array, days: number, role: Role): Uint8Array => {
     const now = Date.now();
-    const leafExtensions = (usage: string, extra: Uint8Array[]) => [
-      extension(OID.basicConstraints, true, derSequence()),
-      extension(OID.keyUsage, true, Uint8Array.of(0x03, 0x02, 0x07, 0x80)), // digitalSignature
-      extension(OID.extKeyUsage, false, derSequence(derOid(usage))),
-      extension(OID.authorityKeyIdentifier, false, derSequence(derContext(0, keyId, true))),
-      ...extra,
-    ];
     const extensions =
       role === 'ca'
-        ? [
-            extension(OID.basicConstraints, true, derSequence(derBoolean(true))),
-            extension(OID.keyUsage, true, Uint8Array.of(0x03, 0x02, 0x01, 0x06)), // keyCertSign, cRLSign
-            extension(OID.subjectKeyIdentifier, false, derOctetString(keyId)),
-          ]
-        : role === 'client'
-          ? leafExtensions(OID.clientAuth, [])
-          : leafExtensions(OID.serverAuth, [
-              // subjectAltName: dNSName, and iPAddress 127.0.0.1
-              extension(
-                '2.5.29.17',
-                false,
-                derSequence(
-                  derContext(2, new TextEncoder().encode(role.server), true),
-                  derContext(7, Uint8Array.of(127, 0, 0, 1), true),
-                ),
-              ),
-            ]);
+        ? [...basicExtensions('ca'), x509Extension(OID.subjectKeyIdentifier, false, derOctetString(keyId))]
+        : [
+            ...basicExtensions('endEntity'),
+            x509Extension(
+              OID.extKeyUsage,
+              false,
+              derSequence(derOid(role === 'client' ? OID.clientAuth : OID.serverAuth)),
+            ),
+            x509Extension(OID.authorityKeyIdentifier, false, derSequence(derContext(0, keyId, true))),
+            ...(role === 'client' ? [] : [subjectAltNameExtension([role.server], ['127.0.0.1'])]),
+          ];
     const serial = randomBytes(16);
     serial[0]! &= 0x7f;
-    const tbs = derSequence(
-      derContext(0, derSmallInteger(2)),
-      derUnsignedInteger(serial),
-      algorithm,
-      name,
-      derSequence(derTime(new Date(now - 60_000)), derTime(new Date(now + days * 86_400_000))),
+    const tbs = encodeTbsCertificate({
+      serial,
+      issuer: name,
       subject,
-      subjectKey,
-      derContext(3, derSequence(...extensions)),
-    );
-    const signature = sign('sha256', tbs, privateKey);
-    return derSequence(tbs, algorithm, derBitString(new Uint8Array(signature)));
+      notBefore: new Date(now - 60_000),
+      notAfter: new Date(now + days * 86_400_000),
+      publicKeyInfo: subjectKey,
+      extensions,
+    });
+    return encodeCertificate(tbs, new Uint8Array(sign('sha256', tbs, privateKey)));
   };
 
   const certificate = build(name, spki, 30, 'ca');
@@ -119,9 +98,8 @@ export function createDemoCa(commonName = 'iotsafe-stack demo CA (test key)'): D
       const pair = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
       const serverSpki = new Uint8Array(pair.publicKey.export({ format: 'der', type: 'spki' }));
       const der = build(encodeName({ commonName: hostname }), serverSpki, 1, { server: hostname });
-      const pem = `-----BEGIN CERTIFICATE-----\n${Buffer.from(der).toString('base64').replace(/.{64}/g, '$&\n').replace(/\n$/, '')}\n-----END CERTIFICATE-----\n`;
       return {
-        certificatePem: pem,
+        certificatePem: toPem(der, 'CERTIFICATE'),
         keyPem: pair.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
       };
     },

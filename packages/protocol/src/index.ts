@@ -27,3 +27,4 @@ export * from './ota/scripts.js';
 export * from './ota/sms.js';
 export * from './sw.js';
 export * from './tlv.js';
+export * from './x509.js';

@@ -1,25 +1,35 @@
 import assert from 'node:assert/strict';
+import { generateKeyPairSync, sign, X509Certificate } from 'node:crypto';
 import { describe, test } from 'node:test';
 import {
   ApduLengthError,
   apduCase,
+  basicExtensions,
   bytesToHex,
   claForChannel,
   decodeBerTlvs,
   decodeClass,
   decodeIotTlvs,
+  derOid,
+  derSequence,
+  derSet,
+  derUtf8String,
   describeStatusWord,
   ecdsaDerToRaw,
   ecdsaRawToDer,
   encodeBerTlv,
+  encodeCertificate,
   encodeCommandApdu,
   encodeFullTextTlv,
   encodeIotTlv,
+  encodeTbsCertificate,
   FormatError,
   hexToBytes,
   isValidStatusWord,
+  OID,
   parseCommandApdu,
   parseResponseApdu,
+  subjectAltNameExtension,
   withChannel,
 } from '@iotsafe/protocol';
 
@@ -188,5 +198,39 @@ describe('ECDSA signature encodings', () => {
     const der = ecdsaRawToDer(raw);
     assert.equal(der[0], 0x30);
     assert.deepEqual(ecdsaDerToRaw(der, 32), raw);
+  });
+});
+
+describe('X.509 certificates (RFC 5280 §4.1)', () => {
+  test('what encodeCertificate writes, node:crypto (OpenSSL) reads back field by field and verifies', () => {
+    const issuerKey = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    const subjectKey = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    const cn = (name: string) =>
+      derSequence(derSet(derSequence(derOid(OID.commonName), derUtf8String(name))));
+    const notBefore = new Date('2026-01-01T00:00:00Z');
+    const notAfter = new Date('2051-01-01T00:00:00Z'); // GeneralizedTime from 2050
+    const tbs = encodeTbsCertificate({
+      serial: Uint8Array.of(0x01, 0x02),
+      issuer: cn('issuer'),
+      subject: cn('subject'),
+      notBefore,
+      notAfter,
+      publicKeyInfo: new Uint8Array(subjectKey.publicKey.export({ format: 'der', type: 'spki' })),
+      extensions: [
+        ...basicExtensions('endEntity'),
+        subjectAltNameExtension(['device.example'], ['10.0.0.7']),
+      ],
+    });
+    const der = encodeCertificate(tbs, new Uint8Array(sign('sha256', tbs, issuerKey.privateKey)));
+    const cert = new X509Certificate(Buffer.from(der));
+    assert.equal(cert.subject, 'CN=subject');
+    assert.equal(cert.issuer, 'CN=issuer');
+    assert.equal(cert.serialNumber, '0102');
+    assert.equal(new Date(cert.validFrom).toISOString(), notBefore.toISOString());
+    assert.equal(new Date(cert.validTo).toISOString(), notAfter.toISOString());
+    assert.equal(cert.subjectAltName, 'DNS:device.example, IP Address:10.0.0.7');
+    assert.equal(cert.ca, false);
+    assert.ok(cert.verify(issuerKey.publicKey));
+    assert.ok(!cert.verify(subjectKey.publicKey));
   });
 });
