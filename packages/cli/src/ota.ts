@@ -31,6 +31,33 @@ import { type Command, Option } from 'commander';
 import { print, printJson, table } from './output.js';
 import { type GlobalOptions, parseHostPort, storageKey, UsageError } from './session.js';
 
+/** What `ota send` and `ota serve` share: the key store, the SMSC, and the wait for each PoR. */
+interface ServerFlags {
+  store: string;
+  smsc: string;
+  systemId: string;
+  password?: string;
+  timeout: string;
+}
+
+function addServerFlags(c: Command): Command {
+  return c
+    .requiredOption('--store <file>', 'the key store (SQLite)')
+    .requiredOption('--smsc <host:port>', 'the SMSC (SMPP)')
+    .option('--system-id <id>', 'SMPP system_id', 'iotsafe')
+    .option('--password <text>', 'SMPP password (or IOTSAFE_SMPP_PASSWORD)')
+    .option('--timeout <ms>', 'wait for a PoR, per attempt', '10000');
+}
+
+/** The SMPP link to the SMSC the flags name; the password may come from the environment instead. */
+function connectSmsc(options: ServerFlags): Promise<SmppLink> {
+  return SmppLink.connect({
+    ...parseHostPort(options.smsc, '--smsc'),
+    systemId: options.systemId,
+    password: options.password ?? process.env.IOTSAFE_SMPP_PASSWORD ?? '',
+  });
+}
+
 interface KeyFlags {
   kicKey?: string;
   kidKey?: string;
@@ -305,123 +332,91 @@ function registerServerCommands(ota: Command, globals: () => GlobalOptions): voi
     },
   );
 
-  ota
+  const send = ota
     .command('send')
     .description('send a script to a SIM over SMPP and print its PoR')
-    .requiredOption('--store <file>', 'the key store (SQLite)')
-    .requiredOption('--smsc <host:port>', 'the SMSC (SMPP)')
-    .option('--system-id <id>', 'SMPP system_id', 'iotsafe')
-    .option('--password <text>', 'SMPP password (or IOTSAFE_SMPP_PASSWORD)')
     .option('--to <iccid|msisdn>', 'the SIM')
     .option('--iccid <digits>', 'the SIM by ICCID (same as --to)')
     .requiredOption('--tar <hex>', 'TAR: 000000 RAM to the ISD, B00000 RFM')
     .requiredOption('--script <hex>', 'compact C-APDUs or an AA/AE script')
     .option('--spi <hex>', 'SPI', '1619')
-    .option('--kvn <n>', 'key version', '1')
-    .option('--timeout <ms>', 'wait for the PoR, per attempt', '10000')
-    .action(
-      async (options: {
-        store: string;
-        smsc: string;
-        systemId: string;
-        password?: string;
+    .option('--kvn <n>', 'key version', '1');
+  addServerFlags(send).action(
+    async (
+      options: ServerFlags & {
         to?: string;
         iccid?: string;
         tar: string;
         script: string;
         spi: string;
         kvn: string;
-        timeout: string;
-      }) => {
-        const sim = options.to ?? options.iccid;
-        if (!sim) throw new UsageError('which SIM? pass --iccid DIGITS or --to ICCID|MSISDN');
-        const request = {
-          sim,
-          tar: bytesToHex(hexOption(options.tar, '--tar', 3)),
-          script: hexOption(options.script, '--script'),
-          spi: bytesToHex(hexOption(options.spi, '--spi', 2)),
-          kvn: Number(options.kvn),
-        };
-        const store = openStore(options.store);
-        try {
-          const link = await SmppLink.connect({
-            ...parseHostPort(options.smsc, '--smsc'),
-            systemId: options.systemId,
-            password: options.password ?? process.env.IOTSAFE_SMPP_PASSWORD ?? '',
-          });
-          try {
-            const result = await new OtaServer(store, link, { timeoutMs: Number(options.timeout) }).send(
-              request,
-            );
-            const por = result.por;
-            if (globals().json)
-              printJson({
-                counter: result.counter.toString(),
-                attempts: result.attempts,
-                status: por?.status,
-                data: por ? bytesToHex(por.data) : undefined,
-              });
-            else
-              print(
-                table([
-                  ['CNTR', result.counter.toString()],
-                  ['attempts', String(result.attempts)],
-                  [
-                    'PoR',
-                    por
-                      ? `${por.status.toString(16).padStart(2, '0')} ${por.statusText}`
-                      : '(none asked for)',
-                  ],
-                  ...(por?.data.length ? [['data', bytesToHex(por.data)]] : []),
-                ]),
-              );
-            if (por && por.status !== 0) process.exitCode = 3;
-          } finally {
-            await link.close();
-          }
-        } finally {
-          store.close();
-        }
       },
-    );
+    ) => {
+      const sim = options.to ?? options.iccid;
+      if (!sim) throw new UsageError('which SIM? pass --iccid DIGITS or --to ICCID|MSISDN');
+      const request = {
+        sim,
+        tar: bytesToHex(hexOption(options.tar, '--tar', 3)),
+        script: hexOption(options.script, '--script'),
+        spi: bytesToHex(hexOption(options.spi, '--spi', 2)),
+        kvn: Number(options.kvn),
+      };
+      const store = openStore(options.store);
+      try {
+        const link = await connectSmsc(options);
+        try {
+          const result = await new OtaServer(store, link, { timeoutMs: Number(options.timeout) }).send(
+            request,
+          );
+          const por = result.por;
+          if (globals().json)
+            printJson({
+              counter: result.counter.toString(),
+              attempts: result.attempts,
+              status: por?.status,
+              data: por ? bytesToHex(por.data) : undefined,
+            });
+          else
+            print(
+              table([
+                ['CNTR', result.counter.toString()],
+                ['attempts', String(result.attempts)],
+                [
+                  'PoR',
+                  por ? `${por.status.toString(16).padStart(2, '0')} ${por.statusText}` : '(none asked for)',
+                ],
+                ...(por?.data.length ? [['data', bytesToHex(por.data)]] : []),
+              ]),
+            );
+          if (por && por.status !== 0) process.exitCode = 3;
+        } finally {
+          await link.close();
+        }
+      } finally {
+        store.close();
+      }
+    },
+  );
 
-  ota
+  const serve = ota
     .command('serve')
     .description('keep the OTA server and its SMPP link up; take scripts on POST /send (127.0.0.1)')
-    .requiredOption('--store <file>', 'the key store (SQLite)')
-    .requiredOption('--smsc <host:port>', 'the SMSC (SMPP)')
-    .option('--system-id <id>', 'SMPP system_id', 'iotsafe')
-    .option('--password <text>', 'SMPP password (or IOTSAFE_SMPP_PASSWORD)')
-    .option('--listen <[host:]port>', 'the HTTP API (host 127.0.0.1 by default)', '0')
-    .option('--timeout <ms>', 'wait for a PoR, per attempt', '10000')
-    .action(
-      async (options: {
-        store: string;
-        smsc: string;
-        systemId: string;
-        password?: string;
-        listen: string;
-        timeout: string;
-      }) => {
-        const store = openStore(options.store);
-        const link = await SmppLink.connect({
-          ...parseHostPort(options.smsc, '--smsc'),
-          systemId: options.systemId,
-          password: options.password ?? process.env.IOTSAFE_SMPP_PASSWORD ?? '',
-        });
-        const api = await serveOtaApi(new OtaServer(store, link, { timeoutMs: Number(options.timeout) }), {
-          ...(options.listen === '0' ? {} : parseHostPort(options.listen, '--listen')),
-        });
-        print(`OTA server: POST http://127.0.0.1:${api.port}/send {"to", "tar", "script"}`);
-        await new Promise<void>((resolve) => {
-          process.once('SIGINT', resolve);
-          process.once('SIGTERM', resolve);
-        });
-        await api.stop();
-        await link.close();
-        store.close();
-      },
-    );
+    .option('--listen <[host:]port>', 'the HTTP API (host 127.0.0.1 by default)', '0');
+  addServerFlags(serve).action(async (options: ServerFlags & { listen: string }) => {
+    const store = openStore(options.store);
+    const link = await connectSmsc(options);
+    const api = await serveOtaApi(new OtaServer(store, link, { timeoutMs: Number(options.timeout) }), {
+      ...(options.listen === '0' ? {} : parseHostPort(options.listen, '--listen')),
+    });
+    print(`OTA server: POST http://127.0.0.1:${api.port}/send {"to", "tar", "script"}`);
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    await api.stop();
+    await link.close();
+    store.close();
+  });
 
   ota
     .command('network <sim-dir>')

@@ -56,6 +56,18 @@ export interface SimOptions {
   randomChallenge?: (length: number) => Uint8Array;
 }
 
+/** A fresh SIM's state: the profile's containers, its personality (or the one asked for), a new ISD. */
+function newSimState(profile: unknown, options: SimOptions): SimState {
+  const { personality, containers } = containersFromProfile(profile);
+  return {
+    simId: randomUUID(),
+    personality: options.personality ?? personality,
+    containers,
+    personalizationLocked: false,
+    isd: newIsdState(options),
+  };
+}
+
 function newIsdState(options: SimOptions): IsdState {
   const keys = options.isdKeys?.keys ?? { enc: randomKey(), mac: randomKey(), dek: randomKey() };
   const cplc = new Uint8Array(42);
@@ -231,15 +243,7 @@ export class VirtualSim {
 
   /** A SIM that lives only in memory (tests, benchmarks, the fuzzer). */
   static inMemory(profile: unknown, options: SimOptions = {}): VirtualSim {
-    const { personality, containers } = containersFromProfile(profile);
-    const state: SimState = {
-      simId: randomUUID(),
-      personality: options.personality ?? personality,
-      containers,
-      personalizationLocked: false,
-      isd: newIsdState(options),
-    };
-    return new VirtualSim(state, undefined, undefined, options);
+    return new VirtualSim(newSimState(profile, options), undefined, undefined, options);
   }
 
   /** Creates a SIM directory from a profile. The directory must not exist or be empty; creation is atomic. */
@@ -249,14 +253,7 @@ export class VirtualSim {
     if (existsSync(target) && readdirSync(target).length > 0) {
       throw new ProvisioningError(`${target} exists and is not empty`);
     }
-    const { personality, containers } = containersFromProfile(profile);
-    const state: SimState = {
-      simId: randomUUID(),
-      personality: options.personality ?? personality,
-      containers,
-      personalizationLocked: false,
-      isd: newIsdState(options),
-    };
+    const state = newSimState(profile, options);
     personalityByName(state.personality);
     mkdirSync(dirname(target), { recursive: true });
     const staging = mkdtempSync(join(dirname(target), `.${basename(target)}.creating-`));
