@@ -11,7 +11,7 @@ import tls from 'node:tls';
 import { byId, createCsr, IoTSafe, IoTSafeKeyOps, MemoryTransport, toPem } from '@iotsafe/device';
 import { bytesToHex, ecdsaRawToDer, equalBytes, proprietaryIdText } from '@iotsafe/protocol';
 import { newStorageKey, TYPE1_PROFILE, VirtualSim } from '@iotsafe/sim';
-import { connect as connectTls } from '@iotsafe/tls';
+import { connect as connectTls, type TlsSession } from '@iotsafe/tls';
 import { createDemoCa } from './demo-ca.js';
 import { objectRow } from './describe.js';
 import { print, table } from './output.js';
@@ -132,13 +132,15 @@ async function tlsRound(
   // A second client on its own logical channel trusts the final UPDATE to end each session (Thales style).
   const lastUpdateClient = await IoTSafe.connect(client.transport, { sessionEnd: 'lastUpdate' });
   const rounds = [
-    ['sign', client],
-    ['full', client],
-    ['sign', lastUpdateClient],
-    ['full', lastUpdateClient],
+    ['sign', client, false],
+    ['full', client, false],
+    ['sign', lastUpdateClient, false],
+    ['full', lastUpdateClient, false],
+    ['sign', client, true], // resumes the first round's session
   ] as const;
+  let firstSession: TlsSession | undefined;
   try {
-    for (const [offload, sim] of rounds) {
+    for (const [offload, sim, resume] of rounds) {
       const keyOps = await IoTSafeKeyOps.create(sim, {
         privateKey: byId('01'),
         certificateChain: [byId('02')],
@@ -151,13 +153,20 @@ async function tlsRound(
         port,
         ca: toPem(ca.certificate, 'CERTIFICATE'),
         keyOps,
+        ...(resume && firstSession ? { session: firstSession } : {}),
+      });
+      socket.once('session', (session: TlsSession) => {
+        firstSession ??= session;
       });
       await once(socket, 'secureConnect');
       const apdus = sim.apduCount - before;
       socket.write('telemetry 21.5C');
       const [reply] = (await once(socket, 'data')) as [Buffer];
+      const how = socket.isSessionReused()
+        ? 'resumed session (no certificate)'
+        : `sessions end by ${sim.sessionEnding === 'close' ? 'INIT close ' : 'final UPDATE'}`;
       lines.push(
-        `${offload.padEnd(4)} offload, sessions end by ${sim.sessionEnding === 'close' ? 'INIT close ' : 'final UPDATE'}: ${socket.getProtocol()} ${socket.getCipher()?.name}, ${apdus} APDUs, handshake ${socket.handshakeStats.milliseconds.toFixed(1)} ms; server: ${reply}`,
+        `${offload.padEnd(4)} offload, ${how}: ${socket.getProtocol()} ${socket.getCipher()?.name}, ${apdus} APDUs, handshake ${socket.handshakeStats.milliseconds.toFixed(1)} ms; server: ${reply}`,
       );
       socket.destroy();
     }

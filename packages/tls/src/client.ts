@@ -7,7 +7,7 @@ import type { X509Certificate } from 'node:crypto';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { connect as netConnect, Socket } from 'node:net';
 import { Duplex } from 'node:stream';
-import { bytesToHex } from '@iotsafe/protocol';
+import { bytesToHex, type HashAlgorithm, hkdfExtract } from '@iotsafe/protocol';
 import type { RecordProtector } from './aead.js';
 import { CIPHER_SUITES, type CipherSuiteInfo, RecordProtection, suiteByCode } from './aead.js';
 import {
@@ -57,6 +57,15 @@ import {
   unmarshalServerHello,
 } from './messages.js';
 import { HandshakeBuffer, RecordLayer } from './record-layer.js';
+import {
+  copySession,
+  type NewSessionTicket,
+  obfuscatedTicketAge,
+  resumptionPsk,
+  sessionUsable,
+  type TlsSession,
+  unmarshalNewSessionTicket,
+} from './session.js';
 import { SUITES_12, type Suite12, suite12ByCode } from './tls12/suites.js';
 
 export interface ConnectOptions {
@@ -83,6 +92,22 @@ export interface ConnectOptions {
   maxVersion?: 'TLSv1.2' | 'TLSv1.3';
   /** With a PSK in KeyOps: psk_dhe_ke (PSK + ECDHE, default) or psk_ke (PSK only), RFC 8446 §4.2.9. */
   pskMode?: 'psk_dhe_ke' | 'psk_ke';
+  /**
+   * A TLS 1.3 session from an earlier connection's 'session' event, offered for resumption: no
+   * certificate, no signature (§2.2). Ignored when expired or for another server name.
+   */
+  session?: TlsSession;
+}
+
+/** The PSK a ClientHello offers: a resumption ticket, or the external PSK of KeyOps (§4.2.11). */
+interface OfferedPsk {
+  identity: Uint8Array;
+  obfuscatedAge: number;
+  hash: HashAlgorithm;
+  binderLabel: 'res binder' | 'ext binder';
+  earlySecret: Uint8Array;
+  /** Set for a resumption. */
+  session?: TlsSession;
 }
 
 interface HandshakeMessage {
@@ -112,9 +137,12 @@ export class TlsClientSocket extends Duplex implements Tls12Context {
   private waiter?: { resolve: () => void; reject: (error: Error) => void };
   private pendingWrites: { chunk: Uint8Array; callback: (error?: Error | null) => void }[] = [];
   private clientTrafficSecret?: Uint8Array;
-  /** Early Secret of the offered PSK, and whether the server took it. */
-  private pskEarlySecret?: Uint8Array;
+  /** The offered PSK (with its Early Secret), and whether the server took it. */
+  private offeredPsk?: OfferedPsk;
   private pskAccepted = false;
+  /** Between the master secret and the client Finished, then the resumption master secret (§7.1). */
+  private masterSecret?: Uint8Array;
+  private resumptionMaster?: Uint8Array;
   /** Set when the server chose TLS 1.2. */
   private suite12?: Suite12;
   offeredKeyShare: KeyShare | undefined;
@@ -160,11 +188,13 @@ export class TlsClientSocket extends Duplex implements Tls12Context {
     if (groups.length === 0)
       tlsFail('internal_error', 'no key exchange group in common with the key operations');
     const psk = this.keyOps.psk;
+    if (offer13) this.offeredPsk = await this.choosePsk();
+    const offeredHash = this.offeredPsk?.hash;
     const allowed = (code: number) => !this.options.cipherSuites || this.options.cipherSuites.includes(code);
     // A PSK is bound to one hash: only the suites that use it can be offered (RFC 8446 §4.2.11).
     const suites13 = offer13
       ? CIPHER_SUITES.map((c) => c.code).filter(
-          (c) => allowed(c) && (!psk || suiteByCode(c)?.hash === psk.hash),
+          (c) => allowed(c) && (!offeredHash || suiteByCode(c)?.hash === offeredHash),
         )
       : [];
     const certificates = !psk || this.options.ca !== undefined;
@@ -175,10 +205,7 @@ export class TlsClientSocket extends Duplex implements Tls12Context {
       : [];
     const suites = [...suites13, ...suites12];
     if (suites.length === 0) tlsFail('internal_error', 'no cipher suite to offer');
-    if (psk && offer13) {
-      this.transcript.hash = psk.hash;
-      this.pskEarlySecret = await psk.earlySecret();
-    }
+    if (offeredHash) this.transcript.hash = offeredHash;
     const groups13 = groups.filter((g) => !TLS12_ONLY_GROUPS.includes(g));
     if (offer13 && groups13.length === 0) tlsFail('internal_error', 'no TLS 1.3 key exchange group to offer');
     let share = offer13 ? await this.keyOps.generateKeyShare(groups13[0]!) : undefined;
@@ -215,9 +242,8 @@ export class TlsClientSocket extends Duplex implements Tls12Context {
     share: KeyShare | undefined,
     cookie?: Uint8Array,
   ): void {
-    const host = this.options.host;
-    const servername = this.options.servername ?? (host && !/^[\d.:]+$/.test(host) ? host : undefined);
-    const psk = this.keyOps.psk;
+    const servername = this.servername;
+    const psk = versions.includes(TLS13) ? this.offeredPsk : undefined;
     const binderLength = psk ? HASH_LENGTH[psk.hash as 'sha256'] : 0;
     const hello = marshalClientHello({
       random: this.clientRandom,
@@ -234,16 +260,17 @@ export class TlsClientSocket extends Duplex implements Tls12Context {
         ? {
             psk: {
               identity: psk.identity,
-              modes: this.options.pskMode === 'psk_ke' ? [0] : [1],
+              obfuscatedAge: psk.obfuscatedAge,
+              modes: this.options.pskMode === 'psk_ke' && !psk.session ? [0] : [1],
               binderLength,
             },
           }
         : {}),
     });
-    if (psk && this.pskEarlySecret && versions.includes(TLS13)) {
+    if (psk) {
       // The binder: HMAC over the ClientHello up to the binders list (§4.2.11.2).
       const partial = hello.subarray(0, hello.length - (3 + binderLength));
-      const binderKey = deriveSecret(psk.hash, this.pskEarlySecret, 'ext binder', emptyHash(psk.hash));
+      const binderKey = deriveSecret(psk.hash, psk.earlySecret, psk.binderLabel, emptyHash(psk.hash));
       hello.set(
         finishedVerifyData(psk.hash, binderKey, this.transcript.digestWith(partial)),
         hello.length - binderLength,
@@ -295,8 +322,11 @@ export class TlsClientSocket extends Duplex implements Tls12Context {
     this.transcript.hash = suite.hash;
     this.transcript.add(m.raw);
     if (hello.selectedIdentity !== undefined) {
-      if (!this.keyOps.psk || hello.selectedIdentity !== 0)
+      const offered = this.offeredPsk;
+      if (!offered || hello.selectedIdentity !== 0)
         tlsFail('illegal_parameter', 'the server selected a PSK that was not offered');
+      if (offered?.hash !== suite.hash)
+        tlsFail('illegal_parameter', 'the server took the PSK with a suite of another hash');
       this.pskAccepted = true;
     }
     return { message: hello, helloRetry };
@@ -318,9 +348,12 @@ export class TlsClientSocket extends Duplex implements Tls12Context {
       if (hello.keyShare.group !== GROUP_CODE[share.group])
         tlsFail('illegal_parameter', 'the server answered on another group');
       shared = await share.computeSecret(hello.keyShare.publicKey);
-    } else if (this.pskAccepted && this.options.pskMode === 'psk_ke') shared = new Uint8Array(zeros);
+    } else if (this.pskAccepted && this.options.pskMode === 'psk_ke' && !this.offeredPsk?.session)
+      shared = new Uint8Array(zeros);
     else return tlsFail('missing_extension', 'ServerHello without key_share');
-    const early = this.pskAccepted ? this.pskEarlySecret! : await this.keyOps.hkdfExtract(hash, zeros, zeros);
+    const early = this.pskAccepted
+      ? this.offeredPsk!.earlySecret
+      : await this.keyOps.hkdfExtract(hash, zeros, zeros);
     const secret = await this.keyOps.hkdfExtract(
       hash,
       deriveSecret(hash, early, 'derived', emptyHash(hash)),
@@ -351,7 +384,10 @@ export class TlsClientSocket extends Duplex implements Tls12Context {
   /** CertificateRequest?, Certificate, CertificateVerify, Finished (§4.3.2, §4.4). */
   private async readServerAuthentication(serverSecret: Uint8Array): Promise<CertificateRequest | undefined> {
     if (this.pskAccepted) {
-      // The PSK authenticates the server: no Certificate, straight to Finished (§2.2).
+      // The PSK authenticates the server: no Certificate, straight to Finished (§2.2). A resumed
+      // session's server is the one the first handshake authenticated.
+      const session = this.offeredPsk?.session;
+      if (session) this.peerChain = session.peerChain.map((der) => parseCertificate(der));
       await this.readServerFinished(serverSecret);
       return undefined;
     }
@@ -399,6 +435,7 @@ export class TlsClientSocket extends Duplex implements Tls12Context {
       deriveSecret(hash, handshakeSecret, 'derived', emptyHash(hash)),
       zeros,
     );
+    this.masterSecret = master;
     const transcriptHash = this.transcript.digest();
     this.clientTrafficSecret = deriveSecret(hash, master, 'c ap traffic', transcriptHash);
     this.serverTrafficSecret = deriveSecret(hash, master, 's ap traffic', transcriptHash);
@@ -439,6 +476,14 @@ export class TlsClientSocket extends Duplex implements Tls12Context {
     this.transcript.add(finished);
     this.writeRecord(CONTENT_TYPE.HANDSHAKE, finished);
     this.releaseFlight();
+    // resumption_master_secret = Derive-Secret(master, "res master", CH..client Finished) (§7.1)
+    this.resumptionMaster = deriveSecret(
+      this.suite.hash,
+      this.masterSecret!,
+      'res master',
+      this.transcript.digest(),
+    );
+    this.masterSecret = undefined;
   }
 
   private installApplicationKeys(): void {
@@ -607,7 +652,10 @@ export class TlsClientSocket extends Duplex implements Tls12Context {
       this.writeRecord(CONTENT_TYPE.ALERT, Uint8Array.of(1, ALERT.no_renegotiation));
       return;
     }
-    if (message.type === HANDSHAKE_TYPE.NEW_SESSION_TICKET) return;
+    if (message.type === HANDSHAKE_TYPE.NEW_SESSION_TICKET) {
+      this.acceptTicket(unmarshalNewSessionTicket(message.body));
+      return;
+    }
     if (message.type !== HANDSHAKE_TYPE.KEY_UPDATE)
       tlsFail('unexpected_message', `post-handshake message ${message.type}`);
     if (message.body.length !== 1 || message.body[0]! > 1) tlsFail('decode_error', 'bad KeyUpdate');
@@ -615,6 +663,61 @@ export class TlsClientSocket extends Duplex implements Tls12Context {
     const read = trafficKeys(this.suite.hash, this.serverTrafficSecret, this.suite.keyLength);
     this.records.setReadProtection(new RecordProtection(this.suite, read.key, read.iv));
     if (message.body[0] === 1) this.keyUpdate(false);
+  }
+
+  /** A NewSessionTicket becomes a 'session' event: what a later connect({ session }) resumes. */
+  private acceptTicket(ticket: NewSessionTicket): void {
+    if (!this.resumptionMaster || ticket.lifetimeSeconds === 0) return;
+    const session: TlsSession = {
+      cipherSuite: this.suite.code,
+      hash: this.suite.hash,
+      ticket: ticket.ticket,
+      psk: resumptionPsk(this.suite.hash, this.resumptionMaster, ticket.nonce),
+      ageAdd: ticket.ageAdd,
+      lifetimeSeconds: ticket.lifetimeSeconds,
+      receivedAt: Date.now(),
+      ...(this.servername ? { servername: this.servername } : {}),
+      peerChain: this.peerChain.map((c) => new Uint8Array(c.raw)),
+    };
+    this.emit('session', session);
+  }
+
+  /** True when the server took the offered session (no certificate exchanged this time). */
+  isSessionReused(): boolean {
+    return this.pskAccepted && this.offeredPsk?.session !== undefined;
+  }
+
+  /** The resumption ticket to offer if it is still good for this server, else the external PSK of KeyOps. */
+  private async choosePsk(): Promise<OfferedPsk | undefined> {
+    const now = Date.now();
+    const session = this.options.session;
+    if (session && sessionUsable(session, this.servername, now)) {
+      const zeros = new Uint8Array(HASH_LENGTH[session.hash as 'sha256']);
+      return {
+        identity: session.ticket,
+        obfuscatedAge: obfuscatedTicketAge(session, now),
+        hash: session.hash,
+        binderLabel: 'res binder',
+        // A resumption PSK is a host secret already: its extract runs here, not in KeyOps.
+        earlySecret: hkdfExtract(session.hash, zeros, session.psk),
+        session: copySession(session),
+      };
+    }
+    const psk = this.keyOps.psk;
+    if (!psk) return undefined;
+    return {
+      identity: psk.identity,
+      obfuscatedAge: 0,
+      hash: psk.hash,
+      binderLabel: 'ext binder',
+      earlySecret: await psk.earlySecret(),
+    };
+  }
+
+  /** SNI, and the name the server certificate must carry: the servername option, else a host name. */
+  private get servername(): string | undefined {
+    const host = this.options.host;
+    return this.options.servername ?? (host && !/^[\d.:]+$/.test(host) ? host : undefined);
   }
 
   private nextSecret(secret: Uint8Array): Uint8Array {

@@ -2,7 +2,7 @@
 import { concatBytes, utf8 } from '@iotsafe/protocol';
 import { EXTENSION, HANDSHAKE_TYPE, TLS13 } from './constants.js';
 import { tlsFail } from './errors.js';
-import { Reader, u8, u16, u24, vec8, vec16, vec24 } from './wire.js';
+import { Reader, u8, u16, u24, u32, vec8, vec16, vec24 } from './wire.js';
 
 /** Handshake header: msg_type(1) ‖ length(3) ‖ body. */
 export function handshakeMessage(type: number, body: Uint8Array): Uint8Array {
@@ -24,8 +24,11 @@ export interface ClientHelloParams {
   signatureSchemes: readonly number[];
   alpn?: readonly string[];
   cookie?: Uint8Array;
-  /** External PSK offer (TLS 1.3): identity, key exchange modes, and the binder length (patched in later). */
-  psk?: { identity: Uint8Array; modes: readonly number[]; binderLength: number };
+  /**
+   * PSK offer (TLS 1.3): identity, obfuscated_ticket_age (0 for an external PSK, §4.2.11), key exchange
+   * modes, and the binder length (the binder is patched in later).
+   */
+  psk?: { identity: Uint8Array; obfuscatedAge: number; modes: readonly number[]; binderLength: number };
 }
 
 const EXTENDED_MASTER_SECRET = 0x0017;
@@ -66,7 +69,7 @@ export function marshalClientHello(p: ClientHelloParams): Uint8Array {
   if (p.psk && offers13) {
     extensions.push(extension(EXTENSION.PSK_KEY_EXCHANGE_MODES, vec8(Uint8Array.from(p.psk.modes))));
     // pre_shared_key is the last extension (§4.2.11): identities, then binders (zeros until patched).
-    const identities = vec16(concatBytes(vec16(p.psk.identity), new Uint8Array(4)));
+    const identities = vec16(concatBytes(vec16(p.psk.identity), u32(p.psk.obfuscatedAge)));
     const binders = vec16(vec8(new Uint8Array(p.psk.binderLength)));
     extensions.push(extension(EXTENSION.PRE_SHARED_KEY, concatBytes(identities, binders)));
   }

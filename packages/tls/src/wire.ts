@@ -33,6 +33,11 @@ export class Reader {
     return (b[0]! << 16) | (b[1]! << 8) | b[2]!;
   }
 
+  u32(): number {
+    const b = this.take(4);
+    return ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
+  }
+
   bytes(n: number): Uint8Array {
     return this.take(n);
   }
@@ -60,6 +65,8 @@ export class Reader {
 
 export const u8 = (v: number) => Uint8Array.of(v & 0xff);
 export const u16 = (v: number) => Uint8Array.of((v >> 8) & 0xff, v & 0xff);
+export const u32 = (v: number) =>
+  Uint8Array.of((v >>> 24) & 0xff, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff);
 export const u24 = (v: number) => Uint8Array.of((v >> 16) & 0xff, (v >> 8) & 0xff, v & 0xff);
 export const vec8 = (b: Uint8Array) => concatBytes(u8(b.length), b);
 export const vec16 = (b: Uint8Array) => concatBytes(u16(b.length), b);

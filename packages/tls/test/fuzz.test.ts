@@ -15,6 +15,7 @@ import {
   unmarshalServerHello,
 } from '../src/messages.js';
 import { RecordLayer } from '../src/record-layer.js';
+import { unmarshalNewSessionTicket } from '../src/session.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 8448);
 
@@ -26,6 +27,7 @@ test('record layer and message parsers throw only TlsError on 100,000 random inp
     unmarshalEncryptedExtensions,
     unmarshalCertificateRequest,
     unmarshalCertificate,
+    unmarshalNewSessionTicket,
     (b) => {
       const layer = new RecordLayer();
       layer.push(b);

@@ -10,6 +10,7 @@ import {
   expandLabel,
   finishedVerifyData,
   SIGNATURE_SCHEME,
+  TlsError,
   Transcript,
   trafficKeys,
 } from '@iotsafe/tls';
@@ -22,6 +23,7 @@ import {
   unmarshalServerHello,
 } from '../src/messages.js';
 import { HandshakeBuffer } from '../src/record-layer.js';
+import { obfuscatedTicketAge, resumptionPsk, unmarshalNewSessionTicket } from '../src/session.js';
 
 const v: Record<string, string> = JSON.parse(
   readFileSync(new URL('../../../test/fixtures/rfc8448-simple-1rtt.json', import.meta.url), 'utf8'),
@@ -147,4 +149,21 @@ test("the server's flight of RFC 8448 §3 through the client's checks: parsers, 
   const expected = finishedVerifyData('sha256', h('server_handshake_traffic_secret'), transcript.digest());
   assert.equal(hex(expected), v.server_finished_verify_data);
   assert.ok(timingSafeEqual(expected, finished!.body));
+});
+
+test('NewSessionTicket (§4.6.1): the fields, the resumption PSK, and the obfuscated ticket age mod 2^32', () => {
+  const body = hexToBytes('00093A80' + 'FFFFFFF0' + '02' + 'AB01' + '0003' + '010203' + '0000');
+  const ticket = unmarshalNewSessionTicket(body);
+  assert.deepEqual(
+    [ticket.lifetimeSeconds, ticket.ageAdd, hex(ticket.nonce), hex(ticket.ticket)],
+    [604800, 0xfffffff0, 'ab01', '010203'],
+  );
+  assert.throws(() => unmarshalNewSessionTicket(body.subarray(0, 12)), TlsError);
+  const master = h('master_secret');
+  assert.equal(
+    hex(resumptionPsk('sha256', master, ticket.nonce)),
+    hex(expandLabel('sha256', master, 'resumption', ticket.nonce, 32)),
+  );
+  const session = { receivedAt: 1000, ageAdd: 0xfffffff0 } as Parameters<typeof obfuscatedTicketAge>[0];
+  assert.equal(obfuscatedTicketAge(session, 1020), 4); // 20 ms + (2^32 - 16), wrapped
 });

@@ -1,0 +1,79 @@
+// TLS 1.3 session resumption (RFC 8446 §4.6.1, §2.2): a NewSessionTicket becomes a session the next
+// connection offers as a PSK. A resumed handshake needs no signature and no certificate: with the key
+// in a SIM, reconnecting costs no APDU at all in sign offload.
+import { concatBytes, type HashAlgorithm } from '@iotsafe/protocol';
+import { expandLabel } from './key-schedule.js';
+import { Reader } from './wire.js';
+
+/**
+ * What a client keeps to resume: the ticket and the resumption PSK (a secret: store it as one), with
+ * what the first handshake established. Plain data, so it can be saved and restored.
+ */
+export interface TlsSession {
+  /** The cipher suite of the first handshake: the PSK is bound to its hash. */
+  cipherSuite: number;
+  hash: HashAlgorithm;
+  ticket: Uint8Array;
+  psk: Uint8Array;
+  /** ticket_age_add and the lifetime the server gave (seconds, at most 7 days). */
+  ageAdd: number;
+  lifetimeSeconds: number;
+  /** When the ticket arrived (ms since the epoch): the base of obfuscated_ticket_age. */
+  receivedAt: number;
+  /** The name the server was authenticated for, and its chain (DER, leaf first). */
+  servername?: string;
+  peerChain: Uint8Array[];
+}
+
+export interface NewSessionTicket {
+  lifetimeSeconds: number;
+  ageAdd: number;
+  nonce: Uint8Array;
+  ticket: Uint8Array;
+}
+
+/** NewSessionTicket (§4.6.1); extensions (early_data) are read and not used. */
+export function unmarshalNewSessionTicket(body: Uint8Array): NewSessionTicket {
+  const r = new Reader(body);
+  const lifetimeSeconds = r.u32();
+  const ageAdd = r.u32();
+  const nonce = r.vector8();
+  const ticket = r.vector16();
+  r.vector16();
+  r.end();
+  return { lifetimeSeconds, ageAdd, nonce, ticket };
+}
+
+/** PSK = HKDF-Expand-Label(resumption_master_secret, "resumption", ticket_nonce, Hash.length) (§4.6.1). */
+export function resumptionPsk(
+  hash: HashAlgorithm,
+  resumptionMaster: Uint8Array,
+  nonce: Uint8Array,
+): Uint8Array {
+  return expandLabel(hash, resumptionMaster, 'resumption', nonce, resumptionMaster.length);
+}
+
+const MAX_LIFETIME_SECONDS = 604_800; // §4.6.1: servers must not use more than 7 days
+
+/** Whether a session may be offered to `servername` at `now`: unexpired, and for the same name. */
+export function sessionUsable(session: TlsSession, servername: string | undefined, now: number): boolean {
+  const lifetime = Math.min(session.lifetimeSeconds, MAX_LIFETIME_SECONDS) * 1000;
+  return (
+    session.servername === servername && now >= session.receivedAt && now < session.receivedAt + lifetime
+  );
+}
+
+/** obfuscated_ticket_age = (age in ms + ticket_age_add) mod 2^32 (§4.2.11.1). */
+export function obfuscatedTicketAge(session: TlsSession, now: number): number {
+  return (now - session.receivedAt + session.ageAdd) >>> 0;
+}
+
+/** A copy whose byte arrays are fresh, so a caller's later changes cannot reach the connection. */
+export function copySession(session: TlsSession): TlsSession {
+  return {
+    ...session,
+    ticket: concatBytes(session.ticket),
+    psk: concatBytes(session.psk),
+    peerChain: session.peerChain.map((c) => concatBytes(c)),
+  };
+}
