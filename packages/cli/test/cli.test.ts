@@ -125,6 +125,10 @@ describe('the demo', () => {
       r.stdout,
       /full offload, sessions end by final UPDATE: TLSv1\.3 \S+, 7 APDUs.*hello demo-device-0001/,
     );
+    assert.match(
+      r.stdout,
+      /sign offload, resumed session \(no certificate\): TLSv1\.3 \S+, 0 APDUs.*hello demo-device-0001/,
+    );
     assert.match(r.stdout, /Done: \d+ APDUs/);
   });
 });
