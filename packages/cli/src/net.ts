@@ -2,14 +2,14 @@
 // with the client key, certificate or PSK in the SIM.
 
 import { once } from 'node:events';
-import { appendFileSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { byId, byLabel, IoTSafeKeyOps, type OffloadLevel } from '@iotsafe/device';
-import { utf8 } from '@iotsafe/protocol';
-import { connect, type TlsClientSocket } from '@iotsafe/tls';
+import { seal, unseal, utf8 } from '@iotsafe/protocol';
+import { connect, sessionFromJson, sessionToJson, type TlsClientSocket, type TlsSession } from '@iotsafe/tls';
 import { type Command, Option } from 'commander';
 import mqtt from 'mqtt';
 import { print, printError } from './output.js';
-import { type GlobalOptions, UsageError, withIoTSafe } from './session.js';
+import { type GlobalOptions, storageKey, UsageError, withIoTSafe } from './session.js';
 
 interface TlsOptions {
   ca?: string;
@@ -21,6 +21,7 @@ interface TlsOptions {
   certId: string;
   pskLabel?: string;
   pskIdentity?: string;
+  sessionFile?: string;
 }
 
 function target(url: string, schemes: string[]): { host: string; port: number } {
@@ -40,7 +41,11 @@ function addTlsOptions(c: Command): Command {
     .option('--key-id <hex>', 'private key container', '01')
     .option('--cert-id <hex>', 'certificate file container', '02')
     .option('--psk-label <label>', 'use the PSK in this secret container (TLS 1.3 external PSK)')
-    .option('--psk-identity <text>', 'PSK identity');
+    .option('--psk-identity <text>', 'PSK identity')
+    .option(
+      '--session-file <file>',
+      'resume the TLS 1.3 session kept here, and keep the next one (sealed with the storage key)',
+    );
 }
 
 /**
@@ -55,11 +60,34 @@ function keyLogFromEnvironment(): { keylog?: (line: string) => void } {
   };
 }
 
+const SESSION_CONTEXT = 'iotsafe tls session';
+
+/** The session a file keeps, sealed with the storage key (it holds the resumption PSK); none if absent. */
+function readSessionFile(file: string, key: Uint8Array): TlsSession | undefined {
+  if (!existsSync(file)) return undefined;
+  try {
+    return sessionFromJson(
+      new TextDecoder().decode(unseal(key, readFileSync(file, 'utf8').trim(), SESSION_CONTEXT)),
+    );
+  } catch (error) {
+    throw new UsageError(
+      `${file} does not hold a session sealed with this storage key (${(error as Error).message})`,
+    );
+  }
+}
+
+function writeSessionFile(file: string, key: Uint8Array, session: TlsSession): void {
+  const temporary = `${file}.${process.pid}.tmp`;
+  writeFileSync(temporary, `${seal(key, utf8(sessionToJson(session)), SESSION_CONTEXT)}\n`, { mode: 0o600 });
+  renameSync(temporary, file);
+}
+
 async function openTls(
   client: Parameters<Parameters<typeof withIoTSafe>[1]>[0],
   url: string,
   options: TlsOptions,
   schemes: string[],
+  globals: GlobalOptions,
 ) {
   const { host, port } = target(url, schemes);
   const psk = options.pskLabel
@@ -76,16 +104,24 @@ async function openTls(
       ? [await client.readFile(byId(options.caId))]
       : undefined;
   if (!ca && !psk) throw new UsageError('how to trust the server? pass --ca FILE or --ca-id HEX');
+  const sessionKey = options.sessionFile ? storageKey(globals) : undefined;
+  const session =
+    options.sessionFile && sessionKey ? readSessionFile(options.sessionFile, sessionKey) : undefined;
   const before = client.apduCount;
   const socket = connect({
     host,
     port,
     keyOps,
+    ...(session ? { session } : {}),
     ...(ca ? { ca } : {}),
     ...(options.servername ? { servername: options.servername } : {}),
     ...(options.alpn ? { alpnProtocols: options.alpn } : {}),
     ...keyLogFromEnvironment(),
   });
+  if (options.sessionFile && sessionKey) {
+    const file = options.sessionFile;
+    socket.on('session', (next: TlsSession) => writeSessionFile(file, sessionKey, next));
+  }
   await once(socket, 'secureConnect');
   return { socket, apdus: client.apduCount - before };
 }
@@ -101,6 +137,7 @@ function describeConnection(socket: TlsClientSocket, apdus: number): string[] {
     `Protocol: ${socket.getProtocol()}`,
     `Cipher: ${socket.getCipher()?.name}`,
     `ALPN: ${socket.alpnProtocol || '(none)'}`,
+    `Session: ${socket.isSessionReused() ? 'resumed' : 'new'}`,
     `SIM APDUs: ${apdus}`,
     `Handshake: ${socket.handshakeStats.milliseconds.toFixed(1)} ms`,
     '---',
@@ -121,7 +158,7 @@ export function registerNetwork(program: Command, globals: () => GlobalOptions):
       .description('TLS 1.3 to tls://HOST:PORT with the SIM key; then pipe stdin and stdout'),
   ).action((url: string, options: TlsOptions) =>
     withIoTSafe(globals(), async (client) => {
-      const { socket, apdus } = await openTls(client, url, options, ['tls']);
+      const { socket, apdus } = await openTls(client, url, options, ['tls'], globals());
       for (const line of describeConnection(socket, apdus)) printError(line);
       socket.pipe(process.stdout);
       process.stdin.pipe(socket);
@@ -137,7 +174,7 @@ export function registerNetwork(program: Command, globals: () => GlobalOptions):
     .requiredOption('--message <text>')
     .action((url: string, options: TlsOptions & { topic: string; message: string }) =>
       withIoTSafe(globals(), async (client) => {
-        const { socket } = await openTls(client, url, options, ['mqtts']);
+        const { socket } = await openTls(client, url, options, ['mqtts'], globals());
         const mqttClient = new mqtt.MqttClient(() => socket, { protocolVersion: 5, reconnectPeriod: 0 });
         await mqttConnected(mqttClient);
         await mqttClient.publishAsync(options.topic, options.message, { qos: 1 });
@@ -150,7 +187,7 @@ export function registerNetwork(program: Command, globals: () => GlobalOptions):
     .option('--count <n>', 'stop after n messages', '1')
     .action((url: string, options: TlsOptions & { topic: string; count: string }) =>
       withIoTSafe(globals(), async (client) => {
-        const { socket } = await openTls(client, url, options, ['mqtts']);
+        const { socket } = await openTls(client, url, options, ['mqtts'], globals());
         const mqttClient = new mqtt.MqttClient(() => socket, { protocolVersion: 5, reconnectPeriod: 0 });
         await mqttConnected(mqttClient);
         await mqttClient.subscribeAsync(options.topic, { qos: 1 });

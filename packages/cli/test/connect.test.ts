@@ -1,7 +1,7 @@
 // iotsafe connect tls://HOST:PORT: the handshake report on stderr, then stdin and stdout piped, with
 // the server trusted through the CA certificate stored in a SIM file container; SSLKEYLOGFILE honoured.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -34,7 +34,9 @@ test('connect prints the session and pipes data; the CA comes from the SIM', asy
   );
   server.server.on('keylog', (line) => serverKeyLog.push(line.toString().trim()));
   const keyLogFile = join(dir, 'keys.log');
-  try {
+  const sessionFile = join(dir, 'tls.session');
+  /** One `iotsafe connect`, full offload, sessions ended by the final UPDATE; stdin "hello". */
+  const connectOnce = async () => {
     const child = spawnCli(
       [
         '--sim',
@@ -49,6 +51,8 @@ test('connect prints the session and pipes data; the CA comes from the SIM', asy
         '03',
         '--offload',
         'full',
+        '--session-file',
+        sessionFile,
       ],
       { IOTSAFE_STORAGE_KEY: storageKey, SSLKEYLOGFILE: keyLogFile },
     );
@@ -62,8 +66,13 @@ test('connect prints the session and pipes data; the CA comes from the SIM', asy
     });
     child.stdin.end('hello');
     const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    return { code, out, err };
+  };
+  try {
+    const { code, out, err } = await connectOnce();
     assert.equal(code, 0, err);
     assert.match(err, /Protocol: TLSv1\.3/);
+    assert.match(err, /Session: new/);
     // full offload with sessions ended by their final UPDATE: keygen 1, put 2, DH 1, HKDF 1, sign 2
     assert.match(err, /SIM APDUs: 7/);
     assert.match(err, /s:CN=localhost/);
@@ -73,6 +82,16 @@ test('connect prints the session and pipes data; the CA comes from the SIM', asy
     assert.ok(clientKeyLog.some((l) => l.startsWith('CLIENT_TRAFFIC_SECRET_0 ')));
     for (const line of clientKeyLog.filter((l) => !l.startsWith('EXPORTER_SECRET')))
       assert.ok(serverKeyLog.includes(line), `the server logged ${line.split(' ')[0]} too`);
+
+    // The session file: sealed (no JSON, no PSK in clear), owner-only; the next run resumes without signing.
+    const sealed = readFileSync(sessionFile, 'utf8');
+    assert.match(sealed.trim(), /^[A-Za-z0-9+/=]+$/);
+    assert.equal(statSync(sessionFile).mode & 0o777, 0o600);
+    const again = await connectOnce();
+    assert.equal(again.code, 0, again.err);
+    assert.match(again.err, /Session: resumed/);
+    assert.match(again.err, /SIM APDUs: 5/); // the ECDHE in the SIM, no signature
+    assert.equal(again.out, 'cli-device said hello');
   } finally {
     await server.close();
   }

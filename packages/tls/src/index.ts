@@ -19,4 +19,4 @@ export {
   SoftwareKeyOps,
   schemesForCurve,
 } from './keyops.js';
-export { sessionUsable, type TlsSession } from './session.js';
+export { sessionFromJson, sessionToJson, sessionUsable, type TlsSession } from './session.js';

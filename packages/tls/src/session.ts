@@ -1,7 +1,7 @@
 // TLS 1.3 session resumption (RFC 8446 §4.6.1, §2.2): a NewSessionTicket becomes a session the next
 // connection offers as a PSK. A resumed handshake needs no signature and no certificate: with the key
 // in a SIM, reconnecting costs no APDU at all in sign offload.
-import { concatBytes, type HashAlgorithm } from '@iotsafe/protocol';
+import { bytesToHex, concatBytes, FormatError, type HashAlgorithm, hexToBytes } from '@iotsafe/protocol';
 import { expandLabel } from './key-schedule.js';
 import { Reader } from './wire.js';
 
@@ -75,5 +75,54 @@ export function copySession(session: TlsSession): TlsSession {
     ticket: concatBytes(session.ticket),
     psk: concatBytes(session.psk),
     peerChain: session.peerChain.map((c) => concatBytes(c)),
+  };
+}
+
+/**
+ * The session as JSON text (byte arrays in hex), to keep it across restarts. It holds the resumption
+ * PSK: encrypt it at rest (the CLI seals it with the storage key).
+ */
+export function sessionToJson(session: TlsSession): string {
+  return JSON.stringify({
+    ...session,
+    ticket: bytesToHex(session.ticket),
+    psk: bytesToHex(session.psk),
+    peerChain: session.peerChain.map((c) => bytesToHex(c)),
+  });
+}
+
+/** Reads sessionToJson's text back; anything else is a FormatError. */
+export function sessionFromJson(text: string): TlsSession {
+  let o: Record<string, unknown>;
+  try {
+    o = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    throw new FormatError('a TLS session is JSON');
+  }
+  const isHex = (v: unknown): v is string => typeof v === 'string' && /^([0-9a-fA-F]{2})+$/.test(v);
+  const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+  if (
+    !isCount(o.cipherSuite) ||
+    (o.hash !== 'sha256' && o.hash !== 'sha384') ||
+    !isHex(o.ticket) ||
+    !isHex(o.psk) ||
+    !isCount(o.ageAdd) ||
+    !isCount(o.lifetimeSeconds) ||
+    !isCount(o.receivedAt) ||
+    (o.servername !== undefined && typeof o.servername !== 'string') ||
+    !Array.isArray(o.peerChain) ||
+    !o.peerChain.every(isHex)
+  )
+    throw new FormatError('not a TLS session');
+  return {
+    cipherSuite: o.cipherSuite,
+    hash: o.hash,
+    ticket: hexToBytes(o.ticket),
+    psk: hexToBytes(o.psk),
+    ageAdd: o.ageAdd,
+    lifetimeSeconds: o.lifetimeSeconds,
+    receivedAt: o.receivedAt,
+    ...(o.servername !== undefined ? { servername: o.servername } : {}),
+    peerChain: o.peerChain.map((c) => hexToBytes(c)),
   };
 }

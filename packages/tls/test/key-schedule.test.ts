@@ -3,13 +3,15 @@ import assert from 'node:assert/strict';
 import { createPrivateKey, createPublicKey, diffieHellman, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { bytesToHex, hexToBytes, hkdfExtract } from '@iotsafe/protocol';
+import { bytesToHex, FormatError, hexToBytes, hkdfExtract } from '@iotsafe/protocol';
 import {
   deriveSecret,
   emptyHash,
   expandLabel,
   finishedVerifyData,
   SIGNATURE_SCHEME,
+  sessionFromJson,
+  sessionToJson,
   TlsError,
   Transcript,
   trafficKeys,
@@ -166,4 +168,27 @@ test('NewSessionTicket (§4.6.1): the fields, the resumption PSK, and the obfusc
   );
   const session = { receivedAt: 1000, ageAdd: 0xfffffff0 } as Parameters<typeof obfuscatedTicketAge>[0];
   assert.equal(obfuscatedTicketAge(session, 1020), 4); // 20 ms + (2^32 - 16), wrapped
+});
+
+test('a session survives JSON both ways; anything else is a FormatError', () => {
+  const session = {
+    cipherSuite: 0x1301,
+    hash: 'sha256' as const,
+    ticket: hexToBytes('0102'),
+    psk: h('master_secret'),
+    ageAdd: 7,
+    lifetimeSeconds: 7200,
+    receivedAt: 1_700_000_000_000,
+    servername: 'localhost',
+    peerChain: [hexToBytes('3003020100')],
+  };
+  assert.deepEqual(sessionFromJson(sessionToJson(session)), session);
+  for (const bad of [
+    '',
+    '{}',
+    '[1]',
+    sessionToJson(session).replace('"sha256"', '"md5"'),
+    sessionToJson({ ...session, ticket: new Uint8Array(0) }),
+  ])
+    assert.throws(() => sessionFromJson(bad), FormatError);
 });
