@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { modemSimLatency } from '@iotsafe/device';
-import { connect, SoftwareKeyOps } from '@iotsafe/tls';
+import { connect, type KeyOps, SoftwareKeyOps, type TlsSession } from '@iotsafe/tls';
 import { testPki } from '../test/helpers/pki.js';
 import { simKeyOps } from '../test/helpers/sim-tls.js';
 import { printTable } from './harness.js';
@@ -37,18 +37,25 @@ async function startServer(handler: (s: tls.TLSSocket) => void, version: 'TLSv1.
   return { server, port: (server.address() as AddressInfo).port };
 }
 
-async function ourHandshake(port: number, keyOps: ConstructorParameters<typeof Object>[0]) {
+/** One handshake and a round trip; returns the first session ticket that came with it, if any. */
+async function ourHandshake(port: number, keyOps: KeyOps, session?: TlsSession) {
   const socket = connect({
     host: '127.0.0.1',
     servername: 'localhost',
     port,
     ca: pki.ca.certificatePem,
-    keyOps: keyOps as never,
+    keyOps,
+    ...(session ? { session } : {}),
+  });
+  let ticket: TlsSession | undefined;
+  socket.once('session', (s: TlsSession) => {
+    ticket = s;
   });
   await once(socket, 'secureConnect');
   socket.write('x');
   await once(socket, 'data');
   socket.destroy();
+  return ticket;
 }
 
 async function nodeHandshake(port: number) {
@@ -103,6 +110,19 @@ export async function tlsBenchmarks(): Promise<void> {
         }
     }
     echo12.server.close();
+    for (const offload of ['sign', 'full'] as const)
+      for (const [sessionEnd, how] of SESSION_ENDS.slice(0, 2)) {
+        const { client, keyOps } = await simKeyOps(pki.ca, offload, { sessionEnd });
+        const session = await ourHandshake(echo.port, keyOps);
+        const before = client.apduCount;
+        await ourHandshake(echo.port, keyOps, session);
+        apduRows.push({
+          name: `TLS 1.3 resumed session, ${offload} offload, ${how}`,
+          value: `${client.apduCount - before} + 0`,
+          unit: 'APDUs + GET RESPONSE',
+          target: '',
+        });
+      }
     apduRows.push({
       name: 'wolfSSL IoT-SAFE port, TLS 1.3 mTLS (published)',
       value: '~18',
@@ -138,7 +158,7 @@ export async function tlsBenchmarks(): Promise<void> {
       certificateChain: [pki.client.certificateDer],
       privateKeyPem: pki.client.keyPem,
     });
-    const ours = await cpuPerHandshake(() => ourHandshake(echo.port, software), 150);
+    const ours = await cpuPerHandshake(async () => void (await ourHandshake(echo.port, software)), 150);
     const native = await cpuPerHandshake(() => nodeHandshake(echo.port), 150);
     printTable('CPU per TLS 1.3 mTLS handshake (client and local server in one process)', [
       {
