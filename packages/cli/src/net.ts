@@ -120,7 +120,14 @@ async function openTls(
   });
   if (options.sessionFile && sessionKey) {
     const file = options.sessionFile;
-    socket.on('session', (next: TlsSession) => writeSessionFile(file, sessionKey, next));
+    socket.on('session', (next: TlsSession) => {
+      // A session that cannot be kept costs the next connection a signature, not this one its link.
+      try {
+        writeSessionFile(file, sessionKey, next);
+      } catch (error) {
+        printError(`warning: the session was not kept in ${file}: ${(error as Error).message}`);
+      }
+    });
   }
   await once(socket, 'secureConnect');
   return { socket, apdus: client.apduCount - before };
