@@ -679,7 +679,8 @@ export class TlsClientSocket extends Duplex implements Tls12Context {
       ...(this.servername ? { servername: this.servername } : {}),
       peerChain: this.peerChain.map((c) => new Uint8Array(c.raw)),
     };
-    this.emit('session', session);
+    // Emitted apart from record processing: a listener's exception is its own, not the connection's.
+    process.nextTick(() => this.emit('session', session));
   }
 
   /** True when the server took the offered session (no certificate exchanged this time). */
