@@ -4,17 +4,16 @@
 // private-key and secret operation goes through KeyOps.
 
 import type { X509Certificate } from 'node:crypto';
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { connect as netConnect, Socket } from 'node:net';
 import { Duplex } from 'node:stream';
-import { bytesToHex, type HashAlgorithm, hkdfExtract } from '@iotsafe/protocol';
+import { type HashAlgorithm, hkdfExtract } from '@iotsafe/protocol';
 import type { RecordProtector } from './aead.js';
 import { CIPHER_SUITES, type CipherSuiteInfo, RecordProtection, suiteByCode } from './aead.js';
 import {
   parseCertificate,
   SERVER_SIGNATURE_SCHEMES,
   trustAnchors,
-  verifyCertificateVerify,
   verifyServerChain,
 } from './certificates.js';
 import {
@@ -31,6 +30,7 @@ import {
 } from './constants.js';
 import { TlsError, tlsFail } from './errors.js';
 import { runTls12, type Tls12Context } from './handshake-tls12.js';
+import { runTls13, type Tls13Context } from './handshake-tls13.js';
 import {
   deriveSecret,
   emptyHash,
@@ -41,21 +41,7 @@ import {
   trafficKeys,
 } from './key-schedule.js';
 import { type KeyOps, type KeyShare, SoftwareKeyOps } from './keyops.js';
-import {
-  type CertificateRequest,
-  certificateVerifyContent,
-  marshalCertificate,
-  marshalCertificateVerify,
-  marshalClientHello,
-  marshalFinished,
-  marshalKeyUpdate,
-  type ServerHello,
-  unmarshalCertificate,
-  unmarshalCertificateRequest,
-  unmarshalCertificateVerify,
-  unmarshalEncryptedExtensions,
-  unmarshalServerHello,
-} from './messages.js';
+import { marshalClientHello, marshalKeyUpdate, type ServerHello, unmarshalServerHello } from './messages.js';
 import { HandshakeBuffer, RecordLayer } from './record-layer.js';
 import {
   copySession,
@@ -118,7 +104,7 @@ interface HandshakeMessage {
 
 const ZERO_CONTEXT = new Uint8Array(0);
 
-export class TlsClientSocket extends Duplex implements Tls12Context {
+export class TlsClientSocket extends Duplex implements Tls12Context, Tls13Context {
   authorized = false;
   alpnProtocol: string | false = false;
   /** Handshake statistics: time and the KeyOps calls it took. */
@@ -140,8 +126,7 @@ export class TlsClientSocket extends Duplex implements Tls12Context {
   /** The offered PSK (with its Early Secret), and whether the server took it. */
   private offeredPsk?: OfferedPsk;
   private pskAccepted = false;
-  /** Between the master secret and the client Finished, then the resumption master secret (§7.1). */
-  private masterSecret?: Uint8Array;
+  /** resumption_master_secret, once the handshake is done (§7.1): what tickets turn into PSKs. */
   private resumptionMaster?: Uint8Array;
   /** Set when the server chose TLS 1.2. */
   private suite12?: Suite12;
@@ -226,11 +211,26 @@ export class TlsClientSocket extends Duplex implements Tls12Context {
       hello = await this.readServerHello(sessionId, suites, offer13, false);
       if (hello.helloRetry) tlsFail('unexpected_message', 'a second HelloRetryRequest');
     }
-    const handshakeSecret = await this.deriveHandshakeSecret(hello.message, share!);
-    await this.readEncryptedExtensions();
-    const request = await this.readServerAuthentication(handshakeSecret.server);
-    await this.deriveApplicationSecrets(handshakeSecret.secret);
-    await this.sendClientFlight(request, handshakeSecret.client);
+    const offered = this.pskAccepted ? this.offeredPsk : undefined;
+    const result = await runTls13(this, {
+      hello: hello.message,
+      suite: this.suite,
+      share: share!,
+      ...(offered
+        ? {
+            psk: {
+              earlySecret: offered.earlySecret,
+              pskOnly: this.options.pskMode === 'psk_ke' && !offered.session,
+              ...(offered.session ? { sessionPeerChain: offered.session.peerChain } : {}),
+            },
+          }
+        : {}),
+    });
+    if (result.alpn !== undefined) this.alpnProtocol = result.alpn;
+    if (result.authenticatedByPsk) this.authorized = true;
+    this.clientTrafficSecret = result.clientTrafficSecret;
+    this.serverTrafficSecret = result.serverTrafficSecret;
+    this.resumptionMaster = result.resumptionMaster;
     this.installApplicationKeys();
   }
 
@@ -339,153 +339,6 @@ export class TlsClientSocket extends Duplex implements Tls12Context {
     return group!;
   }
 
-  /** (EC)DHE and the handshake secret (§7.1); the Extract runs in KeyOps. */
-  private async deriveHandshakeSecret(hello: ServerHello, share: KeyShare) {
-    const { hash } = this.suite;
-    const zeros = new Uint8Array(HASH_LENGTH[hash as 'sha256']);
-    let shared: Uint8Array;
-    if (hello.keyShare) {
-      if (hello.keyShare.group !== GROUP_CODE[share.group])
-        tlsFail('illegal_parameter', 'the server answered on another group');
-      shared = await share.computeSecret(hello.keyShare.publicKey);
-    } else if (this.pskAccepted && this.options.pskMode === 'psk_ke' && !this.offeredPsk?.session)
-      shared = new Uint8Array(zeros);
-    else return tlsFail('missing_extension', 'ServerHello without key_share');
-    const early = this.pskAccepted
-      ? this.offeredPsk!.earlySecret
-      : await this.keyOps.hkdfExtract(hash, zeros, zeros);
-    const secret = await this.keyOps.hkdfExtract(
-      hash,
-      deriveSecret(hash, early, 'derived', emptyHash(hash)),
-      shared,
-    );
-    shared.fill(0);
-    const transcriptHash = this.transcript.digest();
-    const client = deriveSecret(hash, secret, 'c hs traffic', transcriptHash);
-    const server = deriveSecret(hash, secret, 's hs traffic', transcriptHash);
-    this.logKey('CLIENT_HANDSHAKE_TRAFFIC_SECRET', client);
-    this.logKey('SERVER_HANDSHAKE_TRAFFIC_SECRET', server);
-    const keys = trafficKeys(hash, server, this.suite.keyLength);
-    this.records.setReadProtection(new RecordProtection(this.suite, keys.key, keys.iv));
-    return { secret, client, server };
-  }
-
-  private async readEncryptedExtensions(): Promise<void> {
-    const m = await this.expect(HANDSHAKE_TYPE.ENCRYPTED_EXTENSIONS);
-    const { alpn } = unmarshalEncryptedExtensions(m.body);
-    if (alpn !== undefined) {
-      if (!this.options.alpnProtocols?.includes(alpn))
-        tlsFail('illegal_parameter', `the server chose ALPN "${alpn}", which was not offered`);
-      this.alpnProtocol = alpn;
-    }
-    this.transcript.add(m.raw);
-  }
-
-  /** CertificateRequest?, Certificate, CertificateVerify, Finished (§4.3.2, §4.4). */
-  private async readServerAuthentication(serverSecret: Uint8Array): Promise<CertificateRequest | undefined> {
-    if (this.pskAccepted) {
-      // The PSK authenticates the server: no Certificate, straight to Finished (§2.2). A resumed
-      // session's server is the one the first handshake authenticated.
-      const session = this.offeredPsk?.session;
-      if (session) this.peerChain = session.peerChain.map((der) => parseCertificate(der));
-      await this.readServerFinished(serverSecret);
-      return undefined;
-    }
-    let m = await this.nextHandshake();
-    let request: CertificateRequest | undefined;
-    if (m.type === HANDSHAKE_TYPE.CERTIFICATE_REQUEST) {
-      request = unmarshalCertificateRequest(m.body);
-      this.transcript.add(m.raw);
-      m = await this.nextHandshake();
-    }
-    if (m.type !== HANDSHAKE_TYPE.CERTIFICATE)
-      tlsFail('unexpected_message', 'expected the server Certificate');
-    const { chain } = unmarshalCertificate(m.body);
-    this.authenticateServer(chain);
-    this.transcript.add(m.raw);
-    const cv = await this.expect(HANDSHAKE_TYPE.CERTIFICATE_VERIFY);
-    const { scheme, signature } = unmarshalCertificateVerify(cv.body);
-    const leaf = this.peerChain[0] ?? tlsFail('certificate_required', 'the server sent an empty Certificate');
-    verifyCertificateVerify(
-      leaf,
-      scheme,
-      certificateVerifyContent('server', this.transcript.digest()),
-      signature,
-    );
-    this.transcript.add(cv.raw);
-    await this.readServerFinished(serverSecret);
-    return request;
-  }
-
-  private async readServerFinished(serverSecret: Uint8Array): Promise<void> {
-    const finished = await this.expect(HANDSHAKE_TYPE.FINISHED);
-    const expected = finishedVerifyData(this.suite.hash, serverSecret, this.transcript.digest());
-    if (finished.body.length !== expected.length || !timingSafeEqual(finished.body, expected))
-      tlsFail('decrypt_error', 'the server Finished does not verify');
-    this.transcript.add(finished.raw);
-    if (!this.handshake.empty) tlsFail('unexpected_message', 'handshake data after the server Finished');
-    if (this.pskAccepted) this.authorized = true;
-  }
-
-  private async deriveApplicationSecrets(handshakeSecret: Uint8Array): Promise<void> {
-    const { hash } = this.suite;
-    const zeros = new Uint8Array(HASH_LENGTH[hash as 'sha256']);
-    const master = await this.keyOps.hkdfExtract(
-      hash,
-      deriveSecret(hash, handshakeSecret, 'derived', emptyHash(hash)),
-      zeros,
-    );
-    this.masterSecret = master;
-    const transcriptHash = this.transcript.digest();
-    this.clientTrafficSecret = deriveSecret(hash, master, 'c ap traffic', transcriptHash);
-    this.serverTrafficSecret = deriveSecret(hash, master, 's ap traffic', transcriptHash);
-    this.logKey('CLIENT_TRAFFIC_SECRET_0', this.clientTrafficSecret);
-    this.logKey('SERVER_TRAFFIC_SECRET_0', this.serverTrafficSecret);
-  }
-
-  /** [Certificate, CertificateVerify,] Finished under the client handshake keys (§4.4). */
-  private async sendClientFlight(
-    request: CertificateRequest | undefined,
-    clientSecret: Uint8Array,
-  ): Promise<void> {
-    this.holdFlight();
-    this.writeRaw(Uint8Array.of(CONTENT_TYPE.CHANGE_CIPHER_SPEC, 0x03, 0x03, 0x00, 0x01, 0x01)); // middlebox compatibility (§D.4)
-    const keys = trafficKeys(this.suite.hash, clientSecret, this.suite.keyLength);
-    this.records.setWriteProtection(new RecordProtection(this.suite, keys.key, keys.iv));
-    if (request) {
-      const scheme = this.keyOps.signatureSchemes.find((s) => request.signatureSchemes.includes(s));
-      const chain = scheme !== undefined ? this.keyOps.certificateChain : [];
-      if (scheme === undefined)
-        this.noteClientAuthMismatch(this.keyOps.signatureSchemes, request.signatureSchemes);
-      const certificate = marshalCertificate(request.context, chain);
-      this.transcript.add(certificate);
-      this.writeRecord(CONTENT_TYPE.HANDSHAKE, certificate);
-      if (scheme !== undefined && chain.length > 0) {
-        const signature = await this.keyOps.sign(
-          scheme,
-          certificateVerifyContent('client', this.transcript.digest()),
-        );
-        const verify = marshalCertificateVerify(scheme, signature);
-        this.transcript.add(verify);
-        this.writeRecord(CONTENT_TYPE.HANDSHAKE, verify);
-      }
-    }
-    const finished = marshalFinished(
-      finishedVerifyData(this.suite.hash, clientSecret, this.transcript.digest()),
-    );
-    this.transcript.add(finished);
-    this.writeRecord(CONTENT_TYPE.HANDSHAKE, finished);
-    this.releaseFlight();
-    // resumption_master_secret = Derive-Secret(master, "res master", CH..client Finished) (§7.1)
-    this.resumptionMaster = deriveSecret(
-      this.suite.hash,
-      this.masterSecret!,
-      'res master',
-      this.transcript.digest(),
-    );
-    this.masterSecret = undefined;
-  }
-
   private installApplicationKeys(): void {
     const { hash, keyLength } = this.suite;
     const read = trafficKeys(hash, this.serverTrafficSecret!, keyLength);
@@ -494,7 +347,19 @@ export class TlsClientSocket extends Duplex implements Tls12Context {
     this.records.setWriteProtection(new RecordProtection(this.suite, write.key, write.iv));
   }
 
-  // --- what the TLS 1.2 handshake module uses (Tls12Context) ---
+  // --- what the handshake modules use (Tls12Context, Tls13Context) ---
+
+  get handshakeDrained(): boolean {
+    return this.handshake.empty;
+  }
+
+  installReadProtection(p: RecordProtector): void {
+    this.records.setReadProtection(p);
+  }
+
+  restorePeerChain(chain: readonly Uint8Array[]): void {
+    this.peerChain = chain.map((der) => parseCertificate(der));
+  }
 
   get alpnOffered(): readonly string[] | undefined {
     return this.options.alpnProtocols;
@@ -758,10 +623,6 @@ export class TlsClientSocket extends Duplex implements Tls12Context {
     while (this.stream.writableCorked) this.stream.uncork();
   }
 
-  private writeRaw(bytes: Uint8Array): void {
-    if (!this.stream.destroyed) this.stream.write(bytes);
-  }
-
   /** Writes records chunk by chunk (corked), so no record is copied into a bigger buffer. */
   writeRecord(type: number, content: Uint8Array, done?: (error?: Error | null) => void): void {
     const chunks = this.records.encode(type, content);
@@ -775,12 +636,6 @@ export class TlsClientSocket extends Duplex implements Tls12Context {
       else this.stream.write(chunk);
     });
     this.stream.uncork();
-  }
-
-  private logKey(label: string, secret: Uint8Array): void {
-    this.options.keylog?.(
-      `${label} ${bytesToHex(this.clientRandom).toLowerCase()} ${bytesToHex(secret).toLowerCase()}\n`,
-    );
   }
 
   /** Sends the alert a local failure calls for, then tears the connection down with the error. */
