@@ -29,7 +29,7 @@ import {
   TLS13,
 } from './constants.js';
 import { TlsError, tlsFail } from './errors.js';
-import { runTls12, type Tls12Context } from './handshake-tls12.js';
+import { type HandshakeMessage, runTls12, type Tls12Context } from './handshake-tls12.js';
 import { runTls13, type Tls13Context } from './handshake-tls13.js';
 import {
   deriveSecret,
@@ -94,12 +94,6 @@ interface OfferedPsk {
   earlySecret: Uint8Array;
   /** Set for a resumption. */
   session?: TlsSession;
-}
-
-interface HandshakeMessage {
-  type: number;
-  body: Uint8Array;
-  raw: Uint8Array;
 }
 
 const ZERO_CONTEXT = new Uint8Array(0);
