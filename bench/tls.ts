@@ -4,8 +4,8 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { modemSimLatency } from '@iotsafe/device';
-import { connect, type KeyOps, SoftwareKeyOps, type TlsSession } from '@iotsafe/tls';
-import { testPki } from '../test/helpers/pki.js';
+import { type KeyOps, SoftwareKeyOps, type TlsSession } from '@iotsafe/tls';
+import { connectToTestServer, testPki } from '../test/helpers/pki.js';
 import { simKeyOps } from '../test/helpers/sim-tls.js';
 import { printTable } from './harness.js';
 
@@ -39,11 +39,7 @@ async function startServer(handler: (s: tls.TLSSocket) => void, version: 'TLSv1.
 
 /** One handshake and a round trip; returns the first session ticket that came with it, if any. */
 async function ourHandshake(port: number, keyOps: KeyOps, session?: TlsSession) {
-  const socket = connect({
-    host: '127.0.0.1',
-    servername: 'localhost',
-    port,
-    ca: pki.ca.certificatePem,
+  const socket = connectToTestServer(pki, port, {
     keyOps,
     ...(session ? { session } : {}),
   });
@@ -207,11 +203,7 @@ export async function tlsBenchmarks(): Promise<void> {
       certificateChain: [pki.client.certificateDer],
       privateKeyPem: pki.client.keyPem,
     });
-    const ourSocket = connect({
-      host: '127.0.0.1',
-      servername: 'localhost',
-      port: sink.port,
-      ca: pki.ca.certificatePem,
+    const ourSocket = connectToTestServer(pki, sink.port, {
       keyOps: software,
       cipherSuites: [0x1301],
     });

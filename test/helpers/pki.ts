@@ -8,6 +8,7 @@ import {
   encodeTbsCertificate,
   subjectAltNameExtension,
 } from '@iotsafe/protocol';
+import { type ConnectOptions, connect, type TlsClientSocket } from '@iotsafe/tls';
 
 export interface Issued {
   certificatePem: string;
@@ -89,3 +90,19 @@ export function mutualTlsOptions(pki: ReturnType<typeof testPki>) {
     rejectUnauthorized: true,
   };
 }
+
+/** Our TLS client to a server of the test PKI on 127.0.0.1 (its certificate names localhost). */
+export function connectToTestServer(
+  pki: { ca: Issued },
+  port: number,
+  options: Partial<ConnectOptions> = {},
+): TlsClientSocket {
+  return connect({ host: '127.0.0.1', servername: 'localhost', port, ca: pki.ca.certificatePem, ...options });
+}
+
+/** The server certificate, its key and the CA as PEM: what openssl s_server and mosquitto are given. */
+export const serverPems = (pki: ReturnType<typeof testPki>) => ({
+  cert: pki.server.certificatePem,
+  key: pki.server.keyPem,
+  ca: pki.ca.certificatePem,
+});

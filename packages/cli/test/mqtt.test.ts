@@ -7,11 +7,10 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { byId, encodeP256PublicKeyInfo, IoTSafe, IoTSafeKeyOps, MemoryTransport } from '@iotsafe/device';
 import { TYPE1_PROFILE, VirtualSim } from '@iotsafe/sim';
-import { connect } from '@iotsafe/tls';
 import mqtt from 'mqtt';
 import { runCli, startCli } from '../../../test/helpers/cli.js';
 import { peerAvailable, startMosquitto } from '../../../test/helpers/peers.js';
-import { issue, testPki } from '../../../test/helpers/pki.js';
+import { connectToTestServer, issue, serverPems, testPki } from '../../../test/helpers/pki.js';
 
 const available = peerAvailable('mosquitto', ['-h']);
 const dir = mkdtempSync(join(tmpdir(), 'iotsafe-mqtt-'));
@@ -26,11 +25,7 @@ describe('MQTT through mosquitto (require_certificate) with the SIM key', {
   skip: available === true ? false : available,
 }, () => {
   before(async () => {
-    broker = await startMosquitto(dir, {
-      cert: pki.server.certificatePem,
-      key: pki.server.keyPem,
-      ca: pki.ca.certificatePem,
-    });
+    broker = await startMosquitto(dir, serverPems(pki));
   });
 
   test('publish and receive our own message; the broker names us by the SIM certificate', async () => {
@@ -47,11 +42,7 @@ describe('MQTT through mosquitto (require_certificate) with the SIM key', {
       certificateChain: [byId('02')],
       offload: 'full',
     });
-    const socket = connect({
-      host: '127.0.0.1',
-      port: broker!.port,
-      servername: 'localhost',
-      ca: pki.ca.certificatePem,
+    const socket = connectToTestServer(pki, broker!.port, {
       keyOps,
     });
     const m = new mqtt.MqttClient(() => socket, { protocolVersion: 5, reconnectPeriod: 0 });

@@ -12,10 +12,16 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { byId, encodeEcPublicKeyInfo, IoTSafe, IoTSafeKeyOps, MemoryTransport } from '@iotsafe/device';
 import { VirtualSim } from '@iotsafe/sim';
-import { connect, SIGNATURE_SCHEME, type TlsError } from '@iotsafe/tls';
+import { SIGNATURE_SCHEME, type TlsError } from '@iotsafe/tls';
 import { TEST_PROFILE } from '../../../test/helpers/cards.js';
 import { peerAvailable, startNodeTlsServer, startOpensslServer } from '../../../test/helpers/peers.js';
-import { issue, mutualTlsOptions, testPki } from '../../../test/helpers/pki.js';
+import {
+  connectToTestServer,
+  issue,
+  mutualTlsOptions,
+  serverPems,
+  testPki,
+} from '../../../test/helpers/pki.js';
 import { startScriptedTls13Server } from '../../../test/helpers/tls13-server.js';
 
 const pki = testPki();
@@ -44,8 +50,7 @@ async function brainpoolKeyOps() {
 const BRAINPOOL_SCHEME = SIGNATURE_SCHEME.ecdsa_brainpoolP256r1tls13_sha256;
 
 /** Our client on 127.0.0.1:port, trusting the test CA, with the SIM's brainpool key. */
-const clientTo = (port: number, keyOps: IoTSafeKeyOps) =>
-  connect({ host: '127.0.0.1', port, servername: 'localhost', ca: pki.ca.certificatePem, keyOps });
+const clientTo = (port: number, keyOps: IoTSafeKeyOps) => connectToTestServer(pki, port, { keyOps });
 
 /** The scripted TLS 1.3 server, asking for a client certificate signed with one of `requestSchemes`. */
 const scriptedServer = (requestSchemes: number[]) =>
@@ -136,11 +141,16 @@ describe('TLS 1.2 with a brainpool client certificate', () => {
     skip: openssl === true ? false : openssl,
   }, async () => {
     const { keyOps } = await brainpoolKeyOps();
-    const server = await startOpensslServer(
-      dir,
-      { cert: pki.server.certificatePem, key: pki.server.keyPem, ca: pki.ca.certificatePem },
-      ['-tls1_2', '-Verify', '1', '-groups', 'X25519:P-256:brainpoolP256r1', '-www', '-naccept', '1'],
-    );
+    const server = await startOpensslServer(dir, serverPems(pki), [
+      '-tls1_2',
+      '-Verify',
+      '1',
+      '-groups',
+      'X25519:P-256:brainpoolP256r1',
+      '-www',
+      '-naccept',
+      '1',
+    ]);
     try {
       const socket = clientTo(server.port, keyOps);
       await once(socket, 'secureConnect');

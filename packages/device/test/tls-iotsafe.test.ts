@@ -5,9 +5,8 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 import type { IoTSafeOptions, OffloadLevel } from '@iotsafe/device';
-import { connect } from '@iotsafe/tls';
 import { type NodeTlsServer, startNodeTlsServer } from '../../../test/helpers/peers.js';
-import { mutualTlsOptions, testPki } from '../../../test/helpers/pki.js';
+import { connectToTestServer, mutualTlsOptions, testPki } from '../../../test/helpers/pki.js';
 import { simKeyOps } from '../../../test/helpers/sim-tls.js';
 
 const pki = testPki();
@@ -20,11 +19,7 @@ async function handshake(
 ) {
   const { client, keyOps } = await simKeyOps(pki.ca, offload, { sessionEnd });
   const before = client.apduCount;
-  const socket = connect({
-    host: '127.0.0.1',
-    servername: 'localhost',
-    port,
-    ca: pki.ca.certificatePem,
+  const socket = connectToTestServer(pki, port, {
     keyOps,
   });
   await once(socket, 'secureConnect');

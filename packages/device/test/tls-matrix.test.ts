@@ -17,7 +17,7 @@ import {
   startNodeTlsServer,
   startOpensslServer,
 } from '../../../test/helpers/peers.js';
-import { mutualTlsOptions, testPki } from '../../../test/helpers/pki.js';
+import { mutualTlsOptions, serverPems, testPki } from '../../../test/helpers/pki.js';
 import { simKeyOps } from '../../../test/helpers/sim-tls.js';
 
 const pki = testPki();
@@ -101,11 +101,12 @@ const openssl = peerAvailable('openssl');
 describe('openssl s_server', { skip: openssl === true ? false : openssl }, () => {
   for (const version of ['1.3', '1.2'] as const)
     matrixRow('openssl s_server -Verify 1', version, async () => {
-      const server = await startOpensslServer(
-        mkdtempSync(join(dir, 'openssl-')),
-        { cert: pki.server.certificatePem, key: pki.server.keyPem, ca: pki.ca.certificatePem },
-        [version === '1.3' ? '-tls1_3' : '-tls1_2', '-Verify', '1', '-www'],
-      );
+      const server = await startOpensslServer(mkdtempSync(join(dir, 'openssl-')), serverPems(pki), [
+        version === '1.3' ? '-tls1_3' : '-tls1_2',
+        '-Verify',
+        '1',
+        '-www',
+      ]);
       return {
         socket: () => net.connect(server.port, '127.0.0.1'),
         // -www answers with the session: it names the client certificate the server verified.

@@ -19,7 +19,7 @@ import {
   startNodeTlsServer,
   startOpensslServer,
 } from '../../../test/helpers/peers.js';
-import { testPki } from '../../../test/helpers/pki.js';
+import { serverPems, testPki } from '../../../test/helpers/pki.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'iotsafe-psk-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -156,22 +156,18 @@ describe('TLS 1.3 PSK against openssl s_server -psk', { skip: openssl === true ?
     test(mode, async () => {
       const { keyOps, pskHex } = await simWithPsk();
       const pki = testPki();
-      const server = await startOpensslServer(
-        dir,
-        { cert: pki.server.certificatePem, key: pki.server.keyPem, ca: pki.ca.certificatePem },
-        [
-          '-tls1_3',
-          '-nocert',
-          '-psk',
-          pskHex,
-          '-psk_identity',
-          'device-0001',
-          '-www',
-          '-naccept',
-          '1',
-          ...(mode === 'psk_ke' ? ['-allow_no_dhe_kex'] : []),
-        ],
-      );
+      const server = await startOpensslServer(dir, serverPems(pki), [
+        '-tls1_3',
+        '-nocert',
+        '-psk',
+        pskHex,
+        '-psk_identity',
+        'device-0001',
+        '-www',
+        '-naccept',
+        '1',
+        ...(mode === 'psk_ke' ? ['-allow_no_dhe_kex'] : []),
+      ]);
       try {
         const reply = await exchange(server.port, keyOps, mode, 'GET / HTTP/1.0\r\n\r\n');
         assert.match(reply, /HTTP\/1\.0 200 ok/);

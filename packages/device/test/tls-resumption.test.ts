@@ -8,9 +8,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { connect, type TlsClientSocket, type TlsSession } from '@iotsafe/tls';
+import type { TlsClientSocket, TlsSession } from '@iotsafe/tls';
 import { peerAvailable, startNodeTlsServer, startOpensslServer } from '../../../test/helpers/peers.js';
-import { mutualTlsOptions, testPki } from '../../../test/helpers/pki.js';
+import { connectToTestServer, mutualTlsOptions, serverPems, testPki } from '../../../test/helpers/pki.js';
 import { simKeyOps } from '../../../test/helpers/sim-tls.js';
 
 const pki = testPki();
@@ -27,11 +27,7 @@ async function visit(
   session?: TlsSession,
   waitForTicket = true,
 ) {
-  const socket: TlsClientSocket = connect({
-    host: '127.0.0.1',
-    port,
-    servername: 'localhost',
-    ca: pki.ca.certificatePem,
+  const socket: TlsClientSocket = connectToTestServer(pki, port, {
     keyOps,
     ...(session ? { session } : {}),
   });
@@ -127,11 +123,7 @@ describe('resumption against openssl s_server -Verify 1', {
   skip: openssl === true ? false : openssl,
 }, () => {
   test('s_server reports the session reused; the SIM is not asked', async () => {
-    const server = await startOpensslServer(
-      dir,
-      { cert: pki.server.certificatePem, key: pki.server.keyPem, ca: pki.ca.certificatePem },
-      ['-tls1_3', '-Verify', '1', '-www'],
-    );
+    const server = await startOpensslServer(dir, serverPems(pki), ['-tls1_3', '-Verify', '1', '-www']);
     try {
       const { client, keyOps } = await simKeyOps(pki.ca, 'sign');
       const first = await visit(server.port, keyOps, 'GET / HTTP/1.0\r\n\r\n');

@@ -19,7 +19,7 @@ import {
   startNodeTlsServer,
   startOpensslServer,
 } from '../../../test/helpers/peers.js';
-import { mutualTlsOptions, testPki } from '../../../test/helpers/pki.js';
+import { connectToTestServer, mutualTlsOptions, serverPems, testPki } from '../../../test/helpers/pki.js';
 import { simKeyOps } from '../../../test/helpers/sim-tls.js';
 
 const pki = testPki();
@@ -70,11 +70,7 @@ describe('no renegotiation (RFC 5746 §4.2)', () => {
     });
     try {
       const { client, keyOps } = await simKeyOps(pki.ca, 'sign');
-      const socket = connect({
-        host: '127.0.0.1',
-        port: server.port,
-        servername: 'localhost',
-        ca: pki.ca.certificatePem,
+      const socket = connectToTestServer(pki, server.port, {
         keyOps,
       });
       await once(socket, 'secureConnect');
@@ -117,11 +113,7 @@ describe('the TLS 1.3 downgrade sentinel', () => {
     await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
     try {
       const { keyOps } = await simKeyOps(pki.ca, 'sign');
-      const socket = connect({
-        host: '127.0.0.1',
-        port: (proxy.address() as AddressInfo).port,
-        servername: 'localhost',
-        ca: pki.ca.certificatePem,
+      const socket = connectToTestServer(pki, (proxy.address() as AddressInfo).port, {
         keyOps,
       });
       const [error] = (await once(socket, 'error')) as [TlsError];
@@ -152,23 +144,19 @@ describe('TLS 1.2 against openssl s_server', { skip: openssl === true ? false : 
         offload: 'sign',
         psk: { identity: utf8('device-0001'), secret: byLabel('psk') },
       });
-      const server = await startOpensslServer(
-        dir,
-        { cert: pki.server.certificatePem, key: pki.server.keyPem, ca: pki.ca.certificatePem },
-        [
-          '-tls1_2',
-          '-nocert',
-          '-psk',
-          bytesToHex(psk.value),
-          '-psk_identity',
-          'device-0001',
-          '-cipher',
-          cipher,
-          '-www',
-          '-naccept',
-          '1',
-        ],
-      );
+      const server = await startOpensslServer(dir, serverPems(pki), [
+        '-tls1_2',
+        '-nocert',
+        '-psk',
+        bytesToHex(psk.value),
+        '-psk_identity',
+        'device-0001',
+        '-cipher',
+        cipher,
+        '-www',
+        '-naccept',
+        '1',
+      ]);
       try {
         const before = client.apduCount;
         const socket = connect({

@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import net, { type AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import tls from 'node:tls';
-import { connect, SoftwareKeyOps, TlsError } from '@iotsafe/tls';
-import { testPki } from '../../../test/helpers/pki.js';
+import { SoftwareKeyOps, TlsError } from '@iotsafe/tls';
+import { connectToTestServer, testPki } from '../../../test/helpers/pki.js';
 import { SeededRandom } from '../../../test/helpers/random.js';
 import {
   unmarshalCertificate,
@@ -117,11 +117,7 @@ test('300 handshakes with a corrupted server flight end cleanly', { timeout: 120
     };
     // A length field inflated by a bit flip makes the client wait for bytes that never come: the
     // handshake deadline ends that with a clear error, which is the defined behaviour.
-    const socket = connect({
-      host: '127.0.0.1',
-      servername: 'localhost',
-      port,
-      ca: pki.ca.certificatePem,
+    const socket = connectToTestServer(pki, port, {
       keyOps,
       handshakeTimeout: 1000,
     });

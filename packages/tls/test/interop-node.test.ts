@@ -6,7 +6,7 @@ import net, { type AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import tls from 'node:tls';
 import { CIPHER_SUITE, type ConnectOptions, connect, SoftwareKeyOps, TlsError } from '@iotsafe/tls';
-import { testPki } from '../../../test/helpers/pki.js';
+import { connectToTestServer, testPki } from '../../../test/helpers/pki.js';
 
 const pki = testPki();
 let server: tls.Server;
@@ -47,11 +47,7 @@ const clientKeyOps = () =>
 
 /** Our client to a server on 127.0.0.1 (the shared one unless `port` says otherwise), with the test key. */
 const connectTo = (options: Partial<ConnectOptions> = {}) =>
-  connect({
-    host: '127.0.0.1',
-    servername: 'localhost',
-    port,
-    ca: pki.ca.certificatePem,
+  connectToTestServer(pki, port, {
     keyOps: clientKeyOps(),
     ...options,
   });

@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { test } from 'node:test';
 import { bytesToHex, concatBytes, hexToBytes, utf8 } from '@iotsafe/protocol';
 import { connect, SIGNATURE_SCHEME, SoftwareKeyOps, type TlsError } from '@iotsafe/tls';
-import { testPki } from '../../../test/helpers/pki.js';
+import { connectToTestServer, testPki } from '../../../test/helpers/pki.js';
 import { startScriptedTls13Server } from '../../../test/helpers/tls13-server.js';
 
 const PSK = hexToBytes('00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF');
@@ -91,11 +91,7 @@ test('a P-256 server key signing as ecdsa_brainpoolP256r1tls13_sha256 is illegal
     claimScheme: SIGNATURE_SCHEME.ecdsa_brainpoolP256r1tls13_sha256,
   });
   try {
-    const socket = connect({
-      host: '127.0.0.1',
-      port: server.port,
-      servername: 'localhost',
-      ca: pki.ca.certificatePem,
+    const socket = connectToTestServer(pki, server.port, {
       keyOps: new SoftwareKeyOps({
         certificateChain: [pki.client.certificateDer],
         privateKeyPem: pki.client.keyPem,
