@@ -76,7 +76,15 @@ const text = new TextEncoder();
 
 export interface CoapTestServer {
   port: number;
-  counters: { requests: number; duplicates: number; handled: number; acks: number; resets: number };
+  /** `errors`: exceptions of handlers (a test asserts there are none). */
+  counters: {
+    requests: number;
+    duplicates: number;
+    handled: number;
+    acks: number;
+    resets: number;
+    errors: string[];
+  };
   /** Sends a notification of `path` to each observer; resolves when each was sent once. */
   notify(path: string): Promise<void>;
   observers(path: string): number;
@@ -89,8 +97,9 @@ export async function startCoapTestServer(options: TestServerOptions): Promise<C
   const transmission = transmissionParameters(options.transmission);
   const maxSzx = options.maxBlockSize === undefined ? MAX_SZX : Math.log2(options.maxBlockSize) - 4;
   const seen = new DuplicateCache<string>();
-  const counters = { requests: 0, duplicates: 0, handled: 0, acks: 0, resets: 0 };
+  const counters = { requests: 0, duplicates: 0, handled: 0, acks: 0, resets: 0, errors: [] as string[] };
   const uploads = new Map<string, Uint8Array[]>();
+  const responses = new Map<string, TestReply>();
   const observers = new Map<string, Observer[]>();
   const outstanding = new Map<string, { stop: Retransmission; token: Uint8Array }>();
   let nextId = 0x4000;
@@ -174,12 +183,19 @@ export async function startCoapTestServer(options: TestServerOptions): Promise<C
   ): Promise<{ code: number; options: CoapOption[]; payload: Uint8Array }> => {
     const resource = options.resources[request.path];
     if (!resource) return { code: ResponseCode.NotFound, options: [], payload: new Uint8Array(0) };
+    // RFC 7959 §3.3: later Block2 blocks of a POST/PUT response come from the response already made.
+    const block2 = findOption(request.message.options, OptionNumber.Block2);
+    const cacheKey = `${peerKey(request.peer)}:${request.path}`;
+    const cached = responses.get(cacheKey);
+    if (request.method !== Method.GET && block2 && decodeBlock(block2).num > 0 && cached)
+      return { code: cached.code, ...shape(request, cached, []) };
     const body = reassemble(request);
     if (!(body instanceof Uint8Array))
       return { code: body.code, options: body.options ?? [], payload: new Uint8Array(0) };
     const block1 = findOption(request.message.options, OptionNumber.Block1);
     const reply = await resource.handle({ ...request, payload: body });
     counters.handled++;
+    if (request.method !== Method.GET) responses.set(cacheKey, reply);
     const extra: CoapOption[] = block1 ? [{ number: OptionNumber.Block1, value: block1 }] : [];
     const observe = findUintOption(request.message.options, OptionNumber.Observe);
     if (request.method === Method.GET && resource.observable && observe === 0 && reply.code >> 5 === 2) {
@@ -193,7 +209,13 @@ export async function startCoapTestServer(options: TestServerOptions): Promise<C
     return { code: reply.code, ...shape(request, reply, extra) };
   };
 
-  socket.on('message', async (datagram, peer) => {
+  socket.on('message', (datagram, peer) => {
+    // A bug in a test handler must show as a 5.00, not as an unhandled rejection in another test.
+    receive(datagram, peer).catch((error) => {
+      counters.errors.push(String(error));
+    });
+  });
+  const receive = async (datagram: Uint8Array, peer: RemoteInfo) => {
     let message: CoapMessage;
     try {
       message = decodeMessage(datagram);
@@ -246,7 +268,7 @@ export async function startCoapTestServer(options: TestServerOptions): Promise<C
     const type = confirmable ? MessageType.ACK : MessageType.NON;
     const messageId = confirmable ? message.messageId : nextId++ & 0xffff;
     seen.setReply(dedupKey, send({ type, messageId, token: message.token, ...response }, peer));
-  });
+  };
 
   return {
     get port() {
