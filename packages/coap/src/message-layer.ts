@@ -50,6 +50,9 @@ export class MessageLayer {
   private readonly seen = new DuplicateCache<number>();
   private closed = false;
   private readonly listener = (datagram: Uint8Array) => this.receive(datagram);
+  /** ICMP unreachable and the like: the datagram is lost, which retransmission already handles. */
+  private readonly errorListener = (error: Error) =>
+    this.options.trace?.({ kind: 'error', datagram: new Uint8Array(0), reason: error.message });
 
   constructor(
     private readonly transport: DatagramTransport,
@@ -59,6 +62,7 @@ export class MessageLayer {
     this.random = options.random ?? Math.random;
     this.nextId = Math.floor(this.random() * 0x10000);
     transport.on('message', this.listener);
+    transport.on('error', this.errorListener);
   }
 
   /** RFC 7252 §4.4: a fresh message ID, skipping any still outstanding. */
@@ -196,6 +200,7 @@ export class MessageLayer {
     if (this.closed) return;
     this.closed = true;
     this.transport.off('message', this.listener);
+    // The error listener stays: a late ICMP error must not become an unhandled 'error' event.
     for (const entry of this.outstanding.values()) {
       entry.retransmission?.stop();
       entry.reject(new CoapAbortError('the CoAP client is closed'));

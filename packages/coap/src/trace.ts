@@ -5,12 +5,13 @@ import { contentFormatName } from './content-format.js';
 import { type CoapMessage, MESSAGE_TYPE_NAMES } from './message.js';
 import { type CoapOption, decodeUint, OptionNumber, optionDefinition, optionName } from './options.js';
 
-export type TraceKind = 'send' | 'retransmit' | 'receive' | 'duplicate' | 'discard' | 'timeout';
+export type TraceKind = 'send' | 'retransmit' | 'receive' | 'duplicate' | 'discard' | 'timeout' | 'error';
 
 export interface TraceEvent {
   kind: TraceKind;
   /** The decoded message; absent for a datagram that does not decode. */
   message?: CoapMessage;
+  /** The bytes on the wire (empty for a transport 'error'). */
   datagram: Uint8Array;
   /** 1 for the first retransmission, and so on. */
   attempt?: number;
@@ -70,6 +71,8 @@ export function formatTraceEvent(event: TraceEvent): string {
       return `<= duplicate: ${what}`;
     case 'discard':
       return `x- discarded (${event.reason}): ${what}`;
+    case 'error':
+      return `!! transport: ${event.reason}`;
     case 'timeout':
       return `!! no acknowledgement after ${event.attempt} retransmissions: ${what}`;
   }
