@@ -182,11 +182,21 @@ export class MessageLayer {
     const confirmable = message.type === MessageType.CON;
     const lifetime = confirmable ? this.times.exchangeLifetime : this.times.nonLifetime;
     // Empty CON is a "ping": answered with a RST (RFC 7252 §4.3).
-    const verdict = message.code === 0 ? 'reject' : this.options.onMessage(message);
+    const verdict = message.code === 0 ? 'reject' : this.decide(message, datagram);
     if (verdict === 'reject' || confirmable) {
       const type = verdict === 'reject' ? MessageType.RST : MessageType.ACK;
       this.seen.remember(message.messageId, lifetime, this.reply(emptyMessage(type, message.messageId)));
     } else this.seen.remember(message.messageId, lifetime);
+  }
+
+  /** The layer above's verdict; a message it cannot make sense of (a bad option value) is rejected. */
+  private decide(message: CoapMessage, datagram: Uint8Array): Verdict {
+    try {
+      return this.options.onMessage(message);
+    } catch (error) {
+      this.options.trace?.({ kind: 'discard', message, datagram, reason: String(error) });
+      return 'reject';
+    }
   }
 
   /** A CoAP ping (RFC 7252 §4.3): an Empty CON, answered by a RST (or an ACK). */
