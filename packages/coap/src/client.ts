@@ -19,6 +19,7 @@ import { MessageLayer } from './message-layer.js';
 import { Observation } from './observation.js';
 import { type CoapOption, firstUnrecognizedCritical, OptionNumber, uintOption } from './options.js';
 import { CoapResponse } from './response.js';
+import { Slots } from './slots.js';
 import type { TraceEvent } from './trace.js';
 import { derivedTimes, type TransmissionParameters, transmissionParameters } from './transmission.js';
 import { type DatagramPeer, type DatagramTransport, UdpTransport } from './transport.js';
@@ -27,7 +28,10 @@ import { parseCoapUri, resourceOptions } from './uri.js';
 export interface CoapClientOptions {
   /** RFC 7252 §4.8 parameters; every one can be changed (e.g. a shorter ACK_TIMEOUT on a LAN). */
   transmission?: Partial<TransmissionParameters>;
-  /** Block size for Block1 uploads and Block2 requests: 16 … 1024 (default 1024). */
+  /**
+   * Block size for Block1 uploads and Block2 requests: 16 … 1024. Default 1,024, or the largest that
+   * leaves 128 bytes of headroom in the transport's `maxDatagramSize` (a DTLS PMTU).
+   */
   blockSize?: number;
   /** Token length in bytes, 1 to 8 (default 8: RFC 7252 §5.3.1 asks for randomness). */
   tokenLength?: number;
@@ -76,8 +80,7 @@ export class CoapClient {
   private readonly transmission: Readonly<TransmissionParameters>;
   private readonly layer: MessageLayer;
   private readonly routes = new Map<string, TokenRoute>();
-  private readonly waiting: (() => void)[] = [];
-  private active = 0;
+  private readonly slots: Slots;
   private readonly tokenLength: number;
   private readonly responseTimeout: number;
   private readonly szx: number;
@@ -99,7 +102,11 @@ export class CoapClient {
     if (!Number.isInteger(this.tokenLength) || this.tokenLength < 1 || this.tokenLength > 8)
       throw new RangeError('tokenLength must be 1 to 8');
     this.responseTimeout = settings.responseTimeout ?? derivedTimes(this.transmission).maxTransmitWait;
-    this.szx = settings.blockSize === undefined ? MAX_SZX : sizeExponent(settings.blockSize);
+    this.szx =
+      settings.blockSize === undefined
+        ? defaultSzx(transport.maxDatagramSize)
+        : sizeExponent(settings.blockSize);
+    this.slots = new Slots(this.transmission.nstart);
     this.maxBodySize = settings.maxBodySize ?? 16 * 1024 * 1024;
     this.layer = new MessageLayer(transport, {
       transmission: this.transmission,
@@ -138,32 +145,6 @@ export class CoapClient {
     }
   }
 
-  /** NSTART (RFC 7252 §4.7): at most that many exchanges outstanding; the others wait their turn. */
-  private async acquire(signal?: AbortSignal): Promise<void> {
-    if (this.active < this.transmission.nstart) {
-      this.active++;
-      return;
-    }
-    await new Promise<void>((resolve, reject) => {
-      const onAbort = () => {
-        this.waiting.splice(this.waiting.indexOf(turn), 1);
-        reject(new CoapAbortError('request aborted', { cause: signal?.reason }));
-      };
-      const turn = () => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.waiting.push(turn);
-    });
-  }
-
-  private release(): void {
-    const next = this.waiting.shift();
-    if (next) next();
-    else this.active--;
-  }
-
   /** A response message from the peer (CON or NON): to whom its token belongs, or a RST. */
   private route(message: CoapMessage): 'accept' | 'reject' {
     if (message.code >> 5 < 2) return 'reject'; // a request: this endpoint serves nothing
@@ -185,9 +166,9 @@ export class CoapClient {
     if (this.closed) throw new CoapAbortError('the CoAP client is closed');
     if (options.signal?.aborted)
       throw new CoapAbortError('request aborted', { cause: options.signal.reason });
-    await this.acquire(options.signal);
+    await this.slots.acquire(options.signal);
     if (this.closed) {
-      this.release();
+      this.slots.release();
       throw new CoapAbortError('the CoAP client is closed');
     }
     const token = options.token ?? this.newToken();
@@ -208,7 +189,7 @@ export class CoapClient {
       options.signal?.removeEventListener('abort', onAbort);
       if (keep && !(outcome instanceof Error)) this.routes.set(key, { deliver: keep });
       else this.routes.delete(key);
-      this.release();
+      this.slots.release();
       if (outcome instanceof Error) settle.reject(outcome);
       else settle.resolve(outcome);
     };
@@ -391,10 +372,20 @@ export class CoapClient {
     const closing = new CoapAbortError('the CoAP client is closed');
     for (const finish of [...this.pending]) finish(closing);
     for (const observation of [...this.observations]) observation.abandon(closing);
-    for (const resolve of this.waiting.splice(0)) resolve();
+    this.slots.releaseAll();
     this.routes.clear();
     if (this.ownsTransport) await this.transport.close();
   }
+}
+
+/** Room for the header, token and options next to a block (RFC 7252 §4.6 keeps 128 bytes). */
+const HEADROOM = 128;
+
+/** The largest block that fits the transport's datagrams with headroom: 1,024 when unknown. */
+function defaultSzx(maxDatagramSize: number | undefined): number {
+  let szx = MAX_SZX;
+  while (maxDatagramSize !== undefined && szx > 0 && (1 << (szx + 4)) + HEADROOM > maxDatagramSize) szx--;
+  return szx;
 }
 
 function formatNumber(format: number | string): number {

@@ -39,6 +39,8 @@ export class Observation extends EventEmitter {
   private readonly queue: CoapResponse[] = [];
   private wake?: () => void;
   private endReason?: CoapError;
+  /** Notifications that completed before the first response did, delivered right after it. */
+  private early: CoapResponse[] | undefined = [];
 
   constructor(private readonly hooks: ObservationHooks) {
     super();
@@ -57,6 +59,9 @@ export class Observation extends EventEmitter {
       throw error;
     }
     this.queue.push(this.initial);
+    const early = this.early ?? [];
+    this.early = undefined;
+    for (const response of early) this.deliver(response);
     if (!this.registered) this.end();
   }
 
@@ -100,6 +105,10 @@ export class Observation extends EventEmitter {
 
   private deliver(response: CoapResponse): void {
     if (this.ended) return;
+    if (this.early) {
+      this.early.push(response); // the first response is still being fetched in blocks
+      return;
+    }
     this.queue.push(response);
     // Only the iterator drains the queue: without one, keep the latest few, not all.
     if (this.queue.length > MAX_QUEUED) this.queue.shift();

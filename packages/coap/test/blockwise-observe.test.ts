@@ -288,3 +288,22 @@ test('observe: after a reactive cancel the next notification is answered with a 
   assert.equal(server.observers('/temperature'), 0);
   await c.close();
 });
+
+test("the transport's maxDatagramSize (a DTLS PMTU) picks the block size: 600 bytes → 256-byte blocks", async () => {
+  const { UdpTransport } = await import('@iotsafe/coap');
+  const udp = await UdpTransport.connect({ host: '127.0.0.1', port: server.port });
+  const transport = Object.assign(udp, { maxDatagramSize: 600 });
+  const events: TraceEvent[] = [];
+  const c = await CoapClient.connect('coap://127.0.0.1', {
+    transport,
+    transmission: FAST,
+    trace: (e) => events.push(e),
+  });
+  const payload = big(2000, 'p');
+  assert.equal((await c.put('/upload', payload)).code, ResponseCode.Changed);
+  assert.ok(uploaded?.equals(payload));
+  assert.ok(blocksSeen(events, OptionNumber.Block1).every((b) => b.szx === 4));
+  assert.ok(events.every((e) => e.datagram.length <= 600));
+  await c.close();
+  await udp.close();
+});
