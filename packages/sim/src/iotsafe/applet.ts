@@ -24,7 +24,6 @@ import {
   encodePublicKeyData,
   encodeSignatureTlv,
   equalBytes,
-  FormatError,
   FUNCTION,
   generateEcKeyPair,
   HASH_BY_NAME,
@@ -57,7 +56,7 @@ import {
   wrapDescriptor,
 } from '@iotsafe/protocol';
 import { type Applet, type AppletResponse, type CommandContext, ok } from '../card/applet.js';
-import { CardError } from '../card/card-error.js';
+import { CardError, decodeOrRefuse } from '../card/card-error.js';
 import type { SecureChannelService } from '../gp/secure-channel.js';
 import {
   type Container,
@@ -181,7 +180,7 @@ export class IoTSafeApplet implements Applet {
     const script = concatBytes(...this.persoBlocks);
     this.persoBlocks = [];
     if (this.store.personalizationLocked) fail(SW.CONDITIONS_NOT_SATISFIED, 'personalisation is locked');
-    const ops = this.decode(() => decodePersoScript(script));
+    const ops = decodeOrRefuse(() => decodePersoScript(script));
     if (ops.some(carriesSecret) && (securityLevel & 0x02) === 0) {
       fail(SW.SECURITY_STATUS_NOT_SATISFIED, 'keys and secrets are personalised under C-DECRYPTION only');
     }
@@ -243,16 +242,6 @@ export class IoTSafeApplet implements Applet {
     if (apdu.data.length !== 0) fail(SW.WRONG_LENGTH, 'this command takes no data');
   }
 
-  /** Runs a request decoder; malformed data is 6A80. */
-  private decode<T>(decoder: () => T, sw: number = SW.INCORRECT_DATA): T {
-    try {
-      return decoder();
-    } catch (error) {
-      if (error instanceof FormatError) return fail(sw, error.message);
-      throw error;
-    }
-  }
-
   private find<C extends ObjectClass>(objectClass: C, ref: ObjectRef) {
     return this.store.find(objectClass, ref) ?? fail(SW.NOT_FOUND, `no ${objectClass} with that reference`);
   }
@@ -297,7 +286,7 @@ export class IoTSafeApplet implements Applet {
     );
     if (!objectClass || apdu.p2 !== 0) return fail(SW.INCORRECT_P1P2);
     this.requireData(apdu);
-    const ref = this.decode(() => parseObjectRef(indexTlvs(decodeIotTlvs(apdu.data)), objectClass));
+    const ref = decodeOrRefuse(() => parseObjectRef(indexTlvs(decodeIotTlvs(apdu.data)), objectClass));
     const descriptor = describe(this.find(objectClass, ref));
     return ok(
       this.personality.objectList === 'wrapped'
@@ -355,7 +344,7 @@ export class IoTSafeApplet implements Applet {
 
   private readFile(apdu: CommandApdu): AppletResponse {
     this.requireData(apdu);
-    const ref = this.decode(() => parseObjectRef(indexTlvs(decodeIotTlvs(apdu.data)), 'file'));
+    const ref = decodeOrRefuse(() => parseObjectRef(indexTlvs(decodeIotTlvs(apdu.data)), 'file'));
     const file = this.find('file', ref);
     if ((file.access & 0x01) === 0) return fail(SW.CONDITIONS_NOT_SATISFIED, 'the file is not readable');
     const content = file.content ?? fail(SW.CONDITIONS_NOT_SATISFIED, 'the file is empty');
@@ -372,7 +361,7 @@ export class IoTSafeApplet implements Applet {
   private generateKeyPair(apdu: CommandApdu): AppletResponse {
     this.requireP1P2(apdu, 0, 0);
     this.requireData(apdu);
-    const ref = this.decode(() => parseObjectRef(indexTlvs(decodeIotTlvs(apdu.data)), 'privateKey'));
+    const ref = decodeOrRefuse(() => parseObjectRef(indexTlvs(decodeIotTlvs(apdu.data)), 'privateKey'));
     const key = this.find('privateKey', ref);
     if (!hasFunction(key, FUNCTION.KEY_GENERATION))
       return fail(SW.CONDITIONS_NOT_SATISFIED, 'key generation not allowed');
@@ -407,7 +396,7 @@ export class IoTSafeApplet implements Applet {
   private readPublicKey(apdu: CommandApdu): AppletResponse {
     this.requireP1P2(apdu, 0, 0);
     this.requireData(apdu);
-    const ref = this.decode(() => parseObjectRef(indexTlvs(decodeIotTlvs(apdu.data)), 'publicKey'));
+    const ref = decodeOrRefuse(() => parseObjectRef(indexTlvs(decodeIotTlvs(apdu.data)), 'publicKey'));
     const container = this.store.find('publicKey', ref);
     if (container && (container.access & 0x01) === 0)
       return fail(SW.CONDITIONS_NOT_SATISFIED, 'not readable');
@@ -425,7 +414,7 @@ export class IoTSafeApplet implements Applet {
     if (apdu.p1 === 0x01) return this.closeSession(apdu, this.putKeySessions);
     if (apdu.p1 !== 0x00) return fail(SW.INCORRECT_P1P2);
     this.requireData(apdu);
-    const ref = this.decode(() => parseObjectRef(indexTlvs(decodeIotTlvs(apdu.data)), 'publicKey'));
+    const ref = decodeOrRefuse(() => parseObjectRef(indexTlvs(decodeIotTlvs(apdu.data)), 'publicKey'));
     const container = this.find('publicKey', ref);
     if ((container.access & 0x02) === 0)
       return fail(SW.CONDITIONS_NOT_SATISFIED, 'the container is not updatable');
@@ -439,7 +428,7 @@ export class IoTSafeApplet implements Applet {
     if (!last) return ok();
     const container = session.params;
     try {
-      const point = this.decode(() => decodePublicKeyData(concatBytes(...session.chunks)));
+      const point = decodeOrRefuse(() => decodePublicKeyData(concatBytes(...session.chunks)));
       if (!isValidPublicKey(this.curveOf(container), point))
         fail(SW.INCORRECT_DATA, 'not a point on the curve');
       this.store.change([container], () => {
@@ -475,7 +464,7 @@ export class IoTSafeApplet implements Applet {
     if (apdu.p1 === 0x01) return this.closeSession(apdu, table);
     if (apdu.p1 !== 0x00) return fail(SW.INCORRECT_P1P2);
     this.requireData(apdu);
-    const init = this.decode(() => decodeSignatureInit(keyClass, apdu.data));
+    const init = decodeOrRefuse(() => decodeSignatureInit(keyClass, apdu.data));
     const container = this.find(keyClass, init.key);
     this.requireActivated(container);
     if (!hasFunction(container, FUNCTION.SIGNATURE))
@@ -515,7 +504,7 @@ export class IoTSafeApplet implements Applet {
         }
         return digest(session.hash, input.data);
       case 'lastBlock':
-        return this.decode(() =>
+        return decodeOrRefuse(() =>
           resumeHash(session.hash, input.intermediateHash, input.bytesHashed, input.lastBlock),
         );
     }
@@ -539,7 +528,7 @@ export class IoTSafeApplet implements Applet {
 
   private computeSignatureUpdate(apdu: CommandApdu): AppletResponse {
     const signature = this.finishUpdate(apdu, this.signSessions, (session, data) => {
-      const { input } = this.decode(
+      const { input } = decodeOrRefuse(
         () => decodeSignatureInput(session.mode, data, this.personality.fullTextLength),
         this.personality.updateFormatErrorSw,
       );
@@ -552,7 +541,7 @@ export class IoTSafeApplet implements Applet {
 
   private verifySignatureUpdate(apdu: CommandApdu): AppletResponse {
     const valid = this.finishUpdate(apdu, this.verifySessions, (session, data) => {
-      const { input, signature } = this.decode(
+      const { input, signature } = decodeOrRefuse(
         () => decodeSignatureInput(session.mode, data, this.personality.fullTextLength),
         this.personality.updateFormatErrorSw,
       );
@@ -569,7 +558,7 @@ export class IoTSafeApplet implements Applet {
   private computeDh(apdu: CommandApdu): AppletResponse {
     this.requireP1P2(apdu, 0, 0);
     this.requireData(apdu);
-    const request = this.decode(() => decodeDhRequest(apdu.data));
+    const request = decodeOrRefuse(() => decodeDhRequest(apdu.data));
     const own = this.find('privateKey', request.privateKey);
     const peer = this.find('publicKey', request.publicKey);
     this.requireActivated(own);
@@ -603,7 +592,7 @@ export class IoTSafeApplet implements Applet {
   private computePrf(apdu: CommandApdu): AppletResponse {
     if (apdu.p1 > 0x02 || apdu.p2 !== 0) return fail(SW.INCORRECT_P1P2);
     this.requireData(apdu);
-    const request = this.decode(() => decodePrfRequest(apdu.p1, apdu.data));
+    const request = decodeOrRefuse(() => decodePrfRequest(apdu.p1, apdu.data));
     let secret: Uint8Array;
     if (request.mode === 'general') secret = request.secret;
     else {
@@ -618,7 +607,7 @@ export class IoTSafeApplet implements Applet {
   private computeHkdf(apdu: CommandApdu): AppletResponse {
     if (apdu.p1 > 0x01 || apdu.p2 !== 0) return fail(SW.INCORRECT_P1P2);
     this.requireData(apdu);
-    const request = this.decode(() => decodeHkdfRequest(apdu.p1, apdu.data));
+    const request = decodeOrRefuse(() => decodeHkdfRequest(apdu.p1, apdu.data));
     if (request.salt.length === 0 && this.personality.hkdfRejectsEmptySalt) {
       return fail(SW.INCORRECT_DATA, 'this applet does not accept an empty salt');
     }

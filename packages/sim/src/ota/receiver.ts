@@ -112,9 +112,9 @@ export class OtaReceiver {
   }
 
   private process(packet: Uint8Array, originator: Address): Uint8Array {
-    const por = this.processPacket(packet);
+    const { por, viaSubmit } = this.processPacket(packet);
     // SPI2 b6 (TS 31.115): the PoR goes back in an SMS-SUBMIT to the sender, not in the ENVELOPE response
-    if (por.length === 0 || !this.viaSubmit || !this.options.sendShortMessage) return por;
+    if (por.length === 0 || !viaSubmit || !this.options.sendShortMessage) return por;
     this.options.sendShortMessage(
       encodeSmsSubmit({
         messageReference: 0,
@@ -128,19 +128,17 @@ export class OtaReceiver {
     return new Uint8Array(0);
   }
 
-  /** Whether the packet being processed asked for its PoR via SMS-SUBMIT. */
-  private viaSubmit = false;
-
-  private processPacket(packet: Uint8Array): Uint8Array {
-    this.viaSubmit = false;
+  /** The PoR for a packet (empty: none), and whether the packet asked for it via SMS-SUBMIT. */
+  private processPacket(packet: Uint8Array): { por: Uint8Array; viaSubmit: boolean } {
     let header: CommandHeader;
     try {
       header = decodeCommandHeader(packet);
     } catch (error) {
-      return this.refuse(error, packet.subarray(7, 10));
+      return { por: this.refuse(error, packet.subarray(7, 10)), viaSubmit: false };
     }
     const tar = bytesToHex(header.tar);
-    this.viaSubmit = header.spi.porViaSubmit;
+    const viaSubmit = header.spi.porViaSubmit;
+    const answer = (por: Uint8Array) => ({ por, viaSubmit });
     try {
       const target = this.options.targets.get(tar);
       if (!target) throw new OtaPacketError(POR_STATUS.tarUnknown, `no application has TAR ${tar}`);
@@ -159,18 +157,20 @@ export class OtaReceiver {
         (opened.spi.ciphered ? 0x02 : 0) |
         (opened.spi.integrity === 'cc' || opened.spi.integrity === 'ds' ? 0x01 : 0);
       const data = this.runScript(target, opened.data, level, keySet);
-      if (header.spi.por !== 'always') return new Uint8Array(0);
-      return encodeResponsePacket(
-        { tar: header.tar, counter: opened.counter, status: POR_STATUS.ok, data },
-        { spi: header.spi, kic: header.kic, kid: header.kid },
-        keys,
+      if (header.spi.por !== 'always') return answer(new Uint8Array(0));
+      return answer(
+        encodeResponsePacket(
+          { tar: header.tar, counter: opened.counter, status: POR_STATUS.ok, data },
+          { spi: header.spi, kic: header.kic, kid: header.kid },
+          keys,
+        ),
       );
     } catch (error) {
       if (header.spi.por === 'none') {
         this.count(error);
-        return new Uint8Array(0);
+        return answer(new Uint8Array(0));
       }
-      return this.refuse(error, header.tar);
+      return answer(this.refuse(error, header.tar));
     }
   }
 
