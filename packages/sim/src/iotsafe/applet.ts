@@ -287,12 +287,7 @@ export class IoTSafeApplet implements Applet {
     if (!objectClass || apdu.p2 !== 0) return fail(SW.INCORRECT_P1P2);
     this.requireData(apdu);
     const ref = decodeOrRefuse(() => parseObjectRef(indexTlvs(decodeIotTlvs(apdu.data)), objectClass));
-    const descriptor = describe(this.find(objectClass, ref));
-    return ok(
-      this.personality.objectList === 'wrapped'
-        ? wrapDescriptor(descriptor)
-        : encodeObjectDescriptor(descriptor),
-    );
+    return ok(this.encodeDescriptor(this.find(objectClass, ref)));
   }
 
   private applicationInfo() {
@@ -314,16 +309,22 @@ export class IoTSafeApplet implements Applet {
     };
   }
 
+  /** A container's descriptor as this personality writes it (wrapped or flat, its tag 92 length). */
+  private encodeDescriptor(c: Container): Uint8Array {
+    const encoding = { signatureAlgorithmsLength: this.personality.signatureAlgorithmsLength };
+    return this.personality.objectList === 'wrapped'
+      ? wrapDescriptor(describe(c), encoding)
+      : encodeObjectDescriptor(describe(c), encoding);
+  }
+
   /** Descriptors in store order, cut at descriptor boundaries into pages of at most the page size. */
   private objectListPages(): Uint8Array[] {
-    const wrapped = this.personality.objectList === 'wrapped';
     const size = this.personality.objectListPageSize;
     const pages: Uint8Array[] = [];
     let page: Uint8Array[] = [];
     let pageLength = 0;
     for (const c of this.store.containers) {
-      const d = describe(c);
-      let entry = wrapped ? wrapDescriptor(d) : encodeObjectDescriptor(d);
+      let entry = this.encodeDescriptor(c);
       if (pageLength + entry.length > size && pageLength > 0) {
         pages.push(concatBytes(...page));
         page = [];
