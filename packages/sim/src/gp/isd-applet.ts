@@ -111,6 +111,11 @@ export class IsdApplet implements Applet {
     this.options.secureChannel.terminate(channel);
   }
 
+  commandRefused(channel: number): void {
+    this.personalizing.delete(channel);
+    this.options.secureChannel.abort(channel);
+  }
+
   process(apdu: CommandApdu, context: CommandContext): AppletResponse {
     if (this.state.lifeCycle === CARD_LIFE_CYCLE.TERMINATED && apdu.ins !== GP_INS.GET_DATA) {
       return fail(SW.CONDITIONS_NOT_SATISFIED, 'the card is terminated');

@@ -139,6 +139,10 @@ export class IoTSafeApplet implements Applet {
     if (this.personality.clearVolatileOnDeselect) this.store.clearVolatile();
   }
 
+  commandRefused(channel: number): void {
+    this.options.secureChannel?.abort(channel);
+  }
+
   selectable(): boolean {
     return this.options.selectable?.() ?? true;
   }
