@@ -45,6 +45,8 @@ interface Send {
   counter: bigint;
   script: Uint8Array;
   kic?: number;
+  /** The KID byte; the KIc byte by default. */
+  kid?: number;
   keys?: { kic: Uint8Array; kid: Uint8Array };
 }
 
@@ -53,7 +55,7 @@ function envelopes(s: Send): Uint8Array[] {
     {
       spi: h(s.spi ?? '1619'),
       kic: s.kic ?? 0x12,
-      kid: s.kic ?? 0x12,
+      kid: s.kid ?? s.kic ?? 0x12,
       tar: h(s.tar ?? '000000'),
       counter: s.counter,
       data: s.script,
@@ -88,7 +90,7 @@ function por(sim: VirtualSim, s: Send) {
   let last: { data: Uint8Array; sw: number } = { data: new Uint8Array(0), sw: 0 };
   for (const e of envelopes(s)) last = transmit(sim, e);
   assert.equal(last.sw, 0x9000);
-  const security = { spi: decodeSpi(h(s.spi ?? '1619')), kic: s.kic ?? 0x12, kid: s.kic ?? 0x12 };
+  const security = { spi: decodeSpi(h(s.spi ?? '1619')), kic: s.kic ?? 0x12, kid: s.kid ?? s.kic ?? 0x12 };
   return decodeResponsePacket(last.data, security, s.keys ?? { kic: KIC, kid: KID });
 }
 
@@ -273,6 +275,40 @@ describe('refusals: the PoR status, and nothing executed', () => {
       status: 0x0a,
       send: { spi: '1219', counter: 1n, script: deleteApp },
     },
+    // The key set's stored algorithm decides (AES here): a packet naming a weaker one is a security error,
+    // even when it is correctly formed under it (3DES with the 16 AES key bytes, DES with the first 8).
+    ...(
+      [
+        ['KIc and KID 15 (3DES, 2 keys) on an AES key set', 0x15, 0x15],
+        ['KIc and KID 11 (single DES: 56 bits of the key) on an AES key set', 0x11, 0x11],
+        ['KIc 12 (AES) with KID 11 (DES CBC-MAC) on an AES key set', 0x12, 0x11],
+        ['KIc 1D (DES-ECB) with KID 12 (AES-CMAC) on an AES key set', 0x1d, 0x12],
+      ] as const
+    ).map(([what, kic, kid]) => ({
+      name: `${what} → 06`,
+      status: 0x06,
+      send: { kic, kid, counter: 1n, script: deleteApp },
+    })),
+    {
+      name: 'ciphered without a CC (SPI 14) → 0A',
+      status: 0x0a,
+      send: { spi: '1419', counter: 1n, script: deleteApp },
+    },
+    {
+      name: 'a CRC32 redundancy check instead of a CC (SPI 15, KID 15 = CRC32) → 0A',
+      status: 0x0a,
+      send: { spi: '1519', kid: 0x15, counter: 1n, script: deleteApp },
+    },
+    {
+      name: 'no security at all (SPI 00) → 0A',
+      status: 0x0a,
+      send: { spi: '0019', counter: 1n, script: deleteApp },
+    },
+    {
+      name: 'a counter without replay check (SPI 0E) where a higher counter is required → 0A',
+      status: 0x0a,
+      send: { spi: '0e19', counter: 1n, script: deleteApp },
+    },
     {
       name: 'no key set with that KVN → 06',
       status: 0x06,
@@ -292,6 +328,30 @@ describe('refusals: the PoR status, and nothing executed', () => {
       assert.ok(certificateBefore(sim));
     });
   }
+
+  test('a digital signature (SPI 17, which this card does not do) → 06, nothing run', () => {
+    const sim = withOtaKeys(VirtualSim.inMemory(TEST_PROFILE));
+    const packet = encodeCommandPacket(
+      { spi: h('1419'), kic: 0x12, kid: 0x12, tar: h('000000'), counter: 1n, data: deleteApp },
+      { kic: KIC, kid: KID },
+    );
+    packet[3] = 0x17;
+    const r = transmit(sim, envelopeOf(commandPacketUserData(packet)[0]!));
+    const security = { spi: decodeSpi(h('1419')), kic: 0x12, kid: 0x12 };
+    assert.equal(decodeResponsePacket(r.data, security, { kic: KIC, kid: KID }).status, 0x06);
+    assert.ok(sim.isd.application);
+  });
+
+  test('a counter without replay check (where the TAR allows it) never lowers the stored counter', () => {
+    const sim = withOtaKeys(VirtualSim.inMemory(TEST_PROFILE, { otaMinimumSecurityLevel: 0x06 }));
+    const captured = envelopes({ counter: 5n, script: getStatus });
+    assert.equal(por(sim, { counter: 10n, script: getStatus }).status, 0);
+    assert.equal(por(sim, { spi: '0e19', counter: 3n, script: getStatus }).status, 0);
+    assert.equal(sim.isd.keySets.find((k) => k.keyVersion === 1)!.otaCounter, 10n);
+    const replay = transmit(sim, captured[0]!);
+    const security = { spi: decodeSpi(h('1619')), kic: 0x12, kid: 0x12 };
+    assert.equal(decodeResponsePacket(replay.data, security, { kic: KIC, kid: KID }).status, 0x02);
+  });
 
   test('a ciphertext that is not whole blocks → 05', () => {
     const sim = withOtaKeys(VirtualSim.inMemory(TEST_PROFILE));

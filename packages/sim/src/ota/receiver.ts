@@ -5,6 +5,8 @@
 import {
   type Address,
   bytesToHex,
+  type ChecksumAlgorithm,
+  type CipherAlgorithm,
   type CommandHeader,
   decodeCommandHeader,
   decodeCompactScript,
@@ -62,10 +64,31 @@ const MAX_COUNTER = (1n << 40n) - 1n;
 const KEY_KIC = 1;
 const KEY_KID = 2;
 
+const KEY_TYPE_DES = 0x80;
+const KEY_TYPE_AES = 0x88;
+const DES_CIPHER: Record<number, CipherAlgorithm> = { 8: 'des-cbc', 16: '3des-2key', 24: '3des-3key' };
+const DES_CHECKSUM: Record<number, ChecksumAlgorithm> = {
+  8: 'des-mac',
+  16: '3des-2key-mac',
+  24: '3des-3key-mac',
+};
+
+/**
+ * A key set's KIc and KID, and the algorithms their stored key type and length make them for (GP key
+ * type 88 AES; 80 DES: 8 bytes single DES, 16 two-key 3DES, 24 three-key 3DES). Packets must name
+ * those (TS 102 225 §5.1.2 codes), so a packet cannot choose a weaker one.
+ */
 function keysOf(set: KeySet): OtaKeys {
-  const kic = set.keys.find((k) => k.id === KEY_KIC && (k.type === 0x80 || k.type === 0x88))?.value;
-  const kid = set.keys.find((k) => k.id === KEY_KID && (k.type === 0x80 || k.type === 0x88))?.value;
-  return { ...(kic ? { kic } : {}), ...(kid ? { kid } : {}) };
+  const key = (id: number) =>
+    set.keys.find((k) => k.id === id && (k.type === KEY_TYPE_DES || k.type === KEY_TYPE_AES));
+  const kic = key(KEY_KIC);
+  const kid = key(KEY_KID);
+  const cipher = kic && (kic.type === KEY_TYPE_AES ? 'aes-cbc' : DES_CIPHER[kic.value.length]);
+  const checksum = kid && (kid.type === KEY_TYPE_AES ? 'aes-cmac' : DES_CHECKSUM[kid.value.length]);
+  return {
+    ...(kic && cipher ? { kic: kic.value, cipher } : {}),
+    ...(kid && checksum ? { kid: kid.value, checksum } : {}),
+  };
 }
 
 const INTEGRITY_RANK = { none: 0, rc: 1, cc: 2, ds: 3 } as const;
@@ -151,7 +174,9 @@ export class OtaReceiver {
       const keys = keysOf(keySet);
       const opened = openCommandPacket(packet, keys);
       this.checkCounter(header.spi, keySet, opened.counter);
-      if (header.spi.counter !== 'none') this.options.commitCounter(keySet, opened.counter);
+      // SPI b5b4 = 01 checks nothing, and must not lower the counter the other modes check against
+      if (header.spi.counter !== 'none' && opened.counter > (keySet.otaCounter ?? 0n))
+        this.options.commitCounter(keySet, opened.counter);
       const level =
         0x80 |
         (opened.spi.ciphered ? 0x02 : 0) |
