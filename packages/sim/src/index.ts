@@ -31,6 +31,7 @@ export {
   OtaReceiver,
   type OtaReceiverOptions,
   type OtaTarget,
+  type PorBySmsPolicy,
   type ScriptRunner,
 } from './ota/receiver.js';
 export {

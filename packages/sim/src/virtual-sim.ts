@@ -23,7 +23,7 @@ import { IoTSafeApplet } from './iotsafe/applet.js';
 import { type Container, checkContainers } from './iotsafe/containers.js';
 import { type Personality, personalityByName } from './iotsafe/personality.js';
 import { ObjectStore } from './iotsafe/store.js';
-import { OtaReceiver } from './ota/receiver.js';
+import { OtaReceiver, type PorBySmsPolicy } from './ota/receiver.js';
 import { containersFromProfile } from './profile.js';
 import { removeStaleTemporaries, syncDirectory, writeFileAtomic } from './storage/atomic-file.js';
 import { deserializeState, type SimState, serializeState } from './storage/sim-state.js';
@@ -54,17 +54,21 @@ export interface SimOptions {
   otaMinimumSecurityLevel?: number;
   /** Source of random SCP03 card challenges (tests inject known ones). */
   randomChallenge?: (length: number) => Uint8Array;
+  /** Which PoRs may go by SMS-SUBMIT; overrides the profile's (default 'authenticated'). */
+  porBySms?: PorBySmsPolicy;
 }
 
 /** A fresh SIM's state: the profile's containers, its personality (or the one asked for), a new ISD. */
 function newSimState(profile: unknown, options: SimOptions): SimState {
-  const { personality, containers } = containersFromProfile(profile);
+  const { personality, containers, porBySms } = containersFromProfile(profile);
+  const policy = options.porBySms ?? porBySms;
   return {
     simId: randomUUID(),
     personality: options.personality ?? personality,
     containers,
     personalizationLocked: false,
     isd: newIsdState(options),
+    ...(policy ? { porBySms: policy } : {}),
   };
 }
 
@@ -186,6 +190,7 @@ export class VirtualSim {
       ]),
       keySets: () => this.state.isd.keySets,
       sendShortMessage: (tpdu) => this.card.queueProactive(encodeSendShortMessage(tpdu)),
+      ...((options.porBySms ?? state.porBySms) ? { porBySms: options.porBySms ?? state.porBySms } : {}),
       commitCounter: (keySet, counter) =>
         this.commitIsd(() => {
           const set = this.state.isd.keySets.find((s) => s.keyVersion === keySet.keyVersion);

@@ -12,6 +12,8 @@ import {
   concatBytes,
   decodeCompactResponse,
   decodeResponsePacket,
+  decodeSendShortMessage,
+  decodeSmsSubmit,
   decodeSpi,
   encodeCommandApdu,
   encodeCommandPacket,
@@ -62,13 +64,13 @@ function envelopes(s: Send): Uint8Array[] {
     },
     s.keys ?? { kic: KIC, kid: KID },
   );
-  return commandPacketUserData(packet, 0x42).map(envelopeOf);
+  return commandPacketUserData(packet, 0x42).map((part) => envelopeOf(part));
 }
 
-function envelopeOf(userData: Uint8Array): Uint8Array {
+function envelopeOf(userData: Uint8Array, originator = '1234'): Uint8Array {
   return encodeSmsPpDownload(
     encodeSmsDeliver({
-      originator: { digits: '1234', toa: 0x81 },
+      originator: { digits: originator, toa: 0x81 },
       pid: 0x7f,
       dcs: 0xf6,
       timestamp: h('22705200000000'),
@@ -398,6 +400,76 @@ describe('refusals: the PoR status, and nothing executed', () => {
       assert.ok(r.length >= 2);
     }
     assert.equal(sim.card.internalErrors, 0, String(sim.card.lastInternalError));
+  });
+});
+
+describe('PoR by SMS-SUBMIT: no bounce to a forged sender', () => {
+  /** SPI 16 39: cipher, CC, higher counter; PoR required, CC'd, ciphered, by SMS-SUBMIT (TS 31.115). */
+  const VIA_SUBMIT = '1639';
+  const security = { spi: decodeSpi(h(VIA_SUBMIT)), kic: 0x12, kid: 0x12 };
+  /** One packet from `originator`: the ENVELOPE's answer, and the SMS-SUBMIT the card wants sent, if any. */
+  function deliver(sim: VirtualSim, originator: string, keys = { kic: KIC, kid: KID }, counter = 1n) {
+    const packet = encodeCommandPacket(
+      { spi: h(VIA_SUBMIT), kic: 0x12, kid: 0x12, tar: h('000000'), counter, data: getStatus },
+      keys,
+    );
+    const answer = parseResponseApdu(
+      sim.card.transmit(envelopeOf(commandPacketUserData(packet)[0]!, originator)),
+    );
+    if (answer.sw >> 8 !== 0x91) return { answer, sms: undefined };
+    const fetched = parseResponseApdu(sim.card.transmit(Uint8Array.of(0x80, 0x12, 0, 0, answer.sw & 0xff)));
+    return { answer, sms: decodeSmsSubmit(decodeSendShortMessage(fetched.data)) };
+  }
+  const porIn = (data: Uint8Array) => decodeResponsePacket(data, security, { kic: KIC, kid: KID });
+
+  test('an authenticated packet gets its PoR by SMS to its sender (the default policy)', () => {
+    const sim = withOtaKeys(VirtualSim.inMemory(TEST_PROFILE));
+    const { sms } = deliver(sim, '447700900123');
+    assert.ok(sms, 'a SEND SHORT MESSAGE is waiting');
+    assert.equal(sms.destination.digits, '447700900123');
+    assert.equal(porIn(sms.userData).status, 0);
+  });
+  test('a forged packet (wrong CC) sends no SMS: its error PoR stays in the ENVELOPE answer', () => {
+    const sim = withOtaKeys(VirtualSim.inMemory(TEST_PROFILE));
+    const { answer, sms } = deliver(sim, '447700900666', { kic: KIC, kid: new Uint8Array(16) });
+    assert.equal(sms, undefined, 'the card would bounce an SMS to the forged sender');
+    assert.equal(answer.sw, 0x9000);
+    assert.equal(porIn(answer.data).status, 0x01);
+    // nor for a replay, an unknown key set or too low a security level
+    const replayed = withOtaKeys(VirtualSim.inMemory(TEST_PROFILE));
+    assert.ok(deliver(replayed, '1', undefined, 4n).sms);
+    assert.equal(deliver(replayed, '2', undefined, 4n).sms, undefined);
+  });
+  test("policy 'ota-addresses': PoRs by SMS only to the configured OTA addresses", () => {
+    const sim = withOtaKeys(
+      VirtualSim.inMemory(TEST_PROFILE, {
+        porBySms: { policy: 'ota-addresses', otaAddresses: ['+447700900123'] },
+      }),
+    );
+    const other = deliver(sim, '447700900999', undefined, 1n);
+    assert.equal(other.sms, undefined);
+    assert.equal(porIn(other.answer.data).status, 0, 'the PoR comes in the ENVELOPE answer instead');
+    assert.equal(deliver(sim, '447700900123', undefined, 2n).sms?.destination.digits, '447700900123');
+  });
+  test("policy 'never': every PoR in the ENVELOPE answer", () => {
+    const sim = withOtaKeys(VirtualSim.inMemory(TEST_PROFILE, { porBySms: { policy: 'never' } }));
+    const { answer, sms } = deliver(sim, '447700900123');
+    assert.equal(sms, undefined);
+    assert.equal(porIn(answer.data).status, 0);
+  });
+  test('the policy comes from the profile and stays with the SIM directory', () => {
+    const storageKey = new Uint8Array(32).fill(4);
+    const path = join(dir, 'por-policy');
+    const profile = { ...TEST_PROFILE, ota: { porBySms: 'ota-addresses', otaAddresses: ['447700900123'] } };
+    VirtualSim.create(path, profile, { storageKey });
+    const sim = withOtaKeys(VirtualSim.open(path, { storageKey }));
+    assert.equal(deliver(sim, '447700900999').sms, undefined);
+    assert.ok(deliver(sim, '447700900123', undefined, 2n).sms);
+    assert.throws(() => VirtualSim.inMemory({ ...TEST_PROFILE, ota: { porBySms: 'sometimes' } }), /porBySms/);
+    assert.throws(
+      () => VirtualSim.inMemory({ ...TEST_PROFILE, ota: { porBySms: 'ota-addresses' } }),
+      /otaAddresses/,
+    );
   });
 });
 

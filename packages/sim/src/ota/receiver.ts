@@ -50,6 +50,23 @@ export interface OtaTarget {
   minimumSecurityLevel?: number;
 }
 
+/**
+ * When a PoR that a packet asks to get by SMS-SUBMIT (SPI2 b6, TS 31.115) is sent that way. Otherwise it
+ * goes back in the ENVELOPE's answer (the SMS-DELIVER-REPORT), which reaches the network, not whoever a
+ * forged packet names as its sender:
+ * - 'authenticated' (default): for packets that passed every check (key set, CC, counter), with a
+ *   cryptographic checksum (an RC authenticates nobody);
+ * - 'ota-addresses': the same, and only when the sender is one of `otaAddresses`;
+ * - 'never': always in the ENVELOPE's answer.
+ */
+export interface PorBySmsPolicy {
+  policy: 'authenticated' | 'ota-addresses' | 'never';
+  /** OTA server addresses (digits; a leading + is ignored) for 'ota-addresses'. */
+  otaAddresses?: readonly string[];
+}
+
+export const DEFAULT_POR_BY_SMS: PorBySmsPolicy = { policy: 'authenticated' };
+
 export interface OtaReceiverOptions {
   /** TAR (6 hex digits) → target. TAR 000000 is the ISD (RAM). */
   targets: Map<string, OtaTarget>;
@@ -58,7 +75,11 @@ export interface OtaReceiverOptions {
   commitCounter: (keySet: KeySet, counter: bigint) => void;
   /** Sends an SMS-SUBMIT (a PoR the SPI wants via SMS-SUBMIT) as a proactive SEND SHORT MESSAGE. */
   sendShortMessage?: (submitTpdu: Uint8Array) => void;
+  /** Which PoRs may go by SMS-SUBMIT (DEFAULT_POR_BY_SMS when absent). */
+  porBySms?: PorBySmsPolicy;
 }
+
+const digitsOf = (address: string) => address.replace(/^\+/, '');
 
 const MAX_COUNTER = (1n << 40n) - 1n;
 const KEY_KIC = 1;
@@ -135,9 +156,10 @@ export class OtaReceiver {
   }
 
   private process(packet: Uint8Array, originator: Address): Uint8Array {
-    const { por, viaSubmit } = this.processPacket(packet);
+    const { por, viaSubmit, authenticated } = this.processPacket(packet);
     // SPI2 b6 (TS 31.115): the PoR goes back in an SMS-SUBMIT to the sender, not in the ENVELOPE response
     if (por.length === 0 || !viaSubmit || !this.options.sendShortMessage) return por;
+    if (!this.maySendPor(authenticated, originator)) return por;
     this.options.sendShortMessage(
       encodeSmsSubmit({
         messageReference: 0,
@@ -151,17 +173,27 @@ export class OtaReceiver {
     return new Uint8Array(0);
   }
 
-  /** The PoR for a packet (empty: none), and whether the packet asked for it via SMS-SUBMIT. */
-  private processPacket(packet: Uint8Array): { por: Uint8Array; viaSubmit: boolean } {
+  private maySendPor(authenticated: boolean, originator: Address): boolean {
+    const { policy, otaAddresses = [] } = this.options.porBySms ?? DEFAULT_POR_BY_SMS;
+    if (policy === 'never' || !authenticated) return false;
+    return policy === 'authenticated' || otaAddresses.some((a) => digitsOf(a) === originator.digits);
+  }
+
+  /**
+   * The PoR for a packet (empty: none), whether the packet asked for it via SMS-SUBMIT, and whether it
+   * passed every check (a refused packet's PoR never goes by SMS: its sender may be forged).
+   */
+  private processPacket(packet: Uint8Array): { por: Uint8Array; viaSubmit: boolean; authenticated: boolean } {
     let header: CommandHeader;
     try {
       header = decodeCommandHeader(packet);
     } catch (error) {
-      return { por: this.refuse(error, packet.subarray(7, 10)), viaSubmit: false };
+      return { por: this.refuse(error, packet.subarray(7, 10)), viaSubmit: false, authenticated: false };
     }
     const tar = bytesToHex(header.tar);
     const viaSubmit = header.spi.porViaSubmit;
-    const answer = (por: Uint8Array) => ({ por, viaSubmit });
+    let authenticated = false;
+    const answer = (por: Uint8Array) => ({ por, viaSubmit, authenticated });
     try {
       const target = this.options.targets.get(tar);
       if (!target) throw new OtaPacketError(POR_STATUS.tarUnknown, `no application has TAR ${tar}`);
@@ -181,6 +213,8 @@ export class OtaReceiver {
         0x80 |
         (opened.spi.ciphered ? 0x02 : 0) |
         (opened.spi.integrity === 'cc' || opened.spi.integrity === 'ds' ? 0x01 : 0);
+      // Passed every check, and carried a cryptographic checksum: an RC (a CRC) authenticates nobody.
+      authenticated = (level & 0x01) !== 0;
       const data = this.runScript(target, opened.data, level, keySet);
       if (header.spi.por !== 'always') return answer(new Uint8Array(0));
       return answer(
