@@ -127,6 +127,7 @@ describe('secure channel with the ISD', () => {
     const sim = VirtualSim.create(dir, BLANK, { storageKey, isdKeys: { keys: GP_TEST_KEYS } });
     await gp(sim);
     await gp(sim);
+    sim.close();
     const reopened = VirtualSim.open(dir, { storageKey });
     assert.equal(reopened.isd.keySets[0]!.sequenceCounter, 2);
     const card = await gp(reopened);

@@ -461,7 +461,7 @@ describe('PoR by SMS-SUBMIT: no bounce to a forged sender', () => {
     const storageKey = new Uint8Array(32).fill(4);
     const path = join(dir, 'por-policy');
     const profile = { ...TEST_PROFILE, ota: { porBySms: 'ota-addresses', otaAddresses: ['447700900123'] } };
-    VirtualSim.create(path, profile, { storageKey });
+    VirtualSim.create(path, profile, { storageKey }).close();
     const sim = withOtaKeys(VirtualSim.open(path, { storageKey }));
     assert.equal(deliver(sim, '447700900999').sms, undefined);
     assert.ok(deliver(sim, '447700900123', undefined, 2n).sms);
@@ -477,10 +477,11 @@ describe('counters survive a restart', () => {
   test('a SIM directory reopened refuses the last counter again', () => {
     const storageKey = new Uint8Array(32).fill(9);
     const path = join(dir, 'sim');
-    withOtaKeys(VirtualSim.create(path, TEST_PROFILE, { storageKey })).isd.keySets; // keys not yet saved
+    withOtaKeys(VirtualSim.create(path, TEST_PROFILE, { storageKey })).close(); // keys not yet saved
     const sim = VirtualSim.open(path, { storageKey });
     withOtaKeys(sim);
     assert.equal(por(sim, { counter: 20n, script: getStatus }).status, 0);
+    sim.close();
     const again = VirtualSim.open(path, { storageKey });
     assert.equal(again.isd.keySets.find((k) => k.keyVersion === 1)!.otaCounter, 20n);
     assert.equal(por(again, { counter: 20n, script: getStatus }).status, 0x02);
@@ -492,7 +493,7 @@ describe('RFM over SCP80 (TAR B00000, the UICC file system)', () => {
   test('SELECT + UPDATE BINARY of EF SPN, then READ BINARY: the PoR carries the content; the file persists', () => {
     const storageKey = new Uint8Array(32).fill(5);
     const path = join(dir, 'rfm-sim');
-    VirtualSim.create(path, TEST_PROFILE, { storageKey });
+    VirtualSim.create(path, TEST_PROFILE, { storageKey }).close();
     const sim = withOtaKeys(VirtualSim.open(path, { storageKey }));
     const spn = concatBytes(
       Uint8Array.of(0x01),
@@ -512,6 +513,7 @@ describe('RFM over SCP80 (TAR B00000, the UICC file system)', () => {
     assert.equal(compact.executed, 4);
     assert.equal(compact.sw, 0x9000);
     assert.deepEqual(compact.data, spn);
+    sim.close();
     const reopened = VirtualSim.open(path, { storageKey });
     assert.deepEqual(reopened.files.find((f) => f.path === '3F00/7F20/6F46')!.data, spn);
   });

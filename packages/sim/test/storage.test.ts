@@ -27,6 +27,7 @@ describe('a SIM is a directory', () => {
     const storageKey = newStorageKey();
     const dir = freshDir();
     const created = VirtualSim.create(dir, TEST_PROFILE, { storageKey });
+    created.close();
     const opened = VirtualSim.open(dir, { storageKey });
     const summary = (s: VirtualSim) =>
       s.containers().map((c) =>
@@ -52,6 +53,7 @@ describe('a SIM is a directory', () => {
         assert.ok(!onDisk.toUpperCase().includes(bytesToHex(c.value)), 'secret in clear');
     }
     sim.writeFile({ id: hexToBytes('02') }, new Uint8Array([1, 2, 3]));
+    sim.close();
     const reopened = VirtualSim.open(dir, { storageKey });
     const ephemeral = reopened
       .containers()
@@ -64,6 +66,7 @@ describe('a SIM is a directory', () => {
     const sim = VirtualSim.create(dir, TYPE1_PROFILE, { storageKey });
     send(sim.card, '00A4040007A0000005590010');
     const generated = send(sim.card, '80B9000003840101').data.slice(-130);
+    sim.close();
     const reopened = VirtualSim.open(dir, { storageKey });
     send(reopened.card, '00A4040007A0000005590010');
     assert.equal(send(reopened.card, '80CD000003850101').data.slice(-130), generated);
@@ -77,7 +80,7 @@ describe('a SIM is a directory', () => {
 describe('storage key errors are clear', () => {
   test('a wrong key is refused at open, naming the cause', () => {
     const dir = freshDir();
-    VirtualSim.create(dir, TYPE1_PROFILE, { storageKey: newStorageKey() });
+    VirtualSim.create(dir, TYPE1_PROFILE, { storageKey: newStorageKey() }).close();
     assert.throws(
       () => VirtualSim.open(dir, { storageKey: newStorageKey() }),
       (e: Error) => e instanceof StorageKeyError && /wrong storage key/.test(e.message),
@@ -106,7 +109,7 @@ describe('storage key errors are clear', () => {
   test('a sealed value moved to another container does not decrypt', () => {
     const storageKey = newStorageKey();
     const dir = freshDir();
-    VirtualSim.create(dir, TEST_PROFILE, { storageKey });
+    VirtualSim.create(dir, TEST_PROFILE, { storageKey }).close();
     const state = JSON.parse(readFileSync(join(dir, STATE_FILE), 'utf8'));
     const secrets = state.containers.filter((c: { value?: string }) => c.value);
     [secrets[0].value, secrets[1].value] = [secrets[1].value, secrets[0].value];
@@ -116,7 +119,7 @@ describe('storage key errors are clear', () => {
   test('the key is never in an error message', () => {
     const dir = freshDir();
     const storageKey = newStorageKey();
-    VirtualSim.create(dir, TYPE1_PROFILE, { storageKey });
+    VirtualSim.create(dir, TYPE1_PROFILE, { storageKey }).close();
     try {
       VirtualSim.open(dir, { storageKey: newStorageKey() });
     } catch (error) {
