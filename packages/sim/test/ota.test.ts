@@ -344,6 +344,19 @@ describe('refusals: the PoR status, and nothing executed', () => {
     assert.ok(sim.isd.application);
   });
 
+  test('a PoR the card cannot build (SPI2 asks for a digital signature, or a CRC the KID does not code) → 06, nothing run', () => {
+    for (const spi of ['161d', '1615']) {
+      const sim = withOtaKeys(VirtualSim.inMemory(TEST_PROFILE));
+      const answer = transmit(sim, envelopes({ spi, counter: 1n, script: deleteApp })[0]!);
+      assert.equal(answer.sw, 0x9000);
+      const security = { spi: decodeSpi(h('1601')), kic: 0x12, kid: 0x12 };
+      assert.equal(decodeResponsePacket(answer.data, security, {}).status, 0x06);
+      assert.ok(sim.isd.application, 'the DELETE did not run');
+      assert.equal(sim.isd.keySets.find((k) => k.keyVersion === 1)!.otaCounter, undefined);
+      assert.equal(sim.card.internalErrors, 0);
+    }
+  });
+
   test('a counter without replay check (where the TAR allows it) never lowers the stored counter', () => {
     const sim = withOtaKeys(VirtualSim.inMemory(TEST_PROFILE, { otaMinimumSecurityLevel: 0x06 }));
     const captured = envelopes({ counter: 5n, script: getStatus });

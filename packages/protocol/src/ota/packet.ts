@@ -283,6 +283,25 @@ export function openCommandPacket(packet: Uint8Array, keys: OtaKeys): OpenedComm
   };
 }
 
+/**
+ * Refuses (06), before its script runs, a packet whose PoR cannot be built as its SPI2 asks: a digital
+ * signature, an RC the KID does not code, a CC or ciphering without a key or with another algorithm than
+ * the key set's.
+ */
+export function requireResponseSecurity(security: ResponseSecurity, keys: OtaKeys): void {
+  const { spi, kic, kid } = security;
+  if (spi.por === 'none') return;
+  try {
+    integrityLength(spi.porIntegrity, kid);
+    if (spi.porIntegrity === 'cc' && !keys.kid) throw new FormatError('no KID key');
+    if (spi.porCiphered) cipherFor(kic, keys.kic);
+  } catch (error) {
+    throw new OtaPacketError(0x06, `the PoR the SPI asks for cannot be sent: ${(error as Error).message}`);
+  }
+  const por: Spi = { ...spi, ciphered: spi.porCiphered, integrity: spi.porIntegrity };
+  requireKeySetAlgorithms(por, kic, kid, keys);
+}
+
 /** Refuses (06) a packet whose KIc or KID names an algorithm other than the key set's. */
 function requireKeySetAlgorithms(spi: Spi, kic: number, kid: number, keys: OtaKeys): void {
   const named = (read: () => string) => {

@@ -26,6 +26,7 @@ import {
   PID_SIM_DATA_DOWNLOAD,
   POR_STATUS,
   parseCommandApdu,
+  requireResponseSecurity,
   SmsReassembler,
   type Spi,
   scriptFormat,
@@ -205,6 +206,7 @@ export class OtaReceiver {
       const keySet = this.keySetFor(header);
       const keys = keysOf(keySet);
       const opened = openCommandPacket(packet, keys);
+      requireResponseSecurity({ spi: header.spi, kic: header.kic, kid: header.kid }, keys);
       this.checkCounter(header.spi, keySet, opened.counter);
       // SPI b5b4 = 01 checks nothing, and must not lower the counter the other modes check against
       if (header.spi.counter !== 'none' && opened.counter > (keySet.otaCounter ?? 0n))
