@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -8,6 +8,7 @@ import {
   newStorageKey,
   ProfileError,
   ProvisioningError,
+  readStorageKeyFile,
   STATE_FILE,
   StorageKeyError,
   storageKeyFromEnvironment,
@@ -105,6 +106,25 @@ describe('storage key errors are clear', () => {
     const good = join(root, 'good.key');
     writeFileSync(good, `${'ab'.repeat(32)}\n`);
     assert.equal(storageKeyFromEnvironment({ IOTSAFE_STORAGE_KEY_FILE: good }).length, 32);
+  });
+  test('a key file others can read gets a warning, as ssh gives; an owner-only one none', async () => {
+    const warnings: Error[] = [];
+    const listener = (w: Error) => warnings.push(w);
+    process.on('warning', listener);
+    const loose = join(root, 'loose.key');
+    writeFileSync(loose, `${'cd'.repeat(32)}\n`, { mode: 0o644 });
+    chmodSync(loose, 0o644);
+    assert.equal(readStorageKeyFile(loose).length, 32);
+    const tight = join(root, 'tight.key');
+    writeFileSync(tight, `${'cd'.repeat(32)}\n`, { mode: 0o600 });
+    readStorageKeyFile(tight);
+    await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
+    process.off('warning', listener);
+    const mine = warnings.filter((w) => /(loose|tight)\.key/.test(w.message));
+    assert.equal(mine.length, 1);
+    assert.equal((mine[0] as Error & { code?: string }).code, 'IOTSAFE_KEY_FILE_READABLE');
+    assert.match(mine[0]!.message, /loose\.key can be read by others \(mode 0644\).*chmod 600/);
+    assert.ok(!mine[0]!.message.includes('cd'.repeat(32)));
   });
   test('a sealed value moved to another container does not decrypt', () => {
     const storageKey = newStorageKey();
