@@ -1,6 +1,12 @@
 // `iotsafe gp …`: GlobalPlatform card management over SCP03, in the spirit of GlobalPlatformPro's gp.
 import { readFileSync } from 'node:fs';
-import { CARD_STATE, GlobalPlatform, MemoryTransport } from '@iotsafe/device';
+import {
+  CARD_STATE,
+  ClearSecretError,
+  GlobalPlatform,
+  MemoryTransport,
+  requireConfidentiality,
+} from '@iotsafe/device';
 import { bytesToHex, type Diversification, hexToBytes, IOTSAFE_AID } from '@iotsafe/protocol';
 import { BUILTIN_PROFILES, personalizationFromProfile } from '@iotsafe/sim';
 import { type Command, Option } from 'commander';
@@ -195,6 +201,13 @@ export function registerGp(program: Command, globals: () => GlobalOptions): void
     .action(async (profileName: string, o: { aid?: string; lock?: boolean }) => {
       const profile = BUILTIN_PROFILES[profileName] ?? JSON.parse(readFileSync(profileName, 'utf8'));
       const operations = personalizationFromProfile(profile, o.lock ?? false);
+      try {
+        requireConfidentiality(operations, level(opts().level)); // before the SIM is even opened
+      } catch (error) {
+        if (error instanceof ClearSecretError)
+          throw new UsageError(`${error.message}: pass --level enc (or rmac, renc)`);
+        throw error;
+      }
       const { card } = await open(opts());
       await card.personalize(aidOption(o.aid), operations);
       print(`personalised: ${operations.length} operations${o.lock ? ', personalisation locked' : ''}`);
