@@ -6,6 +6,7 @@ import { OtaKeyStore, OtaServer, SmppLink, serveOtaApi, TestNetwork } from '@iot
 import {
   bytesToHex,
   commandPacketUserData,
+  DCS_8BIT_CLASS2,
   decodeCommandHeader,
   decodeCompactResponse,
   decodeCompactScript,
@@ -22,9 +23,11 @@ import {
   hexToBytes,
   type OtaKeys,
   openCommandPacket,
+  PID_SIM_DATA_DOWNLOAD,
   porStatusText,
   scriptFormat,
   swToHex,
+  TOA_UNKNOWN_ISDN,
 } from '@iotsafe/protocol';
 import { VirtualSim } from '@iotsafe/sim';
 import { type Command, Option } from 'commander';
@@ -185,9 +188,9 @@ export function registerOta(program: Command, globals: () => GlobalOptions): voi
       const forms = userData.map((ud) => {
         if (options.as === 'user-data') return ud;
         const tpdu = encodeSmsDeliver({
-          originator: { digits: options.originator, toa: 0x81 },
-          pid: 0x7f,
-          dcs: 0xf6,
+          originator: { digits: options.originator, toa: TOA_UNKNOWN_ISDN },
+          pid: PID_SIM_DATA_DOWNLOAD,
+          dcs: DCS_8BIT_CLASS2,
           timestamp: hexToBytes('00000000000000'),
           userData: ud,
           userDataHeader: true,
