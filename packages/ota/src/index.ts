@@ -7,5 +7,25 @@ export {
   type OtaServerOptions,
   OtaTimeoutError,
 } from './server.js';
-export { rawShortMessage, SmppError, SmppLink, type SmsLink } from './smpp-link.js';
-export { type HandsetCard, TestNetwork, type TestNetworkOptions } from './test-network.js';
+export { SmppLink, type SmppLinkOptions, type SmsLink } from './smpp-link.js';
+export {
+  type AddressingOptions,
+  commandStatusText,
+  decodePdu,
+  ESME,
+  SMPP_INTERFACE_VERSION_34,
+  type SmppAddress,
+  SmppError,
+  SmppPduError,
+  shortMessageOf,
+  smppAddress,
+} from './smpp-pdu.js';
+export { checkBind, checkSubmitSm, type DataCodingPolicy, deliveredDcs } from './smsc-checks.js';
+export {
+  type BindRecord,
+  type HandsetCard,
+  type SubmitFault,
+  type SubmitRecord,
+  TestNetwork,
+  type TestNetworkOptions,
+} from './test-network.js';
