@@ -1,8 +1,8 @@
 // `iotsafe ota encode | decode`: build an SCP80 secured packet from keys and a script, or open a
 // captured one (packet, SMS user data, SMS-DELIVER TPDU or ENVELOPE) or a PoR with the keys. Keys come
 // from --kic-key/--kid-key, IOTSAFE_OTA_KIC/_KID, or a key file with kic= and kid= lines; never printed.
-import { readFileSync } from 'node:fs';
-import { OtaKeyStore, OtaServer, SmppLink, serveOtaApi, TestNetwork } from '@iotsafe/ota';
+import { readFileSync, statSync } from 'node:fs';
+import { KeyStoreError, OtaKeyStore, OtaServer, SmppLink, serveOtaApi, TestNetwork } from '@iotsafe/ota';
 import {
   bytesToHex,
   commandPacketUserData,
@@ -29,9 +29,9 @@ import {
   swToHex,
   TOA_UNKNOWN_ISDN,
 } from '@iotsafe/protocol';
-import { VirtualSim } from '@iotsafe/sim';
+import { StorageKeyError, VirtualSim } from '@iotsafe/sim';
 import { type Command, Option } from 'commander';
-import { print, printJson, table } from './output.js';
+import { print, printError, printJson, table } from './output.js';
 import { type GlobalOptions, parseHostPort, storageKey, UsageError } from './session.js';
 
 /** What `ota send` and `ota serve` share: the key store, the SMSC, and the wait for each PoR. */
@@ -302,27 +302,57 @@ function safeCompact(data: Uint8Array): Uint8Array[] {
   }
 }
 
+/**
+ * The OTA key store: a missing file is a usage error unless `create` (a mistyped --store path must not
+ * start an empty store), another storage key a StorageKeyError; a store others can read gets a warning.
+ */
+function openKeyStore(path: string, key: Uint8Array, create: boolean): OtaKeyStore {
+  let store: OtaKeyStore;
+  try {
+    store = OtaKeyStore.open(path, key, { create });
+  } catch (error) {
+    if (error instanceof KeyStoreError && error.code === 'missing_store')
+      throw new UsageError(`${error.message}: check --store, or pass --create to make a new one`);
+    if (error instanceof KeyStoreError && error.code === 'wrong_storage_key')
+      throw new StorageKeyError(error.message);
+    throw error;
+  }
+  if (statSync(path).mode & 0o077)
+    printError(`warning: ${path} can be read by other users; it holds sealed OTA keys (chmod 600 ${path})`);
+  return store;
+}
+
 function registerServerCommands(ota: Command, globals: () => GlobalOptions): void {
-  const openStore = (path: string) => OtaKeyStore.open(path, storageKey(globals()));
+  const openStore = (path: string, create = false) => openKeyStore(path, storageKey(globals()), create);
 
   keyOptions(
     ota
       .command('add-sim')
       .description('record a SIM and an SCP80 key set in the OTA key store (keys sealed by the storage key)')
       .requiredOption('--store <file>', 'the key store (SQLite)')
+      .option('--create', 'create the key store if it does not exist (0600)')
       .requiredOption('--iccid <digits>')
       .requiredOption('--msisdn <digits>')
       .option('--kvn <n>', 'key version', '1')
       .requiredOption('--kic <hex>', 'KIc byte (12 AES, 15 3DES 2-key; its KVN nibble is taken from --kvn)'),
   ).action(
-    (options: KeyFlags & { store: string; iccid: string; msisdn: string; kvn: string; kic: string }) => {
+    (
+      options: KeyFlags & {
+        store: string;
+        create?: boolean;
+        iccid: string;
+        msisdn: string;
+        kvn: string;
+        kic: string;
+      },
+    ) => {
       const kvn = Number(options.kvn);
       if (!Number.isInteger(kvn) || kvn < 1 || kvn > 15) throw new UsageError('--kvn takes 1 to 15');
       const keys = otaKeys(options);
       if (!keys.kic || !keys.kid)
         throw new UsageError('give the KIc and KID keys (--kic-key/--kid-key or --keys-file)');
       const byte = (kvn << 4) | (hexOption(options.kic, '--kic', 1)[0]! & 0x0f);
-      const store = openStore(options.store);
+      const store = openStore(options.store, options.create);
       try {
         store.addSim({ iccid: options.iccid, msisdn: options.msisdn });
         store.putKeySet(options.iccid, { kvn, kicByte: byte, kidByte: byte, kic: keys.kic, kid: keys.kid });

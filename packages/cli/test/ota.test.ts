@@ -113,6 +113,7 @@ describe('iotsafe ota over SMPP, end to end', () => {
         'add-sim',
         '--store',
         store,
+        '--create',
         '--iccid',
         '8988211000000467285',
         '--msisdn',
