@@ -14,6 +14,7 @@ import {
   commandStatusText,
   ESM_CLASS_UDHI,
   ESME,
+  refusalOf,
   SMPP_INTERFACE_VERSION_34,
   SmppError,
   shortMessageOf,
@@ -134,6 +135,9 @@ export class SmppLink implements SmsLink {
           `the SMSC refused the bind: ${commandStatusText(bound.command_status)}`,
           bound.command_status,
         );
+      // it may have hung up (or sent what ends the session) right behind its bind_resp
+      if (session.socket.destroyed)
+        throw new SmppError('the SMSC closed the connection right after the bind');
     } catch (error) {
       session.destroy();
       throw error instanceof SmppError ? error : new SmppError((error as Error).message);
@@ -171,7 +175,10 @@ export class SmppLink implements SmsLink {
         failures.delete(closed);
         resolve(response);
       });
-      if (!written) closed();
+      if (!written) {
+        closed();
+        session.destroy(); // not writable: a dead connection whose close may never come by itself
+      }
     });
   }
 
@@ -187,7 +194,19 @@ export class SmppLink implements SmsLink {
     this.flush();
   }
 
+  // Runs inside the library's reader: whatever goes wrong ends this bind, never the process.
   private received(session: smpp.Session, pdu: smpp.Pdu): void {
+    try {
+      this.answer(session, pdu);
+    } catch (error) {
+      this.lastError = new SmppError(
+        `cannot handle a ${pdu.command} from the SMSC: ${(error as Error).message}`,
+      );
+      session.destroy();
+    }
+  }
+
+  private answer(session: smpp.Session, pdu: smpp.Pdu): void {
     if (pdu.isResponse()) return; // matched to its request by the library
     switch (pdu.command) {
       case 'deliver_sm': {
@@ -212,7 +231,7 @@ export class SmppLink implements SmsLink {
         session.send(pdu.response(), undefined, () => session.close());
         return;
       default:
-        session.send(pdu.response(pdu.command === 'unknown' ? {} : { command_status: ESME.RINVCMDID }));
+        session.send(refusalOf(pdu));
     }
   }
 

@@ -153,6 +153,17 @@ export function shortMessageOf(pdu: smpp.Pdu): Uint8Array {
   return value instanceof Uint8Array ? value : new Uint8Array(0);
 }
 
+/**
+ * The answer to a request this side does not take: its *_resp with ESME_RINVCMDID, or a generic_nack
+ * where the command has no response of its own (outbind, alert_notification) or is unknown (§4.3).
+ */
+export function refusalOf(pdu: smpp.Pdu): smpp.Pdu {
+  const fields = { command_status: ESME.RINVCMDID, sequence_number: pdu.sequence_number };
+  return pdu.command !== 'unknown' && smpp.commands[`${pdu.command}_resp`]
+    ? new smpp.PDU(`${pdu.command}_resp`, fields)
+    : new smpp.PDU('generic_nack', fields);
+}
+
 const HEADER_LENGTH = 16;
 
 /** One whole PDU from its bytes (what the library's stream reader does for each), or an SmppPduError. */

@@ -19,7 +19,7 @@ import {
   toaOf,
 } from '@iotsafe/protocol';
 import smpp from 'smpp';
-import { ESM_CLASS_UDHI, ESME, SMPP_INTERFACE_VERSION_34, shortMessageOf } from './smpp-pdu.js';
+import { ESM_CLASS_UDHI, ESME, refusalOf, SMPP_INTERFACE_VERSION_34, shortMessageOf } from './smpp-pdu.js';
 import { checkBind, checkSubmitSm, type DataCodingPolicy, deliveredDcs } from './smsc-checks.js';
 
 /** What a handset needs of its SIM: the card's transmit (a VirtualSim's `card`, or a reader). */
@@ -163,7 +163,20 @@ export class TestNetwork {
       this.sessions.delete(session);
       for (const message of this.outbox) if (message.session === session) delete message.session;
     });
-    session.on('pdu', (pdu: smpp.Pdu) => this.handle(session, pdu));
+    session.on('pdu', (pdu: smpp.Pdu) => {
+      try {
+        this.handle(session, pdu);
+      } catch {
+        // inside the library's reader: a fault here ends this session, never the process
+        session.send(
+          new smpp.PDU('generic_nack', {
+            command_status: ESME.RSYSERR,
+            sequence_number: pdu.sequence_number,
+          }),
+        );
+        session.destroy();
+      }
+    });
   }
 
   private handle(session: smpp.Session, pdu: smpp.Pdu): void {
@@ -186,9 +199,8 @@ export class TestNetwork {
       case 'submit_sm':
         this.submit(session, state, pdu);
         return;
-      default:
-        // generic_nack ESME_RINVCMDID for a command the library does not know; the rest is not offered
-        session.send(pdu.response(pdu.command === 'unknown' ? {} : { command_status: ESME.RINVCMDID }));
+      default: // not offered by this SMSC
+        session.send(refusalOf(pdu));
     }
   }
 

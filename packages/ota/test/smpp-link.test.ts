@@ -236,7 +236,7 @@ describe('a bind that stays up, and comes back', () => {
     await link.close();
   });
 
-  test("the SMSC's own enquire_link and unbind are answered; after an unbind the link binds again", async () => {
+  test("the SMSC's own enquire_link, alert_notification and unbind are answered; after an unbind the link binds again", async () => {
     const seen: string[] = [];
     let sessions = 0;
     const smsc = smpp.createServer((session) => {
@@ -247,7 +247,11 @@ describe('a bind that stays up, and comes back', () => {
         if (pdu.command === 'bind_transceiver') {
           session.send(pdu.response());
           if (sessions === 1)
-            session.send(new smpp.PDU('enquire_link'), () => session.send(new smpp.PDU('unbind')));
+            session.send(new smpp.PDU('enquire_link'), () => {
+              // a request with no response of its own: generic_nack (it crashed the link before)
+              session.send(new smpp.PDU('alert_notification', { source_addr: '1', esme_addr: '2' }));
+              session.send(new smpp.PDU('unbind'));
+            });
         } else if (pdu.command === 'submit_sm') session.send(pdu.response({ message_id: 'x1' }));
         else if (!pdu.isResponse()) session.send(pdu.response());
       });
@@ -263,7 +267,12 @@ describe('a bind that stays up, and comes back', () => {
     });
     try {
       await until(() => sessions === 2 && link.bound, 'the second bind');
-      assert.deepEqual(seen.slice(0, 3), ['bind_transceiver', 'enquire_link_resp', 'unbind_resp']);
+      assert.deepEqual(seen.slice(0, 4), [
+        'bind_transceiver',
+        'enquire_link_resp',
+        'generic_nack',
+        'unbind_resp',
+      ]);
       assert.equal(await link.submit(MSISDN, h('027000')), 'x1');
     } finally {
       await link.close();
