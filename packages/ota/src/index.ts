@@ -1,6 +1,23 @@
-export { type ServedApi, serveOtaApi } from './http-api.js';
-export { KeyStoreError, type OtaKeySet, OtaKeyStore, type SimRecord } from './key-store.js';
 export {
+  type ApiError,
+  buildOtaApi,
+  isLoopback,
+  MIN_TOKEN_LENGTH,
+  OtaApiConfigError,
+  type OtaApiOptions,
+  type ServedApi,
+  serveOtaApi,
+} from './http-api.js';
+export {
+  KeyStoreError,
+  type KeyStoreErrorCode,
+  type OtaKeySet,
+  OtaKeyStore,
+  type SimRecord,
+} from './key-store.js';
+export {
+  DEFAULT_MAX_SMS_PER_SCRIPT,
+  OtaLimitError,
   type OtaResult,
   type OtaScript,
   OtaServer,
