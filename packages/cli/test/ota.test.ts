@@ -141,21 +141,20 @@ describe('iotsafe ota over SMPP, end to end', () => {
       try {
         const port = network.match[1]!;
         const spn = `01${Buffer.from('cli over sms').toString('hex')}ffffffff`;
-        const sent = step([
-          '--json',
+        const smsc = ['--store', store, '--smsc', `127.0.0.1:${port}`];
+        const send = (script: string, options: string[] = [], at = smsc) => [
           'ota',
           'send',
-          '--store',
-          store,
-          '--smsc',
-          `127.0.0.1:${port}`,
+          ...at,
           '--iccid',
           '8988211000000467285',
           '--tar',
           'B00000',
           '--script',
-          `00a40004027f2000a40004026f4600d6000011${spn}00b0000011`,
-        ]);
+          script,
+          ...options,
+        ];
+        const sent = step(['--json', ...send(`00a40004027f2000a40004026f4600d6000011${spn}00b0000011`)]);
         const result = JSON.parse(sent);
         assert.equal(result.status, 0);
         assert.equal(result.counter, '1');
@@ -164,7 +163,6 @@ describe('iotsafe ota over SMPP, end to end', () => {
         // the same through `ota serve`: the SMPP link stays up, scripts come in on POST /send
         const tokenFile = join(dir, 'ota.token');
         writeFileSync(tokenFile, `${'7e'.repeat(24)}\n`, { mode: 0o600 });
-        const smsc = ['--store', store, '--smsc', `127.0.0.1:${port}`];
         const served = await startCli(
           ['ota', 'serve', ...smsc, '--token-file', tokenFile],
           env,
@@ -212,49 +210,16 @@ describe('iotsafe ota over SMPP, end to end', () => {
 
         // a mistyped store is an error, not a new empty store; a wrong storage key is exit 4
         const typo = iotsafe(
-          [
-            'ota',
-            'send',
-            '--store',
-            join(dir, 'otadb'),
-            '--smsc',
-            `127.0.0.1:${port}`,
-            '--iccid',
-            '8988211000000467285',
-            '--tar',
-            'B00000',
-            '--script',
-            '00',
-          ],
+          send('00', [], ['--store', join(dir, 'otadb'), '--smsc', `127.0.0.1:${port}`]),
           env,
         );
         assert.equal(typo.code, 2);
         assert.match(typo.stderr, /no OTA key store at .*otadb/);
         assert.equal(existsSync(join(dir, 'otadb')), false);
-        const wrongKey = iotsafe(
-          ['ota', 'send', ...smsc, '--iccid', '8988211000000467285', '--tar', 'B00000', '--script', '00'],
-          {
-            IOTSAFE_STORAGE_KEY: '3e'.repeat(32),
-          },
-        );
+        const wrongKey = iotsafe(send('00'), { IOTSAFE_STORAGE_KEY: '3e'.repeat(32) });
         assert.equal(wrongKey.code, 4);
         assert.match(wrongKey.stderr, /sealed under another storage key/);
-        const inbox = iotsafe(
-          [
-            'ota',
-            'send',
-            ...smsc,
-            '--iccid',
-            '8988211000000467285',
-            '--tar',
-            'B00000',
-            '--script',
-            '00',
-            '--dcs',
-            '04',
-          ],
-          env,
-        );
+        const inbox = iotsafe(send('00', ['--dcs', '04']), env);
         assert.equal(inbox.code, 2);
         assert.match(inbox.stderr, /only 8-bit class 2/);
         assert.equal(statSync(store).mode & 0o777, 0o600);
