@@ -1,11 +1,12 @@
 // `iotsafe ota encode | decode`: build an SCP80 secured packet from keys and a script, or open a
 // captured one (packet, SMS user data, SMS-DELIVER TPDU or ENVELOPE) or a PoR with the keys. Keys come
 // from --kic-key/--kid-key, IOTSAFE_OTA_KIC/_KID, or a key file with kic= and kid= lines; never printed.
+// `ota add-sim` records a SIM in the OTA server's key store; send, serve and network are in ota-server.ts.
 import { readFileSync } from 'node:fs';
-import { OtaKeyStore, OtaServer, SmppLink, serveOtaApi, TestNetwork } from '@iotsafe/ota';
 import {
   bytesToHex,
   commandPacketUserData,
+  DCS_8BIT_CLASS2,
   decodeCommandHeader,
   decodeCompactResponse,
   decodeCompactScript,
@@ -22,54 +23,21 @@ import {
   hexToBytes,
   type OtaKeys,
   openCommandPacket,
+  PID_SIM_DATA_DOWNLOAD,
   porStatusText,
   scriptFormat,
   swToHex,
+  TOA_UNKNOWN_ISDN,
 } from '@iotsafe/protocol';
-import { VirtualSim } from '@iotsafe/sim';
 import { type Command, Option } from 'commander';
+import { hexOption, openKeyStore, registerOtaServerCommands } from './ota-server.js';
 import { print, printJson, table } from './output.js';
-import { type GlobalOptions, parseHostPort, storageKey, UsageError } from './session.js';
-
-/** What `ota send` and `ota serve` share: the key store, the SMSC, and the wait for each PoR. */
-interface ServerFlags {
-  store: string;
-  smsc: string;
-  systemId: string;
-  password?: string;
-  timeout: string;
-}
-
-function addServerFlags(c: Command): Command {
-  return c
-    .requiredOption('--store <file>', 'the key store (SQLite)')
-    .requiredOption('--smsc <host:port>', 'the SMSC (SMPP)')
-    .option('--system-id <id>', 'SMPP system_id', 'iotsafe')
-    .option('--password <text>', 'SMPP password (or IOTSAFE_SMPP_PASSWORD)')
-    .option('--timeout <ms>', 'wait for a PoR, per attempt', '10000');
-}
-
-/** The SMPP link to the SMSC the flags name; the password may come from the environment instead. */
-function connectSmsc(options: ServerFlags): Promise<SmppLink> {
-  return SmppLink.connect({
-    ...parseHostPort(options.smsc, '--smsc'),
-    systemId: options.systemId,
-    password: options.password ?? process.env.IOTSAFE_SMPP_PASSWORD ?? '',
-  });
-}
+import { type GlobalOptions, storageKey, UsageError } from './session.js';
 
 interface KeyFlags {
   kicKey?: string;
   kidKey?: string;
   keysFile?: string;
-}
-
-function hexOption(value: string | undefined, what: string, bytes?: number): Uint8Array {
-  if (value === undefined) throw new UsageError(`${what} is required`);
-  const clean = value.replace(/\s+/g, '');
-  if (!/^([0-9a-fA-F]{2})*$/.test(clean) || (bytes !== undefined && clean.length !== bytes * 2))
-    throw new UsageError(`${what} takes ${bytes === undefined ? '' : `${bytes} bytes of `}hex`);
-  return hexToBytes(clean);
 }
 
 function otaKeys(flags: KeyFlags): OtaKeys {
@@ -135,7 +103,8 @@ export function registerOta(program: Command, globals: () => GlobalOptions): voi
   const ota = program
     .command('ota')
     .description('SCP80 over the air: build and open packets, keep keys and counters, send over SMPP');
-  registerServerCommands(ota, globals);
+  registerAddSim(ota, globals);
+  registerOtaServerCommands(ota, globals);
 
   keyOptions(
     ota
@@ -185,9 +154,9 @@ export function registerOta(program: Command, globals: () => GlobalOptions): voi
       const forms = userData.map((ud) => {
         if (options.as === 'user-data') return ud;
         const tpdu = encodeSmsDeliver({
-          originator: { digits: options.originator, toa: 0x81 },
-          pid: 0x7f,
-          dcs: 0xf6,
+          originator: { digits: options.originator, toa: TOA_UNKNOWN_ISDN },
+          pid: PID_SIM_DATA_DOWNLOAD,
+          dcs: DCS_8BIT_CLASS2,
           timestamp: hexToBytes('00000000000000'),
           userData: ud,
           userDataHeader: true,
@@ -299,27 +268,35 @@ function safeCompact(data: Uint8Array): Uint8Array[] {
   }
 }
 
-function registerServerCommands(ota: Command, globals: () => GlobalOptions): void {
-  const openStore = (path: string) => OtaKeyStore.open(path, storageKey(globals()));
-
+function registerAddSim(ota: Command, globals: () => GlobalOptions): void {
   keyOptions(
     ota
       .command('add-sim')
       .description('record a SIM and an SCP80 key set in the OTA key store (keys sealed by the storage key)')
       .requiredOption('--store <file>', 'the key store (SQLite)')
+      .option('--create', 'create the key store if it does not exist (0600)')
       .requiredOption('--iccid <digits>')
       .requiredOption('--msisdn <digits>')
       .option('--kvn <n>', 'key version', '1')
       .requiredOption('--kic <hex>', 'KIc byte (12 AES, 15 3DES 2-key; its KVN nibble is taken from --kvn)'),
   ).action(
-    (options: KeyFlags & { store: string; iccid: string; msisdn: string; kvn: string; kic: string }) => {
+    (
+      options: KeyFlags & {
+        store: string;
+        create?: boolean;
+        iccid: string;
+        msisdn: string;
+        kvn: string;
+        kic: string;
+      },
+    ) => {
       const kvn = Number(options.kvn);
       if (!Number.isInteger(kvn) || kvn < 1 || kvn > 15) throw new UsageError('--kvn takes 1 to 15');
       const keys = otaKeys(options);
       if (!keys.kic || !keys.kid)
         throw new UsageError('give the KIc and KID keys (--kic-key/--kid-key or --keys-file)');
       const byte = (kvn << 4) | (hexOption(options.kic, '--kic', 1)[0]! & 0x0f);
-      const store = openStore(options.store);
+      const store = openKeyStore(options.store, storageKey(globals()), options.create ?? false);
       try {
         store.addSim({ iccid: options.iccid, msisdn: options.msisdn });
         store.putKeySet(options.iccid, { kvn, kicByte: byte, kidByte: byte, kic: keys.kic, kid: keys.kid });
@@ -331,118 +308,4 @@ function registerServerCommands(ota: Command, globals: () => GlobalOptions): voi
       }
     },
   );
-
-  const send = ota
-    .command('send')
-    .description('send a script to a SIM over SMPP and print its PoR')
-    .option('--to <iccid|msisdn>', 'the SIM')
-    .option('--iccid <digits>', 'the SIM by ICCID (same as --to)')
-    .requiredOption('--tar <hex>', 'TAR: 000000 RAM to the ISD, B00000 RFM')
-    .requiredOption('--script <hex>', 'compact C-APDUs or an AA/AE script')
-    .option('--spi <hex>', 'SPI', '1619')
-    .option('--kvn <n>', 'key version', '1');
-  addServerFlags(send).action(
-    async (
-      options: ServerFlags & {
-        to?: string;
-        iccid?: string;
-        tar: string;
-        script: string;
-        spi: string;
-        kvn: string;
-      },
-    ) => {
-      const sim = options.to ?? options.iccid;
-      if (!sim) throw new UsageError('which SIM? pass --iccid DIGITS or --to ICCID|MSISDN');
-      const request = {
-        sim,
-        tar: bytesToHex(hexOption(options.tar, '--tar', 3)),
-        script: hexOption(options.script, '--script'),
-        spi: bytesToHex(hexOption(options.spi, '--spi', 2)),
-        kvn: Number(options.kvn),
-      };
-      const store = openStore(options.store);
-      try {
-        const link = await connectSmsc(options);
-        try {
-          const result = await new OtaServer(store, link, { timeoutMs: Number(options.timeout) }).send(
-            request,
-          );
-          const por = result.por;
-          if (globals().json)
-            printJson({
-              counter: result.counter.toString(),
-              attempts: result.attempts,
-              status: por?.status,
-              data: por ? bytesToHex(por.data) : undefined,
-            });
-          else
-            print(
-              table([
-                ['CNTR', result.counter.toString()],
-                ['attempts', String(result.attempts)],
-                [
-                  'PoR',
-                  por ? `${por.status.toString(16).padStart(2, '0')} ${por.statusText}` : '(none asked for)',
-                ],
-                ...(por?.data.length ? [['data', bytesToHex(por.data)]] : []),
-              ]),
-            );
-          if (por && por.status !== 0) process.exitCode = 3;
-        } finally {
-          await link.close();
-        }
-      } finally {
-        store.close();
-      }
-    },
-  );
-
-  const serve = ota
-    .command('serve')
-    .description('keep the OTA server and its SMPP link up; take scripts on POST /send (127.0.0.1)')
-    .option('--listen <[host:]port>', 'the HTTP API (host 127.0.0.1 by default)', '0');
-  addServerFlags(serve).action(async (options: ServerFlags & { listen: string }) => {
-    const store = openStore(options.store);
-    const link = await connectSmsc(options);
-    const api = await serveOtaApi(new OtaServer(store, link, { timeoutMs: Number(options.timeout) }), {
-      ...(options.listen === '0' ? {} : parseHostPort(options.listen, '--listen')),
-    });
-    print(`OTA server: POST http://127.0.0.1:${api.port}/send {"to", "tar", "script"}`);
-    await new Promise<void>((resolve) => {
-      process.once('SIGINT', resolve);
-      process.once('SIGTERM', resolve);
-    });
-    await api.stop();
-    await link.close();
-    store.close();
-  });
-
-  ota
-    .command('network <sim-dir>')
-    .description('run a local SMSC (SMPP on 127.0.0.1) with a handset holding this SIM, until interrupted')
-    .requiredOption('--msisdn <digits>', "the handset's number")
-    .option('--port <n>', 'SMPP port (default: a free one)', '0')
-    .option('--system-id <id>', 'SMPP system_id to accept', 'iotsafe')
-    .option('--password <text>', 'SMPP password to accept (or IOTSAFE_SMPP_PASSWORD)')
-    .action(
-      async (
-        simDir: string,
-        options: { msisdn: string; port: string; systemId: string; password?: string },
-      ) => {
-        const sim = VirtualSim.open(simDir, { storageKey: storageKey(globals()) });
-        const network = await TestNetwork.start({
-          systemId: options.systemId,
-          password: options.password ?? process.env.IOTSAFE_SMPP_PASSWORD ?? '',
-          port: Number(options.port),
-        });
-        network.attach(options.msisdn, sim.card);
-        print(`SMSC on 127.0.0.1:${network.port}; handset ${options.msisdn} holds ${simDir}`);
-        await new Promise<void>((resolve) => {
-          process.once('SIGINT', resolve);
-          process.once('SIGTERM', resolve);
-        });
-        await network.stop();
-      },
-    );
 }
