@@ -1,6 +1,5 @@
-export { CIPHER_SUITES, type CipherSuiteInfo, RecordProtection, suiteByCode } from './aead.js';
 export { trustAnchors, verifyServerChain } from './certificates.js';
-export { type ConnectOptions, connect, TlsClientSocket } from './client.js';
+export { connect, TlsClientSocket } from './client.js';
 export * from './constants.js';
 export { TlsError } from './errors.js';
 export {
@@ -19,4 +18,7 @@ export {
   SoftwareKeyOps,
   schemesForCurve,
 } from './keyops.js';
+export type { ConnectOptions, TlsVersionName } from './options.js';
+export { Tls13RecordCipher } from './record/protection.js';
 export { sessionFromJson, sessionToJson, sessionUsable, type TlsSession } from './session.js';
+export { CIPHER_SUITES, type CipherSuiteInfo, suiteByCode } from './suites.js';

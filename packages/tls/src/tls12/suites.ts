@@ -3,7 +3,7 @@
 // GCM/CCM, RFC 7905 ChaCha20). Only AEAD suites: no CBC, no RSA key exchange.
 import type { HashAlgorithm } from '@iotsafe/protocol';
 
-export type KeyExchange12 = 'ecdhe_ecdsa' | 'psk' | 'ecdhe_psk';
+export type KeyExchange12 = 'ecdhe_ecdsa' | 'ecdhe_rsa' | 'psk' | 'ecdhe_psk';
 export type Aead12 = 'aes-128-gcm' | 'aes-256-gcm' | 'chacha20-poly1305' | 'aes-128-ccm' | 'aes-128-ccm8';
 
 export interface Suite12 {
