@@ -57,10 +57,6 @@ export class StreamRecordLayer {
     return this.writeHalf;
   }
 
-  get readProtected(): boolean {
-    return this.readHalf.cipher !== undefined;
-  }
-
   changeReadCipher(cipher: RecordCipher): void {
     this.readHalf = this.readHalf.next(cipher);
   }
