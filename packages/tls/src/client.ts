@@ -5,10 +5,11 @@
 import type { X509Certificate } from 'node:crypto';
 import { connect as netConnect, Socket } from 'node:net';
 import { Duplex } from 'node:stream';
-import { ALERT, CONTENT_TYPE, HANDSHAKE_TYPE, TLS12 } from './constants.js';
+import { ALERT, type AlertName, CONTENT_TYPE, HANDSHAKE_TYPE, TLS12 } from './constants.js';
+import { explainAlert } from './diagnostics.js';
 import { TlsError, tlsFail } from './errors.js';
 import { ClientHandshake } from './handshake-client.js';
-import type { Established, HandshakeConn, HandshakeDiagnostics } from './handshake-conn.js';
+import type { Established, HandshakeConn, HandshakeDiagnostics, HandshakeEvent } from './handshake-conn.js';
 import { cipherFor, nextTrafficSecret } from './handshake-tls13.js';
 import { type KeyOps, SoftwareKeyOps } from './keyops.js';
 import { marshalKeyUpdate, unmarshalKeyUpdate, unmarshalNewSessionTicket } from './messages.js';
@@ -23,23 +24,41 @@ import { unmarshalEmpty } from './tls12/messages.js';
 
 export type { ConnectOptions } from './options.js';
 
+/** When the steps of the handshake happened (performance.now() ms), and how long it took in all. */
+export interface HandshakeStats {
+  /** From connect() to 'secureConnect' (TCP connect, SIM operations and the server's verdict included). */
+  milliseconds: number;
+  startedAt: number;
+  clientHelloSentAt?: number;
+  serverHelloReadAt?: number;
+  finishedSentAt?: number;
+}
+
+const MIN_VERDICT_WAIT = 250;
+const MAX_VERDICT_WAIT = 5000;
+
 export class TlsClientSocket extends Duplex implements HandshakeConn {
   authorized = false;
   alpnProtocol: string | false = false;
-  /** Handshake statistics: how long it took. */
-  readonly handshakeStats = { milliseconds: 0 };
+  readonly handshakeStats: HandshakeStats = { milliseconds: 0, startedAt: performance.now() };
   readonly keyOps: KeyOps;
   readonly diagnostics: HandshakeDiagnostics = {};
+  /** The version the ServerHello chose; until then, none. */
+  version?: TlsVersionName;
 
   private readonly stream: Duplex;
   // The record-layer version field of TLS 1.2 and 1.3 alike (RFC 8446 §5.1).
   private readonly records = new StreamRecordLayer(TLS12);
   private readonly handshake = new HandshakeBuffer();
   private established?: Established;
+  /** 'secureConnect' has been emitted: records are application data and post-handshake messages now. */
+  private secure = false;
   /** TLS 1.3 traffic secrets of the application keys, for KeyUpdate (§7.2). */
   private readSecret?: Uint8Array;
   private writeSecret?: Uint8Array;
   private peerClosed = false;
+  /** The stream has ended (FIN): no more bytes will come. */
+  private ended = false;
   private waiter?: { resolve: () => void; reject: (error: Error) => void };
   private pendingWrites: { chunk: Uint8Array; callback: (error?: Error | null) => void }[] = [];
   private timer?: NodeJS.Timeout;
@@ -47,41 +66,75 @@ export class TlsClientSocket extends Duplex implements HandshakeConn {
   constructor(readonly options: ConnectOptions) {
     super();
     this.keyOps = options.keyOps ?? new SoftwareKeyOps();
+    const handshake = new ClientHandshake(this);
+    // What does not depend on the server starts before the socket is even asked to connect.
+    if (options.pipelining ?? true) handshake.prepare();
     this.stream =
       options.socket ?? netConnect({ host: options.host ?? '127.0.0.1', port: options.port ?? 443 });
     this.stream.on('data', (chunk: Buffer) => this.onData(chunk));
     this.stream.on('end', () => this.onPeerEnd());
-    this.stream.on('error', (error) => this.fail(error));
+    this.stream.on('error', (error) => this.onStreamError(error));
     this.timer = setTimeout(
       () => this.fail(new TlsError('user_canceled', 'the TLS handshake timed out')),
       options.handshakeTimeout ?? 30_000,
     );
     const start = () => {
-      const started = performance.now();
-      new ClientHandshake(this)
+      handshake
         .run()
-        .then((established) => {
-          clearTimeout(this.timer);
-          this.handshakeStats.milliseconds = performance.now() - started;
-          this.onEstablished(established);
-        })
+        .then((established) => this.onEstablished(established))
         .catch((error) => this.fail(error));
     };
     if (this.stream instanceof Socket && this.stream.connecting) this.stream.once('connect', start);
     else queueMicrotask(start);
   }
 
-  private onEstablished(established: Established): void {
+  /**
+   * The handshake is done on our side. A TLS 1.3 server that asked for our certificate answers it after
+   * our Finished: its verdict is awaited (bounded) so that a refusal fails the connection instead of
+   * 'secureConnect'; what it sent is processed before the connection is declared up.
+   */
+  private async onEstablished(established: Established): Promise<void> {
     this.established = established;
     this.authorized = established.authorized;
     if (established.alpn !== undefined) this.alpnProtocol = established.alpn;
+    try {
+      if (established.verdictPending) await this.awaitVerdict();
+      this.pumpApplicationData();
+      await established.keyOpsReleased;
+    } catch (error) {
+      this.fail(error);
+      return;
+    }
+    if (this.destroyed) return;
+    clearTimeout(this.timer);
+    this.secure = true;
+    this.handshakeStats.milliseconds = performance.now() - this.handshakeStats.startedAt;
     this.emit('secureConnect');
     this.flushPendingWrites();
     this.pumpApplicationData();
   }
 
-  private get connected(): boolean {
-    return this.established !== undefined;
+  /** Waits until the server sends something after our Finished, or the verdict window closes. */
+  private async awaitVerdict(): Promise<void> {
+    const { clientHelloSentAt, serverHelloReadAt } = this.handshakeStats;
+    const roundTrip = (serverHelloReadAt ?? 0) - (clientHelloSentAt ?? 0);
+    const wait =
+      this.options.clientAuthTimeout ?? Math.min(MAX_VERDICT_WAIT, Math.max(MIN_VERDICT_WAIT, 2 * roundTrip));
+    if (wait <= 0 || this.records.buffered > 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.waitForData(),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, wait);
+      }),
+    ]).finally(() => {
+      clearTimeout(timer);
+      this.waiter = undefined;
+    });
+  }
+
+  mark(event: HandshakeEvent): void {
+    this.handshakeStats[`${event}At`] = performance.now();
   }
 
   // --- what a handshake asks of the connection (HandshakeConn) ---
@@ -152,62 +205,87 @@ export class TlsClientSocket extends Duplex implements HandshakeConn {
     }
   }
 
-  /** The version the ServerHello chose; until then, none. */
-  version?: TlsVersionName;
-
   // --- records in ---
 
   private onData(chunk: Buffer): void {
-    try {
-      this.records.push(chunk);
-    } catch (error) {
-      this.fail(error);
-      return;
-    }
+    this.records.push(chunk);
     const waiter = this.waiter;
     this.waiter = undefined;
     if (waiter) waiter.resolve();
-    else if (this.connected) this.pumpApplicationData();
+    else if (this.secure) this.pumpApplicationData();
   }
 
   private onPeerEnd(): void {
-    const error = new TlsError(
-      'handshake_failure',
-      this.connected
-        ? 'the server closed the connection without close_notify'
-        : 'the server closed the connection during the handshake',
-    );
+    this.ended = true;
     const waiter = this.waiter;
     this.waiter = undefined;
-    if (waiter) waiter.reject(error);
-    else if (this.connected) {
+    if (waiter) waiter.reject(this.closedError());
+    else if (this.established) {
       this.peerClosed = true;
       this.push(null);
     }
   }
 
+  private closedError(): TlsError {
+    if (this.secure)
+      return new TlsError('handshake_failure', 'the server closed the connection without close_notify');
+    if (this.established?.verdictPending)
+      return new TlsError(
+        'handshake_failure',
+        'the server closed the connection after our Finished (it probably refused our certificate)',
+      );
+    return new TlsError('handshake_failure', 'the server closed the connection during the handshake');
+  }
+
+  /** Resolves when more bytes arrive; rejects at once when the stream has ended. */
   private waitForData(): Promise<void> {
+    if (this.ended) return Promise.reject(this.closedError());
     return new Promise((resolve, reject) => {
       this.waiter = { resolve, reject };
     });
+  }
+
+  /**
+   * A broken stream (a reset, most often) fails the connection — unless an alert arrived before it: a
+   * Python ssl server resets right after its alert, and the alert says why.
+   */
+  private onStreamError(error: Error): void {
+    try {
+      for (let record = this.records.next(); record; record = this.records.next())
+        if (record.type === CONTENT_TYPE.ALERT) this.handleAlert(record.content);
+    } catch (alert) {
+      if (alert instanceof TlsError && alert.fromPeer) {
+        this.fail(alert);
+        return;
+      }
+    }
+    const code = (error as NodeJS.ErrnoException).code;
+    const reset = code === 'ECONNRESET' || code === 'EPIPE';
+    const refused = reset && !this.secure && this.established?.verdictPending;
+    this.fail(
+      reset
+        ? new TlsError(
+            'internal_error',
+            `the server reset the connection (${error.message})${refused ? '; it probably refused our certificate' : ''}`,
+          )
+        : error,
+    );
   }
 
   private handleAlert(content: Uint8Array): void {
     if (content.length !== 2) tlsFail('decode_error', 'malformed alert');
     const description = content[1]!;
     if (description === ALERT.close_notify) {
-      if (!this.connected)
-        throw new TlsError('close_notify', 'the server closed the connection during the handshake', true);
+      if (!this.established) throw new TlsError('close_notify', this.closedError().message, true);
       this.peerClosed = true;
       this.push(null);
       return;
     }
     const entry = Object.entries(ALERT).find(([, v]) => v === description);
-    const name = (entry?.[0] ?? 'internal_error') as keyof typeof ALERT;
-    const authRefused = ['certificate_required', 'handshake_failure', 'bad_certificate'].includes(name);
+    const name = (entry?.[0] ?? 'internal_error') as AlertName;
     throw new TlsError(
       name,
-      (authRefused && this.diagnostics.clientAuth) || '',
+      explainAlert(name, description, this.diagnostics),
       true,
       entry ? undefined : description,
     );
@@ -353,7 +431,7 @@ export class TlsClientSocket extends Duplex implements HandshakeConn {
   override _read(): void {}
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    if (!this.connected) {
+    if (!this.secure) {
       this.pendingWrites.push({ chunk: new Uint8Array(chunk), callback });
       return;
     }
@@ -372,7 +450,7 @@ export class TlsClientSocket extends Duplex implements HandshakeConn {
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    if (this.connected)
+    if (this.secure)
       this.writeChunks(this.records.seal(CONTENT_TYPE.ALERT, Uint8Array.of(1, ALERT.close_notify)));
     this.stream.end();
     callback();

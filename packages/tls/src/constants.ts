@@ -80,6 +80,26 @@ export const SIGNATURE_SCHEME = {
   rsa_pkcs1_sha512: 0x0601,
 } as const;
 
+/** Names of the signature schemes (IANA TLS SignatureScheme registry), for messages. */
+const SCHEME_NAMES: Record<number, string> = {
+  ...Object.fromEntries(Object.entries(SIGNATURE_SCHEME).map(([name, code]) => [code, name])),
+  513: 'rsa_pkcs1_sha1',
+  515: 'ecdsa_sha1',
+  2056: 'ed448',
+  2058: 'rsa_pss_pss_sha384',
+  2059: 'rsa_pss_pss_sha512',
+  2075: 'ecdsa_brainpoolP384r1tls13_sha384',
+  2076: 'ecdsa_brainpoolP512r1tls13_sha512',
+};
+
+/** A scheme's IANA name, or its code in hex. In TLS 1.2, 0x0503 is (sha384, ecdsa) on any curve. */
+export function schemeName(code: number): string {
+  return SCHEME_NAMES[code] ?? `0x${code.toString(16).padStart(4, '0')}`;
+}
+
+/** ClientCertificateType of a TLS 1.2 CertificateRequest (RFC 5246 §7.4.4, RFC 8422 §5.5). */
+export const CLIENT_CERTIFICATE_TYPE = { rsa_sign: 1, ecdsa_sign: 64 } as const;
+
 export const TLS13 = 0x0304;
 export const TLS12 = 0x0303;
 

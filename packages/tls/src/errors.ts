@@ -11,11 +11,8 @@ export class TlsError extends Error {
     /** The code received, when the peer sent one this library has no name for. */
     readonly receivedCode?: number,
   ) {
-    super(
-      fromPeer
-        ? `the server sent ${describeAlert(receivedCode ?? ALERT[alert])}${message ? ` (${message})` : ''}`
-        : message,
-    );
+    // A peer's alert without an explanation still says which alert it was.
+    super(fromPeer && !message ? `the server sent ${describeAlert(receivedCode ?? ALERT[alert])}` : message);
   }
 
   get alertCode(): number {

@@ -16,6 +16,7 @@ import {
   TLS12_ONLY_GROUPS,
   TLS13,
 } from './constants.js';
+import { describeOffer } from './diagnostics.js';
 import { tlsFail } from './errors.js';
 import { type Established, expectMessage, type HandshakeConn, serverName } from './handshake-conn.js';
 import { Tls12ClientHandshake } from './handshake-tls12.js';
@@ -32,6 +33,7 @@ import type { KeyShare } from './keyops.js';
 import { Flight } from './record/flight.js';
 import { copySession, obfuscatedTicketAge, sessionUsable } from './session.js';
 import { CIPHER_SUITES, type CipherSuiteInfo, suiteByCode } from './suites.js';
+import { isSignedKeyExchange } from './tls12/messages.js';
 import { SUITES_12, type Suite12, suite12ByCode } from './tls12/suites.js';
 
 /** What this ClientHello offers, decided once from the options and the KeyOps. */
@@ -49,14 +51,30 @@ export class ClientHandshake {
   readonly transcript = new Transcript();
   readonly clientRandom = new Uint8Array(randomBytes(32));
   private readonly sessionId = new Uint8Array(randomBytes(32));
+  private prepared?: Promise<{ offer: Offer; share?: KeyShare }>;
 
   constructor(private readonly conn: HandshakeConn) {}
 
+  /**
+   * Starts what does not depend on the server — the offer (with a PSK's Early Secret) and the first key
+   * share, which may be SIM operations — so it can run while TCP connects. run() does it otherwise.
+   */
+  prepare(): void {
+    if (this.prepared) return;
+    this.prepared = this.decideOffer().then(async (offer) => {
+      const share = offer.tls13 ? await this.conn.keyOps.generateKeyShare(offer.groups13[0]!) : undefined;
+      return share ? { offer, share } : { offer };
+    });
+    this.prepared.catch(() => {}); // run() reports it
+  }
+
   async run(): Promise<Established> {
-    const offer = await this.decideOffer();
-    let share = offer.tls13 ? await this.conn.keyOps.generateKeyShare(offer.groups13[0]!) : undefined;
+    this.prepare();
+    const { offer, share: firstShare } = await this.prepared!;
+    let share = firstShare;
     this.sendClientHello(offer, share);
     let hello = await this.readServerHello(offer);
+    this.conn.diagnostics.serverHelloRead = true;
     this.conn.version = hello.supportedVersion === undefined ? 'TLSv1.2' : 'TLSv1.3';
     if (hello.supportedVersion === undefined) return this.continueTls12(hello, offer, share);
     let suite = this.negotiatedSuite13(hello, offer);
@@ -82,36 +100,69 @@ export class ClientHandshake {
     }).run();
   }
 
-  /** Versions, suites and groups the options allow and the KeyOps can serve; the PSK to offer. */
+  /**
+   * Versions, suites and groups the options allow and the KeyOps can serve, and the PSK to offer. An
+   * external PSK offers the versions its holder may derive for (HKDF: TLS 1.3; the PRF: TLS 1.2), and
+   * its Early Secret — a SIM operation — is computed only when TLS 1.3 is offered with it.
+   */
   private async decideOffer(): Promise<Offer> {
     const { options, keyOps } = this.conn;
-    const tls13 = (options.maxVersion ?? 'TLSv1.3') === 'TLSv1.3';
-    const tls12 = (options.minVersion ?? 'TLSv1.2') === 'TLSv1.2';
-    if (!tls13 && !tls12) tlsFail('internal_error', 'minVersion is above maxVersion');
+    const wants13 = (options.maxVersion ?? 'TLSv1.3') === 'TLSv1.3';
+    const wants12 = (options.minVersion ?? 'TLSv1.2') === 'TLSv1.2';
+    if (!wants13 && !wants12) tlsFail('internal_error', 'minVersion is above maxVersion');
     const groups = (options.groups ?? keyOps.groups).filter((g) => keyOps.groups.includes(g));
-    if (groups.length === 0)
-      tlsFail('internal_error', 'no key exchange group in common with the key operations');
-    const psk = tls13 ? await this.choosePsk() : undefined;
+    if (groups.length === 0) {
+      const why = keyOps.groupsLimitedBy ? ` (${keyOps.groupsLimitedBy})` : '';
+      tlsFail('internal_error', `none of the groups asked for can be done by the key operations${why}`);
+    }
+    const externalPsk = keyOps.psk;
+    const pskVersions = externalPsk?.versions ?? { tls13: true, tls12: true };
+    const certificates = !externalPsk || options.ca !== undefined;
+    const session = options.session && sessionUsable(options.session, serverName(options), Date.now());
+    const tls13 = wants13 && (certificates || session || pskVersions.tls13);
+    const tls12 = wants12 && (certificates || pskVersions.tls12);
+    if (!tls13 && !tls12)
+      tlsFail(
+        'internal_error',
+        `the PSK may be used for ${pskVersions.tls13 ? 'TLS 1.3' : 'TLS 1.2'} only (its container's allowed derivations), which the options exclude`,
+      );
+    const psk = tls13 ? await this.choosePsk(pskVersions.tls13) : undefined;
     const allowed = (code: number) => !options.cipherSuites || options.cipherSuites.includes(code);
     // A PSK is bound to one hash: only the suites that use it can be offered (§4.2.11).
     const suites13 = tls13
-      ? CIPHER_SUITES.filter((c) => allowed(c.code) && (!psk || c.hash === psk.hash)).map((c) => c.code)
+      ? CIPHER_SUITES.filter((c) => allowed(c.code) && (!psk || c.hash === psk.hash))
       : [];
-    const externalPsk = keyOps.psk;
-    const certificates = !externalPsk || options.ca !== undefined;
     const suites12 = tls12
       ? SUITES_12.filter(
           (x) =>
             allowed(x.code) &&
-            (x.keyExchange === 'ecdhe_ecdsa' ? certificates : externalPsk?.hash === x.hash),
-        ).map((x) => x.code)
+            (isSignedKeyExchange(x.keyExchange)
+              ? certificates
+              : pskVersions.tls12 && externalPsk?.hash === x.hash),
+        )
       : [];
     const suites = [...suites13, ...suites12];
     if (suites.length === 0) tlsFail('internal_error', 'no cipher suite to offer');
     if (psk) this.transcript.hash = psk.hash;
     const groups13 = groups.filter((g) => !TLS12_ONLY_GROUPS.includes(g));
     if (tls13 && groups13.length === 0) tlsFail('internal_error', 'no TLS 1.3 key exchange group to offer');
-    return { tls13, tls12, suites, groups, groups13, ...(psk ? { psk } : {}) };
+    this.conn.diagnostics.offered = describeOffer({
+      versions: [...(tls13 ? ['TLS 1.3'] : []), ...(tls12 ? ['TLS 1.2'] : [])],
+      suites: suites.map((x) => x.name),
+      groups,
+      schemes: SERVER_SIGNATURE_SCHEMES,
+    });
+    const externalOffered =
+      (psk !== undefined && !psk.session) || suites12.some((x) => !isSignedKeyExchange(x.keyExchange));
+    if (externalOffered && externalPsk) this.conn.diagnostics.pskIdentity = printable(externalPsk.identity);
+    return {
+      tls13,
+      tls12,
+      suites: suites.map((x) => x.code),
+      groups,
+      groups13,
+      ...(psk ? { psk } : {}),
+    };
   }
 
   /** ClientHello (§4.1.2); with a PSK, its binder is an HMAC over the hello up to the binders (§4.2.11.2). */
@@ -162,11 +213,13 @@ export class ClientHandshake {
     const flight = new Flight();
     flight.add(CONTENT_TYPE.HANDSHAKE, bytes, this.conn.writeProtection);
     this.conn.sendFlight(flight);
+    this.conn.mark('clientHelloSent');
   }
 
   /** ServerHello (§4.1.3): the version, the downgrade sentinel, the session ID echo, the suite. */
   private async readServerHello(offer: Offer): Promise<ServerHello> {
     const m = await expectMessage(this.conn, HANDSHAKE_TYPE.SERVER_HELLO, 'ServerHello');
+    this.conn.mark('serverHelloRead');
     const hello = unmarshalServerHello(m.body);
     if (hello.supportedVersion === undefined) {
       // The server chose TLS 1.2 or below (§4.1.3, §D.1).
@@ -229,13 +282,14 @@ export class ClientHandshake {
       clientRandom: this.clientRandom,
       hello,
       suite,
+      offeredGroups: offer.groups,
       // The TLS 1.3 key share is reused for ECDHE when the server's curve is its group.
       ...(offer.tls13 && share ? { offeredShare: share } : {}),
     }).run();
   }
 
   /** The resumption ticket if it is still good for this server, else the external PSK of KeyOps. */
-  private async choosePsk(): Promise<OfferedPsk | undefined> {
+  private async choosePsk(external: boolean): Promise<OfferedPsk | undefined> {
     const { options, keyOps } = this.conn;
     const now = Date.now();
     const session = options.session;
@@ -252,7 +306,7 @@ export class ClientHandshake {
       };
     }
     const psk = keyOps.psk;
-    if (!psk) return undefined;
+    if (!psk || !external) return undefined;
     const hash: HashAlgorithm = psk.hash;
     return {
       identity: psk.identity,
@@ -262,4 +316,10 @@ export class ClientHandshake {
       earlySecret: await psk.earlySecret(),
     };
   }
+}
+
+/** A PSK identity for messages: its text when it is printable, else its hex. */
+function printable(identity: Uint8Array): string {
+  const text = new TextDecoder().decode(identity);
+  return /^[\x20-\x7e]*$/.test(text) ? text : Buffer.from(identity).toString('hex');
 }

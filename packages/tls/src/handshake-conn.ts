@@ -3,6 +3,11 @@
 // the server's identity that both versions make.
 import type { X509Certificate } from 'node:crypto';
 import { parseCertificate, trustAnchors, verifyServerChain } from './certificates.js';
+import { type NamedGroup, schemeName } from './constants.js';
+import type { HandshakeDiagnostics } from './diagnostics.js';
+
+export type { HandshakeDiagnostics };
+
 import { tlsFail } from './errors.js';
 import type { KeyOps } from './keyops.js';
 import { type ConnectOptions, serverName, type TlsVersionName } from './options.js';
@@ -32,14 +37,13 @@ export interface HandshakeConn {
   /** TLS 1.2: waits for the server's ChangeCipherSpec, then reads with `cipher` (RFC 5246 §7.1). */
   expectChangeCipherSpec(cipher: RecordCipher): Promise<void>;
   keylog(line: string): void;
+  /** Notes when a step happened (handshakeStats): what the benchmark and --json report. */
+  mark(event: HandshakeEvent): void;
   /** What an error from the server later should be explained with (set by the handshake). */
   readonly diagnostics: HandshakeDiagnostics;
 }
 
-export interface HandshakeDiagnostics {
-  /** Why no certificate went to a server that asked for one. */
-  clientAuth?: string;
-}
+export type HandshakeEvent = 'clientHelloSent' | 'serverHelloRead' | 'finishedSent';
 
 /** What a finished handshake leaves to the connection. */
 export interface Established {
@@ -50,6 +54,17 @@ export interface Established {
   /** The server proved its identity (certificate checked, or a PSK). */
   authorized: boolean;
   sessionReused: boolean;
+  /** The key exchange group (none for TLS 1.2 PSK and TLS 1.3 psk_ke). */
+  group?: NamedGroup;
+  /** The scheme of our CertificateVerify, when we sent one. */
+  clientScheme?: number;
+  /**
+   * TLS 1.3 with a CertificateRequest: the server judges our certificate after our Finished, so its
+   * verdict (a ticket, data, or an alert) is worth waiting for before calling the connection up.
+   */
+  verdictPending: boolean;
+  /** KeyOps.afterFlight's work (closing SIM sessions), running while the server answers. */
+  keyOpsReleased?: Promise<void>;
   /** TLS 1.3: what tickets after the handshake turn into sessions with (§4.6.1). */
   resumption?: { suite: CipherSuiteInfo; resumptionMaster: Uint8Array };
 }
@@ -78,6 +93,23 @@ export async function expectMessage(
   return m;
 }
 
+/** Starts KeyOps.afterFlight once the client's Finished has been written; its failure is not the handshake's. */
+export function releaseKeyOps(conn: HandshakeConn): Promise<void> | undefined {
+  conn.mark('finishedSent');
+  return conn.keyOps.afterFlight?.().catch(() => {});
+}
+
+/** The subject and issuer of our certificate, for explaining a refusal (names only, no key material). */
+export function describeClientCertificate(
+  chain: readonly Uint8Array[],
+): { subject: string; issuer: string } | undefined {
+  const leaf = chain[0];
+  if (!leaf) return undefined;
+  const cert = parseCertificate(leaf);
+  const oneLine = (name: string) => name.replace(/\n/g, ', ');
+  return { subject: oneLine(cert.subject), issuer: oneLine(cert.issuer) };
+}
+
 /** Records why no certificate went to a server that asked for one: said again if the server then refuses. */
 export function noteClientAuthMismatch(
   conn: HandshakeConn,
@@ -85,8 +117,8 @@ export function noteClientAuthMismatch(
   theirs: readonly number[],
 ): void {
   if (conn.keyOps.certificateChain.length === 0) return;
-  const hex = (list: readonly number[]) => list.map((s) => s.toString(16).padStart(4, '0')).join(', ');
-  conn.diagnostics.clientAuth = `no client certificate sent: our key signs with ${hex(ours)}, the server accepts ${hex(theirs)}`;
+  const names = (list: readonly number[]) => list.map(schemeName).join(', ');
+  conn.diagnostics.clientAuth = `no client certificate sent: our key signs with ${names(ours)}; the server accepts ${names(theirs)}`;
 }
 
 export { serverName };

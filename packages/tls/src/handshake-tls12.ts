@@ -13,19 +13,27 @@ import {
   tls12Prf,
   utf8,
 } from '@iotsafe/protocol';
-import { verifyCertificateVerify } from './certificates.js';
-import { CONTENT_TYPE, groupByCode, HANDSHAKE_TYPE, SIGNATURE_SCHEME } from './constants.js';
+import { parseCertificate, verifyHandshakeSignature } from './certificates.js';
+import {
+  CLIENT_CERTIFICATE_TYPE,
+  CONTENT_TYPE,
+  groupByCode,
+  HANDSHAKE_TYPE,
+  type NamedGroup,
+} from './constants.js';
 import { tlsFail } from './errors.js';
 import {
   authenticateServer,
+  describeClientCertificate,
   type Established,
   expectMessage,
   type HandshakeConn,
   noteClientAuthMismatch,
+  releaseKeyOps,
 } from './handshake-conn.js';
 import type { ServerHello } from './hello.js';
 import type { Transcript } from './key-schedule.js';
-import type { KeyShare } from './keyops.js';
+import { checkKeyShare, checkSharedSecret, type KeyShare } from './keyops.js';
 import { marshalCertificateVerify, marshalFinished } from './messages.js';
 import { Flight } from './record/flight.js';
 import type { HandshakeMessage } from './record/handshake-buffer.js';
@@ -51,16 +59,9 @@ export interface Tls12Start {
   suite: Suite12;
   /** The key share of a ClientHello that offered TLS 1.3 too: reused when the server's curve is its group. */
   offeredShare?: KeyShare;
+  /** supported_groups of the ClientHello: the curves the server may choose (RFC 8422 §5.4). */
+  offeredGroups: readonly NamedGroup[];
 }
-
-/**
- * KeyOps name schemes as TLS 1.3 does; TLS 1.2 has no curve-specific ECDSA codes, so a brainpool key
- * signs as (sha256, ecdsa) = 0x0403 there (RFC 5246 §7.4.1.4.1, RFC 7027).
- */
-const tls12Scheme = (scheme: number) =>
-  scheme === SIGNATURE_SCHEME.ecdsa_brainpoolP256r1tls13_sha256
-    ? SIGNATURE_SCHEME.ecdsa_secp256r1_sha256
-    : scheme;
 
 const prf = (hash: HashAlgorithm, secret: Uint8Array, label: string, seed: Uint8Array, length: number) =>
   tls12Prf(secret, concatBytes(utf8(label), seed), length, hash);
@@ -75,6 +76,8 @@ export class Tls12ClientHandshake {
   private serverKeyExchange?: ServerKeyExchange;
   private request?: CertificateRequest12;
   private clientScheme?: number;
+  private certificateSent = false;
+  private group?: NamedGroup;
   private master: Uint8Array = new Uint8Array(0);
 
   constructor(
@@ -99,6 +102,7 @@ export class Tls12ClientHandshake {
     const keys = this.keyBlock();
     this.queueChangeCipherSpecAndFinished(flight, keys.client);
     this.conn.sendFlight(flight);
+    const keyOpsReleased = releaseKeyOps(this.conn);
     await this.readServerChangeCipherSpecAndFinished(keys.server);
     this.master.fill(0);
     return {
@@ -109,6 +113,10 @@ export class Tls12ClientHandshake {
       // A PSK suite's Finished proves the server holds the PSK.
       authorized: this.certificateSuite ? this.authorized : true,
       sessionReused: false,
+      ...(this.group ? { group: this.group } : {}),
+      ...(this.clientScheme !== undefined && this.certificateSent ? { clientScheme: this.clientScheme } : {}),
+      verdictPending: false,
+      ...(keyOpsReleased ? { keyOpsReleased } : {}),
     };
   }
 
@@ -150,7 +158,12 @@ export class Tls12ClientHandshake {
     const server = authenticateServer(this.conn.options, unmarshalCertificate12(m.body));
     this.peerChain = server.peerChain;
     this.authorized = server.authorized;
-    if (!this.peerChain[0]) tlsFail('certificate_required', 'the server sent an empty Certificate');
+    const leaf = this.peerChain[0] ?? tlsFail('certificate_required', 'the server sent an empty Certificate');
+    // ECDHE_ECDSA needs an ECDSA-capable key, ECDHE_RSA an RSA key (RFC 8422 §5.3, RFC 5246 §7.4.2).
+    const wanted = this.suite.keyExchange === 'ecdhe_rsa' ? 'rsa' : 'ec';
+    const keyType = leaf.publicKey.asymmetricKeyType;
+    if (keyType !== wanted && !(wanted === 'ec' && keyType === 'ed25519'))
+      tlsFail('unsupported_certificate', `${this.suite.name} with a ${keyType} server key`);
   }
 
   /** ServerKeyExchange (§7.4.3, RFC 8422 §5.4, RFC 4279 §2): optional only for plain PSK. */
@@ -165,7 +178,14 @@ export class Tls12ClientHandshake {
     if (isSignedKeyExchange(kx)) {
       // The signature covers client_random ‖ server_random ‖ ServerECDHParams (RFC 8422 §5.4).
       const content = concatBytes(this.randoms, serverEcdhParams(ske.group!, ske.publicKey!));
-      verifyCertificateVerify(this.peerChain[0]!, ske.scheme!, content, ske.signature!, '1.2');
+      verifyHandshakeSignature(
+        this.peerChain[0]!,
+        ske.scheme!,
+        content,
+        ske.signature!,
+        '1.2',
+        'ServerKeyExchange',
+      );
     }
     this.serverKeyExchange = ske;
   }
@@ -176,6 +196,7 @@ export class Tls12ClientHandshake {
     if (!this.certificateSuite) tlsFail('unexpected_message', 'CertificateRequest in a PSK handshake');
     const m = await this.take(HANDSHAKE_TYPE.CERTIFICATE_REQUEST, 'CertificateRequest');
     this.request = unmarshalCertificateRequest12(m.body);
+    this.conn.diagnostics.certificateRequested = true;
   }
 
   private async readServerHelloDone(): Promise<void> {
@@ -190,24 +211,31 @@ export class Tls12ClientHandshake {
     flight.add(CONTENT_TYPE.HANDSHAKE, message, this.conn.writeProtection);
   }
 
-  /** Certificate (§7.4.6): the client chain when a scheme fits the request, else an empty one. */
+  /**
+   * Certificate (§7.4.6): the client chain when the request takes our key's type (§7.4.4: ecdsa_sign,
+   * rsa_sign) and one of its (hash, signature) pairs, else an empty one.
+   */
   private queueClientCertificate(flight: Flight): void {
     const request = this.request;
     if (!request) return;
     const { keyOps } = this.conn;
-    this.clientScheme = keyOps.signatureSchemes.find((s) =>
-      request.signatureAlgorithms.includes(tls12Scheme(s)),
-    );
-    if (this.clientScheme === undefined)
-      noteClientAuthMismatch(
-        this.conn,
-        keyOps.signatureSchemes.map(tls12Scheme),
-        request.signatureAlgorithms,
-      );
-    this.queueHandshake(
-      flight,
-      marshalCertificate12(this.clientScheme !== undefined ? keyOps.certificateChain : []),
-    );
+    const ours = keyOps.signatureSchemes12 ?? keyOps.signatureSchemes;
+    const leaf = keyOps.certificateChain[0];
+    const keyType = leaf ? parseCertificate(leaf).publicKey.asymmetricKeyType : undefined;
+    const certificateType =
+      keyType === 'rsa' ? CLIENT_CERTIFICATE_TYPE.rsa_sign : CLIENT_CERTIFICATE_TYPE.ecdsa_sign;
+    if (leaf && !request.certificateTypes.includes(certificateType))
+      this.conn.diagnostics.clientAuth = `no client certificate sent: the server takes certificate types ${request.certificateTypes.join(', ')}, ours is ${certificateType} (RFC 5246 §7.4.4)`;
+    else {
+      this.clientScheme = ours.find((s) => request.signatureAlgorithms.includes(s));
+      if (this.clientScheme === undefined)
+        noteClientAuthMismatch(this.conn, ours, request.signatureAlgorithms);
+    }
+    const chain = this.clientScheme !== undefined ? keyOps.certificateChain : [];
+    this.queueHandshake(flight, marshalCertificate12(chain));
+    const sent = describeClientCertificate(chain);
+    if (sent) this.conn.diagnostics.clientCertificate = sent;
+    this.certificateSent = sent !== undefined;
   }
 
   /** ClientKeyExchange (§7.4.7) and the master secret with the extended master secret (RFC 7627 §4). */
@@ -219,12 +247,15 @@ export class Tls12ClientHandshake {
     if (kx !== 'psk') {
       const ske = this.serverKeyExchange!;
       const group =
-        keyOps.groups.find((g) => g === groupByCode(ske.group!)) ??
-        tlsFail('handshake_failure', `the server chose a curve the key operations cannot do (${ske.group})`);
+        this.start.offeredGroups.find((g) => g === groupByCode(ske.group!)) ??
+        this.unofferedCurve(ske.group!);
+      this.group = group;
+      checkKeyShare(group, ske.publicKey!);
       const offered = this.start.offeredShare;
       const share = offered && offered.group === group ? offered : await keyOps.generateKeyShare(group);
       publicKey = share.publicKey;
       ecdheSecret = await share.computeSecret(ske.publicKey!);
+      checkSharedSecret(group, ecdheSecret);
     }
     const psk = keyOps.psk;
     if (!this.certificateSuite && !psk) tlsFail('internal_error', 'a PSK suite without a PSK');
@@ -245,15 +276,22 @@ export class Tls12ClientHandshake {
     this.conn.keylog(`CLIENT_RANDOM ${random} ${bytesToHex(this.master).toLowerCase()}\n`);
   }
 
+  /** A curve the ClientHello did not list (RFC 8422 §5.4 forbids it): illegal_parameter, with why we did not. */
+  private unofferedCurve(code: number): never {
+    const name = groupByCode(code) ?? `0x${code.toString(16).padStart(4, '0')}`;
+    const why = this.conn.keyOps.groupsLimitedBy;
+    return tlsFail(
+      'illegal_parameter',
+      `the server chose the curve ${name}, which was not offered${why ? ` (${why})` : ''}`,
+    );
+  }
+
   /** CertificateVerify (§7.4.8): a signature over the handshake messages so far. */
   private async queueCertificateVerify(flight: Flight): Promise<void> {
     const { keyOps } = this.conn;
     if (!this.request || this.clientScheme === undefined || keyOps.certificateChain.length === 0) return;
     const signature = await keyOps.sign(this.clientScheme, this.transcript.concatenated());
-    this.queueHandshake(
-      flight,
-      marshalCertificateVerify({ scheme: tls12Scheme(this.clientScheme), signature }),
-    );
+    this.queueHandshake(flight, marshalCertificateVerify({ scheme: this.clientScheme, signature }));
   }
 
   /** key_block = PRF(master, "key expansion", server_random ‖ client_random) (§6.3). */

@@ -4,15 +4,17 @@
 // Finished, the application secrets, and the client flight. Go's clientHandshakeStateTLS13 is the model.
 import { timingSafeEqual, type X509Certificate } from 'node:crypto';
 import { bytesToHex, type HashAlgorithm } from '@iotsafe/protocol';
-import { parseCertificate, verifyCertificateVerify } from './certificates.js';
+import { parseCertificate, verifyHandshakeSignature } from './certificates.js';
 import { CONTENT_TYPE, GROUP_CODE, HANDSHAKE_TYPE } from './constants.js';
 import { tlsFail } from './errors.js';
 import {
   authenticateServer,
+  describeClientCertificate,
   type Established,
   expectMessage,
   type HandshakeConn,
   noteClientAuthMismatch,
+  releaseKeyOps,
 } from './handshake-conn.js';
 import type { ServerHello } from './hello.js';
 import {
@@ -24,7 +26,7 @@ import {
   type Transcript,
   trafficKeys,
 } from './key-schedule.js';
-import type { KeyShare } from './keyops.js';
+import { checkKeyShare, checkSharedSecret, type KeyShare } from './keyops.js';
 import {
   type CertificateRequest,
   certificateVerifyContent,
@@ -81,6 +83,7 @@ export class Tls13ClientHandshake {
   private clientHandshakeSecret: Uint8Array = new Uint8Array(0);
   private serverHandshakeSecret: Uint8Array = new Uint8Array(0);
   private request?: CertificateRequest;
+  private clientScheme?: number;
   private peerChain: X509Certificate[] = [];
   private authorized = false;
   private alpn?: string;
@@ -103,6 +106,7 @@ export class Tls13ClientHandshake {
     const { client, server } = this.applicationSecrets(master);
     this.conn.changeReadCipher(cipherFor(this.suite, server), server);
     await this.sendClientFlight();
+    const keyOpsReleased = releaseKeyOps(this.conn);
     this.conn.changeWriteCipher(cipherFor(this.suite, client), client);
     // resumption_master_secret = Derive-Secret(master, "res master", CH..client Finished) (§7.1)
     const resumptionMaster = deriveSecret(this.suite.hash, master, 'res master', this.transcript.digest());
@@ -114,6 +118,10 @@ export class Tls13ClientHandshake {
       authorized: this.authorized,
       sessionReused: this.start.psk?.session !== undefined,
       resumption: { suite: this.suite, resumptionMaster },
+      ...(this.start.hello.keyShare ? { group: this.start.share.group } : {}),
+      ...(this.clientScheme !== undefined ? { clientScheme: this.clientScheme } : {}),
+      verdictPending: this.request !== undefined,
+      ...(keyOpsReleased ? { keyOpsReleased } : {}),
     };
   }
 
@@ -131,7 +139,9 @@ export class Tls13ClientHandshake {
     if (hello.keyShare) {
       if (hello.keyShare.group !== GROUP_CODE[share.group])
         tlsFail('illegal_parameter', 'the server answered on another group');
+      checkKeyShare(share.group, hello.keyShare.publicKey);
       shared = await share.computeSecret(hello.keyShare.publicKey);
+      checkSharedSecret(share.group, shared);
     } else if (psk && this.conn.options.pskMode === 'psk_ke' && !psk.session) shared = new Uint8Array(zeros);
     else return tlsFail('missing_extension', 'ServerHello without key_share');
     const early = psk ? psk.earlySecret : await this.conn.keyOps.hkdfExtract(hash, zeros, zeros);
@@ -171,6 +181,7 @@ export class Tls13ClientHandshake {
     let m = await this.conn.nextHandshake();
     if (m.type === HANDSHAKE_TYPE.CERTIFICATE_REQUEST) {
       this.request = unmarshalCertificateRequest(m.body);
+      this.conn.diagnostics.certificateRequested = true;
       this.transcript.add(m.raw);
       m = await this.conn.nextHandshake();
     }
@@ -184,7 +195,7 @@ export class Tls13ClientHandshake {
     const cv = await expectMessage(this.conn, HANDSHAKE_TYPE.CERTIFICATE_VERIFY, 'CertificateVerify');
     const { scheme, signature } = unmarshalCertificateVerify(cv.body);
     const leaf = this.peerChain[0] ?? tlsFail('certificate_required', 'the server sent an empty Certificate');
-    verifyCertificateVerify(
+    verifyHandshakeSignature(
       leaf,
       scheme,
       certificateVerifyContent('server', this.transcript.digest()),
@@ -245,7 +256,10 @@ export class Tls13ClientHandshake {
       if (scheme === undefined)
         noteClientAuthMismatch(this.conn, keyOps.signatureSchemes, request.signatureAlgorithms);
       queue(marshalCertificate({ context: request.context, chain }));
+      const ours = describeClientCertificate(chain);
+      if (ours) this.conn.diagnostics.clientCertificate = ours;
       if (scheme !== undefined && chain.length > 0) {
+        this.clientScheme = scheme;
         const content = certificateVerifyContent('client', this.transcript.digest());
         queue(marshalCertificateVerify({ scheme, signature: await keyOps.sign(scheme, content) }));
       }

@@ -11,11 +11,16 @@ export {
   trafficKeys,
 } from './key-schedule.js';
 export {
+  checkKeyShare,
+  ECDSA_SCHEME_HASH,
   groupsForKey,
+  HOST_GROUPS,
+  hostKeyShare,
   type KeyOps,
   type KeyShare,
   type PskProvider,
   SoftwareKeyOps,
+  schemes12ForCurve,
   schemesForCurve,
 } from './keyops.js';
 export type { ConnectOptions, TlsVersionName } from './options.js';

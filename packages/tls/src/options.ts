@@ -36,6 +36,20 @@ export interface ConnectOptions {
    * certificate, no signature (§2.2). Ignored when expired or for another server name.
    */
   session?: TlsSession;
+  /**
+   * Work that does not depend on the server starts at once, while TCP connects: the offer, a PSK's
+   * Early Secret and the first key share (SIM operations in full offload); and KeyOps.afterFlight
+   * (closing SIM sessions) runs while the server answers our Finished. Default true.
+   */
+  pipelining?: boolean;
+  /**
+   * TLS 1.3 with a CertificateRequest: the server judges our certificate after our Finished. The
+   * client waits this long (ms) for its verdict — a ticket or data accepts, an alert refuses — before
+   * 'secureConnect', so a refusal is an 'error' instead of a connection that dies later. Default:
+   * twice the round trip the ServerHello took, at least 250 ms and at most 5 s; 0 emits 'secureConnect'
+   * at once (a refusal still arrives as an 'error' event, with the first data read).
+   */
+  clientAuthTimeout?: number;
 }
 
 /** SNI, and the name the server certificate must carry: the servername option, else a host name. */

@@ -16,7 +16,7 @@ import {
   Transcript,
   trafficKeys,
 } from '@iotsafe/tls';
-import { parseCertificate, verifyCertificateVerify } from '../src/certificates.js';
+import { parseCertificate, verifyHandshakeSignature } from '../src/certificates.js';
 import { unmarshalServerHello } from '../src/hello.js';
 import {
   certificateVerifyContent,
@@ -143,11 +143,11 @@ test("the server's flight of RFC 8448 §3 through the client's checks: parsers, 
   const { scheme, signature } = unmarshalCertificateVerify(certificateVerify!.body);
   assert.equal(scheme, SIGNATURE_SCHEME.rsa_pss_rsae_sha256);
   const content = certificateVerifyContent('server', transcript.digest());
-  verifyCertificateVerify(leaf, scheme, content, signature);
+  verifyHandshakeSignature(leaf, scheme, content, signature);
   const forged = signature.slice();
   forged[10]! ^= 1;
   assert.throws(
-    () => verifyCertificateVerify(leaf, scheme, content, forged),
+    () => verifyHandshakeSignature(leaf, scheme, content, forged),
     /CertificateVerify signature is wrong/,
   );
 

@@ -42,11 +42,16 @@ export class StreamRecordLayer {
   private writeHalf = new HalfConnection();
   /** Received bytes not yet framed, as the chunks they came in (never concatenated on arrival). */
   private chunks: Uint8Array[] = [];
-  private buffered = 0;
+  private received = 0;
   private emptyInARow = 0;
 
   /** `version`: the record-layer version field written and expected (TLS 1.2 and 1.3: 0x0303). */
   constructor(readonly version: number) {}
+
+  /** Bytes received and not yet framed into records. */
+  get buffered(): number {
+    return this.received;
+  }
 
   get read(): HalfConnection {
     return this.readHalf;
@@ -70,7 +75,7 @@ export class StreamRecordLayer {
   push(bytes: Uint8Array): void {
     if (bytes.length === 0) return;
     this.chunks.push(plain(bytes));
-    this.buffered += bytes.length;
+    this.received += bytes.length;
   }
 
   private byteAt(index: number): number {
@@ -84,7 +89,7 @@ export class StreamRecordLayer {
   /** Removes the first `n` buffered bytes: a view when one chunk holds them, else one copy. */
   private take(n: number): Uint8Array {
     const first = this.chunks[0]!;
-    this.buffered -= n;
+    this.received -= n;
     if (first.length >= n) {
       if (first.length === n) this.chunks.shift();
       else this.chunks[0] = first.subarray(n);
@@ -105,13 +110,13 @@ export class StreamRecordLayer {
 
   /** The next complete record, opened; undefined while more bytes are needed. */
   next(): TlsRecord | undefined {
-    if (this.buffered < HEADER_LENGTH) return undefined;
+    if (this.received < HEADER_LENGTH) return undefined;
     const type = this.byteAt(0);
     if (!KNOWN_TYPES.includes(type)) tlsFail('unexpected_message', `record of unknown type ${type}`);
     if (this.byteAt(1) !== this.version >> 8) tlsFail('protocol_version', 'record with a foreign version');
     const length = (this.byteAt(3) << 8) | this.byteAt(4);
     if (length > MAX_CIPHERTEXT) tlsFail('record_overflow', `record of ${length} bytes`);
-    if (this.buffered < HEADER_LENGTH + length) return undefined;
+    if (this.received < HEADER_LENGTH + length) return undefined;
     const bytes = this.take(HEADER_LENGTH + length);
     const recordHeader = bytes.subarray(0, HEADER_LENGTH);
     const body = bytes.subarray(HEADER_LENGTH);

@@ -1,4 +1,4 @@
-// TLS 1.2 cipher suites this client speaks: ECDHE-ECDSA (RFC 8422, RFC 5289, RFC 7905), PSK
+// TLS 1.2 cipher suites this client speaks: ECDHE-ECDSA and ECDHE-RSA (RFC 8422, RFC 5289, RFC 7905), PSK
 // (RFC 4279 with RFC 5487 GCM, RFC 6655 CCM, RFC 7905 ChaCha20), and ECDHE-PSK (RFC 5489 with RFC 8442
 // GCM/CCM, RFC 7905 ChaCha20). Only AEAD suites: no CBC, no RSA key exchange.
 import type { HashAlgorithm } from '@iotsafe/protocol';
@@ -40,6 +40,9 @@ export const SUITES_12: readonly Suite12[] = [
   s(0xc02b, 'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256', 'ecdhe_ecdsa', 'aes-128-gcm'),
   s(0xc02c, 'TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384', 'ecdhe_ecdsa', 'aes-256-gcm', 'sha384'),
   s(0xcca9, 'TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256', 'ecdhe_ecdsa', 'chacha20-poly1305'),
+  s(0xc02f, 'TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256', 'ecdhe_rsa', 'aes-128-gcm'),
+  s(0xc030, 'TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384', 'ecdhe_rsa', 'aes-256-gcm', 'sha384'),
+  s(0xcca8, 'TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256', 'ecdhe_rsa', 'chacha20-poly1305'),
   s(0xd001, 'TLS_ECDHE_PSK_WITH_AES_128_GCM_SHA256', 'ecdhe_psk', 'aes-128-gcm'),
   s(0xd005, 'TLS_ECDHE_PSK_WITH_AES_128_CCM_SHA256', 'ecdhe_psk', 'aes-128-ccm'),
   s(0xccac, 'TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256', 'ecdhe_psk', 'chacha20-poly1305'),
