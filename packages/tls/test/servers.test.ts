@@ -285,3 +285,61 @@ describe('key exchange on P-384 and P-521', { skip: openssl === true ? false : o
         }
       });
 });
+
+/**
+ * A proxy that flips the last byte of the server's ServerKeyExchange (its signature's last byte) in a
+ * TLS 1.2 server flight, which travels in clear.
+ */
+async function serverKeyExchangeTamperer(target: number) {
+  const proxy = net.createServer((client) => {
+    const upstream = net.connect(target, '127.0.0.1');
+    let flight = Buffer.alloc(0);
+    let done = false;
+    upstream.on('data', (d: Buffer) => {
+      if (done) return void client.write(d);
+      flight = Buffer.concat([flight, d]);
+      // Plaintext handshake records: find the ServerKeyExchange (type 12) and flip its last byte.
+      let offset = 0;
+      while (offset + 5 <= flight.length && flight[offset] === 22) {
+        const length = flight.readUInt16BE(offset + 3);
+        if (offset + 5 + length > flight.length) return;
+        for (let m = offset + 5; m + 4 <= offset + 5 + length; ) {
+          const size = flight.readUIntBE(m + 1, 3);
+          if (flight[m] === 12) flight[m + 3 + size]! ^= 0x01;
+          if (flight[m] === 14) done = true;
+          m += 4 + size;
+        }
+        offset += 5 + length;
+      }
+      if (done) client.write(flight);
+    });
+    client.on('data', (d) => upstream.write(d));
+    const close = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    for (const s of [client, upstream]) s.on('close', close).on('error', close);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (proxy.address() as AddressInfo).port,
+    close: () => new Promise<void>((resolve) => proxy.close(() => resolve())),
+  };
+}
+
+describe('a forged ServerKeyExchange', { skip: openssl === true ? false : openssl }, () => {
+  for (const leaf of ['p256', 'rsa2048'] as const)
+    test(`TLS 1.2 with a ${leaf} server: a bad ServerKeyExchange signature is named as such (decrypt_error)`, async () => {
+      const c = serverChain({ root: leaf, intermediate: leaf, leaf });
+      const server = await serve({ leaf: c.leaf, rest: c.intermediate.certificatePem }, ['-tls1_2']);
+      const tamperer = await serverKeyExchangeTamperer(server.port);
+      try {
+        const error = await refusal(tamperer.port, { ca: c.root.certificatePem });
+        assert.equal(error.alert, 'decrypt_error');
+        assert.match(error.message, /^the server's ServerKeyExchange signature is wrong$/);
+      } finally {
+        await tamperer.close();
+        await server.stop();
+      }
+    });
+});
