@@ -5,7 +5,7 @@
 import type { X509Certificate } from 'node:crypto';
 import { connect as netConnect, Socket } from 'node:net';
 import { Duplex } from 'node:stream';
-import { ALERT, type AlertName, CONTENT_TYPE, HANDSHAKE_TYPE, TLS12 } from './constants.js';
+import { ALERT, type AlertName, CONTENT_TYPE, HANDSHAKE_TYPE, type NamedGroup, TLS12 } from './constants.js';
 import { explainAlert } from './diagnostics.js';
 import { TlsError, tlsFail } from './errors.js';
 import { ClientHandshake } from './handshake-client.js';
@@ -474,6 +474,16 @@ export class TlsClientSocket extends Duplex implements HandshakeConn {
   /** The server certificate as tls.TLSSocket gives it (legacy object), or {} before it is known. */
   getPeerCertificate(): ReturnType<X509Certificate['toLegacyObject']> | Record<string, never> {
     return this.established?.peerChain[0]?.toLegacyObject() ?? {};
+  }
+
+  /** The key exchange group of the handshake (none for PSK-only handshakes). */
+  getNegotiatedGroup(): NamedGroup | undefined {
+    return this.established?.group;
+  }
+
+  /** The scheme our CertificateVerify was signed with, when the server asked for a certificate. */
+  getClientSignatureScheme(): number | undefined {
+    return this.established?.clientScheme;
   }
 
   /** The server chain as X509Certificate objects, leaf first. */

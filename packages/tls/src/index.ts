@@ -1,5 +1,5 @@
 export { trustAnchors, verifyServerChain } from './certificates.js';
-export { connect, TlsClientSocket } from './client.js';
+export { connect, type HandshakeStats, TlsClientSocket } from './client.js';
 export * from './constants.js';
 export { TlsError } from './errors.js';
 export {
@@ -27,3 +27,4 @@ export type { ConnectOptions, TlsVersionName } from './options.js';
 export { Tls13RecordCipher } from './record/protection.js';
 export { sessionFromJson, sessionToJson, sessionUsable, type TlsSession } from './session.js';
 export { CIPHER_SUITES, type CipherSuiteInfo, suiteByCode } from './suites.js';
+export { SUITES_12, type Suite12, suite12ByName } from './tls12/suites.js';
