@@ -115,10 +115,11 @@ export function noteClientAuthMismatch(
   conn: HandshakeConn,
   ours: readonly number[],
   theirs: readonly number[],
+  also?: string,
 ): void {
   if (conn.keyOps.certificateChain.length === 0) return;
   const names = (list: readonly number[]) => list.map(schemeName).join(', ');
-  conn.diagnostics.clientAuth = `no client certificate sent: our key signs with ${names(ours)}; the server accepts ${names(theirs)}`;
+  conn.diagnostics.clientAuth = `no client certificate sent: our key signs with ${names(ours)}; the server accepts ${names(theirs)}${also ? ` (${also})` : ''}`;
 }
 
 export { serverName };

@@ -63,6 +63,10 @@ export interface Tls12Start {
   offeredGroups: readonly NamedGroup[];
 }
 
+const CERTIFICATE_TYPE_NAMES: Record<number, string> = Object.fromEntries(
+  Object.entries(CLIENT_CERTIFICATE_TYPE).map(([name, code]) => [code, name]),
+);
+
 const prf = (hash: HashAlgorithm, secret: Uint8Array, label: string, seed: Uint8Array, length: number) =>
   tls12Prf(secret, concatBytes(utf8(label), seed), length, hash);
 
@@ -224,9 +228,10 @@ export class Tls12ClientHandshake {
     const keyType = leaf ? parseCertificate(leaf).publicKey.asymmetricKeyType : undefined;
     const certificateType =
       keyType === 'rsa' ? CLIENT_CERTIFICATE_TYPE.rsa_sign : CLIENT_CERTIFICATE_TYPE.ecdsa_sign;
-    if (leaf && !request.certificateTypes.includes(certificateType))
-      this.conn.diagnostics.clientAuth = `no client certificate sent: the server takes certificate types ${request.certificateTypes.join(', ')}, ours is ${certificateType} (RFC 5246 §7.4.4)`;
-    else {
+    if (leaf && !request.certificateTypes.includes(certificateType)) {
+      const types = request.certificateTypes.map((t) => CERTIFICATE_TYPE_NAMES[t] ?? String(t)).join(', ');
+      noteClientAuthMismatch(this.conn, ours, request.signatureAlgorithms, `certificate types ${types}`);
+    } else {
       this.clientScheme = ours.find((s) => request.signatureAlgorithms.includes(s));
       if (this.clientScheme === undefined)
         noteClientAuthMismatch(this.conn, ours, request.signatureAlgorithms);
