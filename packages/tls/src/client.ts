@@ -68,7 +68,8 @@ export class TlsClientSocket extends Duplex implements HandshakeConn {
     this.keyOps = options.keyOps ?? new SoftwareKeyOps();
     const handshake = new ClientHandshake(this);
     // What does not depend on the server starts before the socket is even asked to connect.
-    if (options.pipelining ?? true) handshake.prepare();
+    // An offer that cannot be made (options the key operations cannot serve) fails before any connect.
+    if (options.pipelining ?? true) handshake.prepare().catch((error) => this.fail(error));
     this.stream =
       options.socket ?? netConnect({ host: options.host ?? '127.0.0.1', port: options.port ?? 443 });
     this.stream.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -412,7 +413,9 @@ export class TlsClientSocket extends Duplex implements HandshakeConn {
       error instanceof TlsError
         ? error
         : new TlsError('internal_error', error instanceof Error ? error.message : String(error));
-    if (!tls.fromPeer && tls.alert !== 'close_notify') {
+    // An alert answers what the server sent; before our ClientHello there is no one to tell.
+    const spoken = this.handshakeStats.clientHelloSentAt !== undefined;
+    if (spoken && !tls.fromPeer && tls.alert !== 'close_notify') {
       try {
         this.writeChunks(this.records.seal(CONTENT_TYPE.ALERT, Uint8Array.of(2, tls.alertCode)));
       } catch {

@@ -22,12 +22,14 @@ export function describeOffer(o: {
   versions: readonly string[];
   suites: readonly string[];
   groups: readonly NamedGroup[];
+  /** Why the groups are so few, when the key operations decide it. */
+  groupsLimitedBy?: string;
   schemes: readonly number[];
 }): string {
   return [
     o.versions.join(', '),
     `cipher suites ${o.suites.join(', ')}`,
-    `groups ${o.groups.join(', ')}`,
+    `groups ${o.groups.join(', ')}${o.groupsLimitedBy ? ` (${o.groupsLimitedBy})` : ''}`,
     `signature schemes ${o.schemes.map(schemeName).join(', ')}`,
   ].join('; ');
 }

@@ -59,13 +59,12 @@ export class ClientHandshake {
    * Starts what does not depend on the server — the offer (with a PSK's Early Secret) and the first key
    * share, which may be SIM operations — so it can run while TCP connects. run() does it otherwise.
    */
-  prepare(): void {
-    if (this.prepared) return;
-    this.prepared = this.decideOffer().then(async (offer) => {
+  prepare(): Promise<unknown> {
+    this.prepared ??= this.decideOffer().then(async (offer) => {
       const share = offer.tls13 ? await this.conn.keyOps.generateKeyShare(offer.groups13[0]!) : undefined;
       return share ? { offer, share } : { offer };
     });
-    this.prepared.catch(() => {}); // run() reports it
+    return this.prepared;
   }
 
   async run(): Promise<Established> {
@@ -150,6 +149,7 @@ export class ClientHandshake {
       versions: [...(tls13 ? ['TLS 1.3'] : []), ...(tls12 ? ['TLS 1.2'] : [])],
       suites: suites.map((x) => x.name),
       groups,
+      ...(keyOps.groupsLimitedBy ? { groupsLimitedBy: keyOps.groupsLimitedBy } : {}),
       schemes: SERVER_SIGNATURE_SCHEMES,
     });
     const externalOffered =
