@@ -18,6 +18,7 @@ import { GP_TEST_KEYS } from '../test/helpers/cards.js';
 import { measure, printTable } from './harness.js';
 import { otaBenchmarks } from './ota.js';
 import { tlsBenchmarks } from './tls.js';
+import { tlsLatencyBenchmarks } from './tls-latency.js';
 import { transportBenchmarks } from './transports.js';
 
 const sim = VirtualSim.inMemory(TYPE1_PROFILE);
@@ -168,5 +169,6 @@ printTable('SCP03 (host and card in process; time per APDU, ratio to the plain A
 ]);
 
 await tlsBenchmarks();
+await tlsLatencyBenchmarks();
 await otaBenchmarks();
 await transportBenchmarks();

@@ -29,6 +29,8 @@ export interface HandshakeStats {
   /** From connect() to 'secureConnect' (TCP connect, SIM operations and the server's verdict included). */
   milliseconds: number;
   startedAt: number;
+  /** The stream was connected (TCP's handshake done). */
+  connectedAt?: number;
   clientHelloSentAt?: number;
   serverHelloReadAt?: number;
   finishedSentAt?: number;
@@ -80,6 +82,7 @@ export class TlsClientSocket extends Duplex implements HandshakeConn {
       options.handshakeTimeout ?? 30_000,
     );
     const start = () => {
+      this.mark('connected');
       handshake
         .run()
         .then((established) => this.onEstablished(established))

@@ -43,7 +43,7 @@ export interface HandshakeConn {
   readonly diagnostics: HandshakeDiagnostics;
 }
 
-export type HandshakeEvent = 'clientHelloSent' | 'serverHelloRead' | 'finishedSent';
+export type HandshakeEvent = 'connected' | 'clientHelloSent' | 'serverHelloRead' | 'finishedSent';
 
 /** What a finished handshake leaves to the connection. */
 export interface Established {
