@@ -299,3 +299,32 @@ describe('a TLS 1.2 PSK listener of mosquitto (psk_hint, psk_file)', {
     }
   });
 });
+
+describe('clientAuthTimeout: 0', { skip: openssl === true ? false : openssl }, () => {
+  test("TLS 1.3: 'secureConnect' at once after our Finished, then the refusal as an 'error' event", async () => {
+    const server = await startOpensslServer(mkdtempSync(join(dir, 's-')), serverPems(pki), [
+      '-tls1_3',
+      '-www',
+      ...requireCertificate,
+      '-CAfile',
+      join(dir, 'other-ca.pem'),
+    ]);
+    try {
+      const socket = connect({
+        host: '127.0.0.1',
+        port: server.port,
+        servername: 'localhost',
+        ca: pki.ca.certificatePem,
+        keyOps: await keyOpsOf(certificateSim, 'certificate'),
+        clientAuthTimeout: 0,
+      });
+      await once(socket, 'secureConnect');
+      const [error] = (await once(socket, 'error')) as [TlsError];
+      assert.equal(error.alert, 'unknown_ca');
+      assert.match(error.message, /^the server rejected our certificate: it sent an unknown_ca alert/);
+      assert.ok(socket.destroyed);
+    } finally {
+      await server.stop();
+    }
+  });
+});
