@@ -332,6 +332,37 @@ function unlessFailed<T>(socket: TlsClientSocket, work: Promise<T>): Promise<T> 
   return Promise.race([work, once(socket, 'error').then(([error]) => Promise.reject(error as Error))]);
 }
 
+interface MqttOptions {
+  clientId?: string;
+  username?: string;
+  mqttVersion: string;
+}
+
+/** What cloud brokers check in CONNECT: AWS IoT the client ID (the thing name), Azure IoT Hub both. */
+function addMqttOptions(c: Command): Command {
+  return c
+    .option(
+      '--client-id <id>',
+      'MQTT client identifier (AWS IoT: the thing name; Azure IoT Hub: the device ID)',
+    )
+    .option(
+      '--username <name>',
+      'MQTT user name (Azure IoT Hub: HUB.azure-devices.net/DEVICE/?api-version=2021-04-12)',
+    )
+    .addOption(
+      new Option('--mqtt-version <v>', 'MQTT protocol version').choices(['3.1.1', '5']).default('5'),
+    );
+}
+
+function mqttConnectOptions(o: MqttOptions): mqtt.IClientOptions {
+  return {
+    protocolVersion: o.mqttVersion === '3.1.1' ? 4 : 5,
+    reconnectPeriod: 0,
+    ...(o.clientId ? { clientId: o.clientId } : {}),
+    ...(o.username ? { username: o.username } : {}),
+  };
+}
+
 function mqttConnected(client: mqtt.MqttClient): Promise<void> {
   return new Promise((resolve, reject) => {
     client.once('connect', () => resolve());
@@ -357,26 +388,26 @@ export function registerNetwork(program: Command, globals: () => GlobalOptions):
   const mqttCommand = program
     .command('mqtt')
     .description('MQTT over TLS with the SIM key (mqtts://HOST:PORT)');
-  addTlsOptions(mqttCommand.command('pub <url>').description('publish one message'))
+  addMqttOptions(addTlsOptions(mqttCommand.command('pub <url>').description('publish one message')))
     .requiredOption('--topic <topic>')
     .requiredOption('--message <text>')
-    .action((url: string, options: TlsOptions & { topic: string; message: string }) =>
+    .action((url: string, options: TlsOptions & MqttOptions & { topic: string; message: string }) =>
       withApplet(globals(), options, async (client) => {
         const socket = await openTls(client, url, options, ['mqtts'], globals());
-        const mqttClient = new mqtt.MqttClient(() => socket, { protocolVersion: 5, reconnectPeriod: 0 });
+        const mqttClient = new mqtt.MqttClient(() => socket, mqttConnectOptions(options));
         await unlessFailed(socket, mqttConnected(mqttClient));
         await unlessFailed(socket, mqttClient.publishAsync(options.topic, options.message, { qos: 1 }));
         await mqttClient.endAsync();
         print(`published to ${options.topic}`);
       }),
     );
-  addTlsOptions(mqttCommand.command('sub <url>').description('print messages of a topic'))
+  addMqttOptions(addTlsOptions(mqttCommand.command('sub <url>').description('print messages of a topic')))
     .requiredOption('--topic <topic>')
     .option('--count <n>', 'stop after n messages', '1')
-    .action((url: string, options: TlsOptions & { topic: string; count: string }) =>
+    .action((url: string, options: TlsOptions & MqttOptions & { topic: string; count: string }) =>
       withApplet(globals(), options, async (client) => {
         const socket = await openTls(client, url, options, ['mqtts'], globals());
-        const mqttClient = new mqtt.MqttClient(() => socket, { protocolVersion: 5, reconnectPeriod: 0 });
+        const mqttClient = new mqtt.MqttClient(() => socket, mqttConnectOptions(options));
         await unlessFailed(socket, mqttConnected(mqttClient));
         await unlessFailed(socket, mqttClient.subscribeAsync(options.topic, { qos: 1 }));
         printError(`subscribed to ${options.topic}`);

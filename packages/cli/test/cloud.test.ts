@@ -298,6 +298,41 @@ describe('MQTT brokers', { skip: mosquitto === true ? false : mosquitto }, () =>
       assert.match(socket.getCipher()?.name ?? '', /PSK/);
       assert.equal(await mqttRoundTrip(socket, 'cloud/psk', 'over a PSK'), 'over a PSK');
       assert.match(broker.log(), /as cloud-device|u'cloud-device'/);
+      // The CLI as Azure IoT Hub wants its CONNECT: a client ID, a user name, MQTT 3.1.1.
+      const child = spawnCli(
+        [
+          '--sim',
+          simDir,
+          'mqtt',
+          'pub',
+          `mqtts://127.0.0.1:${broker.port}`,
+          '--psk-label',
+          'broker-psk',
+          '--psk-identity',
+          'cloud-device',
+          '--tls-version',
+          '1.2',
+          '--client-id',
+          'thing-0001',
+          '--username',
+          'hub.example/thing-0001/?api-version=2021-04-12',
+          '--mqtt-version',
+          '3.1.1',
+          '--topic',
+          'devices/thing-0001/messages/events/',
+          '--message',
+          'from the CLI',
+        ],
+        { IOTSAFE_STORAGE_KEY: STORAGE_KEY },
+      );
+      let stderr = '';
+      child.stderr.on('data', (d) => {
+        stderr += d;
+      });
+      child.stdout.resume();
+      const [code] = (await once(child, 'exit')) as [number | null];
+      assert.equal(code, 0, stderr);
+      assert.match(broker.log(), /as thing-0001 \(p2,/);
     } finally {
       await broker.stop();
     }
