@@ -86,7 +86,11 @@ export function issue(o: IssueOptions): Issued & { commonName: string } {
       ...(o.dns || o.ips ? [subjectAltNameExtension(o.dns ?? [], o.ips ?? [])] : []),
     ],
   });
-  const der = encodeCertificate(tbs, new Uint8Array(sign(signature.hash, tbs, issuerKey)), signature.algorithm);
+  const der = encodeCertificate(
+    tbs,
+    new Uint8Array(sign(signature.hash, tbs, issuerKey)),
+    signature.algorithm,
+  );
   return {
     commonName: o.commonName,
     certificateDer: der,
