@@ -12,7 +12,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { type ConnectOptions, connect, SIGNATURE_SCHEME, SoftwareKeyOps, type TlsError } from '@iotsafe/tls';
-import { peerAvailable, startOpensslServer } from '../../../test/helpers/peers.js';
+import {
+  peerAvailable,
+  startIsolatedServer,
+  startNodeTlsServer,
+  startOpensslServer,
+} from '../../../test/helpers/peers.js';
 import { issue, serverChain, type TestKeyType } from '../../../test/helpers/pki.js';
 import { verifyHandshakeSignature } from '../src/certificates.js';
 
@@ -342,4 +347,76 @@ describe('a forged ServerKeyExchange', { skip: openssl === true ? false : openss
         await server.stop();
       }
     });
+});
+
+describe("RSA and P-384 chains against Node's tls server and gnutls-serv", () => {
+  const chains = {
+    rsa: serverChain({ root: 'rsa2048', intermediate: 'rsa2048', leaf: 'rsa2048' }),
+    p384: serverChain({ root: 'p384', intermediate: 'p384', leaf: 'p384' }),
+  };
+  for (const [kind, chain] of Object.entries(chains))
+    for (const version of ['TLSv1.2', 'TLSv1.3'] as const)
+      test(`node:tls, a ${kind} chain with an intermediate, ${version}`, async () => {
+        const server = await startNodeTlsServer(
+          { key: chain.leaf.keyPem, cert: chain.chainPem, minVersion: version, maxVersion: version },
+          (s) => s.on('data', () => s.end('hello')),
+        );
+        try {
+          const socket = connect({
+            host: '127.0.0.1',
+            port: server.port,
+            servername: 'localhost',
+            ca: chain.root.certificatePem,
+            keyOps: new SoftwareKeyOps(),
+          });
+          await once(socket, 'secureConnect');
+          assert.equal(socket.getProtocol(), version);
+          assert.equal(socket.getPeerX509Chain().length, 2);
+          socket.write('hi');
+          const [reply] = (await once(socket, 'data')) as [Buffer];
+          assert.equal(reply.toString(), 'hello');
+          socket.destroy();
+        } finally {
+          await server.close();
+        }
+      });
+
+  const gnutls =
+    [
+      peerAvailable('gnutls-serv', ['--version']),
+      peerAvailable('socat', ['-V']),
+      peerAvailable('unshare', ['--version']),
+    ].find((a) => a !== true) ?? true;
+  for (const [kind, chain] of Object.entries(chains))
+    for (const version of ['1.2', '1.3'] as const)
+      test(`gnutls-serv, a ${kind} chain with an intermediate, TLS ${version}`, {
+        skip: gnutls === true ? false : gnutls,
+      }, async () => {
+        const home = mkdtempSync(join(dir, 'gnutls-'));
+        writeFileSync(join(home, 'chain.pem'), chain.chainPem);
+        writeFileSync(join(home, 'key.pem'), chain.leaf.keyPem);
+        const server = await startIsolatedServer(
+          home,
+          `gnutls-serv -p 5556 --echo --x509certfile ${join(home, 'chain.pem')} --x509keyfile ${join(home, 'key.pem')} --priority NORMAL:-VERS-ALL:+VERS-TLS${version}`,
+          /Echo Server listening|ready|listening/i,
+        );
+        try {
+          const socket = connect({
+            socket: server.connect(),
+            servername: 'localhost',
+            ca: chain.root.certificatePem,
+            keyOps: new SoftwareKeyOps(),
+          });
+          await once(socket, 'secureConnect');
+          assert.equal(socket.getProtocol(), `TLSv${version}`);
+          if (version === '1.2')
+            assert.match(socket.getCipher()?.name ?? '', kind === 'rsa' ? /ECDHE_RSA/ : /ECDHE_ECDSA/);
+          socket.write('hello gnutls\n');
+          const [reply] = (await once(socket, 'data')) as [Buffer];
+          assert.equal(reply.toString(), 'hello gnutls\n');
+          socket.destroy();
+        } finally {
+          await server.stop();
+        }
+      });
 });
