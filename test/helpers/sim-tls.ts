@@ -20,17 +20,20 @@ import { type Issued, issue } from './pki.js';
 
 type CertificateAuthority = Issued & { commonName: string };
 
+/** Generates the device key inside the SIM (container 01) and stores its certificate from `ca` in file 02. */
+export async function certifySimKey(sim: VirtualSim, ca: CertificateAuthority, commonName = 'sim-device') {
+  const setup = await IoTSafe.connect(new MemoryTransport(sim.card));
+  const { point } = await setup.generateKeyPair(byId('01'));
+  const certificate = issue({ commonName, issuer: ca, publicKeySpki: encodeP256PublicKeyInfo(point) });
+  sim.writeFile(byId('02'), certificate.certificateDer);
+  await setup.close(); // frees the applet for cards that are not multi-selectable
+  return certificate;
+}
+
 export async function provisionedSim(ca: CertificateAuthority, personality = 'reference') {
   // The ISD knows the SCP03 test keys, for the clients that reach the applet through a secure channel.
   const sim = VirtualSim.inMemory(TYPE1_PROFILE, { personality, isdKeys: { keys: GP_TEST_KEYS } });
-  const setup = await IoTSafe.connect(new MemoryTransport(sim.card));
-  const { point } = await setup.generateKeyPair(byId('01'));
-  sim.writeFile(
-    byId('02'),
-    issue({ commonName: 'sim-device', issuer: ca, publicKeySpki: encodeP256PublicKeyInfo(point) })
-      .certificateDer,
-  );
-  await setup.close(); // frees the applet for cards that are not multi-selectable
+  await certifySimKey(sim, ca);
   return sim;
 }
 

@@ -12,21 +12,15 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import {
-  byId,
-  byLabel,
-  encodeP256PublicKeyInfo,
-  IoTSafe,
-  IoTSafeKeyOps,
-  MemoryTransport,
-} from '@iotsafe/device';
+import { byId, byLabel, IoTSafe, IoTSafeKeyOps, MemoryTransport } from '@iotsafe/device';
 import { hexToBytes, utf8 } from '@iotsafe/protocol';
 import { type Profile, TYPE1_PROFILE, VirtualSim } from '@iotsafe/sim';
 import { type ConnectOptions, connect, type TlsClientSocket } from '@iotsafe/tls';
 import mqtt from 'mqtt';
-import { spawnCli } from '../../../test/helpers/cli.js';
+import { runCliAsync } from '../../../test/helpers/cli.js';
 import { peerAvailable, startMosquittoListener, startOpensslServer } from '../../../test/helpers/peers.js';
-import { issue, serverChain, testPki } from '../../../test/helpers/pki.js';
+import { serverChain, testPki } from '../../../test/helpers/pki.js';
+import { certifySimKey } from '../../../test/helpers/sim-tls.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'iotsafe-cloud-'));
 const homes: string[] = [];
@@ -53,14 +47,7 @@ before(async () => {
     ],
   };
   const sim = VirtualSim.create(simDir, profile, { storageKey: hexToBytes(STORAGE_KEY) });
-  const client = await IoTSafe.connect(new MemoryTransport(sim.card));
-  const { point } = await client.generateKeyPair(byId('01'));
-  sim.writeFile(
-    byId('02'),
-    issue({ commonName: 'cloud-device', issuer: deviceCa, publicKeySpki: encodeP256PublicKeyInfo(point) })
-      .certificateDer,
-  );
-  await client.close();
+  await certifySimKey(sim, deviceCa, 'cloud-device');
   writeFileSync(join(dir, 'rsa-root.pem'), rsa.root.certificatePem);
 });
 
@@ -153,7 +140,7 @@ describe('AWS IoT Core on 443: RSA-2048 chain, TLS 1.2, ECDHE-RSA-AES128-GCM-SHA
   });
 
   test('iotsafe --json connect: version, suite, group, client scheme, ALPN, the chain with its expiry, APDUs, time', async () => {
-    const child = spawnCli(
+    const { code, stdout, stderr } = await runCliAsync(
       [
         '--sim',
         simDir,
@@ -174,17 +161,8 @@ describe('AWS IoT Core on 443: RSA-2048 chain, TLS 1.2, ECDHE-RSA-AES128-GCM-SHA
         'P-256:x25519',
       ],
       { IOTSAFE_STORAGE_KEY: STORAGE_KEY },
+      'GET / HTTP/1.0\r\n\r\n',
     );
-    let stderr = '';
-    let stdout = '';
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stdin.end('GET / HTTP/1.0\r\n\r\n');
-    const [code] = (await once(child, 'exit')) as [number | null];
     assert.equal(code, 0, stderr);
     const summary = JSON.parse(stderr.trim().split('\n')[0]!);
     assert.deepEqual(
@@ -299,7 +277,7 @@ describe('MQTT brokers', { skip: mosquitto === true ? false : mosquitto }, () =>
       assert.equal(await mqttRoundTrip(socket, 'cloud/psk', 'over a PSK'), 'over a PSK');
       assert.match(broker.log(), /as cloud-device|u'cloud-device'/);
       // The CLI as Azure IoT Hub wants its CONNECT: a client ID, a user name, MQTT 3.1.1.
-      const child = spawnCli(
+      const { code, stderr } = await runCliAsync(
         [
           '--sim',
           simDir,
@@ -325,12 +303,6 @@ describe('MQTT brokers', { skip: mosquitto === true ? false : mosquitto }, () =>
         ],
         { IOTSAFE_STORAGE_KEY: STORAGE_KEY },
       );
-      let stderr = '';
-      child.stderr.on('data', (d) => {
-        stderr += d;
-      });
-      child.stdout.resume();
-      const [code] = (await once(child, 'exit')) as [number | null];
       assert.equal(code, 0, stderr);
       assert.match(broker.log(), /as thing-0001 \(p2,/);
     } finally {

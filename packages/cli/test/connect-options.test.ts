@@ -2,19 +2,18 @@
 // offload levels), --keylog, --showcerts, --timeout, --min-tls/--max-tls, and the usage errors of
 // --groups, --ciphers and the version flags (exit 2, before any connection).
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { byId, encodeP256PublicKeyInfo, IoTSafe, MemoryTransport } from '@iotsafe/device';
 import { bytesToHex, hexToBytes } from '@iotsafe/protocol';
 import { TYPE1_PROFILE, VirtualSim } from '@iotsafe/sim';
 import { GP_TEST_KEYS } from '../../../test/helpers/cards.js';
-import { spawnCli } from '../../../test/helpers/cli.js';
+import { runCliAsync } from '../../../test/helpers/cli.js';
 import { type NodeTlsServer, startNodeTlsServer } from '../../../test/helpers/peers.js';
-import { issue, mutualTlsOptions, testPki } from '../../../test/helpers/pki.js';
+import { mutualTlsOptions, testPki } from '../../../test/helpers/pki.js';
+import { certifySimKey } from '../../../test/helpers/sim-tls.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'iotsafe-connect-options-'));
 const pki = testPki();
@@ -30,14 +29,7 @@ before(async () => {
     storageKey: hexToBytes(STORAGE_KEY),
     isdKeys: { keys: GP_TEST_KEYS },
   });
-  const client = await IoTSafe.connect(new MemoryTransport(sim.card));
-  const { point } = await client.generateKeyPair(byId('01'));
-  sim.writeFile(
-    byId('02'),
-    issue({ commonName: 'options-device', issuer: pki.ca, publicKeySpki: encodeP256PublicKeyInfo(point) })
-      .certificateDer,
-  );
-  await client.close();
+  await certifySimKey(sim, pki.ca, 'options-device');
   writeFileSync(
     keysFile,
     `# test keys only\nenc=${bytesToHex(GP_TEST_KEYS.enc)}\nmac=${bytesToHex(GP_TEST_KEYS.mac)}\ndek=${bytesToHex(GP_TEST_KEYS.dek)}\n`,
@@ -53,22 +45,12 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function connectCli(args: string[], port = server.port, globals: string[] = []) {
-  const child = spawnCli(
+function connectCli(args: string[], port = server.port, globals: string[] = []) {
+  return runCliAsync(
     ['--sim', simDir, ...globals, 'connect', `tls://127.0.0.1:${port}`, '--servername', 'localhost', ...args],
     { IOTSAFE_STORAGE_KEY: STORAGE_KEY },
+    'hello',
   );
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => {
-    stdout += d;
-  });
-  child.stderr.on('data', (d) => {
-    stderr += d;
-  });
-  child.stdin.end('hello');
-  const [code] = (await once(child, 'exit')) as [number | null];
-  return { code, stdout, stderr };
 }
 
 for (const offload of ['sign', 'full'] as const)

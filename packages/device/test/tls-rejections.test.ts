@@ -9,18 +9,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import {
-  byId,
-  byLabel,
-  encodeP256PublicKeyInfo,
-  IoTSafe,
-  IoTSafeKeyOps,
-  MemoryTransport,
-} from '@iotsafe/device';
+import { byId, byLabel, IoTSafe, IoTSafeKeyOps, MemoryTransport } from '@iotsafe/device';
 import { bytesToHex, hexToBytes, utf8 } from '@iotsafe/protocol';
 import { TYPE1_PROFILE, TYPE2_PROFILE, VirtualSim } from '@iotsafe/sim';
 import { type ConnectOptions, connect, type KeyOps, TlsError } from '@iotsafe/tls';
-import { spawnCli } from '../../../test/helpers/cli.js';
+import { runCliAsync } from '../../../test/helpers/cli.js';
 import {
   peerAvailable,
   startMosquittoListener,
@@ -28,6 +21,7 @@ import {
   startPythonTlsServer,
 } from '../../../test/helpers/peers.js';
 import { issue, serverPems, testPki } from '../../../test/helpers/pki.js';
+import { certifySimKey } from '../../../test/helpers/sim-tls.js';
 
 const pki = testPki();
 const otherCa = issue({ commonName: 'a CA the server trusts instead (test key)', ca: true });
@@ -47,14 +41,7 @@ before(async () => {
   writeFileSync(join(dir, 'test-ca.pem'), pki.ca.certificatePem);
   certificateSim = join(dir, 'sim-type1');
   const sim = VirtualSim.create(certificateSim, TYPE1_PROFILE, { storageKey: hexToBytes(STORAGE_KEY) });
-  const client = await IoTSafe.connect(new MemoryTransport(sim.card));
-  const { point } = await client.generateKeyPair(byId('01'));
-  sim.writeFile(
-    byId('02'),
-    issue({ commonName: 'sim-device', issuer: pki.ca, publicKeySpki: encodeP256PublicKeyInfo(point) })
-      .certificateDer,
-  );
-  await client.close();
+  await certifySimKey(sim, pki.ca);
   pskSim = join(dir, 'sim-type2');
   const typeTwo = VirtualSim.create(pskSim, TYPE2_PROFILE, { storageKey: hexToBytes(STORAGE_KEY) });
   const secret = typeTwo.containers().find((c) => c.objectClass === 'secret' && c.label === 'psk');
@@ -93,25 +80,12 @@ async function libraryRefusal(port: number, options: Partial<ConnectOptions>): P
 }
 
 /** `iotsafe connect` against the same server: its exit code and what it said. */
-async function cliRefusal(
-  simDir: string,
-  port: number,
-  args: string[],
-): Promise<{ code: number | null; stderr: string }> {
-  const child = spawnCli(
+function cliRefusal(simDir: string, port: number, args: string[]) {
+  return runCliAsync(
     ['--sim', simDir, 'connect', `tls://127.0.0.1:${port}`, '--servername', 'localhost', ...args],
-    {
-      IOTSAFE_STORAGE_KEY: STORAGE_KEY,
-    },
+    { IOTSAFE_STORAGE_KEY: STORAGE_KEY },
+    'GET / HTTP/1.0\r\n\r\n',
   );
-  let stderr = '';
-  child.stderr.on('data', (d) => {
-    stderr += d;
-  });
-  child.stdout.resume();
-  child.stdin.end('GET / HTTP/1.0\r\n\r\n');
-  const [code] = (await once(child, 'exit')) as [number | null];
-  return { code, stderr };
 }
 
 interface Case {
@@ -263,7 +237,7 @@ describe('a TLS 1.2 PSK listener of mosquitto (psk_hint, psk_file)', {
       });
       assert.equal(error.alert, 'unknown_psk_identity');
       assert.match(error.message, /the PSK or its identity "device-0001" is probably wrong/);
-      const child = spawnCli(
+      const { code, stderr } = await runCliAsync(
         [
           '--sim',
           pskSim,
@@ -283,12 +257,6 @@ describe('a TLS 1.2 PSK listener of mosquitto (psk_hint, psk_file)', {
         ],
         { IOTSAFE_STORAGE_KEY: STORAGE_KEY },
       );
-      let stderr = '';
-      child.stderr.on('data', (d) => {
-        stderr += d;
-      });
-      child.stdout.resume();
-      const [code] = (await once(child, 'exit')) as [number | null];
       assert.notEqual(code, 0, stderr);
       assert.match(
         stderr,

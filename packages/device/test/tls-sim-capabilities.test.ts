@@ -16,7 +16,6 @@ import { after, describe, test } from 'node:test';
 import {
   byId,
   byLabel,
-  encodeP256PublicKeyInfo,
   IoTSafe,
   IoTSafeKeyOps,
   MemoryTransport,
@@ -28,7 +27,8 @@ import { type Profile, TYPE1_PROFILE, VirtualSim } from '@iotsafe/sim';
 import { type ConnectOptions, connect, SIGNATURE_SCHEME, TlsError } from '@iotsafe/tls';
 import { GP_TEST_KEYS } from '../../../test/helpers/cards.js';
 import { peerAvailable, startNodeTlsServer, startOpensslServer } from '../../../test/helpers/peers.js';
-import { issue, mutualTlsOptions, serverPems, testPki } from '../../../test/helpers/pki.js';
+import { mutualTlsOptions, serverPems, testPki } from '../../../test/helpers/pki.js';
+import { certifySimKey } from '../../../test/helpers/sim-tls.js';
 
 const pki = testPki();
 const dir = mkdtempSync(join(tmpdir(), 'iotsafe-sim-capabilities-'));
@@ -43,14 +43,7 @@ async function simWithKey(hashes: ('sha256' | 'sha384' | 'sha512')[], isd = fals
     ),
   };
   const sim = VirtualSim.inMemory(profile, isd ? { isdKeys: { keys: GP_TEST_KEYS } } : {});
-  const setup = await IoTSafe.connect(new MemoryTransport(sim.card));
-  const { point } = await setup.generateKeyPair(byId('01'));
-  sim.writeFile(
-    byId('02'),
-    issue({ commonName: 'sim-device', issuer: pki.ca, publicKeySpki: encodeP256PublicKeyInfo(point) })
-      .certificateDer,
-  );
-  await setup.close();
+  await certifySimKey(sim, pki.ca);
   return sim;
 }
 

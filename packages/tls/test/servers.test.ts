@@ -236,33 +236,53 @@ describe('server chains, suites and signatures', { skip: openssl === true ? fals
   });
 });
 
-/** A TCP proxy that counts the ClientHello records the client sends (handshake type 1 in a record of type 22). */
-async function helloCounter(target: number) {
-  let hellos = 0;
-  const proxy = net.createServer((client) => {
+/**
+ * A TCP proxy on 127.0.0.1 to `target`; each connection's two directions go through `fromClient` and
+ * `fromServer`, which forward (or hold, or change) the bytes.
+ */
+async function proxy(
+  target: number,
+  connection: () => {
+    fromClient: (bytes: Buffer, toServer: (b: Buffer) => void) => void;
+    fromServer: (bytes: Buffer, toClient: (b: Buffer) => void) => void;
+  },
+) {
+  const server = net.createServer((client) => {
     const upstream = net.connect(target, '127.0.0.1');
-    let pending = Buffer.alloc(0);
-    client.on('data', (d: Buffer) => {
-      pending = Buffer.concat([pending, d]);
-      while (pending.length >= 6 && pending.length >= 5 + pending.readUInt16BE(3)) {
-        if (pending[0] === 22 && pending[5] === 1) hellos++;
-        pending = pending.subarray(5 + pending.readUInt16BE(3));
-      }
-      upstream.write(d);
-    });
-    upstream.on('data', (d) => client.write(d));
+    const { fromClient, fromServer } = connection();
+    client.on('data', (d: Buffer) => fromClient(d, (b) => upstream.write(b)));
+    upstream.on('data', (d: Buffer) => fromServer(d, (b) => client.write(b)));
     const close = () => {
       client.destroy();
       upstream.destroy();
     };
     for (const s of [client, upstream]) s.on('close', close).on('error', close);
   });
-  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
-    port: (proxy.address() as AddressInfo).port,
-    hellos: () => hellos,
-    close: () => new Promise<void>((resolve) => proxy.close(() => resolve())),
+    port: (server.address() as AddressInfo).port,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
+}
+
+/** A proxy that counts the ClientHello records the client sends (handshake type 1 in a record of type 22). */
+async function helloCounter(target: number) {
+  let hellos = 0;
+  const counting = await proxy(target, () => {
+    let pending = Buffer.alloc(0);
+    return {
+      fromClient: (d, toServer) => {
+        pending = Buffer.concat([pending, d]);
+        while (pending.length >= 6 && pending.length >= 5 + pending.readUInt16BE(3)) {
+          if (pending[0] === 22 && pending[5] === 1) hellos++;
+          pending = pending.subarray(5 + pending.readUInt16BE(3));
+        }
+        toServer(d);
+      },
+      fromServer: (d, toClient) => toClient(d),
+    };
+  });
+  return { ...counting, hellos: () => hellos };
 }
 
 describe('key exchange on P-384 and P-521', { skip: openssl === true ? false : openssl }, () => {
@@ -296,40 +316,35 @@ describe('key exchange on P-384 and P-521', { skip: openssl === true ? false : o
  * TLS 1.2 server flight, which travels in clear.
  */
 async function serverKeyExchangeTamperer(target: number) {
-  const proxy = net.createServer((client) => {
-    const upstream = net.connect(target, '127.0.0.1');
+  return proxy(target, () => {
     let flight = Buffer.alloc(0);
     let done = false;
-    upstream.on('data', (d: Buffer) => {
-      if (done) return void client.write(d);
-      flight = Buffer.concat([flight, d]);
-      // Plaintext handshake records: find the ServerKeyExchange (type 12) and flip its last byte.
-      let offset = 0;
-      while (offset + 5 <= flight.length && flight[offset] === 22) {
-        const length = flight.readUInt16BE(offset + 3);
-        if (offset + 5 + length > flight.length) return;
-        for (let m = offset + 5; m + 4 <= offset + 5 + length; ) {
-          const size = flight.readUIntBE(m + 1, 3);
-          if (flight[m] === 12) flight[m + 3 + size]! ^= 0x01;
-          if (flight[m] === 14) done = true;
-          m += 4 + size;
+    let flipped = false;
+    return {
+      fromClient: (d, toServer) => toServer(d),
+      fromServer: (d, toClient) => {
+        if (done) return toClient(d);
+        flight = Buffer.concat([flight, d]);
+        // Plaintext handshake records: find the ServerKeyExchange (type 12) and flip its last byte.
+        let offset = 0;
+        while (offset + 5 <= flight.length && flight[offset] === 22) {
+          const length = flight.readUInt16BE(offset + 3);
+          if (offset + 5 + length > flight.length) return;
+          for (let m = offset + 5; m + 4 <= offset + 5 + length; ) {
+            const size = flight.readUIntBE(m + 1, 3);
+            if (flight[m] === 12 && !flipped) {
+              flight[m + 3 + size]! ^= 0x01;
+              flipped = true;
+            }
+            if (flight[m] === 14) done = true;
+            m += 4 + size;
+          }
+          offset += 5 + length;
         }
-        offset += 5 + length;
-      }
-      if (done) client.write(flight);
-    });
-    client.on('data', (d) => upstream.write(d));
-    const close = () => {
-      client.destroy();
-      upstream.destroy();
+        if (done) toClient(flight);
+      },
     };
-    for (const s of [client, upstream]) s.on('close', close).on('error', close);
   });
-  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (proxy.address() as AddressInfo).port,
-    close: () => new Promise<void>((resolve) => proxy.close(() => resolve())),
-  };
 }
 
 describe('a forged ServerKeyExchange', { skip: openssl === true ? false : openssl }, () => {
