@@ -18,6 +18,7 @@ import { GP_TEST_KEYS } from '../test/helpers/cards.js';
 import { measure, printTable } from './harness.js';
 import { otaBenchmarks } from './ota.js';
 import { tlsBenchmarks } from './tls.js';
+import { tlsBulkBenchmarks } from './tls-bulk.js';
 import { tlsLatencyBenchmarks } from './tls-latency.js';
 import { transportBenchmarks } from './transports.js';
 
@@ -169,6 +170,7 @@ printTable('SCP03 (host and card in process; time per APDU, ratio to the plain A
 ]);
 
 await tlsBenchmarks();
+await tlsBulkBenchmarks();
 await tlsLatencyBenchmarks();
 await otaBenchmarks();
 await transportBenchmarks();

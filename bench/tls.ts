@@ -1,16 +1,10 @@
 // TLS benchmarks: APDUs per handshake per offload level (beside wolfSSL's published sequence), wall
-// time with a modem+SIM latency model, CPU per handshake against Node's native client, bulk throughput.
+// time with a modem+SIM latency model, CPU per handshake against Node's native client (bulk: bench/tls-bulk.ts).
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { modemSimLatency } from '@iotsafe/device';
-import {
-  type ConnectOptions,
-  type KeyOps,
-  SoftwareKeyOps,
-  type TlsClientSocket,
-  type TlsSession,
-} from '@iotsafe/tls';
+import { type ConnectOptions, type KeyOps, SoftwareKeyOps, type TlsSession } from '@iotsafe/tls';
 import { connectToTestServer, serverChain, testPki } from '../test/helpers/pki.js';
 import { simKeyOps } from '../test/helpers/sim-tls.js';
 import { printTable } from './harness.js';
@@ -174,8 +168,6 @@ export async function tlsBenchmarks(): Promise<void> {
   } finally {
     echo.server.close();
   }
-
-  await bulkThroughput();
 }
 
 /**
@@ -237,106 +229,4 @@ async function cpuPerHandshakeTable(): Promise<void> {
     }
   }
   printTable('CPU per mTLS handshake (client and local server in one process)', rows);
-}
-
-/**
- * Bulk throughput both ways with TLS_AES_128_GCM_SHA256: our client and Node's, alternating, three
- * rounds each (the median is reported), so both see the same machine load.
- */
-async function bulkThroughput(): Promise<void> {
-  const total = 32 * 1024 * 1024;
-  const chunk = Buffer.alloc(64 * 1024, 0x61);
-  let received = 0;
-  let done: () => void = () => {};
-  const sink = await startServer((s) =>
-    s.on('data', (d) => {
-      received += d.length;
-      if (received >= total) done();
-    }),
-  );
-  const source = await startServer(async (s) => {
-    for (let sent = 0; sent < total; sent += chunk.length) if (!s.write(chunk)) await once(s, 'drain');
-  });
-  const software = new SoftwareKeyOps({
-    certificateChain: [pki.client.certificateDer],
-    privateKeyPem: pki.client.keyPem,
-  });
-  const open = async (port: number, native: boolean): Promise<tls.TLSSocket | TlsClientSocket> => {
-    const socket = native
-      ? tls.connect({
-          host: '127.0.0.1',
-          servername: 'localhost',
-          port,
-          ca: pki.ca.certificatePem,
-          cert: pki.client.certificatePem,
-          key: pki.client.keyPem,
-          ciphers: 'TLS_AES_128_GCM_SHA256',
-        })
-      : connectToTestServer(pki, port, { keyOps: software, cipherSuites: [0x1301] });
-    await once(socket, 'secureConnect');
-    return socket;
-  };
-  const upload = async (native: boolean) => {
-    const socket = await open(sink.port, native);
-    received = 0;
-    const finished = new Promise<void>((resolve) => {
-      done = resolve;
-    });
-    const started = performance.now();
-    for (let sent = 0; sent < total; sent += chunk.length)
-      if (!socket.write(chunk)) await once(socket, 'drain');
-    await finished;
-    socket.destroy();
-    return total / 1024 / 1024 / ((performance.now() - started) / 1000);
-  };
-  const download = async (native: boolean) => {
-    const socket = await open(source.port, native);
-    const started = performance.now();
-    let got = 0;
-    await new Promise<void>((resolve) =>
-      socket.on('data', (d: Buffer) => {
-        got += d.length;
-        if (got >= total) resolve();
-      }),
-    );
-    socket.destroy();
-    return total / 1024 / 1024 / ((performance.now() - started) / 1000);
-  };
-  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-  const rows = [];
-  try {
-    for (const [direction, run] of [
-      ['client to server', upload],
-      ['server to client', download],
-    ] as const) {
-      await run(false); // warm-up
-      const ours: number[] = [];
-      const native: number[] = [];
-      for (let round = 0; round < 3; round++) {
-        native.push(await run(true));
-        ours.push(await run(false));
-      }
-      const nodeRate = median(native);
-      const ourRate = median(ours);
-      rows.push(
-        {
-          name: `${direction}: Node's native tls client (baseline)`,
-          value: nodeRate.toFixed(0),
-          unit: 'MB/s',
-          ratio: '1.00x',
-        },
-        {
-          name: `${direction}: our record layer`,
-          value: ourRate.toFixed(0),
-          unit: 'MB/s',
-          ratio: `${(ourRate / nodeRate).toFixed(2)}x`,
-          target: '>= 0.6x',
-        },
-      );
-    }
-  } finally {
-    sink.server.close();
-    source.server.close();
-  }
-  printTable('Bulk throughput, 32 MiB, TLS_AES_128_GCM_SHA256 (median of 3 alternating rounds)', rows);
 }

@@ -173,9 +173,9 @@ function serverFlight(clientHelloMessage: Uint8Array, options: ScriptedServerOpt
   messages.push(marshalFinished(options.tamperFinished ? options.tamperFinished(verifyData) : verifyData));
   transcript.add(marshalFinished(verifyData));
   const outgoing = new StreamRecordLayer(TLS12);
-  const flight = outgoing.seal(22, serverHello);
+  const flight = [outgoing.seal(22, serverHello)];
   outgoing.changeWriteCipher(new Tls13RecordCipher(SUITE, serverKeys.key, serverKeys.iv));
-  flight.push(...outgoing.seal(22, concatBytes(...messages)));
+  flight.push(outgoing.seal(22, concatBytes(...messages)));
 
   const clientProtection = new Tls13RecordCipher(SUITE, clientKeys.key, clientKeys.iv);
   const seen: ClientFlightReport = { chain: [], finishedValid: false };

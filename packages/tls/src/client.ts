@@ -163,9 +163,8 @@ export class TlsClientSocket extends Duplex implements HandshakeConn {
 
   /** Seals every record of the flight and writes them together: one TCP segment where they fit. */
   sendFlight(flight: Flight): void {
-    const chunks: Uint8Array[] = [];
-    for (const r of flight.records) chunks.push(...this.records.seal(r.type, r.content, r.protection));
-    this.writeChunks(chunks);
+    const records = flight.records.map((r) => this.records.seal(r.type, r.content, r.protection));
+    this.writeRecords(records.length === 1 ? records[0]! : Buffer.concat(records));
   }
 
   keylog(line: string): void {
@@ -326,7 +325,7 @@ export class TlsClientSocket extends Duplex implements HandshakeConn {
       if (message.type !== HANDSHAKE_TYPE.HELLO_REQUEST)
         tlsFail('unexpected_message', `post-handshake message ${message.type}`);
       unmarshalEmpty(message.body, 'HelloRequest');
-      this.writeChunks(this.records.seal(CONTENT_TYPE.ALERT, Uint8Array.of(1, ALERT.no_renegotiation)));
+      this.writeRecords(this.records.seal(CONTENT_TYPE.ALERT, Uint8Array.of(1, ALERT.no_renegotiation)));
       return;
     }
     if (message.type === HANDSHAKE_TYPE.NEW_SESSION_TICKET) {
@@ -374,7 +373,7 @@ export class TlsClientSocket extends Duplex implements HandshakeConn {
     const established = this.established;
     if (!established) throw new Error('the handshake is not finished');
     if (established.version === 'TLSv1.2') throw new Error('KeyUpdate is TLS 1.3 only');
-    this.writeChunks(this.records.seal(CONTENT_TYPE.HANDSHAKE, marshalKeyUpdate(requestPeer)));
+    this.writeRecords(this.records.seal(CONTENT_TYPE.HANDSHAKE, marshalKeyUpdate(requestPeer)));
     const suite = established.resumption!.suite;
     const secret = nextTrafficSecret(suite, this.writeSecret!);
     this.changeWriteCipher(cipherFor(suite, secret), secret);
@@ -382,16 +381,13 @@ export class TlsClientSocket extends Duplex implements HandshakeConn {
 
   // --- records out ---
 
-  /** Writes record chunks corked, so they leave together and no record is copied into a bigger buffer. */
-  private writeChunks(chunks: readonly Uint8Array[], done?: (error?: Error | null) => void): void {
+  /** Writes sealed records; `done` follows the socket's backpressure. */
+  private writeRecords(records: Buffer, done?: (error?: Error | null) => void): void {
     if (this.stream.destroyed) {
       done?.(new Error('the connection is closed'));
       return;
     }
-    this.stream.cork();
-    let room = true;
-    for (const chunk of chunks) room = this.stream.write(chunk);
-    this.stream.uncork();
+    const room = this.stream.write(records);
     if (!done) return;
     // Backpressure: the writer hears back at once while the socket has room, else once it drains.
     if (room) {
@@ -420,7 +416,7 @@ export class TlsClientSocket extends Duplex implements HandshakeConn {
     const spoken = this.handshakeStats.clientHelloSentAt !== undefined;
     if (spoken && !tls.fromPeer && tls.alert !== 'close_notify') {
       try {
-        this.writeChunks(this.records.seal(CONTENT_TYPE.ALERT, Uint8Array.of(2, tls.alertCode)));
+        this.writeRecords(this.records.seal(CONTENT_TYPE.ALERT, Uint8Array.of(2, tls.alertCode)));
       } catch {
         // the alert is best effort
       }
@@ -443,7 +439,7 @@ export class TlsClientSocket extends Duplex implements HandshakeConn {
     }
     try {
       // The callback follows the socket's, so backpressure reaches the writer.
-      this.writeChunks(this.records.seal(CONTENT_TYPE.APPLICATION_DATA, chunk), callback);
+      this.writeRecords(this.records.seal(CONTENT_TYPE.APPLICATION_DATA, chunk), callback);
     } catch (error) {
       callback(error as Error);
     }
@@ -457,7 +453,7 @@ export class TlsClientSocket extends Duplex implements HandshakeConn {
 
   override _final(callback: (error?: Error | null) => void): void {
     if (this.secure)
-      this.writeChunks(this.records.seal(CONTENT_TYPE.ALERT, Uint8Array.of(1, ALERT.close_notify)));
+      this.writeRecords(this.records.seal(CONTENT_TYPE.ALERT, Uint8Array.of(1, ALERT.close_notify)));
     this.stream.end();
     callback();
   }

@@ -21,38 +21,47 @@ export interface RecordCipher {
   outerType(type: number): number;
   /** Length of the protected body for `plaintextLength` bytes of content. */
   sealedLength(plaintextLength: number): number;
-  /** The protected body, in chunks (so nothing is copied into a bigger buffer). */
-  seal(record: RecordContext, type: number, content: Uint8Array): Uint8Array[];
+  /**
+   * Writes the protected body into `out` at `offset` (sealedLength bytes): one buffer holds a whole
+   * write's records, so they go to the socket as one chunk.
+   */
+  sealInto(record: RecordContext, type: number, content: Uint8Array, out: Buffer, offset: number): void;
   /** Opens a body: the content and its real type, or bad_record_mac. */
   open(record: RecordContext, outerType: number, body: Uint8Array): { type: number; content: Uint8Array };
 }
 
 export const TAG_LENGTH = 16;
 
-/** Per-record nonce: the IV with the 64-bit sequence number XORed into its last 8 bytes (§5.3, RFC 7905 §2). */
-export function xorNonce(iv: Uint8Array, sequence: bigint): Buffer {
-  const nonce = Buffer.from(iv);
-  const high = Number(sequence >> 32n);
-  const low = Number(sequence & 0xffffffffn);
-  const at = nonce.length - 8;
-  nonce.writeUInt32BE((nonce.readUInt32BE(at) ^ high) >>> 0, at);
-  nonce.writeUInt32BE((nonce.readUInt32BE(at + 4) ^ low) >>> 0, at + 4);
-  return nonce;
+/** Per-record nonces: a 12-byte IV with the 64-bit sequence number XORed into its last 8 bytes (§5.3, RFC 7905 §2). */
+export class NonceMaker {
+  private readonly prefix: number;
+  private readonly low: bigint;
+
+  constructor(iv: Uint8Array) {
+    const bytes = Buffer.from(iv);
+    this.prefix = bytes.readUInt32BE(0);
+    this.low = bytes.readBigUInt64BE(4);
+  }
+
+  nonce(sequence: bigint): Buffer {
+    const nonce = Buffer.allocUnsafe(12);
+    nonce.writeUInt32BE(this.prefix, 0);
+    nonce.writeBigUInt64BE(this.low ^ sequence, 4);
+    return nonce;
+  }
 }
 
 /** TLS 1.3 record protection for one traffic key: the real type travels inside, padding is stripped. */
 export class Tls13RecordCipher implements RecordCipher {
   private readonly algorithm: 'aes-128-gcm';
   private readonly key: Buffer;
+  private readonly nonces: NonceMaker;
 
-  constructor(
-    suite: CipherSuiteInfo,
-    key: Uint8Array,
-    private readonly iv: Uint8Array,
-  ) {
+  constructor(suite: CipherSuiteInfo, key: Uint8Array, iv: Uint8Array) {
     // The GCM typing stands for ChaCha20-Poly1305 too: both take a 12-byte nonce, AAD and a 16-byte tag.
     this.algorithm = suite.cipher as 'aes-128-gcm';
     this.key = Buffer.from(key);
+    this.nonces = new NonceMaker(iv);
   }
 
   outerType(): number {
@@ -63,22 +72,23 @@ export class Tls13RecordCipher implements RecordCipher {
     return plaintextLength + 1 + TAG_LENGTH;
   }
 
-  seal(record: RecordContext, type: number, content: Uint8Array): Uint8Array[] {
-    const cipher = createCipheriv(this.algorithm, this.key, xorNonce(this.iv, record.sequence), {
+  sealInto(record: RecordContext, type: number, content: Uint8Array, out: Buffer, offset: number): void {
+    const cipher = createCipheriv(this.algorithm, this.key, this.nonces.nonce(record.sequence), {
       authTagLength: TAG_LENGTH,
     }) as CipherGCM;
     cipher.setAAD(record.header);
-    const body = cipher.update(content);
-    const last = cipher.update(Uint8Array.of(type));
+    cipher.update(content).copy(out, offset);
+    // TLSInnerPlaintext: the content, then its real type (§5.2); GCM and ChaCha20 output one byte per byte.
+    out[offset + content.length] = cipher.update(TYPE_BYTES[type]!)[0]!;
     cipher.final();
-    return [body, Buffer.concat([last, cipher.getAuthTag()], 1 + TAG_LENGTH)];
+    cipher.getAuthTag().copy(out, offset + content.length + 1);
   }
 
   open(record: RecordContext, outerType: number, body: Uint8Array): { type: number; content: Uint8Array } {
     if (outerType !== CONTENT_TYPE.APPLICATION_DATA)
       tlsFail('unexpected_message', 'unprotected record after the handshake keys');
     if (body.length < TAG_LENGTH + 1) tlsFail('bad_record_mac', 'record too short to be protected');
-    const decipher = createDecipheriv(this.algorithm, this.key, xorNonce(this.iv, record.sequence), {
+    const decipher = createDecipheriv(this.algorithm, this.key, this.nonces.nonce(record.sequence), {
       authTagLength: TAG_LENGTH,
     }) as DecipherGCM;
     decipher.setAAD(record.header);
@@ -95,3 +105,8 @@ export class Tls13RecordCipher implements RecordCipher {
     return { type: inner[end]!, content: inner.subarray(0, end) };
   }
 }
+
+/** One-byte buffers of each content type, made once. */
+const TYPE_BYTES: Record<number, Buffer> = Object.fromEntries(
+  Object.values(CONTENT_TYPE).map((t) => [t, Buffer.of(t)]),
+);

@@ -29,14 +29,6 @@ export const MAX_EMPTY_RECORDS = 32;
 /** The same bytes as a plain Uint8Array (no copy): what parsers hand on is never a Buffer. */
 const plain = (b: Uint8Array) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 
-function header(type: number, version: number, length: number): Buffer {
-  const out = Buffer.allocUnsafe(HEADER_LENGTH);
-  out[0] = type;
-  out.writeUInt16BE(version, 1);
-  out.writeUInt16BE(length, 3);
-  return out;
-}
-
 export class StreamRecordLayer {
   private readHalf = new HalfConnection();
   private writeHalf = new HalfConnection();
@@ -151,26 +143,31 @@ export class StreamRecordLayer {
   }
 
   /**
-   * Whole records for `content`, fragmented to 2^14 bytes, as chunks (header, body parts) to write
-   * together; protected by `half` (default: the current write half-connection).
+   * Whole records for `content`, fragmented to 2^14 bytes, in one buffer to write as one chunk;
+   * protected by `half` (default: the current write half-connection).
    */
-  seal(type: number, content: Uint8Array, half: HalfConnection = this.writeHalf): Uint8Array[] {
-    const out: Uint8Array[] = [];
-    let offset = 0;
-    do {
+  seal(type: number, content: Uint8Array, half: HalfConnection = this.writeHalf): Buffer {
+    const cipher = half.cipher;
+    const fragments = Math.max(1, Math.ceil(content.length / MAX_PLAINTEXT));
+    const bodyLength = (n: number) => (cipher ? cipher.sealedLength(n) : n);
+    const last = content.length - (fragments - 1) * MAX_PLAINTEXT;
+    const out = Buffer.allocUnsafe(
+      (fragments - 1) * (HEADER_LENGTH + bodyLength(MAX_PLAINTEXT)) + HEADER_LENGTH + bodyLength(last),
+    );
+    let at = 0;
+    for (let offset = 0, i = 0; i < fragments; i++, offset += MAX_PLAINTEXT) {
       const fragment = content.subarray(offset, offset + MAX_PLAINTEXT);
-      const cipher = half.cipher;
+      const length = bodyLength(fragment.length);
+      out[at] = cipher ? cipher.outerType(type) : type;
+      out.writeUInt16BE(this.version, at + 1);
+      out.writeUInt16BE(length, at + 3);
       if (cipher) {
-        const recordHeader = header(
-          cipher.outerType(type),
-          this.version,
-          cipher.sealedLength(fragment.length),
-        );
-        const context = { sequence: half.takeSequence(), version: this.version, header: recordHeader };
-        out.push(recordHeader, ...cipher.seal(context, type, fragment));
-      } else out.push(header(type, this.version, fragment.length), fragment);
-      offset += MAX_PLAINTEXT;
-    } while (offset < content.length);
+        const header = out.subarray(at, at + HEADER_LENGTH);
+        const context = { sequence: half.takeSequence(), version: this.version, header };
+        cipher.sealInto(context, type, fragment, out, at + HEADER_LENGTH);
+      } else out.set(fragment, at + HEADER_LENGTH);
+      at += HEADER_LENGTH + length;
+    }
     return out;
   }
 }

@@ -4,7 +4,7 @@
 // seq is what the record context says (DTLS 1.2 puts epoch ‖ seq48 there, RFC 6347 §4.1.2.1).
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { tlsFail } from '../errors.js';
-import { type RecordCipher, type RecordContext, xorNonce } from '../record/protection.js';
+import { NonceMaker, type RecordCipher, type RecordContext } from '../record/protection.js';
 import type { Suite12 } from './suites.js';
 
 type AeadCipher = ReturnType<typeof createCipheriv> & {
@@ -30,6 +30,7 @@ export class Tls12RecordCipher implements RecordCipher {
   private readonly chacha: boolean;
   private readonly explicitNonceLength: number;
   private readonly key: Buffer;
+  private readonly chachaNonces?: NonceMaker;
 
   constructor(
     private readonly suite: Suite12,
@@ -40,6 +41,7 @@ export class Tls12RecordCipher implements RecordCipher {
     this.chacha = suite.aead === 'chacha20-poly1305';
     this.explicitNonceLength = this.chacha ? 0 : 8;
     this.key = Buffer.from(key);
+    if (this.chacha) this.chachaNonces = new NonceMaker(fixedIv);
   }
 
   outerType(type: number): number {
@@ -51,7 +53,7 @@ export class Tls12RecordCipher implements RecordCipher {
   }
 
   private nonce(sequence: bigint, explicit?: Uint8Array): Buffer {
-    if (this.chacha) return xorNonce(this.fixedIv, sequence);
+    if (this.chachaNonces) return this.chachaNonces.nonce(sequence);
     const nonce = Buffer.allocUnsafe(12);
     nonce.set(this.fixedIv, 0);
     if (explicit) nonce.set(explicit, 4);
@@ -59,7 +61,7 @@ export class Tls12RecordCipher implements RecordCipher {
     return nonce;
   }
 
-  seal(record: RecordContext, type: number, content: Uint8Array): Uint8Array[] {
+  sealInto(record: RecordContext, type: number, content: Uint8Array, out: Buffer, offset: number): void {
     const nonce = this.nonce(record.sequence);
     const cipher = createCipheriv(this.algorithm as 'aes-128-gcm', this.key, nonce, {
       authTagLength: this.suite.tagLength,
@@ -67,9 +69,12 @@ export class Tls12RecordCipher implements RecordCipher {
     cipher.setAAD(aad(record.sequence, type, record.version, content.length), {
       plaintextLength: content.length,
     });
-    const body = cipher.update(content);
-    const tail = Buffer.concat([cipher.final(), cipher.getAuthTag()]);
-    return this.chacha ? [body, tail] : [nonce.subarray(4), body, tail];
+    // GCM and CCM carry the sequence number as the explicit nonce (RFC 5288 §3, RFC 6655 §3).
+    if (!this.chacha) nonce.copy(out, offset, 4);
+    const at = offset + this.explicitNonceLength;
+    cipher.update(content).copy(out, at);
+    cipher.final();
+    cipher.getAuthTag().copy(out, at + content.length);
   }
 
   open(record: RecordContext, outerType: number, body: Uint8Array): { type: number; content: Uint8Array } {
