@@ -124,12 +124,15 @@ export class TlsClientSocket extends Duplex implements HandshakeConn {
     const roundTrip = (serverHelloReadAt ?? 0) - (clientHelloSentAt ?? 0);
     const wait =
       this.options.clientAuthTimeout ?? Math.min(MAX_VERDICT_WAIT, Math.max(MIN_VERDICT_WAIT, 2 * roundTrip));
-    if (wait <= 0 || this.records.buffered > 0) return;
+    // The verdict is part of the handshake: the wait ends a little before the handshake's deadline.
+    const elapsed = performance.now() - this.handshakeStats.startedAt;
+    const left = (this.options.handshakeTimeout ?? 30_000) - elapsed - 50;
+    if (wait <= 0 || left <= 0 || this.records.buffered > 0) return;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       this.waitForData(),
       new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, wait);
+        timer = setTimeout(resolve, Math.min(wait, left));
       }),
     ]).finally(() => {
       clearTimeout(timer);

@@ -105,10 +105,18 @@ export function describeClientCertificate(
 ): { subject: string; issuer: string } | undefined {
   const leaf = chain[0];
   if (!leaf) return undefined;
-  const cert = parseCertificate(leaf);
-  const oneLine = (name: string) => name.replace(/\n/g, ', ');
-  return { subject: oneLine(cert.subject), issuer: oneLine(cert.issuer) };
+  let names = describedCertificates.get(leaf);
+  if (!names) {
+    const cert = parseCertificate(leaf);
+    const oneLine = (name: string) => name.replace(/\n/g, ', ');
+    names = { subject: oneLine(cert.subject), issuer: oneLine(cert.issuer) };
+    describedCertificates.set(leaf, names);
+  }
+  return names;
 }
+
+/** The client's certificate is the same for every handshake of a KeyOps: parsed once. */
+const describedCertificates = new WeakMap<Uint8Array, { subject: string; issuer: string }>();
 
 /** Records why no certificate went to a server that asked for one: said again if the server then refuses. */
 export function noteClientAuthMismatch(

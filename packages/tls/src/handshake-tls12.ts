@@ -67,6 +67,13 @@ const CERTIFICATE_TYPE_NAMES: Record<number, string> = Object.fromEntries(
   Object.entries(CLIENT_CERTIFICATE_TYPE).map(([name, code]) => [code, name]),
 );
 
+/** The key type of our certificate (for the TLS 1.2 certificate_types check), parsed once per certificate. */
+const keyTypes = new WeakMap<Uint8Array, string | undefined>();
+function certificateKeyType(der: Uint8Array): string | undefined {
+  if (!keyTypes.has(der)) keyTypes.set(der, parseCertificate(der).publicKey.asymmetricKeyType);
+  return keyTypes.get(der);
+}
+
 const prf = (hash: HashAlgorithm, secret: Uint8Array, label: string, seed: Uint8Array, length: number) =>
   tls12Prf(secret, concatBytes(utf8(label), seed), length, hash);
 
@@ -225,7 +232,7 @@ export class Tls12ClientHandshake {
     const { keyOps } = this.conn;
     const ours = keyOps.signatureSchemes12 ?? keyOps.signatureSchemes;
     const leaf = keyOps.certificateChain[0];
-    const keyType = leaf ? parseCertificate(leaf).publicKey.asymmetricKeyType : undefined;
+    const keyType = leaf ? certificateKeyType(leaf) : undefined;
     const certificateType =
       keyType === 'rsa' ? CLIENT_CERTIFICATE_TYPE.rsa_sign : CLIENT_CERTIFICATE_TYPE.ecdsa_sign;
     if (leaf && !request.certificateTypes.includes(certificateType)) {
