@@ -23,7 +23,7 @@ interface GpOptions extends KeyOptions {
 
 const LEVELS: Record<string, number> = { clr: 0x00, mac: 0x01, enc: 0x03, rmac: 0x13, renc: 0x33 };
 
-function level(text: string): number {
+export function level(text: string): number {
   const named = LEVELS[text];
   if (named !== undefined) return named;
   if (/^[0-9a-fA-F]{2}$/.test(text)) return Number.parseInt(text, 16);
