@@ -42,16 +42,34 @@ before(async () => {
   certificateSim = join(dir, 'sim-type1');
   const sim = VirtualSim.create(certificateSim, TYPE1_PROFILE, { storageKey: hexToBytes(STORAGE_KEY) });
   await certifySimKey(sim, pki.ca);
+  sim.close();
   pskSim = join(dir, 'sim-type2');
   const typeTwo = VirtualSim.create(pskSim, TYPE2_PROFILE, { storageKey: hexToBytes(STORAGE_KEY) });
   const secret = typeTwo.containers().find((c) => c.objectClass === 'secret' && c.label === 'psk');
   if (secret?.objectClass !== 'secret' || !secret.value) throw new Error('no PSK in the profile');
   psk = bytesToHex(secret.value);
+  typeTwo.close();
 });
 
-/** KeyOps of a SIM directory, opened in this process (the CLI opens it again in its own). */
-async function keyOpsOf(simDir: string, kind: 'certificate' | 'psk'): Promise<KeyOps> {
+/**
+ * The library's verdict with the KeyOps of a SIM directory opened in this process; the SIM is closed
+ * before this returns, so the CLI can open it in its own (one process at a time owns a directory).
+ */
+async function libraryRefusalWith(
+  simDir: string,
+  kind: 'certificate' | 'psk',
+  port: number,
+  options: Partial<ConnectOptions>,
+): Promise<TlsError> {
   const sim = VirtualSim.open(simDir, { storageKey: hexToBytes(STORAGE_KEY) });
+  try {
+    return await libraryRefusal(port, { ...options, keyOps: await keyOpsOf(sim, kind) });
+  } finally {
+    sim.close();
+  }
+}
+
+async function keyOpsOf(sim: VirtualSim, kind: 'certificate' | 'psk'): Promise<KeyOps> {
   const client = await IoTSafe.connect(new MemoryTransport(sim.card));
   return IoTSafeKeyOps.create(client, {
     offload: 'sign',
@@ -161,9 +179,8 @@ describe('refusals by openssl s_server', { skip: openssl === true ? false : open
         ]);
         try {
           const simDir = c.client === 'certificate' ? certificateSim : pskSim;
-          const keyOps = await keyOpsOf(simDir, c.client === 'certificate' ? 'certificate' : 'psk');
-          const error = await libraryRefusal(server.port, {
-            keyOps,
+          const kind = c.client === 'certificate' ? 'certificate' : 'psk';
+          const error = await libraryRefusalWith(simDir, kind, server.port, {
             maxVersion: version === '1.3' ? 'TLSv1.3' : 'TLSv1.2',
             minVersion: version === '1.3' ? 'TLSv1.3' : 'TLSv1.2',
             ...(c.client === 'psk' ? {} : { ca: pki.ca.certificatePem }),
@@ -200,8 +217,7 @@ describe('a Python ssl server that resets right after its alert', {
         version === '1.3' ? 'TLSv1_3' : 'TLSv1_2',
       );
       try {
-        const error = await libraryRefusal(server.port, {
-          keyOps: await keyOpsOf(certificateSim, 'certificate'),
+        const error = await libraryRefusalWith(certificateSim, 'certificate', server.port, {
           ca: pki.ca.certificatePem,
           maxVersion: version === '1.3' ? 'TLSv1.3' : 'TLSv1.2',
         });
@@ -231,8 +247,7 @@ describe('a TLS 1.2 PSK listener of mosquitto (psk_hint, psk_file)', {
     });
     try {
       // mosquitto 2.0's tls_version is a minimum: the client holds the connection to TLS 1.2.
-      const error = await libraryRefusal(broker.port, {
-        keyOps: await keyOpsOf(pskSim, 'psk'),
+      const error = await libraryRefusalWith(pskSim, 'psk', broker.port, {
         maxVersion: 'TLSv1.2',
       });
       assert.equal(error.alert, 'unknown_psk_identity');
@@ -277,13 +292,14 @@ describe('clientAuthTimeout: 0', { skip: openssl === true ? false : openssl }, (
       '-CAfile',
       join(dir, 'other-ca.pem'),
     ]);
+    const sim = VirtualSim.open(certificateSim, { storageKey: hexToBytes(STORAGE_KEY) });
     try {
       const socket = connect({
         host: '127.0.0.1',
         port: server.port,
         servername: 'localhost',
         ca: pki.ca.certificatePem,
-        keyOps: await keyOpsOf(certificateSim, 'certificate'),
+        keyOps: await keyOpsOf(sim, 'certificate'),
         clientAuthTimeout: 0,
       });
       await once(socket, 'secureConnect');
@@ -292,6 +308,7 @@ describe('clientAuthTimeout: 0', { skip: openssl === true ? false : openssl }, (
       assert.match(error.message, /^the server rejected our certificate: it sent an unknown_ca alert/);
       assert.ok(socket.destroyed);
     } finally {
+      sim.close();
       await server.stop();
     }
   });
