@@ -11,7 +11,7 @@ import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, afterEach, before, describe, test } from 'node:test';
 import { byId, byLabel, IoTSafe, IoTSafeKeyOps, MemoryTransport } from '@iotsafe/device';
 import { hexToBytes, utf8 } from '@iotsafe/protocol';
 import { type Profile, TYPE1_PROFILE, VirtualSim } from '@iotsafe/sim';
@@ -48,11 +48,20 @@ before(async () => {
   };
   const sim = VirtualSim.create(simDir, profile, { storageKey: hexToBytes(STORAGE_KEY) });
   await certifySimKey(sim, deviceCa, 'cloud-device');
+  sim.close();
   writeFileSync(join(dir, 'rsa-root.pem'), rsa.root.certificatePem);
 });
 
+/** SIMs this process has open: one process at a time owns a SIM directory, so each test closes its own. */
+const openSims: VirtualSim[] = [];
+function closeSims(): void {
+  for (const sim of openSims.splice(0)) sim.close();
+}
+afterEach(closeSims);
+
 async function simClient() {
   const sim = VirtualSim.open(simDir, { storageKey: hexToBytes(STORAGE_KEY) });
+  openSims.push(sim);
   return IoTSafe.connect(new MemoryTransport(sim.card));
 }
 
@@ -276,6 +285,7 @@ describe('MQTT brokers', { skip: mosquitto === true ? false : mosquitto }, () =>
       assert.match(socket.getCipher()?.name ?? '', /PSK/);
       assert.equal(await mqttRoundTrip(socket, 'cloud/psk', 'over a PSK'), 'over a PSK');
       assert.match(broker.log(), /as cloud-device|u'cloud-device'/);
+      closeSims();
       // The CLI as Azure IoT Hub wants its CONNECT: a client ID, a user name, MQTT 3.1.1.
       const { code, stderr } = await runCliAsync(
         [

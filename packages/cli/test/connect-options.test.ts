@@ -30,6 +30,7 @@ before(async () => {
     isdKeys: { keys: GP_TEST_KEYS },
   });
   await certifySimKey(sim, pki.ca, 'options-device');
+  sim.close();
   writeFileSync(
     keysFile,
     `# test keys only\nenc=${bytesToHex(GP_TEST_KEYS.enc)}\nmac=${bytesToHex(GP_TEST_KEYS.mac)}\ndek=${bytesToHex(GP_TEST_KEYS.dek)}\n`,
