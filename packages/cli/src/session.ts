@@ -10,10 +10,13 @@ import {
   TcpTransport,
   type TraceSink,
   type Transport,
+  verifyPin,
 } from '@iotsafe/device';
 import type { ObjectRef } from '@iotsafe/protocol';
 import { readStorageKeyFile, STORAGE_KEY_ENV, storageKeyFromEnvironment, VirtualSim } from '@iotsafe/sim';
+import { warnIfExposed } from './key-files.js';
 import { printError } from './output.js';
+import { UsageError } from './usage.js';
 
 export interface GlobalOptions {
   sim?: string;
@@ -26,15 +29,23 @@ export interface GlobalOptions {
   baud?: string;
   tcp?: string;
   sessionEnd?: 'close' | 'last-update';
+  pin?: string;
 }
 
-/** A usage problem: exit code 2 with a message that says what to pass. */
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+export { UsageError };
 
 export function storageKey(options: GlobalOptions): Uint8Array {
+  const file =
+    options.keyFile ?? (process.env[STORAGE_KEY_ENV] ? undefined : process.env.IOTSAFE_STORAGE_KEY_FILE);
+  if (file) warnIfExposed(file);
   return options.keyFile ? readStorageKeyFile(options.keyFile) : storageKeyFromEnvironment();
+}
+
+/** The SIM PIN: --pin, or IOTSAFE_SIM_PIN (which keeps it out of the process list). */
+export function simPin(options: GlobalOptions): string | undefined {
+  const pin = options.pin ?? process.env.IOTSAFE_SIM_PIN;
+  if (pin !== undefined && !/^\d{4,8}$/.test(pin)) throw new UsageError('a SIM PIN is 4 to 8 digits');
+  return pin;
 }
 
 export function simDirectory(options: GlobalOptions): string {
@@ -55,8 +66,25 @@ export function parseHostPort(value: string, what: string): { host: string; port
   return { host: match[1] ?? '127.0.0.1', port };
 }
 
-/** The transport the global options name; without one, the SIM directory in this process. */
+/**
+ * The transport the global options name (without one, the SIM directory in this process), with the
+ * SIM PIN verified when one is given: by the modem (AT+CPIN) or by VERIFY PIN on the others.
+ */
 export async function openTransport(options: GlobalOptions): Promise<Transport> {
+  const pin = simPin(options);
+  const transport = await openCardTransport(options, pin);
+  if (pin === undefined || options.modem !== undefined) return transport;
+  try {
+    if ((await verifyPin(transport, pin)) === 'no-pin')
+      printError('warning: this card has no PIN to verify (VERIFY is not supported); --pin ignored');
+  } catch (error) {
+    await transport.close();
+    throw error;
+  }
+  return transport;
+}
+
+async function openCardTransport(options: GlobalOptions, pin: string | undefined): Promise<Transport> {
   const chosen = [options.reader, options.modem, options.tcp].filter((v) => v !== undefined).length;
   if (chosen > 1) throw new UsageError('give one of --reader, --modem and --tcp');
   if (options.reader !== undefined) {
@@ -70,6 +98,7 @@ export async function openTransport(options: GlobalOptions): Promise<Transport> 
     return AtModemTransport.open(options.modem, {
       mode: options.atMode ?? 'csim',
       ...(baudRate ? { baudRate } : {}),
+      ...(pin !== undefined ? { pin } : {}),
     });
   }
   if (options.tcp !== undefined) return new TcpTransport(parseHostPort(options.tcp, '--tcp'));
@@ -106,5 +135,3 @@ export function objectRef(options: { id?: string; label?: string }, what: string
   if (options.label) return byLabel(options.label);
   throw new UsageError(`which ${what}? pass --id HEX or --label TEXT`);
 }
-
-export { STORAGE_KEY_ENV };

@@ -33,7 +33,7 @@ describe('iotsafe against a SIM directory', () => {
   });
 
   test('keygen, pubkey, sign and verify round trip; a wrong signature exits 1', () => {
-    const gen = iotsafe(['--sim', sim, '--json', 'keygen', '--id', '01']);
+    const gen = iotsafe(['--sim', sim, '--json', 'keygen', '--id', '01', '--force']);
     assert.equal(gen.code, 0, gen.stderr);
     const point = JSON.parse(gen.stdout).point as string;
     assert.equal(iotsafe(['--sim', sim, 'pubkey', '--id', '01']).stdout.trim(), point);
@@ -55,16 +55,29 @@ describe('iotsafe against a SIM directory', () => {
     assert.match(readFileSync(csrFile, 'utf8'), /BEGIN CERTIFICATE REQUEST/);
     const verify = spawnSync('openssl', ['req', '-in', csrFile, '-verify', '-noout'], { encoding: 'utf8' });
     if (verify.error === undefined) assert.equal(verify.status, 0, verify.stderr);
-    const pem = join(dir, 'cert.pem');
-    writeFileSync(
+    const ca = join(dir, 'ca');
+    assert.equal(iotsafe(['ca', 'init', ca]).code, 0);
+    const pem = join(dir, 'device.pem');
+    const issued = iotsafe(['ca', 'issue', '--ca', ca, '--csr', csrFile, '--out', pem]);
+    assert.equal(issued.code, 0, issued.stderr);
+    const written = iotsafe([
+      '--sim',
+      sim,
+      'sim',
+      'write-file',
+      '--label',
+      'device-certificate',
+      '--key-id',
+      '01',
+      '--in',
       pem,
-      `-----BEGIN CERTIFICATE-----\n${Buffer.from('0\u0003\u0002\u0001\u0005').toString('base64')}\n-----END CERTIFICATE-----\n`,
-    );
+    ]);
+    assert.equal(written.code, 0, written.stderr);
+    const der = Buffer.from(readFileSync(pem, 'utf8').replace(/-----[^-]+-----|\s/g, ''), 'base64');
     assert.equal(
-      iotsafe(['--sim', sim, 'sim', 'write-file', '--label', 'device-certificate', '--in', pem]).code,
-      0,
+      iotsafe(['--sim', sim, 'read-file', '--id', '02']).stdout.trim(),
+      der.toString('hex').toUpperCase(),
     );
-    assert.equal(iotsafe(['--sim', sim, 'read-file', '--id', '02']).stdout.trim(), '3003020105');
   });
 
   test('objects lists every container; random gives N bytes; --trace shows APDUs on stderr', () => {
@@ -105,16 +118,22 @@ describe('errors a user can act on', () => {
     assert.equal(iotsafe(['info']).code, 2);
     assert.equal(iotsafe(['--sim', sim, 'random', '999']).code, 2);
     assert.equal(iotsafe(['frobnicate']).code, 2);
-    assert.equal(iotsafe(['sim', 'create', join(dir, 'x'), '--profile', join(dir, 'absent.json')]).code, 1);
+    assert.equal(iotsafe(['sim', 'create', join(dir, 'x'), '--profile', join(dir, 'absent.json')]).code, 2);
   });
 });
 
 describe('the demo', () => {
-  test('runs end to end and reports what happened', () => {
+  test('the demo tells the story end to end: SCP03 personalisation, mTLS, PSK, OTA, reconnect', () => {
     const r = iotsafe(['demo', '--dir', join(dir, 'demo')], {});
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /read back \d+ bytes over READ FILE: identical/);
-    assert.match(r.stdout, /verifies with the certificate's key: true/);
+    assert.match(
+      r.stdout,
+      /SCP03 \(level 33\) STORE DATA: \d+ operations, the key pair generated in the SIM/,
+    );
+    assert.match(
+      r.stdout,
+      /certificate → file 02, CA → file 03, personalisation locked; SCP80 key set 01 loaded/,
+    );
     assert.match(r.stdout, /sign offload, sessions end by INIT close : TLSv1\.3 \S+, 3 APDUs/);
     assert.match(
       r.stdout,
@@ -125,11 +144,29 @@ describe('the demo', () => {
       r.stdout,
       /full offload, sessions end by final UPDATE: TLSv1\.3 \S+, 7 APDUs.*hello demo-device-0001/,
     );
+    assert.match(r.stdout, /TLSv1\.3 TLS_AES_128_GCM_SHA256 with PSK identity demo-device-0002: 1 APDU/);
+    assert.match(r.stdout, /RAM PUT KEY \(key set 02, keys wrapped by KIK 01\): CNTR 1, PoR ok/);
+    assert.match(r.stdout, /RFM under key set 02: EF SPN written and read back: PoR ok/);
     assert.match(
       r.stdout,
       /sign offload, resumed session \(no certificate\): TLSv1\.3 \S+, 0 APDUs.*hello demo-device-0001/,
     );
-    assert.match(r.stdout, /Done: \d+ APDUs/);
+    assert.match(r.stdout, /Done in \d+ ms, \d+ APDUs/);
+  });
+  test('--json prints one summary: every chapter, the APDU counts, the time', () => {
+    const r = iotsafe(['--json', 'demo', '--dir', join(dir, 'demo-json')], {});
+    assert.equal(r.code, 0, r.stderr);
+    const summary = JSON.parse(r.stdout);
+    assert.equal(summary.ok, true);
+    assert.deepEqual(
+      summary.tls.map((t: { apdus: number }) => t.apdus),
+      [3, 9, 2, 7],
+    );
+    assert.equal(summary.psk.apdus, 1);
+    assert.equal(summary.ota.putKey.por, 'ok');
+    assert.equal(summary.ota.rfm.por, 'ok');
+    assert.equal(summary.reconnect.resumed.apdus, 0);
+    assert.equal(typeof summary.milliseconds, 'number');
   });
 });
 
@@ -154,7 +191,7 @@ describe('iotsafe gp: personalise a blank SIM over SCP03, then use it', () => {
     assert.equal(info.code, 0, info.stderr);
     assert.equal(JSON.parse(info.stdout).keys.length, 3);
     const list = iotsafe(['--sim', blank, 'gp', '--keys-file', gpKeys, '--level', 'renc', 'list']);
-    assert.match(list.stdout, /APP\s+A0000005590010\s+07/);
+    assert.match(list.stdout, /APP\s+A0000005590010\s+SELECTABLE/);
     const profile = join(dir, 'perso.json');
     writeFileSync(
       profile,
