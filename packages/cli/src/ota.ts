@@ -1,11 +1,12 @@
 // `iotsafe ota encode | decode`: build an SCP80 secured packet from keys and a script, or open a
 // captured one (packet, SMS user data, SMS-DELIVER TPDU or ENVELOPE) or a PoR with the keys. Keys come
 // from --kic-key/--kid-key, IOTSAFE_OTA_KIC/_KID, or a key file with kic= and kid= lines; never printed.
-import { readFileSync } from 'node:fs';
+// `ota add-sim | send | serve | network`: the operator's key store, server and a local SMSC.
 import { OtaKeyStore, OtaServer, SmppLink, serveOtaApi, TestNetwork } from '@iotsafe/ota';
 import {
   bytesToHex,
   commandPacketUserData,
+  type DecodedResponse,
   decodeCommandHeader,
   decodeCompactResponse,
   decodeCompactScript,
@@ -22,14 +23,17 @@ import {
   hexToBytes,
   type OtaKeys,
   openCommandPacket,
-  porStatusText,
   scriptFormat,
   swToHex,
 } from '@iotsafe/protocol';
 import { VirtualSim } from '@iotsafe/sim';
 import { type Command, Option } from 'commander';
-import { print, printJson, table } from './output.js';
+import { porStatusHint, porStatusName } from './errors.js';
+import { parseHexKey, readKeyFile } from './key-files.js';
+import { describeSpi, observedLink, tracedCard } from './ota-trace.js';
+import { emit, print, printError, printJson, table } from './output.js';
 import { type GlobalOptions, parseHostPort, storageKey, UsageError } from './session.js';
+import { untilInterrupted, writePortFile } from './wait.js';
 
 /** What `ota send` and `ota serve` share: the key store, the SMSC, and the wait for each PoR. */
 interface ServerFlags {
@@ -72,35 +76,78 @@ function hexOption(value: string | undefined, what: string, bytes?: number): Uin
   return hexToBytes(clean);
 }
 
+/** SCP80 keys: DES (8), 3DES (16, 24) or AES (16, 24, 32) bytes. */
+const SCP80_LENGTHS = [8, 16, 24, 32];
+
 function otaKeys(flags: KeyFlags): OtaKeys {
-  let file: Map<string, string> | undefined;
-  if (flags.keysFile) {
-    let text: string;
-    try {
-      text = readFileSync(flags.keysFile, 'utf8');
-    } catch (error) {
-      throw new UsageError(
-        `cannot read the key file ${flags.keysFile}: ${(error as NodeJS.ErrnoException).code}`,
-      );
-    }
-    file = new Map(
-      text
-        .split('\n')
-        .map((l) => l.replace(/#.*/, '').trim())
-        .filter((l) => l.includes('='))
-        .map((l) => l.split('=').map((p) => p.trim()) as [string, string]),
+  const file = flags.keysFile ? readKeyFile(flags.keysFile) : undefined;
+  if (file?.single !== undefined)
+    throw new UsageError(
+      `${flags.keysFile}: an SCP80 key file has kic= and kid= lines (\`iotsafe keys new --scp80\`)`,
     );
-  }
-  const key = (flag: string | undefined, env: string, name: string) => {
-    const text = flag ?? process.env[env] ?? file?.get(name);
-    if (text === undefined) return undefined;
-    if (!/^([0-9a-fA-F]{16}|[0-9a-fA-F]{32}|[0-9a-fA-F]{48}|[0-9a-fA-F]{64})$/.test(text.trim()))
-      throw new UsageError(`the ${name.toUpperCase()} key must be 8, 16, 24 or 32 bytes of hex`);
-    return hexToBytes(text.trim());
+  const key = (flag: string | undefined, env: string, name: 'kic' | 'kid', position: 'enc' | 'mac') => {
+    const text = flag ?? process.env[env] ?? file?.named.get(position);
+    return text === undefined ? undefined : parseHexKey(text, `the ${name.toUpperCase()} key`, SCP80_LENGTHS);
   };
-  const kic = key(flags.kicKey, 'IOTSAFE_OTA_KIC', 'kic');
-  const kid = key(flags.kidKey, 'IOTSAFE_OTA_KID', 'kid');
+  const kic = key(flags.kicKey, 'IOTSAFE_OTA_KIC', 'kic', 'enc');
+  const kid = key(flags.kidKey, 'IOTSAFE_OTA_KID', 'kid', 'mac');
   return { ...(kic ? { kic } : {}), ...(kid ? { kid } : {}) };
+}
+
+const byteHex = (n: number) => n.toString(16).padStart(2, '0').toUpperCase();
+
+/** A PoR as JSON (docs/json.md): status by name, its code in hex, counters as numbers. */
+export function porJson(por: DecodedResponse) {
+  const response =
+    por.data.length === 0
+      ? undefined
+      : scriptFormat(por.data) === 'compact'
+        ? (() => {
+            const r = decodeCompactResponse(por.data);
+            return { format: 'compact', executed: r.executed, sw: swToHex(r.sw), data: bytesToHex(r.data) };
+          })()
+        : (() => {
+            const r = decodeExpandedResponse(por.data);
+            return {
+              format: 'expanded',
+              executed: r.executed,
+              responses: r.responses.map((x) => bytesToHex(x)),
+            };
+          })();
+  const hint = porStatusHint(por.status);
+  return {
+    tar: bytesToHex(por.tar),
+    counter: por.counter,
+    status: porStatusName(por.status),
+    statusCode: byteHex(por.status),
+    statusText: por.statusText,
+    ...(hint ? { hint } : {}),
+    secured: por.secured,
+    data: bytesToHex(por.data),
+    ...(response ? { response } : {}),
+  };
+}
+
+function porRows(por: DecodedResponse): string[][] {
+  const j = porJson(por);
+  const r = j.response;
+  return [
+    ['TAR', j.tar],
+    ['CNTR', String(j.counter)],
+    ['status', `${j.statusCode} ${j.statusText}${j.hint ? ` (${j.hint})` : ''}`],
+    ['secured', por.secured ? 'as the SPI asked' : 'no (an error PoR sent without security)'],
+    ...(j.data ? [['data', j.data]] : []),
+    ...(r
+      ? [
+          [
+            'response',
+            'sw' in r
+              ? `${r.executed} executed, last SW ${r.sw}${r.data ? `, data ${r.data}` : ''}`
+              : `${r.executed} executed; R-APDUs ${r.responses?.join(' ')}`,
+          ],
+        ]
+      : []),
+  ];
 }
 
 const keyOptions = (c: Command) =>
@@ -195,8 +242,9 @@ export function registerOta(program: Command, globals: () => GlobalOptions): voi
         return options.as === 'sms-deliver' ? tpdu : encodeSmsPpDownload(tpdu);
       });
       const out = options.as === 'packet' ? [packet] : forms;
-      if (globals().json) printJson({ form: options.as, hex: out.map((b) => bytesToHex(b)) });
-      else print(out.map((b) => bytesToHex(b)).join('\n'));
+      emit(globals().json, { form: options.as, hex: out.map((b) => bytesToHex(b)) }, () =>
+        out.map((b) => bytesToHex(b)).join('\n'),
+      );
     },
   );
 
@@ -218,36 +266,7 @@ export function registerOta(program: Command, globals: () => GlobalOptions): voi
         kid: options.kid ? hexOption(options.kid, '--kid', 1)[0]! : kic,
       };
       const por = decodeResponsePacket(bytes, security, keys);
-      const response =
-        por.data.length === 0
-          ? undefined
-          : scriptFormat(por.data) === 'compact'
-            ? (() => {
-                const r = decodeCompactResponse(por.data);
-                return `${r.executed} executed, last SW ${swToHex(r.sw)}${r.data.length ? `, data ${bytesToHex(r.data)}` : ''}`;
-              })()
-            : (() => {
-                const r = decodeExpandedResponse(por.data);
-                return `${r.executed} executed; R-APDUs ${r.responses.map((x) => bytesToHex(x)).join(' ')}`;
-              })();
-      const rows: string[][] = [
-        ['TAR', bytesToHex(por.tar)],
-        ['CNTR', por.counter.toString()],
-        ['status', `${por.status.toString(16).padStart(2, '0')} ${por.statusText}`],
-        ['secured', por.secured ? 'as the SPI asked' : 'no (an error PoR sent without security)'],
-        ['data', bytesToHex(por.data)],
-        ...(response ? [['response', response]] : []),
-      ];
-      if (globals().json)
-        printJson({
-          tar: bytesToHex(por.tar),
-          counter: por.counter.toString(),
-          status: por.status,
-          statusText: porStatusText(por.status),
-          secured: por.secured,
-          data: bytesToHex(por.data),
-        });
-      else print(table(rows));
+      emit(globals().json, { kind: 'por', ...porJson(por) }, () => table(porRows(por)));
       return;
     }
     const { packet, layers } = unwrap(bytes);
@@ -262,12 +281,13 @@ export function registerOta(program: Command, globals: () => GlobalOptions): voi
           : [];
     if (globals().json) {
       printJson({
+        kind: 'command',
         layers,
         spi: bytesToHex(header.spiBytes),
-        kic: header.kic,
-        kid: header.kid,
+        kic: byteHex(header.kic),
+        kid: byteHex(header.kid),
         tar: bytesToHex(header.tar),
-        counter: opened.counter.toString(),
+        counter: opened.counter,
         data: bytesToHex(opened.data),
         format,
         commands: commands.map((c) => bytesToHex(c)),
@@ -278,11 +298,8 @@ export function registerOta(program: Command, globals: () => GlobalOptions): voi
     print(
       table([
         ['wrapped in', layers.join(' > ') || 'nothing (a bare packet)'],
-        [
-          'SPI',
-          `${bytesToHex(header.spiBytes)}: ${spi.ciphered ? 'ciphered' : 'clear'}, ${spi.integrity.toUpperCase()}, counter ${spi.counter}, PoR ${spi.por}${spi.por === 'none' ? '' : ` (${spi.porCiphered ? 'ciphered' : 'clear'}, ${spi.porIntegrity.toUpperCase()}, via ${spi.porViaSubmit ? 'SMS-SUBMIT' : 'DELIVER-REPORT'})`}`,
-        ],
-        ['KIc / KID', `${bytesToHex(Uint8Array.of(header.kic))} / ${bytesToHex(Uint8Array.of(header.kid))}`],
+        ['SPI', `${bytesToHex(header.spiBytes)}: ${describeSpi(spi)}`],
+        ['KIc / KID', `${byteHex(header.kic)} / ${byteHex(header.kid)}`],
         ['TAR', bytesToHex(header.tar)],
         ['CNTR', opened.counter.toString()],
         ['script', `${format}: ${commands.map((c) => bytesToHex(c)).join(' ') || bytesToHex(opened.data)}`],
@@ -323,8 +340,11 @@ function registerServerCommands(ota: Command, globals: () => GlobalOptions): voi
       try {
         store.addSim({ iccid: options.iccid, msisdn: options.msisdn });
         store.putKeySet(options.iccid, { kvn, kicByte: byte, kidByte: byte, kic: keys.kic, kid: keys.kid });
-        print(
-          `SIM ${options.iccid} (${options.msisdn}): key set ${kvn} stored, counter ${store.counter(options.iccid, kvn)}`,
+        const counter = store.counter(options.iccid, kvn);
+        emit(
+          globals().json,
+          { iccid: options.iccid, msisdn: options.msisdn, keyVersion: kvn, kic: byteHex(byte), counter },
+          () => `SIM ${options.iccid} (${options.msisdn}): key set ${kvn} stored, counter ${counter}`,
         );
       } finally {
         store.close();
@@ -363,33 +383,33 @@ function registerServerCommands(ota: Command, globals: () => GlobalOptions): voi
       };
       const store = openStore(options.store);
       try {
-        const link = await connectSmsc(options);
+        const timeoutMs = Number(options.timeout);
+        const link = observedLink(await connectSmsc(options), {
+          ...(globals().trace ? { trace: printError } : {}),
+          keys: (msisdn, kic) => {
+            const set = store.keySet(store.sim(msisdn).iccid, kic >> 4);
+            return { kic: set.kic, kid: set.kid };
+          },
+          timeoutMs,
+          attempts: 2,
+        });
         try {
-          const result = await new OtaServer(store, link, { timeoutMs: Number(options.timeout) }).send(
-            request,
-          );
+          const result = await new OtaServer(store, link, { timeoutMs }).send(request);
+          link.stopProgress();
           const por = result.por;
-          if (globals().json)
-            printJson({
-              counter: result.counter.toString(),
-              attempts: result.attempts,
-              status: por?.status,
-              data: por ? bytesToHex(por.data) : undefined,
-            });
-          else
-            print(
+          emit(
+            globals().json,
+            { counter: result.counter, attempts: result.attempts, ...(por ? { por: porJson(por) } : {}) },
+            () =>
               table([
-                ['CNTR', result.counter.toString()],
+                ['CNTR', String(result.counter)],
                 ['attempts', String(result.attempts)],
-                [
-                  'PoR',
-                  por ? `${por.status.toString(16).padStart(2, '0')} ${por.statusText}` : '(none asked for)',
-                ],
-                ...(por?.data.length ? [['data', bytesToHex(por.data)]] : []),
+                ...(por ? porRows(por).filter(([k]) => k !== 'CNTR') : [['PoR', '(none asked for)']]),
               ]),
-            );
+          );
           if (por && por.status !== 0) process.exitCode = 3;
         } finally {
+          link.stopProgress();
           await link.close();
         }
       } finally {
@@ -401,18 +421,23 @@ function registerServerCommands(ota: Command, globals: () => GlobalOptions): voi
   const serve = ota
     .command('serve')
     .description('keep the OTA server and its SMPP link up; take scripts on POST /send (127.0.0.1)')
-    .option('--listen <[host:]port>', 'the HTTP API (host 127.0.0.1 by default)', '0');
-  addServerFlags(serve).action(async (options: ServerFlags & { listen: string }) => {
+    .option('--listen <[host:]port>', 'the HTTP API (host 127.0.0.1 by default)', '0')
+    .option('--port-file <file>', 'write the HTTP port there once listening');
+  addServerFlags(serve).action(async (options: ServerFlags & { listen: string; portFile?: string }) => {
     const store = openStore(options.store);
-    const link = await connectSmsc(options);
+    const link = observedLink(await connectSmsc(options), {
+      ...(globals().trace ? { trace: printError } : {}),
+      keys: (msisdn, kic) => {
+        const set = store.keySet(store.sim(msisdn).iccid, kic >> 4);
+        return { kic: set.kic, kid: set.kid };
+      },
+    });
     const api = await serveOtaApi(new OtaServer(store, link, { timeoutMs: Number(options.timeout) }), {
       ...(options.listen === '0' ? {} : parseHostPort(options.listen, '--listen')),
     });
     print(`OTA server: POST http://127.0.0.1:${api.port}/send {"to", "tar", "script"}`);
-    await new Promise<void>((resolve) => {
-      process.once('SIGINT', resolve);
-      process.once('SIGTERM', resolve);
-    });
+    writePortFile(options.portFile, api.port);
+    await untilInterrupted();
     await api.stop();
     await link.close();
     store.close();
@@ -425,10 +450,11 @@ function registerServerCommands(ota: Command, globals: () => GlobalOptions): voi
     .option('--port <n>', 'SMPP port (default: a free one)', '0')
     .option('--system-id <id>', 'SMPP system_id to accept', 'iotsafe')
     .option('--password <text>', 'SMPP password to accept (or IOTSAFE_SMPP_PASSWORD)')
+    .option('--port-file <file>', 'write the SMPP port there once listening')
     .action(
       async (
         simDir: string,
-        options: { msisdn: string; port: string; systemId: string; password?: string },
+        options: { msisdn: string; port: string; systemId: string; password?: string; portFile?: string },
       ) => {
         const sim = VirtualSim.open(simDir, { storageKey: storageKey(globals()) });
         const network = await TestNetwork.start({
@@ -436,12 +462,10 @@ function registerServerCommands(ota: Command, globals: () => GlobalOptions): voi
           password: options.password ?? process.env.IOTSAFE_SMPP_PASSWORD ?? '',
           port: Number(options.port),
         });
-        network.attach(options.msisdn, sim.card);
+        network.attach(options.msisdn, globals().trace ? tracedCard(sim.card, printError) : sim.card);
         print(`SMSC on 127.0.0.1:${network.port}; handset ${options.msisdn} holds ${simDir}`);
-        await new Promise<void>((resolve) => {
-          process.once('SIGINT', resolve);
-          process.once('SIGTERM', resolve);
-        });
+        writePortFile(options.portFile, network.port);
+        await untilInterrupted();
         await network.stop();
       },
     );

@@ -146,9 +146,9 @@ describe('iotsafe ota over SMPP, end to end', () => {
           `00a40004027f2000a40004026f4600d6000011${spn}00b0000011`,
         ]);
         const result = JSON.parse(sent);
-        assert.equal(result.status, 0);
-        assert.equal(result.counter, '1');
-        assert.equal(result.data.toLowerCase(), `049000${spn}`);
+        assert.equal(result.por.status, 'ok');
+        assert.equal(result.counter, 1);
+        assert.equal(result.por.data.toLowerCase(), `049000${spn}`);
 
         // the same through `ota serve`: the SMPP link stays up, scripts come in on POST /send
         const served = await startCli(
