@@ -55,7 +55,14 @@ const SIGNATURES = {
 };
 const KDFS = { prfSha256: KDF.PRF_SHA256, hkdf: KDF.HKDF };
 
-export const functionNames = (bits: number | undefined) => bitNames(bits, FUNCTIONS);
+/** Function bits by name; a public key's signature function is `verify` (docs/profile.md). */
+export const functionNames = (bits: number | undefined, objectClass?: string) =>
+  bitNames(
+    bits,
+    objectClass === 'publicKey'
+      ? { verify: FUNCTION.SIGNATURE, keyAgreement: FUNCTION.KEY_AGREEMENT }
+      : FUNCTIONS,
+  );
 
 /** One object as JSON (docs/json.md, `objects`). */
 export function objectJson(d: ObjectDescriptor) {
@@ -71,7 +78,9 @@ export function objectJson(d: ObjectDescriptor) {
     ...(d.keyUsage !== undefined ? { keyUsage: name(KEY_USAGES, d.keyUsage) } : {}),
     ...(d.fileUsage !== undefined ? { fileUsage: name(FILE_USAGES, d.fileUsage) } : {}),
     ...(d.fileSize !== undefined ? { fileSize: d.fileSize } : {}),
-    ...(d.cryptoFunctions !== undefined ? { functions: functionNames(d.cryptoFunctions) } : {}),
+    ...(d.cryptoFunctions !== undefined
+      ? { functions: functionNames(d.cryptoFunctions, d.objectClass) }
+      : {}),
     ...(d.signatureAlgorithms !== undefined
       ? { signatureAlgorithms: bitNames(d.signatureAlgorithms, SIGNATURES) }
       : {}),

@@ -3,20 +3,10 @@
 // Exit codes: 0 success, 1 failure, 2 usage, 3 the card refused (status word, PoR), 4 the SIM
 // directory or its storage key is unusable, 5 the card could not be reached (transport).
 // With --json, a failure prints {"error": {code, message, sw?, hint?}} on stdout (docs/json.md).
-import { createRequire } from 'node:module';
-import { Command, CommanderError, Option } from 'commander';
-import { registerCa } from './ca.js';
-import { runDemo } from './demo/index.js';
-import { registerDeviceCommands } from './device-commands.js';
+import { CommanderError } from 'commander';
 import { describeError, EXIT_CODE } from './errors.js';
-import { registerGp } from './gp.js';
-import { registerHardware } from './hardware.js';
-import { registerKeys } from './keys.js';
-import { registerNetwork } from './net.js';
-import { registerOta } from './ota.js';
 import { printError, printJson } from './output.js';
-import type { GlobalOptions } from './session.js';
-import { registerSim } from './sim-commands.js';
+import { createProgram } from './program.js';
 
 // `npm run iotsafe -- … ./file` runs in the repository root; relative paths are the user's, from where
 // npm was started (npm sets INIT_CWD to it).
@@ -27,61 +17,7 @@ if (
 )
   process.chdir(process.env.INIT_CWD);
 
-const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
-let commanderMessage = '';
-
-const program = new Command('iotsafe')
-  .enablePositionalOptions() // global options go before the command: `sim serve --tcp` is its own
-  .description('GSMA IoT SAFE: a virtual SIM and a device client')
-  .version(version, '--version', 'print the version')
-  .option('--sim <dir>', 'SIM directory (or IOTSAFE_SIM)')
-  .option('--key-file <file>', 'storage key file (or IOTSAFE_STORAGE_KEY / IOTSAFE_STORAGE_KEY_FILE)')
-  .option('--trace', 'print every APDU exchange (OTA: every SMS) on stderr, secrets redacted')
-  .option('--json', 'machine-readable output (docs/json.md), errors included')
-  .option('--reader <name|index>', 'use the SIM in this PC/SC reader instead of a SIM directory')
-  .option('--modem <path>', 'use the SIM behind this AT modem (serial device) instead')
-  .addOption(new Option('--at-mode <mode>', 'AT access to the SIM').choices(['csim', 'cgla']).default('csim'))
-  .option('--baud <rate>', 'serial speed of --modem (default 115200)')
-  .option('--tcp <host:port>', 'use a card served on TCP (vpcd framing, `iotsafe sim serve --tcp`)')
-  .option('--pin <digits>', 'the SIM PIN, when the SIM asks for one (or IOTSAFE_SIM_PIN)')
-  .addOption(
-    new Option(
-      '--session-end <how>',
-      'end IoT SAFE sessions with INIT close, or trust the final UPDATE to end them (Thales style, one APDU less)',
-    )
-      .choices(['close', 'last-update'])
-      .default('close'),
-  )
-  .exitOverride()
-  .configureOutput({
-    writeErr: (s) => {
-      commanderMessage += s;
-      if (!jsonWanted()) process.stderr.write(s);
-    },
-  });
-
-const globals = (): GlobalOptions => program.opts<GlobalOptions>();
-/** --json before the command (a parse error may come before commander has read it). */
-function jsonWanted(): boolean {
-  return program.opts<GlobalOptions>().json === true || process.argv.slice(2).includes('--json');
-}
-
-registerSim(program, globals);
-registerDeviceCommands(program, globals);
-registerKeys(program, globals);
-registerCa(program, globals);
-registerHardware(program, globals);
-registerGp(program, globals);
-registerNetwork(program, globals);
-registerOta(program, globals);
-
-program
-  .command('demo')
-  .description(
-    'the main job end to end: SCP03 personalisation, TLS 1.3 with the SIM key, a PSK in a Type II SIM, an OTA update, a reconnect',
-  )
-  .option('--dir <dir>', 'where to keep the demo files (default: a fresh temporary directory)')
-  .action((options: { dir?: string }) => runDemo({ ...options, json: globals().json === true }));
+const { program, jsonWanted, usageMessage } = createProgram();
 
 async function main(): Promise<void> {
   try {
@@ -92,7 +28,13 @@ async function main(): Promise<void> {
       process.exitCode = 2;
       if (jsonWanted())
         printJson({
-          error: { code: 'usage', message: commanderMessage.trim().replace(/^error: /, '') || error.message },
+          error: {
+            code: 'usage',
+            message:
+              usageMessage()
+                .trim()
+                .replace(/^error: /, '') || error.message,
+          },
         });
       return;
     }

@@ -435,7 +435,8 @@ function registerServerCommands(ota: Command, globals: () => GlobalOptions): voi
     const api = await serveOtaApi(new OtaServer(store, link, { timeoutMs: Number(options.timeout) }), {
       ...(options.listen === '0' ? {} : parseHostPort(options.listen, '--listen')),
     });
-    print(`OTA server: POST http://127.0.0.1:${api.port}/send {"to", "tar", "script"}`);
+    const url = `http://127.0.0.1:${api.port}/send`;
+    emit(globals().json, { url }, () => `OTA server: POST ${url} {"to", "tar", "script"}`);
     writePortFile(options.portFile, api.port);
     await untilInterrupted();
     await api.stop();
@@ -463,7 +464,11 @@ function registerServerCommands(ota: Command, globals: () => GlobalOptions): voi
           port: Number(options.port),
         });
         network.attach(options.msisdn, globals().trace ? tracedCard(sim.card, printError) : sim.card);
-        print(`SMSC on 127.0.0.1:${network.port}; handset ${options.msisdn} holds ${simDir}`);
+        emit(
+          globals().json,
+          { smsc: `127.0.0.1:${network.port}`, msisdn: options.msisdn, sim: simDir },
+          () => `SMSC on 127.0.0.1:${network.port}; handset ${options.msisdn} holds ${simDir}`,
+        );
         writePortFile(options.portFile, network.port);
         await untilInterrupted();
         await network.stop();
