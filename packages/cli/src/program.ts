@@ -40,6 +40,10 @@ export function createProgram(argv: readonly string[] = process.argv): Cli {
     )
     .option('--baud <rate>', 'serial speed of --modem (default 115200)')
     .option('--tcp <host:port>', 'use a card served on TCP (vpcd framing, `iotsafe sim serve --tcp`)')
+    .option(
+      '--card-timeout <ms>',
+      'bound on each exchange with a card behind --modem or --tcp (default 10000)',
+    )
     .option('--pin <digits>', 'the SIM PIN, when the SIM asks for one (or IOTSAFE_SIM_PIN)')
     .addOption(
       new Option(

@@ -30,6 +30,7 @@ export interface GlobalOptions {
   tcp?: string;
   sessionEnd?: 'close' | 'last-update';
   pin?: string;
+  cardTimeout?: string;
 }
 
 export { UsageError };
@@ -84,6 +85,14 @@ export async function openTransport(options: GlobalOptions): Promise<Transport> 
   return transport;
 }
 
+function cardTimeout(options: GlobalOptions): { timeoutMs?: number } {
+  if (options.cardTimeout === undefined) return {};
+  const timeoutMs = Number(options.cardTimeout);
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 100)
+    throw new UsageError('--card-timeout takes milliseconds (≥ 100)');
+  return { timeoutMs };
+}
+
 async function openCardTransport(options: GlobalOptions, pin: string | undefined): Promise<Transport> {
   const chosen = [options.reader, options.modem, options.tcp].filter((v) => v !== undefined).length;
   if (chosen > 1) throw new UsageError('give one of --reader, --modem and --tcp');
@@ -97,11 +106,13 @@ async function openCardTransport(options: GlobalOptions, pin: string | undefined
       throw new UsageError('--baud takes a positive integer');
     return AtModemTransport.open(options.modem, {
       mode: options.atMode ?? 'csim',
+      ...cardTimeout(options),
       ...(baudRate ? { baudRate } : {}),
       ...(pin !== undefined ? { pin } : {}),
     });
   }
-  if (options.tcp !== undefined) return new TcpTransport(parseHostPort(options.tcp, '--tcp'));
+  if (options.tcp !== undefined)
+    return new TcpTransport({ ...parseHostPort(options.tcp, '--tcp'), ...cardTimeout(options) });
   return new MemoryTransport(openSim(options).card);
 }
 

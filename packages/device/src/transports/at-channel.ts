@@ -110,10 +110,21 @@ export class AtChannel {
     return result;
   }
 
-  close(): void {
+  /**
+   * Ends the channel. A serial port is closed explicitly: destroying a SerialPort stream leaves its fd
+   * and poller open, which keeps the process alive after a silent modem timed out.
+   */
+  close(): Promise<void> {
     this.closed = true;
     this.failPending(new TransportError('transport is closed'));
-    this.stream.destroy();
+    const port = this.stream as Duplex & {
+      isOpen?: boolean;
+      close?: (cb: (e?: Error | null) => void) => void;
+    };
+    return new Promise<void>((resolve) => {
+      if (port.isOpen && typeof port.close === 'function') port.close(() => resolve());
+      else resolve();
+    }).finally(() => this.stream.destroy());
   }
 }
 

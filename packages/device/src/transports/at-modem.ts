@@ -80,7 +80,7 @@ export class AtModemTransport implements Transport {
       await at.command('AT+CMEE=1', '').catch(() => undefined);
       await unlockSim(at, options.pin);
     } catch (error) {
-      at.close(); // nothing may keep the port open (and the process alive) after a failed open
+      await at.close(); // nothing may keep the port open (and the process alive) after a failed open
       if (error instanceof TransportError && /did not answer ATE0/.test(error.message))
         throw new TransportError(
           `${error.message}: this port may not be the modem's AT port (\`iotsafe modem probe\` tries one)`,
@@ -182,6 +182,6 @@ export class AtModemTransport implements Transport {
   }
 
   async close(): Promise<void> {
-    this.at.close();
+    await this.at.close();
   }
 }

@@ -121,7 +121,7 @@ export async function probeModemStream(stream: Duplex, options: ModemProbeOption
       );
     return result;
   } finally {
-    at.close();
+    await at.close();
   }
 }
 
