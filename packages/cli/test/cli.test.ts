@@ -2,7 +2,7 @@
 // user can act on (0 ok, 1 failure/invalid signature, 2 usage, 3 status word, 4 SIM or storage key).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -18,7 +18,7 @@ const iotsafe = (args: string[], env: Record<string, string> = { IOTSAFE_STORAGE
   runCli(args, env);
 
 before(() => {
-  writeFileSync(keyFile, `${'5a'.repeat(32)}\n`);
+  writeFileSync(keyFile, `${'5a'.repeat(32)}\n`, { mode: 0o600 });
   const created = iotsafe(['sim', 'create', sim, '--profile', 'type1']);
   assert.equal(created.code, 0, created.stderr);
 });
@@ -267,5 +267,149 @@ describe('iotsafe gp: personalise a blank SIM over SCP03, then use it', () => {
     assert.equal(locked.code, 3);
     assert.equal(iotsafe(['--sim', blank, 'gp', '--keys-file', newKeys, '--kvn', '31', 'unlock']).code, 0);
     assert.equal(iotsafe(['--sim', blank, 'random', '8']).code, 0);
+  });
+});
+
+describe('safe by default', () => {
+  const safe = join(dir, 'safe');
+  const env = { IOTSAFE_STORAGE_KEY_FILE: keyFile };
+  before(() => {
+    assert.equal(iotsafe(['sim', 'create', safe, '--profile', 'type1']).code, 0);
+    assert.equal(iotsafe(['ca', 'init', join(dir, 'safe-ca')]).code, 0);
+  });
+
+  test('write-file refuses a PEM private key, bytes that are not a certificate, and a certificate for another key', () => {
+    const keyPem = join(dir, 'private.pem');
+    const made = spawnSync('openssl', [
+      'genpkey',
+      '-algorithm',
+      'EC',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-out',
+      keyPem,
+    ]);
+    if (made.error)
+      writeFileSync(keyPem, '-----BEGIN PRIVATE KEY-----\nMIGHAgEA\n-----END PRIVATE KEY-----\n');
+    const key = iotsafe(['--sim', safe, 'sim', 'write-file', '--id', '02', '--in', keyPem], env);
+    assert.equal(key.code, 2);
+    assert.match(key.stderr, /is a private key: keys never go into a file container/);
+    const junk = join(dir, 'junk.bin');
+    writeFileSync(junk, 'not a certificate');
+    const notCert = iotsafe(['--sim', safe, 'sim', 'write-file', '--id', '02', '--in', junk], env);
+    assert.equal(notCert.code, 2);
+    assert.match(notCert.stderr, /not an X\.509 certificate \(pass --raw/);
+    // a certificate issued for another SIM's key
+    const other = join(dir, 'other');
+    assert.equal(iotsafe(['sim', 'create', other, '--profile', 'type1']).code, 0);
+    const csr = join(dir, 'other.csr');
+    assert.equal(iotsafe(['--sim', other, 'csr', '--id', '01', '--cn', 'other', '--out', csr]).code, 0);
+    const cert = join(dir, 'other.pem');
+    assert.equal(iotsafe(['ca', 'issue', '--ca', join(dir, 'safe-ca'), '--csr', csr, '--out', cert]).code, 0);
+    const wrong = iotsafe(
+      ['--sim', safe, 'sim', 'write-file', '--id', '02', '--key-id', '01', '--in', cert],
+      env,
+    );
+    assert.equal(wrong.code, 2);
+    assert.match(wrong.stderr, /issued for another key/);
+    // --raw stores any bytes; then replacing them needs --force
+    assert.equal(iotsafe(['--sim', safe, 'sim', 'write-file', '--id', '02', '--raw', '--in', junk]).code, 0);
+    const again = iotsafe(['--sim', safe, 'sim', 'write-file', '--id', '02', '--in', cert], env);
+    assert.equal(again.code, 2);
+    assert.match(again.stderr, /already holds 17 bytes: pass --force/);
+    assert.equal(
+      iotsafe(['--sim', safe, 'sim', 'write-file', '--id', '02', '--force', '--in', cert]).code,
+      0,
+    );
+  });
+
+  test('keygen over a filled container needs --force, and nothing changes without it', () => {
+    const before = iotsafe(['--sim', safe, 'pubkey', '--id', '01']).stdout;
+    const refused = iotsafe(['--sim', safe, 'keygen', '--id', '01']);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /already holds a key.*--force/);
+    assert.equal(iotsafe(['--sim', safe, 'pubkey', '--id', '01']).stdout, before);
+    assert.equal(iotsafe(['--sim', safe, 'keygen', '--id', '01', '--force']).code, 0);
+    assert.notEqual(iotsafe(['--sim', safe, 'pubkey', '--id', '01']).stdout, before);
+  });
+
+  test('gp delete and set-state terminated refuse without --yes, before any APDU; lock names its way back', () => {
+    const gpSim = join(dir, 'safe-gp');
+    const gpKeys = join(dir, 'safe-gp.keys');
+    assert.equal(iotsafe(['keys', 'new', '--gp', gpKeys]).code, 0);
+    assert.equal(iotsafe(['sim', 'create', gpSim, '--profile', 'type1', '--isd-keys-file', gpKeys]).code, 0);
+    const gp = ['--sim', gpSim, '--trace', 'gp', '--keys-file', gpKeys];
+    for (const args of [['delete'], ['delete', '--key-set', '30'], ['set-state', 'terminated']]) {
+      const r = iotsafe([...gp, ...args]);
+      assert.equal(r.code, 2, args.join(' '));
+      assert.match(r.stderr, /cannot be undone: pass --yes/);
+      assert.doesNotMatch(r.stderr, /→/, 'no APDU was sent');
+    }
+    assert.equal(iotsafe(['--sim', gpSim, 'gp', '--keys-file', gpKeys, 'lock']).code, 0);
+    const locked = iotsafe(['--sim', gpSim, 'random', '4']);
+    assert.equal(locked.code, 3);
+    assert.match(locked.stderr, /hint: .*gp unlock/);
+    assert.equal(iotsafe(['--sim', gpSim, 'gp', '--keys-file', gpKeys, 'unlock']).code, 0);
+    assert.equal(
+      iotsafe(['--sim', gpSim, 'gp', '--keys-file', gpKeys, 'set-state', 'terminated', '--yes']).code,
+      0,
+    );
+    assert.equal(iotsafe(['--sim', gpSim, 'random', '4']).code, 3);
+  });
+
+  test('key files are written 0600 and never replaced silently; a readable key file gets a warning', () => {
+    const gpKeys = join(dir, 'mode.keys');
+    assert.equal(iotsafe(['keys', 'new', '--gp', gpKeys]).code, 0);
+    assert.equal(statSync(gpKeys).mode & 0o777, 0o600);
+    assert.match(readFileSync(gpKeys, 'utf8'), /^enc=[0-9A-F]{32}\nmac=[0-9A-F]{32}\ndek=[0-9A-F]{32}$/m);
+    const again = iotsafe(['keys', 'new', '--gp', gpKeys]);
+    assert.equal(again.code, 2);
+    assert.match(again.stderr, /exists: pass --force/);
+    const ca = join(dir, 'safe-ca');
+    assert.equal(statSync(join(ca, 'ca.key')).mode & 0o777, 0o600);
+    assert.doesNotMatch(readFileSync(join(ca, 'ca.key'), 'utf8'), /PRIVATE KEY/, 'the CA key is sealed');
+    chmodSync(gpKeys, 0o644);
+    const warned = iotsafe([
+      'sim',
+      'create',
+      join(dir, 'warned'),
+      '--profile',
+      'blank',
+      '--isd-keys-file',
+      gpKeys,
+    ]);
+    assert.equal(warned.code, 0);
+    assert.match(
+      warned.stderr,
+      /mode\.keys holds keys and is accessible by others \(mode 644\); run chmod 600/,
+    );
+    chmodSync(keyFile, 0o640);
+    try {
+      assert.match(
+        iotsafe(['--sim', safe, 'random', '4']).stderr,
+        /storage\.key holds keys and is accessible by others/,
+      );
+    } finally {
+      chmodSync(keyFile, 0o600);
+    }
+  });
+
+  test('--version, and npm run iotsafe resolves paths from where npm was started (INIT_CWD)', () => {
+    assert.match(iotsafe(['--version']).stdout, /^\d+\.\d+\.\d+\n$/);
+    const sub = mkdtempSync(join(fileURLToPath(new URL('../../../', import.meta.url)), '.init-cwd-'));
+    try {
+      const r = spawnSync('npm', ['run', '-s', 'iotsafe', '--', 'keys', 'new', '--psk', './psk.key'], {
+        cwd: sub,
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH ?? '', HOME: sub },
+      });
+      assert.equal(r.status, 0, r.stderr);
+      assert.ok(
+        existsSync(join(sub, 'psk.key')),
+        'written in the directory npm ran in, not the repository root',
+      );
+    } finally {
+      rmSync(sub, { recursive: true, force: true });
+    }
   });
 });
