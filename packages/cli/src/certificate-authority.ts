@@ -36,7 +36,7 @@ import { writeSecretFile } from './key-files.js';
 import { UsageError } from './usage.js';
 
 /** The parts of a CSR a CA needs, each as its full DER encoding; throws when the signature is wrong. */
-export function readCsr(csr: Uint8Array): { subject: Uint8Array; publicKeyInfo: Uint8Array } {
+function readCsr(csr: Uint8Array): { subject: Uint8Array; publicKeyInfo: Uint8Array } {
   const [outer] = decodeBerTlvs(csr);
   if (outer?.tag !== 0x30) throw new UsageError('not a PKCS#10 request');
   const [info, , signature] = decodeBerTlvs(outer.value);

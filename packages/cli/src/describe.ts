@@ -56,7 +56,7 @@ const SIGNATURES = {
 const KDFS = { prfSha256: KDF.PRF_SHA256, hkdf: KDF.HKDF };
 
 /** Function bits by name; a public key's signature function is `verify` (docs/profile.md). */
-export const functionNames = (bits: number | undefined, objectClass?: string) =>
+const functionNames = (bits: number | undefined, objectClass?: string) =>
   bitNames(
     bits,
     objectClass === 'publicKey'

@@ -3,7 +3,7 @@
 // words, PoR statuses, SMPP command statuses and GP life cycles that output shows beside the numbers.
 import { TransportError } from '@iotsafe/device';
 import { OtaTimeoutError, SmppError } from '@iotsafe/ota';
-import { describeStatusWord, FormatError, OtaPacketError, StatusWordError, swToHex } from '@iotsafe/protocol';
+import { FormatError, OtaPacketError, StatusWordError, swToHex } from '@iotsafe/protocol';
 import { ProfileError, ProvisioningError, SimStateError, StorageKeyError } from '@iotsafe/sim';
 import { UsageError } from './usage.js';
 
@@ -103,7 +103,7 @@ const SMPP_STATUS: Record<number, [string, string?]> = {
   88: ['ESME_RTHROTTLED', 'the SMSC throttles us: send more slowly'],
 };
 
-export function smppStatusName(status: number): string {
+function smppStatusName(status: number): string {
   return SMPP_STATUS[status]?.[0] ?? `command_status 0x${status.toString(16).padStart(8, '0')}`;
 }
 
@@ -167,6 +167,3 @@ export function describeError(error: unknown): CliError {
   if (error instanceof FormatError) return { code: 'failed', message };
   return { code: 'failed', message };
 }
-
-/** The status word meaning, for text output beside a hex SW. */
-export const statusWordText = (sw: number) => `${swToHex(sw)} ${describeStatusWord(sw)}`;

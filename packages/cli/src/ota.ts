@@ -97,7 +97,7 @@ function otaKeys(flags: KeyFlags): OtaKeys {
 const byteHex = (n: number) => n.toString(16).padStart(2, '0').toUpperCase();
 
 /** A PoR as JSON (docs/json.md): status by name, its code in hex, counters as numbers. */
-export function porJson(por: DecodedResponse) {
+function porJson(por: DecodedResponse) {
   const response =
     por.data.length === 0
       ? undefined

@@ -12,7 +12,7 @@ export function printError(text: string): void {
 }
 
 /** The JSON form of a value: Uint8Array → hex, bigint → number. */
-export function toJson(value: unknown): string {
+function toJson(value: unknown): string {
   return JSON.stringify(
     value,
     (_key, v) => (v instanceof Uint8Array ? bytesToHex(v) : typeof v === 'bigint' ? Number(v) : v),

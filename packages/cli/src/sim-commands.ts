@@ -31,7 +31,7 @@ import { type GlobalOptions, objectRef, openSim, parseHostPort, storageKey, Usag
 import { untilInterrupted, writePortFile } from './wait.js';
 
 /** EF ICCID (ETSI TS 102 221 §13.2): BCD with swapped nibbles, F padding. */
-export function iccidOf(sim: VirtualSim): string | undefined {
+function iccidOf(sim: VirtualSim): string | undefined {
   const ef = sim.files.find((f) => f.path === '3F00/2FE2');
   if (!ef?.data) return undefined;
   return [...ef.data]
