@@ -316,6 +316,14 @@ function safeCompact(data: Uint8Array): Uint8Array[] {
   }
 }
 
+/** The trace's view of the key store: the keys of the SIM at an MSISDN for a KIc byte's key version. */
+const keysFromStore =
+  (store: OtaKeyStore) =>
+  (msisdn: string, kic: number): OtaKeys => {
+    const set = store.keySet(store.sim(msisdn).iccid, kic >> 4);
+    return { kic: set.kic, kid: set.kid };
+  };
+
 function registerServerCommands(ota: Command, globals: () => GlobalOptions): void {
   const openStore = (path: string) => OtaKeyStore.open(path, storageKey(globals()));
 
@@ -386,10 +394,7 @@ function registerServerCommands(ota: Command, globals: () => GlobalOptions): voi
         const timeoutMs = Number(options.timeout);
         const link = observedLink(await connectSmsc(options), {
           ...(globals().trace ? { trace: printError } : {}),
-          keys: (msisdn, kic) => {
-            const set = store.keySet(store.sim(msisdn).iccid, kic >> 4);
-            return { kic: set.kic, kid: set.kid };
-          },
+          keys: keysFromStore(store),
           timeoutMs,
           attempts: 2,
         });
@@ -427,10 +432,7 @@ function registerServerCommands(ota: Command, globals: () => GlobalOptions): voi
     const store = openStore(options.store);
     const link = observedLink(await connectSmsc(options), {
       ...(globals().trace ? { trace: printError } : {}),
-      keys: (msisdn, kic) => {
-        const set = store.keySet(store.sim(msisdn).iccid, kic >> 4);
-        return { kic: set.kic, kid: set.kid };
-      },
+      keys: keysFromStore(store),
     });
     const api = await serveOtaApi(new OtaServer(store, link, { timeoutMs: Number(options.timeout) }), {
       ...(options.listen === '0' ? {} : parseHostPort(options.listen, '--listen')),

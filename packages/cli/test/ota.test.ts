@@ -151,24 +151,27 @@ describe('iotsafe ota over SMPP, end to end', () => {
         assert.equal(result.por.data.toLowerCase(), `049000${spn}`);
 
         // --trace: every SMS and PoR decoded, the data of STORE DATA (key material) redacted
-        const traced = iotsafe(
-          [
-            '--trace',
-            'ota',
-            'send',
-            '--store',
-            store,
-            '--smsc',
-            `127.0.0.1:${port}`,
-            '--to',
-            '4917000001',
-            '--tar',
-            '000000',
-            '--script',
-            '80E2800005DEADBEEF01',
-          ],
-          env,
-        );
+        const send = (flags: string[], to: string, tar: string, script: string, ...more: string[]) =>
+          iotsafe(
+            [
+              ...flags,
+              'ota',
+              'send',
+              '--store',
+              store,
+              '--smsc',
+              `127.0.0.1:${port}`,
+              '--to',
+              to,
+              '--tar',
+              tar,
+              '--script',
+              script,
+              ...more,
+            ],
+            env,
+          );
+        const traced = send(['--trace'], '4917000001', '000000', '80E2800005DEADBEEF01');
         assert.match(traced.stderr, /SMS → 4917000001: \d+ bytes of user data/);
         assert.match(traced.stderr, /SPI 1619 \(ciphered, CC, counter higher/);
         assert.match(traced.stderr, /compact script: 80E2800005 <5 bytes redacted>/);
@@ -190,25 +193,7 @@ describe('iotsafe ota over SMPP, end to end', () => {
           '--keys-file',
           join(dir, 'ota.keys'),
         ]);
-        const silent = iotsafe(
-          [
-            'ota',
-            'send',
-            '--store',
-            store,
-            '--smsc',
-            `127.0.0.1:${port}`,
-            '--to',
-            '4917000099',
-            '--tar',
-            'B00000',
-            '--script',
-            '00A40004022FE2',
-            '--timeout',
-            '1500',
-          ],
-          env,
-        );
+        const silent = send([], '4917000099', 'B00000', '00A40004022FE2', '--timeout', '1500');
         assert.equal(silent.code, 1);
         assert.match(
           silent.stderr,
