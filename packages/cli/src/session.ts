@@ -15,7 +15,7 @@ import {
 import type { ObjectRef } from '@iotsafe/protocol';
 import { readStorageKeyFile, STORAGE_KEY_ENV, storageKeyFromEnvironment, VirtualSim } from '@iotsafe/sim';
 import { warnIfExposed } from './key-files.js';
-import { printError } from './output.js';
+import { printError, progress } from './output.js';
 import { UsageError } from './usage.js';
 
 export interface GlobalOptions {
@@ -73,7 +73,8 @@ export function parseHostPort(value: string, what: string): { host: string; port
  */
 export async function openTransport(options: GlobalOptions): Promise<Transport> {
   const pin = simPin(options);
-  const transport = await openCardTransport(options, pin);
+  const opened = await openCardTransport(options, pin);
+  const transport = opened instanceof MemoryTransport ? opened : withProgress(opened);
   if (pin === undefined || options.modem !== undefined) return transport;
   try {
     if ((await verifyPin(transport, pin)) === 'no-pin')
@@ -91,6 +92,25 @@ function cardTimeout(options: GlobalOptions): { timeoutMs?: number } {
   if (!Number.isInteger(timeoutMs) || timeoutMs < 100)
     throw new UsageError('--card-timeout takes milliseconds (≥ 100)');
   return { timeoutMs };
+}
+
+/** A card behind a link says, on stderr, when an answer takes more than a second (a key generation). */
+function withProgress(transport: Transport): Transport {
+  return {
+    transmit: async (command) => {
+      const done = progress(
+        () =>
+          `waiting for the card's answer to INS ${command[1]?.toString(16).padStart(2, '0').toUpperCase()}`,
+      );
+      try {
+        return await transport.transmit(command);
+      } finally {
+        done();
+      }
+    },
+    reset: () => transport.reset(),
+    close: () => transport.close(),
+  };
 }
 
 async function openCardTransport(options: GlobalOptions, pin: string | undefined): Promise<Transport> {
