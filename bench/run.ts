@@ -15,6 +15,7 @@ import {
 } from '@iotsafe/protocol';
 import { type Container, TYPE1_PROFILE, VirtualSim } from '@iotsafe/sim';
 import { GP_TEST_KEYS } from '../test/helpers/cards.js';
+import { coapBenchmarks } from './coap.js';
 import { measure, printTable } from './harness.js';
 import { otaBenchmarks } from './ota.js';
 import { tlsBenchmarks } from './tls.js';
@@ -170,3 +171,4 @@ printTable('SCP03 (host and card in process; time per APDU, ratio to the plain A
 await tlsBenchmarks();
 await otaBenchmarks();
 await transportBenchmarks();
+await coapBenchmarks();

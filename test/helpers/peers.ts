@@ -40,7 +40,7 @@ const DIE_WITH_PARENT = ['setpriv', '--pdeathsig', 'KILL'];
  * exits first or after 10 s). `group`: the peer runs as a process group (a shell with children) and
  * stop() ends the whole group.
  */
-async function startPeer(
+export async function startPeer(
   name: string,
   command: string,
   args: string[],

@@ -1,7 +1,7 @@
 // `iotsafe gp …`: GlobalPlatform card management over SCP03 (GPCS v2.3.1 §11, Amd D), in the spirit of
 // GlobalPlatformPro's gp, through any transport (a SIM directory, a reader, a modem, TCP).
 // Commands that cannot be undone (delete, set-state terminated) need --yes.
-import { CARD_STATE, GlobalPlatform } from '@iotsafe/device';
+import { CARD_STATE, ClearSecretError, GlobalPlatform, requireConfidentiality } from '@iotsafe/device';
 import { bytesToHex, type Diversification, hexToBytes, IOTSAFE_AID } from '@iotsafe/protocol';
 import { personalizationFromProfile } from '@iotsafe/sim';
 import { type Command, Option } from 'commander';
@@ -255,6 +255,13 @@ export function registerGp(program: Command, globals: () => GlobalOptions): void
     .option('--lock', 'lock personalisation afterwards')
     .action((profileName: string, o: { aid?: string; lock?: boolean }) => {
       const operations = personalizationFromProfile(readProfile(profileName), o.lock ?? false);
+      try {
+        requireConfidentiality(operations, level(opts().level)); // before the SIM is even opened
+      } catch (error) {
+        if (error instanceof ClearSecretError)
+          throw new UsageError(`${error.message}: pass --level enc (or rmac, renc)`);
+        throw error;
+      }
       return withCard(async (card) => {
         await card.personalize(aidOption(o.aid), operations);
         emit(

@@ -18,7 +18,7 @@ const ALIASES: Record<string, 'enc' | 'mac' | 'dek'> = {
 };
 
 /** Warns on stderr when a file holding secrets is readable or writable by group or others. */
-export function warnIfExposed(path: string): void {
+export function warnIfExposed(path: string, what = 'holds keys'): void {
   let mode: number;
   try {
     mode = statSync(path).mode;
@@ -27,7 +27,7 @@ export function warnIfExposed(path: string): void {
   }
   if ((mode & 0o077) !== 0)
     printError(
-      `warning: ${path} holds keys and is accessible by others (mode ${(mode & 0o777).toString(8)}); run chmod 600 ${path}`,
+      `warning: ${path} ${what} and is accessible by others (mode ${(mode & 0o777).toString(8)}); run chmod 600 ${path}`,
     );
 }
 

@@ -1,16 +1,13 @@
 // `iotsafe ota encode | decode`: build an SCP80 secured packet from keys and a script, or open a
 // captured one (packet, SMS user data, SMS-DELIVER TPDU or ENVELOPE) or a PoR with the keys. Keys come
 // from --kic-key/--kid-key, IOTSAFE_OTA_KIC/_KID, or a key file with kic= and kid= lines; never printed.
-// `ota add-sim | send | serve | network`: the operator's key store, server and a local SMSC.
-import { OtaKeyStore, OtaServer, SmppLink, serveOtaApi, TestNetwork } from '@iotsafe/ota';
+// `ota add-sim` records a SIM in the OTA server's key store; send, serve and network are in ota-server.ts.
 import {
   bytesToHex,
   commandPacketUserData,
-  type DecodedResponse,
+  DCS_8BIT_CLASS2,
   decodeCommandHeader,
-  decodeCompactResponse,
   decodeCompactScript,
-  decodeExpandedResponse,
   decodeExpandedScript,
   decodeResponsePacket,
   decodeSmsDeliver,
@@ -23,57 +20,22 @@ import {
   hexToBytes,
   type OtaKeys,
   openCommandPacket,
+  PID_SIM_DATA_DOWNLOAD,
   scriptFormat,
-  swToHex,
+  TOA_UNKNOWN_ISDN,
 } from '@iotsafe/protocol';
-import { VirtualSim } from '@iotsafe/sim';
 import { type Command, Option } from 'commander';
-import { porStatusHint, porStatusName } from './errors.js';
 import { parseHexKey, readKeyFile } from './key-files.js';
-import { describeSpi, observedLink, tracedCard } from './ota-trace.js';
-import { emit, print, printError, printJson, table } from './output.js';
-import { type GlobalOptions, parseHostPort, storageKey, UsageError } from './session.js';
-import { untilInterrupted, writePortFile } from './wait.js';
-
-/** What `ota send` and `ota serve` share: the key store, the SMSC, and the wait for each PoR. */
-interface ServerFlags {
-  store: string;
-  smsc: string;
-  systemId: string;
-  password?: string;
-  timeout: string;
-}
-
-function addServerFlags(c: Command): Command {
-  return c
-    .requiredOption('--store <file>', 'the key store (SQLite)')
-    .requiredOption('--smsc <host:port>', 'the SMSC (SMPP)')
-    .option('--system-id <id>', 'SMPP system_id', 'iotsafe')
-    .option('--password <text>', 'SMPP password (or IOTSAFE_SMPP_PASSWORD)')
-    .option('--timeout <ms>', 'wait for a PoR, per attempt', '10000');
-}
-
-/** The SMPP link to the SMSC the flags name; the password may come from the environment instead. */
-function connectSmsc(options: ServerFlags): Promise<SmppLink> {
-  return SmppLink.connect({
-    ...parseHostPort(options.smsc, '--smsc'),
-    systemId: options.systemId,
-    password: options.password ?? process.env.IOTSAFE_SMPP_PASSWORD ?? '',
-  });
-}
+import { hexOption, openKeyStore, registerOtaServerCommands } from './ota-server.js';
+import { describeSpi } from './ota-trace.js';
+import { emit, print, printJson, table } from './output.js';
+import { byteHex, porJson, porRows } from './por.js';
+import { type GlobalOptions, storageKey, UsageError } from './session.js';
 
 interface KeyFlags {
   kicKey?: string;
   kidKey?: string;
   keysFile?: string;
-}
-
-function hexOption(value: string | undefined, what: string, bytes?: number): Uint8Array {
-  if (value === undefined) throw new UsageError(`${what} is required`);
-  const clean = value.replace(/\s+/g, '');
-  if (!/^([0-9a-fA-F]{2})*$/.test(clean) || (bytes !== undefined && clean.length !== bytes * 2))
-    throw new UsageError(`${what} takes ${bytes === undefined ? '' : `${bytes} bytes of `}hex`);
-  return hexToBytes(clean);
 }
 
 /** SCP80 keys: DES (8), 3DES (16, 24) or AES (16, 24, 32) bytes. */
@@ -92,62 +54,6 @@ function otaKeys(flags: KeyFlags): OtaKeys {
   const kic = key(flags.kicKey, 'IOTSAFE_OTA_KIC', 'kic', 'enc');
   const kid = key(flags.kidKey, 'IOTSAFE_OTA_KID', 'kid', 'mac');
   return { ...(kic ? { kic } : {}), ...(kid ? { kid } : {}) };
-}
-
-const byteHex = (n: number) => n.toString(16).padStart(2, '0').toUpperCase();
-
-/** A PoR as JSON (docs/json.md): status by name, its code in hex, counters as numbers. */
-function porJson(por: DecodedResponse) {
-  const response =
-    por.data.length === 0
-      ? undefined
-      : scriptFormat(por.data) === 'compact'
-        ? (() => {
-            const r = decodeCompactResponse(por.data);
-            return { format: 'compact', executed: r.executed, sw: swToHex(r.sw), data: bytesToHex(r.data) };
-          })()
-        : (() => {
-            const r = decodeExpandedResponse(por.data);
-            return {
-              format: 'expanded',
-              executed: r.executed,
-              responses: r.responses.map((x) => bytesToHex(x)),
-            };
-          })();
-  const hint = porStatusHint(por.status);
-  return {
-    tar: bytesToHex(por.tar),
-    counter: por.counter,
-    status: porStatusName(por.status),
-    statusCode: byteHex(por.status),
-    statusText: por.statusText,
-    ...(hint ? { hint } : {}),
-    secured: por.secured,
-    data: bytesToHex(por.data),
-    ...(response ? { response } : {}),
-  };
-}
-
-function porRows(por: DecodedResponse): string[][] {
-  const j = porJson(por);
-  const r = j.response;
-  return [
-    ['TAR', j.tar],
-    ['CNTR', String(j.counter)],
-    ['status', `${j.statusCode} ${j.statusText}${j.hint ? ` (${j.hint})` : ''}`],
-    ['secured', por.secured ? 'as the SPI asked' : 'no (an error PoR sent without security)'],
-    ...(j.data ? [['data', j.data]] : []),
-    ...(r
-      ? [
-          [
-            'response',
-            'sw' in r
-              ? `${r.executed} executed, last SW ${r.sw}${r.data ? `, data ${r.data}` : ''}`
-              : `${r.executed} executed; R-APDUs ${r.responses?.join(' ')}`,
-          ],
-        ]
-      : []),
-  ];
 }
 
 const keyOptions = (c: Command) =>
@@ -182,7 +88,8 @@ export function registerOta(program: Command, globals: () => GlobalOptions): voi
   const ota = program
     .command('ota')
     .description('SCP80 over the air: build and open packets, keep keys and counters, send over SMPP');
-  registerServerCommands(ota, globals);
+  registerAddSim(ota, globals);
+  registerOtaServerCommands(ota, globals);
 
   keyOptions(
     ota
@@ -232,9 +139,9 @@ export function registerOta(program: Command, globals: () => GlobalOptions): voi
       const forms = userData.map((ud) => {
         if (options.as === 'user-data') return ud;
         const tpdu = encodeSmsDeliver({
-          originator: { digits: options.originator, toa: 0x81 },
-          pid: 0x7f,
-          dcs: 0xf6,
+          originator: { digits: options.originator, toa: TOA_UNKNOWN_ISDN },
+          pid: PID_SIM_DATA_DOWNLOAD,
+          dcs: DCS_8BIT_CLASS2,
           timestamp: hexToBytes('00000000000000'),
           userData: ud,
           userDataHeader: true,
@@ -316,35 +223,35 @@ function safeCompact(data: Uint8Array): Uint8Array[] {
   }
 }
 
-/** The trace's view of the key store: the keys of the SIM at an MSISDN for a KIc byte's key version. */
-const keysFromStore =
-  (store: OtaKeyStore) =>
-  (msisdn: string, kic: number): OtaKeys => {
-    const set = store.keySet(store.sim(msisdn).iccid, kic >> 4);
-    return { kic: set.kic, kid: set.kid };
-  };
-
-function registerServerCommands(ota: Command, globals: () => GlobalOptions): void {
-  const openStore = (path: string) => OtaKeyStore.open(path, storageKey(globals()));
-
+function registerAddSim(ota: Command, globals: () => GlobalOptions): void {
   keyOptions(
     ota
       .command('add-sim')
       .description('record a SIM and an SCP80 key set in the OTA key store (keys sealed by the storage key)')
       .requiredOption('--store <file>', 'the key store (SQLite)')
+      .option('--create', 'create the key store if it does not exist (0600)')
       .requiredOption('--iccid <digits>')
       .requiredOption('--msisdn <digits>')
       .option('--kvn <n>', 'key version', '1')
       .requiredOption('--kic <hex>', 'KIc byte (12 AES, 15 3DES 2-key; its KVN nibble is taken from --kvn)'),
   ).action(
-    (options: KeyFlags & { store: string; iccid: string; msisdn: string; kvn: string; kic: string }) => {
+    (
+      options: KeyFlags & {
+        store: string;
+        create?: boolean;
+        iccid: string;
+        msisdn: string;
+        kvn: string;
+        kic: string;
+      },
+    ) => {
       const kvn = Number(options.kvn);
       if (!Number.isInteger(kvn) || kvn < 1 || kvn > 15) throw new UsageError('--kvn takes 1 to 15');
       const keys = otaKeys(options);
       if (!keys.kic || !keys.kid)
         throw new UsageError('give the KIc and KID keys (--kic-key/--kid-key or --keys-file)');
       const byte = (kvn << 4) | (hexOption(options.kic, '--kic', 1)[0]! & 0x0f);
-      const store = openStore(options.store);
+      const store = openKeyStore(options.store, storageKey(globals()), options.create ?? false);
       try {
         store.addSim({ iccid: options.iccid, msisdn: options.msisdn });
         store.putKeySet(options.iccid, { kvn, kicByte: byte, kidByte: byte, kic: keys.kic, kid: keys.kid });
@@ -359,121 +266,4 @@ function registerServerCommands(ota: Command, globals: () => GlobalOptions): voi
       }
     },
   );
-
-  const send = ota
-    .command('send')
-    .description('send a script to a SIM over SMPP and print its PoR')
-    .option('--to <iccid|msisdn>', 'the SIM')
-    .option('--iccid <digits>', 'the SIM by ICCID (same as --to)')
-    .requiredOption('--tar <hex>', 'TAR: 000000 RAM to the ISD, B00000 RFM')
-    .requiredOption('--script <hex>', 'compact C-APDUs or an AA/AE script')
-    .option('--spi <hex>', 'SPI', '1619')
-    .option('--kvn <n>', 'key version', '1');
-  addServerFlags(send).action(
-    async (
-      options: ServerFlags & {
-        to?: string;
-        iccid?: string;
-        tar: string;
-        script: string;
-        spi: string;
-        kvn: string;
-      },
-    ) => {
-      const sim = options.to ?? options.iccid;
-      if (!sim) throw new UsageError('which SIM? pass --iccid DIGITS or --to ICCID|MSISDN');
-      const request = {
-        sim,
-        tar: bytesToHex(hexOption(options.tar, '--tar', 3)),
-        script: hexOption(options.script, '--script'),
-        spi: bytesToHex(hexOption(options.spi, '--spi', 2)),
-        kvn: Number(options.kvn),
-      };
-      const store = openStore(options.store);
-      try {
-        const timeoutMs = Number(options.timeout);
-        const link = observedLink(await connectSmsc(options), {
-          ...(globals().trace ? { trace: printError } : {}),
-          keys: keysFromStore(store),
-          timeoutMs,
-          attempts: 2,
-        });
-        try {
-          const result = await new OtaServer(store, link, { timeoutMs }).send(request);
-          link.stopProgress();
-          const por = result.por;
-          emit(
-            globals().json,
-            { counter: result.counter, attempts: result.attempts, ...(por ? { por: porJson(por) } : {}) },
-            () =>
-              table([
-                ['CNTR', String(result.counter)],
-                ['attempts', String(result.attempts)],
-                ...(por ? porRows(por).filter(([k]) => k !== 'CNTR') : [['PoR', '(none asked for)']]),
-              ]),
-          );
-          if (por && por.status !== 0) process.exitCode = 3;
-        } finally {
-          link.stopProgress();
-          await link.close();
-        }
-      } finally {
-        store.close();
-      }
-    },
-  );
-
-  const serve = ota
-    .command('serve')
-    .description('keep the OTA server and its SMPP link up; take scripts on POST /send (127.0.0.1)')
-    .option('--listen <[host:]port>', 'the HTTP API (host 127.0.0.1 by default)', '0')
-    .option('--port-file <file>', 'write the HTTP port there once listening');
-  addServerFlags(serve).action(async (options: ServerFlags & { listen: string; portFile?: string }) => {
-    const store = openStore(options.store);
-    const link = observedLink(await connectSmsc(options), {
-      ...(globals().trace ? { trace: printError } : {}),
-      keys: keysFromStore(store),
-    });
-    const api = await serveOtaApi(new OtaServer(store, link, { timeoutMs: Number(options.timeout) }), {
-      ...(options.listen === '0' ? {} : parseHostPort(options.listen, '--listen')),
-    });
-    const url = `http://127.0.0.1:${api.port}/send`;
-    emit(globals().json, { url }, () => `OTA server: POST ${url} {"to", "tar", "script"}`);
-    writePortFile(options.portFile, api.port);
-    await untilInterrupted();
-    await api.stop();
-    await link.close();
-    store.close();
-  });
-
-  ota
-    .command('network <sim-dir>')
-    .description('run a local SMSC (SMPP on 127.0.0.1) with a handset holding this SIM, until interrupted')
-    .requiredOption('--msisdn <digits>', "the handset's number")
-    .option('--port <n>', 'SMPP port (default: a free one)', '0')
-    .option('--system-id <id>', 'SMPP system_id to accept', 'iotsafe')
-    .option('--password <text>', 'SMPP password to accept (or IOTSAFE_SMPP_PASSWORD)')
-    .option('--port-file <file>', 'write the SMPP port there once listening')
-    .action(
-      async (
-        simDir: string,
-        options: { msisdn: string; port: string; systemId: string; password?: string; portFile?: string },
-      ) => {
-        const sim = VirtualSim.open(simDir, { storageKey: storageKey(globals()) });
-        const network = await TestNetwork.start({
-          systemId: options.systemId,
-          password: options.password ?? process.env.IOTSAFE_SMPP_PASSWORD ?? '',
-          port: Number(options.port),
-        });
-        network.attach(options.msisdn, globals().trace ? tracedCard(sim.card, printError) : sim.card);
-        emit(
-          globals().json,
-          { smsc: `127.0.0.1:${network.port}`, msisdn: options.msisdn, sim: simDir },
-          () => `SMSC on 127.0.0.1:${network.port}; handset ${options.msisdn} holds ${simDir}`,
-        );
-        writePortFile(options.portFile, network.port);
-        await untilInterrupted();
-        await network.stop();
-      },
-    );
 }

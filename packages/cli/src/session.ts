@@ -13,8 +13,7 @@ import {
   verifyPin,
 } from '@iotsafe/device';
 import type { ObjectRef } from '@iotsafe/protocol';
-import { readStorageKeyFile, STORAGE_KEY_ENV, storageKeyFromEnvironment, VirtualSim } from '@iotsafe/sim';
-import { warnIfExposed } from './key-files.js';
+import { readStorageKeyFile, storageKeyFromEnvironment, VirtualSim } from '@iotsafe/sim';
 import { printError, progress } from './output.js';
 import { UsageError } from './usage.js';
 
@@ -36,9 +35,7 @@ export interface GlobalOptions {
 export { UsageError };
 
 export function storageKey(options: GlobalOptions): Uint8Array {
-  const file =
-    options.keyFile ?? (process.env[STORAGE_KEY_ENV] ? undefined : process.env.IOTSAFE_STORAGE_KEY_FILE);
-  if (file) warnIfExposed(file);
+  // a storage key file others can read is warned of by readStorageKeyFile (as ssh does)
   return options.keyFile ? readStorageKeyFile(options.keyFile) : storageKeyFromEnvironment();
 }
 

@@ -387,7 +387,7 @@ describe('safe by default', () => {
     try {
       assert.match(
         iotsafe(['--sim', safe, 'random', '4']).stderr,
-        /storage\.key holds keys and is accessible by others/,
+        /storage\.key can be read by others \(mode 0640\)/,
       );
     } finally {
       chmodSync(keyFile, 0o600);

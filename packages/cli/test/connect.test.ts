@@ -28,6 +28,7 @@ test('connect prints the session and pipes data; the CA comes from the SIM', asy
       .certificateDer,
   );
   sim.writeFile(byId('03'), pki.ca.certificateDer);
+  sim.close(); // the CLI processes below open the directory: one owner at a time
   const serverKeyLog: string[] = [];
   const server = await startNodeTlsServer(mutualTlsOptions(pki), (s) =>
     s.on('data', (d) => s.end(`${s.getPeerCertificate().subject?.CN} said ${d}`)),

@@ -45,32 +45,36 @@ function shellBlocks(markdown: string): ShellBlock[] {
   return blocks;
 }
 
-const NPM_SHIM = `
-npm() {
-  local cli=(setpriv --pdeathsig KILL node --conditions=development --import "$IOTSAFE_TSX" "$IOTSAFE_CLI")
-  if [ "\${1:-}" = run ] && [ "\${2:-}" = -s ]; then set -- run "\${@:3}"; fi
-  case "\${1:-} \${2:-}" in
-    "ci "*|"test "*) echo "(docs runner: 'npm $*' is what runs this test; skipped)" >&2 ;;
-    "run iotsafe") shift 2; [ "\${1:-}" = -- ] && shift; "\${cli[@]}" "$@" ;;
-    "run demo") shift 2; [ "\${1:-}" = -- ] && shift; "\${cli[@]}" demo "$@" ;;
-    *) echo "docs runner: no stand-in for 'npm $*'" >&2; return 127 ;;
-  esac
-}
+/** The runner's `npm`, first on PATH (so `setsid npm …` and `$(npm run -s …)` find it too). */
+const NPM_SHIM = `#!/usr/bin/env bash
+set -euo pipefail
+if [ "\${1:-}" = run ] && [ "\${2:-}" = -s ]; then set -- run "\${@:3}"; fi
+cli=(setpriv --pdeathsig KILL node --conditions=development --import "$IOTSAFE_TSX" "$IOTSAFE_CLI")
+case "\${1:-} \${2:-}" in
+  "ci "*|"test "*) echo "(docs runner: 'npm $*' is what runs this test; skipped)" >&2 ;;
+  "run iotsafe") shift 2; [ "\${1:-}" = -- ] && shift; exec "\${cli[@]}" "$@" ;;
+  "run demo") shift 2; [ "\${1:-}" = -- ] && shift; exec "\${cli[@]}" demo "$@" ;;
+  *) echo "docs runner: no stand-in for 'npm $*'" >&2; exit 127 ;;
+esac
 `;
 
 /** The bash script of one documentation file: the npm stand-in, then each block after a marker. */
 function scriptOf(file: string, blocks: ShellBlock[]): string {
   return [
     'set -euo pipefail',
-    NPM_SHIM,
     ...blocks.map((b) => `echo "### ${file}:${b.line}" >&2\n${b.code}`),
     'echo "### done" >&2',
   ].join('\n');
 }
 
-function runScript(script: string, cwd: string): Promise<{ code: number | null; output: string }> {
-  const file = join(cwd, '.docs-run.sh');
+function runScript(
+  script: string,
+  cwd: string,
+  bin: string,
+): Promise<{ code: number | null; output: string }> {
+  const file = join(bin, 'docs-run.sh');
   writeFileSync(file, script);
+  writeFileSync(join(bin, 'npm'), NPM_SHIM, { mode: 0o755 });
   // its own process group (detached), so everything it started can be stopped together; bash dies
   // with this process, and its background jobs with bash (pdeathsig).
   const child = spawn('setpriv', ['--pdeathsig', 'KILL', 'bash', file], {
@@ -134,13 +138,15 @@ describe('the documentation runs as written', () => {
     if (blocks.length === 0) continue;
     test(`${file}: ${blocks.length} shell blocks`, async () => {
       const dir = mkdtempSync(join(tmpdir(), 'iotsafe-docs-'));
+      const bin = mkdtempSync(join(tmpdir(), 'iotsafe-docs-bin-'));
       try {
-        const { code, output } = await runScript(scriptOf(file, blocks), dir);
+        const { code, output } = await runScript(scriptOf(file, blocks), dir, bin);
         const at = [...output.matchAll(/^### (.*)$/gm)].pop()?.[1];
         assert.equal(code, 0, `${file} failed in the block at ${at}:\n${output.slice(-4000)}`);
         assert.equal(at, 'done');
       } finally {
         rmSync(dir, { recursive: true, force: true });
+        rmSync(bin, { recursive: true, force: true });
       }
     });
   }

@@ -9,7 +9,7 @@ import { byId, encodeP256PublicKeyInfo, IoTSafe, IoTSafeKeyOps, MemoryTransport 
 import { TYPE1_PROFILE, VirtualSim } from '@iotsafe/sim';
 import mqtt from 'mqtt';
 import { runCli, startCli } from '../../../test/helpers/cli.js';
-import { peerAvailable, startMosquitto } from '../../../test/helpers/peers.js';
+import { freePort, peerAvailable, startMosquitto } from '../../../test/helpers/peers.js';
 import { connectToTestServer, issue, serverPems, testPki } from '../../../test/helpers/pki.js';
 
 const available = peerAvailable('mosquitto', ['-h']);
@@ -75,14 +75,18 @@ describe('MQTT through mosquitto (require_certificate) with the SIM key', {
     );
     const url = `mqtts://127.0.0.1:${broker!.port}`;
     const common = ['--ca', join(dir, 'ca.pem'), '--servername', 'localhost', '--topic', 'iotsafe/cli'];
-    const sub = await startCli(
-      ['--sim', simDir, 'mqtt', 'sub', url, ...common, '--count', '1'],
-      env,
-      /subscribed/,
-    );
-    const pub = run(['--sim', simDir, 'mqtt', 'pub', url, ...common, '--message', 'from the CLI']);
-    assert.equal(pub.code, 0, pub.stderr);
-    assert.equal(await sub.exited, 0, sub.output());
-    assert.match(sub.output(), /iotsafe\/cli from the CLI/);
+    // Two processes share the SIM through `sim serve` (a SIM directory has one owner at a time).
+    const port = await freePort();
+    const served = await startCli(['sim', 'serve', simDir, '--tcp', String(port)], env, /serving on tcp/);
+    const card = ['--tcp', `127.0.0.1:${port}`];
+    try {
+      const sub = await startCli([...card, 'mqtt', 'sub', url, ...common, '--count', '1'], env, /subscribed/);
+      const pub = run([...card, 'mqtt', 'pub', url, ...common, '--message', 'from the CLI']);
+      assert.equal(pub.code, 0, pub.stderr);
+      assert.equal(await sub.exited, 0, sub.output());
+      assert.match(sub.output(), /iotsafe\/cli from the CLI/);
+    } finally {
+      await served.stop();
+    }
   });
 });

@@ -1,8 +1,18 @@
 // `iotsafe ota encode | decode` as a pySim user would run them: the published vectors reproduced,
 // every wrapping (packet, user data, SMS-DELIVER, ENVELOPE) opened, and wrong keys refused.
 import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
 import { describe, test } from 'node:test';
 import { runCli, startCli } from '../../../test/helpers/cli.js';
+
+/** A port free on 0.0.0.0 right now. */
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const probe = createServer().listen(0, '0.0.0.0', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
 
 const KIC = '200102030405060708090a0b0c0d0e0f';
 const KID = '201102030405060708090a0b0c0d0e0f';
@@ -79,7 +89,7 @@ describe('iotsafe ota', () => {
 
 describe('iotsafe ota over SMPP, end to end', () => {
   test('SCP80 keys loaded by gp put-key; a script sent through the local SMSC updates EF SPN', async () => {
-    const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+    const { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } = await import('node:fs');
     const { join } = await import('node:path');
     const { tmpdir } = await import('node:os');
     const dir = mkdtempSync(join(tmpdir(), 'iotsafe-cli-ota-'));
@@ -113,6 +123,7 @@ describe('iotsafe ota over SMPP, end to end', () => {
         'add-sim',
         '--store',
         store,
+        '--create',
         '--iccid',
         '8988211000000467285',
         '--msisdn',
@@ -130,48 +141,41 @@ describe('iotsafe ota over SMPP, end to end', () => {
       try {
         const port = network.match[1]!;
         const spn = `01${Buffer.from('cli over sms').toString('hex')}ffffffff`;
-        const sent = step([
-          '--json',
+        const smsc = ['--store', store, '--smsc', `127.0.0.1:${port}`];
+        const send = (script: string, options: string[] = [], at = smsc) => [
           'ota',
           'send',
-          '--store',
-          store,
-          '--smsc',
-          `127.0.0.1:${port}`,
+          ...at,
           '--iccid',
           '8988211000000467285',
           '--tar',
           'B00000',
           '--script',
-          `00a40004027f2000a40004026f4600d6000011${spn}00b0000011`,
-        ]);
+          script,
+          ...options,
+        ];
+        const sent = step(['--json', ...send(`00a40004027f2000a40004026f4600d6000011${spn}00b0000011`)]);
         const result = JSON.parse(sent);
         assert.equal(result.por.status, 'ok');
         assert.equal(result.counter, 1);
         assert.equal(result.por.data.toLowerCase(), `049000${spn}`);
 
         // --trace: every SMS and PoR decoded, the data of STORE DATA (key material) redacted
-        const send = (flags: string[], to: string, tar: string, script: string, ...more: string[]) =>
-          iotsafe(
-            [
-              ...flags,
-              'ota',
-              'send',
-              '--store',
-              store,
-              '--smsc',
-              `127.0.0.1:${port}`,
-              '--to',
-              to,
-              '--tar',
-              tar,
-              '--script',
-              script,
-              ...more,
-            ],
-            env,
-          );
-        const traced = send(['--trace'], '4917000001', '000000', '80E2800005DEADBEEF01');
+        const traced = iotsafe(
+          [
+            '--trace',
+            'ota',
+            'send',
+            ...smsc,
+            '--to',
+            '4917000001',
+            '--tar',
+            '000000',
+            '--script',
+            '80E2800005DEADBEEF01',
+          ],
+          env,
+        );
         assert.match(traced.stderr, /SMS → 4917000001: \d+ bytes of user data/);
         assert.match(traced.stderr, /SPI 1619 \(ciphered, CC, counter higher/);
         assert.match(traced.stderr, /compact script: 80E2800005 <5 bytes redacted>/);
@@ -193,7 +197,22 @@ describe('iotsafe ota over SMPP, end to end', () => {
           '--keys-file',
           join(dir, 'ota.keys'),
         ]);
-        const silent = send([], '4917000099', 'B00000', '00A40004022FE2', '--timeout', '1500');
+        const silent = iotsafe(
+          [
+            'ota',
+            'send',
+            ...smsc,
+            '--to',
+            '4917000099',
+            '--tar',
+            'B00000',
+            '--script',
+            '00A40004022FE2',
+            '--timeout',
+            '1500',
+          ],
+          env,
+        );
         assert.equal(silent.code, 1);
         assert.match(
           silent.stderr,
@@ -203,27 +222,68 @@ describe('iotsafe ota over SMPP, end to end', () => {
         assert.match(silent.stderr, /hint: .*ota network/);
 
         // the same through `ota serve`: the SMPP link stays up, scripts come in on POST /send
+        const tokenFile = join(dir, 'ota.token');
+        writeFileSync(tokenFile, `${'7e'.repeat(24)}\n`, { mode: 0o600 });
         const served = await startCli(
-          ['ota', 'serve', '--store', store, '--smsc', `127.0.0.1:${port}`],
+          ['ota', 'serve', ...smsc, '--token-file', tokenFile],
           env,
           /POST (http:\/\/127\.0\.0\.1:\d+\/send)/,
         );
         try {
           const url = served.match[1]!;
-          const post = (body: unknown) =>
-            fetch(url, { method: 'POST', body: JSON.stringify(body) }).then(async (r) => ({
-              status: r.status,
-              json: (await r.json()) as Record<string, unknown>,
-            }));
-          const ok = await post({ to: '4917000001', tar: 'B00000', script: '00a40004022fe200b000000a' });
+          const post = (body: unknown, token = '7e'.repeat(24)) =>
+            fetch(url, {
+              method: 'POST',
+              headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+              body: JSON.stringify(body),
+            }).then(async (r) => ({ status: r.status, json: (await r.json()) as Record<string, unknown> }));
+          const script = { to: '4917000001', tar: 'B00000', script: '00a40004022fe200b000000a' };
+          assert.equal((await post(script, 'not-the-token-00000000')).status, 401);
+          const ok = await post(script);
           assert.equal(ok.status, 200, JSON.stringify(ok.json));
           assert.equal(ok.json.status, 0);
           assert.equal(ok.json.counter, '3', 'the counter went on from the ones `ota send` used');
           assert.equal((await post({ to: '4917000001', tar: 'nope', script: '' })).status, 400);
-          assert.equal((await post({ to: '0000', tar: 'B00000', script: '00' })).status, 400);
+          assert.equal((await post({ to: '0000', tar: 'B00000', script: '00' })).status, 404);
+          assert.ok(!served.output().includes('7e'.repeat(24)), 'the token is never printed');
         } finally {
           await served.stop();
         }
+
+        // serve refuses to start without a token, and without one off loopback even when asked
+        const noToken = iotsafe(['ota', 'serve', ...smsc], env);
+        assert.equal(noToken.code, 2);
+        assert.match(noToken.stderr, /needs a bearer token: --token-file FILE or IOTSAFE_OTA_TOKEN/);
+        const open = iotsafe(['ota', 'serve', ...smsc, '--insecure-no-auth', '--listen', '0.0.0.0:1'], env);
+        assert.equal(open.code, 2);
+        assert.match(open.stderr, /loopback address only/);
+        // bound to every interface, it says so; the token may come from the environment
+        const anyAddress = await startCli(
+          ['ota', 'serve', ...smsc, '--listen', `0.0.0.0:${await freePort()}`],
+          { ...env, IOTSAFE_OTA_TOKEN: '5a'.repeat(20) },
+          /POST (http:\/\/[^/]+)\/send .*IOTSAFE_OTA_TOKEN/,
+        );
+        try {
+          assert.match(anyAddress.match[1]!, /^http:\/\/0\.0\.0\.0:\d+$/);
+        } finally {
+          await anyAddress.stop();
+        }
+
+        // a mistyped store is an error, not a new empty store; a wrong storage key is exit 4
+        const typo = iotsafe(
+          send('00', [], ['--store', join(dir, 'otadb'), '--smsc', `127.0.0.1:${port}`]),
+          env,
+        );
+        assert.equal(typo.code, 2);
+        assert.match(typo.stderr, /no OTA key store at .*otadb/);
+        assert.equal(existsSync(join(dir, 'otadb')), false);
+        const wrongKey = iotsafe(send('00'), { IOTSAFE_STORAGE_KEY: '3e'.repeat(32) });
+        assert.equal(wrongKey.code, 4);
+        assert.match(wrongKey.stderr, /sealed under another storage key/);
+        const inbox = iotsafe(send('00', ['--dcs', '04']), env);
+        assert.equal(inbox.code, 2);
+        assert.match(inbox.stderr, /only 8-bit class 2/);
+        assert.equal(statSync(store).mode & 0o777, 0o600);
       } finally {
         await network.stop();
       }

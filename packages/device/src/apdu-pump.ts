@@ -13,7 +13,7 @@ import {
   type ResponseApdu,
   withChannel,
 } from '@iotsafe/protocol';
-import { formatCommand, formatResponse, hasSecretResponse, type TraceSink } from './trace.js';
+import { CommandFormatter, formatResponse, hasSecretResponse, type TraceSink } from './trace.js';
 import { type Transport, TransportError } from './transport.js';
 
 /** GET RESPONSE class: interindustry 0N (ISO) or the class of the command it follows (8N, Kigen/ZARIOT). */
@@ -41,6 +41,7 @@ export interface PumpResponse extends ResponseApdu {
 export class ApduPump {
   private readonly getResponseClass: GetResponseClass;
   private readonly maxFollowUps: number;
+  private readonly formatter = new CommandFormatter();
   exchanges = 0;
   /** Of those, the follow-ups the card asked for: GET RESPONSE after 61xx/9Fxx, the resend after 6Cxx. */
   followUps = 0;
@@ -65,7 +66,7 @@ export class ApduPump {
     }
     if (this.options.trace) {
       const ms = performance.now() - started;
-      this.options.trace(`→ ${formatCommand(apdu)}`);
+      this.options.trace(`→ ${this.formatter.format(apdu)}`);
       this.options.trace(`← ${formatResponse(response.data, response.sw, secretResponse, ms)}`);
     }
     return response;

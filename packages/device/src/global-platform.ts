@@ -9,7 +9,9 @@ import {
   buildInstallForPersonalization,
   buildPutKey,
   buildSetStatus,
+  bytesToHex,
   type CommandApdu,
+  carriesSecret,
   command,
   concatBytes,
   decodeBerTlvs,
@@ -18,20 +20,23 @@ import {
   decodeStatusEntries,
   encodeCommandApdu,
   encodeKeyData,
-  encodePersoScript,
+  encodePersoOperation,
   encodePutKeySet,
   GP_DATA,
   GP_INS,
+  hasLevel,
   type KeyInformation,
   type PersoOperation,
   parseResponseApdu,
+  SECURITY_LEVEL,
   type StaticKeys,
   type StatusEntry,
   StatusWordError,
   SW,
-  storeDataBlocks,
+  storeDataBlocksOf,
 } from '@iotsafe/protocol';
 import { openScp03, type Scp03Transport, type Scp03TransportOptions } from './scp03-transport.js';
+import { CommandFormatter, formatResponse, type TraceSink } from './trace.js';
 import type { Transport } from './transport.js';
 
 export const ISD_AID = Uint8Array.of(0xa0, 0x00, 0x00, 0x01, 0x51, 0x00, 0x00, 0x00);
@@ -46,8 +51,38 @@ export interface GlobalPlatformOptions extends Scp03TransportOptions {
   securityDomain?: Uint8Array;
 }
 
+/**
+ * The host refused, before sending anything, to put key material into a session that would carry it in
+ * clear: private keys and secrets go only under C-DECRYPTION (GPCS 11.11.3 sensitive data).
+ */
+export class ClearSecretError extends Error {
+  override name = 'ClearSecretError';
+}
+
+/** Throws ClearSecretError when `operations` carry a private key or secret and `securityLevel` lacks C-DECRYPTION. */
+export function requireConfidentiality(operations: readonly PersoOperation[], securityLevel: number): void {
+  if (hasLevel(securityLevel, SECURITY_LEVEL.C_DECRYPTION)) return;
+  const carried = operations.flatMap((op) =>
+    op.op === 'content' && carriesSecret(op)
+      ? [
+          `${op.content.kind === 'privateKey' ? 'a private key' : 'a secret'} (${'id' in op.ref ? `ID ${bytesToHex(op.ref.id)}` : `label "${op.ref.label}"`})`,
+        ]
+      : [],
+  );
+  if (carried.length === 0) return;
+  const level = securityLevel.toString(16).padStart(2, '0');
+  throw new ClearSecretError(
+    `refused before sending anything: the personalisation holds ${carried.join(', ')}, which an SCP03 session at level ${level} would carry in clear; open the session with C-DECRYPTION (level 03, 13 or 33)`,
+  );
+}
+
 export class GlobalPlatform {
-  private constructor(readonly transport: Scp03Transport) {}
+  private readonly formatter = new CommandFormatter();
+
+  private constructor(
+    readonly transport: Scp03Transport,
+    private readonly trace?: TraceSink,
+  ) {}
 
   /** Selects the security domain and opens an SCP03 session with it. */
   static async open(
@@ -56,11 +91,19 @@ export class GlobalPlatform {
     options: GlobalPlatformOptions = {},
   ): Promise<GlobalPlatform> {
     const sd = options.securityDomain ?? ISD_AID;
-    return new GlobalPlatform(await openScp03(transport, keys, { sdAid: sd, ...options, select: sd }));
+    const opened = await openScp03(transport, keys, { sdAid: sd, ...options, select: sd });
+    return new GlobalPlatform(opened, options.trace);
   }
 
+  /** The command as sent before SCP03 protects it, and the answer once unprotected, go to the trace too. */
   private async send(name: string, apdu: CommandApdu, accept: readonly number[] = [SW.OK]) {
+    const started = performance.now();
     const response = parseResponseApdu(await this.transport.transmit(encodeCommandApdu(apdu)));
+    if (this.trace) {
+      this.trace(`→ (clear, before SCP03) ${this.formatter.format(apdu)}`);
+      const ms = performance.now() - started;
+      this.trace(`← (clear, after SCP03) ${formatResponse(response.data, response.sw, false, ms)}`);
+    }
     if (!accept.includes(response.sw)) throw new StatusWordError(response.sw, name);
     return response;
   }
@@ -152,10 +195,16 @@ export class GlobalPlatform {
     await this.send('DELETE', buildDeleteApplication(aid));
   }
 
-  /** INSTALL [for personalization] then the script in STORE DATA blocks (docs/perso-format.md). */
+  /**
+   * INSTALL [for personalization] then the script in STORE DATA blocks (docs/perso-format.md), each
+   * block whole operations where they fit. Keys and secrets need C-DECRYPTION: without it nothing is sent
+   * (ClearSecretError).
+   */
   async personalize(aid: Uint8Array, operations: readonly PersoOperation[]): Promise<void> {
+    requireConfidentiality(operations, this.transport.session.securityLevel);
     await this.send('INSTALL [for personalization]', buildInstallForPersonalization(aid));
-    for (const block of storeDataBlocks(encodePersoScript(operations))) await this.send('STORE DATA', block);
+    for (const block of storeDataBlocksOf(operations.map(encodePersoOperation)))
+      await this.send('STORE DATA', block);
   }
 
   async setCardState(state: keyof typeof CARD_STATE): Promise<void> {

@@ -10,11 +10,13 @@ export {
 } from './csr.js';
 export {
   CARD_STATE,
+  ClearSecretError,
   GlobalPlatform,
   type GlobalPlatformOptions,
   IOTSAFE_LOAD_FILE_AID,
   IOTSAFE_MODULE_AID,
   ISD_AID,
+  requireConfidentiality,
 } from './global-platform.js';
 export {
   AppletNotFoundError,
@@ -31,7 +33,7 @@ export {
 } from './iotsafe.js';
 export { IoTSafeKeyOps, type IoTSafeKeyOpsOptions, type OffloadLevel } from './iotsafe-keyops.js';
 export { openScp03, Scp03Transport, type Scp03TransportOptions } from './scp03-transport.js';
-export { formatCommand, formatResponse, type TraceSink } from './trace.js';
+export { CommandFormatter, formatCommand, formatResponse, type TraceSink } from './trace.js';
 export {
   type CardLike,
   type LatencyModel,

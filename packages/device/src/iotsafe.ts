@@ -27,6 +27,7 @@ import {
   claForChannel,
   concatBytes,
   DEFAULT_AIDS,
+  type DecodeRecovery,
   decodeApplicationInfo,
   decodeKeyPairGenerated,
   decodeObjectList,
@@ -148,6 +149,7 @@ export class IoTSafe {
   private readonly sessions: SessionNumbers;
   private ownsChannel = true;
   private sessionEnd: 'close' | 'lastUpdate';
+  private readonly recovered: { command: string; note: DecodeRecovery }[] = [];
   /** Sessions ended by their final UPDATE only ('lastUpdate'): INIT INS and session number. */
   private readonly unclosed = new Map<string, { initIns: number; session: number }>();
 
@@ -167,6 +169,19 @@ export class IoTSafe {
   /** How sessions end now: 'lastUpdate' falls back to 'close' on a card that keeps them open. */
   get sessionEnding(): 'close' | 'lastUpdate' {
     return this.sessionEnd;
+  }
+
+  /** What this client read from the card's answers despite their encoding (each also in the trace). */
+  get recoveries(): readonly DecodeRecovery[] {
+    return this.recovered.map((r) => r.note);
+  }
+
+  /** Decodes descriptors, noting (and tracing) each length the card mis-declared. */
+  private decodeObjects(command: string, data: Uint8Array): ObjectDescriptor[] {
+    return decodeObjectList(data, (note) => {
+      this.recovered.push({ command, note });
+      this.options.trace?.(`! recovered in the answer to ${command}: ${note.message}`);
+    });
   }
 
   /** Transport exchanges so far (GET RESPONSEs and retries included). */
@@ -288,7 +303,7 @@ export class IoTSafe {
         [SW.OK, SW.MORE_DATA],
       );
       pages.push(response.data);
-      if (response.sw === SW.OK) return decodeObjectList(concatBytes(...pages));
+      if (response.sw === SW.OK) return this.decodeObjects('GET DATA (object list)', concatBytes(...pages));
       next = true;
     }
     throw new FormatError('object list did not end after 256 pages');
@@ -298,7 +313,7 @@ export class IoTSafe {
     const { data } = await this.run(`GET DATA (${objectClass} info)`, (cla) =>
       buildGetObjectInfo(cla, objectClass, ref),
     );
-    const [descriptor] = decodeObjectList(data);
+    const [descriptor] = this.decodeObjects(`GET DATA (${objectClass} info)`, data);
     if (!descriptor) throw new FormatError('empty object descriptor');
     return descriptor;
   }
@@ -313,7 +328,7 @@ export class IoTSafe {
   async readFile(ref: ObjectRef): Promise<Uint8Array> {
     let size: number | undefined;
     const info = await this.exchange((cla) => buildGetObjectInfo(cla, 'file', ref));
-    if (info.sw === SW.OK) size = decodeObjectList(info.data)[0]?.fileSize;
+    if (info.sw === SW.OK) size = this.decodeObjects('GET DATA (file info)', info.data)[0]?.fileSize;
     else if (info.sw === SW.NOT_FOUND) throw new StatusWordError(info.sw, 'GET DATA (file info)');
     const chunk = Math.min(this.options.readChunk ?? 256, 256);
     const parts: Uint8Array[] = [];

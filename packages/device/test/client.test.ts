@@ -281,6 +281,26 @@ describe('connection', () => {
   });
 });
 
+describe('data a real card mis-encodes', () => {
+  test('the Thales MVP object list (tag 92 declares 2 bytes, carries 1): read, and the trace says so', async () => {
+    const lines: string[] = [];
+    const { client, sim } = await connect('thales-mvp', { trace: (l) => lines.push(l) });
+    const objects = await client.listObjects();
+    assert.equal(objects.length, sim.containers().length);
+    const keys = objects.filter((o) => o.objectClass === 'privateKey' || o.objectClass === 'publicKey');
+    assert.ok(keys.length > 0 && keys.every((o) => o.signatureAlgorithms === 0x04 && o.hashAlgorithms));
+    assert.ok(client.recoveries.length >= keys.length);
+    assert.ok(client.recoveries.every((n) => n.kind === 'declaredLengthOverrun' && n.tag === 0x92));
+    const notes = lines.filter((l) => l.startsWith('! '));
+    assert.equal(notes.length, client.recoveries.length);
+    assert.match(
+      notes[0]!,
+      /recovered .*GET DATA \(object list\).*tag 92 declares 2 bytes but carries 1 byte/,
+    );
+    assert.equal((await client.objectInfo('privateKey', byId('01'))).signatureAlgorithms, 0x04);
+  });
+});
+
 describe('APDU trace', () => {
   test('one line per command and response, with secrets redacted', async () => {
     const lines: string[] = [];

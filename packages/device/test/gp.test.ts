@@ -9,7 +9,10 @@ import { after, describe, test } from 'node:test';
 import {
   byId,
   byLabel,
+  ClearSecretError,
+  CommandFormatter,
   encodeP256PublicKeyInfo,
+  formatCommand,
   GlobalPlatform,
   IoTSafe,
   MemoryTransport,
@@ -18,10 +21,14 @@ import {
 } from '@iotsafe/device';
 import {
   aesKcv,
+  buildInstallForPersonalization,
   bytesToHex,
+  type CommandApdu,
   desKcv,
   ecdsaRawToDer,
   encodeCommandApdu,
+  encodePersoOperation,
+  encodePersoScript,
   encodePutKeySet,
   hexToBytes,
   IOTSAFE_AID,
@@ -30,6 +37,7 @@ import {
   KEY_TYPE_TLS_PSK,
   Scp03Error,
   StatusWordError,
+  storeDataBlocks,
   utf8,
 } from '@iotsafe/protocol';
 import {
@@ -43,6 +51,30 @@ import { GP_TEST_KEYS, send } from '../../../test/helpers/cards.js';
 import { SeededRandom } from '../../../test/helpers/random.js';
 
 const BLANK = { containers: [] };
+const hex2 = (n: number) => n.toString(16).padStart(2, '0');
+/** A private key given in the profile (as a factory would load one), to find in traces. */
+const SECRET_HEX = 'C9AFA9D845BA75166B5C215767B1D6934E50C3DB36E89B127B8A622B120F6721';
+const WITH_PRIVATE_KEY = {
+  containers: [
+    {
+      class: 'privateKey' as const,
+      id: '01',
+      functions: ['sign' as const],
+      key: { privateKeyHex: SECRET_HEX },
+    },
+  ],
+};
+
+/** A transport onto the SIM that records every APDU it carries. */
+function recording(sim: VirtualSim, sent: string[]): MemoryTransport {
+  const inner = new MemoryTransport(sim.card);
+  return Object.assign(Object.create(inner), {
+    transmit: async (apdu: Uint8Array) => {
+      sent.push(bytesToHex(apdu));
+      return inner.transmit(apdu);
+    },
+  });
+}
 const root = mkdtempSync(join(tmpdir(), 'iotsafe-gp-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
@@ -95,6 +127,7 @@ describe('secure channel with the ISD', () => {
     const sim = VirtualSim.create(dir, BLANK, { storageKey, isdKeys: { keys: GP_TEST_KEYS } });
     await gp(sim);
     await gp(sim);
+    sim.close();
     const reopened = VirtualSim.open(dir, { storageKey });
     assert.equal(reopened.isd.keySets[0]!.sequenceCounter, 2);
     const card = await gp(reopened);
@@ -164,14 +197,81 @@ describe('personalisation of a blank SIM over SCP03, then the IoT SAFE client', 
       objects.map((o) => JSON.stringify({ ...o, id: bytesToHex(o.id!) }));
     assert.deepEqual(strip(await list(sim)), strip(await list(direct)));
   });
-  test('keys and secrets are refused without C-DECRYPTION (6982), and nothing changes', async () => {
+  for (const level of [0x00, 0x01, 0x11]) {
+    test(`level ${hex2(level)}: the host refuses to send a secret or a private key, before a byte leaves`, async () => {
+      for (const profile of [TYPE2_PROFILE, WITH_PRIVATE_KEY]) {
+        const sim = blankSim();
+        const sent: string[] = [];
+        const transport = recording(sim, sent);
+        const card = await GlobalPlatform.open(transport, GP_TEST_KEYS, { securityLevel: level });
+        const opened = sent.length;
+        await assert.rejects(
+          card.personalize(IOTSAFE_AID, personalizationFromProfile(profile)),
+          (e: Error) =>
+            e instanceof ClearSecretError &&
+            /C-DECRYPTION/.test(e.message) &&
+            !e.message.includes(SECRET_HEX),
+        );
+        assert.deepEqual(sent.slice(opened), [], 'no APDU after the session was opened');
+        assert.equal(sim.store.containers.length, 0);
+      }
+    });
+  }
+  test('the card refuses keys and secrets that arrive without C-DECRYPTION (6982), and nothing changes', async () => {
     const sim = blankSim();
     const card = await gp(sim, 0x01);
-    await assert.rejects(
-      card.personalize(IOTSAFE_AID, personalizationFromProfile(TYPE2_PROFILE)),
-      (e: StatusWordError) => e.sw === 0x6982,
-    );
+    const script = encodePersoScript(personalizationFromProfile(TYPE2_PROFILE));
+    const send = async (apdu: CommandApdu) =>
+      bytesToHex((await card.transport.transmit(encodeCommandApdu(apdu))).subarray(-2));
+    assert.equal(await send(buildInstallForPersonalization(IOTSAFE_AID)), '9000');
+    const blocks = storeDataBlocks(script);
+    for (const block of blocks.slice(0, -1)) assert.equal(await send(block), '9000');
+    assert.equal(await send(blocks.at(-1)!), '6982');
     assert.equal(sim.store.containers.length, 0);
+  });
+  test('a STORE DATA block not known to start on a DGI boundary is redacted whole', () => {
+    const ops = personalizationFromProfile(WITH_PRIVATE_KEY);
+    const script = encodePersoScript(ops);
+    const formatter = new CommandFormatter();
+    // blocks of the create DGI's size: block 00 is that DGI, the next ones cut through the key
+    const lines = storeDataBlocks(script, encodePersoOperation(ops[0]!).length).map((b) =>
+      formatter.format(b),
+    );
+    assert.ok(lines.length > 2);
+    for (const line of lines) assert.ok(!line.replace(/ /g, '').includes(SECRET_HEX.slice(0, 16)), line);
+    assert.match(lines[0]!, /^80 E2 08 00 \S+ A0 01 /);
+    for (const line of lines.slice(1))
+      assert.match(line, /^80 E2 [08]8 0\d \S+ <\d+ bytes redacted( \(not whole DGIs\))?>$/);
+    const [whole] = storeDataBlocks(script);
+    assert.match(formatCommand(whole!), /A0 02 \S+ <\d+ bytes redacted>/);
+    assert.match(formatCommand({ ...whole!, p2: 1 }), /^80 E2 88 01 \S+ <\d+ bytes redacted>$/);
+    assert.match(formatCommand({ ...whole!, p1: 0x90 }), /^80 E2 90 00 \S+ <\d+ bytes redacted>$/);
+  });
+  test('traces never show a key or a secret: neither the clear command nor the protected one', async () => {
+    for (const level of [0x03, 0x33, 0x01]) {
+      const lines: string[] = [];
+      const sim = blankSim();
+      const card = await gp(sim, level, { trace: (l) => lines.push(l) });
+      const ops = personalizationFromProfile(WITH_PRIVATE_KEY);
+      if (level & 0x02) await card.personalize(IOTSAFE_AID, ops);
+      else {
+        // bypassing the host's refusal: what reaches the wire at level 01 is traced redacted too
+        const install = buildInstallForPersonalization(IOTSAFE_AID);
+        await card.transport.transmit(encodeCommandApdu(install));
+        for (const b of storeDataBlocks(encodePersoScript(ops)))
+          await card.transport.transmit(encodeCommandApdu(b));
+      }
+      const dump = lines.join('\n').replace(/ /g, '');
+      assert.ok(lines.length > 0);
+      assert.ok(!dump.includes(SECRET_HEX), `level ${hex2(level)}: the private key is in the trace`);
+      if (level & 0x02) {
+        assert.ok(
+          lines.some((l) => /clear.*80 E2/.test(l)),
+          'the clear STORE DATA is traced',
+        );
+        assert.ok(lines.some((l) => /A0 02 .*<\d+ bytes redacted>/.test(l)));
+      }
+    }
   });
   test('a malformed script is 6A80 and changes nothing; STORE DATA without INSTALL [for perso] is 6985', async () => {
     const sim = blankSim();

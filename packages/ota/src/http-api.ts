@@ -1,56 +1,222 @@
-// `iotsafe ota serve`: the OTA server with its SMPP link kept open, taking scripts over a small HTTP API
-// on 127.0.0.1. POST /send {"to", "tar", "script" (hex), "spi"?, "kvn"?} answers the PoR as JSON.
-import http from 'node:http';
+// `iotsafe ota serve`: the OTA server's HTTP API (fastify). POST /send {"to", "tar", "script" (hex),
+// "spi"?, "kvn"?} sends a script and answers its PoR as JSON. Every request carries a bearer token
+// (RFC 6750, compared in constant time, never logged); serving without one is allowed on a loopback
+// address only and only when asked. Bodies are bounded (413), a script's SMS fan-out is bounded (413),
+// headers and bodies must arrive in time (408), a global and a per-SIM rate limit answer 429 with
+// Retry-After, and every refusal is a JSON error {"error": {"code", "message"}}.
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { bytesToHex, FormatError, hexToBytes } from '@iotsafe/protocol';
+import { isIP } from 'node:net';
+import rateLimit from '@fastify/rate-limit';
+import { bytesToHex, FormatError, hexToBytes, OtaPacketError, OtaUnsupportedError } from '@iotsafe/protocol';
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import { KeyStoreError } from './key-store.js';
-import { type OtaServer, OtaTimeoutError } from './server.js';
+import { OtaLimitError, type OtaServer, OtaTimeoutError } from './server.js';
+import { SmppError } from './smpp-pdu.js';
 
-const MAX_BODY = 64 * 1024;
-
-export interface ServedApi {
-  port: number;
-  stop(): Promise<void>;
+export interface OtaApiOptions {
+  /** Bearer tokens accepted (at least 16 characters each). */
+  tokens?: readonly string[];
+  /** Serve with no authentication at all: refused unless the address is a loopback one. */
+  insecureNoAuth?: boolean;
+  /** Largest request body in bytes (default 16 KiB). */
+  maxBodyBytes?: number;
+  /** Requests per window in all (default 60) and per SIM (default 6); the window defaults to 60 s. */
+  rateLimit?: { global?: number; perSim?: number; windowMs?: number };
+  /** Time for a request's headers (default 10 s) and for the whole request, body included (30 s). */
+  headersTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  /** How long an idle keep-alive connection stays open (default 5 s). */
+  keepAliveTimeoutMs?: number;
 }
 
-function reply(response: http.ServerResponse, status: number, body: unknown): void {
-  response.writeHead(status, { 'content-type': 'application/json' });
-  response.end(`${JSON.stringify(body)}\n`);
+/** Options that cannot make a safe server (no token, no-auth off loopback, a short token). */
+export class OtaApiConfigError extends Error {
+  override name = 'OtaApiConfigError';
 }
 
-export async function serveOtaApi(
-  server: OtaServer,
-  options: { host?: string; port?: number } = {},
-): Promise<ServedApi> {
-  const api = http.createServer((request, response) => {
-    if (request.method !== 'POST' || request.url !== '/send')
-      return reply(response, 404, { error: 'POST /send' });
-    let body = '';
-    request.on('data', (chunk) => {
-      body += chunk;
-      if (body.length > MAX_BODY) request.destroy();
+export const MIN_TOKEN_LENGTH = 16;
+
+export interface ApiError {
+  error: { code: string; message: string };
+}
+
+const errorBody = (code: string, message: string): ApiError => ({ error: { code, message } });
+
+const sendBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['to', 'tar', 'script'],
+  properties: {
+    to: { type: 'string', pattern: '^\\+?[0-9]{1,20}$' },
+    tar: { type: 'string', pattern: '^[0-9a-fA-F]{6}$' },
+    script: { type: 'string', minLength: 2, pattern: '^([0-9a-fA-F]{2})+$' },
+    spi: { type: 'string', pattern: '^[0-9a-fA-F]{4}$' },
+    kvn: { type: 'integer', minimum: 1, maximum: 15 },
+  },
+} as const;
+
+interface SendBody {
+  to: string;
+  tar: string;
+  script: string;
+  spi?: string;
+  kvn?: number;
+}
+
+// Tokens compare as SHA-256 digests: equal lengths, so timingSafeEqual leaks neither bytes nor length.
+const digest = (token: string): Buffer => createHash('sha256').update(token, 'utf8').digest();
+
+function matchesAny(accepted: readonly Buffer[], presented: Buffer): boolean {
+  let found = false;
+  for (const token of accepted) found = timingSafeEqual(token, presented) || found; // no early exit
+  return found;
+}
+
+/** Whether an address is one only this machine can reach (127.0.0.0/8, ::1, localhost). */
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  return host === '::1' || host === '::ffff:127.0.0.1';
+}
+
+/** The error a failed send maps to: status, code and a message that names no secret. */
+function sendFailure(error: unknown): { status: number; body: ApiError } {
+  const refuse = (status: number, code: string, message: string) => ({
+    status,
+    body: errorBody(code, message),
+  });
+  if (error instanceof OtaLimitError) return refuse(413, 'too_many_sms', error.message);
+  if (error instanceof KeyStoreError) {
+    if (error.code === 'unknown_sim' || error.code === 'unknown_key_set')
+      return refuse(404, error.code, error.message);
+    if (error.code === 'counter_exhausted') return refuse(409, error.code, error.message);
+    return refuse(400, 'invalid_request', error.message);
+  }
+  if (error instanceof FormatError || error instanceof OtaPacketError || error instanceof OtaUnsupportedError)
+    return refuse(400, 'invalid_request', error.message);
+  if (error instanceof OtaTimeoutError) return refuse(504, 'no_por', error.message);
+  if (error instanceof SmppError) return refuse(502, 'smsc_error', error.message);
+  return refuse(500, 'internal', 'internal error');
+}
+
+// Fastify's own refusals (body parsing, media type, size, validation) in the API's error shape.
+function frameworkFailure(error: FastifyError): { status: number; body: ApiError } {
+  if (error.validation)
+    return {
+      status: 400,
+      body: errorBody('invalid_request', `the body ${error.message.replace(/^body\s*/, '')}`),
+    };
+  const status =
+    error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
+  if (status === 500) return { status, body: errorBody('internal', 'internal error') };
+  const code =
+    status === 413
+      ? 'body_too_large'
+      : status === 415
+        ? 'unsupported_media_type'
+        : status === 401
+          ? 'unauthorized'
+          : /JSON/.test(error.code ?? '')
+            ? 'invalid_json'
+            : 'bad_request';
+  return { status, body: errorBody(code, error.message) };
+}
+
+/** The API as a fastify instance, not listening (tests inject requests into it). */
+export async function buildOtaApi(server: OtaServer, options: OtaApiOptions = {}): Promise<FastifyInstance> {
+  const tokens = [...(options.tokens ?? [])];
+  if (tokens.length === 0 && !options.insecureNoAuth)
+    throw new OtaApiConfigError('the OTA API needs a bearer token (or, on loopback only, insecureNoAuth)');
+  if (tokens.some((t) => t.length < MIN_TOKEN_LENGTH || /\s/.test(t)))
+    throw new OtaApiConfigError(`a bearer token is at least ${MIN_TOKEN_LENGTH} characters, without spaces`);
+  const app = Fastify({
+    logger: false, // nothing a request carries (tokens, scripts) is ever logged
+    bodyLimit: options.maxBodyBytes ?? 16 * 1024,
+    requestTimeout: options.requestTimeoutMs ?? 30_000,
+    keepAliveTimeout: options.keepAliveTimeoutMs ?? 5_000,
+    http: {
+      headersTimeout: options.headersTimeoutMs ?? 10_000,
+      // how often Node checks the two timeouts above (its default, 30 s, would let them run long)
+      connectionsCheckingInterval: Math.min(1_000, options.headersTimeoutMs ?? 1_000),
+    },
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false } },
+  });
+  app.removeContentTypeParser('text/plain'); // JSON only: anything else is a 415
+  app.setErrorHandler((error: FastifyError, _request, reply) => {
+    const { status, body } = frameworkFailure(error);
+    return reply.code(status).send(body);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply
+      .code(404)
+      .send(errorBody('not_found', `no ${request.method} ${request.url.split('?')[0]}: POST /send`)),
+  );
+  if (tokens.length > 0) {
+    const accepted = tokens.map(digest);
+    app.addHook('onRequest', async (request, reply) => {
+      // before the body is read; RFC 6750 §3: 401 with WWW-Authenticate
+      const presented = /^Bearer +([^\s]+)$/i.exec(request.headers.authorization ?? '')?.[1];
+      if (presented !== undefined && matchesAny(accepted, digest(presented))) return;
+      reply.header(
+        'www-authenticate',
+        `Bearer realm="iotsafe-ota"${presented ? ', error="invalid_token"' : ''}`,
+      );
+      return reply
+        .code(401)
+        .send(
+          errorBody(
+            'unauthorized',
+            presented ? 'the bearer token is not valid' : 'a bearer token is required',
+          ),
+        );
     });
-    request.on('end', async () => {
+  }
+  await app.register(rateLimit, { global: false });
+  const windowMs = options.rateLimit?.windowMs ?? 60_000;
+  const globalLimit = app.createRateLimit({
+    max: options.rateLimit?.global ?? 60,
+    timeWindow: windowMs,
+    keyGenerator: () => 'all',
+  });
+  const perSimLimit = app.createRateLimit({
+    max: options.rateLimit?.perSim ?? 6,
+    timeWindow: windowMs,
+    keyGenerator: (request: FastifyRequest) => `sim:${simKey(server, (request.body as SendBody).to)}`,
+  });
+  const limited = (which: string) => async (request: FastifyRequest, reply: FastifyReply) => {
+    const result = await (which === 'global' ? globalLimit : perSimLimit)(request);
+    if (result.isAllowed || !result.isExceeded) return;
+    reply.header('retry-after', String(Math.max(1, result.ttlInSeconds)));
+    return reply
+      .code(429)
+      .send(
+        errorBody(
+          'rate_limited',
+          `too many requests ${which === 'global' ? 'in all' : 'for this SIM'}; retry later`,
+        ),
+      );
+  };
+
+  app.post<{ Body: SendBody }>(
+    '/send',
+    { schema: { body: sendBody }, onRequest: limited('global'), preHandler: limited('per SIM') },
+    async (request, reply) => {
+      const job = request.body;
       try {
-        const job = JSON.parse(body) as {
-          to?: unknown;
-          tar?: unknown;
-          script?: unknown;
-          spi?: unknown;
-          kvn?: unknown;
-        };
-        if (typeof job.to !== 'string' || typeof job.tar !== 'string' || typeof job.script !== 'string')
-          return reply(response, 400, { error: 'give "to", "tar" and "script" (hex)' });
-        if (!/^[0-9a-fA-F]{6}$/.test(job.tar))
-          return reply(response, 400, { error: '"tar" is 3 bytes of hex' });
         const result = await server.send({
           sim: job.to,
           tar: job.tar,
           script: hexToBytes(job.script),
-          ...(typeof job.spi === 'string' ? { spi: job.spi } : {}),
-          ...(typeof job.kvn === 'number' ? { kvn: job.kvn } : {}),
+          ...(job.spi === undefined ? {} : { spi: job.spi }),
+          ...(job.kvn === undefined ? {} : { kvn: job.kvn }),
         });
-        reply(response, 200, {
+        return {
           counter: result.counter.toString(),
           attempts: result.attempts,
           ...(result.por
@@ -60,18 +226,49 @@ export async function serveOtaApi(
                 data: bytesToHex(result.por.data),
               }
             : {}),
-        });
+        };
       } catch (error) {
-        if (error instanceof SyntaxError || error instanceof FormatError || error instanceof KeyStoreError)
-          return reply(response, 400, { error: error.message });
-        if (error instanceof OtaTimeoutError) return reply(response, 504, { error: error.message });
-        reply(response, 502, { error: (error as Error).message });
+        const { status, body } = sendFailure(error);
+        return reply.code(status).send(body);
       }
-    });
-  });
-  await new Promise<void>((resolve) => api.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve));
+    },
+  );
+  return app;
+}
+
+// A SIM named by MSISDN or ICCID counts once: the limit is keyed by its ICCID where the store knows it.
+function simKey(server: OtaServer, to: string): string {
+  try {
+    return server.sim(to).iccid;
+  } catch {
+    return to;
+  }
+}
+
+export interface ServedApi {
+  /** The address bound, as a URL base (http://host:port). */
+  url: string;
+  host: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+/** Builds the API and listens; the URL is the address actually bound. */
+export async function serveOtaApi(
+  server: OtaServer,
+  options: OtaApiOptions & { host?: string; port?: number } = {},
+): Promise<ServedApi> {
+  const host = options.host ?? '127.0.0.1';
+  if (options.insecureNoAuth && (options.tokens?.length ?? 0) === 0 && !isLoopback(host))
+    throw new OtaApiConfigError(`no authentication is allowed on a loopback address only, not ${host}`);
+  const app = await buildOtaApi(server, options);
+  await app.listen({ host, port: options.port ?? 0 });
+  const bound = app.server.address() as AddressInfo;
+  const shown = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address;
   return {
-    port: (api.address() as AddressInfo).port,
-    stop: () => new Promise((resolve) => api.close(() => resolve())),
+    url: `http://${shown}:${bound.port}`,
+    host: bound.address,
+    port: bound.port,
+    stop: () => app.close(),
   };
 }

@@ -12,7 +12,7 @@ import {
   hexToBytes,
   OtaPacketError,
 } from '@iotsafe/protocol';
-import type { OtaKeyStore } from './key-store.js';
+import type { OtaKeyStore, SimRecord } from './key-store.js';
 import type { SmsLink } from './smpp-link.js';
 
 export interface OtaScript {
@@ -39,11 +39,28 @@ export class OtaTimeoutError extends Error {
   override name = 'OtaTimeoutError';
 }
 
+/** A script the server will not send: it needs more SMS than the limit allows. Nothing was sent. */
+export class OtaLimitError extends Error {
+  override name = 'OtaLimitError';
+  constructor(
+    message: string,
+    readonly smsNeeded: number,
+    readonly limit: number,
+  ) {
+    super(message);
+  }
+}
+
+/** The most SMS one script may take unless configured (a 2 KB certificate with its RAM commands). */
+export const DEFAULT_MAX_SMS_PER_SCRIPT = 16;
+
 export interface OtaServerOptions {
   /** How long to wait for a PoR per attempt (default 10 s). */
   timeoutMs?: number;
   /** Attempts in all, each with a new counter (default 2). */
   attempts?: number;
+  /** The most SMS (concatenated parts) one script may take (default 16; at most 255). */
+  maxSmsPerScript?: number;
 }
 
 interface Waiting {
@@ -67,8 +84,13 @@ export class OtaServer {
     link.onMessage((from, userData) => this.received(from, userData));
   }
 
+  /** The SIM a request names (by ICCID or MSISDN); a KeyStoreError when none. */
+  sim(iccidOrMsisdn: string): SimRecord {
+    return this.store.sim(iccidOrMsisdn.replace(/^\+/, ''));
+  }
+
   async send(request: OtaScript): Promise<OtaResult> {
-    const { iccid, msisdn } = this.store.sim(request.sim);
+    const { iccid, msisdn } = this.sim(request.sim);
     const kvn = request.kvn ?? 1;
     const keySet = this.store.keySet(iccid, kvn);
     const spiBytes = hexToBytes(request.spi ?? '1619');
@@ -77,12 +99,19 @@ export class OtaServer {
     const security = { spi, kic: keySet.kicByte, kid: keySet.kidByte };
     const tar = hexToBytes(request.tar);
     const attempts = this.options.attempts ?? 2;
+    // the SMS count depends on the packet's length only: measured before a counter is spent
+    const header = { spi: spiBytes, kic: keySet.kicByte, kid: keySet.kidByte, tar, data: request.script };
+    const needed = commandPacketUserData(encodeCommandPacket({ ...header, counter: 0n }, keys)).length;
+    const limit = this.options.maxSmsPerScript ?? DEFAULT_MAX_SMS_PER_SCRIPT;
+    if (needed > limit)
+      throw new OtaLimitError(
+        `the script needs ${needed} SMS; the limit is ${limit} per script`,
+        needed,
+        limit,
+      );
     for (let attempt = 1; attempt <= attempts; attempt++) {
       const counter = this.store.nextCounter(iccid, kvn); // durable before anything is sent
-      const packet = encodeCommandPacket(
-        { spi: spiBytes, kic: keySet.kicByte, kid: keySet.kidByte, tar, counter, data: request.script },
-        keys,
-      );
+      const packet = encodeCommandPacket({ ...header, counter }, keys);
       const waiting =
         spi.por === 'none'
           ? undefined

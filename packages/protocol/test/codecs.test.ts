@@ -7,9 +7,11 @@ import {
   basicExtensions,
   bytesToHex,
   claForChannel,
+  type DecodeRecovery,
   decodeBerTlvs,
   decodeClass,
   decodeIotTlvs,
+  decodeObjectList,
   derOid,
   derSequence,
   derSet,
@@ -105,6 +107,57 @@ describe('IoT SAFE TLV dialect', () => {
   test('a value announced longer than the data is a FormatError', () => {
     assert.throws(() => decodeIotTlvs(h('84 05 01 02')), FormatError);
     assert.throws(() => decodeIotTlvs(h('9B 00 00')), FormatError);
+  });
+});
+
+describe('object descriptors from real cards', () => {
+  // A flat Thales MVP descriptor (spec table of §3.2 order), its tag 92 as the quirk sends it: length 02,
+  // one byte, then tag 91 — or as it should be, 92 01.
+  const descriptor = (id: string, tag92: string) =>
+    `85 01 ${id} 60 01 03 4A 01 01 4B 01 13 4E 01 01 61 01 02 ${tag92} 91 02 00 07 6F 01 01`;
+  test('tag 92 declaring 2 bytes and carrying 1 (Thales MVP): read, with one recovery note per descriptor', () => {
+    const notes: DecodeRecovery[] = [];
+    const list = h(`${descriptor('05', '92 02 01')} ${descriptor('06', '92 02 01')} 83 01 02 60 01 01`);
+    const objects = decodeObjectList(list, (note) => notes.push(note));
+    assert.deepEqual(
+      objects.map((o) => [o.objectClass, bytesToHex(o.id!), o.signatureAlgorithms, o.hashAlgorithms]),
+      [
+        ['publicKey', '05', 0x01, 0x0007],
+        ['publicKey', '06', 0x01, 0x0007],
+        ['file', '02', undefined, undefined],
+      ],
+    );
+    assert.equal(objects[1]!.keyAgreementAlgorithms, 0x01);
+    assert.deepEqual(
+      notes.map((n) => [n.kind, n.tag, n.declaredLength, n.usedLength, n.nextTag, n.offset]),
+      [
+        ['declaredLengthOverrun', 0x92, 2, 1, 0x91, 18],
+        ['declaredLengthOverrun', 0x92, 2, 1, 0x91, 46],
+      ],
+    );
+    assert.match(notes[0]!.message, /tag 92 declares 2 bytes.*1 byte.*tag 91/);
+  });
+  test('the same descriptor inside a C2 wrapper, and a last descriptor whose 92 overruns the data', () => {
+    const inner = h(descriptor('05', '92 02 01'));
+    const wrapped = h(`C2 ${inner.length.toString(16)} ${bytesToHex(inner)}`);
+    const notes: DecodeRecovery[] = [];
+    assert.equal(decodeObjectList(wrapped, (n) => notes.push(n))[0]!.signatureAlgorithms, 0x01);
+    assert.equal(notes.length, 1);
+    const last = h('85 01 05 60 01 03 61 01 02 92 02 01');
+    assert.equal(decodeObjectList(last, (n) => notes.push(n))[0]!.signatureAlgorithms, 0x01);
+    assert.equal(notes.length, 2);
+  });
+  test('well-formed lists need no recovery; where no reading works the error stays a FormatError', () => {
+    const notes: DecodeRecovery[] = [];
+    decodeObjectList(h(`${descriptor('05', '92 01 01')} ${descriptor('06', '92 01 04')}`), (n) =>
+      notes.push(n),
+    );
+    // a 2-byte hash mask on one byte (one buggy applet) is read as sent, not "recovered"
+    decodeObjectList(h('84 01 01 61 01 02 91 01 01 92 01 04'), (n) => notes.push(n));
+    assert.deepEqual(notes, []);
+    // 92 02 followed by a byte that is no tag: nothing to recover to
+    assert.throws(() => decodeObjectList(h('85 01 05 92 02 01 02 03')), FormatError);
+    assert.throws(() => decodeObjectList(h('85 01 05 60 05 01 02 03')), FormatError);
   });
 });
 

@@ -2,6 +2,7 @@
 // state machine, and accepted byte for byte by the card side (its card challenge injected).
 import assert from 'node:assert/strict';
 import { createCipheriv } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import {
   aesCbcEncrypt,
@@ -27,6 +28,7 @@ import {
   hexToBytes,
   KeyCheckError,
   parseCommandApdu,
+  parseResponseApdu,
   pseudoRandomChallenge,
   type Scp03CardError,
   Scp03CardSession,
@@ -264,6 +266,47 @@ describe('SCP03 failures', () => {
     bad[0]! ^= 1;
     assert.throws(() => host.unwrap({ data: bad, sw: 0x9000 }), /R-MAC/);
     assert.equal(host.isOpen, false);
+  });
+});
+
+describe('ISO/IEC 7816-4 padding longer than one block, after the MAC verified', () => {
+  test("the host reads Samsung OpenSCP's answers, the last padded from 11 to 32 bytes", () => {
+    const v = JSON.parse(
+      readFileSync(new URL('../../../test/fixtures/openscp-scp03.json', import.meta.url), 'utf8'),
+    );
+    const host = new Scp03HostSession({
+      keys: { enc: h(v.keys.enc), mac: h(v.keys.mac), dek: h(v.keys.dek) },
+      securityLevel: 0x33,
+      keyVersion: 0x30,
+      hostChallenge: h(v.host_challenge),
+    });
+    assert.equal(bytesToHex(encodeCommandApdu(host.initializeUpdate())), v.init_update_cmd);
+    host.processInitializeUpdateResponse(h(v.init_update_rsp).subarray(0, -2));
+    assert.equal(bytesToHex(encodeCommandApdu(host.externalAuthenticate())), v.ext_auth_cmd);
+    for (const step of v.steps as {
+      plain: string;
+      wrapped: string;
+      rsp_wrapped: string;
+      rsp_plain: string;
+    }[]) {
+      assert.equal(bytesToHex(encodeCommandApdu(host.wrap(parseCommandApdu(h(step.plain))))), step.wrapped);
+      const answer = host.unwrap(parseResponseApdu(h(step.rsp_wrapped)));
+      assert.equal(bytesToHex(answer.data), step.rsp_plain);
+    }
+  });
+  test('the card takes a command whose 5 data bytes are padded to 32', () => {
+    const A = V.sessions.find((s) => s.name.startsWith('synthetic_A'))!;
+    const { card } = cardFor(A);
+    card.externalAuthenticate(parseCommandApdu(h(A.ext_auth_cmd)));
+    const sEnc = h(A.s_enc);
+    const padded = new Uint8Array(32);
+    padded.set([0x01, 0x02, 0x03, 0x04, 0x05, 0x80]);
+    const body = aesCbcEncrypt(sEnc, aesEcbEncrypt(sEnc, counterBlock(1, false)), padded);
+    const mcv = h((A as unknown as { mcv_after_ext_auth: string }).mcv_after_ext_auth);
+    const mac = commandMac(h(A.s_mac), mcv, 0x80, 0xe2, 0x88, 0x00, 40, body);
+    const apdu = { cla: 0x84, ins: 0xe2, p1: 0x88, p2: 0x00, data: concatBytes(body, mac.subarray(0, 8)) };
+    assert.equal(bytesToHex(card.unwrapCommand(apdu).data), '0102030405');
+    assert.equal(card.phase, 'open');
   });
 });
 

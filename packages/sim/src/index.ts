@@ -31,6 +31,7 @@ export {
   OtaReceiver,
   type OtaReceiverOptions,
   type OtaTarget,
+  type PorBySmsPolicy,
   type ScriptRunner,
 } from './ota/receiver.js';
 export {
@@ -45,6 +46,7 @@ export {
   TYPE1_PROFILE,
   TYPE2_PROFILE,
 } from './profile.js';
+export { type DirectoryLock, LOCK_FILE, type LockHolder, SimLockedError } from './storage/directory-lock.js';
 export { SimStateError } from './storage/sim-state.js';
 export {
   newStorageKey,

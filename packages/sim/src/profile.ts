@@ -23,6 +23,7 @@ import {
 import { z } from 'zod';
 import { type Container, describe } from './iotsafe/containers.js';
 import { PERSONALITIES } from './iotsafe/personality.js';
+import type { PorBySmsPolicy } from './ota/receiver.js';
 
 const hexId = z
   .string()
@@ -117,6 +118,20 @@ const secretSchema = z
   })
   .strict();
 
+/** The card's OTA behaviour: which PoRs may go by SMS-SUBMIT (see PorBySmsPolicy). */
+const otaSchema = z
+  .object({
+    porBySms: z.enum(['authenticated', 'ota-addresses', 'never']).default('authenticated'),
+    otaAddresses: z
+      .array(z.string().regex(/^\+?\d{1,20}$/, 'an address is 1 to 20 digits, + allowed first'))
+      .optional(),
+  })
+  .strict()
+  .refine((o) => o.porBySms !== 'ota-addresses' || (o.otaAddresses?.length ?? 0) > 0, {
+    message: "porBySms 'ota-addresses' needs otaAddresses",
+    path: ['otaAddresses'],
+  });
+
 export const profileSchema = z
   .object({
     $schema: z.string().optional(),
@@ -125,6 +140,7 @@ export const profileSchema = z
       .string()
       .refine((n) => n in PERSONALITIES, 'unknown personality')
       .default('reference'),
+    ota: otaSchema.optional(),
     containers: z.array(
       z.discriminatedUnion('class', [privateKeySchema, publicKeySchema, fileSchema, secretSchema]),
     ),
@@ -351,8 +367,12 @@ export function personalizationFromProfile(input: unknown, lock = false): PersoO
   return [...ops, ...later, ...(lock ? [{ op: 'lock' } as const] : [])];
 }
 
-/** Turns a profile into containers, generating the keys and secrets it asks for. */
-export function containersFromProfile(input: unknown): { personality: string; containers: Container[] } {
+/** Turns a profile into containers, generating the keys and secrets it asks for; its OTA policy. */
+export function containersFromProfile(input: unknown): {
+  personality: string;
+  containers: Container[];
+  porBySms?: PorBySmsPolicy;
+} {
   const profile = parseProfile(input);
   const containers = profile.containers.map((c, index) =>
     containerFromSpec(c, `containers.${index} (${c.class} ${c.id})`),
@@ -372,7 +392,12 @@ export function containersFromProfile(input: unknown): { personality: string; co
     if (seen.has(key)) throw new ProfileError(`two ${c.objectClass} containers have ID ${key.split(':')[1]}`);
     seen.add(key);
   }
-  return { personality: profile.personality, containers };
+  const ota = profile.ota;
+  const porBySms: PorBySmsPolicy | undefined = ota && {
+    policy: ota.porBySms,
+    ...(ota.otaAddresses ? { otaAddresses: ota.otaAddresses } : {}),
+  };
+  return { personality: profile.personality, containers, ...(porBySms ? { porBySms } : {}) };
 }
 
 /**

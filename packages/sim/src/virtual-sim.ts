@@ -16,6 +16,7 @@ import {
 } from '@iotsafe/protocol';
 import { CardError } from './card/card-error.js';
 import { CardRuntime } from './card/runtime.js';
+import { ProvisioningError } from './errors.js';
 import { IsdApplet } from './gp/isd-applet.js';
 import { APP_LIFE_CYCLE, CARD_LIFE_CYCLE, ISD_AID, type IsdState, scp03KeySet } from './gp/isd-state.js';
 import { SecureChannelService } from './gp/secure-channel.js';
@@ -23,9 +24,10 @@ import { IoTSafeApplet } from './iotsafe/applet.js';
 import { type Container, checkContainers } from './iotsafe/containers.js';
 import { type Personality, personalityByName } from './iotsafe/personality.js';
 import { ObjectStore } from './iotsafe/store.js';
-import { OtaReceiver } from './ota/receiver.js';
+import { OtaReceiver, type PorBySmsPolicy } from './ota/receiver.js';
 import { containersFromProfile } from './profile.js';
 import { removeStaleTemporaries, syncDirectory, writeFileAtomic } from './storage/atomic-file.js';
+import { type DirectoryLock, lockDirectory } from './storage/directory-lock.js';
 import { deserializeState, type SimState, serializeState } from './storage/sim-state.js';
 import { StorageKeyError } from './storage/storage-key.js';
 import { defaultFiles, type ElementaryFile, FileSession } from './uicc/file-system.js';
@@ -54,17 +56,23 @@ export interface SimOptions {
   otaMinimumSecurityLevel?: number;
   /** Source of random SCP03 card challenges (tests inject known ones). */
   randomChallenge?: (length: number) => Uint8Array;
+  /** Which PoRs may go by SMS-SUBMIT; overrides the profile's (default 'authenticated'). */
+  porBySms?: PorBySmsPolicy;
+  /** How this process is named to another that finds the SIM directory in use (default: its command line's words). */
+  holder?: string;
 }
 
 /** A fresh SIM's state: the profile's containers, its personality (or the one asked for), a new ISD. */
 function newSimState(profile: unknown, options: SimOptions): SimState {
-  const { personality, containers } = containersFromProfile(profile);
+  const { personality, containers, porBySms } = containersFromProfile(profile);
+  const policy = options.porBySms ?? porBySms;
   return {
     simId: randomUUID(),
     personality: options.personality ?? personality,
     containers,
     personalizationLocked: false,
     isd: newIsdState(options),
+    ...(policy ? { porBySms: policy } : {}),
   };
 }
 
@@ -95,10 +103,7 @@ export interface DurableSimOptions extends SimOptions {
   storageKey: Uint8Array;
 }
 
-/** Host-side management refused (unknown container, wrong class, content too large). */
-export class ProvisioningError extends Error {
-  override name = 'ProvisioningError';
-}
+export { ProvisioningError };
 
 export class VirtualSim {
   readonly card: CardRuntime;
@@ -114,6 +119,7 @@ export class VirtualSim {
     readonly directory: string | undefined,
     private readonly storageKey: Uint8Array | undefined,
     options: SimOptions = {},
+    private lock?: DirectoryLock,
   ) {
     this.personality = personalityByName(state.personality);
     this.store = new ObjectStore(state.containers, () => this.save());
@@ -186,6 +192,7 @@ export class VirtualSim {
       ]),
       keySets: () => this.state.isd.keySets,
       sendShortMessage: (tpdu) => this.card.queueProactive(encodeSendShortMessage(tpdu)),
+      ...((options.porBySms ?? state.porBySms) ? { porBySms: options.porBySms ?? state.porBySms } : {}),
       commitCounter: (keySet, counter) =>
         this.commitIsd(() => {
           const set = this.state.isd.keySets.find((s) => s.keyVersion === keySet.keyVersion);
@@ -257,16 +264,20 @@ export class VirtualSim {
     personalityByName(state.personality);
     mkdirSync(dirname(target), { recursive: true });
     const staging = mkdtempSync(join(dirname(target), `.${basename(target)}.creating-`));
+    let lock: DirectoryLock | undefined;
     try {
       writeFileAtomic(join(staging, STATE_FILE), serializeState(state, options.storageKey));
+      lock = lockDirectory(staging, options.holder); // the lock moves in with the state
       if (existsSync(target)) rmSync(target, { recursive: true });
       renameSync(staging, target);
+      lock.movedTo(target);
       syncDirectory(dirname(target));
     } catch (error) {
+      lock?.release();
       rmSync(staging, { recursive: true, force: true });
       throw error;
     }
-    return new VirtualSim(state, target, options.storageKey, options);
+    return new VirtualSim(state, target, options.storageKey, options, lock);
   }
 
   /** Opens an existing SIM directory. */
@@ -275,14 +286,33 @@ export class VirtualSim {
     const target = resolve(directory);
     const file = join(target, STATE_FILE);
     if (!existsSync(file)) throw new ProvisioningError(`${target} is not a SIM directory (no ${STATE_FILE})`);
-    removeStaleTemporaries(file);
-    const state = deserializeState(readFileSync(file, 'utf8'), options.storageKey);
-    if (options.personality) state.personality = options.personality;
-    return new VirtualSim(state, target, options.storageKey, options);
+    const lock = lockDirectory(target, options.holder);
+    try {
+      removeStaleTemporaries(file); // only the owner may: a live writer's temporary is not stale
+      const state = deserializeState(readFileSync(file, 'utf8'), options.storageKey);
+      if (options.personality) state.personality = options.personality;
+      return new VirtualSim(state, target, options.storageKey, options, lock);
+    } catch (error) {
+      lock.release();
+      throw error;
+    }
   }
+
+  /**
+   * Gives the SIM directory up: another process (or VirtualSim) may open it now; this one changes it no
+   * more (a command that would change it is answered 6581). The lock also goes when the process exits.
+   */
+  close(): void {
+    this.lock?.release();
+    this.lock = undefined;
+    this.closed = true;
+  }
+
+  private closed = false;
 
   private save(): void {
     if (!this.directory || !this.storageKey) return;
+    if (this.closed) throw new ProvisioningError(`${this.directory} was closed: the change is not saved`);
     this.state.personalizationLocked = this.store.personalizationLocked;
     writeFileAtomic(join(this.directory, STATE_FILE), serializeState(this.state, this.storageKey));
   }

@@ -71,6 +71,13 @@ describe('GET DATA', () => {
     assert.equal(send(card, '80CB010100').sw, '6985');
     assert.equal(send(card, '80CB010200').sw, '6A86');
   });
+  test('the Thales MVP personality sends tag 92 with length 02 and one byte, as its trace shows', () => {
+    const { card } = selected('thales-mvp');
+    const key = send(card, apdu('80CBC100', tlv('84', '01')));
+    assert.equal(key.sw, '9000');
+    assert.match(key.data, /9202[0-9A-F]{2}(91|6F)/);
+    assert.match(send(selected().card, apdu('80CBC100', tlv('84', '01'))).data, /9201[0-9A-F]{2}91/);
+  });
   test('P1=C1..C4: one descriptor, wrapped or flat; unknown object 6A82; bad P1 6A86', () => {
     const { card } = selected();
     const file = send(card, apdu('80CBC300', tlv('83', '02')));

@@ -40,7 +40,7 @@ function runAndKill(dir: string, key: Uint8Array, delayMs: number): Promise<void
 }
 
 function checkSim(dir: string, key: Uint8Array): void {
-  const sim = VirtualSim.open(dir, { storageKey: key });
+  const sim = VirtualSim.open(dir, { storageKey: key }); // takes over the lock the killed child left
   assert.deepEqual(sim.checkConsistency(), []);
   const privateKey = sim
     .containers()
@@ -59,6 +59,7 @@ function checkSim(dir: string, key: Uint8Array): void {
       'file is whole',
     );
   }
+  sim.close();
 }
 
 test(`a SIM directory survives ${KILLS} SIGKILLs during writes`, { timeout: 600_000 }, async () => {
@@ -67,6 +68,7 @@ test(`a SIM directory survives ${KILLS} SIGKILLs during writes`, { timeout: 600_
     const dir = join(root, `sim-${lane}`);
     const key = newStorageKey();
     const created = VirtualSim.create(dir, TYPE1_PROFILE, { storageKey: key });
+    created.close();
     const initial = created
       .containers()
       .find((c) => c.objectClass === 'privateKey' && bytesToHex(c.id) === '01');

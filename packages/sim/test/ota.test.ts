@@ -12,6 +12,8 @@ import {
   concatBytes,
   decodeCompactResponse,
   decodeResponsePacket,
+  decodeSendShortMessage,
+  decodeSmsSubmit,
   decodeSpi,
   encodeCommandApdu,
   encodeCommandPacket,
@@ -45,6 +47,8 @@ interface Send {
   counter: bigint;
   script: Uint8Array;
   kic?: number;
+  /** The KID byte; the KIc byte by default. */
+  kid?: number;
   keys?: { kic: Uint8Array; kid: Uint8Array };
 }
 
@@ -53,20 +57,20 @@ function envelopes(s: Send): Uint8Array[] {
     {
       spi: h(s.spi ?? '1619'),
       kic: s.kic ?? 0x12,
-      kid: s.kic ?? 0x12,
+      kid: s.kid ?? s.kic ?? 0x12,
       tar: h(s.tar ?? '000000'),
       counter: s.counter,
       data: s.script,
     },
     s.keys ?? { kic: KIC, kid: KID },
   );
-  return commandPacketUserData(packet, 0x42).map(envelopeOf);
+  return commandPacketUserData(packet, 0x42).map((part) => envelopeOf(part));
 }
 
-function envelopeOf(userData: Uint8Array): Uint8Array {
+function envelopeOf(userData: Uint8Array, originator = '1234'): Uint8Array {
   return encodeSmsPpDownload(
     encodeSmsDeliver({
-      originator: { digits: '1234', toa: 0x81 },
+      originator: { digits: originator, toa: 0x81 },
       pid: 0x7f,
       dcs: 0xf6,
       timestamp: h('22705200000000'),
@@ -88,7 +92,7 @@ function por(sim: VirtualSim, s: Send) {
   let last: { data: Uint8Array; sw: number } = { data: new Uint8Array(0), sw: 0 };
   for (const e of envelopes(s)) last = transmit(sim, e);
   assert.equal(last.sw, 0x9000);
-  const security = { spi: decodeSpi(h(s.spi ?? '1619')), kic: s.kic ?? 0x12, kid: s.kic ?? 0x12 };
+  const security = { spi: decodeSpi(h(s.spi ?? '1619')), kic: s.kic ?? 0x12, kid: s.kid ?? s.kic ?? 0x12 };
   return decodeResponsePacket(last.data, security, s.keys ?? { kic: KIC, kid: KID });
 }
 
@@ -273,6 +277,40 @@ describe('refusals: the PoR status, and nothing executed', () => {
       status: 0x0a,
       send: { spi: '1219', counter: 1n, script: deleteApp },
     },
+    // The key set's stored algorithm decides (AES here): a packet naming a weaker one is a security error,
+    // even when it is correctly formed under it (3DES with the 16 AES key bytes, DES with the first 8).
+    ...(
+      [
+        ['KIc and KID 15 (3DES, 2 keys) on an AES key set', 0x15, 0x15],
+        ['KIc and KID 11 (single DES: 56 bits of the key) on an AES key set', 0x11, 0x11],
+        ['KIc 12 (AES) with KID 11 (DES CBC-MAC) on an AES key set', 0x12, 0x11],
+        ['KIc 1D (DES-ECB) with KID 12 (AES-CMAC) on an AES key set', 0x1d, 0x12],
+      ] as const
+    ).map(([what, kic, kid]) => ({
+      name: `${what} → 06`,
+      status: 0x06,
+      send: { kic, kid, counter: 1n, script: deleteApp },
+    })),
+    {
+      name: 'ciphered without a CC (SPI 14) → 0A',
+      status: 0x0a,
+      send: { spi: '1419', counter: 1n, script: deleteApp },
+    },
+    {
+      name: 'a CRC32 redundancy check instead of a CC (SPI 15, KID 15 = CRC32) → 0A',
+      status: 0x0a,
+      send: { spi: '1519', kid: 0x15, counter: 1n, script: deleteApp },
+    },
+    {
+      name: 'no security at all (SPI 00) → 0A',
+      status: 0x0a,
+      send: { spi: '0019', counter: 1n, script: deleteApp },
+    },
+    {
+      name: 'a counter without replay check (SPI 0E) where a higher counter is required → 0A',
+      status: 0x0a,
+      send: { spi: '0e19', counter: 1n, script: deleteApp },
+    },
     {
       name: 'no key set with that KVN → 06',
       status: 0x06,
@@ -292,6 +330,43 @@ describe('refusals: the PoR status, and nothing executed', () => {
       assert.ok(certificateBefore(sim));
     });
   }
+
+  test('a digital signature (SPI 17, which this card does not do) → 06, nothing run', () => {
+    const sim = withOtaKeys(VirtualSim.inMemory(TEST_PROFILE));
+    const packet = encodeCommandPacket(
+      { spi: h('1419'), kic: 0x12, kid: 0x12, tar: h('000000'), counter: 1n, data: deleteApp },
+      { kic: KIC, kid: KID },
+    );
+    packet[3] = 0x17;
+    const r = transmit(sim, envelopeOf(commandPacketUserData(packet)[0]!));
+    const security = { spi: decodeSpi(h('1419')), kic: 0x12, kid: 0x12 };
+    assert.equal(decodeResponsePacket(r.data, security, { kic: KIC, kid: KID }).status, 0x06);
+    assert.ok(sim.isd.application);
+  });
+
+  test('a PoR the card cannot build (SPI2 asks for a digital signature, or a CRC the KID does not code) → 06, nothing run', () => {
+    for (const spi of ['161d', '1615']) {
+      const sim = withOtaKeys(VirtualSim.inMemory(TEST_PROFILE));
+      const answer = transmit(sim, envelopes({ spi, counter: 1n, script: deleteApp })[0]!);
+      assert.equal(answer.sw, 0x9000);
+      const security = { spi: decodeSpi(h('1601')), kic: 0x12, kid: 0x12 };
+      assert.equal(decodeResponsePacket(answer.data, security, {}).status, 0x06);
+      assert.ok(sim.isd.application, 'the DELETE did not run');
+      assert.equal(sim.isd.keySets.find((k) => k.keyVersion === 1)!.otaCounter, undefined);
+      assert.equal(sim.card.internalErrors, 0);
+    }
+  });
+
+  test('a counter without replay check (where the TAR allows it) never lowers the stored counter', () => {
+    const sim = withOtaKeys(VirtualSim.inMemory(TEST_PROFILE, { otaMinimumSecurityLevel: 0x06 }));
+    const captured = envelopes({ counter: 5n, script: getStatus });
+    assert.equal(por(sim, { counter: 10n, script: getStatus }).status, 0);
+    assert.equal(por(sim, { spi: '0e19', counter: 3n, script: getStatus }).status, 0);
+    assert.equal(sim.isd.keySets.find((k) => k.keyVersion === 1)!.otaCounter, 10n);
+    const replay = transmit(sim, captured[0]!);
+    const security = { spi: decodeSpi(h('1619')), kic: 0x12, kid: 0x12 };
+    assert.equal(decodeResponsePacket(replay.data, security, { kic: KIC, kid: KID }).status, 0x02);
+  });
 
   test('a ciphertext that is not whole blocks → 05', () => {
     const sim = withOtaKeys(VirtualSim.inMemory(TEST_PROFILE));
@@ -341,14 +416,85 @@ describe('refusals: the PoR status, and nothing executed', () => {
   });
 });
 
+describe('PoR by SMS-SUBMIT: no bounce to a forged sender', () => {
+  /** SPI 16 39: cipher, CC, higher counter; PoR required, CC'd, ciphered, by SMS-SUBMIT (TS 31.115). */
+  const VIA_SUBMIT = '1639';
+  const security = { spi: decodeSpi(h(VIA_SUBMIT)), kic: 0x12, kid: 0x12 };
+  /** One packet from `originator`: the ENVELOPE's answer, and the SMS-SUBMIT the card wants sent, if any. */
+  function deliver(sim: VirtualSim, originator: string, keys = { kic: KIC, kid: KID }, counter = 1n) {
+    const packet = encodeCommandPacket(
+      { spi: h(VIA_SUBMIT), kic: 0x12, kid: 0x12, tar: h('000000'), counter, data: getStatus },
+      keys,
+    );
+    const answer = parseResponseApdu(
+      sim.card.transmit(envelopeOf(commandPacketUserData(packet)[0]!, originator)),
+    );
+    if (answer.sw >> 8 !== 0x91) return { answer, sms: undefined };
+    const fetched = parseResponseApdu(sim.card.transmit(Uint8Array.of(0x80, 0x12, 0, 0, answer.sw & 0xff)));
+    return { answer, sms: decodeSmsSubmit(decodeSendShortMessage(fetched.data)) };
+  }
+  const porIn = (data: Uint8Array) => decodeResponsePacket(data, security, { kic: KIC, kid: KID });
+
+  test('an authenticated packet gets its PoR by SMS to its sender (the default policy)', () => {
+    const sim = withOtaKeys(VirtualSim.inMemory(TEST_PROFILE));
+    const { sms } = deliver(sim, '447700900123');
+    assert.ok(sms, 'a SEND SHORT MESSAGE is waiting');
+    assert.equal(sms.destination.digits, '447700900123');
+    assert.equal(porIn(sms.userData).status, 0);
+  });
+  test('a forged packet (wrong CC) sends no SMS: its error PoR stays in the ENVELOPE answer', () => {
+    const sim = withOtaKeys(VirtualSim.inMemory(TEST_PROFILE));
+    const { answer, sms } = deliver(sim, '447700900666', { kic: KIC, kid: new Uint8Array(16) });
+    assert.equal(sms, undefined, 'the card would bounce an SMS to the forged sender');
+    assert.equal(answer.sw, 0x9000);
+    assert.equal(porIn(answer.data).status, 0x01);
+    // nor for a replay, an unknown key set or too low a security level
+    const replayed = withOtaKeys(VirtualSim.inMemory(TEST_PROFILE));
+    assert.ok(deliver(replayed, '1', undefined, 4n).sms);
+    assert.equal(deliver(replayed, '2', undefined, 4n).sms, undefined);
+  });
+  test("policy 'ota-addresses': PoRs by SMS only to the configured OTA addresses", () => {
+    const sim = withOtaKeys(
+      VirtualSim.inMemory(TEST_PROFILE, {
+        porBySms: { policy: 'ota-addresses', otaAddresses: ['+447700900123'] },
+      }),
+    );
+    const other = deliver(sim, '447700900999', undefined, 1n);
+    assert.equal(other.sms, undefined);
+    assert.equal(porIn(other.answer.data).status, 0, 'the PoR comes in the ENVELOPE answer instead');
+    assert.equal(deliver(sim, '447700900123', undefined, 2n).sms?.destination.digits, '447700900123');
+  });
+  test("policy 'never': every PoR in the ENVELOPE answer", () => {
+    const sim = withOtaKeys(VirtualSim.inMemory(TEST_PROFILE, { porBySms: { policy: 'never' } }));
+    const { answer, sms } = deliver(sim, '447700900123');
+    assert.equal(sms, undefined);
+    assert.equal(porIn(answer.data).status, 0);
+  });
+  test('the policy comes from the profile and stays with the SIM directory', () => {
+    const storageKey = new Uint8Array(32).fill(4);
+    const path = join(dir, 'por-policy');
+    const profile = { ...TEST_PROFILE, ota: { porBySms: 'ota-addresses', otaAddresses: ['447700900123'] } };
+    VirtualSim.create(path, profile, { storageKey }).close();
+    const sim = withOtaKeys(VirtualSim.open(path, { storageKey }));
+    assert.equal(deliver(sim, '447700900999').sms, undefined);
+    assert.ok(deliver(sim, '447700900123', undefined, 2n).sms);
+    assert.throws(() => VirtualSim.inMemory({ ...TEST_PROFILE, ota: { porBySms: 'sometimes' } }), /porBySms/);
+    assert.throws(
+      () => VirtualSim.inMemory({ ...TEST_PROFILE, ota: { porBySms: 'ota-addresses' } }),
+      /otaAddresses/,
+    );
+  });
+});
+
 describe('counters survive a restart', () => {
   test('a SIM directory reopened refuses the last counter again', () => {
     const storageKey = new Uint8Array(32).fill(9);
     const path = join(dir, 'sim');
-    withOtaKeys(VirtualSim.create(path, TEST_PROFILE, { storageKey })).isd.keySets; // keys not yet saved
+    withOtaKeys(VirtualSim.create(path, TEST_PROFILE, { storageKey })).close(); // keys not yet saved
     const sim = VirtualSim.open(path, { storageKey });
     withOtaKeys(sim);
     assert.equal(por(sim, { counter: 20n, script: getStatus }).status, 0);
+    sim.close();
     const again = VirtualSim.open(path, { storageKey });
     assert.equal(again.isd.keySets.find((k) => k.keyVersion === 1)!.otaCounter, 20n);
     assert.equal(por(again, { counter: 20n, script: getStatus }).status, 0x02);
@@ -360,7 +506,7 @@ describe('RFM over SCP80 (TAR B00000, the UICC file system)', () => {
   test('SELECT + UPDATE BINARY of EF SPN, then READ BINARY: the PoR carries the content; the file persists', () => {
     const storageKey = new Uint8Array(32).fill(5);
     const path = join(dir, 'rfm-sim');
-    VirtualSim.create(path, TEST_PROFILE, { storageKey });
+    VirtualSim.create(path, TEST_PROFILE, { storageKey }).close();
     const sim = withOtaKeys(VirtualSim.open(path, { storageKey }));
     const spn = concatBytes(
       Uint8Array.of(0x01),
@@ -380,6 +526,7 @@ describe('RFM over SCP80 (TAR B00000, the UICC file system)', () => {
     assert.equal(compact.executed, 4);
     assert.equal(compact.sw, 0x9000);
     assert.deepEqual(compact.data, spn);
+    sim.close();
     const reopened = VirtualSim.open(path, { storageKey });
     assert.deepEqual(reopened.files.find((f) => f.path === '3F00/7F20/6F46')!.data, spn);
   });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -8,6 +8,7 @@ import {
   newStorageKey,
   ProfileError,
   ProvisioningError,
+  readStorageKeyFile,
   STATE_FILE,
   StorageKeyError,
   storageKeyFromEnvironment,
@@ -27,6 +28,7 @@ describe('a SIM is a directory', () => {
     const storageKey = newStorageKey();
     const dir = freshDir();
     const created = VirtualSim.create(dir, TEST_PROFILE, { storageKey });
+    created.close();
     const opened = VirtualSim.open(dir, { storageKey });
     const summary = (s: VirtualSim) =>
       s.containers().map((c) =>
@@ -52,6 +54,7 @@ describe('a SIM is a directory', () => {
         assert.ok(!onDisk.toUpperCase().includes(bytesToHex(c.value)), 'secret in clear');
     }
     sim.writeFile({ id: hexToBytes('02') }, new Uint8Array([1, 2, 3]));
+    sim.close();
     const reopened = VirtualSim.open(dir, { storageKey });
     const ephemeral = reopened
       .containers()
@@ -64,6 +67,7 @@ describe('a SIM is a directory', () => {
     const sim = VirtualSim.create(dir, TYPE1_PROFILE, { storageKey });
     send(sim.card, '00A4040007A0000005590010');
     const generated = send(sim.card, '80B9000003840101').data.slice(-130);
+    sim.close();
     const reopened = VirtualSim.open(dir, { storageKey });
     send(reopened.card, '00A4040007A0000005590010');
     assert.equal(send(reopened.card, '80CD000003850101').data.slice(-130), generated);
@@ -77,7 +81,7 @@ describe('a SIM is a directory', () => {
 describe('storage key errors are clear', () => {
   test('a wrong key is refused at open, naming the cause', () => {
     const dir = freshDir();
-    VirtualSim.create(dir, TYPE1_PROFILE, { storageKey: newStorageKey() });
+    VirtualSim.create(dir, TYPE1_PROFILE, { storageKey: newStorageKey() }).close();
     assert.throws(
       () => VirtualSim.open(dir, { storageKey: newStorageKey() }),
       (e: Error) => e instanceof StorageKeyError && /wrong storage key/.test(e.message),
@@ -103,10 +107,29 @@ describe('storage key errors are clear', () => {
     writeFileSync(good, `${'ab'.repeat(32)}\n`);
     assert.equal(storageKeyFromEnvironment({ IOTSAFE_STORAGE_KEY_FILE: good }).length, 32);
   });
+  test('a key file others can read gets a warning, as ssh gives; an owner-only one none', async () => {
+    const warnings: Error[] = [];
+    const listener = (w: Error) => warnings.push(w);
+    process.on('warning', listener);
+    const loose = join(root, 'loose.key');
+    writeFileSync(loose, `${'cd'.repeat(32)}\n`, { mode: 0o644 });
+    chmodSync(loose, 0o644);
+    assert.equal(readStorageKeyFile(loose).length, 32);
+    const tight = join(root, 'tight.key');
+    writeFileSync(tight, `${'cd'.repeat(32)}\n`, { mode: 0o600 });
+    readStorageKeyFile(tight);
+    await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
+    process.off('warning', listener);
+    const mine = warnings.filter((w) => /(loose|tight)\.key/.test(w.message));
+    assert.equal(mine.length, 1);
+    assert.equal((mine[0] as Error & { code?: string }).code, 'IOTSAFE_KEY_FILE_READABLE');
+    assert.match(mine[0]!.message, /loose\.key can be read by others \(mode 0644\).*chmod 600/);
+    assert.ok(!mine[0]!.message.includes('cd'.repeat(32)));
+  });
   test('a sealed value moved to another container does not decrypt', () => {
     const storageKey = newStorageKey();
     const dir = freshDir();
-    VirtualSim.create(dir, TEST_PROFILE, { storageKey });
+    VirtualSim.create(dir, TEST_PROFILE, { storageKey }).close();
     const state = JSON.parse(readFileSync(join(dir, STATE_FILE), 'utf8'));
     const secrets = state.containers.filter((c: { value?: string }) => c.value);
     [secrets[0].value, secrets[1].value] = [secrets[1].value, secrets[0].value];
@@ -116,7 +139,7 @@ describe('storage key errors are clear', () => {
   test('the key is never in an error message', () => {
     const dir = freshDir();
     const storageKey = newStorageKey();
-    VirtualSim.create(dir, TYPE1_PROFILE, { storageKey });
+    VirtualSim.create(dir, TYPE1_PROFILE, { storageKey }).close();
     try {
       VirtualSim.open(dir, { storageKey: newStorageKey() });
     } catch (error) {

@@ -12,7 +12,8 @@ import type { Report } from './report.js';
 
 const MSISDN = '4917000001';
 const ICCID = '89000123456789012341';
-const SMPP = { systemId: 'iotsafe', password: 'demo-smpp-password' };
+/** The local SMSC's account for this run (SMPP 3.4 §5.2.1: a password is at most 8 characters). */
+const smppAccount = () => ({ systemId: 'iotsafe', password: randomBytes(4).toString('hex') });
 
 const aes = () => new Uint8Array(randomBytes(16));
 
@@ -24,11 +25,14 @@ export async function overTheAir(
   keySet01: { kic: Uint8Array; kid: Uint8Array; kik: Uint8Array },
 ) {
   report.chapter('Over the air: SCP80 through a local SMSC — a new key set, then a file written with it');
-  const network = await TestNetwork.start({ ...SMPP, port: 0 });
+  const account = smppAccount();
+  const network = await TestNetwork.start({ ...account, port: 0 });
   network.attach(MSISDN, sim.card);
-  const store = OtaKeyStore.open(join(base, 'ota.db'), storageKey);
-  const link = await SmppLink.connect({ host: '127.0.0.1', port: network.port, ...SMPP });
+  let store: OtaKeyStore | undefined;
+  let link: SmppLink | undefined;
   try {
+    store = OtaKeyStore.open(join(base, 'ota.db'), storageKey, { create: true });
+    link = await SmppLink.connect({ host: '127.0.0.1', port: network.port, ...account });
     store.addSim({ iccid: ICCID, msisdn: MSISDN });
     store.putKeySet(ICCID, { kvn: 1, kicByte: 0x12, kidByte: 0x12, kic: keySet01.kic, kid: keySet01.kid });
     const server = new OtaServer(store, link, { timeoutMs: 5000 });
@@ -71,8 +75,8 @@ export async function overTheAir(
     report.set('ota', result);
     return result;
   } finally {
-    await link.close();
+    await link?.close();
     await network.stop();
-    store.close();
+    store?.close();
   }
 }

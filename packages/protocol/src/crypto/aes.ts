@@ -60,10 +60,13 @@ export function padIso9797M2(data: Uint8Array, block = 16): Uint8Array {
   return out;
 }
 
-/** Removes method 2 padding; a FormatError when it is not there. */
-export function unpadIso9797M2(data: Uint8Array): Uint8Array {
+/**
+ * Removes method 2 padding; a FormatError when it is not there. By default the padding is at most one
+ * block; `maxLength` allows longer (ISO/IEC 7816-4 §5.6.2.1 padding has no upper bound).
+ */
+export function unpadIso9797M2(data: Uint8Array, maxLength = 16): Uint8Array {
   let i = data.length - 1;
   while (i >= 0 && data[i] === 0x00) i--;
-  if (i < 0 || data[i] !== 0x80 || data.length - i > 16) throw new FormatError('bad padding');
+  if (i < 0 || data[i] !== 0x80 || data.length - i > maxLength) throw new FormatError('bad padding');
   return data.subarray(0, i);
 }

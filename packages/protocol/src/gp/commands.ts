@@ -166,6 +166,34 @@ export function buildStoreData(block: number, last: boolean, data: Uint8Array): 
   return command(0x80, GP_INS.STORE_DATA, (last ? 0x80 : 0x00) | 0x08, block & 0xff, data);
 }
 
+/**
+ * STORE DATA blocks that start and end on the boundaries of `parts` (whole DGIs) where a part fits in
+ * a block, so each block can be read, and traced with its secrets hidden, on its own. A part longer
+ * than a block starts a new block and spans as many as it needs.
+ */
+export function storeDataBlocksOf(parts: readonly Uint8Array[], blockSize = 200): CommandApdu[] {
+  const chunks: Uint8Array[] = [];
+  let current: Uint8Array[] = [];
+  let length = 0;
+  const flush = () => {
+    if (current.length > 0) chunks.push(concatBytes(...current));
+    current = [];
+    length = 0;
+  };
+  for (const part of parts) {
+    if (length + part.length > blockSize) flush();
+    if (part.length > blockSize) {
+      for (let at = 0; at < part.length; at += blockSize) chunks.push(part.subarray(at, at + blockSize));
+      continue;
+    }
+    current.push(part);
+    length += part.length;
+  }
+  flush();
+  if (chunks.length === 0) chunks.push(EMPTY);
+  return chunks.map((chunk, b) => buildStoreData(b, b === chunks.length - 1, chunk));
+}
+
 /** Splits a STORE DATA payload into blocks that fit a protected command. */
 export function storeDataBlocks(data: Uint8Array, blockSize = 200): CommandApdu[] {
   const out: CommandApdu[] = [];

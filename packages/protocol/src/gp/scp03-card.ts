@@ -65,6 +65,15 @@ export class Scp03CardSession {
     this.context = undefined;
   }
 
+  /**
+   * Ends an open session as a security error does (Amd D §5.6): every later command is refused until a
+   * new INITIALIZE UPDATE; an authentication in progress is forgotten.
+   */
+  abortSession(): void {
+    if (this.phase === 'open') this.phase = 'aborted';
+    else if (this.phase === 'challenged') this.terminate();
+  }
+
   /** The current security level byte (GPCS Table 10-1): 80 AUTHENTICATED | level, or 00. */
   get currentSecurityLevel(): number {
     return this.phase === 'open' ? 0x80 | this.securityLevel : 0x00;
@@ -154,6 +163,9 @@ export class Scp03CardSession {
     if (level === 0x00) return apdu;
     const s = this.sMode;
     if (!hasSecureMessagingBit(apdu.cla)) this.abort('command without secure messaging');
+    // GP codes SM as b3 in the first class (b4 set is ISO's own SM format), b6 in the further class.
+    if ((apdu.cla & 0x40) === 0 && (apdu.cla & 0x0c) !== 0x04)
+      this.abort('a secure messaging indication other than GP’s');
     if (apdu.data.length < s) this.abort('command shorter than its C-MAC');
     const body = apdu.data.subarray(0, apdu.data.length - s);
     const mac = commandMac(

@@ -55,10 +55,16 @@ export function encryptCommandData(sEnc: Uint8Array, counter: number, data: Uint
   return aesCbcEncrypt(sEnc, icv, padIso9797M2(data));
 }
 
+/**
+ * Padding of any length is taken on reception (GP Amd D does not require it minimal; Samsung's OpenSCP card
+ * pads 11 bytes to 32): it is removed only after the MAC verified, so it tells an attacker nothing.
+ */
+const ANY_PADDING = Number.POSITIVE_INFINITY;
+
 /** Throws FormatError on a length that is not a block multiple or on bad padding. */
 export function decryptCommandData(sEnc: Uint8Array, counter: number, data: Uint8Array): Uint8Array {
   const icv = aesEcbEncrypt(sEnc, counterBlock(counter, false));
-  return unpadIso9797M2(aesCbcDecrypt(sEnc, icv, data));
+  return unpadIso9797M2(aesCbcDecrypt(sEnc, icv, data), ANY_PADDING);
 }
 
 export function encryptResponseData(sEnc: Uint8Array, counter: number, data: Uint8Array): Uint8Array {
@@ -68,7 +74,7 @@ export function encryptResponseData(sEnc: Uint8Array, counter: number, data: Uin
 
 export function decryptResponseData(sEnc: Uint8Array, counter: number, data: Uint8Array): Uint8Array {
   const icv = aesEcbEncrypt(sEnc, counterBlock(counter, true));
-  return unpadIso9797M2(aesCbcDecrypt(sEnc, icv, data));
+  return unpadIso9797M2(aesCbcDecrypt(sEnc, icv, data), ANY_PADDING);
 }
 
 /** R-MAC over MCV ‖ response data ‖ SW (§6.2.5); the caller truncates. */

@@ -66,8 +66,14 @@ export interface ObjectDescriptor {
   kdfAlgorithms?: number;
 }
 
+/** How a card writes descriptors, where real applets differ from IoT.05. */
+export interface DescriptorEncoding {
+  /** Length byte of tag 92: 1, or 2 with a 1-byte value as the Thales MVP applet sends it (spec §3.2). */
+  signatureAlgorithmsLength?: 1 | 2;
+}
+
 /** A descriptor's TLVs, in the order the Thales MVP applet emits them (§3.2 table). */
-export function encodeObjectDescriptor(d: ObjectDescriptor): Uint8Array {
+export function encodeObjectDescriptor(d: ObjectDescriptor, encoding: DescriptorEncoding = {}): Uint8Array {
   const parts: Uint8Array[] = [];
   const byte = (tag: number, v: number | undefined) => {
     if (v !== undefined) parts.push(Uint8Array.of(tag, 1, v));
@@ -88,14 +94,17 @@ export function encodeObjectDescriptor(d: ObjectDescriptor): Uint8Array {
     byte(TAG.KDF_ALGORITHMS, d.kdfAlgorithms);
     return concatBytes(...parts);
   }
-  byte(TAG.SIGNATURE_ALGORITHMS, d.signatureAlgorithms);
+  if (d.signatureAlgorithms !== undefined)
+    parts.push(
+      Uint8Array.of(TAG.SIGNATURE_ALGORITHMS, encoding.signatureAlgorithmsLength ?? 1, d.signatureAlgorithms),
+    );
   if (d.hashAlgorithms !== undefined) parts.push(encodeIotTlv(TAG.HASH_ALGORITHMS, u16be(d.hashAlgorithms)));
   byte(TAG.KEY_AGREEMENT, d.keyAgreementAlgorithms);
   return concatBytes(...parts);
 }
 
-export function wrapDescriptor(d: ObjectDescriptor): Uint8Array {
-  return encodeIotTlv(INFO_TAG[d.objectClass], encodeObjectDescriptor(d));
+export function wrapDescriptor(d: ObjectDescriptor, encoding: DescriptorEncoding = {}): Uint8Array {
+  return encodeIotTlv(INFO_TAG[d.objectClass], encodeObjectDescriptor(d, encoding));
 }
 
 const CLASS_BY_TAG = new Map<number, ObjectClass>();
@@ -132,11 +141,103 @@ function descriptorFromTlvs(objectClass: ObjectClass, tlvs: readonly IotTlv[]): 
 }
 
 /**
- * Decodes an object list or a single-object answer in either encoding seen on real cards: wrapped in
- * C1–C4, or flat, where each descriptor starts at its label or ID tag (spec §3.2).
+ * A reading of malformed card data that the decoder recovered from instead of refusing it. Real cards
+ * send such data (the Thales MVP applet's tag 92, spec §3.2): a client reports each one (in its trace)
+ * rather than hide it.
  */
-export function decodeObjectList(data: Uint8Array): ObjectDescriptor[] {
-  const tlvs = decodeIotTlvs(data);
+export interface DecodeRecovery {
+  kind: 'declaredLengthOverrun';
+  /** Offset of the TLV's tag in the data decoded (in a wrapper's value for wrapped descriptors). */
+  offset: number;
+  tag: number;
+  declaredLength: number;
+  /** The length the value was read with: the attribute's defined length. */
+  usedLength: number;
+  /** The known tag that follows the value at that length; undefined where the data ends there. */
+  nextTag: number | undefined;
+  message: string;
+}
+
+/** Attributes of one defined length (spec §3.2 descriptor table): what a mis-declared length is mended to. */
+const ATTRIBUTE_LENGTH = new Map<number, number>([
+  [TAG.ACCESS_CONDITIONS, 1],
+  [TAG.OBJECT_STATE, 1],
+  [TAG.KEY_TYPE, 1],
+  [TAG.KEY_USAGE, 1],
+  [TAG.FILE_USAGE, 1],
+  [TAG.FILE_SIZE, 2],
+  [TAG.CRYPTO_FUNCTIONS, 1],
+  [TAG.SIGNATURE_ALGORITHMS, 1],
+  [TAG.HASH_ALGORITHMS, 2],
+  [TAG.KEY_AGREEMENT, 1],
+  [TAG.KDF_ALGORITHMS, 1],
+]);
+const DESCRIPTOR_TAGS = new Set<number>([...CLASS_BY_TAG.keys(), ...ATTRIBUTE_LENGTH.keys()]);
+
+/**
+ * The TLVs of descriptor data (1-byte tags and lengths). The declared lengths are used when the data
+ * reads to its end with them, through known tags only. Where it does not, an attribute whose declared
+ * length runs past its defined one, and is followed at the defined length by a known tag (or the end
+ * of the data), is read at that length if the rest then reads to the end; each such reading is
+ * reported to `onRecovery`.
+ * Anything else is a FormatError, as from decodeIotTlvs.
+ */
+function decodeDescriptorTlvs(data: Uint8Array, onRecovery?: (note: DecodeRecovery) => void): IotTlv[] {
+  const mendedLength = (at: number): number | undefined => {
+    const defined = ATTRIBUTE_LENGTH.get(data[at]!);
+    const declared = data[at + 1]!;
+    if (defined === undefined || declared <= defined) return undefined;
+    const end = at + 2 + defined;
+    return end === data.length || DESCRIPTOR_TAGS.has(data[end]!) ? defined : undefined;
+  };
+  // readsFrom[at]: the data from `at` reads to its end, through known tags; filled from the end back.
+  const readsFrom = new Uint8Array(data.length + 1);
+  readsFrom[data.length] = 1;
+  for (let at = data.length - 2; at >= 0; at--) {
+    if (!DESCRIPTOR_TAGS.has(data[at]!)) continue;
+    const next = at + 2 + data[at + 1]!;
+    const mended = mendedLength(at);
+    if ((next <= data.length && readsFrom[next]) || (mended !== undefined && readsFrom[at + 2 + mended]))
+      readsFrom[at] = 1;
+  }
+  if (!readsFrom[0]) return decodeIotTlvs(data); // the plain reading, or its error
+  const out: IotTlv[] = [];
+  let i = 0;
+  while (i < data.length) {
+    const tag = data[i]!;
+    const declared = data[i + 1]!;
+    let length = declared;
+    if (!readsFrom[i + 2 + declared]) {
+      length = mendedLength(i)!;
+      const nextTag = data[i + 2 + length];
+      onRecovery?.({
+        kind: 'declaredLengthOverrun',
+        offset: i,
+        tag,
+        declaredLength: declared,
+        usedLength: length,
+        nextTag,
+        message: `tag ${hex(tag)} declares ${declared} bytes but carries ${length} byte${length === 1 ? '' : 's'}: ${nextTag === undefined ? 'the data ends' : `tag ${hex(nextTag)} follows`} (read at offset ${i} as ${length})`,
+      });
+    }
+    out.push({ tag, value: data.subarray(i + 2, i + 2 + length) });
+    i += 2 + length;
+  }
+  return out;
+}
+
+const hex = (b: number) => b.toString(16).toUpperCase().padStart(2, '0');
+
+/**
+ * Decodes an object list or a single-object answer in either encoding seen on real cards: wrapped in
+ * C1–C4, or flat, where each descriptor starts at its label or ID tag (spec §3.2). Lengths a real card
+ * mis-declares are mended as decodeDescriptorTlvs says, and reported to `onRecovery`.
+ */
+export function decodeObjectList(
+  data: Uint8Array,
+  onRecovery?: (note: DecodeRecovery) => void,
+): ObjectDescriptor[] {
+  const tlvs = decodeDescriptorTlvs(data, onRecovery);
   const out: ObjectDescriptor[] = [];
   let current: { objectClass: ObjectClass; tlvs: IotTlv[]; hasId: boolean } | undefined;
   const flush = () => {
@@ -147,7 +248,7 @@ export function decodeObjectList(data: Uint8Array): ObjectDescriptor[] {
     const objectClass = CLASS_BY_TAG.get(t.tag);
     if (objectClass && t.tag === INFO_TAG[objectClass]) {
       flush();
-      out.push(descriptorFromTlvs(objectClass, decodeIotTlvs(t.value)));
+      out.push(descriptorFromTlvs(objectClass, decodeDescriptorTlvs(t.value, onRecovery)));
       continue;
     }
     if (objectClass) {

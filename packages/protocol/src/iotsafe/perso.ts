@@ -40,6 +40,22 @@ export function carriesSecret(op: PersoOperation): boolean {
   return op.op === 'content' && (op.content.kind === 'privateKey' || op.content.kind === 'secret');
 }
 
+/**
+ * Whether a DGI of STORE DATA may hold key material, for a trace to hide: a perso content DGI with a
+ * private key or secret (or one that does not parse), and DGIs 8000–8FFF, which GPCS 11.11.4 and EMV
+ * CPS give to data encrypted under the DEK (key loading, 8113).
+ */
+export function dgiMayHoldSecret(dgi: number, value: Uint8Array): boolean {
+  if (dgi >> 12 === 0x8) return true;
+  if (dgi !== PERSO_DGI.CONTENT) return false;
+  try {
+    const { fields } = wrapperOf(value);
+    return fields.has(PERSO_CONTENT_TAG.PRIVATE_KEY) || fields.has(PERSO_CONTENT_TAG.SECRET);
+  } catch {
+    return true;
+  }
+}
+
 function refTlv(objectClass: ObjectClass, ref: ObjectRef): Uint8Array {
   return 'id' in ref
     ? encodeBerTlv(ID_TAG[objectClass], ref.id)

@@ -4,6 +4,7 @@
 // STATUS RC/CC/DS data padding). Sans I/O: keys come in, bytes go out.
 import { concatBytes, constantTimeEqual, equalBytes, FormatError, readU16be, u16be } from '../bytes.js';
 import {
+  type ChecksumAlgorithm,
   type CipherAlgorithm,
   checksumAlgorithm,
   cipherAlgorithm,
@@ -113,6 +114,13 @@ export class OtaPacketError extends Error {
 export interface OtaKeys {
   kic?: Uint8Array;
   kid?: Uint8Array;
+  /**
+   * The algorithms the key set is for. When given, a packet whose KIc or KID names another is refused
+   * (status 06) before its keys are used: the key set decides, not the packet, so an AES key set is not
+   * run as 3DES or as single DES on its first 8 bytes.
+   */
+  cipher?: CipherAlgorithm;
+  checksum?: ChecksumAlgorithm;
 }
 
 export interface CommandHeader {
@@ -228,6 +236,7 @@ export function openCommandPacket(packet: Uint8Array, keys: OtaKeys): OpenedComm
   }
   if (header.chl !== 13 + signLength)
     throw new OtaPacketError(0x06, `CHL ${header.chl} does not match the SPI (expected ${13 + signLength})`);
+  requireKeySetAlgorithms(spi, kic, kid, keys);
   let body = packet.subarray(10);
   if (spi.ciphered) {
     let algorithm: CipherAlgorithm;
@@ -273,6 +282,48 @@ export function openCommandPacket(packet: Uint8Array, keys: OtaKeys): OpenedComm
     data: padded.slice(0, padded.length - pcntr),
   };
 }
+
+/**
+ * Refuses (06), before its script runs, a packet whose PoR cannot be built as its SPI2 asks: a digital
+ * signature, an RC the KID does not code, a CC or ciphering without a key or with another algorithm than
+ * the key set's.
+ */
+export function requireResponseSecurity(security: ResponseSecurity, keys: OtaKeys): void {
+  const { spi, kic, kid } = security;
+  if (spi.por === 'none') return;
+  try {
+    integrityLength(spi.porIntegrity, kid);
+    if (spi.porIntegrity === 'cc' && !keys.kid) throw new FormatError('no KID key');
+    if (spi.porCiphered) cipherFor(kic, keys.kic);
+  } catch (error) {
+    throw new OtaPacketError(0x06, `the PoR the SPI asks for cannot be sent: ${(error as Error).message}`);
+  }
+  const por: Spi = { ...spi, ciphered: spi.porCiphered, integrity: spi.porIntegrity };
+  requireKeySetAlgorithms(por, kic, kid, keys);
+}
+
+/** Refuses (06) a packet whose KIc or KID names an algorithm other than the key set's. */
+function requireKeySetAlgorithms(spi: Spi, kic: number, kid: number, keys: OtaKeys): void {
+  const named = (read: () => string) => {
+    try {
+      return read();
+    } catch {
+      return undefined; // an unsupported coding: refused where the key is used
+    }
+  };
+  if (spi.ciphered && keys.cipher) {
+    const asked = named(() => cipherAlgorithm(kic));
+    if (asked !== undefined && asked !== keys.cipher)
+      throw new OtaPacketError(0x06, `KIc ${hex2(kic)} names ${asked}; the key set is ${keys.cipher}`);
+  }
+  if (spi.integrity === 'cc' && keys.checksum) {
+    const asked = named(() => checksumAlgorithm(kid));
+    if (asked !== undefined && asked !== keys.checksum)
+      throw new OtaPacketError(0x06, `KID ${hex2(kid)} names ${asked}; the key set is ${keys.checksum}`);
+  }
+}
+
+const hex2 = (b: number) => b.toString(16).padStart(2, '0').toUpperCase();
 
 /** The UDH of a response packet: UDHL 02, IEI 71 (RPI), length 00. */
 export const RESPONSE_UDH = Uint8Array.of(0x02, 0x71, 0x00);

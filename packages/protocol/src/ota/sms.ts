@@ -50,9 +50,70 @@ function decodeAddress(tpdu: Uint8Array, at: number): { address: Address; next: 
   return { address: { digits: decodeSemiOctets(tpdu.subarray(at + 2), count), toa }, next: at + 2 + bytes };
 }
 
-/** (U)SIM data download (TS 23.040 §9.2.3.9) and 8-bit class 2 (§4 of TS 23.038). */
+/** TP-PID (U)SIM data download (TS 23.040 §9.2.3.9). */
 export const PID_SIM_DATA_DOWNLOAD = 0x7f;
+/** TP-DCS group 1111, 8-bit data, class 2 "(U)SIM specific" (TS 23.038 §4). */
 export const DCS_8BIT_CLASS2 = 0xf6;
+/** TP-DCS general data coding, 8-bit data, class 2 (TS 23.038 §4, group 00x1). */
+export const DCS_8BIT_CLASS2_GENERAL = 0x16;
+/** TP-DCS general data coding, 8-bit data, no class: a handset stores it, the SIM never sees it. */
+export const DCS_8BIT = 0x04;
+
+/** TP-TOA (TS 23.040 §9.1.2.5): 1, type of number (3 bits), numbering plan (4 bits). */
+export const TON_UNKNOWN = 0;
+export const TON_INTERNATIONAL = 1;
+export const NPI_UNKNOWN = 0;
+export const NPI_ISDN = 1;
+export const toaOf = (ton: number, npi: number): number => 0x80 | ((ton & 0x07) << 4) | (npi & 0x0f);
+/** Unknown type of number, ISDN/telephony plan (E.164). */
+export const TOA_UNKNOWN_ISDN = toaOf(TON_UNKNOWN, NPI_ISDN);
+/** International number, ISDN/telephony plan (E.164). */
+export const TOA_INTERNATIONAL_ISDN = toaOf(TON_INTERNATIONAL, NPI_ISDN);
+
+export interface DataCoding {
+  alphabet: 'gsm7' | '8bit' | 'ucs2' | 'reserved';
+  /** Message class 0–3 where the DCS gives one (class 2: (U)SIM specific). */
+  messageClass?: 0 | 1 | 2 | 3;
+  compressed: boolean;
+}
+
+const ALPHABETS = ['gsm7', '8bit', 'ucs2', 'reserved'] as const;
+
+/** Reads a TP-DCS byte by its coding groups (TS 23.038 §4). */
+export function decodeDataCoding(dcs: number): DataCoding {
+  const group = dcs >> 4;
+  const messageClass = (dcs & 0x03) as 0 | 1 | 2 | 3;
+  if (group <= 0x7) {
+    // 00xx general data coding, 01xx the same marked for automatic deletion
+    return {
+      alphabet: ALPHABETS[(dcs >> 2) & 0x03]!,
+      ...(dcs & 0x10 ? { messageClass } : {}),
+      compressed: (dcs & 0x20) !== 0,
+    };
+  }
+  if (group === 0xf) {
+    if (dcs & 0x08) return { alphabet: 'reserved', compressed: false };
+    return { alphabet: dcs & 0x04 ? '8bit' : 'gsm7', messageClass, compressed: false };
+  }
+  if (group === 0xc || group === 0xd) return { alphabet: 'gsm7', compressed: false }; // message waiting
+  if (group === 0xe) return { alphabet: 'ucs2', compressed: false };
+  return { alphabet: 'reserved', compressed: false }; // 1000–1011
+}
+
+/**
+ * Whether a handset hands this short message to the (U)SIM as SMS-PP data download: PID 7F and a
+ * class 2 DCS (TS 31.111 §7.1.1, TS 23.038 §4); anything else lands in the handset's inbox.
+ */
+export function reachesSim(pid: number, dcs: number): boolean {
+  const coding = decodeDataCoding(dcs);
+  return pid === PID_SIM_DATA_DOWNLOAD && coding.messageClass === 2;
+}
+
+/** Whether OTA user data (8-bit, uncompressed) reaches the SIM unchanged with this DCS. */
+export function isOtaDataCoding(dcs: number): boolean {
+  const coding = decodeDataCoding(dcs);
+  return coding.alphabet === '8bit' && coding.messageClass === 2 && !coding.compressed;
+}
 
 export interface SmsDeliver {
   /** TP-MTI 00 plus flags; the UDHI bit (40) is set from the user data. Default 40 as pySim sends. */

@@ -21,6 +21,13 @@ export interface Applet {
   /** False while the applet cannot be selected (not installed, locked, card locked): SELECT → 6A82. */
   selectable?(): boolean;
   process(command: CommandApdu, context: CommandContext): AppletResponse;
+  /**
+   * The runtime refused a command on a channel where this applet is selected before handing it over
+   * (length, class, chaining, a secure messaging indication on a command the runtime answers itself).
+   * An applet with a secure channel ends that channel's session: a command that fails its checks at
+   * any layer is a secure messaging failure (GPCS 10.2.3).
+   */
+  commandRefused?(channel: number): void;
   /** Called when the applet stops being selected on a channel (reselect, channel close, reset). */
   deselect(channel: number): void;
   /** Card reset: volatile state goes. */

@@ -59,6 +59,14 @@ export function buildAtr(protocol: TransmissionProtocol): Uint8Array {
 const INS_ENVELOPE = 0xc2;
 const INS_FETCH = 0x12;
 const INS_TERMINAL_RESPONSE = 0x14;
+/** Commands the runtime answers itself, without secure messaging (GET RESPONSE only fetches an answer). */
+const RUNTIME_COMMANDS = new Set<number>([
+  INS.SELECT,
+  INS.MANAGE_CHANNEL,
+  INS_ENVELOPE,
+  INS_FETCH,
+  INS_TERMINAL_RESPONSE,
+]);
 const sw = (value: number) => Uint8Array.of(value >> 8, value & 0xff);
 const SELECT_METHODS_WITHOUT_FILE_SYSTEM = new Set([0x00, 0x01, 0x02, 0x03, 0x08, 0x09]);
 
@@ -121,18 +129,35 @@ export class CardRuntime implements Card {
     }
   }
 
+  /** A command refused before any applet saw it: the applet selected on its channel is told (see Applet). */
+  private refuse(channel: number, status: number): Uint8Array {
+    this.channels.get(channel)?.selected?.commandRefused?.(channel);
+    return sw(status);
+  }
+
   private dispatch(bytes: Uint8Array): Uint8Array {
-    if (bytes.length < 4) return sw(SW.WRONG_LENGTH);
+    // The channel a CLA names; for a class this card does not define, its channel bits as they stand.
+    const channelOf = (cla: number) => (cla & 0x40 ? 4 + (cla & 0x0f) : cla & 0x03);
+    if (bytes.length < 4)
+      return bytes.length ? this.refuse(channelOf(bytes[0]!), SW.WRONG_LENGTH) : sw(SW.WRONG_LENGTH);
     const cls = decodeClass(bytes[0]!);
-    if (!cls) return sw(SW.CLA_NOT_SUPPORTED);
-    const apdu = parseCommandApdu(bytes);
-    if (cls.chaining) return sw(SW.CHAINING_NOT_SUPPORTED);
+    if (!cls) return this.refuse(channelOf(bytes[0]!), SW.CLA_NOT_SUPPORTED);
+    let apdu: CommandApdu;
+    try {
+      apdu = parseCommandApdu(bytes);
+    } catch (error) {
+      if (error instanceof ApduLengthError) return this.refuse(cls.channel, SW.WRONG_LENGTH);
+      throw error;
+    }
+    if (cls.chaining) return this.refuse(cls.channel, SW.CHAINING_NOT_SUPPORTED);
     if (cls.channel >= this.options.channels) return sw(SW.LOGICAL_CHANNEL_NOT_SUPPORTED);
 
     let state = this.channels.get(cls.channel);
     if (cls.secureMessaging && !state?.selected?.secureMessaging)
-      return sw(SW.SECURE_MESSAGING_NOT_SUPPORTED);
+      return this.refuse(cls.channel, SW.SECURE_MESSAGING_NOT_SUPPORTED);
     if (apdu.ins === INS.GET_RESPONSE) return this.getResponse(state, apdu);
+    if (cls.secureMessaging && RUNTIME_COMMANDS.has(apdu.ins))
+      return this.refuse(cls.channel, SW.SECURE_MESSAGING_NOT_SUPPORTED);
     if (state) state.pending = undefined; // any other command discards pending response bytes
 
     if (apdu.ins === INS.MANAGE_CHANNEL && cls.kind === 'interindustry')

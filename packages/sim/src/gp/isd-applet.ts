@@ -13,7 +13,6 @@ import {
   encodeKeyInformation,
   encodeStatusEntry,
   equalBytes,
-  FormatError,
   GP_DATA,
   GP_INS,
   INSTALL_FOR,
@@ -24,7 +23,7 @@ import {
   u32be,
 } from '@iotsafe/protocol';
 import { type Applet, type AppletResponse, type CommandContext, ok } from '../card/applet.js';
-import { CardError } from '../card/card-error.js';
+import { CardError, decodeOrRefuse } from '../card/card-error.js';
 import {
   APP_LIFE_CYCLE,
   CARD_LIFE_CYCLE,
@@ -59,6 +58,18 @@ export interface IsdOptions {
 /** The pseudo channel RAM commands from OTA packets run on (their STORE DATA sequence is their own). */
 const OTA_CHANNEL = 0xff;
 
+/**
+ * What protects the command being processed, passed with it: an SCP03 session on a logical channel, or
+ * an SCP80 packet (TS 102 226 §8). `level` is in SCP03 terms: 80 authenticated | 02 C-DECRYPTION |
+ * 01 C-MAC (| 10 R-MAC | 20 R-ENCRYPTION); `keySet` is the session's or the packet's key set.
+ */
+interface RequestSecurity {
+  via: 'scp03' | 'scp80';
+  channel: number;
+  level: number;
+  keySet: KeySet | undefined;
+}
+
 const fail = (sw: number, reason?: string): never => {
   throw new CardError(sw, reason);
 };
@@ -79,9 +90,6 @@ export class IsdApplet implements Applet {
   readonly multiSelectable = true;
   readonly secureMessaging = true;
   private readonly requiredLevel: number;
-  /** Set while a command from an SCP80 packet runs: the packet's security level and key set. */
-  private otaLevel: number | undefined;
-  private otaKeySet: KeySet | undefined;
   /** Channel → the STORE DATA block number expected next while personalising. */
   private readonly personalizing = new Map<number, number>();
 
@@ -103,12 +111,24 @@ export class IsdApplet implements Applet {
     this.options.secureChannel.terminate(channel);
   }
 
+  commandRefused(channel: number): void {
+    this.personalizing.delete(channel);
+    this.options.secureChannel.abort(channel);
+  }
+
   process(apdu: CommandApdu, context: CommandContext): AppletResponse {
     if (this.state.lifeCycle === CARD_LIFE_CYCLE.TERMINATED && apdu.ins !== GP_INS.GET_DATA) {
       return fail(SW.CONDITIONS_NOT_SATISFIED, 'the card is terminated');
     }
-    return this.options.secureChannel.process(apdu, context.channel, (plain) =>
-      this.dispatch(plain, context.channel),
+    const channel = context.channel;
+    const secureChannel = this.options.secureChannel;
+    return secureChannel.process(apdu, channel, (plain) =>
+      this.dispatch(plain, {
+        via: 'scp03',
+        channel,
+        level: secureChannel.securityLevel(channel),
+        keySet: secureChannel.sessionKeySet(channel),
+      }),
     );
   }
 
@@ -117,64 +137,50 @@ export class IsdApplet implements Applet {
    * secure channel. `level` is in SCP terms: 80 authenticated, 01 integrity (CC), 02 ciphered.
    */
   processOta(apdu: CommandApdu, level: number, keySet?: KeySet): AppletResponse {
-    this.otaLevel = level;
-    this.otaKeySet = keySet;
-    try {
-      if (this.state.lifeCycle === CARD_LIFE_CYCLE.TERMINATED && apdu.ins !== GP_INS.GET_DATA)
-        return fail(SW.CONDITIONS_NOT_SATISFIED, 'the card is terminated');
-      return this.dispatch(apdu, OTA_CHANNEL);
-    } finally {
-      this.otaLevel = undefined;
-      this.otaKeySet = undefined;
-    }
+    if (this.state.lifeCycle === CARD_LIFE_CYCLE.TERMINATED && apdu.ins !== GP_INS.GET_DATA)
+      return fail(SW.CONDITIONS_NOT_SATISFIED, 'the card is terminated');
+    return this.dispatch(apdu, { via: 'scp80', channel: OTA_CHANNEL, level, keySet });
   }
 
-  private levelOf(channel: number): number {
-    return this.otaLevel ?? this.options.secureChannel.securityLevel(channel);
-  }
-
-  private requireAuthenticated(channel: number): void {
-    const ota = this.otaLevel;
-    const authenticated =
-      ota === undefined
-        ? this.options.secureChannel.isAuthenticated(channel, this.requiredLevel)
-        : (ota & 0x80) !== 0 && (ota & this.requiredLevel) === this.requiredLevel;
-    if (!authenticated) {
+  private requireAuthenticated(security: RequestSecurity): void {
+    const { level } = security;
+    if ((level & 0x80) === 0 || (level & this.requiredLevel) !== this.requiredLevel) {
       fail(SW.SECURITY_STATUS_NOT_SATISFIED, 'this command needs a secure channel');
     }
   }
 
-  private dispatch(apdu: CommandApdu, channel: number): AppletResponse {
-    if (apdu.ins === GP_INS.GET_DATA || apdu.ins === 0xcb) return this.getData(apdu, channel);
+  private dispatch(apdu: CommandApdu, security: RequestSecurity): AppletResponse {
+    const { channel } = security;
+    if (apdu.ins === GP_INS.GET_DATA || apdu.ins === 0xcb) return this.getData(apdu, security);
     if (apdu.ins !== GP_INS.STORE_DATA) this.personalizing.delete(channel);
     const locked = this.state.lifeCycle === CARD_LIFE_CYCLE.CARD_LOCKED;
     switch (apdu.ins) {
       case GP_INS.SET_STATUS:
-        this.requireAuthenticated(channel);
+        this.requireAuthenticated(security);
         return this.setStatus(apdu);
       case GP_INS.GET_STATUS:
       case GP_INS.INSTALL:
       case GP_INS.STORE_DATA:
       case GP_INS.PUT_KEY:
       case GP_INS.DELETE:
-        this.requireAuthenticated(channel);
+        this.requireAuthenticated(security);
         if (locked) return fail(SW.CONDITIONS_NOT_SATISFIED, 'the card is locked');
-        return this.manage(apdu, channel);
+        return this.manage(apdu, security);
       default:
         return fail(SW.INS_NOT_SUPPORTED);
     }
   }
 
-  private manage(apdu: CommandApdu, channel: number): AppletResponse {
+  private manage(apdu: CommandApdu, security: RequestSecurity): AppletResponse {
     switch (apdu.ins) {
       case GP_INS.GET_STATUS:
         return this.getStatus(apdu);
       case GP_INS.INSTALL:
-        return this.install(apdu, channel);
+        return this.install(apdu, security.channel);
       case GP_INS.STORE_DATA:
-        return this.storeData(apdu, channel);
+        return this.storeData(apdu, security);
       case GP_INS.PUT_KEY:
-        return this.putKey(apdu, channel);
+        return this.putKey(apdu, security);
       default:
         return this.delete(apdu);
     }
@@ -182,7 +188,7 @@ export class IsdApplet implements Applet {
 
   // --- GET DATA (GPCS 11.3) ---
 
-  private getData(apdu: CommandApdu, channel: number): AppletResponse {
+  private getData(apdu: CommandApdu, security: RequestSecurity): AppletResponse {
     const tag = (apdu.p1 << 8) | apdu.p2;
     const state = this.state;
     const first = state.keySets[0];
@@ -213,7 +219,7 @@ export class IsdApplet implements Applet {
       case GP_DATA.SEQUENCE_COUNTER:
         return ok(encodeBerTlv(0xc1, u32be(first?.sequenceCounter ?? 0).subarray(1)));
       case GP_DATA.SECURITY_LEVEL:
-        return ok(encodeBerTlv(0xd3, Uint8Array.of(this.options.secureChannel.securityLevel(channel))));
+        return ok(encodeBerTlv(0xd3, Uint8Array.of(security.via === 'scp03' ? security.level : 0)));
       default:
         return fail(SW.REFERENCED_DATA_NOT_FOUND);
     }
@@ -223,15 +229,9 @@ export class IsdApplet implements Applet {
 
   private getStatus(apdu: CommandApdu): AppletResponse {
     if ((apdu.p2 & 0xfe) !== 0x02) return fail(SW.INCORRECT_P1P2, 'only the TLV format (P2 02) is supported');
-    let criteria: Uint8Array;
-    try {
-      const fields = decodeBerTlvs(apdu.data);
-      criteria =
-        fields.find((t) => t.tag === 0x4f)?.value ?? fail(SW.INCORRECT_DATA, 'search criteria 4F missing');
-    } catch (error) {
-      if (error instanceof FormatError) return fail(SW.INCORRECT_DATA);
-      throw error;
-    }
+    const criteria =
+      decodeOrRefuse(() => decodeBerTlvs(apdu.data)).find((t) => t.tag === 0x4f)?.value ??
+      fail(SW.INCORRECT_DATA, 'search criteria 4F missing');
     const matches = (aid: Uint8Array) =>
       criteria.length <= aid.length && equalBytes(aid.subarray(0, criteria.length), criteria);
     let entries: Uint8Array[];
@@ -262,16 +262,8 @@ export class IsdApplet implements Applet {
 
   private install(apdu: CommandApdu, channel: number): AppletResponse {
     const p1 = apdu.p1 & 0x7f;
-    const decode = <T>(f: () => T) => {
-      try {
-        return f();
-      } catch (error) {
-        if (error instanceof FormatError) return fail(SW.INCORRECT_DATA, error.message);
-        throw error;
-      }
-    };
     if (p1 === INSTALL_FOR.PERSONALIZATION) {
-      const aid = decode(() => decodeInstallForPersonalization(apdu.data));
+      const aid = decodeOrRefuse(() => decodeInstallForPersonalization(apdu.data));
       const app = this.state.application;
       if (!app || !equalBytes(app.aid, aid)) return fail(SW.NOT_FOUND, 'no such application');
       if ((app.lifeCycle & APP_LIFE_CYCLE.LOCKED_BIT) !== 0)
@@ -288,7 +280,7 @@ export class IsdApplet implements Applet {
     }
     if (p1 !== INSTALL_FOR.INSTALL && p1 !== INSTALL_FOR.INSTALL_AND_MAKE_SELECTABLE)
       return fail(SW.INCORRECT_P1P2);
-    const request = decode(() => decodeInstall(apdu.data));
+    const request = decodeOrRefuse(() => decodeInstall(apdu.data));
     if (!equalBytes(request.moduleAid, IOTSAFE_MODULE_AID))
       return fail(SW.REFERENCED_DATA_NOT_FOUND, 'unknown executable module');
     if (request.applicationAid.length < 5 || request.applicationAid.length > 16)
@@ -309,7 +301,8 @@ export class IsdApplet implements Applet {
 
   // --- STORE DATA (GPCS 11.11), routed to the application being personalised ---
 
-  private storeData(apdu: CommandApdu, channel: number): AppletResponse {
+  private storeData(apdu: CommandApdu, security: RequestSecurity): AppletResponse {
+    const { channel } = security;
     const expected = this.personalizing.get(channel);
     if (expected === undefined)
       return fail(SW.CONDITIONS_NOT_SATISFIED, 'no INSTALL [for personalization] in progress');
@@ -321,7 +314,7 @@ export class IsdApplet implements Applet {
     if ((apdu.p1 & 0x18) !== 0x08)
       return fail(SW.INCORRECT_P1P2, 'the IoT SAFE personalisation is in DGI format');
     try {
-      this.options.application.personalize(apdu.data, apdu.p2, last, this.levelOf(channel));
+      this.options.application.personalize(apdu.data, apdu.p2, last, security.level);
     } catch (error) {
       this.personalizing.delete(channel);
       throw error;
@@ -338,19 +331,14 @@ export class IsdApplet implements Applet {
    * for SCP03, DES/3DES or AES for SCP80 (KIc/KID/KIK), TLS-PSK for SCP81; all decrypted with the
    * session's Key-DEK and checked against their KCVs. Answer: KVN ‖ KCVs.
    */
-  private putKey(apdu: CommandApdu, channel: number): AppletResponse {
+  private putKey(apdu: CommandApdu, security: RequestSecurity): AppletResponse {
     const firstKeyId = apdu.p2 & 0x7f;
     if (firstKeyId === 0) return fail(SW.INCORRECT_P1P2, 'key identifiers start at 1');
-    const current = this.currentKeySet(channel);
-    let decoded: ReturnType<typeof decodePutKeyData>;
-    try {
-      decoded = decodePutKeyData(current.dek, apdu.data, current.wrapping);
-    } catch (error) {
-      if (error instanceof KeyCheckError)
-        return fail(SW.SECURITY_STATUS_NOT_SATISFIED, 'key check value mismatch');
-      if (error instanceof FormatError) return fail(SW.INCORRECT_DATA, error.message);
-      throw error;
-    }
+    const current = this.currentKeySet(security);
+    const decoded = decodeOrRefuse(
+      () => decodePutKeyData(current.dek, apdu.data, current.wrapping),
+      (error) => (error instanceof KeyCheckError ? SW.SECURITY_STATUS_NOT_SATISFIED : SW.INCORRECT_DATA),
+    );
     const newVersion = decoded.keyVersion;
     if (decoded.keys.length === 0) return fail(SW.INCORRECT_DATA, 'no key in PUT KEY');
     if ((apdu.p2 & 0x80) === 0 && decoded.keys.length !== 1)
@@ -379,16 +367,15 @@ export class IsdApplet implements Applet {
   }
 
   /** The key set of the open session, and its Key-DEK (or KIK) and how that encrypts new keys. */
-  private currentKeySet(channel: number): { set: KeySet; dek: Uint8Array; wrapping: KeyWrapping } {
-    if (this.otaLevel !== undefined) {
+  private currentKeySet(security: RequestSecurity): { set: KeySet; dek: Uint8Array; wrapping: KeyWrapping } {
+    const set = security.keySet ?? fail(SW.SECURITY_STATUS_NOT_SATISFIED);
+    if (security.via === 'scp80') {
       // over SCP80 the key set's KIK (key 3) protects new keys, as the Key-DEK does over SCP03
-      const set = this.otaKeySet ?? fail(SW.SECURITY_STATUS_NOT_SATISFIED);
       const kik = set.keys.find((k) => k.id === 3);
       const wrapping = kik && keyWrappingFor(kik.type);
       if (!kik || !wrapping) return fail(SW.SECURITY_STATUS_NOT_SATISFIED, 'the key set has no KIK');
       return { set, dek: kik.value, wrapping };
     }
-    const set = this.options.secureChannel.sessionKeySet(channel) ?? fail(SW.SECURITY_STATUS_NOT_SATISFIED);
     const keys = scp03Keys(set) ?? fail(SW.SECURITY_STATUS_NOT_SATISFIED);
     return { set, dek: keys.dek, wrapping: 'aes' };
   }
@@ -396,12 +383,7 @@ export class IsdApplet implements Applet {
   // --- DELETE (GPCS 11.2) ---
 
   private delete(apdu: CommandApdu): AppletResponse {
-    let fields: Map<number, Uint8Array>;
-    try {
-      fields = new Map(decodeBerTlvs(apdu.data).map((t) => [t.tag, t.value]));
-    } catch {
-      return fail(SW.INCORRECT_DATA);
-    }
+    const fields = new Map(decodeOrRefuse(() => decodeBerTlvs(apdu.data)).map((t) => [t.tag, t.value]));
     const aid = fields.get(0x4f);
     if (aid) {
       const app = this.state.application;

@@ -67,6 +67,11 @@ export class SecureChannelService {
     this.sessions.get(channel)?.terminate();
   }
 
+  /** A command on the channel failed a check outside the secure channel: its session ends (GPCS 10.2.3). */
+  abort(channel: number): void {
+    this.sessions.get(channel)?.abortSession();
+  }
+
   terminateAll(): void {
     for (const s of this.sessions.values()) s.terminate();
   }
@@ -84,12 +89,12 @@ export class SecureChannelService {
 
   /** INITIALIZE UPDATE (Amd D §7.1.1, spec/scp03.md §5). */
   initializeUpdate(apdu: CommandApdu, channel: number): AppletResponse {
+    const session = this.session(channel);
+    session.terminate(); // any INITIALIZE UPDATE ends the session on its channel, even a refused one
     const cls = decodeClass(apdu.cla);
     if (cls?.kind !== 'proprietary' || hasSecureMessagingBit(apdu.cla))
       throw new CardError(SW.CLA_NOT_SUPPORTED);
     if (apdu.p2 !== 0x00) throw new CardError(SW.INCORRECT_P1P2);
-    const session = this.session(channel);
-    session.terminate();
     const found = this.keySet(apdu.p1);
     if (!found) throw new CardError(SW.REFERENCED_DATA_NOT_FOUND, `no SCP03 key set ${apdu.p1.toString(16)}`);
     const { set, keys } = found;

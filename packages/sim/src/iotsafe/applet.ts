@@ -24,7 +24,6 @@ import {
   encodePublicKeyData,
   encodeSignatureTlv,
   equalBytes,
-  FormatError,
   FUNCTION,
   generateEcKeyPair,
   HASH_BY_NAME,
@@ -57,7 +56,7 @@ import {
   wrapDescriptor,
 } from '@iotsafe/protocol';
 import { type Applet, type AppletResponse, type CommandContext, ok } from '../card/applet.js';
-import { CardError } from '../card/card-error.js';
+import { CardError, decodeOrRefuse } from '../card/card-error.js';
 import type { SecureChannelService } from '../gp/secure-channel.js';
 import {
   type Container,
@@ -140,6 +139,10 @@ export class IoTSafeApplet implements Applet {
     if (this.personality.clearVolatileOnDeselect) this.store.clearVolatile();
   }
 
+  commandRefused(channel: number): void {
+    this.options.secureChannel?.abort(channel);
+  }
+
   selectable(): boolean {
     return this.options.selectable?.() ?? true;
   }
@@ -181,7 +184,7 @@ export class IoTSafeApplet implements Applet {
     const script = concatBytes(...this.persoBlocks);
     this.persoBlocks = [];
     if (this.store.personalizationLocked) fail(SW.CONDITIONS_NOT_SATISFIED, 'personalisation is locked');
-    const ops = this.decode(() => decodePersoScript(script));
+    const ops = decodeOrRefuse(() => decodePersoScript(script));
     if (ops.some(carriesSecret) && (securityLevel & 0x02) === 0) {
       fail(SW.SECURITY_STATUS_NOT_SATISFIED, 'keys and secrets are personalised under C-DECRYPTION only');
     }
@@ -243,16 +246,6 @@ export class IoTSafeApplet implements Applet {
     if (apdu.data.length !== 0) fail(SW.WRONG_LENGTH, 'this command takes no data');
   }
 
-  /** Runs a request decoder; malformed data is 6A80. */
-  private decode<T>(decoder: () => T, sw: number = SW.INCORRECT_DATA): T {
-    try {
-      return decoder();
-    } catch (error) {
-      if (error instanceof FormatError) return fail(sw, error.message);
-      throw error;
-    }
-  }
-
   private find<C extends ObjectClass>(objectClass: C, ref: ObjectRef) {
     return this.store.find(objectClass, ref) ?? fail(SW.NOT_FOUND, `no ${objectClass} with that reference`);
   }
@@ -297,13 +290,8 @@ export class IoTSafeApplet implements Applet {
     );
     if (!objectClass || apdu.p2 !== 0) return fail(SW.INCORRECT_P1P2);
     this.requireData(apdu);
-    const ref = this.decode(() => parseObjectRef(indexTlvs(decodeIotTlvs(apdu.data)), objectClass));
-    const descriptor = describe(this.find(objectClass, ref));
-    return ok(
-      this.personality.objectList === 'wrapped'
-        ? wrapDescriptor(descriptor)
-        : encodeObjectDescriptor(descriptor),
-    );
+    const ref = decodeOrRefuse(() => parseObjectRef(indexTlvs(decodeIotTlvs(apdu.data)), objectClass));
+    return ok(this.encodeDescriptor(this.find(objectClass, ref)));
   }
 
   private applicationInfo() {
@@ -325,16 +313,22 @@ export class IoTSafeApplet implements Applet {
     };
   }
 
+  /** A container's descriptor as this personality writes it (wrapped or flat, its tag 92 length). */
+  private encodeDescriptor(c: Container): Uint8Array {
+    const encoding = { signatureAlgorithmsLength: this.personality.signatureAlgorithmsLength };
+    return this.personality.objectList === 'wrapped'
+      ? wrapDescriptor(describe(c), encoding)
+      : encodeObjectDescriptor(describe(c), encoding);
+  }
+
   /** Descriptors in store order, cut at descriptor boundaries into pages of at most the page size. */
   private objectListPages(): Uint8Array[] {
-    const wrapped = this.personality.objectList === 'wrapped';
     const size = this.personality.objectListPageSize;
     const pages: Uint8Array[] = [];
     let page: Uint8Array[] = [];
     let pageLength = 0;
     for (const c of this.store.containers) {
-      const d = describe(c);
-      let entry = wrapped ? wrapDescriptor(d) : encodeObjectDescriptor(d);
+      let entry = this.encodeDescriptor(c);
       if (pageLength + entry.length > size && pageLength > 0) {
         pages.push(concatBytes(...page));
         page = [];
@@ -355,7 +349,7 @@ export class IoTSafeApplet implements Applet {
 
   private readFile(apdu: CommandApdu): AppletResponse {
     this.requireData(apdu);
-    const ref = this.decode(() => parseObjectRef(indexTlvs(decodeIotTlvs(apdu.data)), 'file'));
+    const ref = decodeOrRefuse(() => parseObjectRef(indexTlvs(decodeIotTlvs(apdu.data)), 'file'));
     const file = this.find('file', ref);
     if ((file.access & 0x01) === 0) return fail(SW.CONDITIONS_NOT_SATISFIED, 'the file is not readable');
     const content = file.content ?? fail(SW.CONDITIONS_NOT_SATISFIED, 'the file is empty');
@@ -372,7 +366,7 @@ export class IoTSafeApplet implements Applet {
   private generateKeyPair(apdu: CommandApdu): AppletResponse {
     this.requireP1P2(apdu, 0, 0);
     this.requireData(apdu);
-    const ref = this.decode(() => parseObjectRef(indexTlvs(decodeIotTlvs(apdu.data)), 'privateKey'));
+    const ref = decodeOrRefuse(() => parseObjectRef(indexTlvs(decodeIotTlvs(apdu.data)), 'privateKey'));
     const key = this.find('privateKey', ref);
     if (!hasFunction(key, FUNCTION.KEY_GENERATION))
       return fail(SW.CONDITIONS_NOT_SATISFIED, 'key generation not allowed');
@@ -407,7 +401,7 @@ export class IoTSafeApplet implements Applet {
   private readPublicKey(apdu: CommandApdu): AppletResponse {
     this.requireP1P2(apdu, 0, 0);
     this.requireData(apdu);
-    const ref = this.decode(() => parseObjectRef(indexTlvs(decodeIotTlvs(apdu.data)), 'publicKey'));
+    const ref = decodeOrRefuse(() => parseObjectRef(indexTlvs(decodeIotTlvs(apdu.data)), 'publicKey'));
     const container = this.store.find('publicKey', ref);
     if (container && (container.access & 0x01) === 0)
       return fail(SW.CONDITIONS_NOT_SATISFIED, 'not readable');
@@ -425,7 +419,7 @@ export class IoTSafeApplet implements Applet {
     if (apdu.p1 === 0x01) return this.closeSession(apdu, this.putKeySessions);
     if (apdu.p1 !== 0x00) return fail(SW.INCORRECT_P1P2);
     this.requireData(apdu);
-    const ref = this.decode(() => parseObjectRef(indexTlvs(decodeIotTlvs(apdu.data)), 'publicKey'));
+    const ref = decodeOrRefuse(() => parseObjectRef(indexTlvs(decodeIotTlvs(apdu.data)), 'publicKey'));
     const container = this.find('publicKey', ref);
     if ((container.access & 0x02) === 0)
       return fail(SW.CONDITIONS_NOT_SATISFIED, 'the container is not updatable');
@@ -439,7 +433,7 @@ export class IoTSafeApplet implements Applet {
     if (!last) return ok();
     const container = session.params;
     try {
-      const point = this.decode(() => decodePublicKeyData(concatBytes(...session.chunks)));
+      const point = decodeOrRefuse(() => decodePublicKeyData(concatBytes(...session.chunks)));
       if (!isValidPublicKey(this.curveOf(container), point))
         fail(SW.INCORRECT_DATA, 'not a point on the curve');
       this.store.change([container], () => {
@@ -475,7 +469,7 @@ export class IoTSafeApplet implements Applet {
     if (apdu.p1 === 0x01) return this.closeSession(apdu, table);
     if (apdu.p1 !== 0x00) return fail(SW.INCORRECT_P1P2);
     this.requireData(apdu);
-    const init = this.decode(() => decodeSignatureInit(keyClass, apdu.data));
+    const init = decodeOrRefuse(() => decodeSignatureInit(keyClass, apdu.data));
     const container = this.find(keyClass, init.key);
     this.requireActivated(container);
     if (!hasFunction(container, FUNCTION.SIGNATURE))
@@ -515,7 +509,7 @@ export class IoTSafeApplet implements Applet {
         }
         return digest(session.hash, input.data);
       case 'lastBlock':
-        return this.decode(() =>
+        return decodeOrRefuse(() =>
           resumeHash(session.hash, input.intermediateHash, input.bytesHashed, input.lastBlock),
         );
     }
@@ -539,7 +533,7 @@ export class IoTSafeApplet implements Applet {
 
   private computeSignatureUpdate(apdu: CommandApdu): AppletResponse {
     const signature = this.finishUpdate(apdu, this.signSessions, (session, data) => {
-      const { input } = this.decode(
+      const { input } = decodeOrRefuse(
         () => decodeSignatureInput(session.mode, data, this.personality.fullTextLength),
         this.personality.updateFormatErrorSw,
       );
@@ -552,7 +546,7 @@ export class IoTSafeApplet implements Applet {
 
   private verifySignatureUpdate(apdu: CommandApdu): AppletResponse {
     const valid = this.finishUpdate(apdu, this.verifySessions, (session, data) => {
-      const { input, signature } = this.decode(
+      const { input, signature } = decodeOrRefuse(
         () => decodeSignatureInput(session.mode, data, this.personality.fullTextLength),
         this.personality.updateFormatErrorSw,
       );
@@ -569,7 +563,7 @@ export class IoTSafeApplet implements Applet {
   private computeDh(apdu: CommandApdu): AppletResponse {
     this.requireP1P2(apdu, 0, 0);
     this.requireData(apdu);
-    const request = this.decode(() => decodeDhRequest(apdu.data));
+    const request = decodeOrRefuse(() => decodeDhRequest(apdu.data));
     const own = this.find('privateKey', request.privateKey);
     const peer = this.find('publicKey', request.publicKey);
     this.requireActivated(own);
@@ -603,7 +597,7 @@ export class IoTSafeApplet implements Applet {
   private computePrf(apdu: CommandApdu): AppletResponse {
     if (apdu.p1 > 0x02 || apdu.p2 !== 0) return fail(SW.INCORRECT_P1P2);
     this.requireData(apdu);
-    const request = this.decode(() => decodePrfRequest(apdu.p1, apdu.data));
+    const request = decodeOrRefuse(() => decodePrfRequest(apdu.p1, apdu.data));
     let secret: Uint8Array;
     if (request.mode === 'general') secret = request.secret;
     else {
@@ -618,7 +612,7 @@ export class IoTSafeApplet implements Applet {
   private computeHkdf(apdu: CommandApdu): AppletResponse {
     if (apdu.p1 > 0x01 || apdu.p2 !== 0) return fail(SW.INCORRECT_P1P2);
     this.requireData(apdu);
-    const request = this.decode(() => decodeHkdfRequest(apdu.p1, apdu.data));
+    const request = decodeOrRefuse(() => decodeHkdfRequest(apdu.p1, apdu.data));
     if (request.salt.length === 0 && this.personality.hkdfRejectsEmptySalt) {
       return fail(SW.INCORRECT_DATA, 'this applet does not accept an empty salt');
     }

@@ -14,6 +14,8 @@ export interface Personality {
   signatureLengthBytes: 1 | 2;
   /** Object list with C1–C4 wrappers or flat descriptors (§3.2). */
   objectList: 'wrapped' | 'flat';
+  /** Length byte of tag 92 in object descriptors: 1, or 2 with one byte of value (Thales MVP trace, §3.2). */
+  signatureAlgorithmsLength: 1 | 2;
   /** Capability tags 90/93 (spec) or 61/6F (Thales MVP) (§3.2). */
   appInfoTags: AppInfoTagStyle;
   /** GENERATE KEY PAIR answer: 84 ID 85 ID 34 … or only 34 … (m33mu / what wolfSSL parses) (§3.4). */
@@ -57,6 +59,7 @@ export const REFERENCE: Personality = {
   classes: 'both',
   signatureLengthBytes: 2,
   objectList: 'wrapped',
+  signatureAlgorithmsLength: 1,
   appInfoTags: 'spec',
   keygenResponse: 'idsAndKey',
   keygenPublicId: 'same',
@@ -82,9 +85,10 @@ export const PERSONALITIES: Record<string, Personality> = {
     ...REFERENCE,
     name: 'thales-mvp',
     description:
-      'Thales MVP applet (quantag traces): 33 LL signature, flat object list, tags 61/6F, 1 session, no empty HKDF salt',
+      'Thales MVP applet (quantag traces): 33 LL signature, flat object list with tag 92 declaring 2 bytes for 1, tags 61/6F, 1 session, no empty HKDF salt',
     signatureLengthBytes: 1,
     objectList: 'flat',
+    signatureAlgorithmsLength: 2,
     appInfoTags: 'thalesMvp',
     hkdfRejectsEmptySalt: true,
     maxSessions: 1,

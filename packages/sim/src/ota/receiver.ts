@@ -5,6 +5,8 @@
 import {
   type Address,
   bytesToHex,
+  type ChecksumAlgorithm,
+  type CipherAlgorithm,
   type CommandHeader,
   decodeCommandHeader,
   decodeCompactScript,
@@ -24,6 +26,7 @@ import {
   PID_SIM_DATA_DOWNLOAD,
   POR_STATUS,
   parseCommandApdu,
+  requireResponseSecurity,
   SmsReassembler,
   type Spi,
   scriptFormat,
@@ -48,6 +51,23 @@ export interface OtaTarget {
   minimumSecurityLevel?: number;
 }
 
+/**
+ * When a PoR that a packet asks to get by SMS-SUBMIT (SPI2 b6, TS 31.115) is sent that way. Otherwise it
+ * goes back in the ENVELOPE's answer (the SMS-DELIVER-REPORT), which reaches the network, not whoever a
+ * forged packet names as its sender:
+ * - 'authenticated' (default): for packets that passed every check (key set, CC, counter), with a
+ *   cryptographic checksum (an RC authenticates nobody);
+ * - 'ota-addresses': the same, and only when the sender is one of `otaAddresses`;
+ * - 'never': always in the ENVELOPE's answer.
+ */
+export interface PorBySmsPolicy {
+  policy: 'authenticated' | 'ota-addresses' | 'never';
+  /** OTA server addresses (digits; a leading + is ignored) for 'ota-addresses'. */
+  otaAddresses?: readonly string[];
+}
+
+export const DEFAULT_POR_BY_SMS: PorBySmsPolicy = { policy: 'authenticated' };
+
 export interface OtaReceiverOptions {
   /** TAR (6 hex digits) → target. TAR 000000 is the ISD (RAM). */
   targets: Map<string, OtaTarget>;
@@ -56,16 +76,41 @@ export interface OtaReceiverOptions {
   commitCounter: (keySet: KeySet, counter: bigint) => void;
   /** Sends an SMS-SUBMIT (a PoR the SPI wants via SMS-SUBMIT) as a proactive SEND SHORT MESSAGE. */
   sendShortMessage?: (submitTpdu: Uint8Array) => void;
+  /** Which PoRs may go by SMS-SUBMIT (DEFAULT_POR_BY_SMS when absent). */
+  porBySms?: PorBySmsPolicy;
 }
+
+const digitsOf = (address: string) => address.replace(/^\+/, '');
 
 const MAX_COUNTER = (1n << 40n) - 1n;
 const KEY_KIC = 1;
 const KEY_KID = 2;
 
+const KEY_TYPE_DES = 0x80;
+const KEY_TYPE_AES = 0x88;
+const DES_CIPHER: Record<number, CipherAlgorithm> = { 8: 'des-cbc', 16: '3des-2key', 24: '3des-3key' };
+const DES_CHECKSUM: Record<number, ChecksumAlgorithm> = {
+  8: 'des-mac',
+  16: '3des-2key-mac',
+  24: '3des-3key-mac',
+};
+
+/**
+ * A key set's KIc and KID, and the algorithms their stored key type and length make them for (GP key
+ * type 88 AES; 80 DES: 8 bytes single DES, 16 two-key 3DES, 24 three-key 3DES). Packets must name
+ * those (TS 102 225 §5.1.2 codes), so a packet cannot choose a weaker one.
+ */
 function keysOf(set: KeySet): OtaKeys {
-  const kic = set.keys.find((k) => k.id === KEY_KIC && (k.type === 0x80 || k.type === 0x88))?.value;
-  const kid = set.keys.find((k) => k.id === KEY_KID && (k.type === 0x80 || k.type === 0x88))?.value;
-  return { ...(kic ? { kic } : {}), ...(kid ? { kid } : {}) };
+  const key = (id: number) =>
+    set.keys.find((k) => k.id === id && (k.type === KEY_TYPE_DES || k.type === KEY_TYPE_AES));
+  const kic = key(KEY_KIC);
+  const kid = key(KEY_KID);
+  const cipher = kic && (kic.type === KEY_TYPE_AES ? 'aes-cbc' : DES_CIPHER[kic.value.length]);
+  const checksum = kid && (kid.type === KEY_TYPE_AES ? 'aes-cmac' : DES_CHECKSUM[kid.value.length]);
+  return {
+    ...(kic && cipher ? { kic: kic.value, cipher } : {}),
+    ...(kid && checksum ? { kid: kid.value, checksum } : {}),
+  };
 }
 
 const INTEGRITY_RANK = { none: 0, rc: 1, cc: 2, ds: 3 } as const;
@@ -112,9 +157,10 @@ export class OtaReceiver {
   }
 
   private process(packet: Uint8Array, originator: Address): Uint8Array {
-    const por = this.processPacket(packet);
+    const { por, viaSubmit, authenticated } = this.processPacket(packet);
     // SPI2 b6 (TS 31.115): the PoR goes back in an SMS-SUBMIT to the sender, not in the ENVELOPE response
-    if (por.length === 0 || !this.viaSubmit || !this.options.sendShortMessage) return por;
+    if (por.length === 0 || !viaSubmit || !this.options.sendShortMessage) return por;
+    if (!this.maySendPor(authenticated, originator)) return por;
     this.options.sendShortMessage(
       encodeSmsSubmit({
         messageReference: 0,
@@ -128,19 +174,27 @@ export class OtaReceiver {
     return new Uint8Array(0);
   }
 
-  /** Whether the packet being processed asked for its PoR via SMS-SUBMIT. */
-  private viaSubmit = false;
+  private maySendPor(authenticated: boolean, originator: Address): boolean {
+    const { policy, otaAddresses = [] } = this.options.porBySms ?? DEFAULT_POR_BY_SMS;
+    if (policy === 'never' || !authenticated) return false;
+    return policy === 'authenticated' || otaAddresses.some((a) => digitsOf(a) === originator.digits);
+  }
 
-  private processPacket(packet: Uint8Array): Uint8Array {
-    this.viaSubmit = false;
+  /**
+   * The PoR for a packet (empty: none), whether the packet asked for it via SMS-SUBMIT, and whether it
+   * passed every check (a refused packet's PoR never goes by SMS: its sender may be forged).
+   */
+  private processPacket(packet: Uint8Array): { por: Uint8Array; viaSubmit: boolean; authenticated: boolean } {
     let header: CommandHeader;
     try {
       header = decodeCommandHeader(packet);
     } catch (error) {
-      return this.refuse(error, packet.subarray(7, 10));
+      return { por: this.refuse(error, packet.subarray(7, 10)), viaSubmit: false, authenticated: false };
     }
     const tar = bytesToHex(header.tar);
-    this.viaSubmit = header.spi.porViaSubmit;
+    const viaSubmit = header.spi.porViaSubmit;
+    let authenticated = false;
+    const answer = (por: Uint8Array) => ({ por, viaSubmit, authenticated });
     try {
       const target = this.options.targets.get(tar);
       if (!target) throw new OtaPacketError(POR_STATUS.tarUnknown, `no application has TAR ${tar}`);
@@ -152,25 +206,32 @@ export class OtaReceiver {
       const keySet = this.keySetFor(header);
       const keys = keysOf(keySet);
       const opened = openCommandPacket(packet, keys);
+      requireResponseSecurity({ spi: header.spi, kic: header.kic, kid: header.kid }, keys);
       this.checkCounter(header.spi, keySet, opened.counter);
-      if (header.spi.counter !== 'none') this.options.commitCounter(keySet, opened.counter);
+      // SPI b5b4 = 01 checks nothing, and must not lower the counter the other modes check against
+      if (header.spi.counter !== 'none' && opened.counter > (keySet.otaCounter ?? 0n))
+        this.options.commitCounter(keySet, opened.counter);
       const level =
         0x80 |
         (opened.spi.ciphered ? 0x02 : 0) |
         (opened.spi.integrity === 'cc' || opened.spi.integrity === 'ds' ? 0x01 : 0);
+      // Passed every check, and carried a cryptographic checksum: an RC (a CRC) authenticates nobody.
+      authenticated = (level & 0x01) !== 0;
       const data = this.runScript(target, opened.data, level, keySet);
-      if (header.spi.por !== 'always') return new Uint8Array(0);
-      return encodeResponsePacket(
-        { tar: header.tar, counter: opened.counter, status: POR_STATUS.ok, data },
-        { spi: header.spi, kic: header.kic, kid: header.kid },
-        keys,
+      if (header.spi.por !== 'always') return answer(new Uint8Array(0));
+      return answer(
+        encodeResponsePacket(
+          { tar: header.tar, counter: opened.counter, status: POR_STATUS.ok, data },
+          { spi: header.spi, kic: header.kic, kid: header.kid },
+          keys,
+        ),
       );
     } catch (error) {
       if (header.spi.por === 'none') {
         this.count(error);
-        return new Uint8Array(0);
+        return answer(new Uint8Array(0));
       }
-      return this.refuse(error, header.tar);
+      return answer(this.refuse(error, header.tar));
     }
   }
 

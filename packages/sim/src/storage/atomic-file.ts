@@ -1,6 +1,15 @@
 // Atomic replacement of a small file: write a temporary sibling, fsync it, rename it over the target,
 // fsync the directory. A crash at any point leaves the old content or the new one (POSIX rename(2)).
-import { closeSync, fsyncSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fchmodSync,
+  fsyncSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 const TEMP_MARK = '.tmp-';
@@ -9,6 +18,7 @@ export function writeFileAtomic(path: string, content: string | Uint8Array): voi
   const temp = `${path}${TEMP_MARK}${process.pid}`;
   const fd = openSync(temp, 'w', 0o600);
   try {
+    fchmodSync(fd, 0o600); // also when a temporary of that name was left with another mode
     const bytes = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
     let written = 0;
     while (written < bytes.length) written += writeSync(fd, bytes, written, bytes.length - written);

@@ -5,6 +5,7 @@ import { bytesToHex, concatBytes, hexToBytes } from '@iotsafe/protocol';
 import { z } from 'zod';
 import type { CardKey, IsdState } from '../gp/isd-state.js';
 import { type Container, checkContainers, isVolatile } from '../iotsafe/containers.js';
+import type { PorBySmsPolicy } from '../ota/receiver.js';
 import type { ElementaryFile } from '../uicc/file-system.js';
 import { seal, unseal } from './storage-key.js';
 
@@ -19,6 +20,8 @@ export interface SimState {
   isd: IsdState;
   /** UICC files for RFM; created with defaults on first use. */
   files?: ElementaryFile[];
+  /** Which PoRs may go by SMS-SUBMIT; the receiver's default when absent. */
+  porBySms?: PorBySmsPolicy;
 }
 
 const hex = z.string().regex(/^([0-9A-Fa-f]{2})*$/);
@@ -61,6 +64,12 @@ const stateSchema = z.object({
   keyCheck: z.string(),
   personalizationLocked: z.boolean(),
   isd: isdSchema,
+  ota: z
+    .object({
+      porBySms: z.enum(['authenticated', 'ota-addresses', 'never']),
+      otaAddresses: z.array(z.string()).optional(),
+    })
+    .optional(),
   files: z
     .array(
       z.object({
@@ -212,6 +221,14 @@ export function serializeState(state: SimState, storageKey: Uint8Array): string 
     keyCheck,
     personalizationLocked: state.personalizationLocked,
     isd: isdJson,
+    ...(state.porBySms
+      ? {
+          ota: {
+            porBySms: state.porBySms.policy,
+            ...(state.porBySms.otaAddresses ? { otaAddresses: [...state.porBySms.otaAddresses] } : {}),
+          },
+        }
+      : {}),
     ...(state.files
       ? {
           files: state.files.map((f) => ({
@@ -328,6 +345,14 @@ export function deserializeState(text: string, storageKey: Uint8Array): SimState
     containers,
     personalizationLocked: raw.personalizationLocked,
     isd,
+    ...(raw.ota
+      ? {
+          porBySms: {
+            policy: raw.ota.porBySms,
+            ...(raw.ota.otaAddresses ? { otaAddresses: raw.ota.otaAddresses } : {}),
+          },
+        }
+      : {}),
     ...(raw.files
       ? {
           files: raw.files.map((f) => ({

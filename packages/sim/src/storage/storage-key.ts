@@ -2,7 +2,7 @@
 // from the caller, from IOTSAFE_STORAGE_KEY (64 hex digits) or from the file IOTSAFE_STORAGE_KEY_FILE
 // names; there is no default.
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { hexToBytes, SealError, seal as sealValue, unseal as unsealValue } from '@iotsafe/protocol';
 
 export const STORAGE_KEY_ENV = 'IOTSAFE_STORAGE_KEY';
@@ -20,8 +20,9 @@ function parseKeyText(text: string, origin: string): Uint8Array {
   return hexToBytes(clean);
 }
 
-/** Reads a key file: 64 hex digits, or exactly 32 raw bytes. */
+/** Reads a key file: 64 hex digits, or exactly 32 raw bytes. One others can read gets a warning (as ssh). */
 export function readStorageKeyFile(path: string): Uint8Array {
+  warnIfReadableByOthers(path);
   let raw: Buffer;
   try {
     raw = readFileSync(path);
@@ -32,6 +33,24 @@ export function readStorageKeyFile(path: string): Uint8Array {
   }
   if (raw.length === 32) return new Uint8Array(raw);
   return parseKeyText(raw.toString('utf8'), `the storage key file ${path}`);
+}
+
+/**
+ * A process warning (process.emitWarning, on stderr by default) when a file that holds a key can be read
+ * by its group or others, as ssh warns of an unprotected private key file.
+ */
+export function warnIfReadableByOthers(path: string): void {
+  let mode: number;
+  try {
+    mode = statSync(path).mode & 0o777;
+  } catch {
+    return; // the read that follows reports it
+  }
+  if ((mode & 0o077) === 0) return;
+  process.emitWarning(
+    `${path} can be read by others (mode ${mode.toString(8).padStart(4, '0')}); a key file should be owner-only: chmod 600 ${path}`,
+    { code: 'IOTSAFE_KEY_FILE_READABLE' },
+  );
 }
 
 /** The storage key from the environment; a StorageKeyError naming both variables when neither is set. */

@@ -1,0 +1,90 @@
+// The OTA test rig: a virtual SIM with SCP80 key set 1 in a handset of the local test network, and a
+// key store that knows it, so each test opens an OtaServer over a real SMPP link in one line.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  OtaKeyStore,
+  OtaServer,
+  type OtaServerOptions,
+  SmppLink,
+  type SmppLinkOptions,
+  TestNetwork,
+  type TestNetworkOptions,
+} from '@iotsafe/ota';
+import { scp80KeySet, VirtualSim } from '@iotsafe/sim';
+import { TEST_PROFILE } from '../../../test/helpers/cards.js';
+
+export const STORAGE_KEY = new Uint8Array(32).fill(0x5c);
+export const KIC = new Uint8Array(16).fill(0x61);
+export const KID = new Uint8Array(16).fill(0x62);
+export const ICCID = '8988211000000467285';
+export const MSISDN = '4915112345678';
+export const CREDENTIALS = { systemId: 'iotsafe', password: 'iotsafe' };
+
+export interface Rig {
+  network: TestNetwork;
+  sim: VirtualSim;
+  dir: string;
+  /** A store at `path` (a fresh one in the rig's directory by default) holding the SIM and its keys. */
+  openStore(path?: string): OtaKeyStore;
+  /** A link, and a server over it on a store; close() ends both. */
+  openServer(options?: {
+    link?: Partial<SmppLinkOptions>;
+    server?: OtaServerOptions;
+    store?: string;
+  }): Promise<{ server: OtaServer; link: SmppLink; store: OtaKeyStore; close(): Promise<void> }>;
+  stop(): Promise<void>;
+}
+
+export async function startRig(networkOptions: TestNetworkOptions = {}): Promise<Rig> {
+  const network = await TestNetwork.start({ ...CREDENTIALS, ...networkOptions });
+  const sim = VirtualSim.inMemory(TEST_PROFILE);
+  sim.isd.keySets.push(scp80KeySet(1, { kic: KIC, kid: KID }));
+  network.attach(MSISDN, sim.card);
+  const dir = mkdtempSync(join(tmpdir(), 'iotsafe-ota-rig-'));
+  const openStore = (path = join(dir, 'ota.db')) => {
+    const store = OtaKeyStore.open(path, STORAGE_KEY, { create: true });
+    store.addSim({ iccid: ICCID, msisdn: MSISDN });
+    store.putKeySet(ICCID, { kvn: 1, kicByte: 0x12, kidByte: 0x12, kic: KIC, kid: KID });
+    return store;
+  };
+  return {
+    network,
+    sim,
+    dir,
+    openStore,
+    async openServer(options = {}) {
+      const store = openStore(options.store);
+      const link = await SmppLink.connect({
+        host: '127.0.0.1',
+        port: network.port,
+        ...CREDENTIALS,
+        ...options.link,
+      });
+      const server = new OtaServer(store, link, { timeoutMs: 3000, ...options.server });
+      return {
+        server,
+        link,
+        store,
+        close: async () => {
+          await link.close();
+          store.close();
+        },
+      };
+    },
+    async stop() {
+      await network.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Waits until `condition` holds (polling), or fails after `ms`. */
+export async function until(condition: () => boolean, what: string, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > end) throw new Error(`gave up waiting: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
