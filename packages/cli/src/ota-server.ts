@@ -1,6 +1,6 @@
 // `iotsafe ota send | serve | network`: the OTA server's key store, its SMPP link (DCS, TON/NPI,
 // keep-alive) and its HTTP API (bearer token, limits, timeouts), and the local SMSC for tests.
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import {
   type DataCodingPolicy,
   DEFAULT_MAX_SMS_PER_SCRIPT,
@@ -14,11 +14,15 @@ import {
   serveOtaApi,
   TestNetwork,
 } from '@iotsafe/ota';
-import { bytesToHex, hexToBytes, isOtaDataCoding } from '@iotsafe/protocol';
+import { bytesToHex, hexToBytes, isOtaDataCoding, type OtaKeys } from '@iotsafe/protocol';
 import { StorageKeyError, VirtualSim } from '@iotsafe/sim';
 import { type Command, Option } from 'commander';
-import { print, printError, printJson, table } from './output.js';
+import { warnIfExposed } from './key-files.js';
+import { observedLink, tracedCard } from './ota-trace.js';
+import { emit, printError, table } from './output.js';
+import { porJson, porRows } from './por.js';
 import { type GlobalOptions, parseHostPort, storageKey, UsageError } from './session.js';
+import { untilInterrupted, writePortFile } from './wait.js';
 
 export const OTA_TOKEN_ENV = 'IOTSAFE_OTA_TOKEN';
 
@@ -57,13 +61,8 @@ export function openKeyStore(path: string, key: Uint8Array, create: boolean): Ot
       throw new StorageKeyError(error.message);
     throw error;
   }
-  warnIfOthersCanRead(path, 'it holds sealed OTA keys');
+  warnIfExposed(path, 'holds sealed OTA keys');
   return store;
-}
-
-function warnIfOthersCanRead(path: string, what: string): void {
-  if (statSync(path).mode & 0o077)
-    printError(`warning: ${path} can be read by other users; ${what} (chmod 600 ${path})`);
 }
 
 /** What `ota send` and `ota serve` share: the key store, the SMSC, and the wait for each PoR. */
@@ -142,6 +141,14 @@ const serverOptions = (options: ServerFlags) => ({
   maxSmsPerScript: integerOption(options.maxSms, '--max-sms', 1, 255)!,
 });
 
+/** The trace's view of the key store: the keys of the SIM at an MSISDN for a KIc byte's key version. */
+const keysFromStore =
+  (store: OtaKeyStore) =>
+  (msisdn: string, kic: number): OtaKeys => {
+    const set = store.keySet(store.sim(msisdn).iccid, kic >> 4);
+    return { kic: set.kic, kid: set.kid };
+  };
+
 /** The bearer token of `ota serve`: from --token-file or the environment, never a default. */
 function apiToken(file: string | undefined): { token?: string; from?: string } {
   if (file !== undefined) {
@@ -151,7 +158,7 @@ function apiToken(file: string | undefined): { token?: string; from?: string } {
     } catch (error) {
       throw new UsageError(`cannot read the token file ${file}: ${(error as NodeJS.ErrnoException).code}`);
     }
-    warnIfOthersCanRead(file, 'it holds the OTA API token');
+    warnIfExposed(file, 'holds the OTA API token');
     return { token: text.trim(), from: file };
   }
   const token = process.env[OTA_TOKEN_ENV];
@@ -191,31 +198,29 @@ export function registerOtaServerCommands(ota: Command, globals: () => GlobalOpt
       const settings = serverOptions(options);
       const store = openKeyStore(options.store, storageKey(globals()), false);
       try {
-        const link = await connectSmsc(options);
+        const link = observedLink(await connectSmsc(options), {
+          ...(globals().trace ? { trace: printError } : {}),
+          keys: keysFromStore(store),
+          timeoutMs: settings.timeoutMs,
+          attempts: 2,
+        });
         try {
           const result = await new OtaServer(store, link, settings).send(request);
+          link.stopProgress();
           const por = result.por;
-          if (globals().json)
-            printJson({
-              counter: result.counter.toString(),
-              attempts: result.attempts,
-              status: por?.status,
-              data: por ? bytesToHex(por.data) : undefined,
-            });
-          else
-            print(
+          emit(
+            globals().json,
+            { counter: result.counter, attempts: result.attempts, ...(por ? { por: porJson(por) } : {}) },
+            () =>
               table([
-                ['CNTR', result.counter.toString()],
+                ['CNTR', String(result.counter)],
                 ['attempts', String(result.attempts)],
-                [
-                  'PoR',
-                  por ? `${por.status.toString(16).padStart(2, '0')} ${por.statusText}` : '(none asked for)',
-                ],
-                ...(por?.data.length ? [['data', bytesToHex(por.data)]] : []),
+                ...(por ? porRows(por).filter(([k]) => k !== 'CNTR') : [['PoR', '(none asked for)']]),
               ]),
-            );
+          );
           if (por && por.status !== 0) process.exitCode = 3;
         } finally {
+          link.stopProgress();
           await link.close();
         }
       } finally {
@@ -237,7 +242,8 @@ export function registerOtaServerCommands(ota: Command, globals: () => GlobalOpt
     .option('--rate-limit <n>', 'requests per minute in all', '60')
     .option('--rate-limit-per-sim <n>', 'requests per minute for one SIM', '6')
     .option('--headers-timeout <ms>', "time for a request's headers", '10000')
-    .option('--request-timeout <ms>', 'time for a whole request, body included', '30000');
+    .option('--request-timeout <ms>', 'time for a whole request, body included', '30000')
+    .option('--port-file <file>', 'write the HTTP port there once listening');
   addServerFlags(serve).action(
     async (
       options: ServerFlags & {
@@ -250,6 +256,7 @@ export function registerOtaServerCommands(ota: Command, globals: () => GlobalOpt
         rateLimitPerSim: string;
         headersTimeout: string;
         requestTimeout: string;
+        portFile?: string;
       },
     ) => {
       const address: { host?: string; port?: number } =
@@ -273,7 +280,10 @@ export function registerOtaServerCommands(ota: Command, globals: () => GlobalOpt
       };
       const settings = serverOptions(options);
       const store = openKeyStore(options.store, storageKey(globals()), options.create ?? false);
-      const link = await connectSmsc(options);
+      const link = observedLink(await connectSmsc(options), {
+        ...(globals().trace ? { trace: printError } : {}),
+        keys: keysFromStore(store),
+      });
       let api: Awaited<ReturnType<typeof serveOtaApi>>;
       try {
         api = await serveOtaApi(new OtaServer(store, link, settings), {
@@ -287,13 +297,14 @@ export function registerOtaServerCommands(ota: Command, globals: () => GlobalOpt
         store.close();
         throw error instanceof OtaApiConfigError ? new UsageError(error.message) : error;
       }
-      print(
-        `OTA server: POST ${api.url}/send {"to", "tar", "script"} (${from ? `bearer token from ${from}` : 'NO AUTHENTICATION, --insecure-no-auth'})`,
+      const auth = from ? `bearer token from ${from}` : 'NO AUTHENTICATION, --insecure-no-auth';
+      emit(
+        globals().json,
+        { url: `${api.url}/send`, auth },
+        () => `OTA server: POST ${api.url}/send {"to", "tar", "script"} (${auth})`,
       );
-      await new Promise<void>((resolve) => {
-        process.once('SIGINT', resolve);
-        process.once('SIGTERM', resolve);
-      });
+      writePortFile(options.portFile, Number(new URL(api.url).port));
+      await untilInterrupted();
       await api.stop();
       await link.close();
       store.close();
@@ -312,6 +323,7 @@ export function registerOtaServerCommands(ota: Command, globals: () => GlobalOpt
         .choices(['smpp34', 'gsm'])
         .default('smpp34'),
     )
+    .option('--port-file <file>', 'write the SMPP port there once listening')
     .action(
       async (
         simDir: string,
@@ -321,6 +333,7 @@ export function registerOtaServerCommands(ota: Command, globals: () => GlobalOpt
           systemId: string;
           password?: string;
           dataCoding: DataCodingPolicy;
+          portFile?: string;
         },
       ) => {
         const sim = VirtualSim.open(simDir, { storageKey: storageKey(globals()) });
@@ -330,12 +343,14 @@ export function registerOtaServerCommands(ota: Command, globals: () => GlobalOpt
           port: integerOption(options.port, '--port', 0, 65535)!,
           dataCoding: options.dataCoding,
         });
-        network.attach(options.msisdn, sim.card);
-        print(`SMSC on 127.0.0.1:${network.port}; handset ${options.msisdn} holds ${simDir}`);
-        await new Promise<void>((resolve) => {
-          process.once('SIGINT', resolve);
-          process.once('SIGTERM', resolve);
-        });
+        network.attach(options.msisdn, globals().trace ? tracedCard(sim.card, printError) : sim.card);
+        emit(
+          globals().json,
+          { smsc: `127.0.0.1:${network.port}`, msisdn: options.msisdn, sim: simDir },
+          () => `SMSC on 127.0.0.1:${network.port}; handset ${options.msisdn} holds ${simDir}`,
+        );
+        writePortFile(options.portFile, network.port);
+        await untilInterrupted();
         await network.stop();
       },
     );
