@@ -16,7 +16,7 @@ const AES_LENGTHS = [16, 24, 32];
 const aesKey = (text: string, what: string) => parseHexKey(text, `${what} (an AES key)`, AES_LENGTHS);
 
 /** A GP key file: one hex key (ENC = MAC = DEK), or enc=/mac=/dek= lines (kic=/kid=/kik= also). */
-function readKeysFile(path: string): StaticKeys {
+export function readKeysFile(path: string): StaticKeys {
   const file = readKeyFile(path);
   if (file.single !== undefined) {
     const key = aesKey(file.single, `the key in ${path}`);
