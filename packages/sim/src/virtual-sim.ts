@@ -167,7 +167,8 @@ export class VirtualSim {
         [
           '000000',
           {
-            open: () => (apdu, level, keySet) => isdApplet.processOta(parseCommandApdu(apdu), level, keySet),
+            open: () => (apdu, level, keySet) =>
+              isdApplet.processRemote(parseCommandApdu(apdu), { via: 'scp80', level, keySet }),
             ...(options.otaMinimumSecurityLevel !== undefined
               ? { minimumSecurityLevel: options.otaMinimumSecurityLevel }
               : {}),
@@ -191,7 +192,7 @@ export class VirtualSim {
         ],
       ]),
       keySets: () => this.state.isd.keySets,
-      sendShortMessage: (tpdu) => this.card.queueProactive(encodeSendShortMessage(tpdu)),
+      sendShortMessage: (tpdu) => this.card.toolkit.post(encodeSendShortMessage(tpdu)),
       ...((options.porBySms ?? state.porBySms) ? { porBySms: options.porBySms ?? state.porBySms } : {}),
       commitCounter: (keySet, counter) =>
         this.commitIsd(() => {
@@ -199,7 +200,7 @@ export class VirtualSim {
           if (set) set.otaCounter = counter;
         }),
     });
-    this.card.onEnvelope((data) => this.ota.receive(data));
+    this.card.toolkit.onSmsPpDownload((data) => this.ota.receive(data));
   }
 
   /** The UICC files RFM reaches (ICCID, IMSI, SPN, SMSP). */

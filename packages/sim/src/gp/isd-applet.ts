@@ -55,16 +55,30 @@ export interface IsdOptions {
   requiredLevel?: number;
 }
 
-/** The pseudo channel RAM commands from OTA packets run on (their STORE DATA sequence is their own). */
-const OTA_CHANNEL = 0xff;
+/**
+ * The pseudo channels RAM commands from over the air run on: their STORE DATA sequences are their own,
+ * apart from the logical channels' and from each other's.
+ */
+const REMOTE_CHANNEL = { scp80: 0xff, scp81: 0xfe } as const;
+
+/**
+ * What protects a command that came over the air: an SCP80 packet (TS 102 226 §8), or an SCP81 admin
+ * session (GP Amd B: PSK-TLS). `level` is in SCP terms: 80 authenticated | 02 ciphered | 01 integrity;
+ * `keySet` is the packet's SCP80 key set or the session's SCP81 (TLS-PSK) key set.
+ */
+export interface RemoteSecurity {
+  via: 'scp80' | 'scp81';
+  level: number;
+  keySet: KeySet;
+}
 
 /**
  * What protects the command being processed, passed with it: an SCP03 session on a logical channel, or
- * an SCP80 packet (TS 102 226 §8). `level` is in SCP03 terms: 80 authenticated | 02 C-DECRYPTION |
- * 01 C-MAC (| 10 R-MAC | 20 R-ENCRYPTION); `keySet` is the session's or the packet's key set.
+ * a remote one (RemoteSecurity). `level` is in SCP03 terms: 80 authenticated | 02 C-DECRYPTION |
+ * 01 C-MAC (| 10 R-MAC | 20 R-ENCRYPTION); `keySet` is the session's, the packet's or the TLS session's.
  */
 interface RequestSecurity {
-  via: 'scp03' | 'scp80';
+  via: 'scp03' | 'scp80' | 'scp81';
   channel: number;
   level: number;
   keySet: KeySet | undefined;
@@ -133,13 +147,18 @@ export class IsdApplet implements Applet {
   }
 
   /**
-   * A RAM command that arrived in an SCP80 packet (TS 102 226 §8): the packet's security stands in for a
-   * secure channel. `level` is in SCP terms: 80 authenticated, 01 integrity (CC), 02 ciphered.
+   * A RAM command that arrived over the air, in an SCP80 packet (TS 102 226 §8) or an SCP81 session
+   * (GP Amd B): its security stands in for a secure channel, through the same dispatch.
    */
-  processOta(apdu: CommandApdu, level: number, keySet?: KeySet): AppletResponse {
+  processRemote(apdu: CommandApdu, security: RemoteSecurity): AppletResponse {
     if (this.state.lifeCycle === CARD_LIFE_CYCLE.TERMINATED && apdu.ins !== GP_INS.GET_DATA)
       return fail(SW.CONDITIONS_NOT_SATISFIED, 'the card is terminated');
-    return this.dispatch(apdu, { via: 'scp80', channel: OTA_CHANNEL, level, keySet });
+    return this.dispatch(apdu, { ...security, channel: REMOTE_CHANNEL[security.via] });
+  }
+
+  /** A remote session ended (an SCP81 session closed): a personalisation it left open goes with it. */
+  endRemoteSession(via: RemoteSecurity['via']): void {
+    this.personalizing.delete(REMOTE_CHANNEL[via]);
   }
 
   private requireAuthenticated(security: RequestSecurity): void {
@@ -369,11 +388,14 @@ export class IsdApplet implements Applet {
   /** The key set of the open session, and its Key-DEK (or KIK) and how that encrypts new keys. */
   private currentKeySet(security: RequestSecurity): { set: KeySet; dek: Uint8Array; wrapping: KeyWrapping } {
     const set = security.keySet ?? fail(SW.SECURITY_STATUS_NOT_SATISFIED);
-    if (security.via === 'scp80') {
-      // over SCP80 the key set's KIK (key 3) protects new keys, as the Key-DEK does over SCP03
-      const kik = set.keys.find((k) => k.id === 3);
+    if (security.via !== 'scp03') {
+      // over SCP80 the key set's KIK (key 3) protects new keys, as the Key-DEK does over SCP03; over
+      // SCP81 the DEK of the TLS-PSK key set (key 2, GP Amd B)
+      const id = security.via === 'scp80' ? 3 : 2;
+      const kik = set.keys.find((k) => k.id === id);
       const wrapping = kik && keyWrappingFor(kik.type);
-      if (!kik || !wrapping) return fail(SW.SECURITY_STATUS_NOT_SATISFIED, 'the key set has no KIK');
+      if (!kik || !wrapping)
+        return fail(SW.SECURITY_STATUS_NOT_SATISFIED, 'the key set has no key to protect keys');
       return { set, dek: kik.value, wrapping };
     }
     const keys = scp03Keys(set) ?? fail(SW.SECURITY_STATUS_NOT_SATISFIED);
