@@ -29,6 +29,8 @@ export * from './iotsafe/perso.js';
 export * from './iotsafe/tlv.js';
 export * from './ota/algorithms.js';
 export * from './ota/packet.js';
+export * from './ota/scp81-http.js';
+export * from './ota/scp81-trigger.js';
 export * from './ota/scripts.js';
 export * from './ota/sms.js';
 export * from './sw.js';
