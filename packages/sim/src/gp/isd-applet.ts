@@ -37,8 +37,11 @@ import type { SecureChannelService } from './secure-channel.js';
 
 /** What the ISD needs from the application it manages (the IoT SAFE applet). */
 export interface ManagedApplication {
-  /** Receives STORE DATA blocks after INSTALL [for personalization]; `level` is the channel's security level. */
-  personalize(block: Uint8Array, blockNumber: number, last: boolean, level: number): void;
+  /**
+   * Receives STORE DATA blocks after INSTALL [for personalization]; `level` is the channel's security
+   * level. Returns the block's response data (GPCS 11.11.3: data an operation gives back).
+   */
+  personalize(block: Uint8Array, blockNumber: number, last: boolean, level: number): Uint8Array;
   /** INSTALL: a fresh, empty instance under `aid`. */
   install(aid: Uint8Array): void;
   /** DELETE: the instance and everything it holds are gone. */
@@ -53,7 +56,13 @@ export interface IsdOptions {
   commit: (change: () => void) => void;
   /** Minimum security level for management commands; default 01 (C-MAC). */
   requiredLevel?: number;
+  /** GET DATA 00 85: the stored HTTP administration parameters (GP Amd B), encoded; undefined when none. */
+  adminParameters?: () => Uint8Array | undefined;
 }
+
+/** GET DATA tags beyond GP_DATA: SCP81 parameters (as OTAMan read a live ISD) and ETSI TS 102 226 §8.2.1.7.2. */
+const ADMIN_PARAMETERS_TAG = 0x0085;
+const EXTENDED_CARD_RESOURCES_TAG = 0xff21;
 
 /**
  * The pseudo channels RAM commands from over the air run on: their STORE DATA sequences are their own,
@@ -239,6 +248,21 @@ export class IsdApplet implements Applet {
         return ok(encodeBerTlv(0xc1, u32be(first?.sequenceCounter ?? 0).subarray(1)));
       case GP_DATA.SECURITY_LEVEL:
         return ok(encodeBerTlv(0xd3, Uint8Array.of(security.via === 'scp03' ? security.level : 0)));
+      case ADMIN_PARAMETERS_TAG:
+        this.requireAuthenticated(security); // where the card connects is the operator's business
+        return ok(this.options.adminParameters?.() ?? fail(SW.REFERENCED_DATA_NOT_FOUND));
+      case EXTENDED_CARD_RESOURCES_TAG:
+        // FF21 { 81 installed applications, 82 free non-volatile memory, 83 free volatile memory }
+        return ok(
+          encodeBerTlv(
+            0xff21,
+            concatBytes(
+              encodeBerTlv(0x81, Uint8Array.of(state.application ? 1 : 0)),
+              encodeBerTlv(0x82, u32be(256 * 1024)),
+              encodeBerTlv(0x83, Uint8Array.of(0x10, 0x00)),
+            ),
+          ),
+        );
       default:
         return fail(SW.REFERENCED_DATA_NOT_FOUND);
     }
@@ -332,15 +356,16 @@ export class IsdApplet implements Applet {
     const last = (apdu.p1 & 0x80) !== 0;
     if ((apdu.p1 & 0x18) !== 0x08)
       return fail(SW.INCORRECT_P1P2, 'the IoT SAFE personalisation is in DGI format');
+    let answer: Uint8Array;
     try {
-      this.options.application.personalize(apdu.data, apdu.p2, last, security.level);
+      answer = this.options.application.personalize(apdu.data, apdu.p2, last, security.level);
     } catch (error) {
       this.personalizing.delete(channel);
       throw error;
     }
     if (last) this.personalizing.delete(channel);
     else this.personalizing.set(channel, expected + 1);
-    return ok();
+    return ok(answer);
   }
 
   // --- PUT KEY (Amd D §7.2, GPCS 11.8) ---
