@@ -113,11 +113,15 @@ export const parseOpenChannel = (command: ProactiveCommand): OpenChannelRequest 
 export const backgroundMode = (qualifier: number) =>
   (qualifier & OPEN_CHANNEL_QUALIFIER.BACKGROUND_MODE) !== 0;
 
-/** Channel data (§8.53): BER length, so `36 81 xx` above 127 bytes — a raw byte there lost otaman's records. */
-export const channelDataTlv = (data: Uint8Array) => tlv(CAT_TAG.CHANNEL_DATA, data, true);
+/**
+ * Channel data (§8.53): BER length, so `36 81 xx` above 127 bytes — a raw byte there lost otaman's
+ * records. `cr`: the comprehension-required flag (set in the card's commands, clear in the terminal's
+ * responses, as the public traces show).
+ */
+export const channelDataTlv = (data: Uint8Array, cr = true) => tlv(CAT_TAG.CHANNEL_DATA, data, cr);
 /** Channel data length (§8.54): FF means more than 255. */
-export const channelDataLengthTlv = (length: number) =>
-  tlv(CAT_TAG.CHANNEL_DATA_LENGTH, Uint8Array.of(Math.min(length, 0xff)), true);
+export const channelDataLengthTlv = (length: number, cr = true) =>
+  tlv(CAT_TAG.CHANNEL_DATA_LENGTH, Uint8Array.of(Math.min(length, 0xff)), cr);
 
 export const encodeSendData = (number: number, channel: number, data: Uint8Array, immediately = true) =>
   encodeProactiveCommand(
