@@ -6,30 +6,19 @@ import { basename, dirname, join, resolve } from 'node:path';
 import {
   bytesToHex,
   DEFAULT_AIDS,
-  decodeAdminTrigger,
-  encodeExpandedResponse,
   encodeSendShortMessage,
   equalBytes,
-  FormatError,
   IOTSAFE_AID,
   type ObjectRef,
   parseCommandApdu,
   type StaticKeys,
   SW,
-  type TimerCoding,
 } from '@iotsafe/protocol';
 import { CardError } from './card/card-error.js';
 import { CardRuntime } from './card/runtime.js';
 import { ProvisioningError } from './errors.js';
 import { IsdApplet } from './gp/isd-applet.js';
-import {
-  APP_LIFE_CYCLE,
-  CARD_LIFE_CYCLE,
-  ISD_AID,
-  type IsdState,
-  scp03KeySet,
-  scp81KeySet,
-} from './gp/isd-state.js';
+import { APP_LIFE_CYCLE, CARD_LIFE_CYCLE, ISD_AID, type IsdState, scp03KeySet } from './gp/isd-state.js';
 import { SecureChannelService } from './gp/secure-channel.js';
 import { IoTSafeApplet } from './iotsafe/applet.js';
 import { type Container, checkContainers } from './iotsafe/containers.js';
@@ -37,11 +26,15 @@ import { type Personality, personalityByName } from './iotsafe/personality.js';
 import { ObjectStore } from './iotsafe/store.js';
 import { OtaReceiver, type PorBySmsPolicy } from './ota/receiver.js';
 import { containersFromProfile } from './profile.js';
-import { AdminAgent, type AdminAgentTimeouts, type AdminSessionRecord } from './scp81/admin-agent.js';
-import { scriptExecutor } from './scp81/admin-scripts.js';
-import type { OpenCardTls } from './scp81/card-tls.js';
-import { encodeStoredParameters } from './scp81/parameters.js';
+import type { AdminAgent } from './scp81/admin-agent.js';
 import { type AdminParametersJson, parseAdminParameters } from './scp81/parameters-json.js';
+import {
+  adminTriggerHandler,
+  createAdminAgent,
+  initialScp81State,
+  type Scp81Options,
+  storedParametersOf,
+} from './scp81/setup.js';
 import { removeStaleTemporaries, syncDirectory, writeFileAtomic } from './storage/atomic-file.js';
 import { type DirectoryLock, lockDirectory } from './storage/directory-lock.js';
 import { deserializeState, type SimState, serializeState } from './storage/sim-state.js';
@@ -80,43 +73,14 @@ export interface SimOptions {
   scp81?: Scp81Options;
 }
 
-export interface Scp81Options {
-  /** The ISD's stored HTTP administration parameters; override the profile's (at creation). */
-  parameters?: AdminParametersJson;
-  /** An SCP81 key set added at creation: TLS-PSK (key 1) and optionally a DEK (key 2); KVN default 40. */
-  keys?: { keyVersion?: number; psk: Uint8Array; dek?: Uint8Array };
-  /** The agent's TLS client (default: @iotsafe/tls, TLS 1.2 PSK AES-128-GCM). */
-  openTls?: OpenCardTls;
-  timeouts?: AdminAgentTimeouts;
-  /** Record size the card sends (default 512, the real card's max_fragment_length). */
-  maxFragmentLength?: number;
-  /** How the card's POST bodies travel (default chunked). */
-  bodyEncoding?: 'chunked' | 'content-length';
-  /** Whether responses carry the executed count 80 01 n (default true). */
-  executedCount?: boolean;
-  /** How the retry policy's timer is coded (default swapped BCD, TS 102 223 §8.38). */
-  timerCoding?: TimerCoding;
-  /** Told when an admin session ends. */
-  onSessionEnd?: (record: AdminSessionRecord) => void;
-}
+export type { Scp81Options };
 
 /** A fresh SIM's state: the profile's containers, its personality (or the one asked for), a new ISD. */
 function newSimState(profile: unknown, options: SimOptions): SimState {
   const { personality, containers, porBySms, adminParameters } = containersFromProfile(profile);
   const policy = options.porBySms ?? porBySms;
   const isd = newIsdState(options);
-  const parameters = options.scp81?.parameters
-    ? parseAdminParameters(options.scp81.parameters)
-    : adminParameters;
-  if (parameters) isd.adminParameters = parameters;
-  const keys = options.scp81?.keys;
-  if (keys)
-    isd.keySets.push(
-      scp81KeySet(keys.keyVersion ?? 0x40, {
-        psk: keys.psk.slice(),
-        ...(keys.dek ? { dek: keys.dek.slice() } : {}),
-      }),
-    );
+  initialScp81State(isd, options.scp81, adminParameters);
   return {
     simId: randomUUID(),
     personality: options.personality ?? personality,
@@ -206,42 +170,17 @@ export class VirtualSim {
       },
     });
     this.card.install(iotsafe);
+    const scp81 = options.scp81 ?? {};
     const isdApplet = new IsdApplet({
       state: isd,
       secureChannel: this.secureChannel,
       application: iotsafe,
       commit: (change) => this.commitIsd(change),
       ...(options.isdRequiredLevel !== undefined ? { requiredLevel: options.isdRequiredLevel } : {}),
-      adminParameters: () => {
-        const stored = this.state.isd.adminParameters;
-        return stored && encodeStoredParameters(stored, scp81.timerCoding ?? 'swapped-bcd');
-      },
+      adminParameters: storedParametersOf(() => this.state.isd, scp81),
     });
     this.card.install(isdApplet);
-    const scp81 = options.scp81 ?? {};
-    this.admin = new AdminAgent({
-      toolkit: this.card.toolkit,
-      parameters: () => this.state.isd.adminParameters,
-      keySets: () => this.state.isd.keySets,
-      execute: scriptExecutor({
-        securityDomains: [
-          {
-            aid: ISD_AID,
-            process: (command, security) => isdApplet.processRemote(parseCommandApdu(command), security),
-          },
-        ],
-        applications: () => (isd.application ? [isd.application.aid] : []),
-        ...(scp81.executedCount !== undefined ? { executedCount: scp81.executedCount } : {}),
-      }),
-      ...(scp81.openTls ? { openTls: scp81.openTls } : {}),
-      ...(scp81.timeouts ? { timeouts: scp81.timeouts } : {}),
-      ...(scp81.maxFragmentLength ? { maxFragmentLength: scp81.maxFragmentLength } : {}),
-      ...(scp81.bodyEncoding ? { bodyEncoding: scp81.bodyEncoding } : {}),
-      onSessionEnd: (record) => {
-        isdApplet.endRemoteSession('scp81');
-        scp81.onSessionEnd?.(record);
-      },
-    });
+    this.admin = createAdminAgent(this.card.toolkit, isdApplet, () => this.state.isd, scp81);
     this.ota = new OtaReceiver({
       targets: new Map([
         // RAM (TS 102 226 §8): the ISD, with its card-management commands; TAR 000000 (TS 101 220 Annex D)
@@ -251,15 +190,7 @@ export class VirtualSim {
             open: () => (apdu, level, keySet) =>
               isdApplet.processRemote(parseCommandApdu(apdu), { via: 'scp80', level, keySet }),
             // GP Amd B §3.3: the triggering parameters start an SCP81 session; the PoR says it was read
-            adminTrigger: (parameters) => {
-              try {
-                this.admin.trigger(decodeAdminTrigger(parameters, scp81.timerCoding ?? 'swapped-bcd'));
-                return new Uint8Array(0);
-              } catch (error) {
-                if (!(error instanceof FormatError)) throw error;
-                return encodeExpandedResponse({ executed: 0, responses: [], badFormat: 0x01 });
-              }
-            },
+            adminTrigger: adminTriggerHandler(this.admin, scp81),
             ...(options.otaMinimumSecurityLevel !== undefined
               ? { minimumSecurityLevel: options.otaMinimumSecurityLevel }
               : {}),

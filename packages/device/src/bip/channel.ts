@@ -9,6 +9,8 @@ export interface ChannelEvents {
   dataAvailable(channel: TerminalChannel): void;
   /** The peer closed or the link failed, and the card has read everything: link dropped. */
   linkDropped(channel: TerminalChannel): void;
+  /** A background link came up. */
+  linkEstablished(channel: TerminalChannel): void;
 }
 
 export class TerminalChannel {

@@ -8,22 +8,18 @@ import {
   decodeInstall,
   decodeInstallForPersonalization,
   decodePutKeyData,
-  encodeBerTlv,
-  encodeCardData,
-  encodeKeyInformation,
   encodeStatusEntry,
   equalBytes,
-  GP_DATA,
   GP_INS,
   INSTALL_FOR,
   KeyCheckError,
   type KeyWrapping,
   keyWrappingFor,
   SW,
-  u32be,
 } from '@iotsafe/protocol';
 import { type Applet, type AppletResponse, type CommandContext, ok } from '../card/applet.js';
 import { CardError, decodeOrRefuse } from '../card/card-error.js';
+import { isdData } from './isd-data.js';
 import {
   APP_LIFE_CYCLE,
   CARD_LIFE_CYCLE,
@@ -62,7 +58,7 @@ export interface IsdOptions {
 
 /** GET DATA tags beyond GP_DATA: SCP81 parameters (as OTAMan read a live ISD) and ETSI TS 102 226 §8.2.1.7.2. */
 const ADMIN_PARAMETERS_TAG = 0x0085;
-const EXTENDED_CARD_RESOURCES_TAG = 0xff21;
+const _EXTENDED_CARD_RESOURCES_TAG = 0xff21;
 
 /**
  * The pseudo channels RAM commands from over the air run on: their STORE DATA sequences are their own,
@@ -218,54 +214,12 @@ export class IsdApplet implements Applet {
 
   private getData(apdu: CommandApdu, security: RequestSecurity): AppletResponse {
     const tag = (apdu.p1 << 8) | apdu.p2;
-    const state = this.state;
-    const first = state.keySets[0];
-    switch (tag) {
-      case GP_DATA.CPLC:
-        return ok(encodeBerTlv(0x9f7f, state.cplc));
-      case GP_DATA.CARD_DATA:
-        return ok(encodeCardData(first?.i ?? 0x70));
-      case GP_DATA.KEY_INFORMATION:
-        return ok(
-          encodeKeyInformation(
-            state.keySets.flatMap((set) =>
-              set.keys.map((k) => ({
-                keyId: k.id,
-                keyVersion: set.keyVersion,
-                type: k.type,
-                length: k.value.length,
-              })),
-            ),
-          ),
-        );
-      case GP_DATA.IIN:
-        return ok(encodeBerTlv(0x42, state.cplc.subarray(0, 4)));
-      case GP_DATA.CIN:
-        return ok(encodeBerTlv(0x45, state.keyDiversificationData));
-      case GP_DATA.KEY_DIVERSIFICATION_DATA:
-        return ok(encodeBerTlv(0xcf, state.keyDiversificationData));
-      case GP_DATA.SEQUENCE_COUNTER:
-        return ok(encodeBerTlv(0xc1, u32be(first?.sequenceCounter ?? 0).subarray(1)));
-      case GP_DATA.SECURITY_LEVEL:
-        return ok(encodeBerTlv(0xd3, Uint8Array.of(security.via === 'scp03' ? security.level : 0)));
-      case ADMIN_PARAMETERS_TAG:
-        this.requireAuthenticated(security); // where the card connects is the operator's business
-        return ok(this.options.adminParameters?.() ?? fail(SW.REFERENCED_DATA_NOT_FOUND));
-      case EXTENDED_CARD_RESOURCES_TAG:
-        // FF21 { 81 installed applications, 82 free non-volatile memory, 83 free volatile memory }
-        return ok(
-          encodeBerTlv(
-            0xff21,
-            concatBytes(
-              encodeBerTlv(0x81, Uint8Array.of(state.application ? 1 : 0)),
-              encodeBerTlv(0x82, u32be(256 * 1024)),
-              encodeBerTlv(0x83, Uint8Array.of(0x10, 0x00)),
-            ),
-          ),
-        );
-      default:
-        return fail(SW.REFERENCED_DATA_NOT_FOUND);
+    if (tag === ADMIN_PARAMETERS_TAG) {
+      this.requireAuthenticated(security); // where the card connects is the operator's business
+      return ok(this.options.adminParameters?.() ?? fail(SW.REFERENCED_DATA_NOT_FOUND));
     }
+    const data = isdData(this.state, tag, security.via === 'scp03' ? security.level : 0);
+    return data ? ok(data) : fail(SW.REFERENCED_DATA_NOT_FOUND);
   }
 
   // --- GET STATUS (GPCS 11.4), TLV format only ---
