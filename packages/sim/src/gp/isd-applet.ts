@@ -35,7 +35,7 @@ import type { SecureChannelService } from './secure-channel.js';
 export interface ManagedApplication {
   /**
    * Receives STORE DATA blocks after INSTALL [for personalization]; `level` is the channel's security
-   * level. Returns the block's response data (GPCS 11.11.3: data an operation gives back).
+   * level. Returns the block's response data (GPCS 11.11: what the operations give back).
    */
   personalize(block: Uint8Array, blockNumber: number, last: boolean, level: number): Uint8Array;
   /** INSTALL: a fresh, empty instance under `aid`. */
