@@ -17,12 +17,9 @@ import {
   hexToBytes,
   parseReceiveDataResponse,
 } from '@iotsafe/protocol';
-import { scp80Vectors } from '../../../test/helpers/vectors.js';
+import { scp80Expected } from '../../../test/helpers/vectors.js';
 
-const bip = scp80Vectors().find((v) => v.id === 'bip-proactive-and-terminal-responses')!.expected as Record<
-  string,
-  { hex: string }
->;
+const bip = scp80Expected('bip-proactive-and-terminal-responses');
 const h = hexToBytes;
 const hex = (b: Uint8Array) => bytesToHex(b).toLowerCase();
 
@@ -87,44 +84,31 @@ async function drive(
 }
 
 describe('BIP terminal against real cards’ commands', () => {
-  test("OTAMan's OPEN CHANNEL (127.0.0.1:8080, 512 bytes): the real terminal's TERMINAL RESPONSE", async () => {
+  /** Runs one OPEN CHANNEL against a local server; returns where the terminal connected and its answer. */
+  async function openOnce(command: Uint8Array): Promise<{ target: string[]; response: string }> {
     const { server, port } = await withServer(() => {});
     const card = new ScriptedCard();
-    card.issue(h(bip.open_channel_fixture!.hex));
-    const targets: string[] = [];
-    await drive(
-      card,
-      {
-        connect: (host, p) => {
-          targets.push(`${host}:${p}`);
-          return connect({ host: '127.0.0.1', port });
-        },
-      },
-      () => card.responses.length === 1,
-    );
+    card.issue(command);
+    const target: string[] = [];
+    const redirect = (host: string, p: number) => {
+      target.push(`${host}:${p}`);
+      return connect({ host: '127.0.0.1', port });
+    };
+    await drive(card, { connect: redirect }, () => card.responses.length === 1);
     server.close();
-    assert.deepEqual(targets, ['127.0.0.1:8080']);
-    assert.equal(hex(card.responses[0]!), bip.tr_open_ok!.hex);
+    return { target, response: hex(card.responses[0]!) };
+  }
+
+  test("OTAMan's OPEN CHANNEL (127.0.0.1:8080, 512 bytes): the real terminal's TERMINAL RESPONSE", async () => {
+    const { target, response } = await openOnce(h(bip.open_channel_fixture!.hex));
+    assert.deepEqual(target, ['127.0.0.1:8080']);
+    assert.equal(response, bip.tr_open_ok!.hex);
   });
 
   test('a live card with CR-set tags (B5/B9/BC/BE): 1422-byte buffer to 91.213.5.2:1410', async () => {
-    const { server, port } = await withServer(() => {});
-    const card = new ScriptedCard();
-    card.issue(h(bip.live_open_channel_cr_tags!.hex));
-    const targets: string[] = [];
-    await drive(
-      card,
-      {
-        connect: (host, p) => {
-          targets.push(`${host}:${p}`);
-          return connect({ host: '127.0.0.1', port });
-        },
-      },
-      () => card.responses.length === 1,
-    );
-    server.close();
-    assert.deepEqual(targets, ['91.213.5.2:1410']);
-    assert.equal(hex(card.responses[0]!), '010301400302028281030100' + '38028100' + '350103' + '3902058e');
+    const { target, response } = await openOnce(h(bip.live_open_channel_cr_tags!.hex));
+    assert.deepEqual(target, ['91.213.5.2:1410']);
+    assert.equal(response, '010301400302028281030100' + '38028100' + '350103' + '3902058e');
   });
 
   test('a bare `3E 05` in background mode: 36 without a fallback; with one, TR at once and the link by channel status', async () => {

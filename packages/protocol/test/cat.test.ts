@@ -38,12 +38,9 @@ import {
   profileChannels,
   profileSupports,
 } from '@iotsafe/protocol';
-import { scp80Vectors } from '../../../test/helpers/vectors.js';
+import { scp80Expected } from '../../../test/helpers/vectors.js';
 
-const bip = scp80Vectors().find((v) => v.id === 'bip-proactive-and-terminal-responses')!.expected as Record<
-  string,
-  { hex: string }
->;
+const bip = scp80Expected('bip-proactive-and-terminal-responses');
 const h = hexToBytes;
 const hex = (b: Uint8Array) => bytesToHex(b).toLowerCase();
 

@@ -35,14 +35,11 @@ import {
   parseSetUpEventList,
 } from '@iotsafe/protocol';
 import { SeededRandom } from '../../../test/helpers/random.js';
-import { scp80Vectors } from '../../../test/helpers/vectors.js';
+import { scp80Expected } from '../../../test/helpers/vectors.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 102223);
 const INPUTS = Number(process.env.FUZZ_CAT_INPUTS ?? 100_000);
-const bip = scp80Vectors().find((v) => v.id === 'bip-proactive-and-terminal-responses')!.expected as Record<
-  string,
-  { hex?: string }
->;
+const bip = scp80Expected('bip-proactive-and-terminal-responses');
 
 function mutate(r: SeededRandom, input: Uint8Array): Uint8Array {
   const out = Uint8Array.from(input);

@@ -19,18 +19,13 @@ import {
   parseTargetedApplication,
   utf8,
 } from '@iotsafe/protocol';
-import { scp80Vectors } from '../../../test/helpers/vectors.js';
+import { scp80Expected } from '../../../test/helpers/vectors.js';
 
 const h = hexToBytes;
 const hex = (b: Uint8Array) => bytesToHex(b).toLowerCase();
-const trigger = scp80Vectors().find((v) => v.id === 'scp81-trigger-tlvs')!.expected as Record<
-  string,
-  { hex: string }
->;
-const dialog = (
-  scp80Vectors().find((v) => v.id === 'scp81-reference-http-session')!.expected as {
-    steps: { headers?: Record<string, string>; body?: string; status?: string }[];
-  }
+const trigger = scp80Expected('scp81-trigger-tlvs');
+const dialog = scp80Expected<{ steps: { headers?: Record<string, string>; body?: string }[] }>(
+  'scp81-reference-http-session',
 ).steps;
 
 /** A trigger around one session TLV, as the vectors give them on their own. */
