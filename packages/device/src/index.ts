@@ -1,4 +1,11 @@
 export { ApduPump, type GetResponseClass, type PumpOptions, type PumpResponse } from './apdu-pump.js';
+export { type ChannelEvents, TerminalChannel } from './bip/channel.js';
+export {
+  BipTerminal,
+  type BipTerminalOptions,
+  type BipTerminalStats,
+  runBipTerminal,
+} from './bip/terminal.js';
 export {
   type CsrRequest,
   createCsr,
