@@ -218,8 +218,9 @@ export class Tls12ClientHandshake {
   }
 
   private queueHandshake(flight: Flight, message: Uint8Array): void {
-    this.transcript.add(message);
-    flight.add(CONTENT_TYPE.HANDSHAKE, message, this.conn.writeProtection);
+    const framed = this.conn.frameHandshake?.(message) ?? message;
+    this.transcript.add(framed);
+    flight.add(CONTENT_TYPE.HANDSHAKE, framed, this.conn.writeProtection);
   }
 
   /**

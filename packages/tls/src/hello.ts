@@ -25,6 +25,8 @@ export interface ClientHello {
   legacyVersion: number;
   random: Uint8Array;
   sessionId: Uint8Array;
+  /** DTLS only: the cookie field after session_id (RFC 6347 §4.2.1), empty in a first ClientHello. */
+  dtlsCookie?: Uint8Array;
   cipherSuites: readonly number[];
   serverName?: string;
   /** supported_versions, best first (TLS 1.3 only). */
@@ -82,6 +84,7 @@ export function marshalClientHello(m: ClientHello): Uint8Array {
     u16(m.legacyVersion),
     m.random,
     vec8(m.sessionId),
+    m.dtlsCookie ? vec8(m.dtlsCookie) : new Uint8Array(0),
     vec16(u16List(m.cipherSuites)),
     vec8(u8(0)), // legacy_compression_methods: null only
     vec16(concatBytes(...clientHelloExtensions(m))),
@@ -95,12 +98,14 @@ export function bindersLength(m: ClientHello): number {
   return binders.length === 0 ? 0 : 2 + binders.reduce((n, b) => n + 1 + b.length, 0);
 }
 
-export function unmarshalClientHello(body: Uint8Array): ClientHello {
+/** `dtls`: the hello carries the DTLS cookie field (RFC 6347 §4.2.1). */
+export function unmarshalClientHello(body: Uint8Array, dtls = false): ClientHello {
   const r = new Reader(body);
   const legacyVersion = r.u16();
   const random = r.bytes(32);
   const sessionId = r.vector8();
   if (sessionId.length > 32) tlsFail('decode_error', 'session ID longer than 32 bytes');
+  const dtlsCookie = dtls ? r.vector8() : undefined;
   const suites = new Reader(r.vector16());
   if (suites.remaining % 2 !== 0) tlsFail('decode_error', 'odd-length cipher suite list');
   const cipherSuites: number[] = [];
@@ -109,7 +114,13 @@ export function unmarshalClientHello(body: Uint8Array): ClientHello {
   if (!compression.includes(0)) tlsFail('illegal_parameter', 'no null compression method');
   const e = readExtensions(r);
   r.end();
-  const hello: ClientHello = { legacyVersion, random, sessionId, cipherSuites };
+  const hello: ClientHello = {
+    legacyVersion,
+    random,
+    sessionId,
+    cipherSuites,
+    ...(dtlsCookie ? { dtlsCookie } : {}),
+  };
   const sni = e.get(EXTENSION.SERVER_NAME);
   if (sni) {
     const list = new Reader(new Reader(sni).vector16());
