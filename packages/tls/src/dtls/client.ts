@@ -39,6 +39,8 @@ export interface DtlsHandshakeStats {
   finishedSentAt?: number;
   /** Flights sent again after a timeout. */
   retransmissions: number;
+  /** HelloVerifyRequests answered (RFC 6347 §4.2.1). */
+  helloVerifyRequests: number;
   datagramsSent: number;
   bytesSent: number;
   datagramsReceived: number;
@@ -58,6 +60,7 @@ export class DtlsClient extends EventEmitter implements DtlsHandshakeConn {
     milliseconds: 0,
     startedAt: performance.now(),
     retransmissions: 0,
+    helloVerifyRequests: 0,
     datagramsSent: 0,
     bytesSent: 0,
     datagramsReceived: 0,
@@ -164,6 +167,10 @@ export class DtlsClient extends EventEmitter implements DtlsHandshakeConn {
 
   changeWriteCipher(cipher: RecordCipher): HalfConnection {
     return this.records.changeWriteCipher(cipher);
+  }
+
+  noteHelloVerifyRequest(): void {
+    this.handshakeStats.helloVerifyRequests++;
   }
 
   keylog(line: string): void {

@@ -29,6 +29,8 @@ export const DTLS_DEFAULT_SUITES: readonly number[] = [
 
 export interface DtlsHandshakeConn extends HandshakeConn {
   readonly options: DtlsConnectOptions;
+  /** Counts a HelloVerifyRequest (for the statistics). */
+  noteHelloVerifyRequest(): void;
 }
 
 export class DtlsClientHandshake {
@@ -94,6 +96,7 @@ export class DtlsClientHandshake {
             `the server answered ${cookies} ClientHellos with a HelloVerifyRequest (at most ${maxCookies} are accepted)`,
           );
         cookie = unmarshalHelloVerifyRequest(m.body).cookie;
+        this.conn.noteHelloVerifyRequest();
         continue;
       }
       if (m.type !== HANDSHAKE_TYPE.SERVER_HELLO)
