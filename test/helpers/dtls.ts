@@ -1,6 +1,7 @@
 // DTLS test helpers: a Type II SIM whose PSK the DTLS client uses through COMPUTE PRF, openssl s_server
 // in DTLS mode (its stdin is the way to send to the client: s_server has no echo mode for DTLS), and
 // one request/answer over a DtlsClient.
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { byLabel, IoTSafe, IoTSafeKeyOps, MemoryTransport } from '@iotsafe/device';
 import { bytesToHex, utf8 } from '@iotsafe/protocol';
@@ -12,9 +13,26 @@ import { serverPems } from './pki.js';
 
 export const PSK_IDENTITY = 'device-0001';
 
-/** A Type II SIM (PSK in a secret container) and its KeyOps: the TLS 1.2 master secret by COMPUTE PRF. */
-export async function typeTwoPsk() {
-  const sim = VirtualSim.inMemory(TYPE2_PROFILE);
+/**
+ * A Type II SIM (PSK in a secret container) and its KeyOps: the TLS 1.2 master secret by COMPUTE PRF.
+ * `printable`: a fresh PSK of letters and digits, for servers that take it as command-line text (libcoap).
+ */
+export async function typeTwoPsk({ printable = false } = {}) {
+  const letters = randomBytes(24).toString('base64url').replace(/[-_]/g, 'x');
+  const profile = printable
+    ? {
+        description: 'Type II with a printable PSK (tests)',
+        containers: [
+          {
+            class: 'secret' as const,
+            id: '01',
+            label: 'psk',
+            value: { hex: Buffer.from(letters).toString('hex') },
+          },
+        ],
+      }
+    : TYPE2_PROFILE;
+  const sim = VirtualSim.inMemory(profile);
   const psk = sim.containers().find((c) => c.objectClass === 'secret' && c.label === 'psk');
   if (psk?.objectClass !== 'secret' || !psk.value) throw new Error('no PSK in the Type II profile');
   const client = await IoTSafe.connect(new MemoryTransport(sim.card));
@@ -22,7 +40,13 @@ export async function typeTwoPsk() {
     offload: 'sign',
     psk: { identity: utf8(PSK_IDENTITY), secret: byLabel('psk') },
   });
-  return { sim, client, keyOps, pskHex: bytesToHex(psk.value) };
+  return {
+    sim,
+    client,
+    keyOps,
+    pskHex: bytesToHex(psk.value),
+    pskText: Buffer.from(psk.value).toString('latin1'),
+  };
 }
 
 /** openssl s_server -dtls1_2 on 127.0.0.1 (UDP); `listen`: the stateless cookie exchange (-listen). */
