@@ -89,7 +89,7 @@ class Association {
     }
     if (this.reassembler.peerRetransmitted) {
       this.reassembler.peerRetransmitted = false;
-      if (this.state !== 'hello') this.resend();
+      this.resend();
     }
   }
 
@@ -117,9 +117,7 @@ class Association {
           marshalHelloVerifyRequest({ serverVersion: DTLS12, cookie: this.cookie }),
           this.reassembler.expected - 1,
         );
-        this.lastFlight = [];
-        this.sendRecords([[CONTENT_TYPE.HANDSHAKE, hvr]]);
-        this.reassembler.expect(this.reassembler.expected);
+        this.sendFlight([[CONTENT_TYPE.HANDSHAKE, hvr]]);
         return;
       }
       this.seq = this.reassembler.expected - 1;
