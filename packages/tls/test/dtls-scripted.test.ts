@@ -102,3 +102,31 @@ test('a replayed record is dropped (delivered once); a record of an unknown epoc
     await server.close();
   }
 });
+
+test('network time: a SIM that takes 1 s for the master secret is not taken for loss (no retransmission)', async () => {
+  const server = await startScriptedDtlsServer({ psk: PSK });
+  try {
+    const inner = keyOps();
+    const psk = inner.psk!;
+    const slowSim = Object.assign(Object.create(inner), {
+      psk: {
+        ...psk,
+        tls12MasterSecret: async (labelAndSeed: Uint8Array, other?: Uint8Array) => {
+          await new Promise((resolve) => setTimeout(resolve, 1000));
+          return psk.tls12MasterSecret(labelAndSeed, other);
+        },
+      },
+    });
+    // 1 s of SIM time is ten initial timeouts: with wall-clock timers the ClientHello would go again.
+    const client = connectDtls({ port: server.port, keyOps: slowSim, retransmit: { initial: 150 } });
+    const retransmissions: unknown[] = [];
+    client.on('retransmit', (r) => retransmissions.push(r));
+    await client.ready();
+    assert.deepEqual(retransmissions, []);
+    assert.equal(client.handshakeStats.retransmissions, 0);
+    assert.ok(client.handshakeStats.milliseconds >= 1000);
+    await client.close();
+  } finally {
+    await server.close();
+  }
+});
