@@ -96,9 +96,7 @@ test(`${DATAGRAMS} mutated and random datagrams into handshaking clients: silent
   }
   // The corpus drove clients past the first ClientHello (a cookie answered, a flight sent).
   assert.ok(answered > 0, `${answered} of ${clients} clients answered something`);
-  process.stdout.write(
-    `# ${clients} clients, ${answered} answered, failures: ${JSON.stringify([...alerts])}\n`,
-  );
+  t.diagnostic(`${clients} clients, ${answered} answered, failures: ${JSON.stringify([...alerts])}`);
 });
 
 test(`${DATAGRAMS} datagrams into the record layer and reassembler alone: never an exception`, () => {
