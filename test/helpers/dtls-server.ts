@@ -40,12 +40,25 @@ export interface ScriptedDtlsServerOptions {
   helloVerifyStorm?: boolean;
   /** Changes the server's Finished verify_data before it is sent. */
   tamperFinished?: (verifyData: Uint8Array) => Uint8Array;
+  /**
+   * RFC 9146: the CID this server asks for when a client offers connection_id (one CID per server, so
+   * one such association at a time). Associations are then found by CID, and follow the client to a
+   * new address once a record from there authenticates.
+   */
+  connectionId?: Uint8Array;
 }
 
 export interface ScriptedDtlsServer {
   port: number;
   /** Datagrams received from clients, and HelloVerifyRequests sent. */
-  stats: { datagrams: number; helloVerifyRequests: number; handshakes: number; alerts: number[] };
+  stats: {
+    datagrams: number;
+    helloVerifyRequests: number;
+    handshakes: number;
+    alerts: number[];
+    /** Associations that moved to a new client address (by their CID). */
+    addressChanges: number;
+  };
   /** Sends `datagram` as is to the last client heard from (for replay tests). */
   sendRaw(datagram: Uint8Array): Promise<void>;
   /** The datagrams the server sent, in order. */
@@ -77,8 +90,11 @@ class Association {
     private readonly stats: ScriptedDtlsServer['stats'],
   ) {}
 
-  receive(datagram: Uint8Array): void {
-    for (const record of this.records.open(datagram)) {
+  /** `authenticated` hears how many records opened, before any is answered. */
+  receive(datagram: Uint8Array, authenticated: (count: number) => void = () => {}): void {
+    const records = this.records.open(datagram);
+    authenticated(records.length);
+    for (const record of records) {
       if (record.type === CONTENT_TYPE.APPLICATION_DATA)
         this.sendRecords([[CONTENT_TYPE.APPLICATION_DATA, record.content]]);
       else if (record.type === CONTENT_TYPE.ALERT) this.stats.alerts.push(record.content[1]!);
@@ -131,7 +147,12 @@ class Association {
         cipherSuite: this.suite.code,
         extendedMasterSecret: true,
         renegotiationInfo: new Uint8Array(0),
+        ...(hello.connectionId && this.options.connectionId
+          ? { connectionId: this.options.connectionId }
+          : {}),
       });
+      if (hello.connectionId && this.options.connectionId)
+        this.records.useConnectionIds(this.options.connectionId, hello.connectionId);
       flight.push([CONTENT_TYPE.HANDSHAKE, this.frame(serverHello)]);
       if (this.suite.keyExchange === 'ecdhe_psk') {
         this.ecdh = createECDH('prime256v1');
@@ -235,23 +256,45 @@ export async function startScriptedDtlsServer(
     helloVerifyRequests: 0,
     handshakes: 0,
     alerts: [],
+    addressChanges: 0,
   };
   const sent: Uint8Array[] = [];
   let last: RemoteInfo | undefined;
-  const sendTo = (to: RemoteInfo) => (datagram: Uint8Array) => {
-    sent.push(datagram);
-    socket.send(datagram, to.port, to.address);
-  };
+  const peers = new Map<Association, RemoteInfo>();
+  const byCid = new Map<string, Association>();
+  const cid = options.connectionId;
   socket.on('message', (data: Buffer, from) => {
     stats.datagrams++;
     last = from;
     const key = `${from.address}:${from.port}`;
-    let association = associations.get(key);
+    // RFC 9146 §6: a CID record names its association, whatever address it comes from.
+    const named =
+      cid && data[0] === 25 ? byCid.get(data.subarray(11, 11 + cid.length).toString('hex')) : undefined;
+    let association = named ?? associations.get(key);
     if (!association) {
-      association = new Association(options, suite, cookie, sendTo(from), stats);
+      const created = new Association(
+        options,
+        suite,
+        cookie,
+        (datagram) => {
+          sent.push(datagram);
+          const to = peers.get(created)!;
+          socket.send(datagram, to.port, to.address);
+        },
+        stats,
+      );
+      association = created;
       associations.set(key, association);
+      peers.set(association, from);
+      if (cid) byCid.set(Buffer.from(cid).toString('hex'), association);
     }
-    association.receive(new Uint8Array(data));
+    const found = association;
+    found.receive(new Uint8Array(data), (authenticated) => {
+      if (!named || authenticated === 0) return;
+      const before = peers.get(found)!;
+      if (before.port !== from.port || before.address !== from.address) stats.addressChanges++;
+      peers.set(found, from);
+    });
   });
   await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
   return {

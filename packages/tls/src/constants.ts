@@ -41,6 +41,7 @@ export const EXTENSION = {
   CERTIFICATE_AUTHORITIES: 47,
   SIGNATURE_ALGORITHMS_CERT: 50,
   KEY_SHARE: 51,
+  CONNECTION_ID: 54, // RFC 9146 (DTLS 1.2; the drafts' 53 is obsolete)
   RENEGOTIATION_INFO: 0xff01, // RFC 5746
 } as const;
 

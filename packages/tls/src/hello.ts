@@ -43,6 +43,8 @@ export interface ClientHello {
   alpn?: readonly string[];
   cookie?: Uint8Array;
   pskModes?: readonly number[];
+  /** DTLS 1.2 connection_id (RFC 9146 §3): the CID the client wants records to it to carry. */
+  connectionId?: Uint8Array;
   /** pre_shared_key, always the last extension (§4.2.11). */
   preSharedKey?: { identities: readonly PskIdentity[]; binders: readonly Uint8Array[] };
 }
@@ -66,6 +68,7 @@ function clientHelloExtensions(m: ClientHello): Uint8Array[] {
     out.push(extension(EXTENSION.KEY_SHARE, vec16(concatBytes(...m.keyShares.map(keyShareEntry)))));
   if (m.alpn?.length) out.push(extension(EXTENSION.ALPN, alpnBody(m.alpn)));
   if (m.cookie) out.push(extension(EXTENSION.COOKIE, vec16(m.cookie)));
+  if (m.connectionId) out.push(extension(EXTENSION.CONNECTION_ID, vec8(m.connectionId)));
   if (m.pskModes) out.push(extension(EXTENSION.PSK_KEY_EXCHANGE_MODES, vec8(Uint8Array.from(m.pskModes))));
   if (m.preSharedKey) {
     const identities = vec16(
@@ -156,6 +159,8 @@ export function unmarshalClientHello(body: Uint8Array, dtls = false): ClientHell
   }
   const cookie = e.get(EXTENSION.COOKIE);
   if (cookie) hello.cookie = new Reader(cookie).vector16();
+  const cid = e.get(EXTENSION.CONNECTION_ID);
+  if (cid) hello.connectionId = readConnectionId(cid);
   const modes = e.get(EXTENSION.PSK_KEY_EXCHANGE_MODES);
   if (modes) hello.pskModes = [...new Reader(modes).vector8()];
   const psk = e.get(EXTENSION.PRE_SHARED_KEY);
@@ -199,6 +204,8 @@ export interface ServerHello {
   extendedMasterSecret?: boolean;
   renegotiationInfo?: Uint8Array;
   ecPointFormats?: readonly number[];
+  /** DTLS 1.2 connection_id (RFC 9146 §3): the CID the server wants records to it to carry. */
+  connectionId?: Uint8Array;
   /** Extension types in the order received (unmarshal only). */
   extensionTypes?: readonly number[];
 }
@@ -217,6 +224,7 @@ export function marshalServerHello(m: Omit<ServerHello, 'helloRetryRequest'>): U
   if (m.renegotiationInfo) e.push(extension(EXTENSION.RENEGOTIATION_INFO, vec8(m.renegotiationInfo)));
   if (m.ecPointFormats)
     e.push(extension(EXTENSION.EC_POINT_FORMATS, vec8(Uint8Array.from(m.ecPointFormats))));
+  if (m.connectionId) e.push(extension(EXTENSION.CONNECTION_ID, vec8(m.connectionId)));
   const body = concatBytes(
     u16(m.legacyVersion),
     m.random,
@@ -284,5 +292,15 @@ export function unmarshalServerHello(body: Uint8Array): ServerHello {
   }
   const formats = e.get(EXTENSION.EC_POINT_FORMATS);
   if (formats) hello.ecPointFormats = [...new Reader(formats).vector8()];
+  const cid = e.get(EXTENSION.CONNECTION_ID);
+  if (cid) hello.connectionId = readConnectionId(cid);
   return hello;
+}
+
+/** ConnectionId: opaque cid<0..2^8-1> (RFC 9146 §3). */
+function readConnectionId(body: Uint8Array): Uint8Array {
+  const r = new Reader(body);
+  const cid = r.vector8();
+  r.end();
+  return cid;
 }

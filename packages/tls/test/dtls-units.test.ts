@@ -129,6 +129,48 @@ describe('record layer', () => {
   });
 });
 
+test('a CID record (RFC 9146 §4, §5): type 25, the CID in the header, the real type inside, its own AAD', () => {
+  const suite = suite12ByCode(0xc0a8)!;
+  const cid = Uint8Array.of(0xc1, 0xd2, 0xc3);
+  const writer = new DatagramRecordLayer();
+  const reader = new DatagramRecordLayer();
+  writer.useConnectionIds(new Uint8Array(0), cid);
+  reader.useConnectionIds(cid, new Uint8Array(0));
+  writer.changeWriteCipher(new Tls12RecordCipher(suite, KEY, SALT));
+  reader.changeReadCipher(new Tls12RecordCipher(suite, KEY, SALT));
+  const record = writer.seal(CONTENT_TYPE.APPLICATION_DATA, new TextEncoder().encode('coap'));
+  assert.equal(record[0], 25);
+  assert.deepEqual([...record.subarray(11, 14)], [...cid]);
+  assert.equal(record.readUInt16BE(14), 8 + 5 + 8);
+  const explicit = record.subarray(16, 24);
+  assert.deepEqual([...explicit], [...record.subarray(3, 11)]);
+  // seq_num_placeholder ‖ tls12_cid ‖ cid_length ‖ tls12_cid ‖ version ‖ epoch ‖ seq ‖ cid ‖ inner length
+  const aad = Buffer.concat([
+    Buffer.alloc(8, 0xff),
+    Buffer.of(25, 3, 25),
+    record.subarray(1, 11),
+    cid,
+    Buffer.of(0, 5),
+  ]);
+  const decipher = createDecipheriv('aes-128-ccm' as 'aes-128-gcm', KEY, Buffer.concat([SALT, explicit]), {
+    authTagLength: 8,
+  } as never) as ReturnType<typeof createDecipheriv> & {
+    setAAD(a: Uint8Array, o?: object): void;
+    setAuthTag(t: Uint8Array): void;
+  };
+  decipher.setAuthTag(record.subarray(record.length - 8));
+  decipher.setAAD(aad, { plaintextLength: 5 });
+  const inner = Buffer.concat([decipher.update(record.subarray(24, 29)), decipher.final()]);
+  assert.deepEqual([...inner], [...Buffer.from('coap'), 23], 'DTLSInnerPlaintext: content ‖ real type');
+  const opened = reader.open(record);
+  assert.equal(opened[0]!.type, 23);
+  assert.equal(Buffer.from(opened[0]!.content).toString(), 'coap');
+  const other = Buffer.from(record);
+  other[12]! ^= 1;
+  assert.equal(reader.open(other).length, 0);
+  assert.equal(reader.discarded.foreignCid, 1);
+});
+
 describe('handshake fragmentation and reassembly (RFC 6347 §4.2.3)', () => {
   const message = toDtlsHandshake(
     handshakeMessage(

@@ -169,6 +169,14 @@ export class DtlsClient extends EventEmitter implements DtlsHandshakeConn {
     return this.records.changeWriteCipher(cipher);
   }
 
+  /** The connection IDs in use (RFC 9146), once the ServerHello agreed on them. */
+  connectionIds?: { ours: Uint8Array; theirs: Uint8Array };
+
+  useConnectionIds(ours: Uint8Array, theirs: Uint8Array): void {
+    this.connectionIds = { ours, theirs };
+    this.records.useConnectionIds(ours, theirs);
+  }
+
   noteHelloVerifyRequest(): void {
     this.handshakeStats.helloVerifyRequests++;
   }

@@ -31,13 +31,26 @@ export interface DtlsHandshakeConn extends HandshakeConn {
   readonly options: DtlsConnectOptions;
   /** Counts a HelloVerifyRequest (for the statistics). */
   noteHelloVerifyRequest(): void;
+  /** RFC 9146: the CIDs agreed, used from the first protected epoch on. */
+  useConnectionIds(ours: Uint8Array, theirs: Uint8Array): void;
+}
+
+/** The CID we ask the server to put on records to us (RFC 9146 §3), from the connectionId option. */
+function ourConnectionId(option: DtlsConnectOptions['connectionId']): Uint8Array | undefined {
+  if (option === undefined || option === false) return undefined;
+  if (option === true) return new Uint8Array(randomBytes(8));
+  if (option.length > 255) tlsFail('internal_error', 'a connection ID is at most 255 bytes');
+  return option;
 }
 
 export class DtlsClientHandshake {
   private readonly transcript = new Transcript();
   private readonly clientRandom = new Uint8Array(randomBytes(32));
+  private readonly connectionId: Uint8Array | undefined;
 
-  constructor(private readonly conn: DtlsHandshakeConn) {}
+  constructor(private readonly conn: DtlsHandshakeConn) {
+    this.connectionId = ourConnectionId(conn.options.connectionId);
+  }
 
   async run(): Promise<Established> {
     const offer = this.decideOffer();
@@ -109,6 +122,10 @@ export class DtlsClientHandshake {
       const suite = suite12ByCode(hello.cipherSuite);
       if (!suite || !suites.includes(hello.cipherSuite))
         tlsFail('illegal_parameter', 'the server chose a cipher suite that was not offered');
+      if (hello.connectionId !== undefined) {
+        if (!this.connectionId) tlsFail('unsupported_extension', 'a connection_id that was not offered');
+        this.conn.useConnectionIds(this.connectionId!, hello.connectionId);
+      }
       this.transcript.hash = suite!.hash;
       this.transcript.add(clientHello);
       this.transcript.add(m.raw);
@@ -138,6 +155,7 @@ export class DtlsClientHandshake {
         extendedMasterSecret: true,
         renegotiationInfo: new Uint8Array(0),
         ...(options.alpnProtocols ? { alpn: options.alpnProtocols } : {}),
+        ...(this.connectionId ? { connectionId: this.connectionId } : {}),
       }),
     );
     const flight = new Flight();

@@ -44,6 +44,12 @@ export interface DtlsConnectOptions
   maxHelloVerifyRequests?: number;
   /** Anti-replay window width in records (RFC 6347 §4.1.2.6; default 64). */
   replayWindow?: number;
+  /**
+   * Connection ID (RFC 9146): true asks the server for an 8-byte random CID on its records to us, bytes
+   * ask for those; the server's CID goes on ours when it sends one. The association then survives our
+   * address changing (a NAT rebinding). Default off.
+   */
+  connectionId?: boolean | Uint8Array;
 }
 
 export const DEFAULT_MTU = 1152;
