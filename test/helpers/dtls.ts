@@ -70,8 +70,10 @@ export async function exchangeWithOpenssl(
   options: DtlsConnectOptions,
   message = 'ping from the device',
   answer = 'pong from openssl',
+  onClient: (client: DtlsClient) => void = () => {},
 ) {
   const client = connectDtls({ host: '127.0.0.1', port: server.port, ...options });
+  onClient(client);
   try {
     await client.ready();
     await client.send(utf8(`${message}\n`));

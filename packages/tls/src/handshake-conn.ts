@@ -70,6 +70,8 @@ export interface Established {
   verdictPending: boolean;
   /** KeyOps.afterFlight's work (closing SIM sessions), running while the server answers. */
   keyOpsReleased?: Promise<void>;
+  /** TLS 1.2 with keepSession: the server's session ID and the master secret, for an abbreviated handshake. */
+  tls12Session?: { sessionId: Uint8Array; masterSecret: Uint8Array };
   /** TLS 1.3: what tickets after the handshake turn into sessions with (§4.6.1). */
   resumption?: { suite: CipherSuiteInfo; resumptionMaster: Uint8Array };
 }

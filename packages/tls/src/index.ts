@@ -6,6 +6,7 @@ export { DtlsError, type DtlsErrorCode } from './dtls/errors.js';
 export { DTLS_DEFAULT_SUITES } from './dtls/handshake.js';
 export type { DatagramLink, DtlsConnectOptions } from './dtls/options.js';
 export { RETRANSMIT_DEFAULTS, type RetransmitOptions } from './dtls/retransmit.js';
+export type { DtlsSession } from './dtls/session.js';
 export { TlsError } from './errors.js';
 export {
   deriveSecret,

@@ -8,7 +8,12 @@ import { EventEmitter } from 'node:events';
 import { ALERT, type AlertName, CONTENT_TYPE, HANDSHAKE_TYPE } from '../constants.js';
 import { explainAlert } from '../diagnostics.js';
 import { TlsError } from '../errors.js';
-import type { Established, HandshakeDiagnostics, HandshakeEvent } from '../handshake-conn.js';
+import {
+  type Established,
+  type HandshakeDiagnostics,
+  type HandshakeEvent,
+  serverName,
+} from '../handshake-conn.js';
 import { type KeyOps, SoftwareKeyOps } from '../keyops.js';
 import type { TlsVersionName } from '../options.js';
 import type { Flight } from '../record/flight.js';
@@ -27,6 +32,7 @@ import {
 import { pausingKeyOps } from './paused-keyops.js';
 import { DatagramRecordLayer, DTLS12, type DtlsRecord } from './record-layer.js';
 import { RetransmitTimer } from './retransmit.js';
+import type { DtlsSession } from './session.js';
 import { UdpLink } from './udp.js';
 
 export interface DtlsHandshakeStats {
@@ -77,6 +83,7 @@ export class DtlsClient extends EventEmitter implements DtlsHandshakeConn {
   private inbox: DtlsRecord[] = [];
   private waiter?: { resolve: () => void; reject: (error: Error) => void };
   private flight?: Flight;
+  private finalFlight?: Flight;
   private nextMessageSeq = 0;
   private changeCipherSpecSeen = false;
   private established?: Established;
@@ -132,6 +139,9 @@ export class DtlsClient extends EventEmitter implements DtlsHandshakeConn {
     this.mark('connected');
     const established = await new DtlsClientHandshake(this).run();
     this.retransmit.stop();
+    // In an abbreviated handshake our flight is the last: it goes again only when the server repeats
+    // its own, which says ours was lost (RFC 6347 §4.2.4).
+    this.finalFlight = established.sessionReused ? this.flight : undefined;
     this.flight = undefined;
     await established.keyOpsReleased;
     if (this.state !== 'handshake') return;
@@ -144,7 +154,26 @@ export class DtlsClient extends EventEmitter implements DtlsHandshakeConn {
     this.handshakeStats.retransmissions = this.retransmit.total;
     this.settleReadiness.resolve();
     this.emit('secureConnect');
+    const kept = established.tls12Session;
+    if (kept) {
+      const name = serverName(this.options);
+      const session: DtlsSession = {
+        sessionId: kept.sessionId,
+        masterSecret: kept.masterSecret,
+        cipherSuite: established.cipher.code,
+        ...(name ? { servername: name } : {}),
+        peerChain: established.peerChain.map((c) => new Uint8Array(c.raw)),
+        authorized: established.authorized,
+        createdAt: Date.now(),
+      };
+      process.nextTick(() => this.emit('session', session));
+    }
     this.pump();
+  }
+
+  /** True when the server took the offered session (an abbreviated handshake). */
+  isSessionReused(): boolean {
+    return this.established?.sessionReused ?? false;
   }
 
   mark(event: HandshakeEvent): void {
@@ -313,6 +342,8 @@ export class DtlsClient extends EventEmitter implements DtlsHandshakeConn {
         } else if (record.type === CONTENT_TYPE.ALERT) this.handleAlert(record.content);
         else if (record.type === CONTENT_TYPE.HANDSHAKE) {
           this.reassembler.push(record.content);
+          if (this.reassembler.peerRetransmitted && this.finalFlight) this.transmit(this.finalFlight);
+          this.reassembler.peerRetransmitted = false;
           for (let m = this.reassembler.next(); m; m = this.reassembler.next()) this.onPostHandshake(m);
         }
       }

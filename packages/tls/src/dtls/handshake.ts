@@ -18,6 +18,7 @@ import { DtlsError } from './errors.js';
 import { unmarshalHelloVerifyRequest } from './messages.js';
 import { DEFAULT_MAX_HELLO_VERIFY, type DtlsConnectOptions } from './options.js';
 import { DTLS12 } from './record-layer.js';
+import { type DtlsSession, resumeSession, sessionTaken } from './session.js';
 
 /**
  * The suites offered by default, best first: the RFC 7925 mandatory CCM_8 suites (§4.2, §5.3), their
@@ -47,9 +48,16 @@ export class DtlsClientHandshake {
   private readonly transcript = new Transcript();
   private readonly clientRandom = new Uint8Array(randomBytes(32));
   private readonly connectionId: Uint8Array | undefined;
+  /** The session offered for resumption: for this server, of a suite the options allow. */
+  private readonly session: DtlsSession | undefined;
 
   constructor(private readonly conn: DtlsHandshakeConn) {
     this.connectionId = ourConnectionId(conn.options.connectionId);
+    const session = conn.options.dtlsSession;
+    const allowed =
+      !conn.options.cipherSuites || conn.options.cipherSuites.includes(session?.cipherSuite ?? -1);
+    this.session =
+      session && allowed && session.servername === serverName(conn.options) ? session : undefined;
   }
 
   async run(): Promise<Established> {
@@ -57,12 +65,13 @@ export class DtlsClientHandshake {
     const hello = await this.exchangeHellos(offer);
     const suite = suite12ByCode(hello.cipherSuite)!;
     this.conn.version = 'TLSv1.2';
+    const start = { transcript: this.transcript, clientRandom: this.clientRandom, hello, suite };
+    if (sessionTaken(this.session, hello))
+      return resumeSession(this.conn, { ...start, session: this.session });
     return new Tls12ClientHandshake(this.conn, {
-      transcript: this.transcript,
-      clientRandom: this.clientRandom,
-      hello,
-      suite,
+      ...start,
       offeredGroups: offer.groups,
+      keepSession: true,
     }).run();
   }
 
@@ -76,7 +85,8 @@ export class DtlsClientHandshake {
       .map((code) => suite12ByCode(code))
       .filter((s): s is Suite12 => s !== undefined)
       .filter((s) => (isSignedKeyExchange(s.keyExchange) ? certificates : pskFor12 && psk!.hash === s.hash));
-    if (suites.length === 0) tlsFail('internal_error', 'no DTLS cipher suite to offer with these keys');
+    if (suites.length === 0 && !this.session)
+      tlsFail('internal_error', 'no DTLS cipher suite to offer with these keys');
     const groups = (options.groups ?? keyOps.groups).filter((g) => keyOps.groups.includes(g));
     const needsGroups = suites.some((s) => s.keyExchange !== 'psk');
     if (needsGroups && groups.length === 0) tlsFail('internal_error', 'no ECDHE group to offer');
@@ -87,7 +97,10 @@ export class DtlsClientHandshake {
       ...(keyOps.groupsLimitedBy ? { groupsLimitedBy: keyOps.groupsLimitedBy } : {}),
       schemes: SERVER_SIGNATURE_SCHEMES,
     });
-    return { suites: suites.map((s) => s.code), groups };
+    const codes = suites.map((s) => s.code);
+    // The session's suite is offered even when these keys could not do a full handshake with it.
+    if (this.session && !codes.includes(this.session.cipherSuite)) codes.unshift(this.session.cipherSuite);
+    return { suites: codes, groups };
   }
 
   /**
@@ -143,7 +156,7 @@ export class DtlsClientHandshake {
       marshalClientHello({
         legacyVersion: DTLS12,
         random: this.clientRandom,
-        sessionId: new Uint8Array(0),
+        sessionId: this.session?.sessionId ?? new Uint8Array(0),
         dtlsCookie: cookie,
         cipherSuites: suites,
         ...(name !== undefined ? { serverName: name } : {}),

@@ -2,6 +2,7 @@
 // the path MTU, the retransmission timers, the cookie bound, the replay window — each with its source.
 import type { ConnectOptions } from '../options.js';
 import type { RetransmitOptions } from './retransmit.js';
+import type { DtlsSession } from './session.js';
 
 /** A datagram socket to run DTLS over: the CoAP package's UdpTransport is one, as is any object so shaped. */
 export interface DatagramLink {
@@ -50,6 +51,11 @@ export interface DtlsConnectOptions
    * address changing (a NAT rebinding). Default off.
    */
   connectionId?: boolean | Uint8Array;
+  /**
+   * A session from an earlier association's 'session' event: offered by its ID (RFC 5246 §7.3); when
+   * the server takes it, the handshake is abbreviated (no certificate, no signature, no SIM operation).
+   */
+  dtlsSession?: DtlsSession;
 }
 
 export const DEFAULT_MTU = 1152;
