@@ -46,6 +46,8 @@ export interface ScriptedDtlsServerOptions {
    * new address once a record from there authenticates.
    */
   connectionId?: Uint8Array;
+  /** Echo application data (default true; a benchmark sink turns it off). */
+  echo?: boolean;
 }
 
 export interface ScriptedDtlsServer {
@@ -95,8 +97,9 @@ class Association {
     const records = this.records.open(datagram);
     authenticated(records.length);
     for (const record of records) {
-      if (record.type === CONTENT_TYPE.APPLICATION_DATA)
-        this.sendRecords([[CONTENT_TYPE.APPLICATION_DATA, record.content]]);
+      if (record.type === CONTENT_TYPE.APPLICATION_DATA) {
+        if (this.options.echo !== false) this.sendRecords([[CONTENT_TYPE.APPLICATION_DATA, record.content]]);
+      }
       else if (record.type === CONTENT_TYPE.ALERT) this.stats.alerts.push(record.content[1]!);
       else if (record.type === CONTENT_TYPE.CHANGE_CIPHER_SPEC && this.keys) {
         for (const early of this.records.changeReadCipher(this.keys.client))

@@ -3,7 +3,7 @@
 // one request/answer over a DtlsClient.
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { byLabel, IoTSafe, IoTSafeKeyOps, MemoryTransport } from '@iotsafe/device';
+import { byLabel, IoTSafe, IoTSafeKeyOps, type LatencyModel, MemoryTransport } from '@iotsafe/device';
 import { bytesToHex, utf8 } from '@iotsafe/protocol';
 import { TYPE2_PROFILE, VirtualSim } from '@iotsafe/sim';
 import { connectDtls, type DtlsClient, type DtlsConnectOptions } from '@iotsafe/tls';
@@ -15,9 +15,10 @@ export const PSK_IDENTITY = 'device-0001';
 
 /**
  * A Type II SIM (PSK in a secret container) and its KeyOps: the TLS 1.2 master secret by COMPUTE PRF.
- * `printable`: a fresh PSK of letters and digits, for servers that take it as command-line text (libcoap).
+ * `printable`: a fresh PSK of letters and digits, for servers that take it as command-line text (libcoap);
+ * `latency`: a card + link latency model (modemSimLatency).
  */
-export async function typeTwoPsk({ printable = false } = {}) {
+export async function typeTwoPsk({ printable = false, latency }: { printable?: boolean; latency?: LatencyModel } = {}) {
   const letters = randomBytes(24).toString('base64url').replace(/[-_]/g, 'x');
   const profile = printable
     ? {
@@ -35,7 +36,7 @@ export async function typeTwoPsk({ printable = false } = {}) {
   const sim = VirtualSim.inMemory(profile);
   const psk = sim.containers().find((c) => c.objectClass === 'secret' && c.label === 'psk');
   if (psk?.objectClass !== 'secret' || !psk.value) throw new Error('no PSK in the Type II profile');
-  const client = await IoTSafe.connect(new MemoryTransport(sim.card));
+  const client = await IoTSafe.connect(new MemoryTransport(sim.card, latency));
   const keyOps = await IoTSafeKeyOps.create(client, {
     offload: 'sign',
     psk: { identity: utf8(PSK_IDENTITY), secret: byLabel('psk') },
