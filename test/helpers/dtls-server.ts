@@ -99,8 +99,7 @@ class Association {
     for (const record of records) {
       if (record.type === CONTENT_TYPE.APPLICATION_DATA) {
         if (this.options.echo !== false) this.sendRecords([[CONTENT_TYPE.APPLICATION_DATA, record.content]]);
-      }
-      else if (record.type === CONTENT_TYPE.ALERT) this.stats.alerts.push(record.content[1]!);
+      } else if (record.type === CONTENT_TYPE.ALERT) this.stats.alerts.push(record.content[1]!);
       else if (record.type === CONTENT_TYPE.CHANGE_CIPHER_SPEC && this.keys) {
         for (const early of this.records.changeReadCipher(this.keys.client))
           this.take(early.type, early.content);

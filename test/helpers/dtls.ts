@@ -18,7 +18,13 @@ export const PSK_IDENTITY = 'device-0001';
  * `printable`: a fresh PSK of letters and digits, for servers that take it as command-line text (libcoap);
  * `latency`: a card + link latency model (modemSimLatency).
  */
-export async function typeTwoPsk({ printable = false, latency }: { printable?: boolean; latency?: LatencyModel } = {}) {
+export async function typeTwoPsk({
+  printable = false,
+  latency,
+}: {
+  printable?: boolean;
+  latency?: LatencyModel;
+} = {}) {
   const letters = randomBytes(24).toString('base64url').replace(/[-_]/g, 'x');
   const profile = printable
     ? {
