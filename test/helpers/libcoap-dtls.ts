@@ -5,7 +5,7 @@
 import { createSocket } from 'node:dgram';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CoapClient } from '@iotsafe/coap';
+import { awaitCoapPing } from './libcoap.js';
 import { freePort, peerAvailable, startPeer } from './peers.js';
 
 export const LIBCOAP_DTLS_BACKENDS = ['openssl', 'gnutls'] as const;
@@ -63,22 +63,6 @@ export async function startLibcoapDtlsServer(
   }
   const binary = `coap-server-${backend}`;
   const peer = await startPeer(binary, binary, args, () => true);
-  const client = await CoapClient.connect(`coap://127.0.0.1:${port}`, {
-    transmission: { ackTimeout: 50, maxRetransmit: 0 },
-  });
-  try {
-    for (let attempt = 0; ; attempt++) {
-      if (peer.child.exitCode !== null) throw new Error(`${binary} exited: ${peer.output()}`);
-      try {
-        await client.ping();
-        break;
-      } catch (error) {
-        if (attempt >= 100)
-          throw new Error(`${binary} does not answer a ping: ${peer.output()}`, { cause: error });
-      }
-    }
-  } finally {
-    await client.close();
-  }
+  await awaitCoapPing(port, peer, binary);
   return { dtlsPort: port + 1, output: peer.output, stop: peer.stop };
 }

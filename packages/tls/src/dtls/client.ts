@@ -6,7 +6,7 @@
 import type { X509Certificate } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { ALERT, type AlertName, CONTENT_TYPE, HANDSHAKE_TYPE } from '../constants.js';
-import { explainAlert } from '../diagnostics.js';
+import { peerAlertError } from '../diagnostics.js';
 import { TlsError } from '../errors.js';
 import {
   type Established,
@@ -372,14 +372,7 @@ export class DtlsClient extends EventEmitter implements DtlsHandshakeConn {
       throw new TlsError('close_notify', 'the server closed the association during the handshake', true);
     }
     if (level !== 2) return;
-    const entry = Object.entries(ALERT).find(([, v]) => v === description);
-    const name = (entry?.[0] ?? 'internal_error') as AlertName;
-    throw new TlsError(
-      name,
-      explainAlert(name, description, this.diagnostics),
-      true,
-      entry ? undefined : description,
-    );
+    throw peerAlertError(description, this.diagnostics);
   }
 
   // --- the application's side ---
