@@ -16,6 +16,7 @@ import {
 import { type Container, TYPE1_PROFILE, VirtualSim } from '@iotsafe/sim';
 import { GP_TEST_KEYS } from '../test/helpers/cards.js';
 import { coapBenchmarks } from './coap.js';
+import { dtlsBenchmarks } from './dtls.js';
 import { measure, printTable } from './harness.js';
 import { otaBenchmarks } from './ota.js';
 import { tlsBenchmarks } from './tls.js';
@@ -176,3 +177,4 @@ await tlsLatencyBenchmarks();
 await otaBenchmarks();
 await transportBenchmarks();
 await coapBenchmarks();
+await dtlsBenchmarks();
