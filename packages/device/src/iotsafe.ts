@@ -1,4 +1,4 @@
-// The IoT SAFE client (spec/iotsafe.md §3, §10): a typed method per command, objects addressed by ID or
+// The IoT SAFE client (GSMA IoT.05): a typed method per command, objects addressed by ID or
 // label, session hygiene (close before open, always close, recover a session a crash left open), and
 // parsers that accept every real-applet variant the virtual SIM's personalities reproduce.
 import {

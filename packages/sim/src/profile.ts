@@ -1,5 +1,5 @@
 // The profile file that declares a SIM's containers and their contents (docs/profile.md). Names are
-// spelled out in the file; the applet's byte values (spec/iotsafe.md §4.2) are derived here.
+// spelled out in the file; the applet's byte values (GSMA IoT.05 object attributes) are derived here.
 import { createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
 import {
   ACCESS,

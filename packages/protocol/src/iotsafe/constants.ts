@@ -1,4 +1,5 @@
-// IoT SAFE (GSMA IoT.05) constants. Sources and confidence: spec/iotsafe.md §1.1, §3, §4.2.
+// IoT SAFE (GSMA IoT.05) constants: AIDs, INS codes and object attributes (docs/personalities.md
+// names where real applets differ).
 import type { HashAlgorithm } from '../crypto/hash.js';
 
 /** Standard GSMA IoT SAFE applet AID (RID A000000559 = GSMA) [cross-confirmed]. */

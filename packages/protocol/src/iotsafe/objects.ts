@@ -1,4 +1,4 @@
-// Object references and object descriptors (GET DATA P1=01 and C1–C4; spec/iotsafe.md §3.2, §4).
+// Object references and object descriptors (GET DATA P1=01 and C1–C4; GSMA IoT.05, GET DATA and the object model).
 import { concatBytes, FormatError, fromUtf8, readUintBe, u16be, utf8 } from '../bytes.js';
 import {
   ID_TAG,

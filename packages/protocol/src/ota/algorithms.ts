@@ -1,4 +1,4 @@
-// SCP80 algorithms (ETSI TS 102 225 §5.1, spec/scp80-81.md §1.3, §1.6): the KIc/KID coding, CBC
+// SCP80 algorithms (ETSI TS 102 225 §5.1.1–§5.1.2): the KIc/KID coding, CBC
 // ciphering with a zero ICV, the cryptographic checksum (DES/3DES CBC-MAC over 00-padding, AES-CMAC
 // truncated to 8 bytes) and the redundancy checks (CRC-16/X.25, CRC-32).
 import { createCipheriv, createDecipheriv } from 'node:crypto';

@@ -1,4 +1,4 @@
-// Remote command structures of ETSI TS 102 226 §5 (spec/scp80-81.md §3): the compact format (C-APDUs
+// Remote command structures of ETSI TS 102 226 §5.1 and §5.2: the compact format (C-APDUs
 // back to back; the response is count ‖ last SW ‖ last data) and the expanded format (command scripting
 // template AA/AE of C-APDU TLVs 22; response template AB/AF of R-APDU TLVs 23), with BER lengths.
 import { type CommandApdu, encodeCommandApdu } from '../apdu.js';

@@ -1,4 +1,4 @@
-// SMS-PP for OTA (spec/scp80-81.md §4): SMS-DELIVER and SMS-SUBMIT TPDUs (3GPP TS 23.040 §9.2.2),
+// SMS-PP for OTA (3GPP TS 31.115 §4, TS 31.111 §7.1): SMS-DELIVER and SMS-SUBMIT TPDUs (3GPP TS 23.040 §9.2.2),
 // the user data header with the command/response packet identifiers (IEI 70/71) and concatenation
 // (IEI 00 8-bit, IEI 08 16-bit references), splitting and reassembly, and the ENVELOPE (SMS-PP DATA
 // DOWNLOAD, TS 31.111 §7.1) that carries an SMS-DELIVER to the card.
@@ -364,7 +364,7 @@ export function decodeSmsPpDownload(envelopeData: Uint8Array): Uint8Array {
 
 /**
  * The proactive command SEND SHORT MESSAGE (TS 102 223 §6.6.9) that carries a PoR as an SMS-SUBMIT
- * (spec/scp80-81.md §4.4): command details 01 13 00, UICC → network, an empty alpha identifier.
+ * (a PoR by SMS-SUBMIT, 3GPP TS 31.115 §4): command details 01 13 00, UICC → network, an empty alpha identifier.
  */
 export function encodeSendShortMessage(submitTpdu: Uint8Array): Uint8Array {
   return encodeBerTlv(

@@ -1,6 +1,6 @@
 // An emulated cellular modem in front of a card, answering AT commands (3GPP TS 27.007 §8.17 CSIM,
-// §8.45–8.47 CCHO/CGLA/CCHC), with presets for the behaviours field reports describe (spec/iotsafe.md
-// §6.1). Text in, text out: attach it to a pty (iotsafe sim serve --modem) or to any stream.
+// §8.45–8.47 CCHO/CGLA/CCHC), with presets for the behaviours field reports describe
+// (docs/hardware.md). Text in, text out: attach it to a pty (iotsafe sim serve --modem) or to any stream.
 import { bytesToHex, decodeClass, hexToBytes, SW, withChannel } from '@iotsafe/protocol';
 import type { Card } from '../card/runtime.js';
 import { type LatencyOptions, latencyOf, sleep } from './latency.js';

@@ -1,4 +1,4 @@
-// Real-applet personalities: the behaviours in spec/iotsafe.md §2, §3 and §10 as named presets, so a
+// Real-applet personalities: the behaviours of docs/personalities.md as named presets, so a
 // client is tested against every variant seen on real cards. `reference` is this project's reading of
 // IoT.05 where implementations disagree; each other preset names its source.
 import type { AppInfoTagStyle, FullTextLength } from '@iotsafe/protocol';

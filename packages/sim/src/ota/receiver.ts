@@ -1,5 +1,5 @@
-// The card's SCP80 receiving entity (ETSI TS 102 225 §5, TS 102 226; order of checks as
-// spec/scp80-81.md §1.8): an SMS-PP download ENVELOPE in, concatenated parts reassembled, the TAR and
+// The card's SCP80 receiving entity (ETSI TS 102 225 §5, TS 102 226; order of checks in
+// docs/guide-ota.md): an SMS-PP download ENVELOPE in, concatenated parts reassembled, the TAR and
 // its minimum security level checked, the key set found by KVN, the packet deciphered and verified, the
 // counter checked and persisted, the script run, and the PoR returned as the ENVELOPE's response data.
 import {
