@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { Command, Option } from 'commander';
 import { registerBip } from './bip.js';
 import { registerCa } from './ca.js';
+import { registerCoap } from './coap.js';
 import { runDemo } from './demo/index.js';
 import { registerDeviceCommands } from './device-commands.js';
 import { registerGp } from './gp.js';
@@ -77,6 +78,7 @@ export function createProgram(argv: readonly string[] = process.argv): Cli {
   registerNetwork(program, globals);
   registerOta(program, globals);
   registerBip(program, globals);
+  registerCoap(program, globals);
 
   program
     .command('demo')
