@@ -47,7 +47,7 @@ interface ChannelRecord {
 }
 
 /** What `bip --json` prints when the terminal stops (docs/json.md). */
-export interface BipSummary {
+interface BipSummary {
   link: 'in-process' | 'tcp' | 'pcsc' | 'modem';
   terminal: BipTerminalStats;
   envelopes: { sw: string; data: string }[];

@@ -14,18 +14,6 @@ export class OtaUnsupportedError extends Error {
   override name = 'OtaUnsupportedError';
 }
 
-export interface KeyIdentifier {
-  /** Key version number, b8–b5 (0: implicit). */
-  kvn: number;
-  /** b4–b1 as sent. */
-  algorithmNibble: number;
-}
-
-export const decodeKeyIdentifier = (byte: number): KeyIdentifier => ({
-  kvn: byte >> 4,
-  algorithmNibble: byte & 0x0f,
-});
-
 // b2b1 = 01 DES (b4b3: 00 CBC, 01 3DES-2K, 10 3DES-3K, 11 DES-ECB), 10 AES, 00 implicit, 11 proprietary.
 export function cipherAlgorithm(kic: number): CipherAlgorithm {
   const family = kic & 0x03;
