@@ -25,7 +25,7 @@ import {
 import { VirtualSim } from '@iotsafe/sim';
 import { type AdminScript, startAdminServer } from '../../../test/helpers/admin-server.js';
 import { TEST_PROFILE } from '../../../test/helpers/cards.js';
-import { runCli, runCliAsync, spawnCli, startCli } from '../../../test/helpers/cli.js';
+import { runCli, runCliAsync, startCli } from '../../../test/helpers/cli.js';
 import { envelopeData, isCloseChannelResponse } from '../src/bip.js';
 import { checkJson } from './json-schemas.js';
 
@@ -185,27 +185,14 @@ describe('iotsafe bip', () => {
 
   test('SIGINT stops the terminal cleanly, with its summary', async () => {
     const simDir = createSim('sim-idle', 9);
-    const child = spawnCli(['--json', '--sim', simDir, 'bip', '--poll', '20'], env);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
-    const deadline = Date.now() + 30_000;
-    while (!stderr.includes('BIP terminal on the card')) {
-      assert.equal(child.exitCode, null, stderr);
-      if (Date.now() > deadline) child.kill('SIGKILL');
-      assert.ok(Date.now() <= deadline, `bip did not start: ${stderr}`);
-      await new Promise((resolve) => setTimeout(resolve, 30));
-    }
+    const bip = await startCli(
+      ['--json', '--sim', simDir, 'bip', '--poll', '20'],
+      env,
+      /BIP terminal on the card/,
+    );
     await new Promise((resolve) => setTimeout(resolve, 200)); // a few STATUS polls
-    child.kill('SIGINT');
-    assert.equal(await exited, 0, stderr);
-    const summary = checkJson('bip', stdout) as {
+    assert.equal(await bip.signal('SIGINT'), 0, bip.output());
+    const summary = checkJson('bip', bip.stdout()) as {
       stoppedBy: string;
       terminal: { fetched: number; polls: number };
       sessions: unknown[];

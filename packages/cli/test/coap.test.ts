@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { runCli, runCliAsync, spawnCli } from '../../../test/helpers/cli.js';
+import { runCli, runCliAsync, startCli } from '../../../test/helpers/cli.js';
 import { type LibcoapServer, libcoapAvailable, startLibcoapServer } from '../../../test/helpers/libcoap.js';
 import { checkJson } from './json-schemas.js';
 
@@ -110,25 +110,14 @@ describe('iotsafe coap against libcoap coap-server', { skip }, () => {
   });
 
   test('observe until SIGINT: each notification as it comes, then a clean exit', async () => {
-    const child = spawnCli(['coap', 'observe', `${base}/time`]);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
-    const deadline = Date.now() + 30_000;
-    while (stdout.split('\n').length < 3) {
-      if (Date.now() > deadline || child.exitCode !== null) child.kill('SIGKILL');
-      assert.ok(Date.now() <= deadline && child.exitCode === null, `no notifications: ${stderr}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    child.kill('SIGINT');
-    assert.equal(await exited, 0, stderr);
-    assert.match(stderr, /2\.05 Content \(observe \d+\)/);
+    const observing = await startCli(
+      ['coap', 'observe', `${base}/time`],
+      {},
+      /\(observe \d+\)\n[^\n]+\n[\s\S]*\(observe \d+\)/,
+    );
+    assert.equal(await observing.signal('SIGINT'), 0, observing.output());
+    assert.ok(observing.stdout().split('\n').length >= 3, observing.output());
+    assert.match(observing.output(), /2\.05 Content \(observe \d+\)/);
   });
 });
 

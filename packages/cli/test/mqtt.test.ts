@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { byId, encodeP256PublicKeyInfo, IoTSafe, IoTSafeKeyOps, MemoryTransport } from '@iotsafe/device';
 import { TYPE1_PROFILE, VirtualSim } from '@iotsafe/sim';
 import mqtt from 'mqtt';
-import { runCli, spawnCli, startCli } from '../../../test/helpers/cli.js';
+import { runCli, startCli } from '../../../test/helpers/cli.js';
 import { freePort, peerAvailable, startMosquitto } from '../../../test/helpers/peers.js';
 import { connectToTestServer, issue, serverPems, testPki } from '../../../test/helpers/pki.js';
 import { checkJson } from './json-schemas.js';
@@ -87,23 +87,16 @@ describe('MQTT through mosquitto (require_certificate) with the SIM key', {
       assert.equal(await sub.exited, 0, sub.output());
       assert.match(sub.output(), /iotsafe\/cli from the CLI/);
       // --json: one document on stdout with the TLS summary
-      const subJson = spawnCli(['--json', ...card, 'mqtt', 'sub', url, ...common, '--count', '1'], env);
-      let subOut = '';
-      let subErr = '';
-      subJson.stdout.on('data', (d) => {
-        subOut += d;
-      });
-      subJson.stderr.on('data', (d) => {
-        subErr += d;
-      });
-      const subExit = new Promise<number | null>((resolve) => subJson.once('exit', resolve));
-      for (let i = 0; !subErr.includes('subscribed') && i < 300; i++)
-        await new Promise((r) => setTimeout(r, 50));
+      const subJson = await startCli(
+        ['--json', ...card, 'mqtt', 'sub', url, ...common, '--count', '1'],
+        env,
+        /subscribed/,
+      );
       const pubJson = run(['--json', ...card, 'mqtt', 'pub', url, ...common, '--message', 'as JSON']);
       assert.equal(pubJson.code, 0, pubJson.stderr);
       assert.equal((checkJson('mqtt pub', pubJson.stdout) as { topic: string }).topic, 'iotsafe/cli');
-      assert.equal(await subExit, 0, subErr);
-      const received = checkJson('mqtt sub', subOut) as { messages: { payload: string }[] };
+      assert.equal(await subJson.exited, 0, subJson.output());
+      const received = checkJson('mqtt sub', subJson.stdout()) as { messages: { payload: string }[] };
       assert.deepEqual(
         received.messages.map((m) => m.payload),
         ['as JSON'],
