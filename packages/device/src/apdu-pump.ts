@@ -25,7 +25,7 @@ export interface PumpOptions {
   /** Bound on GET RESPONSE / 6Cxx follow-ups for one command (a card that loops is an error). */
   maxFollowUps?: number;
   /**
-   * For links that cut long answers (Sequans modems, spec §6.1): commands with data ask for at most
+   * For links that cut long answers (Sequans modems, docs/hardware.md): commands with data ask for at most
    * this many bytes (Le), and GET RESPONSE fetches the rest in pieces of this size.
    */
   maxResponseData?: number;

@@ -417,7 +417,7 @@ export function containersFromProfile(input: unknown): {
 }
 
 /**
- * Type I: ECC keys and certificate files (the layout of wolfSSL's and Thales' TLS demos, spec §4.4):
+ * Type I: ECC keys and certificate files (the layout of wolfSSL's and Thales' TLS demos, docs/profile.md):
  * a device key that signs and agrees, a client certificate file, a CA certificate file, a volatile
  * ephemeral key pair and volatile peer public keys for full handshake offload.
  */

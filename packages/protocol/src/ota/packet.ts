@@ -344,7 +344,7 @@ export interface ResponseSecurity {
   kid: number;
 }
 
-/** Builds a PoR as SMS user data (UDH included, as the RC/CC covers it: spec §2.1). */
+/** Builds a PoR as SMS user data (UDH included, as the RC/CC covers it: ETSI TS 102 225 §5.2). */
 export function encodeResponsePacket(
   input: ResponsePacketInput,
   security: ResponseSecurity,
@@ -379,7 +379,7 @@ export interface DecodedResponse {
 
 /**
  * Decodes a PoR (SMS user data from 02 71 00). Cards answer some errors unsecured whatever the SPI
- * said (status 06, RHL 0A: spec §2.2), so an RHL of 0A is read as an unsecured PoR.
+ * said (status 06, RHL 0A: docs/guide-ota.md), so an RHL of 0A is read as an unsecured PoR.
  */
 export function decodeResponsePacket(
   userData: Uint8Array,

@@ -112,7 +112,7 @@ export function decodeExpandedResponse(bytes: Uint8Array): ExpandedResponse {
   };
 }
 
-/** Which format the (deciphered) secured data uses, from its first byte (spec §3.4). */
+/** Which format the (deciphered) secured data uses, from its first byte (ETSI TS 102 226 §5). */
 export function scriptFormat(data: Uint8Array): 'expanded' | 'admin-trigger' | 'compact' {
   const first = data[0];
   if (first === TAG_SCRIPT_DEFINITE || first === TAG_SCRIPT_INDEFINITE) return 'expanded';

@@ -171,7 +171,7 @@ export interface SmsSubmit {
   userDataHeader: boolean;
 }
 
-/** SMS-SUBMIT without validity period: 41 MR DA PID DCS UDL UD (spec §4.4). */
+/** SMS-SUBMIT without validity period: 41 MR DA PID DCS UDL UD (3GPP TS 23.040 §9.2.2.2). */
 export function encodeSmsSubmit(sms: SmsSubmit): Uint8Array {
   if (sms.userData.length > 140) throw new FormatError('8-bit user data is at most 140 bytes');
   return concatBytes(
@@ -261,7 +261,7 @@ export function concatenationOf(elements: readonly InformationElement[]): Concat
 
 /**
  * The user data of the SMS that carry a command packet: one SMS up to 137 bytes, else concatenated
- * parts with the concatenation element first and the CPI in the first part only (spec §4.2).
+ * parts with the concatenation element first and the CPI in the first part only (3GPP TS 23.040 §9.2.3.24.1).
  */
 export function commandPacketUserData(
   packet: Uint8Array,

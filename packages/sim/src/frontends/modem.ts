@@ -8,7 +8,7 @@ import { type LatencyOptions, latencyOf, sleep } from './latency.js';
 export interface ModemPreset {
   name: string;
   description: string;
-  /** "+CSIM: 4,"9000"" (quotes) or "+CSIM: 4,9000" (Sequans/TinyGSM path, spec §6.1). */
+  /** "+CSIM: 4,"9000"" (quotes) or "+CSIM: 4,9000" (Sequans/TinyGSM path, docs/hardware.md). */
   quotes: boolean;
   /** Longest answer the modem passes on; longer ones are cut (Sequans) or, with `splitWithGetResponse`, kept behind 61xx (u-blox). */
   maxResponseBytes?: number;

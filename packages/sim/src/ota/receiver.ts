@@ -288,7 +288,7 @@ export class OtaReceiver {
     return status;
   }
 
-  /** An error PoR, sent without security (RHL 0A) as real cards do (spec §2.2): nothing was executed. */
+  /** An error PoR, sent without security (RHL 0A) as real cards do (docs/guide-ota.md): nothing was executed. */
   private refuse(error: unknown, tar: Uint8Array): Uint8Array {
     const status = this.count(error);
     const unsecured: Spi = {
