@@ -15,7 +15,7 @@ import {
   parseContentFormat,
 } from '@iotsafe/coap';
 import { type Command, Option } from 'commander';
-import { print, printError, printJson } from './output.js';
+import { print, printError, printJson, progress } from './output.js';
 import type { GlobalOptions } from './session.js';
 import { integerOption, UsageError } from './usage.js';
 import { untilInterrupted } from './wait.js';
@@ -213,9 +213,13 @@ async function runCoap(
     signal: deadline,
   };
   const resource = uri.resource || '/';
+  // a wait over a second says so on stderr (a cellular link, retransmissions)
+  const waiting = progress(
+    () => `waiting for ${uri.host}:${uri.port} to answer ${command.toUpperCase()} ${resource}`,
+  );
   try {
     if (command === 'observe')
-      return await observe(client, resource, request, count, g).catch((error) => {
+      return await observe(client, resource, request, count, g, waiting).catch((error) => {
         throw deadlineError(error, deadline, timeoutMs, uri);
       });
     const response = await client
@@ -227,9 +231,11 @@ async function runCoap(
       .catch((error) => {
         throw deadlineError(error, deadline, timeoutMs, uri);
       });
+    waiting();
     printResponse(response, o, g.json);
     if (!response.ok) process.exitCode = 1;
   } finally {
+    waiting();
     await client.close();
   }
 }
@@ -247,8 +253,10 @@ async function observe(
   request: { signal: AbortSignal } & Record<string, unknown>,
   count: number | undefined,
   g: GlobalOptions,
+  registered: () => void,
 ): Promise<void> {
   const observation = await client.observe(resource, request);
+  registered(); // notifications may be minutes apart: no progress line for those
   // deregister (GET with Observe 1, RFC 7641 §3.6), but do not wait long for a server that is gone
   const cancel = () =>
     Promise.race([observation.cancel().catch(() => undefined), new Promise((r) => setTimeout(r, 2000))]);

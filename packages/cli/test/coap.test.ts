@@ -142,6 +142,7 @@ describe('iotsafe coap without a server', () => {
       assert.match(error.message, /within 4500 ms/);
       assert.match(r.stderr, /^-> CON 0\.01 GET .*Uri-Path:"x"/m);
       assert.match(r.stderr, /retransmission 1: CON 0\.01 GET/);
+      assert.match(r.stderr, /… waiting for 127\.0\.0\.1:\d+ to answer GET \/x \(\d+ s\)/, 'a progress line');
     } finally {
       silent.close();
     }
