@@ -1,5 +1,5 @@
 // A small scripted SCP81 admin server for the card-side tests: Node's tls with pskCallback (TLS 1.0–1.2,
-// no tickets, no encrypt-then-MAC, as spec §5.4 verified against a real card's hello) and Node's own
+// no tickets, no encrypt-then-MAC, as a real card's hello shows: docs/scp81.md) and Node's own
 // HTTP/1.1 parser on top (an http.Server fed the TLS sockets). Per PSK identity it serves a list of
 // scripts, one per POST, records each result once (a resumed POST that repeats one is counted, not
 // recorded again), and can cut a connection at a chosen step to exercise X-Admin-Resume.

@@ -57,10 +57,14 @@ export interface Background {
   /** The match of `ready` in the command's output. */
   match: RegExpExecArray;
   output: () => string;
+  /** stdout alone (a --json document). */
+  stdout: () => string;
   /** The exit code, once the command ends by itself. */
   exited: Promise<number | null>;
   /** SIGTERM, then the exit code. */
   stop: () => Promise<number | null>;
+  /** This signal (SIGINT: Ctrl-C), then the exit code. */
+  signal: (signal: NodeJS.Signals) => Promise<number | null>;
 }
 
 export async function startCli(
@@ -73,19 +77,22 @@ export async function startCli(
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
+  let stdout = '';
   child.stdout.on('data', (d) => {
     out += d;
+    stdout += d;
   });
   child.stderr.on('data', (d) => {
     out += d;
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const stop = () =>
+  const signal = (sig: NodeJS.Signals) =>
     new Promise<number | null>((resolve) => {
       if (child.exitCode !== null) return resolve(child.exitCode);
       child.once('exit', (code) => resolve(code));
-      child.kill('SIGTERM');
+      child.kill(sig);
     });
+  const stop = () => signal('SIGTERM');
   const match = await new Promise<RegExpExecArray>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`iotsafe ${args[0]} did not start: ${out}`)), 15_000);
     const check = () => {
@@ -103,5 +110,5 @@ export async function startCli(
     await stop();
     throw error;
   });
-  return { match, output: () => out, exited, stop };
+  return { match, output: () => out, stdout: () => stdout, exited, stop, signal };
 }

@@ -58,7 +58,7 @@ export function derFromPem(bytes: Uint8Array, label: string): Uint8Array {
   return m ? new Uint8Array(Buffer.from(m[1]!.replace(/\s/g, ''), 'base64')) : bytes;
 }
 
-export interface IssuedRecord {
+interface IssuedRecord {
   serial: string;
   subject: string;
   notAfter: string;

@@ -1,6 +1,7 @@
 // What the CLI says when something fails: an exit code, a stable error code, the message, the status
 // word when a card answered one, and a hint where there is something to do. Also the names of status
 // words, PoR statuses, SMPP command statuses and GP life cycles that output shows beside the numbers.
+import { CoapsTransportRequiredError, CoapTimeoutError, CoapUriError } from '@iotsafe/coap';
 import { TransportError } from '@iotsafe/device';
 import { OtaTimeoutError, SmppError } from '@iotsafe/ota';
 import { FormatError, OtaPacketError, StatusWordError, swToHex } from '@iotsafe/protocol';
@@ -164,6 +165,14 @@ export function describeError(error: unknown): CliError {
     const named = status === undefined ? message : `${message}: ${smppStatusName(status)}`;
     return { code: 'failed', message: named, ...(hint ? { hint } : {}) };
   }
+  if (error instanceof CoapUriError || error instanceof CoapsTransportRequiredError)
+    return { code: 'usage', message };
+  if (error instanceof CoapTimeoutError)
+    return {
+      code: 'timeout',
+      message,
+      hint: 'is a CoAP server listening there on UDP? (a firewall drops datagrams silently; --trace shows the retransmissions)',
+    };
   if (error instanceof FormatError) return { code: 'failed', message };
   return { code: 'failed', message };
 }

@@ -8,7 +8,7 @@ import { statusWordHint } from './errors.js';
 import { emit, printError, progress, table } from './output.js';
 import { type GlobalOptions, openTransport, simPin, UsageError } from './session.js';
 
-export interface ApduResult {
+interface ApduResult {
   command: string;
   data: string;
   sw: string;

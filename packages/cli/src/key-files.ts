@@ -49,7 +49,7 @@ export function parseHexKey(text: string, what: string, lengths: readonly number
   return hexToBytes(clean);
 }
 
-export interface KeyFile {
+interface KeyFile {
   /** The single key of a one-key file (ENC = MAC = DEK). */
   single?: string;
   /** Named keys, by their GP position: enc (= kic), mac (= kid), dek (= kik). */

@@ -24,7 +24,7 @@ import { type Command, Option } from 'commander';
 import mqtt from 'mqtt';
 import { level } from './gp.js';
 import { readKeysFile } from './gp-keys.js';
-import { print, printError } from './output.js';
+import { emit, print, printError, printJson } from './output.js';
 import { type GlobalOptions, openTransport, storageKey, UsageError, withIoTSafe } from './session.js';
 
 interface TlsOptions {
@@ -276,9 +276,11 @@ async function openTls(
   // once() rejects with the 'error' event: a refused handshake becomes this command's error.
   await once(socket, 'secureConnect');
   const apdus = client.apduCount - before;
-  if (globals.json) printError(JSON.stringify(connectionSummary(socket, apdus)));
+  const summary = connectionSummary(socket, apdus);
+  // connect's stdout is the server's data: its summary goes to stderr, one JSON line with --json
+  if (globals.json) printError(JSON.stringify(summary));
   else for (const line of describeConnection(socket, apdus, options.showcerts ?? false)) printError(line);
-  return socket;
+  return { socket, summary };
 }
 
 /** What --json reports: the negotiated parameters, the server chain, the SIM's share of the work. */
@@ -377,7 +379,7 @@ export function registerNetwork(program: Command, globals: () => GlobalOptions):
       .description('TLS to tls://HOST:PORT with the SIM key; then pipe stdin and stdout (summary on stderr)'),
   ).action((url: string, options: TlsOptions) =>
     withApplet(globals(), options, async (client) => {
-      const socket = await openTls(client, url, options, ['tls'], globals());
+      const { socket } = await openTls(client, url, options, ['tls'], globals());
       socket.pipe(process.stdout);
       process.stdin.pipe(socket);
       // The server's end, or its error: a certificate refused after the handshake exits non-zero.
@@ -393,12 +395,12 @@ export function registerNetwork(program: Command, globals: () => GlobalOptions):
     .requiredOption('--message <text>')
     .action((url: string, options: TlsOptions & MqttOptions & { topic: string; message: string }) =>
       withApplet(globals(), options, async (client) => {
-        const socket = await openTls(client, url, options, ['mqtts'], globals());
+        const { socket, summary } = await openTls(client, url, options, ['mqtts'], globals());
         const mqttClient = new mqtt.MqttClient(() => socket, mqttConnectOptions(options));
         await unlessFailed(socket, mqttConnected(mqttClient));
         await unlessFailed(socket, mqttClient.publishAsync(options.topic, options.message, { qos: 1 }));
         await mqttClient.endAsync();
-        print(`published to ${options.topic}`);
+        emit(globals().json, { topic: options.topic, tls: summary }, () => `published to ${options.topic}`);
       }),
     );
   addMqttOptions(addTlsOptions(mqttCommand.command('sub <url>').description('print messages of a topic')))
@@ -406,22 +408,25 @@ export function registerNetwork(program: Command, globals: () => GlobalOptions):
     .option('--count <n>', 'stop after n messages', '1')
     .action((url: string, options: TlsOptions & MqttOptions & { topic: string; count: string }) =>
       withApplet(globals(), options, async (client) => {
-        const socket = await openTls(client, url, options, ['mqtts'], globals());
+        const { socket, summary } = await openTls(client, url, options, ['mqtts'], globals());
         const mqttClient = new mqtt.MqttClient(() => socket, mqttConnectOptions(options));
         await unlessFailed(socket, mqttConnected(mqttClient));
         await unlessFailed(socket, mqttClient.subscribeAsync(options.topic, { qos: 1 }));
         printError(`subscribed to ${options.topic}`);
+        const messages: { topic: string; payload: string }[] = [];
         let left = Number(options.count);
         await unlessFailed(
           socket,
           new Promise<void>((resolve) => {
             mqttClient.on('message', (topic, payload) => {
-              print(`${topic} ${payload.toString()}`);
+              if (globals().json) messages.push({ topic, payload: payload.toString() });
+              else print(`${topic} ${payload.toString()}`);
               if (--left <= 0) resolve();
             });
           }),
         );
         await mqttClient.endAsync();
+        if (globals().json) printJson({ messages, tls: summary });
       }),
     );
 }

@@ -24,7 +24,7 @@ import { porJson, porRows } from './por.js';
 import { type GlobalOptions, parseHostPort, storageKey, UsageError } from './session.js';
 import { untilInterrupted, writePortFile } from './wait.js';
 
-export const OTA_TOKEN_ENV = 'IOTSAFE_OTA_TOKEN';
+const OTA_TOKEN_ENV = 'IOTSAFE_OTA_TOKEN';
 
 export function hexOption(value: string | undefined, what: string, bytes?: number): Uint8Array {
   if (value === undefined) throw new UsageError(`${what} is required`);

@@ -64,7 +64,7 @@ function describePacket(packet: Uint8Array, keys: OtaKeys | undefined): string[]
   return lines;
 }
 
-export interface TracedLinkOptions {
+interface TracedLinkOptions {
   trace?: Trace;
   /** The keys of the SIM at `msisdn` for KIc byte `kic` (the server's key store). */
   keys: (msisdn: string, kic: number) => OtaKeys | undefined;

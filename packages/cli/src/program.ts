@@ -2,7 +2,9 @@
 // runs it; tests walk it to check that every command has a documented JSON schema).
 import { createRequire } from 'node:module';
 import { Command, Option } from 'commander';
+import { registerBip } from './bip.js';
 import { registerCa } from './ca.js';
+import { registerCoap } from './coap.js';
 import { runDemo } from './demo/index.js';
 import { registerDeviceCommands } from './device-commands.js';
 import { registerGp } from './gp.js';
@@ -75,6 +77,8 @@ export function createProgram(argv: readonly string[] = process.argv): Cli {
   registerGp(program, globals);
   registerNetwork(program, globals);
   registerOta(program, globals);
+  registerBip(program, globals);
+  registerCoap(program, globals);
 
   program
     .command('demo')
@@ -82,6 +86,10 @@ export function createProgram(argv: readonly string[] = process.argv): Cli {
       'the main job end to end: SCP03 personalisation, TLS 1.3 with the SIM key, a PSK in a Type II SIM, an OTA update, a reconnect',
     )
     .option('--dir <dir>', 'where to keep the demo files (default: a fresh temporary directory)')
-    .action((options: { dir?: string }) => runDemo({ ...options, json: globals().json === true }));
+    // `npm run demo -- --json` puts it after the command: accepted here as well as globally
+    .option('--json', 'print one JSON summary (docs/json.md)')
+    .action((options: { dir?: string; json?: boolean }) =>
+      runDemo({ dir: options.dir, json: globals().json === true || options.json === true }),
+    );
   return { program, jsonWanted, usageMessage: () => commanderMessage };
 }

@@ -68,9 +68,13 @@ export function parseHostPort(value: string, what: string): { host: string; port
  * The transport the global options name (without one, the SIM directory in this process), with the
  * SIM PIN verified when one is given: by the modem (AT+CPIN) or by VERIFY PIN on the others.
  */
-export async function openTransport(options: GlobalOptions): Promise<Transport> {
+export async function openTransport(
+  options: GlobalOptions,
+  /** The in-process card, when the caller opened the SIM directory itself (bip needs the VirtualSim). */
+  local?: () => Transport,
+): Promise<Transport> {
   const pin = simPin(options);
-  const opened = await openCardTransport(options, pin);
+  const opened = await openCardTransport(options, pin, local);
   const transport = opened instanceof MemoryTransport ? opened : withProgress(opened);
   if (pin === undefined || options.modem !== undefined) return transport;
   try {
@@ -110,7 +114,11 @@ function withProgress(transport: Transport): Transport {
   };
 }
 
-async function openCardTransport(options: GlobalOptions, pin: string | undefined): Promise<Transport> {
+async function openCardTransport(
+  options: GlobalOptions,
+  pin: string | undefined,
+  local?: () => Transport,
+): Promise<Transport> {
   const chosen = [options.reader, options.modem, options.tcp].filter((v) => v !== undefined).length;
   if (chosen > 1) throw new UsageError('give one of --reader, --modem and --tcp');
   if (options.reader !== undefined) {
@@ -130,8 +138,12 @@ async function openCardTransport(options: GlobalOptions, pin: string | undefined
   }
   if (options.tcp !== undefined)
     return new TcpTransport({ ...parseHostPort(options.tcp, '--tcp'), ...cardTimeout(options) });
-  return new MemoryTransport(openSim(options).card);
+  return local ? local() : new MemoryTransport(openSim(options).card);
 }
+
+/** Whether the global options name a card link (else the SIM directory is opened in this process). */
+export const cardLinkGiven = (options: GlobalOptions): boolean =>
+  options.reader !== undefined || options.modem !== undefined || options.tcp !== undefined;
 
 export async function withIoTSafe<T>(
   options: GlobalOptions,

@@ -21,6 +21,7 @@ import { runCliAsync } from '../../../test/helpers/cli.js';
 import { peerAvailable, startMosquittoListener, startOpensslServer } from '../../../test/helpers/peers.js';
 import { serverChain, testPki } from '../../../test/helpers/pki.js';
 import { certifySimKey } from '../../../test/helpers/sim-tls.js';
+import { checkJson } from './json-schemas.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'iotsafe-cloud-'));
 const homes: string[] = [];
@@ -173,7 +174,16 @@ describe('AWS IoT Core on 443: RSA-2048 chain, TLS 1.2, ECDHE-RSA-AES128-GCM-SHA
       'GET / HTTP/1.0\r\n\r\n',
     );
     assert.equal(code, 0, stderr);
-    const summary = JSON.parse(stderr.trim().split('\n')[0]!);
+    const summary = checkJson('connect', stderr.trim().split('\n')[0]!) as {
+      version: string;
+      suite: string;
+      group: string;
+      clientScheme: string;
+      alpn: string;
+      peerChain: { subject: string; notAfter: string }[];
+      apdus: number;
+      handshakeMs: number;
+    };
     assert.deepEqual(
       {
         version: summary.version,

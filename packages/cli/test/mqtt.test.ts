@@ -11,6 +11,7 @@ import mqtt from 'mqtt';
 import { runCli, startCli } from '../../../test/helpers/cli.js';
 import { freePort, peerAvailable, startMosquitto } from '../../../test/helpers/peers.js';
 import { connectToTestServer, issue, serverPems, testPki } from '../../../test/helpers/pki.js';
+import { checkJson } from './json-schemas.js';
 
 const available = peerAvailable('mosquitto', ['-h']);
 const dir = mkdtempSync(join(tmpdir(), 'iotsafe-mqtt-'));
@@ -85,6 +86,21 @@ describe('MQTT through mosquitto (require_certificate) with the SIM key', {
       assert.equal(pub.code, 0, pub.stderr);
       assert.equal(await sub.exited, 0, sub.output());
       assert.match(sub.output(), /iotsafe\/cli from the CLI/);
+      // --json: one document on stdout with the TLS summary
+      const subJson = await startCli(
+        ['--json', ...card, 'mqtt', 'sub', url, ...common, '--count', '1'],
+        env,
+        /subscribed/,
+      );
+      const pubJson = run(['--json', ...card, 'mqtt', 'pub', url, ...common, '--message', 'as JSON']);
+      assert.equal(pubJson.code, 0, pubJson.stderr);
+      assert.equal((checkJson('mqtt pub', pubJson.stdout) as { topic: string }).topic, 'iotsafe/cli');
+      assert.equal(await subJson.exited, 0, subJson.output());
+      const received = checkJson('mqtt sub', subJson.stdout()) as { messages: { payload: string }[] };
+      assert.deepEqual(
+        received.messages.map((m) => m.payload),
+        ['as JSON'],
+      );
     } finally {
       await served.stop();
     }

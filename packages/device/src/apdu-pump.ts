@@ -1,4 +1,4 @@
-// The APDU pump (spec/iotsafe.md §3.12): sends a command and returns its complete response, following
+// The APDU pump (ISO/IEC 7816-3 §10.3.3, ETSI TS 102 221 §7.4.2.2): sends a command and returns its complete response, following
 // 61xx / 9Fxx with GET RESPONSE, resending on 6Cxx with the Le the card asks for, and taking 91xx
 // (proactive command pending) as success.
 import {
@@ -25,7 +25,7 @@ export interface PumpOptions {
   /** Bound on GET RESPONSE / 6Cxx follow-ups for one command (a card that loops is an error). */
   maxFollowUps?: number;
   /**
-   * For links that cut long answers (Sequans modems, spec §6.1): commands with data ask for at most
+   * For links that cut long answers (Sequans modems, docs/hardware.md): commands with data ask for at most
    * this many bytes (Le), and GET RESPONSE fetches the rest in pieces of this size.
    */
   maxResponseData?: number;

@@ -1,4 +1,4 @@
-// The IoT SAFE client (spec/iotsafe.md §3, §10): a typed method per command, objects addressed by ID or
+// The IoT SAFE client (GSMA IoT.05): a typed method per command, objects addressed by ID or
 // label, session hygiene (close before open, always close, recover a session a crash left open), and
 // parsers that accept every real-applet variant the virtual SIM's personalities reproduce.
 import {
@@ -90,7 +90,7 @@ export interface IoTSafeOptions {
   /** Close a numbered session before opening it (Orange/Kigen style); default: only after a 6985. */
   closeBeforeOpen?: boolean;
   /**
-   * How a session ends after a successful operation (spec §3.6, §4.3; IoT.05 is not public on this):
+   * How a session ends after a successful operation (docs/personalities.md; IoT.05 is not public on this):
    * - 'close' (default): INIT close after the final UPDATE, as the Orange, Kigen and wolfSSL clients do;
    * - 'lastUpdate': the final UPDATE ends it, as the Thales middleware assumes — one APDU less per
    *   operation. If the card then refuses an INIT open, the sessions left open are closed, the open is
@@ -134,7 +134,7 @@ export type HkdfInput =
   | { secret: ObjectRef; salt: Uint8Array; hash?: HashAlgorithm };
 
 export interface GeneratedKeyPair {
-  /** Where the applet put the halves: it may change the public key ID (spec §3.4). */
+  /** Where the applet put the halves: it may change the public key ID (docs/personalities.md). */
   privateKey: ObjectRef;
   publicKey: ObjectRef;
   /** Uncompressed point 04 ‖ X ‖ Y. */
@@ -530,7 +530,7 @@ export class IoTSafe {
       if (!ACCEPTABLE_CLOSE.has(closeSw)) throw new StatusWordError(closeSw, `${name} INIT (close)`);
     }
     const opened = await this.exchange(buildOpen);
-    // 6985 (Kigen-class) or 6A86 (the Thales card of the CIRA trace, spec §9.D) on a session a crash left open.
+    // 6985 (Kigen-class) or 6A86 (the Thales card of the CIRA trace) on a session a crash left open.
     if (
       (opened.sw === SW.CONDITIONS_NOT_SATISFIED || opened.sw === SW.INCORRECT_P1P2) &&
       !this.options.closeBeforeOpen

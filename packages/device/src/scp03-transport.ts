@@ -1,4 +1,4 @@
-// SCP03 as a Transport (spec/scp03.md): opens a secure channel over another transport and then wraps
+// SCP03 as a Transport (GPC Amd D): opens a secure channel over another transport and then wraps
 // every command and unwraps every response, so the IoT SAFE client and GP commands run unchanged.
 // Follow-ups (61xx) are handled here, below the wrapping, because the R-MAC covers the whole answer.
 import {

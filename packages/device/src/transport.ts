@@ -23,7 +23,7 @@ export class TransportError extends Error {
 export type LatencyModel = (command: Uint8Array, response: Uint8Array) => number;
 
 /**
- * A SIM in a cellular modem, after spec/iotsafe.md §6.4: per-INS card time (GENERATE KEY PAIR and
+ * A SIM in a cellular modem (docs/hardware.md, "Timing"): per-INS card time (GENERATE KEY PAIR and
  * signatures are slow) plus AT+CSIM transfer at `baud` (hex doubles the bytes; 10 bits per character).
  */
 export function modemSimLatency(baud = 115_200): LatencyModel {

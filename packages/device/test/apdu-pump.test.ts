@@ -1,4 +1,4 @@
-// The APDU pump against scripted cards: each ISO 7816 follow-up rule (spec/iotsafe.md §3.12).
+// The APDU pump against scripted cards: each ISO 7816 follow-up rule (ISO/IEC 7816-3 §10.3.3, ETSI TS 102 221 §7.4.2.2).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ApduPump, MemoryTransport, TransportError } from '@iotsafe/device';

@@ -9,7 +9,6 @@ function tlv(tag: number, value: Uint8Array): Uint8Array {
 
 export const derSequence = (...items: Uint8Array[]) => tlv(0x30, concatBytes(...items));
 export const derSet = (...items: Uint8Array[]) => tlv(0x31, concatBytes(...items));
-export const derNull = () => Uint8Array.of(0x05, 0x00);
 export const derOctetString = (value: Uint8Array) => tlv(0x04, value);
 export const derUtf8String = (text: string) => tlv(0x0c, utf8(text));
 export const derBoolean = (value: boolean) => Uint8Array.of(0x01, 0x01, value ? 0xff : 0x00);

@@ -1,4 +1,4 @@
-// Status words: ISO 7816-4 §5.1.3, ETSI TS 102 221 §10.2, and the IoT SAFE table (spec/iotsafe.md §3.13).
+// Status words: ISO 7816-4 §5.1.3, ETSI TS 102 221 §10.2, and GSMA IoT.05's table.
 
 export const SW = {
   OK: 0x9000,

@@ -29,12 +29,6 @@ export function encodeBerTlv(tag: number, value: Uint8Array): Uint8Array {
   return concatBytes(encodeBerTag(tag), encodeBerLength(value.length), value);
 }
 
-/** True when a BER tag (first byte) is constructed, i.e. its value holds nested TLVs. */
-export function isConstructedTag(tag: number): boolean {
-  const first = tag > 0xffff ? tag >> 16 : tag > 0xff ? tag >> 8 : tag;
-  return (first & 0x20) !== 0;
-}
-
 interface Decoded {
   tlv: Tlv;
   next: number;

@@ -234,7 +234,7 @@ describe('TS 102 226 remote command formats', () => {
 });
 
 describe('SEND SHORT MESSAGE (PoR via SMS-SUBMIT)', () => {
-  test('the proactive command has the layout of spec §4.4 and gives its SMS-SUBMIT back', () => {
+  test('the proactive command has the layout of ETSI TS 102 223 §6.6.9 and gives its SMS-SUBMIT back', () => {
     const submit = encodeSmsSubmit({
       messageReference: 0,
       destination: { digits: '1234', toa: 0x81 },

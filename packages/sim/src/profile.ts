@@ -1,5 +1,5 @@
 // The profile file that declares a SIM's containers and their contents (docs/profile.md). Names are
-// spelled out in the file; the applet's byte values (spec/iotsafe.md §4.2) are derived here.
+// spelled out in the file; the applet's byte values (GSMA IoT.05 object attributes) are derived here.
 import { createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
 import {
   ACCESS,
@@ -417,7 +417,7 @@ export function containersFromProfile(input: unknown): {
 }
 
 /**
- * Type I: ECC keys and certificate files (the layout of wolfSSL's and Thales' TLS demos, spec §4.4):
+ * Type I: ECC keys and certificate files (the layout of wolfSSL's and Thales' TLS demos, docs/profile.md):
  * a device key that signs and agrees, a client certificate file, a CA certificate file, a volatile
  * ephemeral key pair and volatile peer public keys for full handshake offload.
  */

@@ -34,7 +34,7 @@ describe('ENVELOPE by template tag', () => {
     const { card } = sim();
     const seen: number[] = [];
     card.toolkit.onEvent(CAT_EVENT.DATA_AVAILABLE, (e) => seen.push(e.event));
-    // the real terminal's data available envelope (spec §5.3), 200 bytes waiting on channel 1
+    // the real terminal's data available envelope (OTAMan's terminal traces), 200 bytes waiting on channel 1
     assert.equal(send(card, '80C2000010D60E990109820282 81B8028100B701C8'.replace(/ /g, '')).sw, '9000');
     assert.deepEqual(seen, [CAT_EVENT.DATA_AVAILABLE]);
     // channel status: nobody listens, the card takes note of nothing and says so with 9000

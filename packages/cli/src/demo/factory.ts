@@ -11,7 +11,7 @@ import { BLANK_PROFILE, personalizationFromProfile, TYPE1_PROFILE, VirtualSim } 
 import { CertificateAuthority } from '../certificate-authority.js';
 import type { Report } from './report.js';
 
-export interface Personalised {
+interface Personalised {
   sim: VirtualSim;
   ca: CertificateAuthority;
   certificate: Uint8Array;

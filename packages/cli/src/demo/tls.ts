@@ -9,7 +9,7 @@ import { connect as connectTls, type TlsSession } from '@iotsafe/tls';
 import type { CertificateAuthority } from '../certificate-authority.js';
 import type { Report } from './report.js';
 
-export interface CloudServer {
+interface CloudServer {
   port: number;
   /** The common names of the client certificates the server accepted. */
   seen: string[];

@@ -1,6 +1,6 @@
 // The Bearer Independent Protocol commands (TS 102 223 §6.4.27–6.4.31, class "e"): OPEN CHANNEL,
 // CLOSE CHANNEL, RECEIVE DATA, SEND DATA, GET CHANNEL STATUS, plus SET UP EVENT LIST (§6.4.16), and the
-// TERMINAL RESPONSE data each takes. Parsers are lenient where live cards are (spec §5.3): tags with or
+// TERMINAL RESPONSE data each takes. Parsers are lenient where live cards are (docs/scp81.md): tags with or
 // without the CR flag, a cut `3E` other address.
 import { concatBytes, FormatError, fromUtf8, readU16be, u16be, utf8 } from '../bytes.js';
 import {

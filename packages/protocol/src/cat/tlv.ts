@@ -16,7 +16,7 @@ export interface ComprehensionTlv {
 
 export interface ComprehensionDecodeOptions {
   /**
-   * Accept a last TLV whose value is cut short (a live card's bare `3E 05`, spec §5.3) and mark it
+   * Accept a last TLV whose value is cut short (a live card's bare `3E 05`, docs/scp81.md) and mark it
    * `truncated`, instead of refusing the whole input.
    */
   lenient?: boolean;

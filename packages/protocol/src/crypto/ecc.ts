@@ -1,4 +1,5 @@
-// Elliptic curves of IoT SAFE key containers (spec/iotsafe.md §4.2): NIST P-256 and brainpoolP256r1.
+// Elliptic curves of IoT SAFE key containers (GSMA IoT.05): NIST P-256 (FIPS 186-4) and brainpoolP256r1
+// (RFC 5639).
 // Scalar multiplication runs in OpenSSL through node:crypto; ECDSA over a precomputed digest (which
 // node:crypto cannot do) is assembled here from that multiplication, and verification uses @noble/curves.
 import { createECDH, randomBytes } from 'node:crypto';

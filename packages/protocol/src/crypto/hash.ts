@@ -1,5 +1,5 @@
 // SHA-2 digests, plus resuming a hash from an intermediate state for COMPUTE SIGNATURE "last block"
-// mode (spec/iotsafe.md §3.7: 9C intermediate hash, 9D bytes already hashed, 9A last block).
+// mode (GSMA IoT.05 COMPUTE SIGNATURE: 9C intermediate hash, 9D bytes already hashed, 9A last block).
 import { createHash } from 'node:crypto';
 import { sha256, sha384, sha512 } from '@noble/hashes/sha2.js';
 import { FormatError } from '../bytes.js';

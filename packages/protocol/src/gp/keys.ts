@@ -1,5 +1,5 @@
 // GlobalPlatform key material: diversification of a master key with the card's key diversification
-// data (spec/scp03.md §1.4), PUT KEY key data blocks (Amd D §7.2, GPCS 11.8), and key loading by
+// data (KDF3: NIST SP 800-108 counter mode with AES-CMAC; EMV CPS 1.1; VISA2), PUT KEY key data blocks (Amd D §7.2, GPCS 11.8), and key loading by
 // STORE DATA (GPCS 11.11.4). The DEK is the static Key-DEK; SCP03 has no session DEK.
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { concatBytes, constantTimeEqual, FormatError } from '../bytes.js';

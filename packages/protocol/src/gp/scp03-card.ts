@@ -1,4 +1,4 @@
-// The card side of SCP03 (GPC Amd D §5–§7, spec/scp03.md §5): one session per logical channel, driven
+// The card side of SCP03 (GPC Amd D §5–§7, GPCS v2.3.1 §10.2): one session per logical channel, driven
 // by the security domain that owns the keys. Refusals carry the status word the card must answer, and
 // every security error aborts the session until the next INITIALIZE UPDATE.
 import { type CommandApdu, command, type ResponseApdu } from '../apdu.js';

@@ -33,7 +33,7 @@ export class Scp03Error extends Error {
 export interface Scp03HostOptions {
   /** Static keys, or master keys when `diversification` is set. */
   keys: StaticKeys;
-  /** Derive the card's keys from master keys and the KDD of INITIALIZE UPDATE (spec/scp03.md §1.4). */
+  /** Derive the card's keys from master keys and the KDD of INITIALIZE UPDATE (docs/guide-scp03.md). */
   diversification?: Diversification;
   /** EXTERNAL AUTHENTICATE P1: 00, 01, 03, 11, 13 or 33. Default 03 (C-DECRYPTION + C-MAC). */
   securityLevel?: number;

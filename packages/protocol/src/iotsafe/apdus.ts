@@ -1,4 +1,4 @@
-// Command APDU builders for every IoT SAFE command (spec/iotsafe.md §3). The CLA carries the channel;
+// Command APDU builders for every IoT SAFE command (GSMA IoT.05). The CLA carries the channel;
 // callers pick 8N (default) or 0N. Commands with data are sent without Le (case 3), as every public
 // trace shows; responses then come directly (T=1) or through 61xx + GET RESPONSE (T=0).
 import { type CommandApdu, command, EMPTY } from '../apdu.js';

@@ -1,4 +1,4 @@
-// GET DATA P1=00: applet capabilities (spec/iotsafe.md §3.2). The Thales MVP applet uses tags 61/6F
+// GET DATA P1=00: applet capabilities (GSMA IoT.05, GET DATA). The Thales MVP applet uses tags 61/6F
 // where the spec table has 90/93; both are decoded.
 import { concatBytes, FormatError, fromUtf8, readUintBe, u16be, utf8 } from '../bytes.js';
 import { TAG } from './constants.js';

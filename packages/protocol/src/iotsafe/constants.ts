@@ -1,4 +1,5 @@
-// IoT SAFE (GSMA IoT.05) constants. Sources and confidence: spec/iotsafe.md §1.1, §3, §4.2.
+// IoT SAFE (GSMA IoT.05) constants: AIDs, INS codes and object attributes (docs/personalities.md
+// names where real applets differ).
 import type { HashAlgorithm } from '../crypto/hash.js';
 
 /** Standard GSMA IoT SAFE applet AID (RID A000000559 = GSMA) [cross-confirmed]. */
@@ -150,9 +151,9 @@ export const SIGN_MODE = { FULL_TEXT: 0x01, LAST_BLOCK: 0x02, PAD_AND_SIGN: 0x03
 export type SignMode = 'fullText' | 'lastBlock' | 'padAndSign';
 export const SIGN_MODE_BY_NAME: Record<SignMode, number> = { fullText: 1, lastBlock: 2, padAndSign: 3 };
 
-/** COMPUTE PRF modes in P1 (spec §3.10). */
+/** COMPUTE PRF modes in P1 (GSMA IoT.05, COMPUTE PRF). */
 export const PRF_MODE = { GENERAL: 0x00, PSK: 0x01, ECDHE_PSK: 0x02 } as const;
-/** COMPUTE HKDF modes in P1 (spec §3.11). */
+/** COMPUTE HKDF modes in P1 (GSMA IoT.05, COMPUTE HKDF). */
 export const HKDF_MODE = { IKM_IN_COMMAND: 0x00, SECRET_CONTAINER: 0x01 } as const;
 
 export const HASH_BY_NAME: Record<HashAlgorithm, number> = { sha256: 0x0001, sha384: 0x0002, sha512: 0x0004 };

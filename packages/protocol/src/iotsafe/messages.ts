@@ -15,7 +15,7 @@ function required(map: Map<number, Uint8Array>, tag: number, what: string): Uint
   return v;
 }
 
-// --- Public key data: 34 LL 49 LL 86 LL 04 X Y (spec §2.8) ---
+// --- Public key data: 34 LL 49 LL 86 LL 04 X Y (GSMA IoT.05, public key data) ---
 
 export function encodePublicKeyData(point: Uint8Array): Uint8Array {
   return encodeIotTlv(
@@ -33,7 +33,7 @@ export function decodePublicKeyData(data: Uint8Array): Uint8Array {
   return required(fields(ecc), TAG.EC_POINT, 'EC point');
 }
 
-// --- GENERATE KEY PAIR response: [84 id] [85 id] 34 … (spec §3.4) ---
+// --- GENERATE KEY PAIR response: [84 id] [85 id] 34 … (GSMA IoT.05, GENERATE KEY PAIR) ---
 
 export interface KeyPairGenerated {
   privateKeyId?: Uint8Array;
@@ -59,7 +59,7 @@ export function decodeKeyPairGenerated(data: Uint8Array): KeyPairGenerated {
   return result;
 }
 
-// --- COMPUTE / VERIFY SIGNATURE INIT (spec §3.7, §3.8) ---
+// --- COMPUTE / VERIFY SIGNATURE INIT (GSMA IoT.05, COMPUTE and VERIFY SIGNATURE) ---
 
 export interface SignatureInit {
   key: ObjectRef;
@@ -94,7 +94,7 @@ export function decodeSignatureInit(keyClass: 'privateKey' | 'publicKey', data: 
   return { key: parseObjectRef(map, keyClass), mode, hash, algorithm: algBytes[0]! };
 }
 
-// --- Signature TLV 33 (spec §2.2) ---
+// --- Signature TLV 33 (GSMA IoT.05; its length varies: docs/personalities.md) ---
 
 export function encodeSignatureTlv(signature: Uint8Array, lengthBytes: 1 | 2): Uint8Array {
   return encodeIotTlv(TAG.SIGNATURE, signature, lengthBytes);
@@ -102,7 +102,7 @@ export function encodeSignatureTlv(signature: Uint8Array, lengthBytes: 1 | 2): U
 
 /**
  * Raw r ‖ s from a COMPUTE SIGNATURE answer: `33 LL`, `33 00 LL`, or a DER signature some applets
- * return (spec §2.7), normalised to `2 × size` bytes.
+ * return (as docs/personalities.md lists), normalised to `2 × size` bytes.
  */
 export function decodeSignatureResponse(data: Uint8Array, size: number): Uint8Array {
   if (data[0] === 0x30) return ecdsaDerToRaw(data, size);
@@ -175,7 +175,7 @@ export function decodeSignatureInput(
   }
 }
 
-// --- COMPUTE DH (spec §3.9) ---
+// --- COMPUTE DH (GSMA IoT.05, COMPUTE DH) ---
 
 export interface DhRequest {
   privateKey: ObjectRef;
@@ -190,7 +190,7 @@ export function decodeDhRequest(data: Uint8Array): DhRequest {
   return { privateKey: parseObjectRef(map, 'privateKey'), publicKey: parseObjectRef(map, 'publicKey') };
 }
 
-// --- COMPUTE PRF (spec §3.10) ---
+// --- COMPUTE PRF (GSMA IoT.05, COMPUTE PRF) ---
 
 export type PrfRequest =
   | { mode: 'general'; secret: Uint8Array; labelAndSeed: Uint8Array; length: number }
@@ -236,7 +236,7 @@ export function decodePrfRequest(modeByte: number, data: Uint8Array): PrfRequest
   return { mode: 'ecdhePsk', secretRef, otherSecret, labelAndSeed, length };
 }
 
-// --- COMPUTE HKDF, extract (spec §3.11) ---
+// --- COMPUTE HKDF, extract (GSMA IoT.05, COMPUTE HKDF) ---
 
 export type HkdfRequest =
   | { mode: 'ikm'; ikm: Uint8Array; salt: Uint8Array; hash: HashAlgorithm }

@@ -1,4 +1,4 @@
-// Object references and object descriptors (GET DATA P1=01 and C1–C4; spec/iotsafe.md §3.2, §4).
+// Object references and object descriptors (GET DATA P1=01 and C1–C4; GSMA IoT.05, GET DATA and the object model).
 import { concatBytes, FormatError, fromUtf8, readUintBe, u16be, utf8 } from '../bytes.js';
 import {
   ID_TAG,
@@ -68,7 +68,7 @@ export interface ObjectDescriptor {
 
 /** How a card writes descriptors, where real applets differ from IoT.05. */
 export interface DescriptorEncoding {
-  /** Length byte of tag 92: 1, or 2 with a 1-byte value as the Thales MVP applet sends it (spec §3.2). */
+  /** Length byte of tag 92: 1, or 2 with a 1-byte value as the Thales MVP applet sends it (IoT.05 GET DATA). */
   signatureAlgorithmsLength?: 1 | 2;
 }
 
@@ -126,7 +126,7 @@ function descriptorFromTlvs(objectClass: ObjectClass, tlvs: readonly IotTlv[]): 
     else if (tag === TAG.KEY_USAGE) d.keyUsage = one();
     else if (tag === TAG.FILE_USAGE) d.fileUsage = one();
     else if (tag === TAG.FILE_SIZE)
-      d.fileSize = one(); // big-endian, spec §3.2 (Orange reads LE: a bug)
+      d.fileSize = one(); // big-endian, GSMA IoT.05, GET DATA (Orange reads LE: a bug)
     else if (tag === TAG.CRYPTO_FUNCTIONS) d.cryptoFunctions = one();
     else if (tag === TAG.SIGNATURE_ALGORITHMS) d.signatureAlgorithms = one();
     else if (tag === TAG.HASH_ALGORITHMS)
@@ -142,7 +142,7 @@ function descriptorFromTlvs(objectClass: ObjectClass, tlvs: readonly IotTlv[]): 
 
 /**
  * A reading of malformed card data that the decoder recovered from instead of refusing it. Real cards
- * send such data (the Thales MVP applet's tag 92, spec §3.2): a client reports each one (in its trace)
+ * send such data (the Thales MVP applet's tag 92, IoT.05 GET DATA): a client reports each one (in its trace)
  * rather than hide it.
  */
 export interface DecodeRecovery {
@@ -158,7 +158,7 @@ export interface DecodeRecovery {
   message: string;
 }
 
-/** Attributes of one defined length (spec §3.2 descriptor table): what a mis-declared length is mended to. */
+/** Attributes of one defined length (IoT.05 GET DATA): what a mis-declared length is mended to. */
 const ATTRIBUTE_LENGTH = new Map<number, number>([
   [TAG.ACCESS_CONDITIONS, 1],
   [TAG.OBJECT_STATE, 1],
@@ -230,7 +230,7 @@ const hex = (b: number) => b.toString(16).toUpperCase().padStart(2, '0');
 
 /**
  * Decodes an object list or a single-object answer in either encoding seen on real cards: wrapped in
- * C1–C4, or flat, where each descriptor starts at its label or ID tag (spec §3.2). Lengths a real card
+ * C1–C4, or flat, where each descriptor starts at its label or ID tag (IoT.05 GET DATA). Lengths a real card
  * mis-declares are mended as decodeDescriptorTlvs says, and reported to `onRecovery`.
  */
 export function decodeObjectList(

@@ -1,4 +1,4 @@
-// The IoT SAFE TLV dialect (spec/iotsafe.md §2): 1-byte tags and 1-byte lengths, except
+// The IoT SAFE TLV dialect (GSMA IoT.05; variants in docs/personalities.md): 1-byte tags and 1-byte lengths, except
 //  - 33 (signature): length on 1 byte (Thales MVP) or 2 bytes (spec reading of W/K/ZARIOT);
 //  - 9B (full-text data): 1 byte, BER (81/82/83), or a fixed 3 bytes (Kigen) — the first byte tells;
 // and values split across several UPDATE APDUs carry the header only in the first one, so the card

@@ -1,4 +1,4 @@
-// SCP80 algorithms (ETSI TS 102 225 §5.1, spec/scp80-81.md §1.3, §1.6): the KIc/KID coding, CBC
+// SCP80 algorithms (ETSI TS 102 225 §5.1.1–§5.1.2): the KIc/KID coding, CBC
 // ciphering with a zero ICV, the cryptographic checksum (DES/3DES CBC-MAC over 00-padding, AES-CMAC
 // truncated to 8 bytes) and the redundancy checks (CRC-16/X.25, CRC-32).
 import { createCipheriv, createDecipheriv } from 'node:crypto';
@@ -13,18 +13,6 @@ export type RedundancyAlgorithm = 'crc16' | 'crc32';
 export class OtaUnsupportedError extends Error {
   override name = 'OtaUnsupportedError';
 }
-
-export interface KeyIdentifier {
-  /** Key version number, b8–b5 (0: implicit). */
-  kvn: number;
-  /** b4–b1 as sent. */
-  algorithmNibble: number;
-}
-
-export const decodeKeyIdentifier = (byte: number): KeyIdentifier => ({
-  kvn: byte >> 4,
-  algorithmNibble: byte & 0x0f,
-});
 
 // b2b1 = 01 DES (b4b3: 00 CBC, 01 3DES-2K, 10 3DES-3K, 11 DES-ECB), 10 AES, 00 implicit, 11 proprietary.
 export function cipherAlgorithm(kic: number): CipherAlgorithm {

@@ -1,5 +1,5 @@
-// SCP80 secured packets in the SMS-PP dialect (ETSI TS 102 225 §5, 3GPP TS 31.115 §4; layouts in
-// spec/scp80-81.md §1–2): the command packet after the UDH (CPL CHL SPI KIc KID TAR | CNTR PCNTR
+// SCP80 secured packets in the SMS-PP dialect (ETSI TS 102 225 §5, 3GPP TS 31.115 §4.1
+// and §4.2): the command packet after the UDH (CPL CHL SPI KIc KID TAR | CNTR PCNTR
 // RC/CC/DS data padding) and the response packet (PoR) with its UDH (02 71 00 RPL RHL TAR | CNTR PCNTR
 // STATUS RC/CC/DS data padding). Sans I/O: keys come in, bytes go out.
 import { concatBytes, constantTimeEqual, equalBytes, FormatError, readU16be, u16be } from '../bytes.js';
@@ -222,8 +222,8 @@ export interface OpenedCommand extends CommandHeader {
 }
 
 /**
- * The receiving entity's side: deciphers and checks a command packet (TS 102 225 §5.1, in the order of
- * spec/scp80-81.md §1.8). The counter check is the caller's: it knows the stored value.
+ * The receiving entity's side: deciphers and checks a command packet (TS 102 225 §5.1, checks in the order of
+ * docs/guide-ota.md). The counter check is the caller's: it knows the stored value.
  */
 export function openCommandPacket(packet: Uint8Array, keys: OtaKeys): OpenedCommand {
   const header = decodeCommandHeader(packet);
@@ -344,7 +344,7 @@ export interface ResponseSecurity {
   kid: number;
 }
 
-/** Builds a PoR as SMS user data (UDH included, as the RC/CC covers it: spec §2.1). */
+/** Builds a PoR as SMS user data (UDH included, as the RC/CC covers it: ETSI TS 102 225 §5.2). */
 export function encodeResponsePacket(
   input: ResponsePacketInput,
   security: ResponseSecurity,
@@ -379,7 +379,7 @@ export interface DecodedResponse {
 
 /**
  * Decodes a PoR (SMS user data from 02 71 00). Cards answer some errors unsecured whatever the SPI
- * said (status 06, RHL 0A: spec §2.2), so an RHL of 0A is read as an unsecured PoR.
+ * said (status 06, RHL 0A: docs/guide-ota.md), so an RHL of 0A is read as an unsecured PoR.
  */
 export function decodeResponsePacket(
   userData: Uint8Array,

@@ -1,4 +1,4 @@
-// Remote command structures of ETSI TS 102 226 §5 (spec/scp80-81.md §3): the compact format (C-APDUs
+// Remote command structures of ETSI TS 102 226 §5.1 and §5.2: the compact format (C-APDUs
 // back to back; the response is count ‖ last SW ‖ last data) and the expanded format (command scripting
 // template AA/AE of C-APDU TLVs 22; response template AB/AF of R-APDU TLVs 23), with BER lengths.
 import { type CommandApdu, encodeCommandApdu } from '../apdu.js';
@@ -112,7 +112,7 @@ export function decodeExpandedResponse(bytes: Uint8Array): ExpandedResponse {
   };
 }
 
-/** Which format the (deciphered) secured data uses, from its first byte (spec §3.4). */
+/** Which format the (deciphered) secured data uses, from its first byte (ETSI TS 102 226 §5). */
 export function scriptFormat(data: Uint8Array): 'expanded' | 'admin-trigger' | 'compact' {
   const first = data[0];
   if (first === TAG_SCRIPT_DEFINITE || first === TAG_SCRIPT_INDEFINITE) return 'expanded';

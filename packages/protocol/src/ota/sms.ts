@@ -1,4 +1,4 @@
-// SMS-PP for OTA (spec/scp80-81.md §4): SMS-DELIVER and SMS-SUBMIT TPDUs (3GPP TS 23.040 §9.2.2),
+// SMS-PP for OTA (3GPP TS 31.115 §4, TS 31.111 §7.1): SMS-DELIVER and SMS-SUBMIT TPDUs (3GPP TS 23.040 §9.2.2),
 // the user data header with the command/response packet identifiers (IEI 70/71) and concatenation
 // (IEI 00 8-bit, IEI 08 16-bit references), splitting and reassembly, and the ENVELOPE (SMS-PP DATA
 // DOWNLOAD, TS 31.111 §7.1) that carries an SMS-DELIVER to the card.
@@ -171,7 +171,7 @@ export interface SmsSubmit {
   userDataHeader: boolean;
 }
 
-/** SMS-SUBMIT without validity period: 41 MR DA PID DCS UDL UD (spec §4.4). */
+/** SMS-SUBMIT without validity period: 41 MR DA PID DCS UDL UD (3GPP TS 23.040 §9.2.2.2). */
 export function encodeSmsSubmit(sms: SmsSubmit): Uint8Array {
   if (sms.userData.length > 140) throw new FormatError('8-bit user data is at most 140 bytes');
   return concatBytes(
@@ -261,7 +261,7 @@ export function concatenationOf(elements: readonly InformationElement[]): Concat
 
 /**
  * The user data of the SMS that carry a command packet: one SMS up to 137 bytes, else concatenated
- * parts with the concatenation element first and the CPI in the first part only (spec §4.2).
+ * parts with the concatenation element first and the CPI in the first part only (3GPP TS 23.040 §9.2.3.24.1).
  */
 export function commandPacketUserData(
   packet: Uint8Array,
@@ -364,7 +364,7 @@ export function decodeSmsPpDownload(envelopeData: Uint8Array): Uint8Array {
 
 /**
  * The proactive command SEND SHORT MESSAGE (TS 102 223 §6.6.9) that carries a PoR as an SMS-SUBMIT
- * (spec/scp80-81.md §4.4): command details 01 13 00, UICC → network, an empty alpha identifier.
+ * (a PoR by SMS-SUBMIT, 3GPP TS 31.115 §4): command details 01 13 00, UICC → network, an empty alpha identifier.
  */
 export function encodeSendShortMessage(submitTpdu: Uint8Array): Uint8Array {
   return encodeBerTlv(

@@ -1,5 +1,5 @@
-// The latency model of a front-end (spec/iotsafe.md §6.4): per-INS card time plus the time the bytes
-// take on the link. Off by default; `iotsafe sim serve --latency` turns it on.
+// The latency model of a front-end (docs/hardware.md, "Timing"): per-INS card time plus the time the
+// bytes take on the link. Off by default; `iotsafe sim serve --latency` turns it on.
 export interface LatencyOptions {
   /** Card time per INS in ms; others take `defaultMs`. */
   perInsMs?: Record<number, number>;

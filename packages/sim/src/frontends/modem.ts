@@ -1,6 +1,6 @@
 // An emulated cellular modem in front of a card, answering AT commands (3GPP TS 27.007 §8.17 CSIM,
-// §8.45–8.47 CCHO/CGLA/CCHC), with presets for the behaviours field reports describe (spec/iotsafe.md
-// §6.1). Text in, text out: attach it to a pty (iotsafe sim serve --modem) or to any stream.
+// §8.45–8.47 CCHO/CGLA/CCHC), with presets for the behaviours field reports describe
+// (docs/hardware.md). Text in, text out: attach it to a pty (iotsafe sim serve --modem) or to any stream.
 import { bytesToHex, decodeClass, hexToBytes, SW, withChannel } from '@iotsafe/protocol';
 import type { Card } from '../card/runtime.js';
 import { type LatencyOptions, latencyOf, sleep } from './latency.js';
@@ -8,7 +8,7 @@ import { type LatencyOptions, latencyOf, sleep } from './latency.js';
 export interface ModemPreset {
   name: string;
   description: string;
-  /** "+CSIM: 4,"9000"" (quotes) or "+CSIM: 4,9000" (Sequans/TinyGSM path, spec §6.1). */
+  /** "+CSIM: 4,"9000"" (quotes) or "+CSIM: 4,9000" (Sequans/TinyGSM path, docs/hardware.md). */
   quotes: boolean;
   /** Longest answer the modem passes on; longer ones are cut (Sequans) or, with `splitWithGetResponse`, kept behind 61xx (u-blox). */
   maxResponseBytes?: number;

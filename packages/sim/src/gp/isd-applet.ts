@@ -1,4 +1,4 @@
-// The Issuer Security Domain (GPCS v2.3.1 §11, spec/scp03.md §5–§6): SCP03, GET DATA, GET STATUS,
+// The Issuer Security Domain (GPCS v2.3.1 §11, GPC Amd D): SCP03, GET DATA, GET STATUS,
 // INSTALL, STORE DATA (forwarded to the applet being personalised), PUT KEY, DELETE, SET STATUS, and
 // the card life cycle. Management commands need a secure channel at `requiredLevel` (else 6982).
 import {

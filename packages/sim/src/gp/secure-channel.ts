@@ -87,7 +87,7 @@ export class SecureChannelService {
     return undefined;
   }
 
-  /** INITIALIZE UPDATE (Amd D §7.1.1, spec/scp03.md §5). */
+  /** INITIALIZE UPDATE (GPC Amd D §7.1.1). */
   initializeUpdate(apdu: CommandApdu, channel: number): AppletResponse {
     const session = this.session(channel);
     session.terminate(); // any INITIALIZE UPDATE ends the session on its channel, even a refused one

@@ -1,4 +1,4 @@
-// The IoT SAFE applet (GSMA IoT.05, spec/iotsafe.md §3): a dispatcher over INS with one handler per
+// The IoT SAFE applet (GSMA IoT.05): a dispatcher over INS with one handler per
 // command. A handler returns a response or throws CardError(sw); it never leaves a change half made.
 import { randomBytes } from 'node:crypto';
 import {

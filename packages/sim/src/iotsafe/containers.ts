@@ -1,4 +1,4 @@
-// The applet's object store: four container classes with their attributes (spec/iotsafe.md §4).
+// The applet's object store: four container classes with their attributes (GSMA IoT.05).
 import {
   ACCESS,
   type CurveName,

@@ -1,4 +1,4 @@
-// Real-applet personalities: the behaviours in spec/iotsafe.md §2, §3 and §10 as named presets, so a
+// Real-applet personalities: the behaviours of docs/personalities.md as named presets, so a
 // client is tested against every variant seen on real cards. `reference` is this project's reading of
 // IoT.05 where implementations disagree; each other preset names its source.
 import type { AppInfoTagStyle, FullTextLength } from '@iotsafe/protocol';
@@ -34,7 +34,7 @@ export interface Personality {
   maxSessions: number;
   /**
    * INIT open on a session whose final UPDATE has run reopens it (the operation is over), as Thales
-   * applets must for the Thales middleware, which never closes (spec §3.6, §4.3); otherwise 6985 until
+   * applets must for the Thales middleware, which never closes (docs/personalities.md); otherwise 6985 until
    * INIT close (the O/K "close first" pattern). A session still taking UPDATEs always answers 6985.
    */
   reopenFinishedSession: boolean;
@@ -46,9 +46,9 @@ export interface Personality {
   /** Volatile containers are also cleared when a channel the applet was selected on closes. */
   clearVolatileOnDeselect: boolean;
   proprietaryId: string;
-  /** Length of full-text data (tag 9B): auto-detected, or always a fixed 3 bytes (Kigen; ZARIOT's 6985 in spec §9.C fits it). */
+  /** Length of full-text data (tag 9B): auto-detected, or always a fixed 3 bytes (Kigen; ZARIOT's 6985 fits it). */
   fullTextLength: FullTextLength;
-  /** SW for malformed data in a final UPDATE: 6A80, or 6985 as a ZARIOT card answered (spec §9.C). */
+  /** SW for malformed data in a final UPDATE: 6A80, or 6985 as a ZARIOT card answered (docs/personalities.md). */
   updateFormatErrorSw: number;
 }
 

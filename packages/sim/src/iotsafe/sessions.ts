@@ -1,4 +1,4 @@
-// Numbered sessions per command family (spec/iotsafe.md §4.3): INIT P1=00 opens session P2, UPDATE
+// Numbered sessions per command family (GSMA IoT.05, INIT/UPDATE commands): INIT P1=00 opens session P2, UPDATE
 // commands carry it, INIT P1=01 closes it. Families are independent (ZARIOT signs on 01 and verifies on
 // 02 at once); each has at most `maxSessions` open.
 import { SW } from '@iotsafe/protocol';

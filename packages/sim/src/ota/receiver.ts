@@ -1,5 +1,5 @@
-// The card's SCP80 receiving entity (ETSI TS 102 225 §5, TS 102 226; order of checks as
-// spec/scp80-81.md §1.8): an SMS-PP download ENVELOPE in, concatenated parts reassembled, the TAR and
+// The card's SCP80 receiving entity (ETSI TS 102 225 §5, TS 102 226; order of checks in
+// docs/guide-ota.md): an SMS-PP download ENVELOPE in, concatenated parts reassembled, the TAR and
 // its minimum security level checked, the key set found by KVN, the packet deciphered and verified, the
 // counter checked and persisted, the script run, and the PoR returned as the ENVELOPE's response data.
 import {
@@ -8,6 +8,7 @@ import {
   type ChecksumAlgorithm,
   type CipherAlgorithm,
   type CommandHeader,
+  DCS_8BIT_CLASS2,
   decodeCommandHeader,
   decodeCompactScript,
   decodeExpandedScript,
@@ -167,7 +168,7 @@ export class OtaReceiver {
         messageReference: 0,
         destination: originator,
         pid: PID_SIM_DATA_DOWNLOAD,
-        dcs: 0xf6,
+        dcs: DCS_8BIT_CLASS2,
         userData: por,
         userDataHeader: true,
       }),
@@ -287,7 +288,7 @@ export class OtaReceiver {
     return status;
   }
 
-  /** An error PoR, sent without security (RHL 0A) as real cards do (spec §2.2): nothing was executed. */
+  /** An error PoR, sent without security (RHL 0A) as real cards do (docs/guide-ota.md): nothing was executed. */
   private refuse(error: unknown, tar: Uint8Array): Uint8Array {
     const status = this.count(error);
     const unsecured: Spi = {
