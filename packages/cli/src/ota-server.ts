@@ -1,16 +1,19 @@
-// `iotsafe ota send | serve | network`: the OTA server's key store, its SMPP link (DCS, TON/NPI,
-// keep-alive) and its HTTP API (bearer token, limits, timeouts), and the local SMSC for tests.
+// `iotsafe ota send | serve | worker | network`: the OTA server's store (SQLite file or PostgreSQL
+// URL), its SMPP binds (DCS, TON/NPI, keep-alive, pacing), its HTTP API (bearer token, limits,
+// timeouts), workers that share its jobs, and the local SMSC for tests.
 import { readFileSync, statSync } from 'node:fs';
 import {
   type DataCodingPolicy,
   DEFAULT_MAX_SMS_PER_SCRIPT,
   isLoopback,
-  KeyStoreError,
+  isPostgresUrl,
   OtaApiConfigError,
-  OtaKeyStore,
   OtaServer,
+  OtaStore,
+  PacedSmsLink,
   SmppLink,
   type SmppLinkOptions,
+  StorageError,
   serveOtaApi,
   TestNetwork,
 } from '@iotsafe/ota';
@@ -43,21 +46,23 @@ function integerOption(
 }
 
 /**
- * The OTA key store: a missing file is a usage error unless `create` (a mistyped --store path must not
- * start an empty store), another storage key a StorageKeyError; a store others can read gets a warning.
+ * The OTA store (a SQLite file, or a postgres:// URL): a missing file is a usage error unless `create`
+ * (a mistyped --store path must not start an empty store), another storage key a StorageKeyError; a
+ * file others can read gets a warning.
  */
-export function openKeyStore(path: string, key: Uint8Array, create: boolean): OtaKeyStore {
-  let store: OtaKeyStore;
+export async function openKeyStore(location: string, key: Uint8Array, create: boolean): Promise<OtaStore> {
+  let store: OtaStore;
   try {
-    store = OtaKeyStore.open(path, key, { create });
+    store = await OtaStore.open(location, key, { create });
   } catch (error) {
-    if (error instanceof KeyStoreError && error.code === 'missing_store')
+    if (error instanceof StorageError && error.code === 'missing_store')
       throw new UsageError(`${error.message}: check --store, or create it (ota add-sim --create)`);
-    if (error instanceof KeyStoreError && error.code === 'wrong_storage_key')
+    if (error instanceof StorageError && error.code === 'wrong_storage_key')
       throw new StorageKeyError(error.message);
+    if (error instanceof StorageError) throw new UsageError(error.message);
     throw error;
   }
-  warnIfOthersCanRead(path, 'it holds sealed OTA keys');
+  if (!isPostgresUrl(location)) warnIfOthersCanRead(location, 'it holds sealed OTA keys');
   return store;
 }
 
@@ -82,11 +87,14 @@ interface ServerFlags {
   sourceNpi?: string;
   enquireLink: string;
   maxSms: string;
+  tps?: string;
+  window: string;
+  binds: string;
 }
 
 function addServerFlags(c: Command): Command {
   return c
-    .requiredOption('--store <file>', 'the key store (SQLite)')
+    .requiredOption('--store <file|url>', 'the store: a SQLite file, or postgres://… for several workers')
     .requiredOption('--smsc <host:port>', 'the SMSC (SMPP)')
     .option('--system-id <id>', 'SMPP system_id', 'iotsafe')
     .option('--password <text>', 'SMPP password (or IOTSAFE_SMPP_PASSWORD)')
@@ -106,7 +114,10 @@ function addServerFlags(c: Command): Command {
     .option('--source-ton <n>', 'fixed TON of --source-addr (default: from it)')
     .option('--source-npi <n>', 'fixed NPI of --source-addr (default: from it)')
     .option('--enquire-link <ms>', 'enquire_link period while bound (0: none)', '30000')
-    .option('--max-sms <n>', 'most SMS one script may take', String(DEFAULT_MAX_SMS_PER_SCRIPT));
+    .option('--max-sms <n>', 'most SMS one script may take', String(DEFAULT_MAX_SMS_PER_SCRIPT))
+    .option('--tps <n>', 'submit_sm per second the SMSC account allows (default: no limit)')
+    .option('--window <n>', 'unacknowledged submit_sm per bind', '10')
+    .option('--binds <n>', 'SMPP binds to open to the SMSC', '1');
 }
 
 /** The SMPP link to the SMSC the flags name; the password may come from the environment instead. */
@@ -137,10 +148,33 @@ function connectSmsc(options: ServerFlags): Promise<SmppLink> {
   return SmppLink.connect(link);
 }
 
+/** The binds the flags ask for, paced to the account's TPS and window. */
+async function connectPaced(options: ServerFlags): Promise<PacedSmsLink> {
+  const binds = integerOption(options.binds, '--binds', 1, 64)!;
+  const window = integerOption(options.window, '--window', 1, 10_000)!;
+  const tps = options.tps === undefined ? undefined : Number(options.tps);
+  if (tps !== undefined && !(tps > 0 && tps <= 100_000)) throw new UsageError('--tps takes a number over 0');
+  const links: SmppLink[] = [];
+  try {
+    for (let i = 0; i < binds; i++) links.push(await connectSmsc(options));
+  } catch (error) {
+    await Promise.all(links.map((l) => l.close()));
+    throw error;
+  }
+  return new PacedSmsLink(links, { window, ...(tps === undefined ? {} : { tps }) });
+}
+
 const serverOptions = (options: ServerFlags) => ({
   timeoutMs: integerOption(options.timeout, '--timeout', 1, 3_600_000)!,
   maxSmsPerScript: integerOption(options.maxSms, '--max-sms', 1, 255)!,
 });
+
+/** Waits for SIGINT or SIGTERM. */
+const interrupted = () =>
+  new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
 
 /** The bearer token of `ota serve`: from --token-file or the environment, never a default. */
 function apiToken(file: string | undefined): { token?: string; from?: string } {
@@ -189,14 +223,16 @@ export function registerOtaServerCommands(ota: Command, globals: () => GlobalOpt
         kvn: integerOption(options.kvn, '--kvn', 1, 15)!,
       };
       const settings = serverOptions(options);
-      const store = openKeyStore(options.store, storageKey(globals()), false);
+      const store = await openKeyStore(options.store, storageKey(globals()), false);
       try {
-        const link = await connectSmsc(options);
+        const link = await connectPaced(options);
+        const server = new OtaServer(store, link, { ...settings, worker: { idleMs: 20 } });
         try {
-          const result = await new OtaServer(store, link, settings).send(request);
+          const result = await server.send(request);
           const por = result.por;
           if (globals().json)
             printJson({
+              job: result.jobId,
               counter: result.counter.toString(),
               attempts: result.attempts,
               status: por?.status,
@@ -216,10 +252,11 @@ export function registerOtaServerCommands(ota: Command, globals: () => GlobalOpt
             );
           if (por && por.status !== 0) process.exitCode = 3;
         } finally {
+          await server.close();
           await link.close();
         }
       } finally {
-        store.close();
+        await store.close();
       }
     },
   );
@@ -237,7 +274,8 @@ export function registerOtaServerCommands(ota: Command, globals: () => GlobalOpt
     .option('--rate-limit <n>', 'requests per minute in all', '60')
     .option('--rate-limit-per-sim <n>', 'requests per minute for one SIM', '6')
     .option('--headers-timeout <ms>', "time for a request's headers", '10000')
-    .option('--request-timeout <ms>', 'time for a whole request, body included', '30000');
+    .option('--request-timeout <ms>', 'time for a whole request, body included', '30000')
+    .option('--no-worker', 'take requests only: workers elsewhere (ota worker) run the jobs');
   addServerFlags(serve).action(
     async (
       options: ServerFlags & {
@@ -250,6 +288,7 @@ export function registerOtaServerCommands(ota: Command, globals: () => GlobalOpt
         rateLimitPerSim: string;
         headersTimeout: string;
         requestTimeout: string;
+        worker: boolean;
       },
     ) => {
       const address: { host?: string; port?: number } =
@@ -272,33 +311,62 @@ export function registerOtaServerCommands(ota: Command, globals: () => GlobalOpt
         requestTimeoutMs: integerOption(options.requestTimeout, '--request-timeout', 100, 600_000)!,
       };
       const settings = serverOptions(options);
-      const store = openKeyStore(options.store, storageKey(globals()), options.create ?? false);
-      const link = await connectSmsc(options);
+      const store = await openKeyStore(options.store, storageKey(globals()), options.create ?? false);
+      let link: PacedSmsLink | undefined;
+      let server: OtaServer | undefined;
       let api: Awaited<ReturnType<typeof serveOtaApi>>;
       try {
-        api = await serveOtaApi(new OtaServer(store, link, settings), {
+        link = await connectPaced(options);
+        server = new OtaServer(store, link, { ...settings, ...(options.worker ? {} : { worker: false }) });
+        api = await serveOtaApi(server, {
           host,
           ...(address.port === undefined ? {} : { port: address.port }),
           ...(token === undefined ? { insecureNoAuth: true } : { tokens: [token] }),
           ...limits,
         });
       } catch (error) {
-        await link.close();
-        store.close();
+        await server?.close();
+        await link?.close();
+        await store.close();
         throw error instanceof OtaApiConfigError ? new UsageError(error.message) : error;
       }
       print(
-        `OTA server: POST ${api.url}/send {"to", "tar", "script"} (${from ? `bearer token from ${from}` : 'NO AUTHENTICATION, --insecure-no-auth'})`,
+        `OTA server: POST ${api.url}/send {"to", "tar", "script"} → 202 {"job"}, GET ${api.url}/jobs/ID (${from ? `bearer token from ${from}` : 'NO AUTHENTICATION, --insecure-no-auth'})`,
       );
-      await new Promise<void>((resolve) => {
-        process.once('SIGINT', resolve);
-        process.once('SIGTERM', resolve);
-      });
+      await interrupted();
       await api.stop();
+      await server.close();
       await link.close();
-      store.close();
+      await store.close();
     },
   );
+
+  const worker = ota
+    .command('worker')
+    .description('run jobs from the store (PostgreSQL: any number of workers share them) until interrupted')
+    .option('--concurrency <n>', 'items at once', '256')
+    .option('--lease <ms>', "how long a claimed item stays this worker's without renewal", '30000');
+  addServerFlags(worker).action(async (options: ServerFlags & { concurrency: string; lease: string }) => {
+    const settings = serverOptions(options);
+    const workerOptions = {
+      concurrency: integerOption(options.concurrency, '--concurrency', 1, 100_000)!,
+      leaseMs: integerOption(options.lease, '--lease', 100, 3_600_000)!,
+    };
+    const store = await openKeyStore(options.store, storageKey(globals()), false);
+    const link = await connectPaced(options).catch(async (error) => {
+      await store.close();
+      throw error;
+    });
+    const server = new OtaServer(store, link, { ...settings, worker: workerOptions });
+    server.worker?.on('error', (error) => printError(`worker: ${error.message}`));
+    print(
+      `OTA worker ${server.worker?.id} on ${isPostgresUrl(options.store) ? 'PostgreSQL' : options.store}`,
+    );
+    await interrupted();
+    await server.close();
+    await link.close();
+    await store.close();
+  });
 
   ota
     .command('network <sim-dir>')
@@ -312,6 +380,7 @@ export function registerOtaServerCommands(ota: Command, globals: () => GlobalOpt
         .choices(['smpp34', 'gsm'])
         .default('smpp34'),
     )
+    .option('--tps <n>', 'accept this many submit_sm a second; answer ESME_RTHROTTLED (0x58) beyond')
     .action(
       async (
         simDir: string,
@@ -321,6 +390,7 @@ export function registerOtaServerCommands(ota: Command, globals: () => GlobalOpt
           systemId: string;
           password?: string;
           dataCoding: DataCodingPolicy;
+          tps?: string;
         },
       ) => {
         const sim = VirtualSim.open(simDir, { storageKey: storageKey(globals()) });
@@ -329,13 +399,13 @@ export function registerOtaServerCommands(ota: Command, globals: () => GlobalOpt
           password: options.password ?? process.env.IOTSAFE_SMPP_PASSWORD ?? '',
           port: integerOption(options.port, '--port', 0, 65535)!,
           dataCoding: options.dataCoding,
+          ...(options.tps === undefined
+            ? {}
+            : { maxSubmitsPerSecond: integerOption(options.tps, '--tps', 1, 1_000_000)! }),
         });
         network.attach(options.msisdn, sim.card);
         print(`SMSC on 127.0.0.1:${network.port}; handset ${options.msisdn} holds ${simDir}`);
-        await new Promise<void>((resolve) => {
-          process.once('SIGINT', resolve);
-          process.once('SIGTERM', resolve);
-        });
+        await interrupted();
         await network.stop();
       },
     );

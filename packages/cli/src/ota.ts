@@ -280,7 +280,7 @@ function registerAddSim(ota: Command, globals: () => GlobalOptions): void {
       .option('--kvn <n>', 'key version', '1')
       .requiredOption('--kic <hex>', 'KIc byte (12 AES, 15 3DES 2-key; its KVN nibble is taken from --kvn)'),
   ).action(
-    (
+    async (
       options: KeyFlags & {
         store: string;
         create?: boolean;
@@ -296,15 +296,21 @@ function registerAddSim(ota: Command, globals: () => GlobalOptions): void {
       if (!keys.kic || !keys.kid)
         throw new UsageError('give the KIc and KID keys (--kic-key/--kid-key or --keys-file)');
       const byte = (kvn << 4) | (hexOption(options.kic, '--kic', 1)[0]! & 0x0f);
-      const store = openKeyStore(options.store, storageKey(globals()), options.create ?? false);
+      const store = await openKeyStore(options.store, storageKey(globals()), options.create ?? false);
       try {
-        store.addSim({ iccid: options.iccid, msisdn: options.msisdn });
-        store.putKeySet(options.iccid, { kvn, kicByte: byte, kidByte: byte, kic: keys.kic, kid: keys.kid });
+        await store.sims.add({ iccid: options.iccid, msisdn: options.msisdn });
+        await store.sims.putKeySet(options.iccid, {
+          kvn,
+          kicByte: byte,
+          kidByte: byte,
+          kic: keys.kic,
+          kid: keys.kid,
+        });
         print(
-          `SIM ${options.iccid} (${options.msisdn}): key set ${kvn} stored, counter ${store.counter(options.iccid, kvn)}`,
+          `SIM ${options.iccid} (${options.msisdn}): key set ${kvn} stored, counter ${await store.sims.counter(options.iccid, kvn)}`,
         );
       } finally {
-        store.close();
+        await store.close();
       }
     },
   );
