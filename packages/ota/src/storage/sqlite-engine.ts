@@ -42,7 +42,10 @@ export class SqliteEngine implements SqlEngine {
     const inMemory = path === ':memory:';
     if (!inMemory && !existsSync(path)) {
       if (!options.create)
-        throw new StorageError(`no OTA key store at ${path} (pass --create to make a new one)`, 'missing_store');
+        throw new StorageError(
+          `no OTA key store at ${path} (pass --create to make a new one)`,
+          'missing_store',
+        );
       closeSync(openSync(path, 'wx', 0o600)); // before SQLite creates it with the umask's mode
     }
     const db = new Database(path, { fileMustExist: !inMemory, timeout: options.busyTimeoutMs ?? 10_000 });
