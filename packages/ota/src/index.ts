@@ -88,6 +88,8 @@ export { isPostgresUrl, type OpenStoreOptions, OtaStore } from './storage/store.
 export {
   type BindRecord,
   type HandsetCard,
+  type HandsetFault,
+  responsePacketUserData,
   type SubmitFault,
   type SubmitRecord,
   TestNetwork,

@@ -31,6 +31,8 @@ export interface SmsLink {
    * later) when one rejects, so that a PoR is never acknowledged before it is recorded.
    */
   onMessage(handler: MessageHandler): void;
+  /** Resolves when the link can take an SMS soon (a paced link: its queue is short). */
+  ready?(): Promise<void>;
   close(): Promise<void>;
 }
 

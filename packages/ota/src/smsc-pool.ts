@@ -12,6 +12,8 @@ export interface PacingOptions {
   tps?: number;
   /** Unacknowledged submit_sm per bind (default 10). */
   window?: number;
+  /** ready() resolves while fewer SMS than this wait (default: 200 ms of the TPS, else every window). */
+  readyDepth?: number;
   /** First pause after a throttling refusal (default 200 ms), doubled up to maxBackoffMs (5 s). */
   backoffMs?: number;
   maxBackoffMs?: number;
@@ -35,6 +37,9 @@ export class PacedSmsLink implements SmsLink {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private turn = 0;
+  private readonly readyWaiters: (() => void)[] = [];
+  private readonly reservations: NodeJS.Timeout[] = [];
+  private reserved = 0;
   /** SMS acknowledged, throttling refusals retried, and the longest queue seen. */
   readonly stats = { submitted: 0, throttled: 0, queueFull: 0, maxQueued: 0 };
 
@@ -56,6 +61,7 @@ export class PacedSmsLink implements SmsLink {
     if (this.closed) return Promise.reject(new SmppError('the SMPP link is closed'));
     return new Promise((resolve, reject) => {
       this.queue.push({ to, userData, resolve, reject });
+      if (this.reserved > 0) this.unreserve();
       this.stats.maxQueued = Math.max(this.stats.maxQueued, this.queue.length);
       this.pump();
     });
@@ -64,6 +70,43 @@ export class PacedSmsLink implements SmsLink {
   /** SMS waiting for a slot. */
   get queued(): number {
     return this.queue.length;
+  }
+
+  private get readyDepth(): number {
+    const tps = this.options.tps;
+    return (
+      this.options.readyDepth ?? (tps ? Math.max(1, Math.ceil(tps / 5)) : this.window * this.links.length)
+    );
+  }
+
+  /**
+   * Resolves when the queue is short enough that an SMS handed over now goes out soon: callers that
+   * take a counter, or check that their job still runs, do it then, not long before the SMS can leave.
+   */
+  ready(): Promise<void> {
+    return new Promise((resolve) => {
+      this.readyWaiters.push(resolve);
+      this.wakeReady();
+    });
+  }
+
+  // Each caller let through holds a place until its SMS comes (or for a second, should it not send).
+  private wakeReady(): void {
+    while (this.readyWaiters.length && (this.closed || this.queue.length + this.reserved < this.readyDepth)) {
+      this.reserved++;
+      const timer = setTimeout(() => this.unreserve(), 1000);
+      timer.unref();
+      this.reservations.push(timer);
+      this.readyWaiters.shift()!();
+    }
+  }
+
+  private unreserve(): void {
+    const timer = this.reservations.shift();
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.reserved--;
+    this.wakeReady();
   }
 
   private pump(): void {
@@ -87,6 +130,7 @@ export class PacedSmsLink implements SmsLink {
       if (link === undefined) return; // woken when a submit is acknowledged
       this.nextSlot = Math.max(this.nextSlot, now) + interval;
       this.send(link, this.queue.shift()!);
+      this.wakeReady();
     }
   }
 
@@ -136,6 +180,7 @@ export class PacedSmsLink implements SmsLink {
     clearTimeout(this.timer);
     for (const entry of this.queue.splice(0))
       entry.reject(new SmppError(`the SMPP link was closed before the SMS to ${entry.to} was sent`));
+    for (const wake of this.readyWaiters.splice(0)) wake();
     await Promise.all(this.links.map((link) => link.close()));
   }
 }

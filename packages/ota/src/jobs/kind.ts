@@ -14,6 +14,8 @@ export type StepResult = (
   | { outcome: AttemptClass; detail: string; data?: unknown }
   /** Cannot succeed by retrying (no such key set, too many SMS, counter exhausted…): `detail` says why. */
   | { outcome: 'failed'; detail: string; code?: string }
+  /** Nothing was sent: the job stopped running (paused, cancelled…) before the attempt began. */
+  | { outcome: 'skipped'; detail: string }
 ) & {
   /** What the attempt sent (written to the ledger with the item's new state). */
   sent?: { attemptId: number; sentAt: number; messageIds: readonly string[] };
@@ -39,6 +41,8 @@ export interface StepContext {
   worker: string;
   /** The step's last attempt, still open, when another worker died during it: resume, do not resend. */
   openAttempt: AttemptRecord | undefined;
+  /** Whether the job still runs (read now): checked last thing before an attempt takes a counter. */
+  stillRunning(): Promise<boolean>;
 }
 
 export interface PlannedStep {

@@ -183,6 +183,8 @@ export class Scp80Kind implements JobKind {
       throw error;
     }
     if (context.openAttempt) return this.resume(context, prepared, context.openAttempt, timeoutMs);
+    await this.options.sms.ready?.(); // the counter is taken when the SMS can leave, not long before
+    if (!(await context.stillRunning())) return { outcome: 'skipped', detail: 'the job stopped running' };
     const { sim, keySet, header } = prepared;
     const keys = { kic: keySet.kic, kid: keySet.kid };
     let counter: bigint;

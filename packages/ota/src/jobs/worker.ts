@@ -168,7 +168,9 @@ export class JobWorker extends EventEmitter<WorkerEvents> {
           store: this.store,
           worker: this.id,
           openAttempt,
+          stillRunning: async () => (await this.jobOf(item.jobId, true)).job.state === 'running',
         });
+        if (result.outcome === 'skipped') continue; // the job's new state is handled above
         if (!(await this.decide(item, job, kind, spec, result))) break;
       }
       const { job } = await this.jobOf(item.jobId);
@@ -190,7 +192,7 @@ export class JobWorker extends EventEmitter<WorkerEvents> {
     job: JobRecord,
     kind: JobKind,
     spec: unknown,
-    result: StepResult,
+    result: Exclude<StepResult, { outcome: 'skipped' }>,
   ): Promise<boolean> {
     const sent = result.sent;
     if (result.outcome === 'ok') {
