@@ -39,8 +39,11 @@ export interface StepContext {
   item: JobItem;
   store: OtaStore;
   worker: string;
-  /** The step's last attempt, still open, when another worker died during it: resume, do not resend. */
-  openAttempt: AttemptRecord | undefined;
+  /**
+   * The step's last attempt when one was made and no decision followed it (its worker died): still
+   * open ('sending'), resume it and do not send again; ended, take its result from the ledger.
+   */
+  lastAttempt: AttemptRecord | undefined;
   /** Whether the job still runs (read now): checked last thing before an attempt takes a counter. */
   stillRunning(): Promise<boolean>;
 }

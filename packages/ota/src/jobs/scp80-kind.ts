@@ -182,7 +182,9 @@ export class Scp80Kind implements JobKind {
       if (refused) return refused;
       throw error;
     }
-    if (context.openAttempt) return this.resume(context, prepared, context.openAttempt, timeoutMs);
+    const last = context.lastAttempt;
+    if (last?.state === 'sending') return this.resume(context, prepared, last, timeoutMs);
+    if (last) return resultFromLedger(last);
     await this.options.sms.ready?.(); // the counter is taken when the SMS can leave, not long before
     if (!(await context.stillRunning())) return { outcome: 'skipped', detail: 'the job stopped running' };
     const { sim, keySet, header } = prepared;
@@ -302,6 +304,18 @@ export class Scp80Kind implements JobKind {
       data: { counter: counter.toString() },
     };
   }
+}
+
+// What an attempt that ended came to, as its worker would have reported it.
+function resultFromLedger(attempt: AttemptRecord): StepResult {
+  const counter = attempt.counter ?? 0n;
+  const por = storedPor(attempt);
+  if (por) return classify(por, counter);
+  const data = { counter: counter.toString() };
+  if (attempt.state === 'sent') return { outcome: 'ok', detail: 'sent; the SPI asks for no PoR', data };
+  if (attempt.state === 'smsc_error')
+    return { outcome: 'smsc_error', detail: attempt.error ?? 'refused by the SMSC', data };
+  return { outcome: 'no_por', detail: attempt.error ?? 'no PoR', data };
 }
 
 function classify(por: DecodedResponse, counter: bigint): StepResult {

@@ -159,7 +159,11 @@ export class JobWorker extends EventEmitter<WorkerEvents> {
           });
           break;
         }
-        const openAttempt = item.attempt > 0 ? await this.store.jobs.openAttemptOf(item) : undefined;
+        // a retry decided: a new attempt; otherwise the step's last attempt, if any, is resumed or read
+        const lastAttempt =
+          item.attempt > 0 && item.outcome !== 'retry'
+            ? await this.store.jobs.lastAttemptOf(item)
+            : undefined;
         this.stats.steps++;
         const result = await kind.runStep({
           job,
@@ -167,7 +171,7 @@ export class JobWorker extends EventEmitter<WorkerEvents> {
           item,
           store: this.store,
           worker: this.id,
-          openAttempt,
+          lastAttempt,
           stillRunning: async () => (await this.jobOf(item.jobId, true)).job.state === 'running',
         });
         if (result.outcome === 'skipped') continue; // the job's new state is handled above
@@ -238,7 +242,13 @@ export class JobWorker extends EventEmitter<WorkerEvents> {
       await this.store.jobs.updateItem(
         item,
         this.id,
-        { state: 'ready', dueAt: Date.now() + delay, detail: result.detail, data: result.data ?? null },
+        {
+          state: 'ready',
+          dueAt: Date.now() + delay,
+          outcome: 'retry',
+          detail: result.detail,
+          data: result.data ?? null,
+        },
         sent,
       );
       return false;

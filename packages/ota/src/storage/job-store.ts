@@ -205,7 +205,8 @@ export class JobStore {
   /** Fails with LeaseLostError unless `worker` still holds the item (inside a transaction). */
   async fence(tx: SqlExecutor, item: JobItem, worker: string, attempt?: number): Promise<void> {
     const rows = await tx.query(
-      `UPDATE job_items SET attempt = COALESCE($3, attempt), updated_at = $4
+      `UPDATE job_items SET attempt = COALESCE($3, attempt), updated_at = $4,
+         outcome = CASE WHEN $3 IS NULL THEN outcome ELSE NULL END
        WHERE id = $1 AND lease_owner = $2 AND state = 'running' RETURNING id`,
       [item.id, worker, attempt, Date.now()],
     );
@@ -239,6 +240,7 @@ export class JobStore {
       ],
     );
     attempt.item.attempt = attemptNumber;
+    attempt.item.outcome = undefined; // a new attempt: no retry decision stands for it yet
     return Number(row!.id);
   }
 
@@ -297,13 +299,13 @@ export class JobStore {
     return rows.map(attemptOf);
   }
 
-  /** The step's last attempt if it is still open (a worker died while it was out). */
-  async openAttemptOf(item: JobItem): Promise<AttemptRecord | undefined> {
+  /** The step's last attempt (its worker may have died before it recorded what came of it). */
+  async lastAttemptOf(item: JobItem): Promise<AttemptRecord | undefined> {
     const [row] = await this.engine.query<Raw>(
       `SELECT * FROM attempts WHERE item_id = $1 AND step = $2 ORDER BY attempt DESC LIMIT 1`,
       [item.id, item.step],
     );
-    return row && row.state === 'sending' ? attemptOf(row) : undefined;
+    return row ? attemptOf(row) : undefined;
   }
 
   /** The step's attempts so far, by outcome class (for retry budgets). */
