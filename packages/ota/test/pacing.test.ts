@@ -103,8 +103,17 @@ describe('pacing over several binds', () => {
       await tick();
     }
     assert.equal(admitted, 5);
-    for (let i = 0; i < 5; i++) bind.answer();
-    await Promise.all(callers);
+    let settled = false;
+    const all = Promise.all(callers).then(() => {
+      settled = true;
+    });
+    for (let i = 0; i < 20 && !settled; i++) {
+      bind.answer();
+      await tick();
+      await tick();
+    }
+    await all;
+    assert.equal(bind.maxOutstanding, 1);
     await paced.close();
   });
 });
