@@ -52,11 +52,15 @@ describe('the OTA store on disk (SQLite)', () => {
     await fill(store);
     const psk = new Uint8Array(16).fill(0x77);
     await store.sims.putPsk(ICCID, psk);
+    const kik = new Uint8Array(16).fill(0x6b);
+    await store.sims.putKeySet(ICCID, { kvn: 2, kicByte: 0x12, kidByte: 0x12, kic: KIC, kid: KID, kik });
+    assert.deepEqual((await store.sims.keySet(ICCID, 2)).kik, kik);
+    assert.equal((await store.sims.keySet(ICCID, 1)).kik, undefined);
     assert.deepEqual((await store.sims.keySet(ICCID, 1)).kid, KID);
     assert.deepEqual(await store.sims.psk(ICCID), psk);
     await store.close();
     const bytes = Buffer.concat([path, `${path}-wal`].filter(existsSync).map((f) => readFileSync(f)));
-    for (const secret of [KIC, KID, psk]) assert.equal(bytes.includes(Buffer.from(secret)), false);
+    for (const secret of [KIC, KID, psk, kik]) assert.equal(bytes.includes(Buffer.from(secret)), false);
     for (const create of [false, true])
       await assert.rejects(
         OtaStore.open(path, new Uint8Array(32), { create }),

@@ -32,6 +32,8 @@ const simColumns = `
   updated_at BIGINT NOT NULL DEFAULT 0`;
 
 const jobTables = (dialect: Dialect) => [
+  // the key set's KIK (ETSI TS 102 225 §5.1: the key encryption key of PUT KEY), sealed like KIc and KID
+  'ALTER TABLE key_sets ADD COLUMN kik TEXT',
   `CREATE INDEX sims_batch ON sims (batch)`,
   `CREATE TABLE sim_tags (
      iccid TEXT NOT NULL REFERENCES sims (iccid),

@@ -26,6 +26,8 @@ export interface OtaKeySet {
   kidByte: number;
   kic: Uint8Array;
   kid: Uint8Array;
+  /** The key encryption key (PUT KEY over the air), where the SIM vendor gave one. */
+  kik?: Uint8Array;
 }
 
 export interface SimFilter {
@@ -50,6 +52,7 @@ export const MAX_COUNTER = 2 ** 40 - 1;
 
 const keySetContext = (iccid: string, kvn: number) => `ota/${iccid}/key-set/${kvn}`;
 const pskContext = (iccid: string) => `ota/${iccid}/psk`;
+const kikContext = (iccid: string, kvn: number) => `ota/${iccid}/key-set/${kvn}/kik`;
 
 /** Checks a record's fields; a StorageError naming the first bad one. */
 export function validateSim(sim: SimRecord): void {
@@ -175,18 +178,22 @@ export class SimStore {
       Uint8Array.from([...set.kic, ...set.kid, set.kic.length]),
       keySetContext(iccid, set.kvn),
     );
+    const kik = set.kik ? seal(this.storageKey, set.kik, kikContext(iccid, set.kvn)) : null;
     await tx.query(
-      `INSERT INTO key_sets (iccid, kvn, kic_byte, kid_byte, keys) VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (iccid, kvn) DO UPDATE SET kic_byte = excluded.kic_byte, kid_byte = excluded.kid_byte, keys = excluded.keys`,
-      [iccid, set.kvn, set.kicByte, set.kidByte, keys],
+      `INSERT INTO key_sets (iccid, kvn, kic_byte, kid_byte, keys, kik) VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (iccid, kvn) DO UPDATE SET kic_byte = excluded.kic_byte, kid_byte = excluded.kid_byte,
+         keys = excluded.keys, kik = COALESCE(excluded.kik, key_sets.kik)`,
+      [iccid, set.kvn, set.kicByte, set.kidByte, keys, kik],
     );
   }
 
   async keySet(iccid: string, kvn: number): Promise<OtaKeySet> {
-    const [row] = await this.engine.query<{ kic_byte: number; kid_byte: number; keys: string }>(
-      'SELECT kic_byte, kid_byte, keys FROM key_sets WHERE iccid = $1 AND kvn = $2',
-      [iccid, kvn],
-    );
+    const [row] = await this.engine.query<{
+      kic_byte: number;
+      kid_byte: number;
+      keys: string;
+      kik: string | null;
+    }>('SELECT kic_byte, kid_byte, keys, kik FROM key_sets WHERE iccid = $1 AND kvn = $2', [iccid, kvn]);
     if (!row) throw new StorageError(`SIM ${iccid} has no key set ${kvn}`, 'unknown_key_set');
     const packed = unseal(this.storageKey, row.keys, keySetContext(iccid, kvn));
     const kicLength = packed[packed.length - 1]!;
@@ -196,6 +203,7 @@ export class SimStore {
       kidByte: row.kid_byte,
       kic: packed.slice(0, kicLength),
       kid: packed.slice(kicLength, packed.length - 1),
+      ...(row.kik ? { kik: unseal(this.storageKey, row.kik, kikContext(iccid, kvn)) } : {}),
     };
   }
 
