@@ -19,6 +19,8 @@ import { coapBenchmarks } from './coap.js';
 import { measure, printTable } from './harness.js';
 import { otaBenchmarks } from './ota.js';
 import { tlsBenchmarks } from './tls.js';
+import { tlsBulkBenchmarks } from './tls-bulk.js';
+import { tlsLatencyBenchmarks } from './tls-latency.js';
 import { transportBenchmarks } from './transports.js';
 
 const sim = VirtualSim.inMemory(TYPE1_PROFILE);
@@ -169,6 +171,8 @@ printTable('SCP03 (host and card in process; time per APDU, ratio to the plain A
 ]);
 
 await tlsBenchmarks();
+await tlsBulkBenchmarks();
+await tlsLatencyBenchmarks();
 await otaBenchmarks();
 await transportBenchmarks();
 await coapBenchmarks();

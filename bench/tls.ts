@@ -1,11 +1,11 @@
 // TLS benchmarks: APDUs per handshake per offload level (beside wolfSSL's published sequence), wall
-// time with a modem+SIM latency model, CPU per handshake against Node's native client, bulk throughput.
+// time with a modem+SIM latency model, CPU per handshake against Node's native client (bulk: bench/tls-bulk.ts).
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { modemSimLatency } from '@iotsafe/device';
-import { type KeyOps, SoftwareKeyOps, type TlsSession } from '@iotsafe/tls';
-import { connectToTestServer, testPki } from '../test/helpers/pki.js';
+import { type ConnectOptions, type KeyOps, SoftwareKeyOps, type TlsSession } from '@iotsafe/tls';
+import { connectToTestServer, serverChain, testPki } from '../test/helpers/pki.js';
 import { simKeyOps } from '../test/helpers/sim-tls.js';
 import { printTable } from './harness.js';
 
@@ -17,11 +17,15 @@ const SESSION_ENDS = [
   ['close', 'INIT close, T=0 card (Kigen)', 'kigen'],
 ] as const;
 
-async function startServer(handler: (s: tls.TLSSocket) => void, version: 'TLSv1.2' | 'TLSv1.3' = 'TLSv1.3') {
+async function startServer(
+  handler: (s: tls.TLSSocket) => void,
+  version: 'TLSv1.2' | 'TLSv1.3' = 'TLSv1.3',
+  identity: { key: string; cert: string } = { key: pki.server.keyPem, cert: pki.server.certificatePem },
+) {
   const server = tls.createServer(
     {
-      key: pki.server.keyPem,
-      cert: pki.server.certificatePem,
+      key: identity.key,
+      cert: identity.cert,
       ca: pki.ca.certificatePem,
       requestCert: true,
       rejectUnauthorized: true,
@@ -38,10 +42,16 @@ async function startServer(handler: (s: tls.TLSSocket) => void, version: 'TLSv1.
 }
 
 /** One handshake and a round trip; returns the first session ticket that came with it, if any. */
-async function ourHandshake(port: number, keyOps: KeyOps, session?: TlsSession) {
+async function ourHandshake(
+  port: number,
+  keyOps: KeyOps,
+  session?: TlsSession,
+  options: Partial<ConnectOptions> = {},
+) {
   const socket = connectToTestServer(pki, port, {
     keyOps,
     ...(session ? { session } : {}),
+    ...options,
   });
   let ticket: TlsSession | undefined;
   socket.once('session', (s: TlsSession) => {
@@ -54,15 +64,20 @@ async function ourHandshake(port: number, keyOps: KeyOps, session?: TlsSession) 
   return ticket;
 }
 
-async function nodeHandshake(port: number) {
+async function nodeHandshake(
+  port: number,
+  ca = pki.ca.certificatePem,
+  version: tls.SecureVersion = 'TLSv1.3',
+) {
   const socket = tls.connect({
     host: '127.0.0.1',
     servername: 'localhost',
     port,
-    ca: pki.ca.certificatePem,
+    ca,
     cert: pki.client.certificatePem,
     key: pki.client.keyPem,
-    minVersion: 'TLSv1.3',
+    minVersion: version,
+    maxVersion: version,
   });
   await once(socket, 'secureConnect');
   socket.write('x');
@@ -149,92 +164,69 @@ export async function tlsBenchmarks(): Promise<void> {
       }
     printTable('Handshake wall time (per-INS card time of spec §6.4 + AT+CSIM at 115200 baud)', wallRows);
 
-    // CPU per handshake: our client with a software key vs Node's native client, same local server.
-    const software = new SoftwareKeyOps({
-      certificateChain: [pki.client.certificateDer],
-      privateKeyPem: pki.client.keyPem,
-    });
-    const ours = await cpuPerHandshake(async () => void (await ourHandshake(echo.port, software)), 150);
-    const native = await cpuPerHandshake(() => nodeHandshake(echo.port), 150);
-    printTable('CPU per TLS 1.3 mTLS handshake (client and local server in one process)', [
-      {
-        name: "Node's native tls client (baseline)",
-        value: native.toFixed(2),
-        unit: 'ms CPU',
-        ratio: '1.00x',
-      },
-      {
-        name: 'our client, software KeyOps',
-        value: ours.toFixed(2),
-        unit: 'ms CPU',
-        ratio: `${(ours / native).toFixed(2)}x`,
-        target: '<= 1.5x',
-      },
-    ]);
+    await cpuPerHandshakeTable();
   } finally {
     echo.server.close();
   }
+}
 
-  // Bulk throughput to a sink server.
-  const total = 32 * 1024 * 1024;
-  let received = 0;
-  let done: () => void = () => {};
-  const sink = await startServer((s) =>
-    s.on('data', (d) => {
-      received += d.length;
-      if (received >= total) done();
-    }),
-  );
-  try {
-    const chunk = Buffer.alloc(64 * 1024, 0x61);
-    const throughput = async (socket: NodeJS.WritableStream & { destroy(): void }) => {
-      received = 0;
-      const finished = new Promise<void>((resolve) => {
-        done = resolve;
-      });
-      const started = performance.now();
-      for (let sent = 0; sent < total; sent += chunk.length)
-        if (!socket.write(chunk)) await once(socket, 'drain');
-      await finished;
-      socket.destroy();
-      return total / 1024 / 1024 / ((performance.now() - started) / 1000);
-    };
-    const software = new SoftwareKeyOps({
-      certificateChain: [pki.client.certificateDer],
-      privateKeyPem: pki.client.keyPem,
-    });
-    const ourSocket = connectToTestServer(pki, sink.port, {
-      keyOps: software,
-      cipherSuites: [0x1301],
-    });
-    await once(ourSocket, 'secureConnect');
-    const ourRate = await throughput(ourSocket);
-    const nodeSocket = tls.connect({
-      host: '127.0.0.1',
-      servername: 'localhost',
-      port: sink.port,
-      ca: pki.ca.certificatePem,
-      cert: pki.client.certificatePem,
-      key: pki.client.keyPem,
-      ciphers: 'TLS_AES_128_GCM_SHA256',
-    });
-    await once(nodeSocket, 'secureConnect');
-    const nodeRate = await throughput(nodeSocket);
-    printTable('Bulk throughput, client to a local sink, 32 MiB, TLS_AES_128_GCM_SHA256', [
-      {
-        name: "Node's native tls client (baseline)",
-        value: nodeRate.toFixed(0),
-        unit: 'MB/s',
-        ratio: '1.00x',
-      },
-      {
-        name: 'our record layer',
-        value: ourRate.toFixed(0),
-        unit: 'MB/s',
-        ratio: `${(ourRate / nodeRate).toFixed(2)}x`,
-      },
-    ]);
-  } finally {
-    sink.server.close();
+/**
+ * CPU per mTLS handshake, our client with a software key vs Node's native client against the same local
+ * server (client and server in one process): the P-256 test server in TLS 1.3, and an RSA-2048 chain
+ * with an intermediate (as cloud endpoints present) in TLS 1.3 and TLS 1.2.
+ */
+async function cpuPerHandshakeTable(): Promise<void> {
+  const software = new SoftwareKeyOps({
+    certificateChain: [pki.client.certificateDer],
+    privateKeyPem: pki.client.keyPem,
+  });
+  const rsa = serverChain({ root: 'rsa2048', intermediate: 'rsa2048', leaf: 'rsa2048' });
+  const rows = [];
+  for (const [name, version, identity, ca] of [
+    ['P-256 server, TLS 1.3', 'TLSv1.3', undefined, pki.ca.certificatePem],
+    [
+      'RSA-2048 chain, TLS 1.3',
+      'TLSv1.3',
+      { key: rsa.leaf.keyPem, cert: rsa.chainPem },
+      rsa.root.certificatePem,
+    ],
+    [
+      'RSA-2048 chain, TLS 1.2',
+      'TLSv1.2',
+      { key: rsa.leaf.keyPem, cert: rsa.chainPem },
+      rsa.root.certificatePem,
+    ],
+  ] as const) {
+    const server = await startServer((s) => s.on('data', (d) => s.write(d)), version, identity);
+    try {
+      const ours = await cpuPerHandshake(
+        async () =>
+          void (await ourHandshake(server.port, software, undefined, {
+            ca,
+            maxVersion: version,
+            minVersion: version,
+          })),
+        150,
+      );
+      const native = await cpuPerHandshake(() => nodeHandshake(server.port, ca, version), 150);
+      rows.push(
+        {
+          name: `${name}: Node's native tls client (baseline)`,
+          value: native.toFixed(2),
+          unit: 'ms CPU',
+          ratio: '1.00x',
+        },
+        {
+          name: `${name}: our client, software KeyOps`,
+          value: ours.toFixed(2),
+          unit: 'ms CPU',
+          ratio: `${(ours / native).toFixed(2)}x`,
+          target: '<= 1.5x',
+        },
+      );
+    } finally {
+      server.server.close();
+    }
   }
+  printTable('CPU per mTLS handshake (client and local server in one process)', rows);
 }

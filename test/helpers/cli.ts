@@ -30,6 +30,29 @@ export function spawnCli(args: string[], env: Record<string, string> = {}): Chil
   return spawn('setpriv', [...DIE_WITH_PARENT, ...NODE_ARGS, ...args], { env: environment(env) });
 }
 
+/**
+ * Runs the command to completion as a child process (this process stays free to serve it), with
+ * `stdin` written and closed; its exit code and output.
+ */
+export async function runCliAsync(
+  args: string[],
+  env: Record<string, string> = {},
+  stdin = '',
+): Promise<CliResult> {
+  const child = spawnCli(args, env);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => {
+    stdout += d;
+  });
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  child.stdin.end(stdin);
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+  return { code, stdout, stderr };
+}
+
 export interface Background {
   /** The match of `ready` in the command's output. */
   match: RegExpExecArray;

@@ -283,3 +283,117 @@ export async function startNodeTlsServer(
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
+
+export interface PythonTlsServer {
+  port: number;
+  output: () => string;
+  stop: () => Promise<void>;
+}
+
+/**
+ * A Python `ssl` server on 127.0.0.1 (OpenSSL underneath, but Python's handling: on a failed handshake
+ * it closes at once, with our last records unread, so the kernel answers them with a reset right after
+ * the alert). It requires a client certificate from `clientCa` and answers each line with "ok: LINE".
+ */
+export async function startPythonTlsServer(
+  dir: string,
+  pem: { cert: string; key: string; clientCa: string },
+  version: 'TLSv1_2' | 'TLSv1_3',
+): Promise<PythonTlsServer> {
+  const port = await freePort();
+  const files = {
+    cert: join(dir, 'py-server.pem'),
+    key: join(dir, 'py-server.key'),
+    ca: join(dir, 'py-ca.pem'),
+  };
+  writeFileSync(files.cert, pem.cert);
+  writeFileSync(files.key, pem.key);
+  writeFileSync(files.ca, pem.clientCa);
+  const script = [
+    'import socket, ssl, sys',
+    'context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)',
+    `context.minimum_version = context.maximum_version = ssl.TLSVersion.${version}`,
+    `context.load_cert_chain(${JSON.stringify(files.cert)}, ${JSON.stringify(files.key)})`,
+    `context.load_verify_locations(${JSON.stringify(files.ca)})`,
+    'context.verify_mode = ssl.CERT_REQUIRED',
+    'listener = socket.create_server(("127.0.0.1", int(sys.argv[1])))',
+    'print("READY", flush=True)',
+    'while True:',
+    '    raw, _ = listener.accept()',
+    '    try:',
+    '        conn = context.wrap_socket(raw, server_side=True)',
+    '        line = conn.recv(1024)',
+    '        conn.sendall(b"ok: " + line)',
+    '        conn.close()',
+    '    except (ssl.SSLError, OSError) as error:',
+    '        print("refused:", error, flush=True)',
+    '        raw.close()',
+  ].join('\n');
+  const scriptFile = join(dir, 'tls-server.py');
+  writeFileSync(scriptFile, script);
+  const peer = await startPeer('python3 ssl server', 'python3', [scriptFile, String(port)], (out) =>
+    out.includes('READY'),
+  );
+  return { port, output: peer.output, stop: peer.stop };
+}
+
+export interface MosquittoListener {
+  /** PEM files: the broker's chain (leaf first) and key, and the CA clients must chain to. */
+  certificates?: { cert: string; key: string; ca: string };
+  /** PSK listener: the hint and the identity:hex lines of psk_file. */
+  psk?: { hint: string; identities: Record<string, string> };
+  /** tls_version: in mosquitto 2.0 the lowest version accepted (tlsv1.2 still takes TLS 1.3). */
+  tlsVersion: 'tlsv1.2' | 'tlsv1.3';
+  ciphers?: string;
+  requireCertificate?: boolean;
+}
+
+/**
+ * mosquitto on 127.0.0.1 with one TLS listener as `listener` describes (an RSA server chain, a PSK
+ * listener, ...). Clients authenticate by certificate (CN as username) or PSK identity.
+ */
+export async function startMosquittoListener(
+  dir: string,
+  listener: MosquittoListener,
+): Promise<{ port: number; log: () => string; stop: () => Promise<void> }> {
+  const { chmodSync, readFileSync, existsSync } = await import('node:fs');
+  const port = await freePort();
+  const file = (name: string) => join(dir, name);
+  const conf = [`listener ${port} 127.0.0.1`, `tls_version ${listener.tlsVersion}`];
+  if (listener.certificates) {
+    writeFileSync(file('broker.pem'), listener.certificates.cert);
+    writeFileSync(file('broker.key'), listener.certificates.key);
+    writeFileSync(file('ca.pem'), listener.certificates.ca);
+    conf.push(`cafile ${file('ca.pem')}`, `certfile ${file('broker.pem')}`, `keyfile ${file('broker.key')}`);
+    if (listener.requireCertificate) conf.push('require_certificate true', 'use_identity_as_username true');
+  }
+  if (listener.psk) {
+    const lines = Object.entries(listener.psk.identities).map(([id, hex]) => `${id}:${hex.toLowerCase()}`);
+    writeFileSync(file('psk.txt'), `${lines.join('\n')}\n`);
+    conf.push(
+      `psk_hint ${listener.psk.hint}`,
+      `psk_file ${file('psk.txt')}`,
+      'use_identity_as_username true',
+    );
+  }
+  if (listener.ciphers) conf.push(`ciphers ${listener.ciphers}`);
+  conf.push(
+    'allow_anonymous false',
+    'persistence false',
+    `log_dest file ${file('mosquitto.log')}`,
+    'log_type all',
+    '',
+  );
+  writeFileSync(file('mosquitto.conf'), conf.join('\n'));
+  // Started as root, mosquitto drops to its own user: it must be able to read these files.
+  chmodSync(dir, 0o755);
+  for (const name of ['broker.pem', 'broker.key', 'ca.pem', 'psk.txt', 'mosquitto.conf'])
+    if (existsSync(file(name))) chmodSync(file(name), 0o644);
+  writeFileSync(file('mosquitto.log'), '');
+  chmodSync(file('mosquitto.log'), 0o666);
+  const log = () => (existsSync(file('mosquitto.log')) ? readFileSync(file('mosquitto.log'), 'utf8') : '');
+  const peer = await startPeer('mosquitto', 'mosquitto', ['-c', file('mosquitto.conf')], () =>
+    /Opening ipv4 listen socket/.test(log()),
+  );
+  return { port, log, stop: peer.stop };
+}

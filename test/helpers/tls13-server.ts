@@ -18,21 +18,26 @@ import {
   deriveSecret,
   emptyHash,
   finishedVerifyData,
-  RecordProtection,
   suiteByCode,
+  TLS12,
+  TLS13,
+  Tls13RecordCipher,
   Transcript,
   trafficKeys,
 } from '@iotsafe/tls';
+import { marshalServerHello, unmarshalClientHello } from '../../packages/tls/src/hello.js';
 import {
   certificateVerifyContent,
-  handshakeMessage,
   marshalCertificate,
+  marshalCertificateRequest,
   marshalCertificateVerify,
+  marshalEncryptedExtensions,
+  marshalFinished,
   unmarshalCertificate,
   unmarshalCertificateVerify,
 } from '../../packages/tls/src/messages.js';
-import { HandshakeBuffer, RecordLayer } from '../../packages/tls/src/record-layer.js';
-import { Reader, u16, vec8, vec16 } from '../../packages/tls/src/wire.js';
+import { HandshakeBuffer } from '../../packages/tls/src/record/handshake-buffer.js';
+import { StreamRecordLayer } from '../../packages/tls/src/record/stream-layer.js';
 
 const SUITE = suiteByCode(0x1301)!;
 const X25519_SPKI = Buffer.from('302a300506032b656e032100', 'hex');
@@ -68,29 +73,6 @@ export interface ScriptedServer {
   close: () => Promise<void>;
 }
 
-/** The session ID and the x25519 key share of a ClientHello message (RFC 8446 §4.1.2). */
-function readClientHello(message: Uint8Array): { sessionId: Uint8Array; x25519?: Uint8Array } {
-  const r = new Reader(message.subarray(4));
-  r.bytes(2 + 32);
-  const sessionId = r.vector8();
-  r.vector16();
-  r.vector8();
-  const extensions = new Reader(r.vector16());
-  let x25519: Uint8Array | undefined;
-  while (extensions.remaining > 0) {
-    const type = extensions.u16();
-    const body = extensions.vector16();
-    if (type !== 0x0033) continue;
-    const shares = new Reader(new Reader(body).vector16());
-    while (shares.remaining > 0) {
-      const group = shares.u16();
-      const key = shares.vector16();
-      if (group === 0x001d) x25519 = key;
-    }
-  }
-  return { sessionId, x25519 };
-}
-
 export async function startScriptedTls13Server(options: ScriptedServerOptions): Promise<ScriptedServer> {
   const chunks: Buffer[] = [];
   let report!: (r: ClientFlightReport) => void;
@@ -102,7 +84,7 @@ export async function startScriptedTls13Server(options: ScriptedServerOptions): 
   clientFlight.catch(() => {});
   const server = net.createServer((socket) => {
     socket.on('error', () => {});
-    const incoming = new RecordLayer(); // the client's records, opened with its handshake keys once known
+    const incoming = new StreamRecordLayer(TLS12); // the client's records, opened with its handshake keys once known
     const clientMessages = new HandshakeBuffer();
     let state: ReturnType<typeof serverFlight> | undefined;
     socket.on('data', (chunk) => {
@@ -114,7 +96,7 @@ export async function startScriptedTls13Server(options: ScriptedServerOptions): 
           if (!state) {
             state = serverFlight(record.content, options);
             for (const part of state.flight) socket.write(part);
-            incoming.setReadProtection(state.clientProtection);
+            incoming.changeReadCipher(state.clientProtection);
             continue;
           }
           clientMessages.push(record.content);
@@ -136,45 +118,30 @@ export async function startScriptedTls13Server(options: ScriptedServerOptions): 
   };
 }
 
-function serverFlight(clientHello: Uint8Array, options: ScriptedServerOptions) {
+function serverFlight(clientHelloMessage: Uint8Array, options: ScriptedServerOptions) {
   const { auth } = options;
-  const hello = readClientHello(clientHello);
+  const hello = unmarshalClientHello(clientHelloMessage.subarray(4));
   const transcript = new Transcript('sha256');
-  transcript.add(clientHello);
+  transcript.add(clientHelloMessage);
   const zeros = new Uint8Array(32);
   let shared = zeros;
   let keyShare = new Uint8Array(0);
   if (auth.kind === 'certificate') {
-    if (!hello.x25519) throw new Error('the ClientHello has no x25519 share');
+    const x25519 = hello.keyShares?.find((k) => k.group === 0x001d)?.publicKey;
+    if (!x25519) throw new Error('the ClientHello has no x25519 share');
     const pair = generateKeyPairSync('x25519');
     keyShare = new Uint8Array(pair.publicKey.export({ format: 'der', type: 'spki' }).subarray(-32));
-    const peer = createPublicKey({
-      key: Buffer.concat([X25519_SPKI, hello.x25519]),
-      format: 'der',
-      type: 'spki',
-    });
+    const peer = createPublicKey({ key: Buffer.concat([X25519_SPKI, x25519]), format: 'der', type: 'spki' });
     shared = new Uint8Array(diffieHellman({ privateKey: pair.privateKey, publicKey: peer }));
   }
-  const extensions =
-    auth.kind === 'psk'
-      ? concatBytes(u16(0x002b), vec16(u16(0x0304)), u16(0x0029), vec16(u16(0)))
-      : concatBytes(
-          u16(0x002b),
-          vec16(u16(0x0304)),
-          u16(0x0033),
-          vec16(concatBytes(u16(0x001d), vec16(keyShare))),
-        );
-  const serverHello = handshakeMessage(
-    2,
-    concatBytes(
-      u16(0x0303),
-      new Uint8Array(32).fill(0x5a),
-      vec8(hello.sessionId),
-      u16(SUITE.code),
-      Uint8Array.of(0),
-      vec16(extensions),
-    ),
-  );
+  const serverHello = marshalServerHello({
+    legacyVersion: TLS12,
+    random: new Uint8Array(32).fill(0x5a),
+    sessionId: hello.sessionId,
+    cipherSuite: SUITE.code,
+    supportedVersion: TLS13,
+    ...(auth.kind === 'psk' ? { selectedIdentity: 0 } : { keyShare: { group: 0x001d, publicKey: keyShare } }),
+  });
   transcript.add(serverHello);
   const early = hkdfExtract('sha256', zeros, auth.kind === 'psk' ? auth.psk : zeros);
   const handshakeSecret = hkdfExtract(
@@ -187,43 +154,35 @@ function serverFlight(clientHello: Uint8Array, options: ScriptedServerOptions) {
   const serverKeys = trafficKeys('sha256', serverSecret, SUITE.keyLength);
   const clientKeys = trafficKeys('sha256', clientSecret, SUITE.keyLength);
 
-  const messages = [handshakeMessage(8, vec16(new Uint8Array(0)))];
+  const messages = [marshalEncryptedExtensions({})];
   if (auth.kind === 'certificate') {
-    const schemes = concatBytes(...auth.requestSchemes.map(u16));
     messages.push(
-      handshakeMessage(
-        13,
-        concatBytes(vec8(new Uint8Array(0)), vec16(concatBytes(u16(0x000d), vec16(vec16(schemes))))),
-      ),
+      marshalCertificateRequest({ context: new Uint8Array(0), signatureAlgorithms: auth.requestSchemes }),
     );
-    messages.push(marshalCertificate(new Uint8Array(0), [auth.certificateDer]));
+    messages.push(marshalCertificate({ context: new Uint8Array(0), chain: [auth.certificateDer] }));
   }
   for (const m of messages) transcript.add(m);
   if (auth.kind === 'certificate') {
     const content = certificateVerifyContent('server', transcript.digest());
     const signature = new Uint8Array(sign('sha256', content, createPrivateKey(auth.keyPem)));
-    const certificateVerify = marshalCertificateVerify(options.claimScheme ?? 0x0403, signature);
+    const certificateVerify = marshalCertificateVerify({ scheme: options.claimScheme ?? 0x0403, signature });
     transcript.add(certificateVerify);
     messages.push(certificateVerify);
   }
   const verifyData = finishedVerifyData('sha256', serverSecret, transcript.digest());
-  const finished = handshakeMessage(
-    20,
-    options.tamperFinished ? options.tamperFinished(verifyData) : verifyData,
-  );
-  transcript.add(handshakeMessage(20, verifyData));
-  messages.push(finished);
-  const outgoing = new RecordLayer();
-  const flight = outgoing.encode(22, serverHello);
-  outgoing.setWriteProtection(new RecordProtection(SUITE, serverKeys.key, serverKeys.iv));
-  flight.push(...outgoing.encode(22, concatBytes(...messages)));
+  messages.push(marshalFinished(options.tamperFinished ? options.tamperFinished(verifyData) : verifyData));
+  transcript.add(marshalFinished(verifyData));
+  const outgoing = new StreamRecordLayer(TLS12);
+  const flight = [outgoing.seal(22, serverHello)];
+  outgoing.changeWriteCipher(new Tls13RecordCipher(SUITE, serverKeys.key, serverKeys.iv));
+  flight.push(outgoing.seal(22, concatBytes(...messages)));
 
-  const clientProtection = new RecordProtection(SUITE, clientKeys.key, clientKeys.iv);
+  const clientProtection = new Tls13RecordCipher(SUITE, clientKeys.key, clientKeys.iv);
   const seen: ClientFlightReport = { chain: [], finishedValid: false };
   /** Reads Certificate, CertificateVerify and Finished as they come; the report once Finished is in. */
   const readClientFlight = (buffer: HandshakeBuffer): ClientFlightReport | undefined => {
     for (let m = buffer.next(); m; m = buffer.next()) {
-      if (m.type === 11) seen.chain = unmarshalCertificate(m.body).chain;
+      if (m.type === 11) seen.chain = [...unmarshalCertificate(m.body).chain];
       if (m.type === 15) {
         const { scheme, signature } = unmarshalCertificateVerify(m.body);
         seen.scheme = scheme;

@@ -75,3 +75,10 @@ export function scp80Vectors(kind?: string): Scp80Vector[] {
   ).vectors;
   return kind ? all.filter((v) => v.kind === kind) : all;
 }
+
+/** One vector's expected values by id (`bip-proactive-and-terminal-responses`, `scp81-trigger-tlvs`…). */
+export function scp80Expected<T = Record<string, { hex: string }>>(id: string): T {
+  const found = scp80Vectors().find((v) => v.id === id);
+  if (!found) throw new Error(`no vector ${id}`);
+  return found.expected as T;
+}

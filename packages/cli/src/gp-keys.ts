@@ -1,8 +1,8 @@
 // SCP03 keys for `iotsafe gp` and `sim create`: from --key / --key-enc/--key-mac/--key-dek, from the
 // environment (IOTSAFE_GP_KEY or IOTSAFE_GP_KEY_ENC/_MAC/_DEK), or from a key file. Never printed.
-import { readFileSync } from 'node:fs';
 import type { StaticKeys } from '@iotsafe/protocol';
-import { UsageError } from './session.js';
+import { parseHexKey, readKeyFile } from './key-files.js';
+import { UsageError } from './usage.js';
 
 export interface KeyOptions {
   key?: string;
@@ -12,35 +12,20 @@ export interface KeyOptions {
   keysFile?: string;
 }
 
-function parseKey(text: string, what: string): Uint8Array {
-  const clean = text.trim();
-  if (!/^([0-9a-fA-F]{32}|[0-9a-fA-F]{48}|[0-9a-fA-F]{64})$/.test(clean)) {
-    throw new UsageError(`${what} must be an AES key of 16, 24 or 32 bytes in hex`);
-  }
-  return new Uint8Array(Buffer.from(clean, 'hex'));
-}
+const AES_LENGTHS = [16, 24, 32];
+const aesKey = (text: string, what: string) => parseHexKey(text, `${what} (an AES key)`, AES_LENGTHS);
 
-/** A key file holds one hex key (ENC = MAC = DEK) or lines `enc=…`, `mac=…`, `dek=…` (# comments). */
+/** A GP key file: one hex key (ENC = MAC = DEK), or enc=/mac=/dek= lines (kic=/kid=/kik= also). */
 export function readKeysFile(path: string): StaticKeys {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new UsageError(`cannot read the key file ${path}: ${(error as NodeJS.ErrnoException).code}`);
-  }
-  const lines = text
-    .split('\n')
-    .map((l) => l.replace(/#.*/, '').trim())
-    .filter(Boolean);
-  if (lines.length === 1 && !lines[0]!.includes('=')) {
-    const key = parseKey(lines[0]!, `the key in ${path}`);
+  const file = readKeyFile(path);
+  if (file.single !== undefined) {
+    const key = aesKey(file.single, `the key in ${path}`);
     return { enc: key, mac: key, dek: key };
   }
-  const named = new Map(lines.map((l) => l.split('=').map((p) => p.trim()) as [string, string]));
-  const get = (name: string) => {
-    const value = named.get(name);
-    if (!value) throw new UsageError(`${path} lacks ${name}=…`);
-    return parseKey(value, `${name} in ${path}`);
+  const get = (name: 'enc' | 'mac' | 'dek') => {
+    const value = file.named.get(name);
+    if (value === undefined) throw new UsageError(`${path} lacks ${name}=…`);
+    return aesKey(value, `${name} in ${path}`);
   };
   return { enc: get('enc'), mac: get('mac'), dek: get('dek') };
 }
@@ -57,13 +42,13 @@ export function resolveKeys(
   if (enc || mac || dek) {
     if (!enc || !mac || !dek) throw new UsageError('give all three of --key-enc, --key-mac and --key-dek');
     return {
-      enc: parseKey(enc, 'the ENC key'),
-      mac: parseKey(mac, 'the MAC key'),
-      dek: parseKey(dek, 'the DEK key'),
+      enc: aesKey(enc, 'the ENC key'),
+      mac: aesKey(mac, 'the MAC key'),
+      dek: aesKey(dek, 'the DEK key'),
     };
   }
   if (one) {
-    const key = parseKey(one, 'the key');
+    const key = aesKey(one, 'the key');
     return { enc: key, mac: key, dek: key };
   }
   return undefined;

@@ -1,18 +1,16 @@
-// `iotsafe gp …`: GlobalPlatform card management over SCP03, in the spirit of GlobalPlatformPro's gp.
-import { readFileSync } from 'node:fs';
-import {
-  CARD_STATE,
-  ClearSecretError,
-  GlobalPlatform,
-  MemoryTransport,
-  requireConfidentiality,
-} from '@iotsafe/device';
+// `iotsafe gp …`: GlobalPlatform card management over SCP03 (GPCS v2.3.1 §11, Amd D), in the spirit of
+// GlobalPlatformPro's gp, through any transport (a SIM directory, a reader, a modem, TCP).
+// Commands that cannot be undone (delete, set-state terminated) need --yes.
+import { CARD_STATE, ClearSecretError, GlobalPlatform, requireConfidentiality } from '@iotsafe/device';
 import { bytesToHex, type Diversification, hexToBytes, IOTSAFE_AID } from '@iotsafe/protocol';
-import { BUILTIN_PROFILES, personalizationFromProfile } from '@iotsafe/sim';
+import { personalizationFromProfile } from '@iotsafe/sim';
 import { type Command, Option } from 'commander';
+import { lifeCycleName } from './errors.js';
 import { type KeyOptions, requireKeys, resolveKeys } from './gp-keys.js';
-import { print, printError, printJson, table } from './output.js';
-import { type GlobalOptions, openSim, UsageError } from './session.js';
+import { printApduResults, runApdus } from './hardware.js';
+import { emit, printError, table } from './output.js';
+import { type GlobalOptions, openTransport, UsageError } from './session.js';
+import { readProfile } from './sim-commands.js';
 
 interface GpOptions extends KeyOptions {
   kvn?: string;
@@ -23,7 +21,7 @@ interface GpOptions extends KeyOptions {
 
 const LEVELS: Record<string, number> = { clr: 0x00, mac: 0x01, enc: 0x03, rmac: 0x13, renc: 0x33 };
 
-function level(text: string): number {
+export function level(text: string): number {
   const named = LEVELS[text];
   if (named !== undefined) return named;
   if (/^[0-9a-fA-F]{2}$/.test(text)) return Number.parseInt(text, 16);
@@ -36,89 +34,122 @@ function aidOption(text: string | undefined): Uint8Array {
   return hexToBytes(text);
 }
 
+function kvnOption(text: string, what: string): number {
+  if (!/^[0-9a-fA-F]{1,2}$/.test(text)) throw new UsageError(`${what} takes a key version in hex (01..7F)`);
+  return Number.parseInt(text, 16);
+}
+
+/** Refuses an irreversible command unless --yes was given, saying what it would do. */
+function confirm(yes: boolean | undefined, what: string): void {
+  if (!yes) throw new UsageError(`${what} cannot be undone: pass --yes to do it`);
+}
+
+const hex2 = (n: number) => n.toString(16).padStart(2, '0').toUpperCase();
+const KEY_TYPES: Record<number, string> = { 128: 'DES', 133: 'TLS-PSK', 136: 'AES' };
+
 export function registerGp(program: Command, globals: () => GlobalOptions): void {
   const gp = program
     .command('gp')
-    .description('GlobalPlatform card management over SCP03 (ISD of the SIM)')
+    .description('GlobalPlatform card management over SCP03 (the ISD of the SIM)')
     .option('--key <hex>', 'one key for ENC, MAC and DEK (or IOTSAFE_GP_KEY)')
     .option('--key-enc <hex>', 'Key-ENC (or IOTSAFE_GP_KEY_ENC)')
     .option('--key-mac <hex>', 'Key-MAC (or IOTSAFE_GP_KEY_MAC)')
     .option('--key-dek <hex>', 'Key-DEK (or IOTSAFE_GP_KEY_DEK)')
-    .option('--keys-file <file>', 'key file: one hex key, or enc=/mac=/dek= lines')
+    .option('--keys-file <file>', 'key file: one hex key, or enc=/mac=/dek= lines (`iotsafe keys new --gp`)')
     .option('--kvn <hex>', 'key version to authenticate with (default: the card chooses)')
     .option('--level <level>', 'security level: clr mac enc rmac renc or hex', 'enc')
     .addOption(
-      new Option('--diversify <method>', 'derive card keys from master keys')
+      new Option('--diversify <method>', 'the keys are master keys: derive the card keys from them')
         .choices(['none', 'kdf3', 'emv', 'visa2'])
         .default('none'),
     )
     .option('--s16', 'S16 mode (16-byte challenges and MACs)');
 
-  const open = async (options: GpOptions) => {
-    const sim = openSim(globals());
-    const trace = globals().trace ? (line: string) => printError(line) : undefined;
-    const card = await GlobalPlatform.open(new MemoryTransport(sim.card), requireKeys(options), {
-      securityLevel: level(options.level),
-      diversification: options.diversify,
-      ...(options.kvn ? { keyVersion: Number.parseInt(options.kvn, 16) } : {}),
-      ...(options.s16 ? { sMode: 16 as const } : {}),
-      ...(trace ? { trace } : {}),
-    });
-    return { sim, card };
-  };
   const opts = (): GpOptions => gp.opts<GpOptions>();
+  /** Runs `body` in an SCP03 session with the ISD, closing the session and the transport after. */
+  const withCard = async <T>(body: (card: GlobalPlatform) => Promise<T>): Promise<T> => {
+    const options = opts();
+    const keys = requireKeys(options);
+    const transport = await openTransport(globals());
+    try {
+      const trace = globals().trace ? (line: string) => printError(line) : undefined;
+      const card = await GlobalPlatform.open(transport, keys, {
+        securityLevel: level(options.level),
+        diversification: options.diversify,
+        ...(options.kvn ? { keyVersion: kvnOption(options.kvn, '--kvn') } : {}),
+        ...(options.s16 ? { sMode: 16 as const } : {}),
+        ...(trace ? { trace } : {}),
+      });
+      try {
+        return await body(card);
+      } finally {
+        await card.close().catch(() => undefined);
+      }
+    } finally {
+      await transport.close();
+    }
+  };
+  const json = () => globals().json;
 
   gp.command('info')
-    .description('CPLC, key information, life cycle')
-    .action(async () => {
-      const { card } = await open(opts());
-      const [cplc, keys, isd] = [await card.cplc(), await card.keyInformation(), await card.status('isd')];
-      if (globals().json) return printJson({ cplc, keys, lifeCycle: isd[0]?.lifeCycle });
-      print(`Card life cycle: ${isd[0]?.lifeCycle.toString(16).padStart(2, '0')}`);
-      print('\nKey information:');
-      print(
-        table([
-          ['KVN', 'KID', 'type', 'length'],
-          ...keys.map((k) => [
-            k.keyVersion.toString(16),
-            String(k.keyId),
-            k.type === 0x88 ? 'AES' : k.type.toString(16),
-            String(k.length),
-          ]),
-        ]),
-      );
-      print('\nCPLC:');
-      print(table(Object.entries(cplc)));
-    });
+    .description('CPLC, key information, card life cycle')
+    .action(() =>
+      withCard(async (card) => {
+        const [cplc, keys, isd] = [await card.cplc(), await card.keyInformation(), await card.status('isd')];
+        const lifeCycle = isd[0] ? lifeCycleName('isd', isd[0].lifeCycle) : undefined;
+        const keyRows = keys.map((k) => ({
+          keyVersion: hex2(k.keyVersion),
+          keyId: hex2(k.keyId),
+          type: KEY_TYPES[k.type] ?? hex2(k.type),
+          length: k.length,
+        }));
+        emit(json(), { lifeCycle, keys: keyRows, cplc }, () =>
+          [
+            `Card life cycle: ${lifeCycle}`,
+            '',
+            'Key information:',
+            table([
+              ['KVN', 'KID', 'type', 'length'],
+              ...keyRows.map((k) => [k.keyVersion, k.keyId, k.type, String(k.length)]),
+            ]),
+            '',
+            'CPLC:',
+            table(Object.entries(cplc)),
+          ].join('\n'),
+        );
+      }),
+    );
 
   gp.command('list')
     .description('GET STATUS: the ISD, applications and load files')
-    .action(async () => {
-      const { card } = await open(opts());
-      const rows: [string, string, string][] = [];
-      for (const scope of ['isd', 'applications', 'loadFiles'] as const) {
-        for (const e of await card.status(scope))
-          rows.push([
-            scope === 'isd' ? 'ISD' : scope === 'applications' ? 'APP' : 'PKG',
-            bytesToHex(e.aid),
-            e.lifeCycle.toString(16).padStart(2, '0'),
-          ]);
-      }
-      if (globals().json) printJson(rows.map(([kind, aid, lifeCycle]) => ({ kind, aid, lifeCycle })));
-      else print(table([['kind', 'AID', 'life cycle'], ...rows]));
-    });
+    .action(() =>
+      withCard(async (card) => {
+        const rows: { kind: string; aid: string; lifeCycle: string }[] = [];
+        for (const [scope, kind, named] of [
+          ['isd', 'ISD', 'isd'],
+          ['applications', 'APP', 'application'],
+          ['loadFiles', 'PKG', 'loadFile'],
+        ] as const) {
+          for (const e of await card.status(scope))
+            rows.push({ kind, aid: bytesToHex(e.aid), lifeCycle: lifeCycleName(named, e.lifeCycle) });
+        }
+        emit(json(), rows, () =>
+          table([['kind', 'AID', 'life cycle'], ...rows.map((r) => [r.kind, r.aid, r.lifeCycle])]),
+        );
+      }),
+    );
 
   gp.command('put-key')
-    .description('add a key set, or replace one with --replace KVN')
-    .requiredOption('--new-kvn <hex>', 'version of the new key set (01..7F)')
+    .description('add a key set, or replace one with --replace KVN (SCP03 enc/mac/dek, or SCP80 kic/kid/kik)')
+    .requiredOption('--new-kvn <hex>', 'version of the new key set (01..0F for SCP80, 30..3F for SCP03)')
     .option('--replace <hex>', 'key version to replace')
     .option('--new-key <hex>', 'one new key for ENC, MAC and DEK')
     .option('--new-key-enc <hex>')
     .option('--new-key-mac <hex>')
     .option('--new-key-dek <hex>')
-    .option('--new-keys-file <file>')
+    .option('--new-keys-file <file>', 'enc=/mac=/dek= or kic=/kid=/kik= lines (`iotsafe keys new`)')
     .action(
-      async (o: {
+      (o: {
         newKvn: string;
         replace?: string;
         newKey?: string;
@@ -139,34 +170,48 @@ export function registerGp(program: Command, globals: () => GlobalOptions): void
         );
         if (!fresh)
           throw new UsageError('which new keys? pass --new-key, --new-key-enc/-mac/-dek or --new-keys-file');
-        const { card } = await open(opts());
-        await card.putKeySet(
-          Number.parseInt(o.newKvn, 16),
-          fresh,
-          o.replace ? Number.parseInt(o.replace, 16) : 0,
-        );
-        print(`key set ${o.newKvn} loaded (the card's KCVs matched)`);
+        const kvn = kvnOption(o.newKvn, '--new-kvn');
+        const replacing = o.replace ? kvnOption(o.replace, '--replace') : 0;
+        return withCard(async (card) => {
+          await card.putKeySet(kvn, fresh, replacing);
+          emit(
+            json(),
+            { keyVersion: hex2(kvn), replaced: replacing ? hex2(replacing) : null },
+            () => `key set ${hex2(kvn)} loaded (the card's KCVs matched)`,
+          );
+        });
       },
     );
 
   gp.command('install')
     .description('install the IoT SAFE applet and make it selectable')
     .option('--aid <hex>', 'instance AID (default the GSMA IoT SAFE AID)')
-    .action(async (o: { aid?: string }) => {
-      const { card } = await open(opts());
-      await card.installApplication(aidOption(o.aid));
-      print(`installed ${bytesToHex(aidOption(o.aid))}`);
-    });
+    .action((o: { aid?: string }) =>
+      withCard(async (card) => {
+        await card.installApplication(aidOption(o.aid));
+        emit(json(), { installed: aidOption(o.aid) }, () => `installed ${bytesToHex(aidOption(o.aid))}`);
+      }),
+    );
 
   gp.command('delete')
     .description('delete the IoT SAFE applet instance (and everything it holds), or a key set')
     .option('--aid <hex>', 'application AID')
     .option('--key-set <hex>', 'key version to delete instead')
-    .action(async (o: { aid?: string; keySet?: string }) => {
-      const { card } = await open(opts());
-      if (o.keySet) await card.deleteKeySet(Number.parseInt(o.keySet, 16));
-      else await card.deleteApplication(aidOption(o.aid));
-      print('deleted');
+    .option('--yes', 'yes, delete it (it cannot be undone)')
+    .action((o: { aid?: string; keySet?: string; yes?: boolean }) => {
+      const what = o.keySet
+        ? `deleting key set ${o.keySet.toUpperCase()}`
+        : `deleting application ${bytesToHex(aidOption(o.aid))} and every key, certificate and secret it holds`;
+      confirm(o.yes, what);
+      return withCard(async (card) => {
+        if (o.keySet) await card.deleteKeySet(kvnOption(o.keySet, '--key-set'));
+        else await card.deleteApplication(aidOption(o.aid));
+        emit(
+          json(),
+          o.keySet ? { deletedKeySet: o.keySet.toUpperCase() } : { deleted: aidOption(o.aid) },
+          () => 'deleted',
+        );
+      });
     });
 
   for (const [name, locked] of [
@@ -174,33 +219,42 @@ export function registerGp(program: Command, globals: () => GlobalOptions): void
     ['unlock', false],
   ] as const) {
     gp.command(name)
-      .description(`${name} the card (CARD_LOCKED ↔ SECURED), or an application with --aid`)
+      .description(`${name} the card (CARD_LOCKED ↔ SECURED; reversible), or an application with --aid`)
       .option('--aid <hex>', 'application AID')
-      .action(async (o: { aid?: string }) => {
-        const { card } = await open(opts());
-        if (o.aid) await card.setApplicationLocked(aidOption(o.aid), locked);
-        else await card.setCardState(locked ? 'locked' : 'secured');
-        print(`${name}ed`);
-      });
+      .action((o: { aid?: string }) =>
+        withCard(async (card) => {
+          if (o.aid) await card.setApplicationLocked(aidOption(o.aid), locked);
+          else await card.setCardState(locked ? 'locked' : 'secured');
+          const state = o.aid ? (locked ? 'LOCKED' : 'SELECTABLE') : locked ? 'CARD_LOCKED' : 'SECURED';
+          emit(
+            json(),
+            { ...(o.aid ? { aid: o.aid.toUpperCase() } : {}), lifeCycle: state },
+            () => `${name}ed: ${state}`,
+          );
+        }),
+      );
   }
 
   gp.command('set-state <state>')
-    .description(`card life cycle: ${Object.keys(CARD_STATE).join(', ')}`)
-    .action(async (state: string) => {
+    .description(`card life cycle: ${Object.keys(CARD_STATE).join(', ')} (terminated is final: --yes)`)
+    .option('--yes', 'yes, terminate the card (nothing can be done with it afterwards)')
+    .action((state: string, o: { yes?: boolean }) => {
       if (!(state in CARD_STATE))
         throw new UsageError(`state is one of ${Object.keys(CARD_STATE).join(', ')}`);
-      const { card } = await open(opts());
-      await card.setCardState(state as keyof typeof CARD_STATE);
-      print(`card is now ${state}`);
+      if (state === 'terminated') confirm(o.yes, 'terminating the card');
+      return withCard(async (card) => {
+        await card.setCardState(state as keyof typeof CARD_STATE);
+        const named = lifeCycleName('isd', CARD_STATE[state as keyof typeof CARD_STATE]);
+        emit(json(), { lifeCycle: named }, () => `card is now ${named}`);
+      });
     });
 
   gp.command('perso <profile>')
     .description('personalise the IoT SAFE applet from a profile (type1, type2 or a JSON file)')
     .option('--aid <hex>', 'application AID')
     .option('--lock', 'lock personalisation afterwards')
-    .action(async (profileName: string, o: { aid?: string; lock?: boolean }) => {
-      const profile = BUILTIN_PROFILES[profileName] ?? JSON.parse(readFileSync(profileName, 'utf8'));
-      const operations = personalizationFromProfile(profile, o.lock ?? false);
+    .action((profileName: string, o: { aid?: string; lock?: boolean }) => {
+      const operations = personalizationFromProfile(readProfile(profileName), o.lock ?? false);
       try {
         requireConfidentiality(operations, level(opts().level)); // before the SIM is even opened
       } catch (error) {
@@ -208,8 +262,22 @@ export function registerGp(program: Command, globals: () => GlobalOptions): void
           throw new UsageError(`${error.message}: pass --level enc (or rmac, renc)`);
         throw error;
       }
-      const { card } = await open(opts());
-      await card.personalize(aidOption(o.aid), operations);
-      print(`personalised: ${operations.length} operations${o.lock ? ', personalisation locked' : ''}`);
+      return withCard(async (card) => {
+        await card.personalize(aidOption(o.aid), operations);
+        emit(
+          json(),
+          { operations: operations.length, locked: o.lock === true },
+          () => `personalised: ${operations.length} operations${o.lock ? ', personalisation locked' : ''}`,
+        );
+      });
     });
+
+  gp.command('apdu <hex...>')
+    .description('send raw command APDUs inside the SCP03 session (wrapped and unwrapped), like gp -a')
+    .action((hexes: string[]) =>
+      withCard(async (card) => {
+        const trace = globals().trace ? (line: string) => printError(line) : undefined;
+        printApduResults(json(), await runApdus(card.transport, hexes, trace));
+      }),
+    );
 }

@@ -1,2 +1,1 @@
-export { runDemo } from './demo.js';
-export { createDemoCa, type DemoCa, readCsr } from './demo-ca.js';
+export { runDemo } from './demo/index.js';

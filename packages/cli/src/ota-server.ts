@@ -1,7 +1,7 @@
 // `iotsafe ota send | serve | worker | network`: the OTA server's store (SQLite file or PostgreSQL
 // URL), its SMPP binds (DCS, TON/NPI, keep-alive, pacing), its HTTP API (bearer token, limits,
 // timeouts), workers that share its jobs, and the local SMSC for tests.
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import {
   type DataCodingPolicy,
   DEFAULT_MAX_SMS_PER_SCRIPT,
@@ -17,11 +17,15 @@ import {
   serveOtaApi,
   TestNetwork,
 } from '@iotsafe/ota';
-import { bytesToHex, hexToBytes, isOtaDataCoding } from '@iotsafe/protocol';
+import { bytesToHex, hexToBytes, isOtaDataCoding, type OtaKeys } from '@iotsafe/protocol';
 import { StorageKeyError, VirtualSim } from '@iotsafe/sim';
 import { type Command, Option } from 'commander';
-import { print, printError, printJson, table } from './output.js';
+import { warnIfExposed } from './key-files.js';
+import { observedLink, tracedCard } from './ota-trace.js';
+import { emit, printError, table } from './output.js';
+import { porJson, porRows } from './por.js';
 import { type GlobalOptions, parseHostPort, storageKey, UsageError } from './session.js';
+import { untilInterrupted, writePortFile } from './wait.js';
 
 export const OTA_TOKEN_ENV = 'IOTSAFE_OTA_TOKEN';
 
@@ -62,13 +66,8 @@ export async function openKeyStore(location: string, key: Uint8Array, create: bo
     if (error instanceof StorageError) throw new UsageError(error.message);
     throw error;
   }
-  if (!isPostgresUrl(location)) warnIfOthersCanRead(location, 'it holds sealed OTA keys');
+  if (!isPostgresUrl(location)) warnIfExposed(location, 'holds sealed OTA keys');
   return store;
-}
-
-function warnIfOthersCanRead(path: string, what: string): void {
-  if (statSync(path).mode & 0o077)
-    printError(`warning: ${path} can be read by other users; ${what} (chmod 600 ${path})`);
 }
 
 /** What `ota send` and `ota serve` share: the key store, the SMSC, and the wait for each PoR. */
@@ -169,12 +168,29 @@ const serverOptions = (options: ServerFlags) => ({
   maxSmsPerScript: integerOption(options.maxSms, '--max-sms', 1, 255)!,
 });
 
-/** Waits for SIGINT or SIGTERM. */
-const interrupted = () =>
-  new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
+/** The trace's view of the store: the keys of the SIM at an MSISDN for a KIc byte's key version. */
+const keysFromStore =
+  (store: OtaStore) =>
+  async (msisdn: string, kic: number): Promise<OtaKeys> => {
+    const set = await store.sims.keySet((await store.sims.get(msisdn)).iccid, kic >> 4);
+    return { kic: set.kic, kid: set.kid };
+  };
+
+/** The paced binds with the trace of every SMS (and, for one send, a progress line per attempt). */
+async function tracedPaced(
+  options: ServerFlags,
+  store: OtaStore,
+  trace: boolean | undefined,
+  progress?: { timeoutMs: number; attempts: number },
+) {
+  const paced = await connectPaced(options);
+  const observed = observedLink(paced, {
+    ...(trace ? { trace: printError } : {}),
+    keys: keysFromStore(store),
+    ...progress,
   });
+  return Object.assign(observed, { ready: () => paced.ready() });
+}
 
 /** The bearer token of `ota serve`: from --token-file or the environment, never a default. */
 function apiToken(file: string | undefined): { token?: string; from?: string } {
@@ -185,7 +201,7 @@ function apiToken(file: string | undefined): { token?: string; from?: string } {
     } catch (error) {
       throw new UsageError(`cannot read the token file ${file}: ${(error as NodeJS.ErrnoException).code}`);
     }
-    warnIfOthersCanRead(file, 'it holds the OTA API token');
+    warnIfExposed(file, 'holds the OTA API token');
     return { token: text.trim(), from: file };
   }
   const token = process.env[OTA_TOKEN_ENV];
@@ -225,33 +241,33 @@ export function registerOtaServerCommands(ota: Command, globals: () => GlobalOpt
       const settings = serverOptions(options);
       const store = await openKeyStore(options.store, storageKey(globals()), false);
       try {
-        const link = await connectPaced(options);
+        const link = await tracedPaced(options, store, globals().trace, {
+          timeoutMs: settings.timeoutMs,
+          attempts: 2,
+        });
         const server = new OtaServer(store, link, { ...settings, worker: { idleMs: 20 } });
         try {
           const result = await server.send(request);
+          link.stopProgress();
           const por = result.por;
-          if (globals().json)
-            printJson({
+          emit(
+            globals().json,
+            {
               job: result.jobId,
-              counter: result.counter.toString(),
+              counter: result.counter,
               attempts: result.attempts,
-              status: por?.status,
-              data: por ? bytesToHex(por.data) : undefined,
-            });
-          else
-            print(
+              ...(por ? { por: porJson(por) } : {}),
+            },
+            () =>
               table([
-                ['CNTR', result.counter.toString()],
+                ['CNTR', String(result.counter)],
                 ['attempts', String(result.attempts)],
-                [
-                  'PoR',
-                  por ? `${por.status.toString(16).padStart(2, '0')} ${por.statusText}` : '(none asked for)',
-                ],
-                ...(por?.data.length ? [['data', bytesToHex(por.data)]] : []),
+                ...(por ? porRows(por).filter(([k]) => k !== 'CNTR') : [['PoR', '(none asked for)']]),
               ]),
-            );
+          );
           if (por && por.status !== 0) process.exitCode = 3;
         } finally {
+          link.stopProgress();
           await server.close();
           await link.close();
         }
@@ -275,7 +291,8 @@ export function registerOtaServerCommands(ota: Command, globals: () => GlobalOpt
     .option('--rate-limit-per-sim <n>', 'requests per minute for one SIM', '6')
     .option('--headers-timeout <ms>', "time for a request's headers", '10000')
     .option('--request-timeout <ms>', 'time for a whole request, body included', '30000')
-    .option('--no-worker', 'take requests only: workers elsewhere (ota worker) run the jobs');
+    .option('--no-worker', 'take requests only: workers elsewhere (ota worker) run the jobs')
+    .option('--port-file <file>', 'write the HTTP port there once listening');
   addServerFlags(serve).action(
     async (
       options: ServerFlags & {
@@ -289,6 +306,7 @@ export function registerOtaServerCommands(ota: Command, globals: () => GlobalOpt
         headersTimeout: string;
         requestTimeout: string;
         worker: boolean;
+        portFile?: string;
       },
     ) => {
       const address: { host?: string; port?: number } =
@@ -312,11 +330,11 @@ export function registerOtaServerCommands(ota: Command, globals: () => GlobalOpt
       };
       const settings = serverOptions(options);
       const store = await openKeyStore(options.store, storageKey(globals()), options.create ?? false);
-      let link: PacedSmsLink | undefined;
+      let link: Awaited<ReturnType<typeof tracedPaced>> | undefined;
       let server: OtaServer | undefined;
       let api: Awaited<ReturnType<typeof serveOtaApi>>;
       try {
-        link = await connectPaced(options);
+        link = await tracedPaced(options, store, globals().trace);
         server = new OtaServer(store, link, { ...settings, ...(options.worker ? {} : { worker: false }) });
         api = await serveOtaApi(server, {
           host,
@@ -330,10 +348,15 @@ export function registerOtaServerCommands(ota: Command, globals: () => GlobalOpt
         await store.close();
         throw error instanceof OtaApiConfigError ? new UsageError(error.message) : error;
       }
-      print(
-        `OTA server: POST ${api.url}/send {"to", "tar", "script"} → 202 {"job"}, GET ${api.url}/jobs/ID (${from ? `bearer token from ${from}` : 'NO AUTHENTICATION, --insecure-no-auth'})`,
+      const auth = from ? `bearer token from ${from}` : 'NO AUTHENTICATION, --insecure-no-auth';
+      emit(
+        globals().json,
+        { url: `${api.url}/send`, jobs: `${api.url}/jobs`, auth },
+        () =>
+          `OTA server: POST ${api.url}/send {"to", "tar", "script"} → 202 {"job"}, GET ${api.url}/jobs/ID (${auth})`,
       );
-      await interrupted();
+      writePortFile(options.portFile, Number(new URL(api.url).port));
+      await untilInterrupted();
       await api.stop();
       await server.close();
       await link.close();
@@ -353,16 +376,19 @@ export function registerOtaServerCommands(ota: Command, globals: () => GlobalOpt
       leaseMs: integerOption(options.lease, '--lease', 100, 3_600_000)!,
     };
     const store = await openKeyStore(options.store, storageKey(globals()), false);
-    const link = await connectPaced(options).catch(async (error) => {
+    const link = await tracedPaced(options, store, globals().trace).catch(async (error) => {
       await store.close();
       throw error;
     });
     const server = new OtaServer(store, link, { ...settings, worker: workerOptions });
     server.worker?.on('error', (error) => printError(`worker: ${error.message}`));
-    print(
-      `OTA worker ${server.worker?.id} on ${isPostgresUrl(options.store) ? 'PostgreSQL' : options.store}`,
+    emit(
+      globals().json,
+      { worker: server.worker?.id ?? '', store: isPostgresUrl(options.store) ? 'postgres' : 'sqlite' },
+      () =>
+        `OTA worker ${server.worker?.id} on ${isPostgresUrl(options.store) ? 'PostgreSQL' : options.store}`,
     );
-    await interrupted();
+    await untilInterrupted();
     await server.close();
     await link.close();
     await store.close();
@@ -381,6 +407,7 @@ export function registerOtaServerCommands(ota: Command, globals: () => GlobalOpt
         .default('smpp34'),
     )
     .option('--tps <n>', 'accept this many submit_sm a second; answer ESME_RTHROTTLED (0x58) beyond')
+    .option('--port-file <file>', 'write the SMPP port there once listening')
     .action(
       async (
         simDir: string,
@@ -391,6 +418,7 @@ export function registerOtaServerCommands(ota: Command, globals: () => GlobalOpt
           password?: string;
           dataCoding: DataCodingPolicy;
           tps?: string;
+          portFile?: string;
         },
       ) => {
         const sim = VirtualSim.open(simDir, { storageKey: storageKey(globals()) });
@@ -403,9 +431,14 @@ export function registerOtaServerCommands(ota: Command, globals: () => GlobalOpt
             ? {}
             : { maxSubmitsPerSecond: integerOption(options.tps, '--tps', 1, 1_000_000)! }),
         });
-        network.attach(options.msisdn, sim.card);
-        print(`SMSC on 127.0.0.1:${network.port}; handset ${options.msisdn} holds ${simDir}`);
-        await interrupted();
+        network.attach(options.msisdn, globals().trace ? tracedCard(sim.card, printError) : sim.card);
+        emit(
+          globals().json,
+          { smsc: `127.0.0.1:${network.port}`, msisdn: options.msisdn, sim: simDir },
+          () => `SMSC on 127.0.0.1:${network.port}; handset ${options.msisdn} holds ${simDir}`,
+        );
+        writePortFile(options.portFile, network.port);
+        await untilInterrupted();
         await network.stop();
       },
     );

@@ -2,15 +2,12 @@
 // captured one (packet, SMS user data, SMS-DELIVER TPDU or ENVELOPE) or a PoR with the keys. Keys come
 // from --kic-key/--kid-key, IOTSAFE_OTA_KIC/_KID, or a key file with kic= and kid= lines; never printed.
 // `ota add-sim` records a SIM in the OTA server's key store; send, serve and network are in ota-server.ts.
-import { readFileSync } from 'node:fs';
 import {
   bytesToHex,
   commandPacketUserData,
   DCS_8BIT_CLASS2,
   decodeCommandHeader,
-  decodeCompactResponse,
   decodeCompactScript,
-  decodeExpandedResponse,
   decodeExpandedScript,
   decodeResponsePacket,
   decodeSmsDeliver,
@@ -24,14 +21,15 @@ import {
   type OtaKeys,
   openCommandPacket,
   PID_SIM_DATA_DOWNLOAD,
-  porStatusText,
   scriptFormat,
-  swToHex,
   TOA_UNKNOWN_ISDN,
 } from '@iotsafe/protocol';
 import { type Command, Option } from 'commander';
+import { parseHexKey, readKeyFile } from './key-files.js';
 import { hexOption, openKeyStore, registerOtaServerCommands } from './ota-server.js';
-import { print, printJson, table } from './output.js';
+import { describeSpi } from './ota-trace.js';
+import { emit, print, printJson, table } from './output.js';
+import { byteHex, porJson, porRows } from './por.js';
 import { type GlobalOptions, storageKey, UsageError } from './session.js';
 
 interface KeyFlags {
@@ -40,34 +38,21 @@ interface KeyFlags {
   keysFile?: string;
 }
 
+/** SCP80 keys: DES (8), 3DES (16, 24) or AES (16, 24, 32) bytes. */
+const SCP80_LENGTHS = [8, 16, 24, 32];
+
 function otaKeys(flags: KeyFlags): OtaKeys {
-  let file: Map<string, string> | undefined;
-  if (flags.keysFile) {
-    let text: string;
-    try {
-      text = readFileSync(flags.keysFile, 'utf8');
-    } catch (error) {
-      throw new UsageError(
-        `cannot read the key file ${flags.keysFile}: ${(error as NodeJS.ErrnoException).code}`,
-      );
-    }
-    file = new Map(
-      text
-        .split('\n')
-        .map((l) => l.replace(/#.*/, '').trim())
-        .filter((l) => l.includes('='))
-        .map((l) => l.split('=').map((p) => p.trim()) as [string, string]),
+  const file = flags.keysFile ? readKeyFile(flags.keysFile) : undefined;
+  if (file?.single !== undefined)
+    throw new UsageError(
+      `${flags.keysFile}: an SCP80 key file has kic= and kid= lines (\`iotsafe keys new --scp80\`)`,
     );
-  }
-  const key = (flag: string | undefined, env: string, name: string) => {
-    const text = flag ?? process.env[env] ?? file?.get(name);
-    if (text === undefined) return undefined;
-    if (!/^([0-9a-fA-F]{16}|[0-9a-fA-F]{32}|[0-9a-fA-F]{48}|[0-9a-fA-F]{64})$/.test(text.trim()))
-      throw new UsageError(`the ${name.toUpperCase()} key must be 8, 16, 24 or 32 bytes of hex`);
-    return hexToBytes(text.trim());
+  const key = (flag: string | undefined, env: string, name: 'kic' | 'kid', position: 'enc' | 'mac') => {
+    const text = flag ?? process.env[env] ?? file?.named.get(position);
+    return text === undefined ? undefined : parseHexKey(text, `the ${name.toUpperCase()} key`, SCP80_LENGTHS);
   };
-  const kic = key(flags.kicKey, 'IOTSAFE_OTA_KIC', 'kic');
-  const kid = key(flags.kidKey, 'IOTSAFE_OTA_KID', 'kid');
+  const kic = key(flags.kicKey, 'IOTSAFE_OTA_KIC', 'kic', 'enc');
+  const kid = key(flags.kidKey, 'IOTSAFE_OTA_KID', 'kid', 'mac');
   return { ...(kic ? { kic } : {}), ...(kid ? { kid } : {}) };
 }
 
@@ -164,8 +149,9 @@ export function registerOta(program: Command, globals: () => GlobalOptions): voi
         return options.as === 'sms-deliver' ? tpdu : encodeSmsPpDownload(tpdu);
       });
       const out = options.as === 'packet' ? [packet] : forms;
-      if (globals().json) printJson({ form: options.as, hex: out.map((b) => bytesToHex(b)) });
-      else print(out.map((b) => bytesToHex(b)).join('\n'));
+      emit(globals().json, { form: options.as, hex: out.map((b) => bytesToHex(b)) }, () =>
+        out.map((b) => bytesToHex(b)).join('\n'),
+      );
     },
   );
 
@@ -187,36 +173,7 @@ export function registerOta(program: Command, globals: () => GlobalOptions): voi
         kid: options.kid ? hexOption(options.kid, '--kid', 1)[0]! : kic,
       };
       const por = decodeResponsePacket(bytes, security, keys);
-      const response =
-        por.data.length === 0
-          ? undefined
-          : scriptFormat(por.data) === 'compact'
-            ? (() => {
-                const r = decodeCompactResponse(por.data);
-                return `${r.executed} executed, last SW ${swToHex(r.sw)}${r.data.length ? `, data ${bytesToHex(r.data)}` : ''}`;
-              })()
-            : (() => {
-                const r = decodeExpandedResponse(por.data);
-                return `${r.executed} executed; R-APDUs ${r.responses.map((x) => bytesToHex(x)).join(' ')}`;
-              })();
-      const rows: string[][] = [
-        ['TAR', bytesToHex(por.tar)],
-        ['CNTR', por.counter.toString()],
-        ['status', `${por.status.toString(16).padStart(2, '0')} ${por.statusText}`],
-        ['secured', por.secured ? 'as the SPI asked' : 'no (an error PoR sent without security)'],
-        ['data', bytesToHex(por.data)],
-        ...(response ? [['response', response]] : []),
-      ];
-      if (globals().json)
-        printJson({
-          tar: bytesToHex(por.tar),
-          counter: por.counter.toString(),
-          status: por.status,
-          statusText: porStatusText(por.status),
-          secured: por.secured,
-          data: bytesToHex(por.data),
-        });
-      else print(table(rows));
+      emit(globals().json, { kind: 'por', ...porJson(por) }, () => table(porRows(por)));
       return;
     }
     const { packet, layers } = unwrap(bytes);
@@ -231,12 +188,13 @@ export function registerOta(program: Command, globals: () => GlobalOptions): voi
           : [];
     if (globals().json) {
       printJson({
+        kind: 'command',
         layers,
         spi: bytesToHex(header.spiBytes),
-        kic: header.kic,
-        kid: header.kid,
+        kic: byteHex(header.kic),
+        kid: byteHex(header.kid),
         tar: bytesToHex(header.tar),
-        counter: opened.counter.toString(),
+        counter: opened.counter,
         data: bytesToHex(opened.data),
         format,
         commands: commands.map((c) => bytesToHex(c)),
@@ -247,11 +205,8 @@ export function registerOta(program: Command, globals: () => GlobalOptions): voi
     print(
       table([
         ['wrapped in', layers.join(' > ') || 'nothing (a bare packet)'],
-        [
-          'SPI',
-          `${bytesToHex(header.spiBytes)}: ${spi.ciphered ? 'ciphered' : 'clear'}, ${spi.integrity.toUpperCase()}, counter ${spi.counter}, PoR ${spi.por}${spi.por === 'none' ? '' : ` (${spi.porCiphered ? 'ciphered' : 'clear'}, ${spi.porIntegrity.toUpperCase()}, via ${spi.porViaSubmit ? 'SMS-SUBMIT' : 'DELIVER-REPORT'})`}`,
-        ],
-        ['KIc / KID', `${bytesToHex(Uint8Array.of(header.kic))} / ${bytesToHex(Uint8Array.of(header.kid))}`],
+        ['SPI', `${bytesToHex(header.spiBytes)}: ${describeSpi(spi)}`],
+        ['KIc / KID', `${byteHex(header.kic)} / ${byteHex(header.kid)}`],
         ['TAR', bytesToHex(header.tar)],
         ['CNTR', opened.counter.toString()],
         ['script', `${format}: ${commands.map((c) => bytesToHex(c)).join(' ') || bytesToHex(opened.data)}`],
@@ -306,8 +261,11 @@ function registerAddSim(ota: Command, globals: () => GlobalOptions): void {
           kic: keys.kic,
           kid: keys.kid,
         });
-        print(
-          `SIM ${options.iccid} (${options.msisdn}): key set ${kvn} stored, counter ${await store.sims.counter(options.iccid, kvn)}`,
+        const counter = await store.sims.counter(options.iccid, kvn);
+        emit(
+          globals().json,
+          { iccid: options.iccid, msisdn: options.msisdn, keyVersion: kvn, kic: byteHex(byte), counter },
+          () => `SIM ${options.iccid} (${options.msisdn}): key set ${kvn} stored, counter ${counter}`,
         );
       } finally {
         await store.close();

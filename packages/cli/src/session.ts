@@ -10,10 +10,12 @@ import {
   TcpTransport,
   type TraceSink,
   type Transport,
+  verifyPin,
 } from '@iotsafe/device';
 import type { ObjectRef } from '@iotsafe/protocol';
-import { readStorageKeyFile, STORAGE_KEY_ENV, storageKeyFromEnvironment, VirtualSim } from '@iotsafe/sim';
-import { printError } from './output.js';
+import { readStorageKeyFile, storageKeyFromEnvironment, VirtualSim } from '@iotsafe/sim';
+import { printError, progress } from './output.js';
+import { UsageError } from './usage.js';
 
 export interface GlobalOptions {
   sim?: string;
@@ -26,15 +28,22 @@ export interface GlobalOptions {
   baud?: string;
   tcp?: string;
   sessionEnd?: 'close' | 'last-update';
+  pin?: string;
+  cardTimeout?: string;
 }
 
-/** A usage problem: exit code 2 with a message that says what to pass. */
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+export { UsageError };
 
 export function storageKey(options: GlobalOptions): Uint8Array {
+  // a storage key file others can read is warned of by readStorageKeyFile (as ssh does)
   return options.keyFile ? readStorageKeyFile(options.keyFile) : storageKeyFromEnvironment();
+}
+
+/** The SIM PIN: --pin, or IOTSAFE_SIM_PIN (which keeps it out of the process list). */
+export function simPin(options: GlobalOptions): string | undefined {
+  const pin = options.pin ?? process.env.IOTSAFE_SIM_PIN;
+  if (pin !== undefined && !/^\d{4,8}$/.test(pin)) throw new UsageError('a SIM PIN is 4 to 8 digits');
+  return pin;
 }
 
 export function simDirectory(options: GlobalOptions): string {
@@ -55,8 +64,53 @@ export function parseHostPort(value: string, what: string): { host: string; port
   return { host: match[1] ?? '127.0.0.1', port };
 }
 
-/** The transport the global options name; without one, the SIM directory in this process. */
+/**
+ * The transport the global options name (without one, the SIM directory in this process), with the
+ * SIM PIN verified when one is given: by the modem (AT+CPIN) or by VERIFY PIN on the others.
+ */
 export async function openTransport(options: GlobalOptions): Promise<Transport> {
+  const pin = simPin(options);
+  const opened = await openCardTransport(options, pin);
+  const transport = opened instanceof MemoryTransport ? opened : withProgress(opened);
+  if (pin === undefined || options.modem !== undefined) return transport;
+  try {
+    if ((await verifyPin(transport, pin)) === 'no-pin')
+      printError('warning: this card has no PIN to verify (VERIFY is not supported); --pin ignored');
+  } catch (error) {
+    await transport.close();
+    throw error;
+  }
+  return transport;
+}
+
+function cardTimeout(options: GlobalOptions): { timeoutMs?: number } {
+  if (options.cardTimeout === undefined) return {};
+  const timeoutMs = Number(options.cardTimeout);
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 100)
+    throw new UsageError('--card-timeout takes milliseconds (≥ 100)');
+  return { timeoutMs };
+}
+
+/** A card behind a link says, on stderr, when an answer takes more than a second (a key generation). */
+function withProgress(transport: Transport): Transport {
+  return {
+    transmit: async (command) => {
+      const done = progress(
+        () =>
+          `waiting for the card's answer to INS ${command[1]?.toString(16).padStart(2, '0').toUpperCase()}`,
+      );
+      try {
+        return await transport.transmit(command);
+      } finally {
+        done();
+      }
+    },
+    reset: () => transport.reset(),
+    close: () => transport.close(),
+  };
+}
+
+async function openCardTransport(options: GlobalOptions, pin: string | undefined): Promise<Transport> {
   const chosen = [options.reader, options.modem, options.tcp].filter((v) => v !== undefined).length;
   if (chosen > 1) throw new UsageError('give one of --reader, --modem and --tcp');
   if (options.reader !== undefined) {
@@ -69,10 +123,13 @@ export async function openTransport(options: GlobalOptions): Promise<Transport> 
       throw new UsageError('--baud takes a positive integer');
     return AtModemTransport.open(options.modem, {
       mode: options.atMode ?? 'csim',
+      ...cardTimeout(options),
       ...(baudRate ? { baudRate } : {}),
+      ...(pin !== undefined ? { pin } : {}),
     });
   }
-  if (options.tcp !== undefined) return new TcpTransport(parseHostPort(options.tcp, '--tcp'));
+  if (options.tcp !== undefined)
+    return new TcpTransport({ ...parseHostPort(options.tcp, '--tcp'), ...cardTimeout(options) });
   return new MemoryTransport(openSim(options).card);
 }
 
@@ -106,5 +163,3 @@ export function objectRef(options: { id?: string; label?: string }, what: string
   if (options.label) return byLabel(options.label);
   throw new UsageError(`which ${what}? pass --id HEX or --label TEXT`);
 }
-
-export { STORAGE_KEY_ENV };

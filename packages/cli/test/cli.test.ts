@@ -2,7 +2,7 @@
 // user can act on (0 ok, 1 failure/invalid signature, 2 usage, 3 status word, 4 SIM or storage key).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -18,7 +18,7 @@ const iotsafe = (args: string[], env: Record<string, string> = { IOTSAFE_STORAGE
   runCli(args, env);
 
 before(() => {
-  writeFileSync(keyFile, `${'5a'.repeat(32)}\n`);
+  writeFileSync(keyFile, `${'5a'.repeat(32)}\n`, { mode: 0o600 });
   const created = iotsafe(['sim', 'create', sim, '--profile', 'type1']);
   assert.equal(created.code, 0, created.stderr);
 });
@@ -33,7 +33,7 @@ describe('iotsafe against a SIM directory', () => {
   });
 
   test('keygen, pubkey, sign and verify round trip; a wrong signature exits 1', () => {
-    const gen = iotsafe(['--sim', sim, '--json', 'keygen', '--id', '01']);
+    const gen = iotsafe(['--sim', sim, '--json', 'keygen', '--id', '01', '--force']);
     assert.equal(gen.code, 0, gen.stderr);
     const point = JSON.parse(gen.stdout).point as string;
     assert.equal(iotsafe(['--sim', sim, 'pubkey', '--id', '01']).stdout.trim(), point);
@@ -55,16 +55,29 @@ describe('iotsafe against a SIM directory', () => {
     assert.match(readFileSync(csrFile, 'utf8'), /BEGIN CERTIFICATE REQUEST/);
     const verify = spawnSync('openssl', ['req', '-in', csrFile, '-verify', '-noout'], { encoding: 'utf8' });
     if (verify.error === undefined) assert.equal(verify.status, 0, verify.stderr);
-    const pem = join(dir, 'cert.pem');
-    writeFileSync(
+    const ca = join(dir, 'ca');
+    assert.equal(iotsafe(['ca', 'init', ca]).code, 0);
+    const pem = join(dir, 'device.pem');
+    const issued = iotsafe(['ca', 'issue', '--ca', ca, '--csr', csrFile, '--out', pem]);
+    assert.equal(issued.code, 0, issued.stderr);
+    const written = iotsafe([
+      '--sim',
+      sim,
+      'sim',
+      'write-file',
+      '--label',
+      'device-certificate',
+      '--key-id',
+      '01',
+      '--in',
       pem,
-      `-----BEGIN CERTIFICATE-----\n${Buffer.from('0\u0003\u0002\u0001\u0005').toString('base64')}\n-----END CERTIFICATE-----\n`,
-    );
+    ]);
+    assert.equal(written.code, 0, written.stderr);
+    const der = Buffer.from(readFileSync(pem, 'utf8').replace(/-----[^-]+-----|\s/g, ''), 'base64');
     assert.equal(
-      iotsafe(['--sim', sim, 'sim', 'write-file', '--label', 'device-certificate', '--in', pem]).code,
-      0,
+      iotsafe(['--sim', sim, 'read-file', '--id', '02']).stdout.trim(),
+      der.toString('hex').toUpperCase(),
     );
-    assert.equal(iotsafe(['--sim', sim, 'read-file', '--id', '02']).stdout.trim(), '3003020105');
   });
 
   test('objects lists every container; random gives N bytes; --trace shows APDUs on stderr', () => {
@@ -105,16 +118,22 @@ describe('errors a user can act on', () => {
     assert.equal(iotsafe(['info']).code, 2);
     assert.equal(iotsafe(['--sim', sim, 'random', '999']).code, 2);
     assert.equal(iotsafe(['frobnicate']).code, 2);
-    assert.equal(iotsafe(['sim', 'create', join(dir, 'x'), '--profile', join(dir, 'absent.json')]).code, 1);
+    assert.equal(iotsafe(['sim', 'create', join(dir, 'x'), '--profile', join(dir, 'absent.json')]).code, 2);
   });
 });
 
 describe('the demo', () => {
-  test('runs end to end and reports what happened', () => {
+  test('the demo tells the story end to end: SCP03 personalisation, mTLS, PSK, OTA, reconnect', () => {
     const r = iotsafe(['demo', '--dir', join(dir, 'demo')], {});
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /read back \d+ bytes over READ FILE: identical/);
-    assert.match(r.stdout, /verifies with the certificate's key: true/);
+    assert.match(
+      r.stdout,
+      /SCP03 \(level 33\) STORE DATA: \d+ operations, the key pair generated in the SIM/,
+    );
+    assert.match(
+      r.stdout,
+      /certificate → file 02, CA → file 03, personalisation locked; SCP80 key set 01 loaded/,
+    );
     assert.match(r.stdout, /sign offload, sessions end by INIT close : TLSv1\.3 \S+, 3 APDUs/);
     assert.match(
       r.stdout,
@@ -125,11 +144,29 @@ describe('the demo', () => {
       r.stdout,
       /full offload, sessions end by final UPDATE: TLSv1\.3 \S+, 7 APDUs.*hello demo-device-0001/,
     );
+    assert.match(r.stdout, /TLSv1\.3 TLS_AES_128_GCM_SHA256 with PSK identity demo-device-0002: 1 APDU/);
+    assert.match(r.stdout, /RAM PUT KEY \(key set 02, keys wrapped by KIK 01\): CNTR 1, PoR ok/);
+    assert.match(r.stdout, /RFM under key set 02: EF SPN written and read back: PoR ok/);
     assert.match(
       r.stdout,
       /sign offload, resumed session \(no certificate\): TLSv1\.3 \S+, 0 APDUs.*hello demo-device-0001/,
     );
-    assert.match(r.stdout, /Done: \d+ APDUs/);
+    assert.match(r.stdout, /Done in \d+ ms, \d+ APDUs/);
+  });
+  test('--json prints one summary: every chapter, the APDU counts, the time', () => {
+    const r = iotsafe(['--json', 'demo', '--dir', join(dir, 'demo-json')], {});
+    assert.equal(r.code, 0, r.stderr);
+    const summary = JSON.parse(r.stdout);
+    assert.equal(summary.ok, true);
+    assert.deepEqual(
+      summary.tls.map((t: { apdus: number }) => t.apdus),
+      [3, 9, 2, 7],
+    );
+    assert.equal(summary.psk.apdus, 1);
+    assert.equal(summary.ota.putKey.por, 'ok');
+    assert.equal(summary.ota.rfm.por, 'ok');
+    assert.equal(summary.reconnect.resumed.apdus, 0);
+    assert.equal(typeof summary.milliseconds, 'number');
   });
 });
 
@@ -154,7 +191,7 @@ describe('iotsafe gp: personalise a blank SIM over SCP03, then use it', () => {
     assert.equal(info.code, 0, info.stderr);
     assert.equal(JSON.parse(info.stdout).keys.length, 3);
     const list = iotsafe(['--sim', blank, 'gp', '--keys-file', gpKeys, '--level', 'renc', 'list']);
-    assert.match(list.stdout, /APP\s+A0000005590010\s+07/);
+    assert.match(list.stdout, /APP\s+A0000005590010\s+SELECTABLE/);
     const profile = join(dir, 'perso.json');
     writeFileSync(
       profile,
@@ -230,5 +267,149 @@ describe('iotsafe gp: personalise a blank SIM over SCP03, then use it', () => {
     assert.equal(locked.code, 3);
     assert.equal(iotsafe(['--sim', blank, 'gp', '--keys-file', newKeys, '--kvn', '31', 'unlock']).code, 0);
     assert.equal(iotsafe(['--sim', blank, 'random', '8']).code, 0);
+  });
+});
+
+describe('safe by default', () => {
+  const safe = join(dir, 'safe');
+  const env = { IOTSAFE_STORAGE_KEY_FILE: keyFile };
+  before(() => {
+    assert.equal(iotsafe(['sim', 'create', safe, '--profile', 'type1']).code, 0);
+    assert.equal(iotsafe(['ca', 'init', join(dir, 'safe-ca')]).code, 0);
+  });
+
+  test('write-file refuses a PEM private key, bytes that are not a certificate, and a certificate for another key', () => {
+    const keyPem = join(dir, 'private.pem');
+    const made = spawnSync('openssl', [
+      'genpkey',
+      '-algorithm',
+      'EC',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-out',
+      keyPem,
+    ]);
+    if (made.error)
+      writeFileSync(keyPem, '-----BEGIN PRIVATE KEY-----\nMIGHAgEA\n-----END PRIVATE KEY-----\n');
+    const key = iotsafe(['--sim', safe, 'sim', 'write-file', '--id', '02', '--in', keyPem], env);
+    assert.equal(key.code, 2);
+    assert.match(key.stderr, /is a private key: keys never go into a file container/);
+    const junk = join(dir, 'junk.bin');
+    writeFileSync(junk, 'not a certificate');
+    const notCert = iotsafe(['--sim', safe, 'sim', 'write-file', '--id', '02', '--in', junk], env);
+    assert.equal(notCert.code, 2);
+    assert.match(notCert.stderr, /not an X\.509 certificate \(pass --raw/);
+    // a certificate issued for another SIM's key
+    const other = join(dir, 'other');
+    assert.equal(iotsafe(['sim', 'create', other, '--profile', 'type1']).code, 0);
+    const csr = join(dir, 'other.csr');
+    assert.equal(iotsafe(['--sim', other, 'csr', '--id', '01', '--cn', 'other', '--out', csr]).code, 0);
+    const cert = join(dir, 'other.pem');
+    assert.equal(iotsafe(['ca', 'issue', '--ca', join(dir, 'safe-ca'), '--csr', csr, '--out', cert]).code, 0);
+    const wrong = iotsafe(
+      ['--sim', safe, 'sim', 'write-file', '--id', '02', '--key-id', '01', '--in', cert],
+      env,
+    );
+    assert.equal(wrong.code, 2);
+    assert.match(wrong.stderr, /issued for another key/);
+    // --raw stores any bytes; then replacing them needs --force
+    assert.equal(iotsafe(['--sim', safe, 'sim', 'write-file', '--id', '02', '--raw', '--in', junk]).code, 0);
+    const again = iotsafe(['--sim', safe, 'sim', 'write-file', '--id', '02', '--in', cert], env);
+    assert.equal(again.code, 2);
+    assert.match(again.stderr, /already holds 17 bytes: pass --force/);
+    assert.equal(
+      iotsafe(['--sim', safe, 'sim', 'write-file', '--id', '02', '--force', '--in', cert]).code,
+      0,
+    );
+  });
+
+  test('keygen over a filled container needs --force, and nothing changes without it', () => {
+    const before = iotsafe(['--sim', safe, 'pubkey', '--id', '01']).stdout;
+    const refused = iotsafe(['--sim', safe, 'keygen', '--id', '01']);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /already holds a key.*--force/);
+    assert.equal(iotsafe(['--sim', safe, 'pubkey', '--id', '01']).stdout, before);
+    assert.equal(iotsafe(['--sim', safe, 'keygen', '--id', '01', '--force']).code, 0);
+    assert.notEqual(iotsafe(['--sim', safe, 'pubkey', '--id', '01']).stdout, before);
+  });
+
+  test('gp delete and set-state terminated refuse without --yes, before any APDU; lock names its way back', () => {
+    const gpSim = join(dir, 'safe-gp');
+    const gpKeys = join(dir, 'safe-gp.keys');
+    assert.equal(iotsafe(['keys', 'new', '--gp', gpKeys]).code, 0);
+    assert.equal(iotsafe(['sim', 'create', gpSim, '--profile', 'type1', '--isd-keys-file', gpKeys]).code, 0);
+    const gp = ['--sim', gpSim, '--trace', 'gp', '--keys-file', gpKeys];
+    for (const args of [['delete'], ['delete', '--key-set', '30'], ['set-state', 'terminated']]) {
+      const r = iotsafe([...gp, ...args]);
+      assert.equal(r.code, 2, args.join(' '));
+      assert.match(r.stderr, /cannot be undone: pass --yes/);
+      assert.doesNotMatch(r.stderr, /→/, 'no APDU was sent');
+    }
+    assert.equal(iotsafe(['--sim', gpSim, 'gp', '--keys-file', gpKeys, 'lock']).code, 0);
+    const locked = iotsafe(['--sim', gpSim, 'random', '4']);
+    assert.equal(locked.code, 3);
+    assert.match(locked.stderr, /hint: .*gp unlock/);
+    assert.equal(iotsafe(['--sim', gpSim, 'gp', '--keys-file', gpKeys, 'unlock']).code, 0);
+    assert.equal(
+      iotsafe(['--sim', gpSim, 'gp', '--keys-file', gpKeys, 'set-state', 'terminated', '--yes']).code,
+      0,
+    );
+    assert.equal(iotsafe(['--sim', gpSim, 'random', '4']).code, 3);
+  });
+
+  test('key files are written 0600 and never replaced silently; a readable key file gets a warning', () => {
+    const gpKeys = join(dir, 'mode.keys');
+    assert.equal(iotsafe(['keys', 'new', '--gp', gpKeys]).code, 0);
+    assert.equal(statSync(gpKeys).mode & 0o777, 0o600);
+    assert.match(readFileSync(gpKeys, 'utf8'), /^enc=[0-9A-F]{32}\nmac=[0-9A-F]{32}\ndek=[0-9A-F]{32}$/m);
+    const again = iotsafe(['keys', 'new', '--gp', gpKeys]);
+    assert.equal(again.code, 2);
+    assert.match(again.stderr, /exists: pass --force/);
+    const ca = join(dir, 'safe-ca');
+    assert.equal(statSync(join(ca, 'ca.key')).mode & 0o777, 0o600);
+    assert.doesNotMatch(readFileSync(join(ca, 'ca.key'), 'utf8'), /PRIVATE KEY/, 'the CA key is sealed');
+    chmodSync(gpKeys, 0o644);
+    const warned = iotsafe([
+      'sim',
+      'create',
+      join(dir, 'warned'),
+      '--profile',
+      'blank',
+      '--isd-keys-file',
+      gpKeys,
+    ]);
+    assert.equal(warned.code, 0);
+    assert.match(
+      warned.stderr,
+      /mode\.keys holds keys and is accessible by others \(mode 644\); run chmod 600/,
+    );
+    chmodSync(keyFile, 0o640);
+    try {
+      assert.match(
+        iotsafe(['--sim', safe, 'random', '4']).stderr,
+        /storage\.key can be read by others \(mode 0640\)/,
+      );
+    } finally {
+      chmodSync(keyFile, 0o600);
+    }
+  });
+
+  test('--version, and npm run iotsafe resolves paths from where npm was started (INIT_CWD)', () => {
+    assert.match(iotsafe(['--version']).stdout, /^\d+\.\d+\.\d+\n$/);
+    const sub = mkdtempSync(join(fileURLToPath(new URL('../../../', import.meta.url)), '.init-cwd-'));
+    try {
+      const r = spawnSync('npm', ['run', '-s', 'iotsafe', '--', 'keys', 'new', '--psk', './psk.key'], {
+        cwd: sub,
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH ?? '', HOME: sub },
+      });
+      assert.equal(r.status, 0, r.stderr);
+      assert.ok(
+        existsSync(join(sub, 'psk.key')),
+        'written in the directory npm ran in, not the repository root',
+      );
+    } finally {
+      rmSync(sub, { recursive: true, force: true });
+    }
   });
 });

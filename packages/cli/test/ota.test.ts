@@ -156,9 +156,70 @@ describe('iotsafe ota over SMPP, end to end', () => {
         ];
         const sent = step(['--json', ...send(`00a40004027f2000a40004026f4600d6000011${spn}00b0000011`)]);
         const result = JSON.parse(sent);
-        assert.equal(result.status, 0);
-        assert.equal(result.counter, '1');
-        assert.equal(result.data.toLowerCase(), `049000${spn}`);
+        assert.equal(result.por.status, 'ok');
+        assert.equal(result.counter, 1);
+        assert.equal(result.por.data.toLowerCase(), `049000${spn}`);
+
+        // --trace: every SMS and PoR decoded, the data of STORE DATA (key material) redacted
+        const traced = iotsafe(
+          [
+            '--trace',
+            'ota',
+            'send',
+            ...smsc,
+            '--to',
+            '4917000001',
+            '--tar',
+            '000000',
+            '--script',
+            '80E2800005DEADBEEF01',
+          ],
+          env,
+        );
+        assert.match(traced.stderr, /SMS → 4917000001: \d+ bytes of user data/);
+        assert.match(traced.stderr, /SPI 1619 \(ciphered, CC, counter higher/);
+        assert.match(traced.stderr, /compact script: 80E2800005 <5 bytes redacted>/);
+        assert.match(traced.stderr, /PoR TAR 000000, CNTR 2, status ok/);
+        assert.doesNotMatch(traced.stderr + traced.stdout, /DEADBEEF/i);
+        assert.doesNotMatch(traced.stderr, new RegExp(KIC, 'i'));
+        // a SIM no handset answers for: a progress line while waiting, then a timeout with a hint
+        step([
+          'ota',
+          'add-sim',
+          '--store',
+          store,
+          '--iccid',
+          '8988211000000467286',
+          '--msisdn',
+          '4917000099',
+          '--kic',
+          '12',
+          '--keys-file',
+          join(dir, 'ota.keys'),
+        ]);
+        const silent = iotsafe(
+          [
+            'ota',
+            'send',
+            ...smsc,
+            '--to',
+            '4917000099',
+            '--tar',
+            'B00000',
+            '--script',
+            '00A40004022FE2',
+            '--timeout',
+            '1500',
+          ],
+          env,
+        );
+        assert.equal(silent.code, 1);
+        assert.match(
+          silent.stderr,
+          /… waiting for the PoR from 4917000099 \(attempt 1 of 2, up to 1\.5 s each\)/,
+        );
+        assert.match(silent.stderr, /no PoR from 4917000099/);
+        assert.match(silent.stderr, /hint: .*ota network/);
 
         // the same through `ota serve`: the SMPP link stays up, scripts come in on POST /send
         const tokenFile = join(dir, 'ota.token');
@@ -188,7 +249,7 @@ describe('iotsafe ota over SMPP, end to end', () => {
             }).then((r) => r.json() as typeof job);
           }
           assert.equal(job.result?.status, 0, JSON.stringify(job));
-          assert.equal(job.result?.counter, '2', 'the counter went on from the one `ota send` used');
+          assert.equal(job.result?.counter, '3', 'the counter went on from the ones `ota send` used');
           assert.equal((await post({ to: '4917000001', tar: 'nope', script: '' })).status, 400);
           assert.equal((await post({ to: '0000', tar: 'B00000', script: '00' })).status, 404);
           assert.ok(!served.output().includes('7e'.repeat(24)), 'the token is never printed');

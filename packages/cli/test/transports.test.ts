@@ -2,12 +2,14 @@
 // vpcd; the device commands reach it with --tcp, --modem and --reader, and what they change lands in
 // the SIM directory. A card that cannot be reached exits 5.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runCli, startCli } from '../../../test/helpers/cli.js';
 import { freePort, peerAvailable, startIsolatedPcscd, VPCD_DRIVER } from '../../../test/helpers/peers.js';
+import { checkJson } from './json-schemas.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'iotsafe-cli-transports-'));
 const keyFile = join(dir, 'storage.key');
@@ -38,7 +40,7 @@ describe('iotsafe over TCP and an AT modem', { skip: socat === true ? false : so
       /^emulating/m,
     );
     try {
-      const keygen = iotsafe(['--tcp', `127.0.0.1:${port}`, 'keygen', '--id', '01']);
+      const keygen = iotsafe(['--tcp', `127.0.0.1:${port}`, 'keygen', '--id', '01', '--force']);
       assert.equal(keygen.code, 0, keygen.stderr);
       const overModem = iotsafe(['--modem', join(dir, 'modem'), '--at-mode', 'cgla', 'pubkey', '--id', '01']);
       assert.equal(overModem.code, 0, overModem.stderr);
@@ -65,6 +67,49 @@ describe('iotsafe over TCP and an AT modem', { skip: socat === true ? false : so
       await served.stop();
     }
     assert.equal(existsSync(join(dir, 'modem')), false, 'the pty link is removed');
+  });
+
+  test('a silent port (the wrong ttyUSB): info exits 5 after the bound, probe says it is not the AT port', async () => {
+    // a pty pair with nobody on the other side: what a modem's NMEA or diagnostic port looks like
+    const silent = join(dir, 'silent');
+    const socatPair = spawn('setpriv', [
+      '--pdeathsig',
+      'KILL',
+      'socat',
+      `pty,raw,echo=0,link=${silent}`,
+      `pty,raw,echo=0,link=${silent}-other`,
+    ]);
+    try {
+      for (let i = 0; i < 100 && !existsSync(silent); i++) await new Promise((r) => setTimeout(r, 50));
+      const r = iotsafe(['--modem', silent, '--card-timeout', '300', 'info']);
+      assert.equal(r.code, 5, r.stderr);
+      assert.match(r.stderr, /did not answer ATE0 within 300 ms: this port may not be the modem's AT port/);
+      const probe = iotsafe(['--json', 'modem', 'probe', silent, '--timeout', '300']);
+      assert.equal(probe.code, 5);
+      const result = JSON.parse(probe.stdout);
+      assert.equal(result.answers, false);
+      assert.match(result.advice[0], /not the AT port.*ModemManager/);
+    } finally {
+      socatPair.kill();
+    }
+  });
+
+  test('modem probe finds the applet through the emulated modem; --pin on a SIM without one is a warning', async () => {
+    const served = await serve(['--modem', dir, '--preset', 'sequans'], /^emulating/m);
+    try {
+      const probe = iotsafe(['modem', 'probe', join(dir, 'modem')]);
+      assert.equal(probe.code, 0, probe.stderr);
+      assert.match(probe.stdout, /SIM PIN\s+READY/);
+      assert.match(probe.stdout, /AT\+CCHO\/CGLA\s+yes, IoT SAFE applet found/);
+      const withPin = iotsafe(['--modem', join(dir, 'modem'), '--pin', '1234', 'random', '4']);
+      assert.equal(withPin.code, 0, withPin.stderr);
+    } finally {
+      await served.stop();
+    }
+    const tcpPin = iotsafe(['--sim', sim, '--pin', '1234', 'random', '4']);
+    assert.equal(tcpPin.code, 0, tcpPin.stderr);
+    assert.match(tcpPin.stderr, /no PIN to verify/);
+    assert.equal(iotsafe(['--sim', sim, '--pin', '12ab', 'random', '4']).code, 2);
   });
 
   test('an unreachable card exits 5 with where it looked; two transports at once is a usage error', async () => {
@@ -106,6 +151,13 @@ describe('iotsafe over PC/SC', { skip: pcsc === true ? false : pcsc }, () => {
       const sign = iotsafe(['--reader', '0', 'sign', '--id', '01', '--text', 'over PC/SC'], pcscEnv);
       assert.equal(sign.code, 0, sign.stderr);
       assert.match(sign.stdout.trim(), /^[0-9A-F]{128}$/);
+      const readers = iotsafe(['--json', 'readers'], pcscEnv);
+      assert.equal(readers.code, 0, readers.stderr);
+      const listed = checkJson('readers', readers.stdout) as { name: string; card: boolean; atr?: string }[];
+      assert.equal(listed[0]!.name, 'Virtual PCD 00 00');
+      assert.equal(listed[0]!.card, true);
+      assert.match(listed[0]!.atr ?? '', /^3B/);
+      assert.match(iotsafe(['readers'], pcscEnv).stdout, /0\s+Virtual PCD 00 00\s+present\s+3B/);
       const none = iotsafe(['--reader', 'No Such Reader', 'info'], pcscEnv);
       assert.equal(none.code, 5);
       assert.match(

@@ -1,4 +1,11 @@
 export { ApduPump, type GetResponseClass, type PumpOptions, type PumpResponse } from './apdu-pump.js';
+export { type ChannelEvents, TerminalChannel } from './bip/channel.js';
+export {
+  BipTerminal,
+  type BipTerminalOptions,
+  type BipTerminalStats,
+  runBipTerminal,
+} from './bip/terminal.js';
 export {
   type CsrRequest,
   createCsr,
@@ -42,6 +49,14 @@ export {
   type Transport,
   TransportError,
 } from './transport.js';
+export { AtChannel } from './transports/at-channel.js';
 export { type AtMode, type AtModemOptions, AtModemTransport } from './transports/at-modem.js';
-export { type PcscEvent, type PcscOptions, PcscTransport } from './transports/pcsc.js';
+export {
+  type ModemProbe,
+  type ModemProbeOptions,
+  probeModem,
+  probeModemStream,
+} from './transports/modem-probe.js';
+export { type PcscEvent, type PcscOptions, type PcscReader, PcscTransport } from './transports/pcsc.js';
+export { type PinResult, verifyPin } from './transports/pin.js';
 export { TcpTransport, type TcpTransportOptions } from './transports/tcp.js';

@@ -1,19 +1,33 @@
-// KeyOps backed by the IoT SAFE applet (spec/iotsafe.md §5): the TLS client's private-key operations
-// run in the SIM. Two offload levels:
+// KeyOps backed by the IoT SAFE applet (GSMA IoT.05): the TLS client's private-key operations run in the
+// SIM. Two offload levels:
 //  - sign: the SIM signs CertificateVerify (pad-and-sign, 3 APDUs); ECDHE and the key schedule stay on
 //    the host — the common deployment;
 //  - full: also the ephemeral ECDHE key pair (GENERATE KEY PAIR in a volatile container), the server's
 //    share (PUT PUBLIC KEY), COMPUTE DH, and the HKDF-Extract that takes the ECDHE secret (COMPUTE
 //    HKDF). Extracts whose input is all zeros carry no secret and run on the host.
+// What the objects allow decides what is offered: the private key's hash algorithms give the TLS 1.2
+// signature schemes, a PSK secret's KDFs the versions (HKDF: TLS 1.3, the TLS 1.2 PRF: TLS 1.2).
+// The transport may be an SCP03 channel to the applet (openScp03): nothing here changes for it.
 import { createHash, X509Certificate } from 'node:crypto';
-import { ecdsaRawToDer, type HashAlgorithm, hkdfExtract, type ObjectRef } from '@iotsafe/protocol';
 import {
+  ecdsaRawToDer,
+  HASH,
+  type HashAlgorithm,
+  hkdfExtract,
+  KDF,
+  type ObjectRef,
+  StatusWordError,
+} from '@iotsafe/protocol';
+import {
+  ECDSA_SCHEME_HASH,
   groupsForKey,
+  HOST_GROUPS,
+  hostKeyShare,
   type KeyOps,
   type KeyShare,
   type NamedGroup,
   type PskProvider,
-  SoftwareKeyOps,
+  schemes12ForCurve,
   schemesForCurve,
 } from '@iotsafe/tls';
 import { byId, type IoTSafe } from './iotsafe.js';
@@ -27,7 +41,7 @@ export interface IoTSafeKeyOpsOptions {
   certificateChain?: readonly Uint8Array[] | readonly ObjectRef[];
   /**
    * An external PSK held in a secret container (Type II): its Early Secret is computed in the SIM by
-   * COMPUTE HKDF mode 01, so the PSK never leaves it.
+   * COMPUTE HKDF mode 01, its TLS 1.2 master secret by COMPUTE PRF, so the PSK never leaves it.
    */
   psk?: { identity: Uint8Array; secret: ObjectRef };
   offload: OffloadLevel;
@@ -35,30 +49,52 @@ export interface IoTSafeKeyOpsOptions {
   ephemeralKey?: ObjectRef;
   /** Public key container that receives the server's share (full offload; Type I: 05). */
   peerKey?: ObjectRef;
+  /**
+   * End the signature's session after the client's Finished has gone (TLS calls afterFlight), not
+   * before it: one APDU less on the handshake's critical path. Default true.
+   */
+  deferSessionEnd?: boolean;
 }
+
+/** The SIM's volatile ECDHE containers are P-256 (GSMA IoT.05 key type 14). */
+const SIM_ECDHE_GROUP: NamedGroup = 'secp256r1';
+
+const HASH_BITS: [HashAlgorithm, number][] = [
+  ['sha256', HASH.SHA256],
+  ['sha384', HASH.SHA384],
+  ['sha512', HASH.SHA512],
+];
 
 export class IoTSafeKeyOps implements KeyOps {
   readonly groups: readonly NamedGroup[];
+  readonly groupsLimitedBy?: string;
   readonly signatureSchemes: readonly number[];
+  readonly signatureSchemes12: readonly number[];
   readonly psk?: PskProvider;
-  private readonly software = new SoftwareKeyOps();
 
   private constructor(
     private readonly sim: IoTSafe,
     private readonly options: IoTSafeKeyOpsOptions,
     readonly certificateChain: readonly Uint8Array[],
+    keyHashes: readonly HashAlgorithm[],
+    pskVersions: { tls13: boolean; tls12: boolean },
   ) {
     // The scheme follows the certificate's key: P-256 (0x0403) or brainpoolP256r1 (0x081A, RFC 8734).
     const leaf = certificateChain[0];
     const curve = leaf ? new X509Certificate(leaf).publicKey.asymmetricKeyDetails?.namedCurve : undefined;
-    this.signatureSchemes = options.privateKey ? schemesForCurve(curve ?? 'prime256v1') : [];
-    // Full offload: ECDHE in the SIM's P-256 volatile containers; sign offload: ECDHE on the host.
-    this.groups = options.offload === 'full' ? ['secp256r1'] : groupsForKey(curve, ['x25519', 'secp256r1']);
+    const keyCurve = curve ?? 'prime256v1';
+    this.signatureSchemes = options.privateKey ? schemesForCurve(keyCurve) : [];
+    this.signatureSchemes12 = options.privateKey ? schemes12ForCurve(keyCurve, keyHashes) : [];
+    if (options.offload === 'full') {
+      this.groups = [SIM_ECDHE_GROUP];
+      this.groupsLimitedBy = `full offload: ECDHE runs in the SIM, on ${SIM_ECDHE_GROUP} only`;
+    } else this.groups = groupsForKey(curve, HOST_GROUPS);
     const psk = options.psk;
     if (psk) {
       this.psk = {
         identity: psk.identity,
         hash: 'sha256',
+        versions: pskVersions,
         earlySecret: () => sim.hkdfExtract({ secret: psk.secret, salt: new Uint8Array(32), hash: 'sha256' }),
         // COMPUTE PRF mode 01 (RFC 4279 premaster) or 02 (RFC 5489, with the ECDHE secret): P_SHA256.
         tls12MasterSecret: (labelAndSeed, other) =>
@@ -82,17 +118,28 @@ export class IoTSafeKeyOps implements KeyOps {
     }
   }
 
-  /** Reads the certificate chain from the SIM when given as containers. */
+  /**
+   * Reads the certificate chain from the SIM when given as containers, and what the objects allow: the
+   * private key's hash algorithms (tag 91) and the PSK secret's KDFs (tag 94). An applet that does not
+   * describe its objects gets SHA-256 and both PSK versions.
+   */
   static async create(sim: IoTSafe, options: IoTSafeKeyOpsOptions): Promise<IoTSafeKeyOps> {
     const chain: Uint8Array[] = [];
     for (const entry of options.certificateChain ?? [])
       chain.push(entry instanceof Uint8Array ? entry : await sim.readFile(entry));
-    return new IoTSafeKeyOps(sim, options, chain);
+    const keyInfo = options.privateKey ? await describe(sim, 'privateKey', options.privateKey) : undefined;
+    const hashBits = keyInfo?.hashAlgorithms ?? HASH.SHA256;
+    const hashes = HASH_BITS.filter(([, bit]) => (hashBits & bit) !== 0).map(([h]) => h);
+    const secretInfo = options.psk ? await describe(sim, 'secret', options.psk.secret) : undefined;
+    const kdfs = secretInfo?.kdfAlgorithms ?? KDF.HKDF | KDF.PRF_SHA256;
+    const versions = { tls13: (kdfs & KDF.HKDF) !== 0, tls12: (kdfs & KDF.PRF_SHA256) !== 0 };
+    return new IoTSafeKeyOps(sim, options, chain, hashes.length ? hashes : ['sha256'], versions);
   }
 
   async generateKeyShare(group: NamedGroup): Promise<KeyShare> {
-    if (this.options.offload !== 'full') return this.software.generateKeyShare(group);
-    if (group !== 'secp256r1') throw new Error('the SIM does ECDHE on secp256r1 only');
+    if (this.options.offload !== 'full') return hostKeyShare(group);
+    if (group !== SIM_ECDHE_GROUP)
+      throw new Error(`full offload: the SIM does ECDHE on ${SIM_ECDHE_GROUP} only, not ${group}`);
     const ephemeral = this.options.ephemeralKey ?? byId('04');
     const peer = this.options.peerKey ?? byId('05');
     const pair = await this.sim.generateKeyPair(ephemeral);
@@ -113,9 +160,31 @@ export class IoTSafeKeyOps implements KeyOps {
 
   async sign(scheme: number, content: Uint8Array): Promise<Uint8Array> {
     const key = this.options.privateKey;
-    if (!this.signatureSchemes.includes(scheme) || !key)
+    const hash = ECDSA_SCHEME_HASH[scheme];
+    const offered = this.signatureSchemes.includes(scheme) || this.signatureSchemes12.includes(scheme);
+    if (!key || !hash || !offered)
       throw new Error(`the SIM key does not sign with scheme ${scheme.toString(16)}`);
-    const digest = new Uint8Array(createHash('sha256').update(content).digest());
-    return ecdsaRawToDer(await this.sim.sign(key, { digest }));
+    const digest = new Uint8Array(createHash(hash).update(content).digest());
+    const signature = await this.sim.sign(
+      key,
+      { digest },
+      { hash, deferSessionEnd: this.options.deferSessionEnd ?? true },
+    );
+    return ecdsaRawToDer(signature);
+  }
+
+  /** The signature session's INIT close, once the Finished it was for has gone. */
+  async afterFlight(): Promise<void> {
+    await this.sim.endDeferredSessions();
+  }
+}
+
+/** GET DATA on one object; undefined when the applet does not describe it (6A82, 6D00, 6A86 ...). */
+async function describe(sim: IoTSafe, objectClass: 'privateKey' | 'secret', ref: ObjectRef) {
+  try {
+    return await sim.objectInfo(objectClass, ref);
+  } catch (error) {
+    if (error instanceof StatusWordError) return undefined;
+    throw error;
   }
 }

@@ -108,6 +108,11 @@ export interface SignOptions {
   hash?: HashAlgorithm;
   /** padAndSign (default; the host hashes), fullText (the card hashes everything), lastBlock. */
   mode?: SignMode;
+  /**
+   * Leave the session's INIT close for later (endDeferredSessions, or before the next operation): the
+   * signature is back one APDU sooner, as a TLS client wants while a handshake waits on it.
+   */
+  deferSessionEnd?: boolean;
 }
 
 export type SignPayload = { message: Uint8Array } | { digest: Uint8Array };
@@ -152,6 +157,8 @@ export class IoTSafe {
   private readonly recovered: { command: string; note: DecodeRecovery }[] = [];
   /** Sessions ended by their final UPDATE only ('lastUpdate'): INIT INS and session number. */
   private readonly unclosed = new Map<string, { initIns: number; session: number }>();
+  /** Sessions whose INIT close was deferred (SignOptions.deferSessionEnd), closed before anything else. */
+  private readonly deferred = new Map<string, { initIns: number; session: number }>();
 
   private constructor(
     readonly transport: Transport,
@@ -247,6 +254,7 @@ export class IoTSafe {
 
   /** Closes the sessions 'lastUpdate' left open, then the logical channel (the transport stays open). */
   async close(): Promise<void> {
+    await this.endDeferredSessions();
     await this.closeSessionsLeftOpen();
     if (this.channel !== 0 && this.ownsChannel) await closeChannel(this.pump, this.channel);
   }
@@ -416,6 +424,7 @@ export class IoTSafe {
         );
         return decodeSignatureResponse(response.data, this.options.curveSize ?? 32);
       },
+      options.deferSessionEnd ?? false,
     );
   }
 
@@ -511,7 +520,9 @@ export class IoTSafe {
     session: number,
     buildOpen: (cla: number) => CommandApdu,
     body: () => Promise<T>,
+    defer = false,
   ): Promise<T> {
+    await this.endDeferredSessions();
     const closeSession = async () => (await this.exchange((cla) => buildInitClose(cla, initIns, session))).sw;
     const key = `${initIns}/${session}`;
     if (this.options.closeBeforeOpen) {
@@ -542,8 +553,17 @@ export class IoTSafe {
       throw error;
     }
     if (this.sessionEnd === 'lastUpdate') this.unclosed.set(key, { initIns, session });
+    else if (defer) this.deferred.set(key, { initIns, session });
     else await closeSession().catch(() => undefined);
     return result;
+  }
+
+  /** The INIT closes deferred by deferSessionEnd (best effort, as every close after success is). */
+  async endDeferredSessions(): Promise<void> {
+    const sessions = [...this.deferred.values()];
+    this.deferred.clear();
+    for (const { initIns, session } of sessions)
+      await this.exchange((cla) => buildInitClose(cla, initIns, session)).catch(() => undefined);
   }
 
   /** INIT close for each session 'lastUpdate' left open (best effort: a lenient card has ended them). */

@@ -168,7 +168,7 @@ export class OtaServer {
     const job = await this.submit(request);
     await this.waitFor(job.id);
     const [item] = await this.store.jobs.items(job.id);
-    return resultOf(job.id, item!);
+    return resultOf(job.id, item!, request.sim);
   }
 
   async close(): Promise<void> {
@@ -186,7 +186,7 @@ interface PorData {
 }
 
 /** What one SIM's item ended with, as send() reports it (errors as the old synchronous server threw). */
-export function resultOf(jobId: string, item: JobItem): OtaResult {
+export function resultOf(jobId: string, item: JobItem, sim: string = item.iccid): OtaResult {
   const data = (item.data ?? {}) as PorData;
   const base = { counter: BigInt(data.counter ?? 0), attempts: item.attempt, jobId };
   if (data.status !== undefined && (item.outcome === 'ok' || item.outcome === 'card_error'))
@@ -205,7 +205,7 @@ export function resultOf(jobId: string, item: JobItem): OtaResult {
   const detail = item.detail ?? item.outcome ?? 'failed';
   switch (item.outcome) {
     case 'no_por':
-      throw new OtaTimeoutError(`no PoR after ${item.attempt} attempts: ${detail}`);
+      throw new OtaTimeoutError(`no PoR from ${sim} after ${item.attempt} attempts: ${detail}`);
     case 'smsc_error':
       throw new SmppError(detail);
     case 'too_many_sms':

@@ -156,7 +156,7 @@ describe('jobs over a virtual fleet', () => {
       await ended(server, job);
       const [item] = await store.jobs.items(job.id);
       assert.equal(item?.state, 'done', JSON.stringify(item));
-      const response = decodeExpandedResponse(hexToBytes((item?.data as { data: string }).data));
+      const response = decodeExpandedResponse(hexToBytes((item!.data as { data: string }).data));
       assert.equal(response.responses.length, 15);
       const parts = fleet.network.porsReturned;
       assert.equal(parts, 1);

@@ -1,5 +1,5 @@
 // The DER of an X.509 v3 certificate (RFC 5280 §4.1), signature left to the caller: what the demo CA
-// and the test PKI issue. ECDSA with SHA-256 only, the algorithm of every key this stack certifies.
+// and the test PKI issue. ECDSA with SHA-256 unless told otherwise (the test PKI's RSA and P-384 CAs).
 import {
   derBitString,
   derBoolean,
@@ -51,16 +51,24 @@ export interface TbsCertificate {
   /** SubjectPublicKeyInfo DER. */
   publicKeyInfo: Uint8Array;
   extensions: readonly Uint8Array[];
+  /** The issuer's signature AlgorithmIdentifier (default ecdsa-with-SHA256). */
+  signatureAlgorithm?: Uint8Array;
 }
 
-const ECDSA_WITH_SHA256 = derSequence(derOid(OID.ecdsaWithSha256));
+/** Certificate signature AlgorithmIdentifiers (RFC 5758 §3.2; RFC 4055 §5: RSA's carry NULL parameters). */
+export const CERTIFICATE_SIGNATURE = {
+  ecdsaSha256: derSequence(derOid(OID.ecdsaWithSha256)),
+  ecdsaSha384: derSequence(derOid(OID.ecdsaWithSha384)),
+  ecdsaSha512: derSequence(derOid(OID.ecdsaWithSha512)),
+  rsaSha256: derSequence(derOid('1.2.840.113549.1.1.11'), Uint8Array.of(0x05, 0x00)),
+} as const;
 
-/** TBSCertificate, version 3, signed with ecdsa-with-SHA256: the bytes the issuer signs. */
+/** TBSCertificate, version 3: the bytes the issuer signs. */
 export function encodeTbsCertificate(c: TbsCertificate): Uint8Array {
   return derSequence(
     derContext(0, derSmallInteger(2)),
     derUnsignedInteger(c.serial),
-    ECDSA_WITH_SHA256,
+    c.signatureAlgorithm ?? CERTIFICATE_SIGNATURE.ecdsaSha256,
     c.issuer,
     derSequence(derTime(c.notBefore), derTime(c.notAfter)),
     c.subject,
@@ -69,7 +77,11 @@ export function encodeTbsCertificate(c: TbsCertificate): Uint8Array {
   );
 }
 
-/** Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue } with a DER ECDSA signature. */
-export function encodeCertificate(tbs: Uint8Array, signatureDer: Uint8Array): Uint8Array {
-  return derSequence(tbs, ECDSA_WITH_SHA256, derBitString(signatureDer));
+/** Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue } (the TBS's algorithm). */
+export function encodeCertificate(
+  tbs: Uint8Array,
+  signatureDer: Uint8Array,
+  signatureAlgorithm: Uint8Array = CERTIFICATE_SIGNATURE.ecdsaSha256,
+): Uint8Array {
+  return derSequence(tbs, signatureAlgorithm, derBitString(signatureDer));
 }

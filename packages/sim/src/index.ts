@@ -7,12 +7,13 @@ export {
   type CardRuntimeOptions,
   type TransmissionProtocol,
 } from './card/runtime.js';
+export { type IssueOptions, ProactiveCommandError, Toolkit } from './card/toolkit.js';
 export { type LatencyOptions, latencyOf, TYPICAL_SIM_LATENCY } from './frontends/latency.js';
 export { EmulatedModem, MODEM_PRESETS, type ModemOptions, type ModemPreset } from './frontends/modem.js';
 export { type ServedModem, serveModem } from './frontends/modem-serial.js';
 export { answerFrame, type ServedTcp, serveTcp, type TcpFrontEndOptions } from './frontends/tcp.js';
 export { type InsertedCard, insertIntoVpcd, type ViccOptions } from './frontends/vicc.js';
-export { IsdApplet, type ManagedApplication } from './gp/isd-applet.js';
+export { IsdApplet, type ManagedApplication, type RemoteSecurity } from './gp/isd-applet.js';
 export {
   APP_LIFE_CYCLE,
   CARD_LIFE_CYCLE,
@@ -20,6 +21,7 @@ export {
   type IsdState,
   type KeySet,
   scp80KeySet,
+  scp81KeySet,
 } from './gp/isd-state.js';
 export { SecureChannelService } from './gp/secure-channel.js';
 export { IoTSafeApplet } from './iotsafe/applet.js';
@@ -46,6 +48,25 @@ export {
   TYPE1_PROFILE,
   TYPE2_PROFILE,
 } from './profile.js';
+export {
+  AdminAgent,
+  type AdminAgentTimeouts,
+  type AdminAttempt,
+  type AdminSessionRecord,
+  type ScriptContext,
+  type ScriptOutcome,
+} from './scp81/admin-agent.js';
+export { BipChannelError, CardBipChannel } from './scp81/card-channel.js';
+export {
+  type CardTlsOptions,
+  type CardTlsSession,
+  type OpenCardTls,
+  openTlsWithIotsafeTls,
+  PSK_AES_128_GCM_SHA256,
+} from './scp81/card-tls.js';
+export { AdminTransportError } from './scp81/http-exchange.js';
+export { AdminParameterError, type AdminParameters, DEFAULT_ADMIN_PARAMETERS } from './scp81/parameters.js';
+export { type AdminParametersJson, parseAdminParameters } from './scp81/parameters-json.js';
 export { type DirectoryLock, LOCK_FILE, type LockHolder, SimLockedError } from './storage/directory-lock.js';
 export { SimStateError } from './storage/sim-state.js';
 export {
@@ -61,6 +82,7 @@ export {
   type DurableSimOptions,
   type IsdKeyOptions,
   ProvisioningError,
+  type Scp81Options,
   type SimOptions,
   STATE_FILE,
   VirtualSim,

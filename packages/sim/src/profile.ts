@@ -24,6 +24,8 @@ import { z } from 'zod';
 import { type Container, describe } from './iotsafe/containers.js';
 import { PERSONALITIES } from './iotsafe/personality.js';
 import type { PorBySmsPolicy } from './ota/receiver.js';
+import type { AdminParameters } from './scp81/parameters.js';
+import { adminParametersFromJson, adminParametersSchema } from './scp81/parameters-json.js';
 
 const hexId = z
   .string()
@@ -141,6 +143,8 @@ export const profileSchema = z
       .refine((n) => n in PERSONALITIES, 'unknown personality')
       .default('reference'),
     ota: otaSchema.optional(),
+    /** The ISD's HTTP administration parameters for SCP81 sessions (docs/scp81.md). */
+    scp81: adminParametersSchema.optional(),
     containers: z.array(
       z.discriminatedUnion('class', [privateKeySchema, publicKeySchema, fileSchema, secretSchema]),
     ),
@@ -372,6 +376,7 @@ export function containersFromProfile(input: unknown): {
   personality: string;
   containers: Container[];
   porBySms?: PorBySmsPolicy;
+  adminParameters?: AdminParameters;
 } {
   const profile = parseProfile(input);
   const containers = profile.containers.map((c, index) =>
@@ -397,7 +402,18 @@ export function containersFromProfile(input: unknown): {
     policy: ota.porBySms,
     ...(ota.otaAddresses ? { otaAddresses: ota.otaAddresses } : {}),
   };
-  return { personality: profile.personality, containers, ...(porBySms ? { porBySms } : {}) };
+  let adminParameters: AdminParameters | undefined;
+  try {
+    adminParameters = profile.scp81 && adminParametersFromJson(profile.scp81);
+  } catch (error) {
+    throw new ProfileError(`scp81: ${(error as Error).message}`);
+  }
+  return {
+    personality: profile.personality,
+    containers,
+    ...(porBySms ? { porBySms } : {}),
+    ...(adminParameters ? { adminParameters } : {}),
+  };
 }
 
 /**

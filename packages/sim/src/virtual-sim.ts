@@ -26,6 +26,15 @@ import { type Personality, personalityByName } from './iotsafe/personality.js';
 import { ObjectStore } from './iotsafe/store.js';
 import { OtaReceiver, type PorBySmsPolicy } from './ota/receiver.js';
 import { containersFromProfile } from './profile.js';
+import type { AdminAgent } from './scp81/admin-agent.js';
+import { type AdminParametersJson, parseAdminParameters } from './scp81/parameters-json.js';
+import {
+  adminTriggerHandler,
+  createAdminAgent,
+  initialScp81State,
+  type Scp81Options,
+  storedParametersOf,
+} from './scp81/setup.js';
 import { removeStaleTemporaries, syncDirectory, writeFileAtomic } from './storage/atomic-file.js';
 import { type DirectoryLock, lockDirectory } from './storage/directory-lock.js';
 import { deserializeState, type SimState, serializeState } from './storage/sim-state.js';
@@ -60,18 +69,24 @@ export interface SimOptions {
   porBySms?: PorBySmsPolicy;
   /** How this process is named to another that finds the SIM directory in use (default: its command line's words). */
   holder?: string;
+  /** The SCP81 admin agent (GP Amd B): its key set and parameters at creation, its TLS and timeouts. */
+  scp81?: Scp81Options;
 }
+
+export type { Scp81Options };
 
 /** A fresh SIM's state: the profile's containers, its personality (or the one asked for), a new ISD. */
 function newSimState(profile: unknown, options: SimOptions): SimState {
-  const { personality, containers, porBySms } = containersFromProfile(profile);
+  const { personality, containers, porBySms, adminParameters } = containersFromProfile(profile);
   const policy = options.porBySms ?? porBySms;
+  const isd = newIsdState(options);
+  initialScp81State(isd, options.scp81, adminParameters);
   return {
     simId: randomUUID(),
     personality: options.personality ?? personality,
     containers,
     personalizationLocked: false,
-    isd: newIsdState(options),
+    isd,
     ...(policy ? { porBySms: policy } : {}),
   };
 }
@@ -113,6 +128,8 @@ export class VirtualSim {
   readonly personality: Personality;
 
   readonly secureChannel: SecureChannelService;
+  /** The ISD's SCP81 admin agent: triggered by an SMS to TAR 000000, or by requestAdminSession. */
+  readonly admin: AdminAgent;
 
   private constructor(
     private readonly state: SimState,
@@ -153,21 +170,27 @@ export class VirtualSim {
       },
     });
     this.card.install(iotsafe);
+    const scp81 = options.scp81 ?? {};
     const isdApplet = new IsdApplet({
       state: isd,
       secureChannel: this.secureChannel,
       application: iotsafe,
       commit: (change) => this.commitIsd(change),
       ...(options.isdRequiredLevel !== undefined ? { requiredLevel: options.isdRequiredLevel } : {}),
+      adminParameters: storedParametersOf(() => this.state.isd, scp81),
     });
     this.card.install(isdApplet);
+    this.admin = createAdminAgent(this.card.toolkit, isdApplet, () => this.state.isd, scp81);
     this.ota = new OtaReceiver({
       targets: new Map([
         // RAM (TS 102 226 §8): the ISD, with its card-management commands; TAR 000000 (TS 101 220 Annex D)
         [
           '000000',
           {
-            open: () => (apdu, level, keySet) => isdApplet.processOta(parseCommandApdu(apdu), level, keySet),
+            open: () => (apdu, level, keySet) =>
+              isdApplet.processRemote(parseCommandApdu(apdu), { via: 'scp80', level, keySet }),
+            // GP Amd B §3.3: the triggering parameters start an SCP81 session; the PoR says it was read
+            adminTrigger: adminTriggerHandler(this.admin, scp81),
             ...(options.otaMinimumSecurityLevel !== undefined
               ? { minimumSecurityLevel: options.otaMinimumSecurityLevel }
               : {}),
@@ -191,7 +214,7 @@ export class VirtualSim {
         ],
       ]),
       keySets: () => this.state.isd.keySets,
-      sendShortMessage: (tpdu) => this.card.queueProactive(encodeSendShortMessage(tpdu)),
+      sendShortMessage: (tpdu) => this.card.toolkit.post(encodeSendShortMessage(tpdu)),
       ...((options.porBySms ?? state.porBySms) ? { porBySms: options.porBySms ?? state.porBySms } : {}),
       commitCounter: (keySet, counter) =>
         this.commitIsd(() => {
@@ -199,7 +222,23 @@ export class VirtualSim {
           if (set) set.otaCounter = counter;
         }),
     });
-    this.card.onEnvelope((data) => this.ota.receive(data));
+    this.card.toolkit.onSmsPpDownload((data) => this.ota.receive(data));
+  }
+
+  /**
+   * Starts an admin session as an on-card application would (GP Amd B `requestHTTPAdministrationSession`),
+   * with the stored parameters under `trigger`'s.
+   */
+  requestAdminSession(trigger: Parameters<AdminAgent['trigger']>[0] = {}): void {
+    this.admin.trigger(trigger);
+  }
+
+  /** Stores the ISD's HTTP administration parameters (the factory's or a host's view), durably. */
+  setAdminParameters(parameters: AdminParametersJson): void {
+    const parsed = parseAdminParameters(parameters);
+    this.commitIsd(() => {
+      this.state.isd.adminParameters = parsed;
+    });
   }
 
   /** The UICC files RFM reaches (ICCID, IMSI, SPN, SMSP). */
@@ -303,6 +342,7 @@ export class VirtualSim {
    * more (a command that would change it is answered 6581). The lock also goes when the process exits.
    */
   close(): void {
+    this.admin.stop();
     this.lock?.release();
     this.lock = undefined;
     this.closed = true;

@@ -1,4 +1,4 @@
-import { ALERT, type AlertName, alertName } from './constants.js';
+import { ALERT, type AlertName, describeAlert } from './constants.js';
 
 /** A TLS failure: carries the alert sent (or received) and a message that names the cause. */
 export class TlsError extends Error {
@@ -8,12 +8,11 @@ export class TlsError extends Error {
     message: string,
     /** True when the peer sent the alert; false when we did. */
     readonly fromPeer = false,
+    /** The code received, when the peer sent one this library has no name for. */
+    readonly receivedCode?: number,
   ) {
-    super(
-      fromPeer
-        ? `the server sent a ${alertName(ALERT[alert])} alert${message ? ` (${message})` : ''}`
-        : message,
-    );
+    // A peer's alert without an explanation still says which alert it was.
+    super(fromPeer && !message ? `the server sent ${describeAlert(receivedCode ?? ALERT[alert])}` : message);
   }
 
   get alertCode(): number {

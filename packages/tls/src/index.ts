@@ -1,6 +1,5 @@
-export { CIPHER_SUITES, type CipherSuiteInfo, RecordProtection, suiteByCode } from './aead.js';
 export { trustAnchors, verifyServerChain } from './certificates.js';
-export { type ConnectOptions, connect, TlsClientSocket } from './client.js';
+export { connect, type HandshakeStats, TlsClientSocket } from './client.js';
 export * from './constants.js';
 export { TlsError } from './errors.js';
 export {
@@ -12,11 +11,20 @@ export {
   trafficKeys,
 } from './key-schedule.js';
 export {
+  checkKeyShare,
+  ECDSA_SCHEME_HASH,
   groupsForKey,
+  HOST_GROUPS,
+  hostKeyShare,
   type KeyOps,
   type KeyShare,
   type PskProvider,
   SoftwareKeyOps,
+  schemes12ForCurve,
   schemesForCurve,
 } from './keyops.js';
+export type { ConnectOptions, TlsVersionName } from './options.js';
+export { Tls13RecordCipher } from './record/protection.js';
 export { sessionFromJson, sessionToJson, sessionUsable, type TlsSession } from './session.js';
+export { CIPHER_SUITES, type CipherSuiteInfo, suiteByCode } from './suites.js';
+export { SUITES_12, type Suite12, suite12ByName } from './tls12/suites.js';

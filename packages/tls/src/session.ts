@@ -3,7 +3,6 @@
 // in a SIM, reconnecting costs no APDU at all in sign offload.
 import { bytesToHex, concatBytes, FormatError, type HashAlgorithm, hexToBytes } from '@iotsafe/protocol';
 import { expandLabel } from './key-schedule.js';
-import { Reader } from './wire.js';
 
 /**
  * What a client keeps to resume: the ticket and the resumption PSK (a secret: store it as one), with
@@ -23,25 +22,6 @@ export interface TlsSession {
   /** The name the server was authenticated for, and its chain (DER, leaf first). */
   servername?: string;
   peerChain: Uint8Array[];
-}
-
-export interface NewSessionTicket {
-  lifetimeSeconds: number;
-  ageAdd: number;
-  nonce: Uint8Array;
-  ticket: Uint8Array;
-}
-
-/** NewSessionTicket (§4.6.1); extensions (early_data) are read and not used. */
-export function unmarshalNewSessionTicket(body: Uint8Array): NewSessionTicket {
-  const r = new Reader(body);
-  const lifetimeSeconds = r.u32();
-  const ageAdd = r.u32();
-  const nonce = r.vector8();
-  const ticket = r.vector16();
-  r.vector16();
-  r.end();
-  return { lifetimeSeconds, ageAdd, nonce, ticket };
 }
 
 /** PSK = HKDF-Expand-Label(resumption_master_secret, "resumption", ticket_nonce, Hash.length) (§4.6.1). */

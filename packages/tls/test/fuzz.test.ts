@@ -8,28 +8,42 @@ import tls from 'node:tls';
 import { SoftwareKeyOps, TlsError } from '@iotsafe/tls';
 import { connectToTestServer, testPki } from '../../../test/helpers/pki.js';
 import { SeededRandom } from '../../../test/helpers/random.js';
+import { TLS12 } from '../src/constants.js';
+import { unmarshalClientHello, unmarshalServerHello } from '../src/hello.js';
 import {
   unmarshalCertificate,
   unmarshalCertificateRequest,
   unmarshalEncryptedExtensions,
-  unmarshalServerHello,
+  unmarshalKeyUpdate,
+  unmarshalNewSessionTicket,
 } from '../src/messages.js';
-import { RecordLayer } from '../src/record-layer.js';
-import { unmarshalNewSessionTicket } from '../src/session.js';
+import { StreamRecordLayer } from '../src/record/stream-layer.js';
+import {
+  unmarshalCertificate12,
+  unmarshalCertificateRequest12,
+  unmarshalClientKeyExchange,
+  unmarshalServerKeyExchange,
+} from '../src/tls12/messages.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 8448);
 
 test('record layer and message parsers throw only TlsError on 100,000 random inputs', () => {
   const r = new SeededRandom(SEED);
   const parsers: ((b: Uint8Array) => unknown)[] = [
-    (b) => unmarshalServerHello(b, false),
-    (b) => unmarshalServerHello(b, true),
+    unmarshalServerHello,
+    unmarshalClientHello,
     unmarshalEncryptedExtensions,
     unmarshalCertificateRequest,
     unmarshalCertificate,
     unmarshalNewSessionTicket,
+    unmarshalKeyUpdate,
+    unmarshalCertificate12,
+    unmarshalCertificateRequest12,
+    (b) => unmarshalServerKeyExchange(b, 'ecdhe_ecdsa'),
+    (b) => unmarshalServerKeyExchange(b, 'ecdhe_psk'),
+    (b) => unmarshalClientKeyExchange(b, 'ecdhe_psk'),
     (b) => {
-      const layer = new RecordLayer();
+      const layer = new StreamRecordLayer(TLS12);
       layer.push(b);
       for (let i = 0; i < 4; i++) layer.next();
     },

@@ -16,16 +16,17 @@ import {
   Transcript,
   trafficKeys,
 } from '@iotsafe/tls';
-import { parseCertificate, verifyCertificateVerify } from '../src/certificates.js';
+import { parseCertificate, verifyHandshakeSignature } from '../src/certificates.js';
+import { unmarshalServerHello } from '../src/hello.js';
 import {
   certificateVerifyContent,
   unmarshalCertificate,
   unmarshalCertificateVerify,
   unmarshalEncryptedExtensions,
-  unmarshalServerHello,
+  unmarshalNewSessionTicket,
 } from '../src/messages.js';
-import { HandshakeBuffer } from '../src/record-layer.js';
-import { obfuscatedTicketAge, resumptionPsk, unmarshalNewSessionTicket } from '../src/session.js';
+import { HandshakeBuffer } from '../src/record/handshake-buffer.js';
+import { obfuscatedTicketAge, resumptionPsk } from '../src/session.js';
 
 const v: Record<string, string> = JSON.parse(
   readFileSync(new URL('../../../test/fixtures/rfc8448-simple-1rtt.json', import.meta.url), 'utf8'),
@@ -106,8 +107,11 @@ test('the transcription of the RFC 8448 messages: lengths, transcript hashes and
   assert.equal(hex(transcript.digest()), v.transcript_hash_ch_sh);
   for (const m of serverFlight()) transcript.add(m.raw);
   assert.equal(hex(transcript.digest()), v.transcript_hash_ch_server_finished);
-  const hello = unmarshalServerHello(h('server_hello').subarray(4), false);
-  assert.deepEqual([hello.cipherSuite, hello.version, hello.keyShare?.group], [0x1301, 0x0304, 0x001d]);
+  const hello = unmarshalServerHello(h('server_hello').subarray(4));
+  assert.deepEqual(
+    [hello.cipherSuite, hello.supportedVersion, hello.keyShare?.group],
+    [0x1301, 0x0304, 0x001d],
+  );
   const privateKey = createPrivateKey({
     key: Buffer.concat([Buffer.from('302e020100300506032b656e04220420', 'hex'), h('client_private_key')]),
     format: 'der',
@@ -127,7 +131,7 @@ test("the server's flight of RFC 8448 §3 through the client's checks: parsers, 
     [encryptedExtensions?.type, certificate?.type, certificateVerify?.type, finished?.type],
     [8, 11, 15, 20],
   );
-  assert.deepEqual(unmarshalEncryptedExtensions(encryptedExtensions!.body), {});
+  assert.deepEqual(unmarshalEncryptedExtensions(encryptedExtensions!.body).alpn, undefined);
   const { chain } = unmarshalCertificate(certificate!.body);
   assert.equal(chain.length, 1);
   const leaf = parseCertificate(chain[0]!);
@@ -139,11 +143,11 @@ test("the server's flight of RFC 8448 §3 through the client's checks: parsers, 
   const { scheme, signature } = unmarshalCertificateVerify(certificateVerify!.body);
   assert.equal(scheme, SIGNATURE_SCHEME.rsa_pss_rsae_sha256);
   const content = certificateVerifyContent('server', transcript.digest());
-  verifyCertificateVerify(leaf, scheme, content, signature);
+  verifyHandshakeSignature(leaf, scheme, content, signature);
   const forged = signature.slice();
   forged[10]! ^= 1;
   assert.throws(
-    () => verifyCertificateVerify(leaf, scheme, content, forged),
+    () => verifyHandshakeSignature(leaf, scheme, content, forged),
     /CertificateVerify signature is wrong/,
   );
 

@@ -1,11 +1,11 @@
 // A Transport through a cellular modem's AT interface (3GPP TS 27.007): AT+CSIM (§8.17) carries APDUs
 // as they are; AT+CCHO/AT+CGLA/AT+CCHC (§8.45–8.47) let the modem own the logical channels, so a
-// MANAGE CHANNEL + SELECT from the client becomes one AT+CCHO and later APDUs go by AT+CGLA.
-// Parsing tolerates what field reports describe (spec/iotsafe.md §6.1): echo on or off, spaces,
-// missing quotes, unsolicited result codes between answers, answers split across reads.
+// MANAGE CHANNEL + SELECT from the client becomes one AT+CCHO and later APDUs go by AT+CGLA. The SIM
+// PIN is the modem's business (AT+CPIN, §8.3): it is entered there when the SIM asks for it.
 import type { Duplex } from 'node:stream';
 import { bytesToHex, decodeClass, hexToBytes } from '@iotsafe/protocol';
 import { type Transport, TransportError } from '../transport.js';
+import { AtChannel, openSerialPort } from './at-channel.js';
 
 export type AtMode = 'csim' | 'cgla';
 
@@ -15,123 +15,93 @@ export interface AtModemOptions {
   timeoutMs?: number;
   /** Retries of a command the modem refused as busy (+CME ERROR: 14), never of one that may have run. */
   busyRetries?: number;
+  /** The SIM PIN, entered with AT+CPIN when the SIM asks for it (never traced or put in an error). */
+  pin?: string;
 }
 
-interface Pending {
-  expect: string;
-  lines: string[];
-  resolve: (lines: string[]) => void;
-  reject: (error: Error) => void;
-  timer: NodeJS.Timeout;
+/** What AT+CPIN? answered, as the CLI shows it (§8.3: READY, SIM PIN, SIM PUK, …). */
+export function pinState(lines: string[]): string {
+  return (
+    /^\+CPIN:\s*"?([^"]*)"?/i
+      .exec(lines[0] ?? '')?.[1]
+      ?.trim()
+      .toUpperCase() ?? 'UNKNOWN'
+  );
 }
 
-/** Text of a final result code, or undefined when the line is not one. */
-function finalResult(line: string): 'OK' | string | undefined {
-  if (line === 'OK') return 'OK';
-  if (line === 'ERROR' || line.startsWith('+CME ERROR') || line.startsWith('+CMS ERROR')) return line;
-  return undefined;
+/** Brings the SIM to READY: enters `pin` when asked, explains every other state. */
+export async function unlockSim(at: AtChannel, pin: string | undefined): Promise<void> {
+  let state = pinState(await at.command('AT+CPIN?', '+CPIN'));
+  if (state === 'READY') return;
+  if (state === 'SIM PIN' && pin !== undefined) {
+    if (!/^\d{4,8}$/.test(pin)) throw new TransportError('a SIM PIN is 4 to 8 digits');
+    try {
+      await at.command(`AT+CPIN="${pin}"`, '', { name: 'AT+CPIN (PIN entry)' });
+    } catch (error) {
+      const wrong = error instanceof TransportError && /CME ERROR: (16|incorrect)/i.test(error.message);
+      throw new TransportError(
+        wrong
+          ? 'the modem refused the SIM PIN (wrong PIN): check it before the SIM blocks it'
+          : (error as Error).message,
+      );
+    }
+    for (let i = 0; i < 10 && state !== 'READY'; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 300)); // the SIM initialises after the PIN
+      state = pinState(await at.command('AT+CPIN?', '+CPIN'));
+    }
+    if (state === 'READY') return;
+  }
+  if (state === 'SIM PIN') throw new TransportError('the SIM asks for its PIN (+CPIN: SIM PIN): pass --pin');
+  if (state === 'SIM PUK')
+    throw new TransportError('the SIM is blocked (+CPIN: SIM PUK): unblock it with its PUK first');
+  throw new TransportError(`the SIM is not ready (+CPIN: ${state})`);
 }
 
 export class AtModemTransport implements Transport {
-  private buffer = '';
-  private pending?: Pending;
-  private busy: Promise<unknown> = Promise.resolve();
   private readonly mode: AtMode;
   /** CGLA mode: channels the client opened → the modem's session ID once an AID is selected. */
   private readonly sessions = new Map<number, number | undefined>();
-  private closed = false;
 
   private constructor(
-    private readonly stream: Duplex,
+    private readonly at: AtChannel,
     private readonly options: AtModemOptions,
   ) {
     this.mode = options.mode ?? 'csim';
-    stream.on('data', (chunk: Buffer) => this.onData(chunk.toString('latin1')));
-    stream.on('close', () => this.failPending(new TransportError('the modem port closed')));
-    stream.on('error', (e) => this.failPending(new TransportError(`modem port error: ${e.message}`)));
   }
 
-  /** Over a connected stream (a serial port, a pty); probes the modem and turns echo off. */
+  /**
+   * Over a connected stream (a serial port, a pty): turns echo off, checks the SIM is ready (entering
+   * the PIN when given). A modem that does not answer fails within the timeout and the stream is closed.
+   */
   static async over(stream: Duplex, options: AtModemOptions = {}): Promise<AtModemTransport> {
-    const t = new AtModemTransport(stream, options);
-    await t.command('ATE0', '');
-    await t.command('AT+CMEE=1', '').catch(() => undefined);
-    const pin = await t.command('AT+CPIN?', '+CPIN');
-    if (!pin.some((l) => /READY/i.test(l)))
-      throw new TransportError(`the SIM is not ready: ${pin.join(' ')}`);
-    return t;
+    const at = new AtChannel(stream, options.timeoutMs);
+    try {
+      await at.command('ATE0', '');
+      await at.command('AT+CMEE=1', '').catch(() => undefined);
+      await unlockSim(at, options.pin);
+    } catch (error) {
+      await at.close(); // nothing may keep the port open (and the process alive) after a failed open
+      if (error instanceof TransportError && /did not answer ATE0/.test(error.message))
+        throw new TransportError(
+          `${error.message}: this port may not be the modem's AT port (\`iotsafe modem probe\` tries one)`,
+        );
+      throw error;
+    }
+    return new AtModemTransport(at, options);
   }
 
-  /** Opens a serial port (serialport@13) at `baudRate` and probes the modem. */
+  /** Opens a serial port at `baudRate` (115200 by default) and probes the modem. */
   static async open(
     path: string,
     options: AtModemOptions & { baudRate?: number } = {},
   ): Promise<AtModemTransport> {
-    const { SerialPort } = await import('serialport');
-    const port = new SerialPort({ path, baudRate: options.baudRate ?? 115_200, autoOpen: false });
-    await new Promise<void>((resolve, reject) =>
-      port.open((e) => (e ? reject(new TransportError(`cannot open ${path}: ${e.message}`)) : resolve())),
-    );
-    return AtModemTransport.over(port, options);
-  }
-
-  private onData(text: string): void {
-    this.buffer += text;
-    for (;;) {
-      const end = this.buffer.search(/[\r\n]/);
-      if (end < 0) return;
-      const line = this.buffer.slice(0, end).trim();
-      this.buffer = this.buffer.slice(end + 1);
-      if (line) this.onLine(line);
-    }
-  }
-
-  private onLine(line: string): void {
-    const pending = this.pending;
-    if (!pending) return; // an unsolicited result code between commands
-    const result = finalResult(line);
-    if (result === undefined) {
-      // Keep the answer lines of the command; skip its echo and unrelated unsolicited codes.
-      if (pending.expect && line.toUpperCase().startsWith(`${pending.expect}:`)) pending.lines.push(line);
-      return;
-    }
-    this.pending = undefined;
-    clearTimeout(pending.timer);
-    if (result === 'OK') pending.resolve(pending.lines);
-    else pending.reject(new TransportError(`the modem answered ${result}`));
-  }
-
-  private failPending(error: Error): void {
-    const pending = this.pending;
-    this.pending = undefined;
-    if (pending) {
-      clearTimeout(pending.timer);
-      pending.reject(error);
-    }
-  }
-
-  /** Sends one AT command and returns its `expect:` lines; serialised, with a timeout. */
-  private command(text: string, expect: string): Promise<string[]> {
-    const run = () =>
-      new Promise<string[]>((resolve, reject) => {
-        if (this.closed) return reject(new TransportError('transport is closed'));
-        const timeout = this.options.timeoutMs ?? 10_000;
-        const timer = setTimeout(() => {
-          this.pending = undefined;
-          reject(new TransportError(`the modem did not answer ${text.split('=')[0]} within ${timeout} ms`));
-        }, timeout);
-        this.pending = { expect, lines: [], resolve, reject, timer };
-        this.stream.write(`${text}\r`);
-      });
-    const result = this.busy.then(run, run);
-    this.busy = result.catch(() => undefined);
-    return result;
+    return AtModemTransport.over(await openSerialPort(path, options.baudRate), options);
   }
 
   private async commandWithBusyRetry(text: string, expect: string): Promise<string[]> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.command(text, expect);
+        return await this.at.command(text, expect);
       } catch (error) {
         const busy = error instanceof TransportError && /CME ERROR: 14\b/.test(error.message);
         if (!busy || attempt >= (this.options.busyRetries ?? 3)) throw error;
@@ -152,13 +122,17 @@ export class AtModemTransport implements Transport {
     return hexToBytes(m[2]!);
   }
 
-  async transmit(command: Uint8Array): Promise<Uint8Array> {
-    if (this.mode === 'cgla') return this.transmitCgla(command);
+  private async csim(command: Uint8Array): Promise<Uint8Array> {
     const hex = bytesToHex(command);
     return AtModemTransport.payload(
       await this.commandWithBusyRetry(`AT+CSIM=${hex.length},"${hex}"`, '+CSIM'),
       '+CSIM',
     );
+  }
+
+  async transmit(command: Uint8Array): Promise<Uint8Array> {
+    if (this.mode === 'cgla') return this.transmitCgla(command);
+    return this.csim(command);
   }
 
   private async transmitCgla(command: Uint8Array): Promise<Uint8Array> {
@@ -174,13 +148,13 @@ export class AtModemTransport implements Transport {
     if (ins === 0x70 && p1 === 0x80) {
       const session = this.sessions.get(p2!);
       this.sessions.delete(p2!);
-      if (session !== undefined) await this.command(`AT+CCHC=${session}`, '');
+      if (session !== undefined) await this.at.command(`AT+CCHC=${session}`, '');
       return Uint8Array.of(0x90, 0x00);
     }
     if (ins === 0xa4 && p1 === 0x04 && this.sessions.has(channel)) {
       const aid = bytesToHex(command.subarray(5, 5 + command[4]!));
       try {
-        const lines = await this.command(`AT+CCHO="${aid}"`, '+CCHO');
+        const lines = await this.at.command(`AT+CCHO="${aid}"`, '+CCHO');
         const m = /^\+CCHO:\s*"?(\d+)"?/.exec(lines[0] ?? '');
         if (!m) throw new TransportError(`the modem gave no session for AT+CCHO: ${lines.join(' ')}`);
         this.sessions.set(channel, Number(m[1]));
@@ -192,13 +166,7 @@ export class AtModemTransport implements Transport {
       }
     }
     const session = this.sessions.get(channel);
-    if (channel === 0 || session === undefined) {
-      const hex = bytesToHex(command);
-      return AtModemTransport.payload(
-        await this.commandWithBusyRetry(`AT+CSIM=${hex.length},"${hex}"`, '+CSIM'),
-        '+CSIM',
-      );
-    }
+    if (channel === 0 || session === undefined) return this.csim(command);
     const hex = bytesToHex(command);
     return AtModemTransport.payload(
       await this.commandWithBusyRetry(`AT+CGLA=${session},${hex.length},"${hex}"`, '+CGLA'),
@@ -209,13 +177,11 @@ export class AtModemTransport implements Transport {
   /** Restarts the modem's SIM interface (AT+CFUN=1,1); a modem gives no ATR, so the answer is empty. */
   async reset(): Promise<Uint8Array> {
     this.sessions.clear();
-    await this.command('AT+CFUN=1,1', '');
+    await this.at.command('AT+CFUN=1,1', '');
     return new Uint8Array(0);
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    this.failPending(new TransportError('transport is closed'));
-    this.stream.destroy();
+    await this.at.close();
   }
 }

@@ -14,6 +14,15 @@ export interface PcscOptions {
   protocol?: 'T=0' | 'T=1' | 'any';
 }
 
+export interface PcscReader {
+  name: string;
+  /** A card is present. */
+  card: boolean;
+  /** Another program holds the card (exclusive or shared). */
+  inUse: boolean;
+  atr?: Uint8Array;
+}
+
 export interface PcscEvent {
   type: 'reader-attached' | 'reader-detached' | 'card-inserted' | 'card-removed';
   reader: string;
@@ -45,6 +54,24 @@ export class PcscTransport implements Transport {
     readonly readerName: string,
     private readonly options: PcscOptions,
   ) {}
+
+  /** The readers pcscd knows, whether a card is in each (and its ATR), whether it is in use. */
+  static async readers(): Promise<PcscReader[]> {
+    const pcsc = await loadPcsc();
+    const context = establish(pcsc);
+    try {
+      return context.listReaders().map((r) => ({
+        name: r.name,
+        card: (r.state & pcsc.SCARD_STATE_PRESENT) !== 0,
+        inUse: (r.state & pcsc.SCARD_STATE_INUSE) !== 0,
+        ...(r.atr?.length ? { atr: new Uint8Array(r.atr) } : {}),
+      }));
+    } catch (error) {
+      throw new TransportError(`cannot list PC/SC readers (is pcscd running?): ${(error as Error).message}`);
+    } finally {
+      context.close();
+    }
+  }
 
   /** Names of the readers pcscd knows. */
   static async listReaders(): Promise<string[]> {

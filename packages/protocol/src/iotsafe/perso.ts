@@ -5,7 +5,13 @@
 //   A002 put content: wrapper with the ID or label and D7 private key | D8 EC point | D9 file | DA secret
 //   A003 generate a key pair in a private key container: wrapper with the ID or label
 //   A004 delete a container: wrapper with the ID or label
+//   A005 list the containers (empty): answered with the object list
+//   A006 sign a PKCS#10 CertificationRequestInfo for a private key container: wrapper with the ID or
+//        label and the CertificationRequestInfo (30 …); answered with the signature
 //   A0FF lock personalisation (empty)
+// The answer to a script (the last STORE DATA block's response data) is what its A003, A005 and A006
+// operations give, in order: A003 C1 { ref, D8 public point }, A005 the C1–C4 descriptors, A006
+// C1 { ref, DB ECDSA signature (DER) }.
 import { concatBytes, FormatError, readUintBe, u16be, utf8 } from '../bytes.js';
 import { decodeDgis, encodeDgi } from '../gp/dgi.js';
 import { decodeBerTlvs, encodeBerTlv } from '../tlv.js';
@@ -17,9 +23,15 @@ export const PERSO_DGI = {
   CONTENT: 0xa002,
   GENERATE: 0xa003,
   DELETE: 0xa004,
+  LIST: 0xa005,
+  SIGN_REQUEST: 0xa006,
   LOCK: 0xa0ff,
 } as const;
 export const PERSO_CONTENT_TAG = { PRIVATE_KEY: 0xd7, EC_POINT: 0xd8, FILE: 0xd9, SECRET: 0xda } as const;
+/** Tags of the answers: the signature of an A006 request (ecdsa-with-SHA256, DER). */
+export const PERSO_ANSWER_TAG = { EC_POINT: 0xd8, SIGNATURE: 0xdb } as const;
+/** The CertificationRequestInfo in an A006 wrapper (RFC 2986 §4.1: a SEQUENCE). */
+const REQUEST_INFO_TAG = 0x30;
 const PARTNER_TAG = 0xc5;
 
 export type PersoContent =
@@ -33,6 +45,8 @@ export type PersoOperation =
   | { op: 'content'; objectClass: ObjectClass; ref: ObjectRef; content: PersoContent }
   | { op: 'generate'; ref: ObjectRef }
   | { op: 'delete'; objectClass: ObjectClass; ref: ObjectRef }
+  | { op: 'list' }
+  | { op: 'signRequest'; ref: ObjectRef; requestInfo: Uint8Array }
   | { op: 'lock' };
 
 /** True when an operation carries a private key or a secret (the card wants C-DECRYPTION for it). */
@@ -130,9 +144,26 @@ export function encodePersoOperation(op: PersoOperation): Uint8Array {
         PERSO_DGI.DELETE,
         encodeBerTlv(INFO_TAG[op.objectClass], refTlv(op.objectClass, op.ref)),
       );
+    case 'list':
+      return encodeDgi(PERSO_DGI.LIST, new Uint8Array(0));
+    case 'signRequest':
+      return encodeDgi(
+        PERSO_DGI.SIGN_REQUEST,
+        encodeBerTlv(INFO_TAG.privateKey, concatBytes(refTlv('privateKey', op.ref), op.requestInfo)),
+      );
     case 'lock':
       return encodeDgi(PERSO_DGI.LOCK, new Uint8Array(0));
   }
+}
+
+/** An answer of a script: a reference and one value in a class wrapper (A003 point, A006 signature). */
+export function encodePersoAnswer(
+  objectClass: ObjectClass,
+  ref: ObjectRef,
+  tag: number,
+  value: Uint8Array,
+): Uint8Array {
+  return encodeBerTlv(INFO_TAG[objectClass], concatBytes(refTlv(objectClass, ref), encodeBerTlv(tag, value)));
 }
 
 export function encodePersoScript(ops: readonly PersoOperation[]): Uint8Array {
@@ -172,9 +203,9 @@ const one = (fields: Map<number, Uint8Array>, tag: number) => {
 
 export function decodePersoScript(data: Uint8Array): PersoOperation[] {
   return decodeDgis(data).map(({ dgi, value }): PersoOperation => {
-    if (dgi === PERSO_DGI.LOCK) {
-      if (value.length !== 0) throw new FormatError('the lock DGI is empty');
-      return { op: 'lock' };
+    if (dgi === PERSO_DGI.LOCK || dgi === PERSO_DGI.LIST) {
+      if (value.length !== 0) throw new FormatError(`DGI ${dgi.toString(16)} is empty`);
+      return { op: dgi === PERSO_DGI.LOCK ? 'lock' : 'list' };
     }
     const { objectClass, fields } = wrapperOf(value);
     if (dgi === PERSO_DGI.CREATE) {
@@ -213,6 +244,12 @@ export function decodePersoScript(data: Uint8Array): PersoOperation[] {
       return { op: 'generate', ref };
     }
     if (dgi === PERSO_DGI.DELETE) return { op: 'delete', objectClass, ref };
+    if (dgi === PERSO_DGI.SIGN_REQUEST) {
+      const requestInfo = fields.get(REQUEST_INFO_TAG);
+      if (objectClass !== 'privateKey' || !requestInfo)
+        throw new FormatError('a signing request names a private key and holds a CertificationRequestInfo');
+      return { op: 'signRequest', ref, requestInfo: encodeBerTlv(REQUEST_INFO_TAG, requestInfo) };
+    }
     if (dgi === PERSO_DGI.CONTENT) {
       const expected = { privateKey: 'privateKey', publicKey: 'publicKey', file: 'file', secret: 'secret' }[
         objectClass

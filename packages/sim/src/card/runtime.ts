@@ -7,6 +7,7 @@ import {
   concatBytes,
   decodeClass,
   EMPTY,
+  encodeBerTlv,
   encodeResponseApdu,
   equalBytes,
   FormatError,
@@ -16,6 +17,7 @@ import {
 } from '@iotsafe/protocol';
 import type { Applet, AppletResponse } from './applet.js';
 import { CardError } from './card-error.js';
+import { Toolkit } from './toolkit.js';
 
 export type TransmissionProtocol = 'T=0' | 'T=1';
 
@@ -33,6 +35,13 @@ export interface CardRuntimeOptions {
   channels: number;
   /** SELECT on a channel not opened by MANAGE CHANNEL opens it (ISO 7816-4 allows; wolfSSL relies on it). */
   implicitChannelOpen: boolean;
+  /**
+   * Which answers turn 9000 into 91xx while a proactive command waits (TS 102 221 §7.4.2.2):
+   * 'toolkit' (default) those to the terminal's own commands (ENVELOPE, TERMINAL PROFILE, TERMINAL
+   * RESPONSE, STATUS), so a host that shares the card and knows nothing of 91xx never sees one; 'all'
+   * every 9000 without secure messaging, as a UICC in a handset does.
+   */
+  proactiveIndication?: 'toolkit' | 'all';
 }
 
 interface Pending {
@@ -59,14 +68,17 @@ export function buildAtr(protocol: TransmissionProtocol): Uint8Array {
 const INS_ENVELOPE = 0xc2;
 const INS_FETCH = 0x12;
 const INS_TERMINAL_RESPONSE = 0x14;
-/** Commands the runtime answers itself, without secure messaging (GET RESPONSE only fetches an answer). */
-const RUNTIME_COMMANDS = new Set<number>([
-  INS.SELECT,
-  INS.MANAGE_CHANNEL,
+const INS_TERMINAL_PROFILE = 0x10;
+const INS_STATUS = 0xf2;
+/** The toolkit's commands (TS 102 221 §11.2), answered by the runtime whatever is selected. */
+const TOOLKIT_COMMANDS = new Set<number>([
   INS_ENVELOPE,
   INS_FETCH,
   INS_TERMINAL_RESPONSE,
+  INS_TERMINAL_PROFILE,
 ]);
+/** Commands the runtime answers itself, without secure messaging (GET RESPONSE only fetches an answer). */
+const RUNTIME_COMMANDS = new Set<number>([INS.SELECT, INS.MANAGE_CHANNEL, ...TOOLKIT_COMMANDS]);
 const sw = (value: number) => Uint8Array.of(value >> 8, value & 0xff);
 const SELECT_METHODS_WITHOUT_FILE_SYSTEM = new Set([0x00, 0x01, 0x02, 0x03, 0x08, 0x09]);
 
@@ -83,23 +95,8 @@ export class CardRuntime implements Card {
     this.channels.set(0, {});
   }
 
-  private envelopeHandler?: (data: Uint8Array) => Uint8Array;
-  /** A proactive command for the terminal to FETCH (one at a time; a newer one replaces it). */
-  private proactive?: Uint8Array;
-
-  queueProactive(command: Uint8Array): void {
-    if (command.length > 255) throw new FormatError('a proactive command is at most 255 bytes');
-    this.proactive = command;
-  }
-
-  private clearProactive(command: Uint8Array): void {
-    if (this.proactive === command) this.proactive = undefined;
-  }
-
-  /** Who answers ENVELOPE (80 C2): the OTA receiving entity. Its answer goes back as response data. */
-  onEnvelope(handler: (data: Uint8Array) => Uint8Array): void {
-    this.envelopeHandler = handler;
-  }
+  /** ENVELOPE dispatch, the proactive command queue and TERMINAL RESPONSE delivery (TS 102 223). */
+  readonly toolkit = new Toolkit();
 
   install(applet: Applet): void {
     this.applets.push(applet);
@@ -109,6 +106,7 @@ export class CardRuntime implements Card {
     this.channels.clear();
     this.channels.set(0, {});
     for (const applet of this.applets) applet.reset();
+    this.toolkit.reset();
     return this.atr;
   }
 
@@ -162,23 +160,11 @@ export class CardRuntime implements Card {
 
     if (apdu.ins === INS.MANAGE_CHANNEL && cls.kind === 'interindustry')
       return this.manageChannel(cls.channel, apdu);
-    // ENVELOPE (TS 102 221 §10.1.8 / TS 31.111 §7): for the card's toolkit, whatever is selected.
-    if (apdu.ins === INS_ENVELOPE && cls.kind === 'proprietary' && this.envelopeHandler && state) {
-      const data = this.envelopeHandler(apdu.data);
-      const proactive = this.proactive; // 91xx: a proactive command is waiting for FETCH (TS 102 221 §7.4.2.2)
-      if (data.length === 0 && proactive) return sw(0x9100 | proactive.length);
-      return this.deliver(state, apdu, { data, sw: SW.OK });
+    if (state && cls.kind === 'proprietary' && !cls.secureMessaging) {
+      if (TOOLKIT_COMMANDS.has(apdu.ins)) return this.toolkitCommand(state, apdu);
+      // STATUS (TS 102 221 §11.1.2), P1 00..02, is how an idle terminal polls; GET STATUS has P1 80/40/20/10
+      if (apdu.ins === INS_STATUS && apdu.p1 <= 0x02) return this.status(state, apdu);
     }
-    if (apdu.ins === INS_FETCH && cls.kind === 'proprietary' && this.proactive && state) {
-      const command = this.proactive;
-      return this.deliver(state, apdu, {
-        data: command,
-        sw: SW.OK,
-        onDelivered: () => this.clearProactive(command),
-      });
-    }
-    if (apdu.ins === INS_TERMINAL_RESPONSE && cls.kind === 'proprietary' && this.envelopeHandler)
-      return sw(SW.OK);
     if (!state) {
       if (!(apdu.ins === INS.SELECT && this.options.implicitChannelOpen))
         return sw(SW.LOGICAL_CHANNEL_NOT_SUPPORTED);
@@ -187,7 +173,48 @@ export class CardRuntime implements Card {
     }
     if (apdu.ins === INS.SELECT && cls.kind === 'interindustry') return this.select(cls.channel, state, apdu);
     if (!state.selected) return sw(SW.INS_NOT_SUPPORTED);
-    return this.deliver(state, apdu, state.selected.process(apdu, { channel: cls.channel }));
+    const response = state.selected.process(apdu, { channel: cls.channel });
+    if (this.options.proactiveIndication === 'all' && !cls.secureMessaging)
+      return this.deliver(state, apdu, { ...response, sw: this.withProactive(response.sw) });
+    return this.deliver(state, apdu, response);
+  }
+
+  // The toolkit's commands (TS 102 221 §11.2): ENVELOPE, FETCH, TERMINAL RESPONSE, TERMINAL PROFILE.
+  private toolkitCommand(state: ChannelState, apdu: CommandApdu): Uint8Array {
+    const toolkit = this.toolkit;
+    if (apdu.ins === INS_FETCH) {
+      if (apdu.p1 !== 0 || apdu.p2 !== 0) return sw(SW.INCORRECT_P1P2);
+      const command = toolkit.fetch();
+      if (!command) return sw(SW.CONDITIONS_NOT_SATISFIED);
+      return this.deliver(state, apdu, {
+        data: command,
+        sw: SW.OK,
+        onDelivered: () => toolkit.fetched(command),
+      });
+    }
+    let data: Uint8Array = EMPTY;
+    if (apdu.ins === INS_ENVELOPE) data = toolkit.envelope(apdu.data);
+    else if (apdu.ins === INS_TERMINAL_RESPONSE) toolkit.terminalResponse(apdu.data);
+    else {
+      if (apdu.data.length === 0) return sw(SW.WRONG_LENGTH);
+      toolkit.profile(apdu.data);
+    }
+    return this.deliver(state, apdu, { data, sw: this.withProactive(SW.OK) });
+  }
+
+  // STATUS (TS 102 221 §11.1.2): P2 0C no data (a poll), 01 the DF name (AID) of the selected application.
+  private status(state: ChannelState, apdu: CommandApdu): Uint8Array {
+    if (apdu.p2 === 0x0c) return this.deliver(state, apdu, { data: EMPTY, sw: this.withProactive(SW.OK) });
+    if (apdu.p2 !== 0x01) return sw(SW.INCORRECT_P1P2);
+    const aid = state.selected?.aids[0];
+    if (!aid) return sw(SW.NOT_FOUND);
+    return this.deliver(state, apdu, { data: encodeBerTlv(0x84, aid), sw: this.withProactive(SW.OK) });
+  }
+
+  /** 9000 becomes 91xx while a proactive command waits to be fetched (TS 102 221 §7.4.2.2). */
+  private withProactive(status: number): number {
+    const pending = this.toolkit.pendingLength();
+    return status === SW.OK && pending !== undefined ? 0x9100 | pending : status;
   }
 
   // MANAGE CHANNEL (ISO 7816-4 §11.1.2): P1 00 open (P2 00 = card assigns), P1 80 close channel P2.

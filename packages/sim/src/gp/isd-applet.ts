@@ -8,22 +8,18 @@ import {
   decodeInstall,
   decodeInstallForPersonalization,
   decodePutKeyData,
-  encodeBerTlv,
-  encodeCardData,
-  encodeKeyInformation,
   encodeStatusEntry,
   equalBytes,
-  GP_DATA,
   GP_INS,
   INSTALL_FOR,
   KeyCheckError,
   type KeyWrapping,
   keyWrappingFor,
   SW,
-  u32be,
 } from '@iotsafe/protocol';
 import { type Applet, type AppletResponse, type CommandContext, ok } from '../card/applet.js';
 import { CardError, decodeOrRefuse } from '../card/card-error.js';
+import { isdData } from './isd-data.js';
 import {
   APP_LIFE_CYCLE,
   CARD_LIFE_CYCLE,
@@ -37,8 +33,11 @@ import type { SecureChannelService } from './secure-channel.js';
 
 /** What the ISD needs from the application it manages (the IoT SAFE applet). */
 export interface ManagedApplication {
-  /** Receives STORE DATA blocks after INSTALL [for personalization]; `level` is the channel's security level. */
-  personalize(block: Uint8Array, blockNumber: number, last: boolean, level: number): void;
+  /**
+   * Receives STORE DATA blocks after INSTALL [for personalization]; `level` is the channel's security
+   * level. Returns the block's response data (GPCS 11.11: what the operations give back).
+   */
+  personalize(block: Uint8Array, blockNumber: number, last: boolean, level: number): Uint8Array;
   /** INSTALL: a fresh, empty instance under `aid`. */
   install(aid: Uint8Array): void;
   /** DELETE: the instance and everything it holds are gone. */
@@ -53,18 +52,38 @@ export interface IsdOptions {
   commit: (change: () => void) => void;
   /** Minimum security level for management commands; default 01 (C-MAC). */
   requiredLevel?: number;
+  /** GET DATA 00 85: the stored HTTP administration parameters (GP Amd B), encoded; undefined when none. */
+  adminParameters?: () => Uint8Array | undefined;
 }
 
-/** The pseudo channel RAM commands from OTA packets run on (their STORE DATA sequence is their own). */
-const OTA_CHANNEL = 0xff;
+/** GET DATA tags beyond GP_DATA: SCP81 parameters (as OTAMan read a live ISD) and ETSI TS 102 226 §8.2.1.7.2. */
+const ADMIN_PARAMETERS_TAG = 0x0085;
+const _EXTENDED_CARD_RESOURCES_TAG = 0xff21;
+
+/**
+ * The pseudo channels RAM commands from over the air run on: their STORE DATA sequences are their own,
+ * apart from the logical channels' and from each other's.
+ */
+const REMOTE_CHANNEL = { scp80: 0xff, scp81: 0xfe } as const;
+
+/**
+ * What protects a command that came over the air: an SCP80 packet (TS 102 226 §8), or an SCP81 admin
+ * session (GP Amd B: PSK-TLS). `level` is in SCP terms: 80 authenticated | 02 ciphered | 01 integrity;
+ * `keySet` is the packet's SCP80 key set or the session's SCP81 (TLS-PSK) key set.
+ */
+export interface RemoteSecurity {
+  via: 'scp80' | 'scp81';
+  level: number;
+  keySet: KeySet;
+}
 
 /**
  * What protects the command being processed, passed with it: an SCP03 session on a logical channel, or
- * an SCP80 packet (TS 102 226 §8). `level` is in SCP03 terms: 80 authenticated | 02 C-DECRYPTION |
- * 01 C-MAC (| 10 R-MAC | 20 R-ENCRYPTION); `keySet` is the session's or the packet's key set.
+ * a remote one (RemoteSecurity). `level` is in SCP03 terms: 80 authenticated | 02 C-DECRYPTION |
+ * 01 C-MAC (| 10 R-MAC | 20 R-ENCRYPTION); `keySet` is the session's, the packet's or the TLS session's.
  */
 interface RequestSecurity {
-  via: 'scp03' | 'scp80';
+  via: 'scp03' | 'scp80' | 'scp81';
   channel: number;
   level: number;
   keySet: KeySet | undefined;
@@ -133,13 +152,18 @@ export class IsdApplet implements Applet {
   }
 
   /**
-   * A RAM command that arrived in an SCP80 packet (TS 102 226 §8): the packet's security stands in for a
-   * secure channel. `level` is in SCP terms: 80 authenticated, 01 integrity (CC), 02 ciphered.
+   * A RAM command that arrived over the air, in an SCP80 packet (TS 102 226 §8) or an SCP81 session
+   * (GP Amd B): its security stands in for a secure channel, through the same dispatch.
    */
-  processOta(apdu: CommandApdu, level: number, keySet?: KeySet): AppletResponse {
+  processRemote(apdu: CommandApdu, security: RemoteSecurity): AppletResponse {
     if (this.state.lifeCycle === CARD_LIFE_CYCLE.TERMINATED && apdu.ins !== GP_INS.GET_DATA)
       return fail(SW.CONDITIONS_NOT_SATISFIED, 'the card is terminated');
-    return this.dispatch(apdu, { via: 'scp80', channel: OTA_CHANNEL, level, keySet });
+    return this.dispatch(apdu, { ...security, channel: REMOTE_CHANNEL[security.via] });
+  }
+
+  /** A remote session ended (an SCP81 session closed): a personalisation it left open goes with it. */
+  endRemoteSession(via: RemoteSecurity['via']): void {
+    this.personalizing.delete(REMOTE_CHANNEL[via]);
   }
 
   private requireAuthenticated(security: RequestSecurity): void {
@@ -190,39 +214,12 @@ export class IsdApplet implements Applet {
 
   private getData(apdu: CommandApdu, security: RequestSecurity): AppletResponse {
     const tag = (apdu.p1 << 8) | apdu.p2;
-    const state = this.state;
-    const first = state.keySets[0];
-    switch (tag) {
-      case GP_DATA.CPLC:
-        return ok(encodeBerTlv(0x9f7f, state.cplc));
-      case GP_DATA.CARD_DATA:
-        return ok(encodeCardData(first?.i ?? 0x70));
-      case GP_DATA.KEY_INFORMATION:
-        return ok(
-          encodeKeyInformation(
-            state.keySets.flatMap((set) =>
-              set.keys.map((k) => ({
-                keyId: k.id,
-                keyVersion: set.keyVersion,
-                type: k.type,
-                length: k.value.length,
-              })),
-            ),
-          ),
-        );
-      case GP_DATA.IIN:
-        return ok(encodeBerTlv(0x42, state.cplc.subarray(0, 4)));
-      case GP_DATA.CIN:
-        return ok(encodeBerTlv(0x45, state.keyDiversificationData));
-      case GP_DATA.KEY_DIVERSIFICATION_DATA:
-        return ok(encodeBerTlv(0xcf, state.keyDiversificationData));
-      case GP_DATA.SEQUENCE_COUNTER:
-        return ok(encodeBerTlv(0xc1, u32be(first?.sequenceCounter ?? 0).subarray(1)));
-      case GP_DATA.SECURITY_LEVEL:
-        return ok(encodeBerTlv(0xd3, Uint8Array.of(security.via === 'scp03' ? security.level : 0)));
-      default:
-        return fail(SW.REFERENCED_DATA_NOT_FOUND);
+    if (tag === ADMIN_PARAMETERS_TAG) {
+      this.requireAuthenticated(security); // where the card connects is the operator's business
+      return ok(this.options.adminParameters?.() ?? fail(SW.REFERENCED_DATA_NOT_FOUND));
     }
+    const data = isdData(this.state, tag, security.via === 'scp03' ? security.level : 0);
+    return data ? ok(data) : fail(SW.REFERENCED_DATA_NOT_FOUND);
   }
 
   // --- GET STATUS (GPCS 11.4), TLV format only ---
@@ -313,15 +310,16 @@ export class IsdApplet implements Applet {
     const last = (apdu.p1 & 0x80) !== 0;
     if ((apdu.p1 & 0x18) !== 0x08)
       return fail(SW.INCORRECT_P1P2, 'the IoT SAFE personalisation is in DGI format');
+    let answer: Uint8Array;
     try {
-      this.options.application.personalize(apdu.data, apdu.p2, last, security.level);
+      answer = this.options.application.personalize(apdu.data, apdu.p2, last, security.level);
     } catch (error) {
       this.personalizing.delete(channel);
       throw error;
     }
     if (last) this.personalizing.delete(channel);
     else this.personalizing.set(channel, expected + 1);
-    return ok();
+    return ok(answer);
   }
 
   // --- PUT KEY (Amd D §7.2, GPCS 11.8) ---
@@ -369,11 +367,14 @@ export class IsdApplet implements Applet {
   /** The key set of the open session, and its Key-DEK (or KIK) and how that encrypts new keys. */
   private currentKeySet(security: RequestSecurity): { set: KeySet; dek: Uint8Array; wrapping: KeyWrapping } {
     const set = security.keySet ?? fail(SW.SECURITY_STATUS_NOT_SATISFIED);
-    if (security.via === 'scp80') {
-      // over SCP80 the key set's KIK (key 3) protects new keys, as the Key-DEK does over SCP03
-      const kik = set.keys.find((k) => k.id === 3);
+    if (security.via !== 'scp03') {
+      // over SCP80 the key set's KIK (key 3) protects new keys, as the Key-DEK does over SCP03; over
+      // SCP81 the DEK of the TLS-PSK key set (key 2, GP Amd B)
+      const id = security.via === 'scp80' ? 3 : 2;
+      const kik = set.keys.find((k) => k.id === id);
       const wrapping = kik && keyWrappingFor(kik.type);
-      if (!kik || !wrapping) return fail(SW.SECURITY_STATUS_NOT_SATISFIED, 'the key set has no KIK');
+      if (!kik || !wrapping)
+        return fail(SW.SECURITY_STATUS_NOT_SATISFIED, 'the key set has no key to protect keys');
       return { set, dek: kik.value, wrapping };
     }
     const keys = scp03Keys(set) ?? fail(SW.SECURITY_STATUS_NOT_SATISFIED);

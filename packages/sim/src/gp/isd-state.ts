@@ -1,6 +1,7 @@
 // What the Issuer Security Domain keeps (GPCS §5, §11): key sets with their sequence counters, the
 // card life cycle, identification data, and the registry of applications.
 import type { StaticKeys } from '@iotsafe/protocol';
+import type { AdminParameters } from '../scp81/parameters.js';
 
 /** A key as GP stores it: key identifier, key type (GPCS Table 11-16) and value. */
 export interface CardKey {
@@ -90,6 +91,24 @@ export interface IsdState {
   cplc: Uint8Array;
   /** The IoT SAFE applet instance, when installed. */
   application?: RegistryEntry;
+  /** The HTTP administration parameters SCP81 sessions use by default (GP Amd B §3.3, `81 00`). */
+  adminParameters?: AdminParameters;
+}
+
+/**
+ * An SCP81 key set (GP Amd B): key 1 the TLS-PSK (key type 85), key 2 the DEK that protects keys
+ * PUT KEY loads over the session (AES). KVN 40..4F.
+ */
+export function scp81KeySet(keyVersion: number, keys: { psk: Uint8Array; dek?: Uint8Array }): KeySet {
+  return {
+    keyVersion,
+    i: 0,
+    sequenceCounter: 0,
+    keys: [
+      { id: 1, type: 0x85, value: keys.psk },
+      ...(keys.dek ? [{ id: 2, type: AES, value: keys.dek }] : []),
+    ],
+  };
 }
 
 export const ISD_AID = Uint8Array.of(0xa0, 0x00, 0x00, 0x01, 0x51, 0x00, 0x00, 0x00);

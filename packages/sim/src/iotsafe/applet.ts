@@ -172,15 +172,18 @@ export class IoTSafeApplet implements Applet {
     this.store.replaceAll([], false);
   }
 
-  /** STORE DATA blocks of a personalisation script; applied as one change after the last block. */
-  personalize(block: Uint8Array, blockNumber: number, last: boolean, securityLevel: number): void {
+  /**
+   * STORE DATA blocks of a personalisation script; applied as one change after the last block, whose
+   * answer is what the script's generate, list and signing-request operations give.
+   */
+  personalize(block: Uint8Array, blockNumber: number, last: boolean, securityLevel: number): Uint8Array {
     if (blockNumber === 0) this.persoBlocks = [];
     this.persoBlocks.push(block.slice());
     if (this.persoBlocks.reduce((n, b) => n + b.length, 0) > MAX_PERSO_BYTES) {
       this.persoBlocks = [];
       fail(SW.INSUFFICIENT_MEMORY, 'personalisation script too long');
     }
-    if (!last) return;
+    if (!last) return new Uint8Array(0);
     const script = concatBytes(...this.persoBlocks);
     this.persoBlocks = [];
     if (this.store.personalizationLocked) fail(SW.CONDITIONS_NOT_SATISFIED, 'personalisation is locked');
@@ -190,6 +193,7 @@ export class IoTSafeApplet implements Applet {
     }
     const result = applyPersonalization(this.store.containers, ops);
     this.store.replaceAll(result.containers, result.locked);
+    return result.answer;
   }
 
   private dispatch(apdu: CommandApdu, context: CommandContext): AppletResponse {

@@ -2,6 +2,13 @@
 // refusal throws CardError before the store is touched; the caller swaps the result in at once.
 import {
   type CurveName,
+  concatBytes,
+  decodeBerTlvs,
+  digest,
+  ecdsaRawToDer,
+  encodePersoAnswer,
+  equalBytes,
+  FormatError,
   FUNCTION,
   generateEcKeyPair,
   isValidPrivateKey,
@@ -9,10 +16,13 @@ import {
   KEY_TYPE,
   type ObjectClass,
   type ObjectRef,
+  PERSO_ANSWER_TAG,
   type PersoOperation,
   publicKeyFromPrivate,
   SIGNATURE_ALGORITHM,
   SW,
+  signDigest,
+  wrapDescriptor,
 } from '@iotsafe/protocol';
 import { CardError } from '../card/card-error.js';
 import {
@@ -20,6 +30,8 @@ import {
   type ContainerOf,
   checkContainers,
   curveOfKeyType,
+  describe,
+  hasFunction,
   matchesRef,
 } from './containers.js';
 
@@ -88,12 +100,46 @@ function create(op: Extract<PersoOperation, { op: 'create' }>): Container {
   }
 }
 
-/** The containers after the script, and whether it locked personalisation. */
+/**
+ * The uncompressed point of a CertificationRequestInfo's subjectPublicKeyInfo (RFC 2986 §4.1:
+ * SEQUENCE { version, subject, SEQUENCE { algorithm, BIT STRING }, [0] attributes }).
+ */
+function requestedPublicKey(requestInfo: Uint8Array): Uint8Array {
+  try {
+    const [info] = decodeBerTlvs(requestInfo);
+    const [version, , spki] = info?.tag === 0x30 ? decodeBerTlvs(info.value) : [];
+    const bits = spki?.tag === 0x30 ? decodeBerTlvs(spki.value)[1] : undefined;
+    if (version?.tag !== 0x02 || bits?.tag !== 0x03 || bits.value[0] !== 0) throw new FormatError('not one');
+    return bits.value.subarray(1);
+  } catch {
+    return fail(SW.INCORRECT_DATA, 'not a CertificationRequestInfo');
+  }
+}
+
+/** An A006 request: signed with SHA-256 only when it certifies the container's own public key. */
+function signRequest(
+  containers: Container[],
+  op: Extract<PersoOperation, { op: 'signRequest' }>,
+): Uint8Array {
+  const key = find(containers, 'privateKey', op.ref);
+  if (!key.privateKey || !key.publicKey) fail(SW.CONDITIONS_NOT_SATISFIED, 'the key container is empty');
+  if (!hasFunction(key, FUNCTION.SIGNATURE)) fail(SW.CONDITIONS_NOT_SATISFIED, 'the key may not sign');
+  if (!equalBytes(requestedPublicKey(op.requestInfo), key.publicKey!))
+    fail(SW.INCORRECT_DATA, "the request is not for this container's public key");
+  const raw = signDigest(curveOf(key.keyType), key.privateKey!, digest('sha256', op.requestInfo));
+  return encodePersoAnswer('privateKey', op.ref, PERSO_ANSWER_TAG.SIGNATURE, ecdsaRawToDer(raw));
+}
+
+/**
+ * The containers after the script, whether it locked personalisation, and its answer: what its
+ * generate, list and signing-request operations give, in order (docs/perso-format.md).
+ */
 export function applyPersonalization(
   current: readonly Container[],
   ops: readonly PersoOperation[],
-): { containers: Container[]; locked: boolean } {
+): { containers: Container[]; locked: boolean; answer: Uint8Array } {
   const containers: Container[] = structuredClone([...current]);
+  const answers: Uint8Array[] = [];
   let locked = false;
   for (const op of ops) {
     if (locked) fail(SW.CONDITIONS_NOT_SATISFIED, 'personalisation is locked');
@@ -122,8 +168,15 @@ export function applyPersonalization(
         key.publicKey = pair.publicKey;
         const partner = partnerOf(containers, key);
         if (partner) partner.publicKey = pair.publicKey;
+        answers.push(encodePersoAnswer('privateKey', op.ref, PERSO_ANSWER_TAG.EC_POINT, pair.publicKey));
         break;
       }
+      case 'list':
+        answers.push(...containers.map((c) => wrapDescriptor(describe(c))));
+        break;
+      case 'signRequest':
+        answers.push(signRequest(containers, op));
+        break;
       case 'content': {
         const { content } = op;
         if (content.kind === 'privateKey') {
@@ -152,5 +205,5 @@ export function applyPersonalization(
   }
   const problems = checkContainers(containers);
   if (problems.length > 0) fail(SW.INCORRECT_DATA, problems.join('; '));
-  return { containers, locked };
+  return { containers, locked, answer: concatBytes(...answers) };
 }

@@ -25,7 +25,6 @@ import {
   openCommandPacket,
   PID_SIM_DATA_DOWNLOAD,
   POR_STATUS,
-  parseCommandApdu,
   requireResponseSecurity,
   SmsReassembler,
   type Spi,
@@ -34,6 +33,7 @@ import {
 import type { AppletResponse } from '../card/applet.js';
 import { CardError } from '../card/card-error.js';
 import type { KeySet } from '../gp/isd-state.js';
+import { runRemoteScript } from './remote-script.js';
 
 /**
  * Runs one C-APDU of a script; `level` is the packet's security in SCP terms (80 | 02 C-DEC | 01 C-MAC)
@@ -49,6 +49,11 @@ export interface OtaTarget {
    * (01 RC, 10 CC, 11 DS), b5b4 counter. Default 16: ciphering, CC and a counter higher than the last.
    */
   minimumSecurityLevel?: number;
+  /**
+   * The Administration Session Triggering Parameters (GP Amd B §3.3, secured data starting 81) sent to
+   * this TAR: starts an SCP81 session; returns the PoR's additional data. Absent: read as a script.
+   */
+  adminTrigger?: (parameters: Uint8Array, keySet: KeySet) => Uint8Array;
 }
 
 /**
@@ -122,10 +127,6 @@ export function meetsMinimumSecurity(spi: Spi, msl: number): boolean {
   if (INTEGRITY_RANK[spi.integrity] < (msl & 0x03)) return false;
   return COUNTER_RANK[spi.counter] >= ((msl >> 3) & 0x03);
 }
-
-/** SW1 of the command results that let a script go on (TS 102 226 §5.1.1: stop at the first error). */
-const successful = (sw: number) =>
-  sw >> 8 === 0x90 || sw >> 8 === 0x91 || sw >> 8 === 0x61 || sw >> 8 === 0x62 || sw >> 8 === 0x63;
 
 export class OtaReceiver {
   private readonly reassembler = new SmsReassembler();
@@ -261,7 +262,9 @@ export class OtaReceiver {
 
   /** Runs the script; the PoR's additional data is the compact or expanded response. */
   private runScript(target: OtaTarget, data: Uint8Array, level: number, keySet: KeySet): Uint8Array {
-    const expanded = scriptFormat(data) === 'expanded';
+    const format = scriptFormat(data);
+    if (format === 'admin-trigger' && target.adminTrigger) return target.adminTrigger(data, keySet);
+    const expanded = format === 'expanded';
     let commands: Uint8Array[];
     try {
       commands = expanded ? decodeExpandedScript(data) : decodeCompactScript(data);
@@ -271,40 +274,10 @@ export class OtaReceiver {
         : encodeCompactResponse({ executed: 0, sw: 0x6700, data: new Uint8Array(0) });
     }
     const run = target.open();
-    const responses: Uint8Array[] = [];
-    let last: AppletResponse = { data: new Uint8Array(0), sw: 0x9000 };
-    let executed = 0;
-    for (const command of commands) {
-      const previous = last;
-      last = this.runOne(run, command, level, keySet, previous);
-      executed++;
-      responses.push(Uint8Array.from([...last.data, last.sw >> 8, last.sw & 0xff]));
-      if (!successful(last.sw)) break;
-    }
+    const { executed, responses, last } = runRemoteScript(commands, (command) => run(command, level, keySet));
     return expanded
       ? encodeExpandedResponse({ executed, responses })
       : encodeCompactResponse({ executed, sw: last.sw, data: last.data });
-  }
-
-  // GET RESPONSE in a script returns what the command before it answered (its data came with 61xx on T=0).
-  private runOne(
-    run: ScriptRunner,
-    command: Uint8Array,
-    level: number,
-    keySet: KeySet,
-    previous: AppletResponse,
-  ): AppletResponse {
-    try {
-      const apdu = parseCommandApdu(command);
-      if (apdu.ins === 0xc0) return { data: previous.data, sw: 0x9000 };
-      const response = run(command, level, keySet);
-      response.onDelivered?.();
-      return response;
-    } catch (error) {
-      if (error instanceof CardError) return { data: new Uint8Array(0), sw: error.sw };
-      if (error instanceof FormatError) return { data: new Uint8Array(0), sw: 0x6700 };
-      return { data: new Uint8Array(0), sw: 0x6f00 };
-    }
   }
 
   private count(error: unknown): number {

@@ -6,6 +6,11 @@ import { z } from 'zod';
 import type { CardKey, IsdState } from '../gp/isd-state.js';
 import { type Container, checkContainers, isVolatile } from '../iotsafe/containers.js';
 import type { PorBySmsPolicy } from '../ota/receiver.js';
+import {
+  adminParametersFromJson,
+  adminParametersSchema,
+  adminParametersToJson,
+} from '../scp81/parameters-json.js';
 import type { ElementaryFile } from '../uicc/file-system.js';
 import { seal, unseal } from './storage-key.js';
 
@@ -55,6 +60,7 @@ const isdSchema = z.object({
   application: z
     .object({ aid: hex, lifeCycle: z.number().int().min(0).max(255), privileges: hex })
     .nullable(),
+  scp81: adminParametersSchema.optional(),
 });
 
 const stateSchema = z.object({
@@ -213,6 +219,7 @@ export function serializeState(state: SimState, storageKey: Uint8Array): string 
           privileges: bytesToHex(isd.application.privileges),
         }
       : null,
+    ...(isd.adminParameters ? { scp81: adminParametersToJson(isd.adminParameters) } : {}),
   };
   const document = {
     format: STATE_FORMAT,
@@ -338,6 +345,7 @@ export function deserializeState(text: string, storageKey: Uint8Array): SimState
           },
         }
       : {}),
+    ...(raw.isd.scp81 ? { adminParameters: adminParametersFromJson(raw.isd.scp81) } : {}),
   };
   return {
     simId: raw.simId,

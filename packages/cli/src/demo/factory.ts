@@ -1,0 +1,95 @@
+// Chapter 1, the factory: a blank SIM whose ISD holds keys known to the issuer is personalised over
+// SCP03 (GPCS §11.11 STORE DATA, docs/perso-format.md): containers created, a key pair generated in the
+// SIM, a CSR signed in the SIM, the certificate issued by the CA and written back with the CA's, and an
+// SCP80 key set loaded by PUT KEY (GP Amd D §7.2) for the operator's OTA server.
+import { X509Certificate } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { byId, createCsr, GlobalPlatform, IoTSafe, MemoryTransport, toPem } from '@iotsafe/device';
+import { bytesToHex, IOTSAFE_AID, type PersoOperation, type StaticKeys } from '@iotsafe/protocol';
+import { BLANK_PROFILE, personalizationFromProfile, TYPE1_PROFILE, VirtualSim } from '@iotsafe/sim';
+import { CertificateAuthority } from '../certificate-authority.js';
+import type { Report } from './report.js';
+
+export interface Personalised {
+  sim: VirtualSim;
+  ca: CertificateAuthority;
+  certificate: Uint8Array;
+  /** The SCP80 key set 01 loaded into the ISD (what the OTA server gets). */
+  scp80: { kic: Uint8Array; kid: Uint8Array; kik: Uint8Array };
+  apdus: number;
+}
+
+const RENC = 0x33; // C-MAC, C-DECRYPTION, R-MAC, R-ENCRYPTION: keys and secrets may travel
+
+/** Type I without its certificate files' content: the containers, and the key generated on the card. */
+const type1Containers = (): PersoOperation[] => personalizationFromProfile(TYPE1_PROFILE, false);
+
+export async function personalise(
+  report: Report,
+  base: string,
+  storageKey: Uint8Array,
+  isdKeys: StaticKeys,
+  scp80: Personalised['scp80'],
+): Promise<Personalised> {
+  report.chapter('Factory: a blank SIM personalised over SCP03 (keys, certificate, CA)');
+  const sim = VirtualSim.create(join(base, 'sim'), BLANK_PROFILE, { storageKey, isdKeys: { keys: isdKeys } });
+  report.line(
+    `blank SIM ${sim.directory}: an ISD with this run's test keys, an IoT SAFE applet without containers`,
+  );
+  const transport = new MemoryTransport(sim.card);
+  const gp = await GlobalPlatform.open(transport, isdKeys, { securityLevel: RENC });
+  const containers = type1Containers();
+  await gp.personalize(IOTSAFE_AID, containers);
+  report.line(
+    `SCP03 (level 33) STORE DATA: ${containers.length} operations, the key pair generated in the SIM`,
+  );
+
+  const client = await IoTSafe.connect(transport);
+  const point = await client.readPublicKey(byId('01'));
+  const csr = await createCsr(client, {
+    key: byId('01'),
+    publicKey: point,
+    subject: { commonName: 'demo-device-0001', organization: 'iotsafe-stack demo' },
+  });
+  writeFileSync(join(base, 'device.csr'), toPem(csr, 'CERTIFICATE REQUEST'));
+  const ca = CertificateAuthority.create('iotsafe-stack demo CA (test key)', 30);
+  const certificate = ca.issue(csr, 30);
+  writeFileSync(join(base, 'device.pem'), toPem(certificate, 'CERTIFICATE'));
+  writeFileSync(join(base, 'ca.pem'), toPem(ca.certificate, 'CERTIFICATE'));
+  const x509 = new X509Certificate(Buffer.from(certificate));
+  report.line(
+    `CSR signed in the SIM; the CA issued "${x509.subject.replace(/\n/g, ', ')}", valid to ${x509.validTo}`,
+  );
+
+  const files: PersoOperation[] = [
+    { op: 'content', objectClass: 'file', ref: byId('02'), content: { kind: 'file', content: certificate } },
+    {
+      op: 'content',
+      objectClass: 'file',
+      ref: byId('03'),
+      content: { kind: 'file', content: ca.certificate },
+    },
+    { op: 'lock' },
+  ];
+  const again = await GlobalPlatform.open(transport, isdKeys, { securityLevel: RENC });
+  await again.personalize(IOTSAFE_AID, files);
+  await again.putKeySet(0x01, { enc: scp80.kic, mac: scp80.kid, dek: scp80.kik });
+  await again.close();
+  await gp.close().catch(() => undefined);
+  report.line(
+    'SCP03: certificate → file 02, CA → file 03, personalisation locked; SCP80 key set 01 loaded (PUT KEY)',
+  );
+
+  const stored = await client.readFile(byId('02'));
+  if (bytesToHex(stored) !== bytesToHex(certificate)) throw new Error('the certificate read back differs');
+  const apdus = client.apduCount;
+  await client.close();
+  report.set('personalisation', {
+    sim: sim.directory,
+    operations: containers.length + files.length,
+    certificateSubject: x509.subject.replace(/\n/g, ', '),
+    scp80KeySet: '01',
+  });
+  return { sim, ca, certificate, scp80, apdus };
+}

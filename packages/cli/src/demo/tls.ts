@@ -1,0 +1,125 @@
+// Chapter 2: TLS 1.3 with the key in the SIM (RFC 8446 §4.4.3 CertificateVerify signed by the SIM) to a
+// local server (node:tls on 127.0.0.1) that requires a client certificate, at each offload level and
+// with each way of ending SIM sessions; the first session is kept for the reconnect of chapter 5.
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import tls from 'node:tls';
+import { byId, type IoTSafe, IoTSafeKeyOps, type OffloadLevel, toPem } from '@iotsafe/device';
+import { connect as connectTls, type TlsSession } from '@iotsafe/tls';
+import type { CertificateAuthority } from '../certificate-authority.js';
+import type { Report } from './report.js';
+
+export interface CloudServer {
+  port: number;
+  /** The common names of the client certificates the server accepted. */
+  seen: string[];
+  close(): void;
+}
+
+/** The cloud side: mutual TLS 1.3, trusting the CA; echoes a greeting naming the client. */
+export async function startCloud(ca: CertificateAuthority): Promise<CloudServer> {
+  const identity = ca.issueServer('localhost', 1);
+  const seen: string[] = [];
+  const server = tls.createServer(
+    {
+      key: identity.keyPem,
+      cert: toPem(identity.certificate, 'CERTIFICATE'),
+      ca: toPem(ca.certificate, 'CERTIFICATE'),
+      requestCert: true,
+      rejectUnauthorized: true,
+      minVersion: 'TLSv1.3',
+    },
+    (socket) => {
+      const cn = String(socket.getPeerCertificate().subject?.CN);
+      seen.push(cn);
+      socket.on('data', (d) => socket.end(`hello ${cn}, you sent "${d}"`));
+      socket.on('error', () => {});
+    },
+  );
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { port: (server.address() as AddressInfo).port, seen, close: () => server.close() };
+}
+
+export interface TlsRound {
+  offload: OffloadLevel;
+  sessionEnd: 'close' | 'lastUpdate';
+  resumed: boolean;
+  protocol: string;
+  cipher: string;
+  apdus: number;
+  handshakeMs: number;
+  reply: string;
+}
+
+/** One mutual-TLS exchange with the SIM's key; the session the server hands out goes to `onSession`. */
+export async function tlsExchange(
+  client: IoTSafe,
+  cloud: CloudServer,
+  ca: CertificateAuthority,
+  offload: OffloadLevel,
+  session?: TlsSession,
+  onSession?: (session: TlsSession) => void,
+): Promise<TlsRound> {
+  const keyOps = await IoTSafeKeyOps.create(client, {
+    privateKey: byId('01'),
+    certificateChain: [byId('02')],
+    offload,
+  });
+  const before = client.apduCount;
+  const socket = connectTls({
+    host: '127.0.0.1',
+    servername: 'localhost',
+    port: cloud.port,
+    ca: toPem(ca.certificate, 'CERTIFICATE'),
+    keyOps,
+    ...(session ? { session } : {}),
+  });
+  if (onSession) socket.once('session', onSession);
+  await once(socket, 'secureConnect');
+  const apdus = client.apduCount - before;
+  socket.write('telemetry 21.5C');
+  const [reply] = (await once(socket, 'data')) as [Buffer];
+  socket.destroy();
+  return {
+    offload,
+    sessionEnd: client.sessionEnding,
+    resumed: socket.isSessionReused(),
+    protocol: socket.getProtocol() ?? '',
+    cipher: socket.getCipher()?.name ?? '',
+    apdus,
+    handshakeMs: Number(socket.handshakeStats.milliseconds.toFixed(1)),
+    reply: String(reply),
+  };
+}
+
+export function describeRound(r: TlsRound): string {
+  const how = r.resumed
+    ? 'resumed session (no certificate)'
+    : `sessions end by ${r.sessionEnd === 'close' ? 'INIT close ' : 'final UPDATE'}`;
+  return `${r.offload.padEnd(4)} offload, ${how}: ${r.protocol} ${r.cipher}, ${r.apdus} APDUs, handshake ${r.handshakeMs} ms; server: ${r.reply}`;
+}
+
+export async function mutualTls(
+  report: Report,
+  clients: { close: IoTSafe; lastUpdate: IoTSafe },
+  cloud: CloudServer,
+  ca: CertificateAuthority,
+): Promise<TlsSession | undefined> {
+  report.chapter('TLS 1.3 with the key in the SIM, to a local server that requires a client certificate');
+  let kept: TlsSession | undefined;
+  const rounds: TlsRound[] = [];
+  for (const [offload, client] of [
+    ['sign', clients.close],
+    ['full', clients.close],
+    ['sign', clients.lastUpdate],
+    ['full', clients.lastUpdate],
+  ] as const) {
+    const round = await tlsExchange(client, cloud, ca, offload, undefined, (s) => {
+      kept ??= s;
+    });
+    rounds.push(round);
+    report.line(describeRound(round));
+  }
+  report.set('tls', rounds);
+  return kept;
+}

@@ -1,0 +1,21 @@
+// How a long-running command (sim serve, ota network, ota serve) waits: until SIGINT or SIGTERM, with
+// the port it listens on written to a file for scripts that started it in the background.
+import { renameSync, writeFileSync } from 'node:fs';
+
+export function untilInterrupted(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+}
+
+/**
+ * `--port-file FILE`: the port, written once the server listens (temporary file, then rename), so a
+ * script that started the server in the background waits for the file and reads the port from it.
+ */
+export function writePortFile(file: string | undefined, port: number): void {
+  if (!file) return;
+  const temporary = `${file}.${process.pid}.tmp`;
+  writeFileSync(temporary, `${port}\n`);
+  renameSync(temporary, file);
+}

@@ -1,0 +1,283 @@
+// `--json` as documented: every command of the CLI has a schema in docs/json.md, and the output of
+// every command, errors included, is validated against it (ajv), run as a user would run them.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import type { Command } from 'commander';
+import { runCli, startCli } from '../../../test/helpers/cli.js';
+import { peerAvailable } from '../../../test/helpers/peers.js';
+import { createProgram } from '../src/program.js';
+import { ajv, checkJson, schemas } from './json-schemas.js';
+
+/** Commands whose output another part of the stack owns (the TLS client's options, issue 10). */
+const TEXT_ONLY = new Set(['connect', 'mqtt pub', 'mqtt sub']);
+
+function leafCommands(command: Command, prefix = ''): string[] {
+  return command.commands.flatMap((c) => {
+    const name = `${prefix}${c.name()}`;
+    return c.commands.length ? leafCommands(c, `${name} `) : [name];
+  });
+}
+
+const validated = new Set<string>();
+function check(id: string, stdout: string): unknown {
+  validated.add(id);
+  return checkJson(id, stdout);
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'iotsafe-json-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const env = { IOTSAFE_STORAGE_KEY: '4e'.repeat(32) };
+/** Runs `iotsafe --json ARGS`, expects `code`, validates stdout against schema `id`. */
+function json(id: string, args: string[], code = 0): Record<string, unknown> {
+  const r = runCli(['--json', ...args], env);
+  assert.equal(r.code, code, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+  return check(id, r.stdout) as Record<string, unknown>;
+}
+
+describe('--json output against docs/json.md', () => {
+  test('every command has a schema, and every schema is valid JSON Schema', () => {
+    for (const schema of schemas) assert.ok(ajv.getSchema(schema.$id), schema.$id); // compiles, strict
+    const documented = new Set(schemas.map((s) => s.$id));
+    const commands = leafCommands(createProgram(['node', 'iotsafe']).program).filter(
+      (c) => !TEXT_ONLY.has(c),
+    );
+    assert.deepEqual(
+      commands.filter((c) => !documented.has(c)),
+      [],
+      'commands without a schema',
+    );
+  });
+
+  test('a SIM, keys, a CA, the device commands and errors', () => {
+    const sim = join(dir, 'sim');
+    json('keys new', ['keys', 'new', '--gp', join(dir, 'isd.keys')]);
+    json('keys new', ['keys', 'new', '--scp80', join(dir, 'scp80.keys')]);
+    json('keys new', ['keys', 'new', '--storage', join(dir, 'storage.key')]);
+    json('keys new', ['keys', 'new', '--psk', join(dir, 'psk.key'), '--length', '16']);
+    json('sim create', [
+      'sim',
+      'create',
+      sim,
+      '--profile',
+      'type1',
+      '--isd-keys-file',
+      join(dir, 'isd.keys'),
+    ]);
+    json('sim personalities', ['sim', 'personalities']);
+    json('info', ['--sim', sim, 'info']);
+    const objects = json('objects', ['--sim', sim, 'objects']) as unknown as { state: string }[];
+    assert.equal(objects[0]!.state, 'filled');
+    json('random', ['--sim', sim, 'random', '8']);
+    json('keygen', ['--sim', sim, 'keygen', '--id', '01', '--force']);
+    json('pubkey', ['--sim', sim, 'pubkey', '--id', '01']);
+    const signed = json('sign', ['--sim', sim, 'sign', '--id', '01', '--text', 'x']);
+    json('verify', [
+      '--sim',
+      sim,
+      'verify',
+      '--id',
+      '01',
+      '--text',
+      'x',
+      '--signature',
+      String(signed.signature),
+    ]);
+    json(
+      'verify',
+      ['--sim', sim, 'verify', '--id', '01', '--text', 'y', '--signature', String(signed.signature)],
+      1,
+    );
+    json('csr', ['--sim', sim, 'csr', '--id', '01', '--cn', 'json-device', '--out', join(dir, 'device.csr')]);
+    json('ca init', ['ca', 'init', join(dir, 'ca')]);
+    json('ca issue', [
+      'ca',
+      'issue',
+      '--ca',
+      join(dir, 'ca'),
+      '--csr',
+      join(dir, 'device.csr'),
+      '--out',
+      join(dir, 'device.pem'),
+    ]);
+    json('ca issue', [
+      'ca',
+      'issue',
+      '--ca',
+      join(dir, 'ca'),
+      '--server',
+      'localhost',
+      '--out',
+      join(dir, 's.pem'),
+      '--key-out',
+      join(dir, 's.key'),
+    ]);
+    json('sim write-file', [
+      '--sim',
+      sim,
+      'sim',
+      'write-file',
+      '--id',
+      '02',
+      '--key-id',
+      '01',
+      '--in',
+      join(dir, 'device.pem'),
+    ]);
+    json('read-file', ['--sim', sim, 'read-file', '--id', '02']);
+    json('apdu', ['--sim', sim, 'apdu', '00A4040007A0000005590010', '00B0000000'], 3);
+    // errors: usage (2), card refused (3), SIM unusable (4), unreachable (5)
+    assert.equal(json('error', ['--sim', sim, 'frobnicate'], 2).error && true, true);
+    const refused = json('error', ['--sim', sim, 'read-file', '--id', '77'], 3) as {
+      error: { sw: string; hint: string };
+    };
+    assert.equal(refused.error.sw, '6A82');
+    assert.match(refused.error.hint, /iotsafe objects/);
+    json('error', ['--sim', join(dir, 'none'), 'info'], 4);
+    json('error', ['--tcp', '127.0.0.1:1', 'info'], 5);
+    json('error', ['--sim', sim, 'keygen', '--id', '01'], 2);
+  });
+
+  test('gp: info, list, keys, lock, perso, raw APDUs in the session', () => {
+    const blank = join(dir, 'blank');
+    const gp = ['--sim', blank, 'gp', '--keys-file', join(dir, 'isd.keys')];
+    json('sim create', [
+      'sim',
+      'create',
+      blank,
+      '--profile',
+      'blank',
+      '--isd-keys-file',
+      join(dir, 'isd.keys'),
+    ]);
+    json('gp info', [...gp, 'info']);
+    json('gp list', [...gp, 'list']);
+    json('gp put-key', [...gp, 'put-key', '--new-kvn', '01', '--new-keys-file', join(dir, 'scp80.keys')]);
+    json('gp apdu', [...gp, 'apdu', '80CA00E000']);
+    json('gp lock', [...gp, 'lock']);
+    json('gp unlock', [...gp, 'unlock']);
+    json('gp set-state', [...gp, 'set-state', 'locked']);
+    json('gp unlock', [...gp, 'unlock']);
+    json('error', [...gp, 'delete'], 2);
+    json('gp delete', [...gp, 'delete', '--yes']);
+    json('gp install', [...gp, 'install']);
+    json('gp perso', [...gp, '--level', 'renc', 'perso', 'type1']);
+  });
+
+  test('ota: encode, decode (a packet and a PoR), add-sim, network, send, serve', async () => {
+    const common = [
+      '--spi',
+      '1619',
+      '--kic',
+      '12',
+      '--tar',
+      'B00000',
+      '--script',
+      '00A40004022FE200B000000A',
+    ];
+    const keys = ['--keys-file', join(dir, 'scp80.keys')];
+    const encoded = json('ota encode', ['ota', 'encode', ...common, '--counter', '3', ...keys]) as {
+      hex: string[];
+    };
+    json('ota decode', ['ota', 'decode', encoded.hex[0]!, ...keys]);
+    const vectorKeys = [
+      '--kic-key',
+      '200102030405060708090a0b0c0d0e0f',
+      '--kid-key',
+      '201102030405060708090a0b0c0d0e0f',
+    ];
+    const por = '027100002412b00011ebc6b497e2cad7aedf36ace0e3a29b38853f0fe9ccde81913be5702b73abce1f';
+    json('ota decode', ['ota', 'decode', por, '--spi', '0619', '--kic', '22', ...vectorKeys]);
+    const store = join(dir, 'ota.db');
+    json('ota add-sim', [
+      'ota',
+      'add-sim',
+      '--store',
+      store,
+      '--create',
+      '--iccid',
+      '89000123456789012341',
+      '--msisdn',
+      '4917000009',
+      '--kic',
+      '12',
+      ...keys,
+    ]);
+    const network = await startCli(
+      ['--json', 'ota', 'network', join(dir, 'blank'), '--msisdn', '4917000009'],
+      env,
+      /"smsc": "127\.0\.0\.1:(\d+)"/,
+    );
+    try {
+      check('ota network', network.output());
+      const smsc = `127.0.0.1:${network.match[1]}`;
+      json('ota send', [
+        'ota',
+        'send',
+        '--store',
+        store,
+        '--smsc',
+        smsc,
+        '--to',
+        '4917000009',
+        '--tar',
+        'B00000',
+        '--script',
+        '00A40004022FE200B000000A',
+      ]);
+      const served = await startCli(
+        ['--json', 'ota', 'serve', '--store', store, '--smsc', smsc, '--insecure-no-auth'],
+        env,
+        /"url"/,
+      );
+      try {
+        await new Promise((r) => setTimeout(r, 100)); // the rest of the document
+        check('ota serve', served.output());
+      } finally {
+        await served.stop();
+      }
+      const worker = await startCli(
+        ['--json', 'ota', 'worker', '--store', store, '--smsc', smsc],
+        env,
+        /"store"/,
+      );
+      try {
+        check('ota worker', worker.output());
+      } finally {
+        await worker.stop();
+      }
+    } finally {
+      await network.stop();
+    }
+  });
+
+  const socat = peerAvailable('socat', ['-V']);
+  test('sim serve and modem probe (emulated modem on a pty)', {
+    skip: socat === true ? false : socat,
+  }, async () => {
+    const served = await startCli(
+      ['--json', 'sim', 'serve', join(dir, 'sim'), '--tcp', '0', '--modem', dir],
+      env,
+      /"modem": "[^"]+"\n/,
+    );
+    try {
+      await new Promise((r) => setTimeout(r, 100));
+      check('sim serve', served.output());
+      const probe = json('modem probe', ['modem', 'probe', join(dir, 'modem')]);
+      assert.equal(probe.cgla, true);
+    } finally {
+      await served.stop();
+    }
+  });
+
+  test('the demo summary', () => {
+    json('demo', ['demo', '--dir', join(dir, 'demo')]);
+  });
+
+  test('every schema was exercised (readers: in transports.test.ts, with pcscd)', () => {
+    const unexercised = schemas.map((s) => s.$id).filter((id) => id !== 'common' && !validated.has(id));
+    assert.deepEqual(unexercised, ['readers']);
+  });
+});

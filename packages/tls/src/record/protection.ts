@@ -1,0 +1,112 @@
+// Record protection, whatever the version: a RecordCipher seals and opens one record given the sequence
+// number it is told (the half-connection counts it, or a DTLS record carries it), so no cipher keeps a
+// counter of its own. TLS 1.3 AEAD (RFC 8446 §5.2–§5.3) is here; TLS 1.2 AEAD is in tls12/protection.ts.
+import { type CipherGCM, createCipheriv, createDecipheriv, type DecipherGCM } from 'node:crypto';
+import { CONTENT_TYPE } from '../constants.js';
+import { tlsFail } from '../errors.js';
+import type { CipherSuiteInfo } from '../suites.js';
+
+/** What a cipher knows of the record it protects: its number, and the header it travels under. */
+export interface RecordContext {
+  /** The 64-bit sequence number the AEAD binds (TLS: implicit; DTLS: epoch ‖ seq48). */
+  sequence: bigint;
+  /** The record-layer version field (0x0303 for TLS, 0xFEFD for DTLS 1.2). */
+  version: number;
+  /** The outer header as it is (or will be) written: TLS 1.3 authenticates it (§5.2). */
+  header: Uint8Array;
+}
+
+export interface RecordCipher {
+  /** The content type a sealed record of `type` carries outside (TLS 1.3: application_data). */
+  outerType(type: number): number;
+  /** Length of the protected body for `plaintextLength` bytes of content. */
+  sealedLength(plaintextLength: number): number;
+  /**
+   * Writes the protected body into `out` at `offset` (sealedLength bytes): one buffer holds a whole
+   * write's records, so they go to the socket as one chunk.
+   */
+  sealInto(record: RecordContext, type: number, content: Uint8Array, out: Buffer, offset: number): void;
+  /** Opens a body: the content and its real type, or bad_record_mac. */
+  open(record: RecordContext, outerType: number, body: Uint8Array): { type: number; content: Uint8Array };
+}
+
+export const TAG_LENGTH = 16;
+
+/** Per-record nonces: a 12-byte IV with the 64-bit sequence number XORed into its last 8 bytes (§5.3, RFC 7905 §2). */
+export class NonceMaker {
+  private readonly prefix: number;
+  private readonly low: bigint;
+
+  constructor(iv: Uint8Array) {
+    const bytes = Buffer.from(iv);
+    this.prefix = bytes.readUInt32BE(0);
+    this.low = bytes.readBigUInt64BE(4);
+  }
+
+  nonce(sequence: bigint): Buffer {
+    const nonce = Buffer.allocUnsafe(12);
+    nonce.writeUInt32BE(this.prefix, 0);
+    nonce.writeBigUInt64BE(this.low ^ sequence, 4);
+    return nonce;
+  }
+}
+
+/** TLS 1.3 record protection for one traffic key: the real type travels inside, padding is stripped. */
+export class Tls13RecordCipher implements RecordCipher {
+  private readonly algorithm: 'aes-128-gcm';
+  private readonly key: Buffer;
+  private readonly nonces: NonceMaker;
+
+  constructor(suite: CipherSuiteInfo, key: Uint8Array, iv: Uint8Array) {
+    // The GCM typing stands for ChaCha20-Poly1305 too: both take a 12-byte nonce, AAD and a 16-byte tag.
+    this.algorithm = suite.cipher as 'aes-128-gcm';
+    this.key = Buffer.from(key);
+    this.nonces = new NonceMaker(iv);
+  }
+
+  outerType(): number {
+    return CONTENT_TYPE.APPLICATION_DATA;
+  }
+
+  sealedLength(plaintextLength: number): number {
+    return plaintextLength + 1 + TAG_LENGTH;
+  }
+
+  sealInto(record: RecordContext, type: number, content: Uint8Array, out: Buffer, offset: number): void {
+    const cipher = createCipheriv(this.algorithm, this.key, this.nonces.nonce(record.sequence), {
+      authTagLength: TAG_LENGTH,
+    }) as CipherGCM;
+    cipher.setAAD(record.header);
+    cipher.update(content).copy(out, offset);
+    // TLSInnerPlaintext: the content, then its real type (§5.2); GCM and ChaCha20 output one byte per byte.
+    out[offset + content.length] = cipher.update(TYPE_BYTES[type]!)[0]!;
+    cipher.final();
+    cipher.getAuthTag().copy(out, offset + content.length + 1);
+  }
+
+  open(record: RecordContext, outerType: number, body: Uint8Array): { type: number; content: Uint8Array } {
+    if (outerType !== CONTENT_TYPE.APPLICATION_DATA)
+      tlsFail('unexpected_message', 'unprotected record after the handshake keys');
+    if (body.length < TAG_LENGTH + 1) tlsFail('bad_record_mac', 'record too short to be protected');
+    const decipher = createDecipheriv(this.algorithm, this.key, this.nonces.nonce(record.sequence), {
+      authTagLength: TAG_LENGTH,
+    }) as DecipherGCM;
+    decipher.setAAD(record.header);
+    decipher.setAuthTag(body.subarray(body.length - TAG_LENGTH));
+    const inner = decipher.update(body.subarray(0, body.length - TAG_LENGTH));
+    try {
+      decipher.final();
+    } catch {
+      return tlsFail('bad_record_mac', 'record authentication failed');
+    }
+    let end = inner.length - 1;
+    while (end >= 0 && inner[end] === 0) end--;
+    if (end < 0) tlsFail('unexpected_message', 'protected record without a content type');
+    return { type: inner[end]!, content: inner.subarray(0, end) };
+  }
+}
+
+/** One-byte buffers of each content type, made once. */
+const TYPE_BYTES: Record<number, Buffer> = Object.fromEntries(
+  Object.values(CONTENT_TYPE).map((t) => [t, Buffer.of(t)]),
+);

@@ -1,0 +1,173 @@
+// The TLS record layer over a byte stream (RFC 8446 §5.1–§5.2, RFC 5246 §6.2): records framed as
+// type(1) ‖ version(2) ‖ length(2) ‖ body out of the received bytes, with the length limits; each
+// direction protected by its half-connection, whose implicit sequence number counts every record.
+// The version is the layer's, given once; the DTLS datagram framing is another layer over the same
+// half-connections and ciphers.
+import { CONTENT_TYPE, MAX_CIPHERTEXT, MAX_PLAINTEXT } from '../constants.js';
+import { tlsFail } from '../errors.js';
+import { HalfConnection } from './half-conn.js';
+import type { RecordCipher } from './protection.js';
+
+export interface TlsRecord {
+  type: number;
+  content: Uint8Array;
+}
+
+const HEADER_LENGTH = 5;
+const KNOWN_TYPES: readonly number[] = [
+  CONTENT_TYPE.CHANGE_CIPHER_SPEC,
+  CONTENT_TYPE.ALERT,
+  CONTENT_TYPE.HANDSHAKE,
+  CONTENT_TYPE.APPLICATION_DATA,
+];
+/**
+ * Records in a row that carry nothing (empty fragments, ChangeCipherSpec) before the peer is cut off
+ * with unexpected_message: OpenSSL (MAX_EMPTY_RECORDS) and BoringSSL (kMaxEmptyRecords) allow 32.
+ */
+export const MAX_EMPTY_RECORDS = 32;
+
+/** The same bytes as a plain Uint8Array (no copy): what parsers hand on is never a Buffer. */
+const plain = (b: Uint8Array) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+
+export class StreamRecordLayer {
+  private readHalf = new HalfConnection();
+  private writeHalf = new HalfConnection();
+  /** Received bytes not yet framed, as the chunks they came in (never concatenated on arrival). */
+  private chunks: Uint8Array[] = [];
+  private received = 0;
+  private emptyInARow = 0;
+
+  /** `version`: the record-layer version field written and expected (TLS 1.2 and 1.3: 0x0303). */
+  constructor(readonly version: number) {}
+
+  /** Bytes received and not yet framed into records. */
+  get buffered(): number {
+    return this.received;
+  }
+
+  get read(): HalfConnection {
+    return this.readHalf;
+  }
+
+  /** The half-connection records written now are protected by. */
+  get write(): HalfConnection {
+    return this.writeHalf;
+  }
+
+  changeReadCipher(cipher: RecordCipher): void {
+    this.readHalf = this.readHalf.next(cipher);
+  }
+
+  changeWriteCipher(cipher: RecordCipher): HalfConnection {
+    this.writeHalf = this.writeHalf.next(cipher);
+    return this.writeHalf;
+  }
+
+  /** Adds received bytes (kept by reference: the caller must not reuse the buffer). */
+  push(bytes: Uint8Array): void {
+    if (bytes.length === 0) return;
+    this.chunks.push(plain(bytes));
+    this.received += bytes.length;
+  }
+
+  private byteAt(index: number): number {
+    for (const chunk of this.chunks) {
+      if (index < chunk.length) return chunk[index]!;
+      index -= chunk.length;
+    }
+    return 0;
+  }
+
+  /** Removes the first `n` buffered bytes: a view when one chunk holds them, else one copy. */
+  private take(n: number): Uint8Array {
+    const first = this.chunks[0]!;
+    this.received -= n;
+    if (first.length >= n) {
+      if (first.length === n) this.chunks.shift();
+      else this.chunks[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    const out = new Uint8Array(n);
+    let filled = 0;
+    while (filled < n) {
+      const chunk = this.chunks[0]!;
+      const part = Math.min(chunk.length, n - filled);
+      out.set(chunk.subarray(0, part), filled);
+      filled += part;
+      if (part === chunk.length) this.chunks.shift();
+      else this.chunks[0] = chunk.subarray(part);
+    }
+    return out;
+  }
+
+  /** The next complete record, opened; undefined while more bytes are needed. */
+  next(): TlsRecord | undefined {
+    if (this.received < HEADER_LENGTH) return undefined;
+    const type = this.byteAt(0);
+    if (!KNOWN_TYPES.includes(type)) tlsFail('unexpected_message', `record of unknown type ${type}`);
+    if (this.byteAt(1) !== this.version >> 8) tlsFail('protocol_version', 'record with a foreign version');
+    const length = (this.byteAt(3) << 8) | this.byteAt(4);
+    if (length > MAX_CIPHERTEXT) tlsFail('record_overflow', `record of ${length} bytes`);
+    if (this.received < HEADER_LENGTH + length) return undefined;
+    const bytes = this.take(HEADER_LENGTH + length);
+    const recordHeader = bytes.subarray(0, HEADER_LENGTH);
+    const body = bytes.subarray(HEADER_LENGTH);
+    const record = this.open(type, recordHeader, body);
+    if (record.content.length === 0 || record.type === CONTENT_TYPE.CHANGE_CIPHER_SPEC) {
+      if (++this.emptyInARow > MAX_EMPTY_RECORDS)
+        tlsFail('unexpected_message', `more than ${MAX_EMPTY_RECORDS} empty records in a row`);
+    } else this.emptyInARow = 0;
+    return record;
+  }
+
+  private open(type: number, recordHeader: Uint8Array, body: Uint8Array): TlsRecord {
+    // ChangeCipherSpec is never protected (RFC 8446 §5, RFC 5246 §7.1).
+    if (type === CONTENT_TYPE.CHANGE_CIPHER_SPEC) {
+      if (body.length !== 1 || body[0] !== 1) tlsFail('unexpected_message', 'bad ChangeCipherSpec');
+      return { type, content: body };
+    }
+    const half = this.readHalf;
+    if (!half.cipher) {
+      if (body.length > MAX_PLAINTEXT) tlsFail('record_overflow', 'plaintext record too long');
+      if (type === CONTENT_TYPE.APPLICATION_DATA)
+        tlsFail('unexpected_message', 'application data before keys');
+      return { type, content: body };
+    }
+    const opened = half.cipher.open(
+      { sequence: half.takeSequence(), version: this.version, header: recordHeader },
+      type,
+      body,
+    );
+    if (opened.content.length > MAX_PLAINTEXT) tlsFail('record_overflow', 'inner plaintext too long');
+    return { type: opened.type, content: plain(opened.content) };
+  }
+
+  /**
+   * Whole records for `content`, fragmented to 2^14 bytes, in one buffer to write as one chunk;
+   * protected by `half` (default: the current write half-connection).
+   */
+  seal(type: number, content: Uint8Array, half: HalfConnection = this.writeHalf): Buffer {
+    const cipher = half.cipher;
+    const fragments = Math.max(1, Math.ceil(content.length / MAX_PLAINTEXT));
+    const bodyLength = (n: number) => (cipher ? cipher.sealedLength(n) : n);
+    const last = content.length - (fragments - 1) * MAX_PLAINTEXT;
+    const out = Buffer.allocUnsafe(
+      (fragments - 1) * (HEADER_LENGTH + bodyLength(MAX_PLAINTEXT)) + HEADER_LENGTH + bodyLength(last),
+    );
+    let at = 0;
+    for (let offset = 0, i = 0; i < fragments; i++, offset += MAX_PLAINTEXT) {
+      const fragment = content.subarray(offset, offset + MAX_PLAINTEXT);
+      const length = bodyLength(fragment.length);
+      out[at] = cipher ? cipher.outerType(type) : type;
+      out.writeUInt16BE(this.version, at + 1);
+      out.writeUInt16BE(length, at + 3);
+      if (cipher) {
+        const header = out.subarray(at, at + HEADER_LENGTH);
+        const context = { sequence: half.takeSequence(), version: this.version, header };
+        cipher.sealInto(context, type, fragment, out, at + HEADER_LENGTH);
+      } else out.set(fragment, at + HEADER_LENGTH);
+      at += HEADER_LENGTH + length;
+    }
+    return out;
+  }
+}
