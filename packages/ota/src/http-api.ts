@@ -133,6 +133,21 @@ function frameworkFailure(error: FastifyError): { status: number; body: ApiError
 }
 
 /** The API as a fastify instance, not listening (tests inject requests into it). */
+/** RFC 6750 bearer tokens, checked before the body is read: 401 with WWW-Authenticate otherwise. */
+export function requireBearer(app: FastifyInstance, tokens: readonly string[], realm: string): void {
+  const accepted = tokens.map(digest);
+  app.addHook('onRequest', async (request, reply) => {
+    const presented = /^Bearer +([^\s]+)$/i.exec(request.headers.authorization ?? '')?.[1];
+    if (presented !== undefined && matchesAny(accepted, digest(presented))) return;
+    reply.header('www-authenticate', `Bearer realm="${realm}"${presented ? ', error="invalid_token"' : ''}`);
+    return reply
+      .code(401)
+      .send(
+        errorBody('unauthorized', presented ? 'the bearer token is not valid' : 'a bearer token is required'),
+      );
+  });
+}
+
 export async function buildOtaApi(server: OtaServer, options: OtaApiOptions = {}): Promise<FastifyInstance> {
   const tokens = [...(options.tokens ?? [])];
   if (tokens.length === 0 && !options.insecureNoAuth)
@@ -166,26 +181,7 @@ export async function buildOtaApi(server: OtaServer, options: OtaApiOptions = {}
         ),
       ),
   );
-  if (tokens.length > 0) {
-    const accepted = tokens.map(digest);
-    app.addHook('onRequest', async (request, reply) => {
-      // before the body is read; RFC 6750 §3: 401 with WWW-Authenticate
-      const presented = /^Bearer +([^\s]+)$/i.exec(request.headers.authorization ?? '')?.[1];
-      if (presented !== undefined && matchesAny(accepted, digest(presented))) return;
-      reply.header(
-        'www-authenticate',
-        `Bearer realm="iotsafe-ota"${presented ? ', error="invalid_token"' : ''}`,
-      );
-      return reply
-        .code(401)
-        .send(
-          errorBody(
-            'unauthorized',
-            presented ? 'the bearer token is not valid' : 'a bearer token is required',
-          ),
-        );
-    });
-  }
+  if (tokens.length > 0) requireBearer(app, tokens, 'iotsafe-ota');
   await app.register(rateLimit, { global: false });
   const windowMs = options.rateLimit?.windowMs ?? 60_000;
   const simKeys = new WeakMap<FastifyRequest, string>();

@@ -1,3 +1,13 @@
+export { type AdminApiOptions, serveAdminApi } from './admin/api.js';
+export {
+  ADMIN_CIPHERS,
+  type AdminExchange,
+  AdminServer,
+  type AdminServerOptions,
+  type AdminServerStats,
+  type BodyEncoding,
+  NULL_CIPHERS,
+} from './admin/server.js';
 export {
   type ApiError,
   buildOtaApi,
@@ -5,6 +15,7 @@ export {
   MIN_TOKEN_LENGTH,
   OtaApiConfigError,
   type OtaApiOptions,
+  requireBearer,
   type ServedApi,
   serveOtaApi,
 } from './http-api.js';
@@ -53,6 +64,13 @@ export {
 } from './smpp-pdu.js';
 export { checkBind, checkSubmitSm, type DataCodingPolicy, deliveredDcs } from './smsc-checks.js';
 export { PacedSmsLink, type PacingOptions } from './smsc-pool.js';
+export {
+  type AdminScript,
+  type AdminScriptState,
+  type AdminSession,
+  AdminStore,
+  type ResultRecorded,
+} from './storage/admin-store.js';
 export {
   type Dialect,
   placeholders,

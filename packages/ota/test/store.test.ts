@@ -8,7 +8,14 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { LeaseLostError, OtaStore, SCHEMA_VERSION, type SqliteEngine, StorageError } from '@iotsafe/ota';
+import {
+  LeaseLostError,
+  MIGRATIONS,
+  OtaStore,
+  SCHEMA_VERSION,
+  type SqliteEngine,
+  StorageError,
+} from '@iotsafe/ota';
 import Database from 'better-sqlite3';
 import { postgresAvailable, startPostgres, type TestPostgres } from './postgres.js';
 import { ICCID, KIC, KID, MSISDN, STORAGE_KEY } from './rig.js';
@@ -99,7 +106,7 @@ describe('the OTA store on disk (SQLite)', () => {
     );
     assert.deepEqual(
       versions.map((v) => Number(v.version)),
-      [1, 2],
+      MIGRATIONS.map((m) => m.version),
     );
     await store.close();
     assert.equal(await codeOf(() => OtaStore.open(path, new Uint8Array(32).fill(1))), 'wrong_storage_key');

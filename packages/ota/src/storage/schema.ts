@@ -111,6 +111,39 @@ const jobTables = (dialect: Dialect) => [
      detail TEXT)`,
 ];
 
+// GP Amd B: scripts queued per SIM for its admin sessions, each recorded with the card's result
+// before the next is sent; a session per TLS connection, for the ledger
+const adminTables = (dialect: Dialect) => [
+  `CREATE TABLE admin_scripts (
+     id ${identity[dialect]},
+     iccid TEXT NOT NULL REFERENCES sims (iccid),
+     target TEXT,
+     script TEXT NOT NULL,
+     state TEXT NOT NULL,
+     status TEXT,
+     result TEXT,
+     session_id BIGINT,
+     sent_count INTEGER NOT NULL DEFAULT 0,
+     created_by TEXT,
+     created_at BIGINT NOT NULL,
+     sent_at BIGINT,
+     finished_at BIGINT)`,
+  `CREATE INDEX admin_scripts_queue ON admin_scripts (iccid, state, id)`,
+  `CREATE TABLE admin_sessions (
+     id ${identity[dialect]},
+     iccid TEXT NOT NULL,
+     started_at BIGINT NOT NULL,
+     ended_at BIGINT,
+     protocol TEXT,
+     cipher TEXT,
+     resumed INTEGER NOT NULL DEFAULT 0,
+     posts INTEGER NOT NULL DEFAULT 0,
+     outcome TEXT,
+     detail TEXT)`,
+  `CREATE INDEX admin_sessions_sim ON admin_sessions (iccid, id)`,
+  `CREATE INDEX sims_psk_identity ON sims (psk_identity)`,
+];
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -155,6 +188,14 @@ export const MIGRATIONS: readonly Migration[] = [
         ].map((column) => `ALTER TABLE sims ADD COLUMN ${column}`),
         ...jobTables('postgres'),
       ],
+    },
+  },
+  {
+    version: 3,
+    name: 'SCP81: the per-SIM queue of admin scripts with their results, admin sessions',
+    sql: {
+      sqlite: adminTables('sqlite'),
+      postgres: adminTables('postgres'),
     },
   },
 ];

@@ -51,7 +51,7 @@ interface SimRow {
 export const MAX_COUNTER = 2 ** 40 - 1;
 
 const keySetContext = (iccid: string, kvn: number) => `ota/${iccid}/key-set/${kvn}`;
-const pskContext = (iccid: string) => `ota/${iccid}/psk`;
+export const pskContext = (iccid: string) => `ota/${iccid}/psk`;
 const kikContext = (iccid: string, kvn: number) => `ota/${iccid}/key-set/${kvn}/kik`;
 
 /** Checks a record's fields; a StorageError naming the first bad one. */

@@ -3,6 +3,7 @@
 // two halves every role uses: `sims` (inventory, sealed key sets, counters) and `jobs` (jobs, their
 // items, the per-SIM attempt ledger).
 import { SealError, seal, unseal } from '@iotsafe/protocol';
+import { AdminStore } from './admin-store.js';
 import { type SqlEngine, StorageError } from './engine.js';
 import { JobStore } from './job-store.js';
 import { PostgresEngine } from './postgres-engine.js';
@@ -26,6 +27,8 @@ export const isPostgresUrl = (location: string): boolean => /^postgres(ql)?:\/\/
 export class OtaStore {
   readonly sims: SimStore;
   readonly jobs: JobStore;
+  /** SCP81: the per-SIM queues of admin scripts and the admin sessions. */
+  readonly admin: AdminStore;
 
   private constructor(
     readonly engine: SqlEngine,
@@ -33,6 +36,7 @@ export class OtaStore {
   ) {
     this.sims = new SimStore(engine, storageKey);
     this.jobs = new JobStore(engine);
+    this.admin = new AdminStore(engine, storageKey);
   }
 
   /** Opens a SQLite file (':memory:' for tests) or a postgres:// URL, migrating its schema. */
