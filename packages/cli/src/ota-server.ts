@@ -37,7 +37,7 @@ export function hexOption(value: string | undefined, what: string, bytes?: numbe
   return hexToBytes(clean);
 }
 
-function integerOption(
+export function integerOption(
   value: string | undefined,
   what: string,
   min: number,
@@ -71,7 +71,7 @@ export async function openKeyStore(location: string, key: Uint8Array, create: bo
 }
 
 /** What `ota send` and `ota serve` share: the key store, the SMSC, and the wait for each PoR. */
-interface ServerFlags {
+export interface ServerFlags {
   store: string;
   smsc: string;
   systemId: string;
@@ -91,7 +91,7 @@ interface ServerFlags {
   binds: string;
 }
 
-function addServerFlags(c: Command): Command {
+export function addServerFlags(c: Command): Command {
   return c
     .requiredOption('--store <file|url>', 'the store: a SQLite file, or postgres://… for several workers')
     .requiredOption('--smsc <host:port>', 'the SMSC (SMPP)')
@@ -163,7 +163,7 @@ async function connectPaced(options: ServerFlags): Promise<PacedSmsLink> {
   return new PacedSmsLink(links, { window, ...(tps === undefined ? {} : { tps }) });
 }
 
-const serverOptions = (options: ServerFlags) => ({
+export const serverOptions = (options: ServerFlags) => ({
   timeoutMs: integerOption(options.timeout, '--timeout', 1, 3_600_000)!,
   maxSmsPerScript: integerOption(options.maxSms, '--max-sms', 1, 255)!,
 });
@@ -177,7 +177,7 @@ const keysFromStore =
   };
 
 /** The paced binds with the trace of every SMS (and, for one send, a progress line per attempt). */
-async function tracedPaced(
+export async function tracedPaced(
   options: ServerFlags,
   store: OtaStore,
   trace: boolean | undefined,
@@ -193,7 +193,7 @@ async function tracedPaced(
 }
 
 /** The bearer token of `ota serve`: from --token-file or the environment, never a default. */
-function apiToken(file: string | undefined): { token?: string; from?: string } {
+export function apiToken(file: string | undefined): { token?: string; from?: string } {
   if (file !== undefined) {
     let text: string;
     try {

@@ -28,7 +28,7 @@ type Trace = (line: string) => void;
 const SECRET_INS = new Set([0xd8, 0xe2, 0x20, 0x24, 0x2c]);
 
 /** A C-APDU for the trace: its header and, unless it may carry a secret, its data. */
-function describeCommand(apdu: Uint8Array): string {
+export function describeCommand(apdu: Uint8Array): string {
   const header = bytesToHex(apdu.subarray(0, Math.min(5, apdu.length)));
   if (apdu.length <= 5) return header;
   return SECRET_INS.has(apdu[1]!)

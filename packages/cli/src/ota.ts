@@ -26,6 +26,7 @@ import {
 } from '@iotsafe/protocol';
 import { type Command, Option } from 'commander';
 import { parseHexKey, readKeyFile } from './key-files.js';
+import { registerOtaAdminCommands } from './ota-admin.js';
 import { hexOption, openKeyStore, registerOtaServerCommands } from './ota-server.js';
 import { describeSpi } from './ota-trace.js';
 import { emit, print, printJson, table } from './output.js';
@@ -90,6 +91,7 @@ export function registerOta(program: Command, globals: () => GlobalOptions): voi
     .description('SCP80 over the air: build and open packets, keep keys and counters, send over SMPP');
   registerAddSim(ota, globals);
   registerOtaServerCommands(ota, globals);
+  registerOtaAdminCommands(ota, globals);
 
   keyOptions(
     ota
