@@ -5,7 +5,7 @@
 import type { X509Certificate } from 'node:crypto';
 import { connect as netConnect, Socket } from 'node:net';
 import { Duplex } from 'node:stream';
-import { ALERT, type AlertName, CONTENT_TYPE, HANDSHAKE_TYPE, type NamedGroup, TLS12 } from './constants.js';
+import { ALERT, CONTENT_TYPE, HANDSHAKE_TYPE, type NamedGroup, TLS12 } from './constants.js';
 import { peerAlertError } from './diagnostics.js';
 import { TlsError, tlsFail } from './errors.js';
 import { ClientHandshake } from './handshake-client.js';

@@ -5,7 +5,7 @@
 // which hands over to the TLS 1.2 handshake.
 import type { X509Certificate } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { ALERT, type AlertName, CONTENT_TYPE, HANDSHAKE_TYPE } from '../constants.js';
+import { ALERT, CONTENT_TYPE, HANDSHAKE_TYPE } from '../constants.js';
 import { peerAlertError } from '../diagnostics.js';
 import { TlsError } from '../errors.js';
 import {
