@@ -33,12 +33,18 @@ export const MAX_CSR_BYTES = 8192;
 export function verifyCsr(der: Uint8Array): VerifiedCsr {
   if (der.length === 0 || der.length > MAX_CSR_BYTES)
     throw new CsrError('malformed', `a certification request is 1 to ${MAX_CSR_BYTES} bytes`);
-  let request: x509.Pkcs10CertificateRequest;
   let info: Uint8Array;
   let algorithmOid: string;
   let signature: Uint8Array;
+  let publicKeyInfo: Uint8Array;
+  let subject: Uint8Array;
+  let subjectText: string;
   try {
-    request = new x509.Pkcs10CertificateRequest(der);
+    // @peculiar/x509 parses lazily: every field read inside the try
+    const request = new x509.Pkcs10CertificateRequest(der);
+    publicKeyInfo = new Uint8Array(request.publicKey.rawData);
+    subject = new Uint8Array(request.subjectName.toArrayBuffer());
+    subjectText = request.subject;
     const [outer, ...rest] = decodeBerTlvs(der);
     if (outer?.tag !== 0x30 || rest.length > 0) throw new Error('trailing bytes');
     const [infoTlv, algorithm, signatureTlv, ...extra] = decodeBerTlvs(outer.value);
@@ -54,7 +60,6 @@ export function verifyCsr(der: Uint8Array): VerifiedCsr {
   const hash = SIGNATURE_HASH[algorithmOid];
   if (!hash)
     throw new CsrError('algorithm', `the request is signed with an unsupported algorithm (${algorithmOid})`);
-  const publicKeyInfo = new Uint8Array(request.publicKey.rawData);
   let publicKey: KeyObject;
   try {
     publicKey = createPublicKey({ key: Buffer.from(publicKeyInfo), format: 'der', type: 'spki' });
@@ -69,8 +74,8 @@ export function verifyCsr(der: Uint8Array): VerifiedCsr {
   }
   if (!good) throw new CsrError('signature', 'the request signature does not verify with its public key');
   return {
-    subject: new Uint8Array(request.subjectName.toArrayBuffer()),
-    subjectText: request.subject,
+    subject,
+    subjectText,
     publicKeyInfo,
     publicKey,
   };

@@ -9,6 +9,15 @@ export {
 export { MAX_CSR_BYTES, sameKey, type VerifiedCsr, verifyCsr } from './csr.js';
 export { CaStoreError, CsrError, type CsrProblem, RevocationError } from './errors.js';
 export {
+  base64Body,
+  certificatesOf,
+  certsOnly,
+  csrAttributes,
+  decodeBase64Body,
+  MEDIA,
+} from './est/media.js';
+export { type EstServer, type EstServerOptions, startEstServer } from './est/server.js';
+export {
   type CertificateProfile,
   checkIccid,
   DEVICE_PROFILE,
