@@ -178,7 +178,7 @@ function authenticate(request: IncomingMessage, options: EstServerOptions): Call
   const socket = request.socket as TLSSocket;
   const peer = socket.getPeerCertificate();
   const caller: Caller = { basic: false };
-  if (peer && peer.raw) {
+  if (peer?.raw) {
     if (!socket.authorized)
       throw new HttpRefusal(403, `the client certificate is not from this CA (${socket.authorizationError})`);
     const status = options.ca.status(peer.serialNumber);
