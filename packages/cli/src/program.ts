@@ -10,6 +10,7 @@ import { registerHardware } from './hardware.js';
 import { registerKeys } from './keys.js';
 import { registerNetwork } from './net.js';
 import { registerOta } from './ota.js';
+import { registerPki } from './pki-commands.js';
 import type { GlobalOptions } from './session.js';
 import { registerSim } from './sim-commands.js';
 
@@ -75,6 +76,7 @@ export function createProgram(argv: readonly string[] = process.argv): Cli {
   registerGp(program, globals);
   registerNetwork(program, globals);
   registerOta(program, globals);
+  registerPki(program, globals);
 
   program
     .command('demo')

@@ -265,6 +265,49 @@ describe('--json output against docs/json.md', () => {
     json('demo', ['demo', '--dir', join(dir, 'demo')]);
   });
 
+  test('the PKI commands (docs/pki.md): ca revoke, ca crl, est serve, renew', async () => {
+    const ca = join(dir, 'ca'); // the CA and the SIM certificate of the first test
+    const served = await startCli(
+      ['--json', 'est', 'serve', '--ca', ca, '--port-file', join(dir, 'est.port')],
+      env,
+      /"auth"[^}]*}/,
+    );
+    try {
+      await new Promise((r) => setTimeout(r, 100));
+      const started = check('est serve', served.output()) as { url: string };
+      const renew = json('renew', [
+        '--sim',
+        join(dir, 'sim'),
+        'renew',
+        '--est',
+        started.url,
+        '--ca-cert',
+        join(ca, 'ca.pem'),
+        '--next-key-id',
+        '04',
+        '--next-cert-id',
+        '03',
+      ]);
+      assert.equal(renew.renewed, false);
+    } finally {
+      await served.stop();
+    }
+    const revoked = json('ca revoke', [
+      'ca',
+      'revoke',
+      '--ca',
+      ca,
+      '--cert',
+      join(dir, 'device.pem'),
+      '--reason',
+      'superseded',
+    ]);
+    assert.equal(revoked.already, false);
+    const crl = json('ca crl', ['ca', 'crl', '--ca', ca, '--out', join(dir, 'crl.pem')]);
+    assert.equal(crl.revoked, 1);
+    json('error', ['ca', 'revoke', '--ca', ca, '--serial', '01'], 2);
+  });
+
   test('every schema was exercised (readers: in transports.test.ts, with pcscd)', () => {
     const unexercised = schemas.map((s) => s.$id).filter((id) => id !== 'common' && !validated.has(id));
     assert.deepEqual(unexercised, ['readers']);

@@ -101,8 +101,15 @@ export class CertificateAuthority {
     return new x509.X509Certificate(this.certificate);
   }
 
+  /** The CA's key identifier: its certificate's (CAs made elsewhere may use another method), else ours. */
   private get keyId(): string {
-    return keyIdentifier(new Uint8Array(this.parsed.publicKey.rawData));
+    const own = this.parsed.getExtension(x509.SubjectKeyIdentifierExtension);
+    return own?.keyId ?? keyIdentifier(new Uint8Array(this.parsed.publicKey.rawData));
+  }
+
+  /** The number of the last CRL made (RFC 5280 §5.2.3), 0 before the first. */
+  get crlNumber(): number {
+    return this.store.read().crlNumber;
   }
 
   /** Every certificate issued, with its revocation. */

@@ -12,6 +12,7 @@ export {
   activeCredential,
   type CredentialSlot,
   type RenewalPolicy,
+  RenewalSlotError,
   type RenewOptions,
   type RenewResult,
   renewalDueAt,

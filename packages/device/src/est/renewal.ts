@@ -67,6 +67,11 @@ export interface RenewResult {
   attempts: number;
 }
 
+/** A renewal that would destroy a credential: the next slot holds one newer than the current. */
+export class RenewalSlotError extends Error {
+  override name = 'RenewalSlotError';
+}
+
 /** When `certificate` falls due under `policy`. */
 export function renewalDueAt(certificate: X509Certificate, policy: RenewalPolicy = {}): Date {
   const from = Date.parse(certificate.validFrom);
@@ -89,6 +94,18 @@ export async function renewCertificate(options: RenewOptions): Promise<RenewResu
   }
   const dueAt = renewalDueAt(current, options.policy);
   if (!options.force && now < dueAt) return { renewed: false, dueAt, active: options.current, attempts: 0 };
+
+  // The new key is generated over the next slot's: refuse when that slot holds the credential in use
+  // (renewed before, the slots swapped): a valid certificate not older than the current one.
+  const held = await readCertificate(iotsafe, options.next.certificate);
+  if (
+    held &&
+    Date.parse(held.validTo) > now.getTime() &&
+    Date.parse(held.validFrom) >= Date.parse(current.validFrom)
+  )
+    throw new RenewalSlotError(
+      'the next slot holds a newer valid certificate (the credential in use?): renew from it, into the other slot',
+    );
 
   const offload = options.offload ?? 'sign';
   const currentKeyOps = await IoTSafeKeyOps.create(iotsafe, {
@@ -174,12 +191,8 @@ export async function activeCredential(
 ): Promise<CredentialSlot | undefined> {
   let best: { slot: CredentialSlot; from: number; to: number } | undefined;
   for (const slot of slots) {
-    let certificate: X509Certificate;
-    try {
-      certificate = new X509Certificate(Buffer.from(await iotsafe.readFile(slot.certificate)));
-    } catch {
-      continue; // empty or not a certificate
-    }
+    const certificate = await readCertificate(iotsafe, slot.certificate);
+    if (!certificate) continue; // empty or not a certificate
     const from = Date.parse(certificate.validFrom);
     const to = Date.parse(certificate.validTo);
     if (from > now.getTime() || to < now.getTime()) continue;
@@ -187,6 +200,16 @@ export async function activeCredential(
     if (!best || from > best.from || (from === best.from && to >= best.to)) best = { slot, from, to };
   }
   return best?.slot;
+}
+
+/** The certificate a file holds, or undefined when it is empty or holds something else. */
+async function readCertificate(iotsafe: IoTSafe, file: ObjectRef): Promise<X509Certificate | undefined> {
+  const content = await iotsafe.readFile(file);
+  try {
+    return new X509Certificate(Buffer.from(content));
+  } catch {
+    return undefined;
+  }
 }
 
 /** The subject Name of a certificate, DER, as the certificate carries it. */

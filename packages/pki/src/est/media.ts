@@ -32,9 +32,12 @@ export function csrAttributes(): Uint8Array {
   );
 }
 
-/** Base64 in 64-character lines, CRLF-terminated as MIME bodies are (RFC 2045 §6.8). */
+/**
+ * Base64 in 64-character lines (RFC 2045 §6.8 wants at most 76) ended by LF, which `base64 -d` and
+ * `openssl base64 -d` read as well as EST clients do (CR is refused by some shell tools).
+ */
 export function base64Body(der: Uint8Array): string {
-  return `${Buffer.from(der).toString('base64').replace(/.{64}/g, '$&\r\n').replace(/\r\n$/, '')}\r\n`;
+  return `${Buffer.from(der).toString('base64').replace(/.{64}/g, '$&\n').replace(/\n$/, '')}\n`;
 }
 
 /** Decodes a base64 body, whitespace allowed; anything else is not base64 (null). */
