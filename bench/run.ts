@@ -16,6 +16,7 @@ import {
 import { type Container, TYPE1_PROFILE, VirtualSim } from '@iotsafe/sim';
 import { GP_TEST_KEYS } from '../test/helpers/cards.js';
 import { coapBenchmarks } from './coap.js';
+import { dtlsBenchmarks } from './dtls.js';
 import { measure, printTable } from './harness.js';
 import { otaBenchmarks } from './ota.js';
 import { pkiBenchmarks } from './pki.js';
@@ -178,3 +179,4 @@ await otaBenchmarks();
 await pkiBenchmarks();
 await transportBenchmarks();
 await coapBenchmarks();
+await dtlsBenchmarks();

@@ -81,7 +81,7 @@ function runScript(
     cwd,
     detached: true,
     env: {
-      PATH: process.env.PATH ?? '',
+      PATH: `${bin}:${process.env.PATH ?? ''}`,
       HOME: cwd,
       IOTSAFE_CLI: CLI_MAIN,
       IOTSAFE_TSX: TSX,

@@ -1,7 +1,7 @@
 // `--json` as documented: every command of the CLI has a schema in docs/json.md, and the output of
 // every command, errors included, is validated against it (ajv), run as a user would run them.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -194,6 +194,7 @@ describe('--json output against docs/json.md', () => {
     json('ota add-sim', [
       'ota',
       'add-sim',
+      '--create',
       '--store',
       store,
       '--iccid',
@@ -226,8 +227,10 @@ describe('--json output against docs/json.md', () => {
         '--script',
         '00A40004022FE200B000000A',
       ]);
+      const tokenFile = join(dir, 'ota.token');
+      writeFileSync(tokenFile, `${'7e'.repeat(32)}\n`, { mode: 0o600 });
       const served = await startCli(
-        ['--json', 'ota', 'serve', '--store', store, '--smsc', smsc],
+        ['--json', 'ota', 'serve', '--store', store, '--smsc', smsc, '--token-file', tokenFile],
         env,
         /"url"/,
       );
