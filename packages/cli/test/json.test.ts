@@ -302,6 +302,49 @@ describe('--json output against docs/json.md', () => {
     check('demo', r.stdout);
   });
 
+  test('the PKI commands (docs/pki.md): ca revoke, ca crl, est serve, renew', async () => {
+    const ca = join(dir, 'ca'); // the CA and the SIM certificate of the first test
+    const served = await startCli(
+      ['--json', 'est', 'serve', '--ca', ca, '--port-file', join(dir, 'est.port')],
+      env,
+      /"auth"[^}]*}/,
+    );
+    try {
+      await new Promise((r) => setTimeout(r, 100));
+      const started = check('est serve', served.output()) as { url: string };
+      const renew = json('renew', [
+        '--sim',
+        join(dir, 'sim'),
+        'renew',
+        '--est',
+        started.url,
+        '--ca-cert',
+        join(ca, 'ca.pem'),
+        '--next-key-id',
+        '04',
+        '--next-cert-id',
+        '03',
+      ]);
+      assert.equal(renew.renewed, false);
+    } finally {
+      await served.stop();
+    }
+    const revoked = json('ca revoke', [
+      'ca',
+      'revoke',
+      '--ca',
+      ca,
+      '--cert',
+      join(dir, 'device.pem'),
+      '--reason',
+      'superseded',
+    ]);
+    assert.equal(revoked.already, false);
+    const crl = json('ca crl', ['ca', 'crl', '--ca', ca, '--out', join(dir, 'crl.pem')]);
+    assert.equal(crl.revoked, 1);
+    json('error', ['ca', 'revoke', '--ca', ca, '--serial', '01'], 2);
+  });
+
   test('every schema was exercised (readers: in transports.test.ts, with pcscd; connect, mqtt, bip and coap: in their tests)', () => {
     const coap = ['get', 'put', 'post', 'delete', 'observe'].map((m) => `coap ${m}`);
     const elsewhere = new Set(['common', 'readers', 'connect', 'mqtt pub', 'mqtt sub', 'bip', ...coap]);
