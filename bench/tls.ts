@@ -162,7 +162,10 @@ export async function tlsBenchmarks(): Promise<void> {
           unit: 'ms/handshake',
         });
       }
-    printTable('Handshake wall time (per-INS card time of docs/hardware.md, Timing + AT+CSIM at 115200 baud)', wallRows);
+    printTable(
+      'Handshake wall time (per-INS card time of docs/hardware.md, Timing + AT+CSIM at 115200 baud)',
+      wallRows,
+    );
 
     await cpuPerHandshakeTable();
   } finally {
