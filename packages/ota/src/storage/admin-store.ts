@@ -164,23 +164,20 @@ export class AdminStore {
   }
 
   /** A fresh session while a script was out: its fate is unknown, so it is never sent again. */
-  async abandonSent(iccid: string): Promise<number> {
-    return this.engine.transaction(async (tx) => {
-      const rows = await tx.query(
-        `UPDATE admin_scripts SET state = 'unconfirmed', finished_at = $2 WHERE iccid = $1 AND state = 'sent'
-         RETURNING id`,
-        [iccid, Date.now()],
-      );
-      return rows.length;
-    });
+  abandonSent(iccid: string): Promise<number> {
+    return this.move(iccid, 'sent', 'unconfirmed');
   }
 
-  async cancel(iccid: string): Promise<number> {
+  /** Drops a SIM's scripts not yet sent. */
+  cancel(iccid: string): Promise<number> {
+    return this.move(iccid, 'queued', 'cancelled');
+  }
+
+  private move(iccid: string, from: AdminScriptState, to: AdminScriptState): Promise<number> {
     return this.engine.transaction(async (tx) => {
       const rows = await tx.query(
-        `UPDATE admin_scripts SET state = 'cancelled', finished_at = $2 WHERE iccid = $1 AND state = 'queued'
-         RETURNING id`,
-        [iccid, Date.now()],
+        `UPDATE admin_scripts SET state = $3, finished_at = $4 WHERE iccid = $1 AND state = $2 RETURNING id`,
+        [iccid, from, to, Date.now()],
       );
       return rows.length;
     });
