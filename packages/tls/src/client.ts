@@ -164,6 +164,14 @@ export class TlsClientSocket extends Duplex implements HandshakeConn {
     return this.records.changeWriteCipher(cipher);
   }
 
+  setRecordVersion(version: number): void {
+    this.records.version = version;
+  }
+
+  limitFragments(length: number): void {
+    this.records.limitFragments(length);
+  }
+
   /** Seals every record of the flight and writes them together: one TCP segment where they fit. */
   sendFlight(flight: Flight): void {
     const records = flight.records.map((r) => this.records.seal(r.type, r.content, r.protection));
@@ -207,7 +215,8 @@ export class TlsClientSocket extends Duplex implements HandshakeConn {
       else if (record.type !== CONTENT_TYPE.CHANGE_CIPHER_SPEC)
         tlsFail('unexpected_message', 'application data during the handshake');
       // TLS 1.3 drops ChangeCipherSpec (middlebox compatibility, §5); TLS 1.2 expects it only where asked.
-      else if (this.version === 'TLSv1.2') tlsFail('unexpected_message', 'unexpected ChangeCipherSpec');
+      else if (this.version !== undefined && this.version !== 'TLSv1.3')
+        tlsFail('unexpected_message', 'unexpected ChangeCipherSpec');
     }
   }
 
@@ -316,7 +325,7 @@ export class TlsClientSocket extends Duplex implements HandshakeConn {
 
   private onPostHandshake(message: HandshakeMessage): void {
     const established = this.established!;
-    if (established.version === 'TLSv1.2') {
+    if (established.version !== 'TLSv1.3') {
       // No renegotiation (RFC 5746 §4.2): a HelloRequest gets a no_renegotiation warning.
       if (message.type !== HANDSHAKE_TYPE.HELLO_REQUEST)
         tlsFail('unexpected_message', `post-handshake message ${message.type}`);
@@ -368,7 +377,7 @@ export class TlsClientSocket extends Duplex implements HandshakeConn {
   keyUpdate(requestPeer = false): void {
     const established = this.established;
     if (!established) throw new Error('the handshake is not finished');
-    if (established.version === 'TLSv1.2') throw new Error('KeyUpdate is TLS 1.3 only');
+    if (established.version !== 'TLSv1.3') throw new Error('KeyUpdate is TLS 1.3 only');
     this.writeRecords(this.records.seal(CONTENT_TYPE.HANDSHAKE, marshalKeyUpdate(requestPeer)));
     const suite = established.resumption!.suite;
     const secret = nextTrafficSecret(suite, this.writeSecret!);

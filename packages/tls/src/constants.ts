@@ -28,6 +28,7 @@ export const HANDSHAKE_TYPE = {
 
 export const EXTENSION = {
   SERVER_NAME: 0,
+  MAX_FRAGMENT_LENGTH: 1, // RFC 6066 §4
   SUPPORTED_GROUPS: 10,
   EC_POINT_FORMATS: 11, // RFC 8422 §5.1.2
   SIGNATURE_ALGORITHMS: 13,
@@ -104,6 +105,11 @@ export const CLIENT_CERTIFICATE_TYPE = { rsa_sign: 1, ecdsa_sign: 64 } as const;
 
 export const TLS13 = 0x0304;
 export const TLS12 = 0x0303;
+export const TLS11 = 0x0302;
+export const TLS10 = 0x0301;
+
+/** max_fragment_length codes (RFC 6066 §4): 1 → 2^9, 2 → 2^10, 3 → 2^11, 4 → 2^12. */
+export const MAX_FRAGMENT_LENGTH_CODE: Record<number, number> = { 512: 1, 1024: 2, 2048: 3, 4096: 4 };
 
 /** ServerHello.random of a HelloRetryRequest: SHA-256("HelloRetryRequest") (RFC 8446 §4.1.3). */
 export const HELLO_RETRY_REQUEST_RANDOM = Buffer.from(

@@ -11,6 +11,7 @@ import {
   DOWNGRADE_TLS12,
   GROUP_CODE,
   HANDSHAKE_TYPE,
+  MAX_FRAGMENT_LENGTH_CODE,
   type NamedGroup,
   TLS12,
   TLS12_ONLY_GROUPS,
@@ -30,6 +31,7 @@ import {
 } from './hello.js';
 import { deriveSecret, emptyHash, finishedVerifyData, HASH_LENGTH, Transcript } from './key-schedule.js';
 import type { KeyShare } from './keyops.js';
+import { VERSION_CODES, versionName } from './options.js';
 import { Flight } from './record/flight.js';
 import { copySession, obfuscatedTicketAge, sessionUsable } from './session.js';
 import { CIPHER_SUITES, type CipherSuiteInfo, suiteByCode } from './suites.js';
@@ -39,7 +41,14 @@ import { SUITES_12, type Suite12, suite12ByCode } from './tls12/suites.js';
 /** What this ClientHello offers, decided once from the options and the KeyOps. */
 interface Offer {
   tls13: boolean;
+  /** TLS 1.2 or below is offered: `lowest12` to `highest12` (client_version when TLS 1.3 is not offered). */
   tls12: boolean;
+  lowest12: number;
+  highest12: number;
+  /** The ClientHello leaves out what modern servers expect (options.legacyClientHello.minimalExtensions). */
+  minimal: boolean;
+  /** The max_fragment_length code asked for (RFC 6066 §4). */
+  maxFragmentCode?: number;
   suites: number[];
   groups: NamedGroup[];
   /** Groups a TLS 1.3 key share (or a HelloRetryRequest) may use. */
@@ -50,10 +59,14 @@ interface Offer {
 export class ClientHandshake {
   readonly transcript = new Transcript();
   readonly clientRandom = new Uint8Array(randomBytes(32));
-  private readonly sessionId = new Uint8Array(randomBytes(32));
+  private readonly sessionId: Uint8Array;
   private prepared?: Promise<{ offer: Offer; share?: KeyShare }>;
 
-  constructor(private readonly conn: HandshakeConn) {}
+  constructor(private readonly conn: HandshakeConn) {
+    // A random session ID is TLS 1.3's middlebox compatibility (§D.4); a legacy hello may send none.
+    const empty = conn.options.legacyClientHello?.emptySessionId ?? false;
+    this.sessionId = empty ? new Uint8Array(0) : new Uint8Array(randomBytes(32));
+  }
 
   /**
    * Starts what does not depend on the server — the offer (with a PSK's Early Secret) and the first key
@@ -74,7 +87,10 @@ export class ClientHandshake {
     this.sendClientHello(offer, share);
     let hello = await this.readServerHello(offer);
     this.conn.diagnostics.serverHelloRead = true;
-    this.conn.version = hello.supportedVersion === undefined ? 'TLSv1.2' : 'TLSv1.3';
+    this.conn.version =
+      hello.supportedVersion === undefined ? (versionName(hello.legacyVersion) ?? 'TLSv1.2') : 'TLSv1.3';
+    // Records from now on carry the negotiated version (TLS 1.3: 0x0303, §5.1).
+    this.conn.setRecordVersion?.(hello.supportedVersion === undefined ? hello.legacyVersion : TLS12);
     if (hello.supportedVersion === undefined) return this.continueTls12(hello, offer, share);
     let suite = this.negotiatedSuite13(hello, offer);
     if (hello.helloRetryRequest) {
@@ -106,9 +122,14 @@ export class ClientHandshake {
    */
   private async decideOffer(): Promise<Offer> {
     const { options, keyOps } = this.conn;
-    const wants13 = (options.maxVersion ?? 'TLSv1.3') === 'TLSv1.3';
-    const wants12 = (options.minVersion ?? 'TLSv1.2') === 'TLSv1.2';
-    if (!wants13 && !wants12) tlsFail('internal_error', 'minVersion is above maxVersion');
+    const legacyHello = options.legacyClientHello;
+    const minimal = legacyHello?.minimalExtensions ?? false;
+    const lowest = VERSION_CODES[options.minVersion ?? 'TLSv1.2'];
+    const highest = VERSION_CODES[options.maxVersion ?? 'TLSv1.3'];
+    if (lowest > highest) tlsFail('internal_error', 'minVersion is above maxVersion');
+    // A legacy ClientHello is a TLS 1.2-and-below one.
+    const wants13 = highest >= TLS13 && !legacyHello;
+    const wants12 = lowest <= TLS12;
     const groups = (options.groups ?? keyOps.groups).filter((g) => keyOps.groups.includes(g));
     if (groups.length === 0) {
       const why = keyOps.groupsLimitedBy ? ` (${keyOps.groupsLimitedBy})` : '';
@@ -116,6 +137,11 @@ export class ClientHandshake {
     }
     const externalPsk = keyOps.psk;
     const pskVersions = externalPsk?.versions ?? { tls13: true, tls12: true };
+    // TLS 1.0 and 1.1 only with a PSK whose holder can run their PRF (and only PSK suites, below).
+    const highest12 = Math.min(highest, TLS12);
+    const lowest12 = externalPsk?.legacyMasterSecret ? lowest : Math.max(lowest, TLS12);
+    if (wants12 && lowest12 > highest12)
+      tlsFail('internal_error', 'TLS 1.0 and 1.1 need a PSK whose key operations can run their PRF');
     const certificates = !externalPsk || options.ca !== undefined;
     const session = options.session && sessionUsable(options.session, serverName(options), Date.now());
     const tls13 = wants13 && (certificates || session || pskVersions.tls13);
@@ -127,6 +153,7 @@ export class ClientHandshake {
       );
     const psk = tls13 ? await this.choosePsk(pskVersions.tls13) : undefined;
     const allowed = (code: number) => !options.cipherSuites || options.cipherSuites.includes(code);
+    const asked = (code: number) => options.cipherSuites?.includes(code) ?? false;
     // A PSK is bound to one hash: only the suites that use it can be offered (§4.2.11).
     const suites13 = tls13
       ? CIPHER_SUITES.filter((c) => allowed(c.code) && (!psk || c.hash === psk.hash))
@@ -135,18 +162,27 @@ export class ClientHandshake {
       ? SUITES_12.filter(
           (x) =>
             allowed(x.code) &&
+            // MAC-then-encrypt suites only when named; AEAD ones need TLS 1.2; a minimal hello has no groups.
+            (x.macThenEncrypt ? asked(x.code) : highest12 === TLS12) &&
+            (!minimal || x.keyExchange === 'psk') &&
             (isSignedKeyExchange(x.keyExchange)
               ? certificates
               : pskVersions.tls12 && externalPsk?.hash === x.hash),
         )
       : [];
-    const suites = [...suites13, ...suites12];
+    // The caller's cipherSuites is an order of preference.
+    const rank = (code: number) => options.cipherSuites?.indexOf(code) ?? 0;
+    const suites = [...suites13, ...suites12].sort((a, b) => rank(a.code) - rank(b.code));
     if (suites.length === 0) tlsFail('internal_error', 'no cipher suite to offer');
     if (psk) this.transcript.hash = psk.hash;
     const groups13 = groups.filter((g) => !TLS12_ONLY_GROUPS.includes(g));
     if (tls13 && groups13.length === 0) tlsFail('internal_error', 'no TLS 1.3 key exchange group to offer');
+    const versions12 = [TLS12, 0x0302, 0x0301].filter((v) => v >= lowest12 && v <= highest12);
     this.conn.diagnostics.offered = describeOffer({
-      versions: [...(tls13 ? ['TLS 1.3'] : []), ...(tls12 ? ['TLS 1.2'] : [])],
+      versions: [
+        ...(tls13 ? ['TLS 1.3'] : []),
+        ...(tls12 ? versions12.map((v) => `TLS 1.${v - 0x0301}`) : []),
+      ],
       suites: suites.map((x) => x.name),
       groups,
       ...(keyOps.groupsLimitedBy ? { groupsLimitedBy: keyOps.groupsLimitedBy } : {}),
@@ -155,9 +191,17 @@ export class ClientHandshake {
     const externalOffered =
       (psk !== undefined && !psk.session) || suites12.some((x) => !isSignedKeyExchange(x.keyExchange));
     if (externalOffered && externalPsk) this.conn.diagnostics.pskIdentity = printable(externalPsk.identity);
+    const fragment = options.maxFragmentLength;
+    const maxFragmentCode = fragment === undefined ? undefined : MAX_FRAGMENT_LENGTH_CODE[fragment];
+    if (fragment !== undefined && maxFragmentCode === undefined)
+      tlsFail('internal_error', 'maxFragmentLength must be 512, 1024, 2048 or 4096');
     return {
       tls13,
       tls12,
+      lowest12,
+      highest12,
+      minimal,
+      ...(maxFragmentCode !== undefined ? { maxFragmentCode } : {}),
       suites: suites.map((x) => x.code),
       groups,
       groups13,
@@ -171,18 +215,25 @@ export class ClientHandshake {
     const name = serverName(options);
     const psk = offer.psk;
     const binderLength = psk ? HASH_LENGTH[psk.hash as 'sha256'] : 0;
+    const full = !offer.minimal;
     const hello: ClientHello = {
-      legacyVersion: TLS12,
+      // client_version: the highest TLS 1.2-or-below version (RFC 5246 §7.4.1.2; 0x0303 with TLS 1.3).
+      legacyVersion: offer.tls13 ? TLS12 : offer.highest12,
       random: this.clientRandom,
       sessionId: this.sessionId,
       cipherSuites: offer.suites,
-      ...(name !== undefined ? { serverName: name } : {}),
+      ...(name !== undefined && full ? { serverName: name } : {}),
+      ...(offer.maxFragmentCode !== undefined ? { maxFragmentLength: offer.maxFragmentCode } : {}),
       ...(offer.tls13 ? { supportedVersions: [TLS13, ...(offer.tls12 ? [TLS12] : [])] } : {}),
-      supportedGroups: offer.groups.map((g) => GROUP_CODE[g]),
-      signatureAlgorithms: SERVER_SIGNATURE_SCHEMES,
+      ...(full
+        ? {
+            supportedGroups: offer.groups.map((g) => GROUP_CODE[g]),
+            signatureAlgorithms: SERVER_SIGNATURE_SCHEMES,
+          }
+        : {}),
       // TLS 1.2: uncompressed points (RFC 8422 §5.1.2), extended master secret (RFC 7627), secure
       // renegotiation signalled with an empty renegotiated_connection (RFC 5746 §3.4).
-      ...(offer.tls12
+      ...(offer.tls12 && full
         ? { ecPointFormats: [0], extendedMasterSecret: true, renegotiationInfo: new Uint8Array(0) }
         : {}),
       ...(offer.tls13
@@ -210,6 +261,8 @@ export class ClientHandshake {
       );
     }
     this.transcript.add(bytes);
+    const recordVersion = this.conn.options.legacyClientHello?.recordVersion;
+    if (recordVersion !== undefined) this.conn.setRecordVersion?.(recordVersion);
     const flight = new Flight();
     flight.add(CONTENT_TYPE.HANDSHAKE, bytes, this.conn.writeProtection);
     this.conn.sendFlight(flight);
@@ -228,11 +281,20 @@ export class ClientHandshake {
       const tail = Buffer.from(hello.random.subarray(24));
       if (offer.tls13 && (tail.equals(DOWNGRADE_TLS12) || tail.equals(DOWNGRADE_TLS11)))
         tlsFail('illegal_parameter', 'downgrade detected: the server could do TLS 1.3');
-      if (!offer.tls12 || hello.legacyVersion !== TLS12)
+      const version = hello.legacyVersion;
+      if (!offer.tls12 || version < offer.lowest12 || version > offer.highest12)
         tlsFail('protocol_version', 'the server does not speak a version offered');
-      if (!suite12ByCode(hello.cipherSuite) || !offer.suites.includes(hello.cipherSuite))
+      // A TLS 1.2 client checks the TLS 1.1-and-below sentinel too (§4.1.3).
+      if (offer.highest12 === TLS12 && version < TLS12 && tail.equals(DOWNGRADE_TLS11))
+        tlsFail('illegal_parameter', 'downgrade detected: the server could do TLS 1.2');
+      const suite = suite12ByCode(hello.cipherSuite);
+      if (!suite || !offer.suites.includes(hello.cipherSuite))
         tlsFail('illegal_parameter', 'the server chose a cipher suite that was not offered');
-      this.transcript.hash = suite12ByCode(hello.cipherSuite)!.hash;
+      // AEAD suites are TLS 1.2's (RFC 5246 §6.2.3.3); below it, the PSK MAC-then-encrypt suites only.
+      if (version < TLS12 && !suite!.macThenEncrypt)
+        tlsFail('illegal_parameter', `${suite!.name} chosen with a version below TLS 1.2`);
+      this.acceptMaxFragmentLength(hello, offer);
+      this.transcript.hash = suite!.hash;
       this.transcript.add(m.raw);
       return hello;
     }
@@ -249,6 +311,19 @@ export class ClientHandshake {
     this.transcript.hash = suite.hash;
     this.transcript.add(m.raw);
     return hello;
+  }
+
+  /**
+   * max_fragment_length: an echo must be the value offered, and none may come unasked (RFC 6066 §4);
+   * once echoed, every record after the ServerHello's is cut at it, both ways.
+   */
+  private acceptMaxFragmentLength(hello: ServerHello, offer: Offer): void {
+    if (hello.maxFragmentLength === undefined) return;
+    if (offer.maxFragmentCode === undefined)
+      tlsFail('unsupported_extension', 'max_fragment_length in the ServerHello, which was not offered');
+    if (hello.maxFragmentLength !== offer.maxFragmentCode)
+      tlsFail('illegal_parameter', 'the server echoed another max_fragment_length than the one offered');
+    this.conn.limitFragments?.(2 ** (8 + offer.maxFragmentCode!));
   }
 
   private negotiatedSuite13(hello: ServerHello, offer: Offer): CipherSuiteInfo {
@@ -282,6 +357,8 @@ export class ClientHandshake {
       clientRandom: this.clientRandom,
       hello,
       suite,
+      version: hello.legacyVersion,
+      offeredExtendedMasterSecret: !offer.minimal,
       offeredGroups: offer.groups,
       // The TLS 1.3 key share is reused for ECDHE when the server's curve is its group.
       ...(offer.tls13 && share ? { offeredShare: share } : {}),

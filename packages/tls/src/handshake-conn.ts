@@ -37,6 +37,10 @@ export interface HandshakeConn {
    * next message_seq), which the transcript hashes and the flight carries. TLS: absent (as it is).
    */
   frameHandshake?(message: Uint8Array): Uint8Array;
+  /** TLS: the record-layer version written (and MACed) from now on (the ClientHello's, then the chosen one). */
+  setRecordVersion?(version: number): void;
+  /** TLS: a negotiated max_fragment_length (RFC 6066 §4) that records either way must keep to. */
+  limitFragments?(length: number): void;
   /** Seals a flight's records and sends them as one write. */
   sendFlight(flight: Flight): void;
   /** TLS 1.2: waits for the server's ChangeCipherSpec, then reads with `cipher` (RFC 5246 §7.1). */

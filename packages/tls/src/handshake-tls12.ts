@@ -5,14 +5,7 @@
 // server's ChangeCipherSpec and Finished. Key operations go through KeyOps: the client signature, the
 // ECDHE key, and for PSK suites the whole master secret (the PSK stays where it is).
 import type { X509Certificate } from 'node:crypto';
-import {
-  bytesToHex,
-  concatBytes,
-  constantTimeEqual,
-  type HashAlgorithm,
-  tls12Prf,
-  utf8,
-} from '@iotsafe/protocol';
+import { bytesToHex, concatBytes, constantTimeEqual, tls12Prf, utf8 } from '@iotsafe/protocol';
 import { parseCertificate, verifyHandshakeSignature } from './certificates.js';
 import {
   CLIENT_CERTIFICATE_TYPE,
@@ -20,6 +13,7 @@ import {
   groupByCode,
   HANDSHAKE_TYPE,
   type NamedGroup,
+  TLS12,
 } from './constants.js';
 import { tlsFail } from './errors.js';
 import {
@@ -35,8 +29,11 @@ import type { ServerHello } from './hello.js';
 import type { Transcript } from './key-schedule.js';
 import { checkKeyShare, checkSharedSecret, type KeyShare } from './keyops.js';
 import { marshalCertificateVerify, marshalFinished } from './messages.js';
+import { versionName } from './options.js';
 import { Flight } from './record/flight.js';
 import type { HandshakeMessage } from './record/handshake-buffer.js';
+import type { RecordCipher } from './record/protection.js';
+import { handshakeHash, prf, tls12KeyBlock } from './tls12/key-block.js';
 import {
   type CertificateRequest12,
   isSignedKeyExchange,
@@ -49,7 +46,6 @@ import {
   unmarshalEmpty,
   unmarshalServerKeyExchange,
 } from './tls12/messages.js';
-import { Tls12RecordCipher } from './tls12/protection.js';
 import type { Suite12 } from './tls12/suites.js';
 
 export interface Tls12Start {
@@ -63,6 +59,10 @@ export interface Tls12Start {
   offeredGroups: readonly NamedGroup[];
   /** Hand the master secret back when the server gave a session ID (DTLS session resumption). */
   keepSession?: boolean;
+  /** The version the ServerHello chose: TLS 1.2 (default), or 1.1 or 1.0 for a PSK suite. */
+  version?: number;
+  /** The ClientHello offered the extended master secret and secure renegotiation (default true). */
+  offeredExtendedMasterSecret?: boolean;
 }
 
 const CERTIFICATE_TYPE_NAMES: Record<number, string> = Object.fromEntries(
@@ -74,39 +74,6 @@ const keyTypes = new WeakMap<Uint8Array, string | undefined>();
 function certificateKeyType(der: Uint8Array): string | undefined {
   if (!keyTypes.has(der)) keyTypes.set(der, parseCertificate(der).publicKey.asymmetricKeyType);
   return keyTypes.get(der);
-}
-
-export const prf = (
-  hash: HashAlgorithm,
-  secret: Uint8Array,
-  label: string,
-  seed: Uint8Array,
-  length: number,
-) => tls12Prf(secret, concatBytes(utf8(label), seed), length, hash);
-
-/** key_block = PRF(master, "key expansion", server_random ‖ client_random) (RFC 5246 §6.3). */
-export function tls12KeyBlock(
-  suite: Suite12,
-  master: Uint8Array,
-  clientRandom: Uint8Array,
-  serverRandom: Uint8Array,
-): { client: Tls12RecordCipher; server: Tls12RecordCipher } {
-  const { keyLength, fixedIvLength } = suite;
-  const block = prf(
-    suite.hash,
-    master,
-    'key expansion',
-    concatBytes(serverRandom, clientRandom),
-    2 * (keyLength + fixedIvLength),
-  );
-  const clientKey = block.subarray(0, keyLength);
-  const serverKey = block.subarray(keyLength, 2 * keyLength);
-  const clientIv = block.subarray(2 * keyLength, 2 * keyLength + fixedIvLength);
-  const serverIv = block.subarray(2 * keyLength + fixedIvLength);
-  return {
-    client: new Tls12RecordCipher(suite, clientKey, clientIv),
-    server: new Tls12RecordCipher(suite, serverKey, serverIv),
-  };
 }
 
 export class Tls12ClientHandshake {
@@ -122,6 +89,8 @@ export class Tls12ClientHandshake {
   private certificateSent = false;
   private group?: NamedGroup;
   private master: Uint8Array = new Uint8Array(0);
+  private readonly version: number;
+  private readonly extendedMasterSecret: boolean;
 
   constructor(
     private readonly conn: HandshakeConn,
@@ -130,6 +99,8 @@ export class Tls12ClientHandshake {
     this.transcript = start.transcript;
     this.suite = start.suite;
     this.randoms = concatBytes(start.clientRandom, start.hello.random);
+    this.version = start.version ?? TLS12;
+    this.extendedMasterSecret = start.offeredExtendedMasterSecret ?? true;
   }
 
   async run(): Promise<Established> {
@@ -154,7 +125,7 @@ export class Tls12ClientHandshake {
         : undefined;
     this.master.fill(0);
     return {
-      version: 'TLSv1.2',
+      version: versionName(this.version) ?? 'TLSv1.2',
       cipher: { code: this.suite.code, name: this.suite.name },
       ...(alpn !== undefined ? { alpn } : {}),
       peerChain: this.peerChain,
@@ -188,14 +159,22 @@ export class Tls12ClientHandshake {
     return m;
   }
 
-  /** Extended master secret and secure renegotiation are required; ALPN must be one offered. */
+  /**
+   * Extended master secret and secure renegotiation are required when offered (a minimal ClientHello
+   * offers neither, and then an echo of the extended master secret is unsupported_extension, RFC 7627
+   * §5.3); renegotiation_info, if any, is empty (RFC 5746 §3.4); ALPN must be one offered.
+   */
   private checkServerHelloExtensions(): string | undefined {
     const { hello } = this.start;
-    if (!hello.extendedMasterSecret)
-      tlsFail('handshake_failure', 'the server does not do the extended master secret (RFC 7627)');
-    if (!hello.renegotiationInfo)
-      tlsFail('handshake_failure', 'the server does not signal secure renegotiation (RFC 5746)');
-    if (hello.renegotiationInfo!.length !== 0) tlsFail('handshake_failure', 'bad renegotiation_info');
+    if (this.extendedMasterSecret) {
+      if (!hello.extendedMasterSecret)
+        tlsFail('handshake_failure', 'the server does not do the extended master secret (RFC 7627)');
+      if (!hello.renegotiationInfo)
+        tlsFail('handshake_failure', 'the server does not signal secure renegotiation (RFC 5746)');
+    } else if (hello.extendedMasterSecret)
+      tlsFail('unsupported_extension', 'extended_master_secret in the ServerHello, which was not offered');
+    if (hello.renegotiationInfo && hello.renegotiationInfo.length !== 0)
+      tlsFail('handshake_failure', 'bad renegotiation_info');
     if (hello.alpn !== undefined && !this.conn.options.alpnProtocols?.includes(hello.alpn))
       tlsFail('illegal_parameter', 'the server chose an ALPN protocol that was not offered');
     return hello.alpn;
@@ -317,11 +296,20 @@ export class Tls12ClientHandshake {
         kx,
       ),
     );
-    // master_secret = PRF(premaster, "extended master secret", session_hash) (RFC 7627 §4)
-    const labelAndSeed = concatBytes(utf8('extended master secret'), this.transcript.digest());
-    this.master = this.certificateSuite
-      ? tls12Prf(ecdheSecret!, labelAndSeed, 48, this.suite.hash)
-      : await psk!.tls12MasterSecret(labelAndSeed, kx === 'ecdhe_psk' ? ecdheSecret : undefined);
+    // master_secret = PRF(premaster, "extended master secret", session_hash) (RFC 7627 §4), or without
+    // it PRF(premaster, "master secret", client_random ‖ server_random) (RFC 5246 §8.1).
+    const labelAndSeed = this.extendedMasterSecret
+      ? concatBytes(utf8('extended master secret'), handshakeHash(this.transcript, this.version))
+      : concatBytes(utf8('master secret'), this.randoms);
+    if (this.version < TLS12) {
+      // Below TLS 1.2 only plain PSK suites are offered, with a PSK that can take the old PRF.
+      const legacy =
+        psk?.legacyMasterSecret ?? tlsFail('internal_error', 'a TLS 1.0/1.1 PSK without its PRF');
+      this.master = await legacy.call(psk, labelAndSeed);
+    } else
+      this.master = this.certificateSuite
+        ? tls12Prf(ecdheSecret!, labelAndSeed, 48, this.suite.hash)
+        : await psk!.tls12MasterSecret(labelAndSeed, kx === 'ecdhe_psk' ? ecdheSecret : undefined);
     ecdheSecret?.fill(0);
     const random = bytesToHex(this.start.clientRandom).toLowerCase();
     this.conn.keylog(`CLIENT_RANDOM ${random} ${bytesToHex(this.master).toLowerCase()}\n`);
@@ -345,22 +333,28 @@ export class Tls12ClientHandshake {
     this.queueHandshake(flight, marshalCertificateVerify({ scheme: this.clientScheme, signature }));
   }
 
-  private keyBlock(): { client: Tls12RecordCipher; server: Tls12RecordCipher } {
-    return tls12KeyBlock(this.suite, this.master, this.start.clientRandom, this.start.hello.random);
+  private keyBlock(): { client: RecordCipher; server: RecordCipher } {
+    const { clientRandom, hello } = this.start;
+    return tls12KeyBlock(this.suite, this.master, clientRandom, hello.random, this.version);
+  }
+
+  /** verify_data = PRF(master, label, handshake hash)[0..11] (RFC 5246 §7.4.9, RFC 2246 §7.4.9). */
+  private verifyData(label: string): Uint8Array {
+    const hash = handshakeHash(this.transcript, this.version);
+    return prf(this.suite.hash, this.master, label, hash, 12, this.version);
   }
 
   /** ChangeCipherSpec (§7.1), then Finished (§7.4.9) under the new keys. */
-  private queueChangeCipherSpecAndFinished(flight: Flight, cipher: Tls12RecordCipher): void {
+  private queueChangeCipherSpecAndFinished(flight: Flight, cipher: RecordCipher): void {
     flight.add(CONTENT_TYPE.CHANGE_CIPHER_SPEC, Uint8Array.of(1), this.conn.writeProtection);
     this.conn.changeWriteCipher(cipher);
-    const verifyData = prf(this.suite.hash, this.master, 'client finished', this.transcript.digest(), 12);
-    this.queueHandshake(flight, marshalFinished(verifyData));
+    this.queueHandshake(flight, marshalFinished(this.verifyData('client finished')));
   }
 
-  private async readServerChangeCipherSpecAndFinished(cipher: Tls12RecordCipher): Promise<void> {
+  private async readServerChangeCipherSpecAndFinished(cipher: RecordCipher): Promise<void> {
     await this.conn.expectChangeCipherSpec(cipher);
     const finished = await expectMessage(this.conn, HANDSHAKE_TYPE.FINISHED, 'Finished');
-    const expected = prf(this.suite.hash, this.master, 'server finished', this.transcript.digest(), 12);
+    const expected = this.verifyData('server finished');
     if (finished.body.length !== 12 || !constantTimeEqual(finished.body, expected))
       tlsFail('decrypt_error', 'the server Finished does not verify');
     this.transcript.add(finished.raw);

@@ -29,6 +29,8 @@ export interface ClientHello {
   dtlsCookie?: Uint8Array;
   cipherSuites: readonly number[];
   serverName?: string;
+  /** max_fragment_length (RFC 6066 §4): the code, 1–4 for 2^9–2^12. */
+  maxFragmentLength?: number;
   /** supported_versions, best first (TLS 1.3 only). */
   supportedVersions?: readonly number[];
   supportedGroups?: readonly number[];
@@ -53,6 +55,8 @@ function clientHelloExtensions(m: ClientHello): Uint8Array[] {
   const out: Uint8Array[] = [];
   if (m.serverName !== undefined)
     out.push(extension(EXTENSION.SERVER_NAME, vec16(concatBytes(u8(0), vec16(utf8(m.serverName))))));
+  if (m.maxFragmentLength !== undefined)
+    out.push(extension(EXTENSION.MAX_FRAGMENT_LENGTH, u8(m.maxFragmentLength)));
   if (m.supportedVersions)
     out.push(extension(EXTENSION.SUPPORTED_VERSIONS, vec8(u16List(m.supportedVersions))));
   if (m.supportedGroups) out.push(extension(EXTENSION.SUPPORTED_GROUPS, vec16(u16List(m.supportedGroups))));
@@ -130,6 +134,8 @@ export function unmarshalClientHello(body: Uint8Array, dtls = false): ClientHell
     if (list.u8() !== 0) tlsFail('illegal_parameter', 'server_name of an unknown type');
     hello.serverName = new TextDecoder().decode(list.vector16());
   }
+  const fragment = e.get(EXTENSION.MAX_FRAGMENT_LENGTH);
+  if (fragment) hello.maxFragmentLength = readMaxFragmentLength(fragment);
   const versions = e.get(EXTENSION.SUPPORTED_VERSIONS);
   if (versions) hello.supportedVersions = readU16List(versions, 1);
   const groups = e.get(EXTENSION.SUPPORTED_GROUPS);
@@ -204,6 +210,8 @@ export interface ServerHello {
   extendedMasterSecret?: boolean;
   renegotiationInfo?: Uint8Array;
   ecPointFormats?: readonly number[];
+  /** max_fragment_length echoed (RFC 6066 §4): the code. */
+  maxFragmentLength?: number;
   /** DTLS 1.2 connection_id (RFC 9146 §3): the CID the server wants records to it to carry. */
   connectionId?: Uint8Array;
   /** Extension types in the order received (unmarshal only). */
@@ -220,6 +228,8 @@ export function marshalServerHello(m: Omit<ServerHello, 'helloRetryRequest'>): U
   if (m.cookie) e.push(extension(EXTENSION.COOKIE, vec16(m.cookie)));
   if (m.selectedIdentity !== undefined) e.push(extension(EXTENSION.PRE_SHARED_KEY, u16(m.selectedIdentity)));
   if (m.alpn !== undefined) e.push(extension(EXTENSION.ALPN, alpnBody([m.alpn])));
+  if (m.maxFragmentLength !== undefined)
+    e.push(extension(EXTENSION.MAX_FRAGMENT_LENGTH, u8(m.maxFragmentLength)));
   if (m.extendedMasterSecret) e.push(extension(EXTENSION.EXTENDED_MASTER_SECRET, new Uint8Array(0)));
   if (m.renegotiationInfo) e.push(extension(EXTENSION.RENEGOTIATION_INFO, vec8(m.renegotiationInfo)));
   if (m.ecPointFormats)
@@ -292,9 +302,20 @@ export function unmarshalServerHello(body: Uint8Array): ServerHello {
   }
   const formats = e.get(EXTENSION.EC_POINT_FORMATS);
   if (formats) hello.ecPointFormats = [...new Reader(formats).vector8()];
+  const fragment = e.get(EXTENSION.MAX_FRAGMENT_LENGTH);
+  if (fragment) hello.maxFragmentLength = readMaxFragmentLength(fragment);
   const cid = e.get(EXTENSION.CONNECTION_ID);
   if (cid) hello.connectionId = readConnectionId(cid);
   return hello;
+}
+
+/** MaxFragmentLength (RFC 6066 §4): one byte, 1–4; another value is illegal_parameter. */
+function readMaxFragmentLength(body: Uint8Array): number {
+  const r = new Reader(body);
+  const code = r.u8();
+  r.end();
+  if (code < 1 || code > 4) tlsFail('illegal_parameter', `max_fragment_length of unknown code ${code}`);
+  return code;
 }
 
 /** ConnectionId: opaque cid<0..2^8-1> (RFC 9146 §3). */

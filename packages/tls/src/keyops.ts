@@ -20,6 +20,7 @@ import {
 } from '@iotsafe/protocol';
 import { type NamedGroup, SIGNATURE_SCHEME } from './constants.js';
 import { tlsFail } from './errors.js';
+import { legacyPrf } from './tls12/legacy-prf.js';
 
 export interface KeyShare {
   group: NamedGroup;
@@ -46,6 +47,11 @@ export interface PskProvider {
    * given the ECDHE secret, the RFC 5489 one (ECDHE-PSK) — a SIM does this with COMPUTE PRF.
    */
   tls12MasterSecret(labelAndSeed: Uint8Array, otherSecret?: Uint8Array): Promise<Uint8Array>;
+  /**
+   * TLS 1.0 and 1.1: the same master secret with their PRF (RFC 2246 §5, MD5 ⊕ SHA-1) and the RFC 4279
+   * premaster. Absent: the PSK is not offered below TLS 1.2 (a SIM's COMPUTE PRF does the TLS 1.2 one).
+   */
+  legacyMasterSecret?(labelAndSeed: Uint8Array): Promise<Uint8Array>;
 }
 
 export interface KeyOps {
@@ -214,6 +220,7 @@ export class SoftwareKeyOps implements KeyOps {
         earlySecret: async () => hkdfExtract(hash, new Uint8Array(hash === 'sha384' ? 48 : 32), psk.key),
         tls12MasterSecret: async (labelAndSeed, other) =>
           tls12Prf(other ? ecdhePskPremaster(other, psk.key) : pskPremaster(psk.key), labelAndSeed, 48, hash),
+        legacyMasterSecret: async (labelAndSeed) => legacyPrf(pskPremaster(psk.key), labelAndSeed, 48),
       };
     }
     if (options.privateKeyPem) this.key = createPrivateKey(options.privateKeyPem);

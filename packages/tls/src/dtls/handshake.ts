@@ -83,7 +83,8 @@ export class DtlsClientHandshake {
     const pskFor12 = psk !== undefined && (psk.versions?.tls12 ?? true);
     const suites = (options.cipherSuites ?? DTLS_DEFAULT_SUITES)
       .map((code) => suite12ByCode(code))
-      .filter((s): s is Suite12 => s !== undefined)
+      // DTLS here is AEAD only (RFC 9325 §4.2): MAC-then-encrypt suites are for TLS peers that need them.
+      .filter((s): s is Suite12 => s?.aead !== undefined)
       .filter((s) => (isSignedKeyExchange(s.keyExchange) ? certificates : pskFor12 && psk!.hash === s.hash));
     if (suites.length === 0 && !this.session)
       tlsFail('internal_error', 'no DTLS cipher suite to offer with these keys');

@@ -6,11 +6,11 @@ import { parseCertificate } from '../certificates.js';
 import { CONTENT_TYPE, HANDSHAKE_TYPE } from '../constants.js';
 import { tlsFail } from '../errors.js';
 import { type Established, expectMessage, type HandshakeConn, releaseKeyOps } from '../handshake-conn.js';
-import { prf, tls12KeyBlock } from '../handshake-tls12.js';
 import type { ServerHello } from '../hello.js';
 import type { Transcript } from '../key-schedule.js';
 import { marshalFinished } from '../messages.js';
 import { Flight } from '../record/flight.js';
+import { prf, tls12KeyBlock } from '../tls12/key-block.js';
 import type { Suite12 } from '../tls12/suites.js';
 
 export interface DtlsSession {

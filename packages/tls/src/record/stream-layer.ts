@@ -36,9 +36,23 @@ export class StreamRecordLayer {
   private chunks: Uint8Array[] = [];
   private received = 0;
   private emptyInARow = 0;
+  private fragmentLimit = MAX_PLAINTEXT;
 
-  /** `version`: the record-layer version field written and expected (TLS 1.2 and 1.3: 0x0303). */
-  constructor(readonly version: number) {}
+  /**
+   * `version`: the record-layer version field written and MACed (TLS 1.2 and 1.3: 0x0303; TLS 1.0:
+   * 0x0301); received records are checked for its major byte, 3, as a ClientHello's reply may carry any.
+   */
+  constructor(public version: number) {}
+
+  /** The most plaintext a record may carry, either way: 2^14, or the max_fragment_length negotiated. */
+  get maxFragment(): number {
+    return this.fragmentLimit;
+  }
+
+  /** From now on every record sent is cut at `length` bytes, and one received with more is record_overflow. */
+  limitFragments(length: number): void {
+    this.fragmentLimit = length;
+  }
 
   /** Bytes received and not yet framed into records. */
   get buffered(): number {
@@ -128,7 +142,7 @@ export class StreamRecordLayer {
     }
     const half = this.readHalf;
     if (!half.cipher) {
-      if (body.length > MAX_PLAINTEXT) tlsFail('record_overflow', 'plaintext record too long');
+      if (body.length > this.fragmentLimit) tlsFail('record_overflow', 'plaintext record too long');
       if (type === CONTENT_TYPE.APPLICATION_DATA)
         tlsFail('unexpected_message', 'application data before keys');
       return { type, content: body };
@@ -138,25 +152,31 @@ export class StreamRecordLayer {
       type,
       body,
     );
-    if (opened.content.length > MAX_PLAINTEXT) tlsFail('record_overflow', 'inner plaintext too long');
+    if (opened.content.length > this.fragmentLimit)
+      tlsFail(
+        'record_overflow',
+        `record of ${opened.content.length} plaintext bytes (limit ${this.fragmentLimit})`,
+      );
     return { type: opened.type, content: plain(opened.content) };
   }
 
   /**
-   * Whole records for `content`, fragmented to 2^14 bytes, in one buffer to write as one chunk;
+   * Whole records for `content`, fragmented to 2^14 bytes (or the negotiated maximum), in one buffer
+   * to write as one chunk;
    * protected by `half` (default: the current write half-connection).
    */
   seal(type: number, content: Uint8Array, half: HalfConnection = this.writeHalf): Buffer {
     const cipher = half.cipher;
-    const fragments = Math.max(1, Math.ceil(content.length / MAX_PLAINTEXT));
+    const limit = this.fragmentLimit;
+    const fragments = Math.max(1, Math.ceil(content.length / limit));
     const bodyLength = (n: number) => (cipher ? cipher.sealedLength(n) : n);
-    const last = content.length - (fragments - 1) * MAX_PLAINTEXT;
+    const last = content.length - (fragments - 1) * limit;
     const out = Buffer.allocUnsafe(
-      (fragments - 1) * (HEADER_LENGTH + bodyLength(MAX_PLAINTEXT)) + HEADER_LENGTH + bodyLength(last),
+      (fragments - 1) * (HEADER_LENGTH + bodyLength(limit)) + HEADER_LENGTH + bodyLength(last),
     );
     let at = 0;
-    for (let offset = 0, i = 0; i < fragments; i++, offset += MAX_PLAINTEXT) {
-      const fragment = content.subarray(offset, offset + MAX_PLAINTEXT);
+    for (let offset = 0, i = 0; i < fragments; i++, offset += limit) {
+      const fragment = content.subarray(offset, offset + limit);
       const length = bodyLength(fragment.length);
       out[at] = cipher ? cipher.outerType(type) : type;
       out.writeUInt16BE(this.version, at + 1);

@@ -37,8 +37,9 @@ export class Tls12RecordCipher implements RecordCipher {
     key: Uint8Array,
     private readonly fixedIv: Uint8Array,
   ) {
-    this.algorithm = suite.aead === 'aes-128-ccm8' ? 'aes-128-ccm' : suite.aead;
-    this.chacha = suite.aead === 'chacha20-poly1305';
+    const aead = suite.aead ?? tlsFail('internal_error', `${suite.name} is not an AEAD suite`);
+    this.algorithm = aead === 'aes-128-ccm8' ? 'aes-128-ccm' : aead;
+    this.chacha = aead === 'chacha20-poly1305';
     this.explicitNonceLength = this.chacha ? 0 : 8;
     this.key = Buffer.from(key);
     if (this.chacha) this.chachaNonces = new NonceMaker(fixedIv);
