@@ -59,10 +59,14 @@ export {
 export { BipChannelError, CardBipChannel } from './scp81/card-channel.js';
 export {
   type CardTlsOptions,
+  type CardTlsProfile,
   type CardTlsSession,
+  cardTlsConnectOptions,
   type OpenCardTls,
   openTlsWithIotsafeTls,
+  openTlsWithProfile,
   PSK_AES_128_GCM_SHA256,
+  REAL_CARD_CIPHER_SUITES,
 } from './scp81/card-tls.js';
 export { AdminTransportError } from './scp81/http-exchange.js';
 export { AdminParameterError, type AdminParameters, DEFAULT_ADMIN_PARAMETERS } from './scp81/parameters.js';

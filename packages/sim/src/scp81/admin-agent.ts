@@ -64,7 +64,7 @@ export interface AdminAgentOptions {
   parameters: () => AdminParameters | undefined;
   keySets: () => readonly KeySet[];
   execute: ScriptExecutor;
-  /** The TLS client seam (default: @iotsafe/tls, TLS 1.2 PSK AES-128-GCM). */
+  /** The TLS client seam (default: @iotsafe/tls with the real card's hello; openTlsWithProfile for another). */
   openTls?: OpenCardTls;
   timeouts?: AdminAgentTimeouts;
   /** Record size the card sends (its max_fragment_length; 512 on the real card). */

@@ -21,7 +21,7 @@ export interface Scp81Options {
   parameters?: AdminParametersJson;
   /** An SCP81 key set added at creation: TLS-PSK (key 1) and optionally a DEK (key 2); KVN default 40. */
   keys?: { keyVersion?: number; psk: Uint8Array; dek?: Uint8Array };
-  /** The agent's TLS client (default: @iotsafe/tls, TLS 1.2 PSK AES-128-GCM). */
+  /** The agent's TLS client (default: @iotsafe/tls with the real card's hello; openTlsWithProfile for another). */
   openTls?: OpenCardTls;
   timeouts?: AdminAgentTimeouts;
   /** Record size the card sends (default 512, the real card's max_fragment_length). */
