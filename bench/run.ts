@@ -22,6 +22,7 @@ import { otaBenchmarks } from './ota.js';
 import { pkiBenchmarks } from './pki.js';
 import { tlsBenchmarks } from './tls.js';
 import { tlsBulkBenchmarks } from './tls-bulk.js';
+import { tlsCardProfileBenchmarks } from './tls-card-profile.js';
 import { tlsLatencyBenchmarks } from './tls-latency.js';
 import { transportBenchmarks } from './transports.js';
 
@@ -174,6 +175,7 @@ printTable('SCP03 (host and card in process; time per APDU, ratio to the plain A
 
 await tlsBenchmarks();
 await tlsBulkBenchmarks();
+await tlsCardProfileBenchmarks();
 await tlsLatencyBenchmarks();
 await otaBenchmarks();
 await pkiBenchmarks();
