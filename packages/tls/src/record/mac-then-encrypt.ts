@@ -17,17 +17,7 @@ import {
 import { TLS10 } from '../constants.js';
 import { tlsFail } from '../errors.js';
 import type { MacThenEncrypt } from '../tls12/suites.js';
-import type { RecordCipher, RecordContext } from './protection.js';
-
-/** seq_num ‖ type ‖ version ‖ length, what the MAC covers before the fragment (RFC 5246 §6.2.3.1). */
-function macHeader(sequence: bigint, type: number, version: number, length: number): Buffer {
-  const out = Buffer.allocUnsafe(13);
-  out.writeBigUInt64BE(sequence, 0);
-  out[8] = type;
-  out.writeUInt16BE(version, 9);
-  out.writeUInt16BE(length, 11);
-  return out;
-}
+import { type RecordCipher, type RecordContext, recordPseudoHeader } from './protection.js';
 
 /** 1 when a < b, else 0, for small non-negative integers, without a branch. */
 const lessThan = (a: number, b: number) => ((a - b) >>> 31) & 1;
@@ -78,7 +68,7 @@ export class MacThenEncryptCipher implements RecordCipher {
 
   sealInto(record: RecordContext, type: number, content: Uint8Array, out: Buffer, offset: number): void {
     const mac = createHmac(this.params.mac, this.macKey)
-      .update(macHeader(record.sequence, type, record.version, content.length))
+      .update(recordPseudoHeader(record.sequence, type, record.version, content.length))
       .update(content)
       .digest();
     if (!this.encryptor) {
@@ -154,7 +144,7 @@ export class MacThenEncryptCipher implements RecordCipher {
     hashedLength = length,
   ): Buffer {
     const mac = createHmac(this.params.mac, this.macKey)
-      .update(macHeader(record.sequence, type, record.version, length))
+      .update(recordPseudoHeader(record.sequence, type, record.version, length))
       .update(data.subarray(0, length))
       .digest();
     if (hashedLength > length)

@@ -34,6 +34,19 @@ export interface RecordCipher {
 
 export const TAG_LENGTH = 16;
 
+/**
+ * seq_num ‖ type ‖ version ‖ length: what TLS 1.2 and below authenticate before the fragment, as the
+ * AEAD's additional data (RFC 5246 §6.2.3.3) or the MAC's first bytes (RFC 5246 §6.2.3.1).
+ */
+export function recordPseudoHeader(sequence: bigint, type: number, version: number, length: number): Buffer {
+  const out = Buffer.allocUnsafe(13);
+  out.writeBigUInt64BE(sequence, 0);
+  out[8] = type;
+  out.writeUInt16BE(version, 9);
+  out.writeUInt16BE(length, 11);
+  return out;
+}
+
 /** Per-record nonces: a 12-byte IV with the 64-bit sequence number XORed into its last 8 bytes (§5.3, RFC 7905 §2). */
 export class NonceMaker {
   private readonly prefix: number;

@@ -4,7 +4,12 @@
 // seq is what the record context says (DTLS 1.2 puts epoch ‖ seq48 there, RFC 6347 §4.1.2.1).
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { tlsFail } from '../errors.js';
-import { NonceMaker, type RecordCipher, type RecordContext } from '../record/protection.js';
+import {
+  NonceMaker,
+  type RecordCipher,
+  type RecordContext,
+  recordPseudoHeader,
+} from '../record/protection.js';
 import type { Suite12 } from './suites.js';
 
 type AeadCipher = ReturnType<typeof createCipheriv> & {
@@ -15,15 +20,6 @@ type AeadDecipher = ReturnType<typeof createDecipheriv> & {
   setAAD(aad: Uint8Array, options?: { plaintextLength: number }): unknown;
   setAuthTag(tag: Uint8Array): unknown;
 };
-
-function aad(sequence: bigint, type: number, version: number, length: number): Buffer {
-  const out = Buffer.allocUnsafe(13);
-  out.writeBigUInt64BE(sequence, 0);
-  out[8] = type;
-  out.writeUInt16BE(version, 9);
-  out.writeUInt16BE(length, 11);
-  return out;
-}
 
 export class Tls12RecordCipher implements RecordCipher {
   private readonly algorithm: string;
@@ -67,7 +63,7 @@ export class Tls12RecordCipher implements RecordCipher {
     const cipher = createCipheriv(this.algorithm as 'aes-128-gcm', this.key, nonce, {
       authTagLength: this.suite.tagLength,
     }) as unknown as AeadCipher;
-    cipher.setAAD(record.aad ?? aad(record.sequence, type, record.version, content.length), {
+    cipher.setAAD(record.aad ?? recordPseudoHeader(record.sequence, type, record.version, content.length), {
       plaintextLength: content.length,
     });
     // GCM and CCM carry the sequence number as the explicit nonce (RFC 5288 §3, RFC 6655 §3).
@@ -88,9 +84,12 @@ export class Tls12RecordCipher implements RecordCipher {
       authTagLength: tag,
     }) as unknown as AeadDecipher;
     decipher.setAuthTag(body.subarray(body.length - tag));
-    decipher.setAAD(record.aad ?? aad(record.sequence, outerType, record.version, ciphertext.length), {
-      plaintextLength: ciphertext.length,
-    });
+    decipher.setAAD(
+      record.aad ?? recordPseudoHeader(record.sequence, outerType, record.version, ciphertext.length),
+      {
+        plaintextLength: ciphertext.length,
+      },
+    );
     let content: Buffer;
     try {
       content = decipher.update(ciphertext);
