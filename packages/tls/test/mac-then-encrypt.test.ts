@@ -12,6 +12,7 @@ import { TlsError } from '@iotsafe/tls';
 import { CONTENT_TYPE, TLS10, TLS11, TLS12 } from '../src/constants.js';
 import { MacThenEncryptCipher } from '../src/record/mac-then-encrypt.js';
 import type { RecordCipher, RecordContext } from '../src/record/protection.js';
+import { StreamRecordLayer } from '../src/record/stream-layer.js';
 import { tls12KeyBlock } from '../src/tls12/key-block.js';
 import { legacyPrf } from '../src/tls12/legacy-prf.js';
 import { SUITES_12, type Suite12, suite12ByCode } from '../src/tls12/suites.js';
@@ -253,3 +254,25 @@ function sealWith(cipher: RecordCipher, content: Buffer): Buffer {
   cipher.sealInto(context(0n, TLS10), CONTENT_TYPE.APPLICATION_DATA, content, out, 0);
   return out;
 }
+
+test('a CBC record may be 2^14 + 2048 bytes long (RFC 5246 §6.2.3), not more', () => {
+  const suite = suite12ByCode(0x008c)!;
+  for (const [length, alert] of [
+    [16384 + 2048 - 16, 'bad_record_mac'],
+    [16384 + 2048 + 16, 'record_overflow'],
+  ] as const) {
+    const { reader } = pair(suite, TLS12);
+    const layer = new StreamRecordLayer(TLS12);
+    layer.changeReadCipher(reader);
+    const record = Buffer.alloc(5 + length);
+    record[0] = CONTENT_TYPE.APPLICATION_DATA;
+    record.writeUInt16BE(TLS12, 1);
+    record.writeUInt16BE(length, 3);
+    layer.push(record);
+    assert.throws(
+      () => layer.next(),
+      (e) => e instanceof TlsError && e.alert === alert,
+      String(length),
+    );
+  }
+});

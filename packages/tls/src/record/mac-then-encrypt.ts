@@ -25,6 +25,8 @@ const lessThan = (a: number, b: number) => ((a - b) >>> 31) & 1;
 const nonZero = (x: number) => ((x | -x) >>> 31) & 1;
 
 export class MacThenEncryptCipher implements RecordCipher {
+  /** RFC 5246 §6.2.3: TLSCiphertext.length up to 2^14 + 2048. */
+  readonly maxExpansion = 2048;
   private readonly macKey: Buffer;
   private readonly block: number;
   /** TLS 1.1 and 1.2 carry an IV per record; TLS 1.0 does not. */

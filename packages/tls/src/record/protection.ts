@@ -28,6 +28,12 @@ export interface RecordCipher {
    * write's records, so they go to the socket as one chunk.
    */
   sealInto(record: RecordContext, type: number, content: Uint8Array, out: Buffer, offset: number): void;
+  /**
+   * How much longer than its plaintext a protected body may be: 256 in TLS 1.3 (RFC 8446 §5.2); a
+   * MAC-then-encrypt record may carry up to 255 bytes of padding and is allowed 2048 (RFC 5246
+   * §6.2.3). Absent: 256.
+   */
+  readonly maxExpansion?: number;
   /** Opens a body: the content and its real type, or bad_record_mac. */
   open(record: RecordContext, outerType: number, body: Uint8Array): { type: number; content: Uint8Array };
 }

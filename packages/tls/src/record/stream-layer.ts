@@ -121,7 +121,9 @@ export class StreamRecordLayer {
     if (!KNOWN_TYPES.includes(type)) tlsFail('unexpected_message', `record of unknown type ${type}`);
     if (this.byteAt(1) !== this.version >> 8) tlsFail('protocol_version', 'record with a foreign version');
     const length = (this.byteAt(3) << 8) | this.byteAt(4);
-    if (length > MAX_CIPHERTEXT) tlsFail('record_overflow', `record of ${length} bytes`);
+    const expansion = this.readHalf.cipher?.maxExpansion;
+    const limit = expansion === undefined ? MAX_CIPHERTEXT : MAX_PLAINTEXT + expansion;
+    if (length > limit) tlsFail('record_overflow', `record of ${length} bytes`);
     if (this.received < HEADER_LENGTH + length) return undefined;
     const bytes = this.take(HEADER_LENGTH + length);
     const recordHeader = bytes.subarray(0, HEADER_LENGTH);
