@@ -22,7 +22,7 @@ test('sim serve owns its directory: write-file and ota network are refused, nami
   writeFileSync(file, Buffer.from('30030201'.repeat(8), 'hex'));
   assert.equal(runCli(['sim', 'create', sim, '--profile', 'type1'], env).code, 0);
   const served = await startCli(
-    ['sim', 'serve', sim, '--tcp', String(await freePort())],
+    ['sim', 'serve', sim, '--tcp', String(await freePort()), '--insecure-no-auth'],
     env,
     /serving on tcp 127\.0\.0\.1:(\d+)/,
   );
