@@ -4,7 +4,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { AdminServer, type BodyEncoding, OtaApiConfigError, OtaServer, serveAdminApi } from '@iotsafe/ota';
 import {
+  ADMIN_PROTOCOL,
   bytesToHex,
+  CONTENT_TYPE_SCRIPT,
   decodeExpandedResponse,
   decodeExpandedScript,
   encodeAdminTrigger,
@@ -53,6 +55,22 @@ function describeBody(body: Uint8Array, kind: 'script' | 'result'): string {
   } catch {
     return `${body.length} bytes`;
   }
+}
+
+/** The request headers of GP Amd B §3.7 a trace shows (none of them carries key material). */
+const TRACED_REQUEST_HEADERS = [
+  'X-Admin-Protocol',
+  'X-Admin-From',
+  'Content-Type',
+  'X-Admin-Script-Status',
+  'X-Admin-Resume',
+];
+
+function describeHeaders(headers: ReadonlyMap<string, string>, names: readonly string[]): string {
+  return names
+    .filter((name) => headers.has(name.toLowerCase()))
+    .map((name) => `${name}: ${headers.get(name.toLowerCase())}`)
+    .join(', ');
 }
 
 export function registerOtaAdminCommands(ota: Command, globals: () => GlobalOptions): void {
@@ -118,10 +136,15 @@ export function registerOtaAdminCommands(ota: Command, globals: () => GlobalOpti
                     trace(
                       `POST ${x.request.target} ← SIM ${x.iccid} (session ${x.session})${x.request.headers.get('x-admin-resume') ? ', resumed' : ''}${status ? `, ${status}` : ''}: ${describeBody(x.request.body, 'result')}${x.recorded ? ` [${x.recorded}]` : ''}`,
                     );
+                    trace(`  ${describeHeaders(x.request.headers, TRACED_REQUEST_HEADERS)}`);
                     trace(
                       x.response.script
                         ? `  → ${x.response.status}${x.response.target ? ` for ${x.response.target}` : ''}, next ${x.response.nextUri}: ${describeBody(x.response.script, 'script')}`
                         : `  → ${x.response.status}: the session ends`,
+                    );
+                    // GP Amd B §3.7: what the server's answer declares
+                    trace(
+                      `    X-Admin-Protocol: ${ADMIN_PROTOCOL}${x.response.script ? `, Content-Type: ${CONTENT_TYPE_SCRIPT}` : ''}`,
                     );
                   },
                   onError: (error) => trace(`TLS: ${error.message}`),

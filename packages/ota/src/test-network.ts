@@ -406,7 +406,9 @@ export class TestNetwork {
     if (answer.sw >> 8 === 0x61)
       answer = parseResponseApdu(card.transmit(Uint8Array.of(0x00, 0xc0, 0, 0, answer.sw & 0xff)));
     this.delivered++;
-    if (answer.sw >> 8 === 0x91) {
+    // 91xx with response data: the data is the PoR, for the RP-ACK (TS 31.111 §7.1.1.1); the pending
+    // proactive command (an OPEN CHANNEL after an admin trigger…) is the terminal's to fetch, not ours
+    if (answer.sw >> 8 === 0x91 && answer.data.length === 0) {
       this.fetchShortMessage(handset, sms, answer.sw & 0xff);
       return;
     }

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { OtaTimeoutError, SmppError, SmppLink } from '@iotsafe/ota';
 import {
+  bytesToHex,
   compactPersonalizationScript,
   concatBytes,
   decodeCompactResponse,
@@ -99,16 +100,20 @@ describe('OTA over SMPP to a virtual SIM', () => {
     }
   });
 
-  test('no PoR: bounded retries, each with a new counter; then a clear timeout', async () => {
+  test('no PoR: a bounded resend of the same packet (one counter, TS 102 225 §5.1.1); then a clear timeout', async () => {
     const { server, store, close } = await openServer(join(rig.dir, 'ota.db'), { timeoutMs: 300 });
     try {
       network.detach(MSISDN);
       const before = await store.sims.counter(ICCID, 1);
+      const sent = network.submits.length;
       await assert.rejects(
         server.send({ sim: ICCID, tar: 'B00000', script: h('00a40004022fe2') }),
         OtaTimeoutError,
       );
-      assert.equal(await store.sims.counter(ICCID, 1), before + 2n, 'two attempts, two counters');
+      assert.equal(await store.sims.counter(ICCID, 1), before + 1n, 'two sends, one counter');
+      const copies = network.submits.slice(sent).map((s) => bytesToHex(s.userData));
+      assert.equal(copies.length, 2);
+      assert.equal(copies[0], copies[1], 'the resend is the same packet');
     } finally {
       network.attach(MSISDN, sim.card);
       await close();

@@ -22,6 +22,14 @@ export const ICCID = '8988211000000467285';
 export const MSISDN = '4915112345678';
 export const CREDENTIALS = { systemId: 'iotsafe', password: 'iotsafe' };
 
+/**
+ * How long a test's server waits for a PoR before it counts one as lost. Generous by default (a busy
+ * 2-core CI runner delays the virtual card's answer by seconds); IOTSAFE_TEST_POR_TIMEOUT_MS sets it.
+ * Nothing waits this long unless a PoR really is lost: correctness never hangs on it, as a lost PoR is
+ * resent with the same counter and refused by the card's counter check.
+ */
+export const TEST_POR_TIMEOUT_MS = Number(process.env.IOTSAFE_TEST_POR_TIMEOUT_MS ?? 10_000);
+
 export interface Rig {
   network: TestNetwork;
   sim: VirtualSim;

@@ -13,6 +13,7 @@ import { personalise } from './factory.js';
 import { overTheAir } from './ota.js';
 import { pskTls } from './psk.js';
 import { Report } from './report.js';
+import { overHttps } from './scp81.js';
 import { describeRound, mutualTls, startCloud, tlsExchange } from './tls.js';
 
 const aes = () => new Uint8Array(randomBytes(16));
@@ -44,6 +45,7 @@ export async function runDemo(options: { dir?: string; json?: boolean }): Promis
     const session = await mutualTls(report, { close: client, lastUpdate }, cloud, factory.ca);
     await pskTls(report, base, storageKey, isdKeys);
     await overTheAir(report, base, storageKey, factory.sim, scp80);
+    await overHttps(report, base, storageKey);
 
     report.chapter('The device reconnects: TLS 1.3 resumption (no signature), then a full handshake');
     const resumed = await tlsExchange(client, cloud, factory.ca, 'sign', session);

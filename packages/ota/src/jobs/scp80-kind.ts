@@ -1,9 +1,13 @@
 // The SCP80 job kind: each step is a secured script (TS 102 225 command packet, TS 102 226 RFM/RAM)
-// sent by SMS, and its PoR. One attempt = one counter = one packet: the counter is taken and the
-// attempt recorded in one transaction before any SMS leaves, so a retry always builds a new packet
-// with a new counter, and a packet is never sent twice by this server. A worker that takes over an
-// item whose attempt was out when its worker died does not send again: it waits for that attempt's
-// PoR (which any worker's bind may receive) and only then decides.
+// sent by SMS, and its PoR. One step = one counter = one packet: the counter is taken and the attempt
+// recorded in one transaction before any SMS leaves. A retry after a card error builds a new packet
+// with a new counter (the card answered, so running it again is what the retry is for). A retry after
+// no PoR resends the same packet with the same counter: a card that had it refuses the copy by its
+// counter check (TS 102 225 §5.1.1, SPI b5b4 10/11; status 02 CNTR low), one that never had it runs
+// it, so a script reaches a SIM at most once per step. Where the SPI asks for no counter check a
+// resend could run twice, so there is none. A worker that takes over an item whose attempt was out
+// when its worker died does not send again: it waits for that attempt's PoR (which any worker's bind
+// may receive) and only then decides.
 import {
   bytesToHex,
   commandPacketUserData,
@@ -14,6 +18,7 @@ import {
   hexToBytes,
   OtaPacketError,
   OtaUnsupportedError,
+  POR_STATUS,
 } from '@iotsafe/protocol';
 import type { PorRouter } from '../por-router.js';
 import { storedPor } from '../por-router.js';
@@ -189,11 +194,14 @@ export class Scp80Kind implements JobKind {
     if (!(await context.stillRunning())) return { outcome: 'skipped', detail: 'the job stopped running' };
     const { sim, keySet, header } = prepared;
     const keys = { kic: keySet.kic, kid: keySet.kid };
+    const unanswered = await this.unansweredAttempt(context, prepared);
+    if (typeof unanswered === 'string')
+      return { outcome: 'failed', code: 'unconfirmed', detail: `no PoR came, and ${unanswered}` };
     let counter: bigint;
     let attemptId: number;
     try {
       [counter, attemptId] = await context.store.engine.transaction(async (tx) => {
-        const taken = await context.store.sims.takeCounter(tx, sim.iccid, keySet.kvn);
+        const taken = unanswered ?? (await context.store.sims.takeCounter(tx, sim.iccid, keySet.kvn));
         const id = await context.store.jobs.insertAttempt(tx, {
           item: context.item,
           worker: context.worker,
@@ -252,6 +260,13 @@ export class Scp80Kind implements JobKind {
       };
     }
     const por = await within(waiting.por, timeoutMs, waiting.cancel);
+    if (por && unanswered !== undefined && por.status === POR_STATUS.counterLow)
+      return {
+        outcome: 'failed',
+        code: 'unconfirmed',
+        detail: `the card refused the resend by its counter check (CNTR low): it had counter ${counter} already, so the script ran at most once; its PoR was lost`,
+        sent,
+      };
     if (por) return { ...classify(por, counter), sent };
     const closed = await context.store.jobs.closeAttempt(attemptId, 'no_por', {
       ...sent,
@@ -265,6 +280,24 @@ export class Scp80Kind implements JobKind {
       data: { counter: counter.toString() },
       sent,
     };
+  }
+
+  /**
+   * The counter of this step's last attempt when it got no PoR (so this retry resends that packet),
+   * why a resend is not safe (the script might run twice), undefined when a new counter is due.
+   */
+  private async unansweredAttempt(
+    context: StepContext,
+    prepared: Prepared,
+  ): Promise<bigint | string | undefined> {
+    const previous = await context.store.jobs.lastAttemptOf(context.item);
+    if (previous?.state !== 'no_por' || previous.counter === undefined) return undefined;
+    const checked = decodeSpi(hexToBytes(prepared.spi)).counter;
+    if (checked !== 'higher' && checked !== 'next')
+      return 'the SPI asks for no counter check: a resend could run the script twice';
+    if (previous.kvn !== prepared.keySet.kvn)
+      return `the key set changed since (KVN ${previous.kvn} to ${prepared.keySet.kvn}): a new packet could run the script twice`;
+    return previous.counter;
   }
 
   // The attempt was out when its worker died: its PoR may still come (to any worker); never resend.

@@ -1,0 +1,260 @@
+// SCP81 benchmark (GP Amd B admin sessions against our AdminServer, in its own process):
+// - sessions per second at 1, 10 and 100 concurrent cards, each session a fresh SIM's whole dialog
+//   (PSK-TLS handshake, first POST, its GET STATUS script, the result POSTed, 204, close_notify),
+//   driven by Node's tls PSK client as the card; p50/p99 per session; the ratio against a bare Node
+//   PSK-TLS handshake-and-close loop on the same suites, measured in the same run;
+// - the whole chain at 1 and 10 concurrent cards: the trigger SMS (SCP80, through the local SMSC), the
+//   virtual SIM's admin agent, the BIP terminal, the card's own PSK-TLS, the script run on the card;
+// - the server's RSS with 1,000 sessions open (each mid-dialog, its script out).
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { connect } from 'node:tls';
+import { fileURLToPath } from 'node:url';
+import { MemoryTransport, runBipTerminal } from '@iotsafe/device';
+import { ADMIN_CIPHERS, OtaServer, OtaStore, SmppLink, TestNetwork } from '@iotsafe/ota';
+import { encodeAdminTrigger } from '@iotsafe/protocol';
+import { scp80KeySet, VirtualSim } from '@iotsafe/sim';
+import { connectCard } from '../packages/ota/test/admin-card.js';
+import { TEST_PROFILE } from '../test/helpers/cards.js';
+import { printTable } from './harness.js';
+import { benchSim } from './scp81-keys.js';
+
+const RESULT_OK = Uint8Array.of(0xaf, 0x80, 0x23, 0x02, 0x90, 0x00, 0x00, 0x00);
+const SCRIPTED = [
+  { concurrency: 1, sessions: 150 },
+  { concurrency: 10, sessions: 600 },
+  { concurrency: 100, sessions: 1500 },
+];
+const CHAIN = [
+  { concurrency: 1, sessions: 5 },
+  { concurrency: 10, sessions: 20 },
+];
+const OPEN = 1000;
+
+interface Run {
+  perSecond: number;
+  p50: number;
+  p99: number;
+}
+
+async function run(concurrency: number, total: number, session: () => Promise<void>): Promise<Run> {
+  const times: number[] = [];
+  let left = total;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (left > 0) {
+        left--;
+        const t = performance.now();
+        await session();
+        times.push(performance.now() - t);
+      }
+    }),
+  );
+  const elapsed = (performance.now() - started) / 1000;
+  times.sort((a, b) => a - b);
+  const at = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))]!;
+  return { perSecond: total / elapsed, p50: at(0.5), p99: at(0.99) };
+}
+
+/** One admin session as a card speaks it, start to close. */
+async function scriptedSession(port: number, i: number): Promise<void> {
+  const sim = benchSim(i);
+  const card = await connectCard(port, { identity: sim.identity, key: sim.psk });
+  const first = await card.post({ uri: `/ram?sim=${sim.iccid}` });
+  if (first?.status !== 200) throw new Error(`SIM ${i}: the first POST got ${first?.status}`);
+  const next = first.headers.get('x-admin-next-uri') ?? '';
+  const last = await card.post({ uri: next, body: RESULT_OK, scriptStatus: 'ok' });
+  if (last?.status !== 204) throw new Error(`SIM ${i}: the result POST got ${last?.status}`);
+  const { closeNotify } = await card.closed;
+  if (!closeNotify) throw new Error(`SIM ${i}: no close_notify`);
+}
+
+/** The baseline: a PSK-TLS handshake with the same suites, then the close. */
+async function bareHandshake(port: number, i: number): Promise<void> {
+  const sim = benchSim(i);
+  const socket = connect({
+    host: '127.0.0.1',
+    port,
+    pskCallback: () => ({ identity: sim.identity, psk: Buffer.from(sim.psk) }),
+    ciphers: `${ADMIN_CIPHERS}:@SECLEVEL=0`,
+    minVersion: 'TLSv1',
+    maxVersion: 'TLSv1.2',
+    checkServerIdentity: () => undefined,
+  });
+  socket.on('error', () => {});
+  socket.resume();
+  await once(socket, 'secureConnect');
+  await once(socket, 'close');
+}
+
+async function chainBenchmark(
+  adminPort: number,
+  first: number,
+): Promise<{ runs: { concurrency: number; result: Run }[]; close(): Promise<void> }> {
+  const KIC = new Uint8Array(16).fill(0x61);
+  const KID = new Uint8Array(16).fill(0x62);
+  const store = await OtaStore.open(':memory:', new Uint8Array(32).fill(0x5c));
+  const network = await TestNetwork.start({ systemId: 'bench', password: 'bench' });
+  const link = await SmppLink.connect({
+    host: '127.0.0.1',
+    port: network.port,
+    systemId: 'bench',
+    password: 'bench',
+  });
+  const ota = new OtaServer(store, link, { timeoutMs: 30_000, worker: { idleMs: 5 } });
+  const stops: (() => Promise<void>)[] = [];
+  let next = first;
+  const card = async () => {
+    const { iccid, identity, psk } = benchSim(next++);
+    const msisdn = `4917${iccid.slice(-8)}`;
+    const sim = VirtualSim.inMemory(TEST_PROFILE, {
+      scp81: {
+        keys: { psk, dek: new Uint8Array(16).fill(0x44) },
+        parameters: {
+          address: '127.0.0.1',
+          port: adminPort,
+          host: 'admin.bench',
+          agentId: `//se-id/iccid/${iccid}`,
+          uri: `/ram?sim=${iccid}`,
+          pskIdentity: identity,
+          retry: { counter: 0, delaySeconds: 0 },
+        },
+      },
+    });
+    sim.isd.keySets.push(scp80KeySet(1, { kic: KIC, kid: KID }));
+    network.attach(msisdn, sim.card);
+    const terminal = await runBipTerminal(new MemoryTransport(sim.card), {
+      wake: (notify) => sim.card.toolkit.onPending(notify),
+      pollIntervalMs: 50,
+    });
+    stops.push(() => terminal.stop());
+    await store.sims.add({ iccid, msisdn });
+    await store.sims.putKeySet(iccid, { kvn: 1, kicByte: 0x12, kidByte: 0x12, kic: KIC, kid: KID });
+    return { iccid, sim };
+  };
+  const runs = [];
+  for (const { concurrency, sessions } of CHAIN) {
+    const cards = await Promise.all(Array.from({ length: sessions }, card));
+    const result = await run(concurrency, sessions, async () => {
+      const { iccid, sim } = cards.pop()!;
+      const trigger = await ota.send({
+        sim: iccid,
+        tar: '000000',
+        script: encodeAdminTrigger(),
+        spi: '1619',
+      });
+      if (trigger.por?.status !== 0) throw new Error(`the trigger to ${iccid} got ${trigger.por?.status}`);
+      await sim.admin.idle();
+      const session = sim.admin.sessions.at(-1);
+      if (session?.outcome !== 'completed')
+        throw new Error(`${iccid}: ${session?.outcome} ${session?.error}`);
+    });
+    runs.push({ concurrency, result });
+  }
+  return {
+    runs,
+    async close() {
+      await ota.close();
+      await link.close();
+      for (const stop of stops) await stop();
+      await network.stop();
+      await store.close();
+    },
+  };
+}
+
+export async function scp81Benchmarks(): Promise<void> {
+  const scripted = SCRIPTED.reduce((n, r) => n + r.sessions, 0);
+  const chained = CHAIN.reduce((n, r) => n + r.sessions, 0);
+  const sims = scripted + chained + OPEN;
+  const server = spawn(
+    process.execPath,
+    [
+      '--conditions=development',
+      '--expose-gc',
+      '--import',
+      'tsx',
+      fileURLToPath(new URL('./scp81-server.ts', import.meta.url)),
+    ],
+    { env: { ...process.env, SCP81_SIMS: String(sims) }, stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  const lines: string[] = [];
+  let waiting: (() => void) | undefined;
+  let partial = '';
+  server.stdout!.on('data', (d: Buffer) => {
+    const parts = (partial + d).split('\n');
+    partial = parts.pop()!;
+    lines.push(...parts);
+    waiting?.();
+  });
+  const line = async () => {
+    while (lines.length === 0) await new Promise<void>((resolve) => (waiting = resolve));
+    return lines.shift()!;
+  };
+  const rss = async () => {
+    server.stdin!.write('rss\n');
+    return JSON.parse(await line()) as { rss: number; open: number };
+  };
+  const ports = JSON.parse(await line()) as { admin: number; bare: number };
+  const rows = [];
+  const ms = (n: number) => n.toFixed(1);
+  try {
+    let sim = 0;
+    for (const { concurrency, sessions } of SCRIPTED) {
+      const bare = await run(concurrency, sessions, () => bareHandshake(ports.bare, 0));
+      const admin = await run(concurrency, sessions, () => scriptedSession(ports.admin, sim++));
+      rows.push({
+        name: `bare PSK-TLS handshake, ${concurrency} concurrent (baseline)`,
+        value: bare.perSecond.toFixed(0),
+        unit: `/s (p50 ${ms(bare.p50)} ms, p99 ${ms(bare.p99)} ms)`,
+      });
+      rows.push({
+        name: `admin session, ${concurrency} concurrent card(s)`,
+        value: admin.perSecond.toFixed(0),
+        unit: `/s (p50 ${ms(admin.p50)} ms, p99 ${ms(admin.p99)} ms)`,
+        ratio: `${(admin.perSecond / bare.perSecond).toFixed(2)}×`,
+        ...(concurrency === 100 ? { target: '≥ 100/s' } : {}),
+      });
+    }
+    const chain = await chainBenchmark(ports.admin, sim);
+    sim += chained;
+    for (const { concurrency, result } of chain.runs)
+      rows.push({
+        name: `trigger SMS → agent → BIP → session, ${concurrency} concurrent virtual SIM(s)`,
+        value: result.perSecond.toFixed(1),
+        unit: `/s (p50 ${ms(result.p50)} ms, p99 ${ms(result.p99)} ms)`,
+      });
+    await chain.close();
+
+    const idle = await rss();
+    const cards = [];
+    for (let i = 0; i < OPEN; i += 50) {
+      const batch = await Promise.all(
+        Array.from({ length: Math.min(50, OPEN - i) }, async (_, k) => {
+          const s = benchSim(sim + i + k);
+          const card = await connectCard(ports.admin, { identity: s.identity, key: s.psk });
+          const first = await card.post({ uri: `/ram?sim=${s.iccid}` }); // its script out, no answer yet
+          if (first?.status !== 200) throw new Error(`open session ${i + k}: ${first?.status}`);
+          return card;
+        }),
+      );
+      cards.push(...batch);
+    }
+    const loaded = await rss();
+    if (loaded.open < OPEN) throw new Error(`only ${loaded.open} sessions open`);
+    for (const card of cards) card.close();
+    const mib = (n: number) => (n / 1024 / 1024).toFixed(1);
+    rows.push({ name: 'admin server RSS, idle (after the runs above)', value: mib(idle.rss), unit: 'MiB' });
+    rows.push({
+      name: `admin server RSS, ${OPEN} sessions open`,
+      value: mib(loaded.rss),
+      unit: `MiB (${((loaded.rss - idle.rss) / OPEN / 1024).toFixed(1)} KiB per session)`,
+      target: '≤ 200 MB',
+    });
+  } finally {
+    server.stdin!.end();
+    await once(server, 'exit');
+  }
+  printTable('SCP81 admin server (GP Amd B over PSK-TLS, server in its own process)', rows);
+}
