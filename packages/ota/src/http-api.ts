@@ -10,6 +10,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { isIP } from 'node:net';
+import type { Duplex } from 'node:stream';
 import rateLimit from '@fastify/rate-limit';
 import { FormatError, hexToBytes, OtaPacketError, OtaUnsupportedError } from '@iotsafe/protocol';
 import Fastify, {
@@ -132,7 +133,6 @@ function frameworkFailure(error: FastifyError): { status: number; body: ApiError
   return { status, body: errorBody(code, error.message) };
 }
 
-/** The API as a fastify instance, not listening (tests inject requests into it). */
 /** RFC 6750 bearer tokens, checked before the body is read: 401 with WWW-Authenticate otherwise. */
 export function requireBearer(app: FastifyInstance, tokens: readonly string[], realm: string): void {
   const accepted = tokens.map(digest);
@@ -148,6 +148,37 @@ export function requireBearer(app: FastifyInstance, tokens: readonly string[], r
   });
 }
 
+// What a connection gets when Node refuses it before fastify sees a request (RFC 9110 §15.5.9 408
+// for a request or headers that did not arrive in time, §15.5.1 400 for a malformed one, RFC 6585
+// §5 431 for headers too large): the API's JSON error body, then the connection is closed.
+const CLIENT_ERRORS: Record<string, [number, string, string, string]> = {
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'Request Timeout', 'request_timeout', 'the request did not arrive in time'],
+  HPE_HEADER_OVERFLOW: [
+    431,
+    'Request Header Fields Too Large',
+    'headers_too_large',
+    'the headers are too large',
+  ],
+};
+
+export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, reason, code, message] = CLIENT_ERRORS[error.code ?? ''] ?? [
+    400,
+    'Bad Request',
+    'bad_request',
+    'the request is not valid HTTP/1.1',
+  ];
+  const body = JSON.stringify(errorBody(code, message));
+  if (socket.writable)
+    socket.write(
+      `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\n` +
+        `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+  socket.destroy();
+}
+
+/** The API as a fastify instance, not listening (tests inject requests into it). */
 export async function buildOtaApi(server: OtaServer, options: OtaApiOptions = {}): Promise<FastifyInstance> {
   const tokens = [...(options.tokens ?? [])];
   if (tokens.length === 0 && !options.insecureNoAuth)
@@ -158,6 +189,7 @@ export async function buildOtaApi(server: OtaServer, options: OtaApiOptions = {}
     logger: false, // nothing a request carries (tokens, scripts) is ever logged
     bodyLimit: options.maxBodyBytes ?? 16 * 1024,
     requestTimeout: options.requestTimeoutMs ?? 30_000,
+    clientErrorHandler,
     keepAliveTimeout: options.keepAliveTimeoutMs ?? 5_000,
     http: {
       headersTimeout: options.headersTimeoutMs ?? 10_000,
