@@ -8,6 +8,16 @@ export {
   type BodyEncoding,
   NULL_CIPHERS,
 } from './admin/server.js';
+export { type ImportOptions, type ImportReport, importVendorFile } from './fleet/import.js';
+export {
+  CsvImportError,
+  type ParsedVendorFile,
+  parseVendorCsv,
+  type RejectedRow,
+  type TransportCipher,
+  type VendorCsvOptions,
+  type VendorEntry,
+} from './fleet/vendor-csv.js';
 export {
   type ApiError,
   buildOtaApi,
