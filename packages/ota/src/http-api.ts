@@ -10,7 +10,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { isIP } from 'node:net';
+import type { Duplex } from 'node:stream';
 import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
 import { FormatError, hexToBytes, OtaPacketError, OtaUnsupportedError } from '@iotsafe/protocol';
 import Fastify, {
   type FastifyError,
@@ -18,6 +20,13 @@ import Fastify, {
   type FastifyReply,
   type FastifyRequest,
 } from 'fastify';
+import { authenticate } from './fleet/api-auth.js';
+import { CampaignStateError } from './fleet/campaigns.js';
+import { dashboardRoutes } from './fleet/dashboard.js';
+import { type FleetRouteOptions, fleetRoutes } from './fleet/http-fleet.js';
+import { metricsRoutes } from './fleet/metrics.js';
+import { TokenStore } from './fleet/tokens.js';
+import { CsvImportError } from './fleet/vendor-csv.js';
 import { jobRoutes } from './http-jobs.js';
 import { OtaLimitError, type OtaServer } from './server.js';
 import { StorageError } from './storage/engine.js';
@@ -38,6 +47,10 @@ export interface OtaApiOptions {
   keepAliveTimeoutMs?: number;
   /** How often GET /jobs/:id/events looks at the job (default 250 ms). */
   eventsPollMs?: number;
+  /** The fleet routes (inventory, import, campaigns, tokens): the transport key of vendor files… */
+  fleet?: Omit<FleetRouteOptions, 'tokens'>;
+  /** Serve the dashboard at /dashboard (default true). */
+  dashboard?: boolean;
 }
 
 /** Options that cannot make a safe server (no token, no-auth off loopback, a short token). */
@@ -97,6 +110,8 @@ export function requestFailure(error: unknown): { status: number; body: ApiError
     body: errorBody(code, message),
   });
   if (error instanceof OtaLimitError) return refuse(413, 'too_many_sms', error.message);
+  if (error instanceof CampaignStateError) return refuse(409, 'campaign_state', error.message);
+  if (error instanceof CsvImportError) return refuse(400, 'invalid_file', error.message);
   if (error instanceof StorageError) {
     if (error.code === 'unknown_sim' || error.code === 'unknown_key_set' || error.code === 'unknown_job')
       return refuse(404, error.code, error.message);
@@ -132,7 +147,6 @@ function frameworkFailure(error: FastifyError): { status: number; body: ApiError
   return { status, body: errorBody(code, error.message) };
 }
 
-/** The API as a fastify instance, not listening (tests inject requests into it). */
 /** RFC 6750 bearer tokens, checked before the body is read: 401 with WWW-Authenticate otherwise. */
 export function requireBearer(app: FastifyInstance, tokens: readonly string[], realm: string): void {
   const accepted = tokens.map(digest);
@@ -148,6 +162,37 @@ export function requireBearer(app: FastifyInstance, tokens: readonly string[], r
   });
 }
 
+// What a connection gets when Node refuses it before fastify sees a request (RFC 9110 §15.5.9 408
+// for a request or headers that did not arrive in time, §15.5.1 400 for a malformed one, RFC 6585
+// §5 431 for headers too large): the API's JSON error body, then the connection is closed.
+const CLIENT_ERRORS: Record<string, [number, string, string, string]> = {
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'Request Timeout', 'request_timeout', 'the request did not arrive in time'],
+  HPE_HEADER_OVERFLOW: [
+    431,
+    'Request Header Fields Too Large',
+    'headers_too_large',
+    'the headers are too large',
+  ],
+};
+
+export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, reason, code, message] = CLIENT_ERRORS[error.code ?? ''] ?? [
+    400,
+    'Bad Request',
+    'bad_request',
+    'the request is not valid HTTP/1.1',
+  ];
+  const body = JSON.stringify(errorBody(code, message));
+  if (socket.writable)
+    socket.write(
+      `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\n` +
+        `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+  socket.destroy();
+}
+
+/** The API as a fastify instance, not listening (tests inject requests into it). */
 export async function buildOtaApi(server: OtaServer, options: OtaApiOptions = {}): Promise<FastifyInstance> {
   const tokens = [...(options.tokens ?? [])];
   if (tokens.length === 0 && !options.insecureNoAuth)
@@ -158,6 +203,7 @@ export async function buildOtaApi(server: OtaServer, options: OtaApiOptions = {}
     logger: false, // nothing a request carries (tokens, scripts) is ever logged
     bodyLimit: options.maxBodyBytes ?? 16 * 1024,
     requestTimeout: options.requestTimeoutMs ?? 30_000,
+    clientErrorHandler,
     keepAliveTimeout: options.keepAliveTimeoutMs ?? 5_000,
     http: {
       headersTimeout: options.headersTimeoutMs ?? 10_000,
@@ -175,13 +221,23 @@ export async function buildOtaApi(server: OtaServer, options: OtaApiOptions = {}
     reply
       .code(404)
       .send(
-        errorBody(
-          'not_found',
-          `no ${request.method} ${request.url.split('?')[0]}: POST /send, GET /jobs/ID, GET /jobs/ID/events`,
-        ),
+        errorBody('not_found', `no ${request.method} ${request.url.split('?')[0]}: see GET /openapi.json`),
       ),
   );
-  if (tokens.length > 0) requireBearer(app, tokens, 'iotsafe-ota');
+  authenticate(app, {
+    tokens,
+    store: new TokenStore(server.store.engine),
+    ...(options.insecureNoAuth && tokens.length === 0 ? { insecureNoAuth: true } : {}),
+    realm: 'iotsafe-ota',
+  });
+  // OpenAPI 3 from the routes' own schemas (registered before them, so it sees every one)
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'IoT SAFE OTA and fleet API', version: '1' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
   await app.register(rateLimit, { global: false });
   const windowMs = options.rateLimit?.windowMs ?? 60_000;
   const simKeys = new WeakMap<FastifyRequest, string>();
@@ -241,6 +297,10 @@ export async function buildOtaApi(server: OtaServer, options: OtaApiOptions = {}
     },
   );
   jobRoutes(app, server, { pollMs: options.eventsPollMs ?? 250 });
+  fleetRoutes(app, server, { ...options.fleet, tokens: new TokenStore(server.store.engine) });
+  metricsRoutes(app, server.store);
+  if (options.dashboard !== false) dashboardRoutes(app);
+  app.get('/openapi.json', { schema: { hide: true }, config: { role: 'viewer' } }, async () => app.swagger());
   return app;
 }
 

@@ -8,6 +8,37 @@ export {
   type BodyEncoding,
   NULL_CIPHERS,
 } from './admin/server.js';
+export { authenticate, type Caller, callerOf } from './fleet/api-auth.js';
+export {
+  type CampaignAction,
+  type CampaignRecord,
+  type CampaignSelection,
+  type CampaignSpec,
+  type CampaignState,
+  CampaignStateError,
+  Campaigns,
+  type DryRunReport,
+  type NewCampaign,
+} from './fleet/campaigns.js';
+export { type FleetRouteOptions, fleetRoutes } from './fleet/http-fleet.js';
+export { type ImportOptions, type ImportReport, importVendorFile } from './fleet/import.js';
+export {
+  type ApiTokenRecord,
+  ROLES,
+  type Role,
+  roleAllows,
+  TokenStore,
+  tokenDigest,
+} from './fleet/tokens.js';
+export {
+  CsvImportError,
+  type ParsedVendorFile,
+  parseVendorCsv,
+  type RejectedRow,
+  type TransportCipher,
+  type VendorCsvOptions,
+  type VendorEntry,
+} from './fleet/vendor-csv.js';
 export {
   type ApiError,
   buildOtaApi,
@@ -94,8 +125,10 @@ export { JobStore } from './storage/job-store.js';
 export { PostgresEngine } from './storage/postgres-engine.js';
 export { MIGRATIONS, migrate, SCHEMA_VERSION } from './storage/schema.js';
 export {
+  type KeySetSummary,
   MAX_COUNTER,
   type OtaKeySet,
+  type SimAudit,
   type SimFilter,
   type SimRecord,
   SimStore,

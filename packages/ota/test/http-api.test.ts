@@ -283,6 +283,13 @@ describe('the OTA API: rate limits', () => {
   });
 });
 
+/** A raw answer's head says JSON and its body is the API's error with this code. */
+function assertJsonError(answer: string, code: string): void {
+  const [head, body] = answer.split('\r\n\r\n');
+  assert.match(head ?? '', /content-type: application\/json/i);
+  assert.equal((JSON.parse(body ?? '') as Reply).error?.code, code);
+}
+
 describe('the OTA API: slow clients', () => {
   let open: Awaited<ReturnType<typeof serveOtaApi>>;
   before(async () => {
@@ -336,11 +343,19 @@ describe('the OTA API: slow clients', () => {
     const headers = `POST /send HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nX-Slow: ${'a'.repeat(200)}`;
     const { answer } = await nothingSent(() => trickle([...headers]));
     assert.match(answer, /^HTTP\/1\.1 408/);
+    assertJsonError(answer, 'request_timeout');
   });
 
   test('a body that never finishes: 408 and the connection closed', async () => {
     const head = `POST /send HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n`;
     const { answer } = await nothingSent(() => trickle([head, ...'{"to": "'.split(''), ...'1'.repeat(100)]));
     assert.match(answer, /^HTTP\/1\.1 408/);
+    assertJsonError(answer, 'request_timeout');
+  });
+
+  test('a request that is not HTTP: 400 with the JSON error body', async () => {
+    const { answer } = await nothingSent(() => trickle(['GARBAGE \x01\r\n\r\n']));
+    assert.match(answer, /^HTTP\/1\.1 400/);
+    assertJsonError(answer, 'bad_request');
   });
 });

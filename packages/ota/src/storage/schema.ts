@@ -144,6 +144,37 @@ const adminTables = (dialect: Dialect) => [
   `CREATE INDEX sims_psk_identity ON sims (psk_identity)`,
 ];
 
+// The fleet platform: API tokens (only their SHA-256 is kept), what the last audit of each card
+// found (its IoT SAFE objects, the current certificate), and campaigns (a job once started)
+const fleetTables = both([
+  `CREATE TABLE api_tokens (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     role TEXT NOT NULL,
+     hash TEXT NOT NULL UNIQUE,
+     created_by TEXT,
+     created_at BIGINT NOT NULL,
+     last_used_at BIGINT,
+     revoked_at BIGINT)`,
+  `CREATE TABLE sim_audits (
+     iccid TEXT PRIMARY KEY REFERENCES sims (iccid),
+     audited_at BIGINT NOT NULL,
+     objects TEXT NOT NULL,
+     cert_serial TEXT,
+     cert_not_after BIGINT)`,
+  `CREATE INDEX sim_audits_expiry ON sim_audits (cert_not_after)`,
+  `CREATE TABLE campaigns (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     state TEXT NOT NULL,
+     selection TEXT NOT NULL,
+     spec TEXT NOT NULL,
+     created_by TEXT,
+     created_at BIGINT NOT NULL,
+     updated_at BIGINT NOT NULL,
+     job_id TEXT REFERENCES jobs (id))`,
+]);
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -198,6 +229,7 @@ export const MIGRATIONS: readonly Migration[] = [
       postgres: adminTables('postgres'),
     },
   },
+  { version: 4, name: 'fleet: hashed API tokens with roles, card audits, campaigns', sql: fleetTables },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -33,9 +33,28 @@ export interface OtaKeySet {
 export interface SimFilter {
   tags?: readonly string[];
   batch?: string;
+  /** SIMs whose current certificate (as last audited) expires before this time (ms). */
+  certExpiresBefore?: number;
   /** ICCIDs after this one (keyset pagination, in ICCID order). */
   after?: string;
   limit?: number;
+}
+
+/** What the last audit of a card found: its IoT SAFE objects and the certificate in use. */
+export interface SimAudit {
+  auditedAt: number;
+  /** The IoT SAFE object list as read (labels, types, sizes: never key material). */
+  objects: readonly unknown[];
+  certificate?: { serial: string; notAfter: number };
+}
+
+/** A key set as the inventory shows it: no key, only what it is and how far its counter went. */
+export interface KeySetSummary {
+  kvn: number;
+  kicByte: number;
+  kidByte: number;
+  counter: bigint;
+  hasKik: boolean;
 }
 
 interface SimRow {
@@ -237,6 +256,67 @@ export class SimStore {
     return BigInt(row.counter);
   }
 
+  /** Records what an audit of the card found (replacing the previous audit). */
+  async recordAudit(iccid: string, audit: SimAudit): Promise<void> {
+    await this.get(iccid);
+    await this.engine.query(
+      `INSERT INTO sim_audits (iccid, audited_at, objects, cert_serial, cert_not_after) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (iccid) DO UPDATE SET audited_at = excluded.audited_at, objects = excluded.objects,
+         cert_serial = excluded.cert_serial, cert_not_after = excluded.cert_not_after`,
+      [
+        iccid,
+        audit.auditedAt,
+        JSON.stringify(audit.objects),
+        audit.certificate?.serial,
+        audit.certificate?.notAfter,
+      ],
+    );
+  }
+
+  /** The card's last audit, or undefined when it was never audited. */
+  async audit(iccid: string): Promise<SimAudit | undefined> {
+    const [row] = await this.engine.query<{
+      audited_at: number;
+      objects: string;
+      cert_serial: string | null;
+      cert_not_after: number | null;
+    }>('SELECT audited_at, objects, cert_serial, cert_not_after FROM sim_audits WHERE iccid = $1', [iccid]);
+    if (!row) return undefined;
+    return {
+      auditedAt: Number(row.audited_at),
+      objects: JSON.parse(row.objects) as unknown[],
+      ...(row.cert_serial !== null && row.cert_not_after !== null
+        ? { certificate: { serial: row.cert_serial, notAfter: Number(row.cert_not_after) } }
+        : {}),
+    };
+  }
+
+  /** The SIM's key sets without their keys. */
+  async keySets(iccid: string): Promise<KeySetSummary[]> {
+    const rows = await this.engine.query<{
+      kvn: number;
+      kic_byte: number;
+      kid_byte: number;
+      counter: number;
+      kik: string | null;
+    }>('SELECT kvn, kic_byte, kid_byte, counter, kik FROM key_sets WHERE iccid = $1 ORDER BY kvn', [iccid]);
+    return rows.map((r) => ({
+      kvn: Number(r.kvn),
+      kicByte: Number(r.kic_byte),
+      kidByte: Number(r.kid_byte),
+      counter: BigInt(r.counter),
+      hasKik: r.kik !== null,
+    }));
+  }
+
+  /** Whether the SIM has an SCP81 PSK (the PSK itself stays sealed). */
+  async hasPsk(iccid: string): Promise<boolean> {
+    const [row] = await this.engine.query<{ psk: string | null }>('SELECT psk FROM sims WHERE iccid = $1', [
+      iccid,
+    ]);
+    return Boolean(row?.psk);
+  }
+
   /** Stores the SIM's SCP81 PSK, sealed. */
   async putPsk(iccid: string, psk: Uint8Array): Promise<void> {
     await this.get(iccid);
@@ -281,6 +361,12 @@ function simWhere(filter: Omit<SimFilter, 'limit'>): { where: string; params: un
   if (filter.batch !== undefined) {
     params.push(filter.batch);
     clauses.push(`s.batch = $${params.length}`);
+  }
+  if (filter.certExpiresBefore !== undefined) {
+    params.push(filter.certExpiresBefore);
+    clauses.push(
+      `EXISTS (SELECT 1 FROM sim_audits a WHERE a.iccid = s.iccid AND a.cert_not_after < $${params.length})`,
+    );
   }
   if (filter.after !== undefined) {
     params.push(filter.after);
