@@ -144,6 +144,35 @@ const adminTables = (dialect: Dialect) => [
   `CREATE INDEX sims_psk_identity ON sims (psk_identity)`,
 ];
 
+// Network-initiated credential rotations (docs/rotation.md): one row per rotation, its job's id, the
+// state machine's state and what each step learnt, written before the next step is sent
+const rotationTables = [
+  `CREATE TABLE rotations (
+     id TEXT PRIMARY KEY,
+     iccid TEXT NOT NULL REFERENCES sims (iccid),
+     credential TEXT NOT NULL,
+     via TEXT NOT NULL,
+     state TEXT NOT NULL,
+     from_slot INTEGER NOT NULL,
+     to_slot INTEGER NOT NULL,
+     deadline BIGINT NOT NULL,
+     old_serial TEXT,
+     new_serial TEXT,
+     public_key TEXT,
+     certificate TEXT,
+     old_identity TEXT,
+     new_identity TEXT,
+     new_psk TEXT,
+     proven_at BIGINT,
+     decision TEXT,
+     detail TEXT,
+     created_by TEXT,
+     created_at BIGINT NOT NULL,
+     updated_at BIGINT NOT NULL)`,
+  'CREATE INDEX rotations_sim ON rotations (iccid, created_at)',
+  'CREATE INDEX rotations_serial ON rotations (new_serial)',
+];
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -197,6 +226,11 @@ export const MIGRATIONS: readonly Migration[] = [
       sqlite: adminTables('sqlite'),
       postgres: adminTables('postgres'),
     },
+  },
+  {
+    version: 4,
+    name: 'credential rotations: the state machine of each, with what its steps learnt',
+    sql: both(rotationTables),
   },
 ];
 
