@@ -193,7 +193,10 @@ export class RotationKind implements JobKind {
             expectedPublicKey: rotation.publicKey,
           });
         } catch (error) {
-          return failed(`the CA refused the request: ${(error as Error).message}`, 'csr_refused');
+          // a request the CA refuses is final; anything else (its store busy…) is retried from the lease
+          if ((error as Error).name === 'CsrError')
+            return failed(`the CA refused the request: ${(error as Error).message}`, 'csr_refused');
+          throw error;
         }
         const serial = new X509Certificate(Buffer.from(der)).serialNumber.toUpperCase();
         await rotations.update(rotation.id, { certificate: der, newSerial: serial });
