@@ -7,6 +7,13 @@ export {
   runBipTerminal,
 } from './bip/terminal.js';
 export {
+  type Candidate,
+  candidates,
+  type Picked,
+  readCredentialSelector,
+  withSelectedCredential,
+} from './credential-selector.js';
+export {
   type CsrRequest,
   createCsr,
   type DistinguishedName,

@@ -70,6 +70,7 @@ export {
 } from './jobs/scp80-kind.js';
 export { JobWorker, type WorkerOptions } from './jobs/worker.js';
 export { type ExpectedPor, PorRouter, storedPor } from './por-router.js';
+export * from './rotation/index.js';
 export {
   type NewScriptJob,
   OtaLimitError,

@@ -227,6 +227,11 @@ export class SmppLink implements SmsLink {
           session.send(pdu.response({ command_status: ESME.RINVMSGLEN }));
           return;
         }
+        // nobody listens yet (a process just bound): not acknowledged, so the SMSC offers it again
+        if (this.handlers.length === 0) {
+          session.send(pdu.response({ command_status: ESME.RX_T_APPN }));
+          return;
+        }
         const from = pdu.source_addr.replace(/^\+/, '');
         const handled = this.handlers.map((handler) => {
           try {

@@ -250,6 +250,7 @@ export class TestNetwork {
     session.socket.on('close', () => {
       this.sessions.delete(session);
       for (const message of this.outbox) if (message.session === session) delete message.session;
+      this.flushOutbox(); // to another bind, as a real SMSC redelivers what a lost one never acknowledged
     });
     session.on('pdu', (pdu: smpp.Pdu) => {
       try {

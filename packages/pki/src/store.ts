@@ -15,6 +15,7 @@ import {
   rmSync,
   statSync,
   writeFileSync,
+  writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { CaStoreError } from './errors.js';
@@ -132,22 +133,40 @@ export function writeAtomic(path: string, text: string, mode: number): void {
   renameSync(temporary, path);
 }
 
-/** An exclusive lock file; a lock older than 30 s is a crashed holder's and is taken over. */
+/**
+ * An exclusive lock file naming its holder's pid; a lock whose holder is gone (killed: SIGKILL leaves
+ * it) or older than 30 s is a crashed holder's and is taken over.
+ */
 function lock(path: string): () => void {
   const deadline = Date.now() + 5000;
   for (;;) {
     try {
-      closeSync(openSync(path, 'wx', 0o600));
+      const fd = openSync(path, 'wx', 0o600);
+      writeSync(fd, `${process.pid}\n`);
+      closeSync(fd);
       return () => rmSync(path, { force: true });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       try {
-        if (Date.now() - statSync(path).mtimeMs > 30_000) rmSync(path, { force: true });
+        if (Date.now() - statSync(path).mtimeMs > 30_000 || holderGone(readFileSync(path, 'utf8')))
+          rmSync(path, { force: true });
       } catch {
         // gone meanwhile: try again
       }
       if (Date.now() > deadline) throw new CaStoreError(`${path} is held by another process`);
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
     }
+  }
+}
+
+// The pid a lock names no longer runs (a lock being written, still empty, is not judged)
+function holderGone(content: string): boolean {
+  const pid = Number.parseInt(content, 10);
+  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ESRCH';
   }
 }

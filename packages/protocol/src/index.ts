@@ -23,6 +23,7 @@ export * from './gp/scp03-messaging.js';
 export * from './iotsafe/apdus.js';
 export * from './iotsafe/appinfo.js';
 export * from './iotsafe/constants.js';
+export * from './iotsafe/credential-selector.js';
 export * from './iotsafe/messages.js';
 export * from './iotsafe/objects.js';
 export * from './iotsafe/perso.js';

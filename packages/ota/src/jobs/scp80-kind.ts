@@ -177,8 +177,15 @@ export class Scp80Kind implements JobKind {
 
   async runStep(context: StepContext): Promise<StepResult> {
     const spec = context.spec as Scp80Spec;
-    const step = spec.steps[context.item.step]!;
-    const timeoutMs = spec.porTimeoutMs ?? this.options.porTimeoutMs ?? 10_000;
+    return this.runScript(context, spec.steps[context.item.step]!, spec.porTimeoutMs);
+  }
+
+  /**
+   * One attempt of `step` for the context's item (or the resumption of its open one): what runStep
+   * does, for a kind that builds its scripts itself (a rotation builds each from the step before).
+   */
+  async runScript(context: StepContext, step: Scp80Step, porTimeoutMs?: number): Promise<StepResult> {
+    const timeoutMs = porTimeoutMs ?? this.options.porTimeoutMs ?? 10_000;
     let prepared: Prepared;
     try {
       prepared = await this.prepare(context.store, context.item.iccid, step);

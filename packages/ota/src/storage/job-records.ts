@@ -67,6 +67,8 @@ export interface AttemptRecord {
 }
 
 export interface NewJob {
+  /** The job's id (default a random UUID): a rotation's job takes the rotation's id. */
+  id?: string;
   kind: string;
   spec: unknown;
   iccids: readonly string[];

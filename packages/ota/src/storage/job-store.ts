@@ -32,7 +32,7 @@ export class JobStore {
 
   /** Creates a job and one item per SIM (in the order given), in one transaction. */
   async create(job: NewJob): Promise<JobRecord> {
-    const id = randomUUID();
+    const id = job.id ?? randomUUID();
     const now = Date.now();
     const iccids = [...new Set(job.iccids)];
     await this.engine.transaction(async (tx) => {

@@ -175,6 +175,35 @@ const fleetTables = both([
      job_id TEXT REFERENCES jobs (id))`,
 ]);
 
+// Network-initiated credential rotations (docs/rotation.md): one row per rotation, its job's id, the
+// state machine's state and what each step learnt, written before the next step is sent
+const rotationTables = [
+  `CREATE TABLE rotations (
+     id TEXT PRIMARY KEY,
+     iccid TEXT NOT NULL REFERENCES sims (iccid),
+     credential TEXT NOT NULL,
+     via TEXT NOT NULL,
+     state TEXT NOT NULL,
+     from_slot INTEGER NOT NULL,
+     to_slot INTEGER NOT NULL,
+     deadline BIGINT NOT NULL,
+     old_serial TEXT,
+     new_serial TEXT,
+     public_key TEXT,
+     certificate TEXT,
+     old_identity TEXT,
+     new_identity TEXT,
+     new_psk TEXT,
+     proven_at BIGINT,
+     decision TEXT,
+     detail TEXT,
+     created_by TEXT,
+     created_at BIGINT NOT NULL,
+     updated_at BIGINT NOT NULL)`,
+  'CREATE INDEX rotations_sim ON rotations (iccid, created_at)',
+  'CREATE INDEX rotations_serial ON rotations (new_serial)',
+];
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -230,6 +259,11 @@ export const MIGRATIONS: readonly Migration[] = [
     },
   },
   { version: 4, name: 'fleet: hashed API tokens with roles, card audits, campaigns', sql: fleetTables },
+  {
+    version: 5,
+    name: 'credential rotations: the state machine of each, with what its steps learnt',
+    sql: both(rotationTables),
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
