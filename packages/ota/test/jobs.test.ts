@@ -264,6 +264,48 @@ describe('jobs over a virtual fleet', () => {
     }
   });
 
+  test('a staged job paused while its wave ends goes on to the next wave when resumed', async () => {
+    // the first SIM answers late: its PoR lands while the job is paused, so no item is left to end
+    // after the resume and move the rollout on; the worker's sweep must find the job itself
+    const fleet = await startFleet(3, {
+      faults: (i) => (i === 0 ? { kind: 'slow', delayMs: 300 } : undefined),
+    });
+    const { server, store, close } = await serverOn(fleet);
+    try {
+      const job = await server.submitJob({
+        sims: fleet.sims.map((s) => s.iccid),
+        steps: [READ_ICCID],
+        rollout: { waves: { initial: 1, factor: 1 } },
+      });
+      await until(() => fleet.network.accepted >= 1, 'the first SMS out');
+      assert.equal(await store.jobs.setState(job.id, ['running'], 'paused'), true);
+      const settled = async () => {
+        for (let i = 0; i < 200; i++) {
+          const { states } = await store.jobs.progress(job.id);
+          if (states.done === 1) return states;
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        throw new Error('the first SIM never answered');
+      };
+      assert.deepEqual(await settled(), { done: 1, held: 2 });
+      await new Promise((resolve) => setTimeout(resolve, 150)); // sweeps while paused release nothing
+      assert.equal((await store.jobs.get(job.id)).wave, 1);
+      assert.equal(await store.jobs.setState(job.id, ['paused'], 'running'), true);
+      let timer: NodeJS.Timeout | undefined;
+      const done = await Promise.race([
+        ended(server, job),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error('the job stalled')), 5000);
+        }),
+      ]).finally(() => clearTimeout(timer));
+      assert.equal(done.state, 'completed');
+      assert.equal(fleet.network.accepted, 3);
+    } finally {
+      await close();
+      await fleet.stop();
+    }
+  });
+
   test('the dry run: per SIM what would be sent, and nothing sent; a bad SIM is named, not sent to', async () => {
     const fleet = await startFleet(3);
     const { server, store, close } = await serverOn(fleet);

@@ -270,6 +270,8 @@ export class JobWorker extends EventEmitter<WorkerEvents> {
   private async sweep(): Promise<void> {
     await this.store.jobs.recoverExpiredLeases();
     for (const id of await this.store.jobs.expireJobs()) this.touched.add(id);
+    // a job resumed (by any process) after its items stopped: no item will finish to move it on
+    for (const id of await this.store.jobs.stalledJobs()) this.touched.add(id);
     const touched = [...this.touched];
     this.touched.clear();
     for (const id of touched) {

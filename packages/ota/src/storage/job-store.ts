@@ -202,6 +202,18 @@ export class JobStore {
     return expired;
   }
 
+  /**
+   * Running jobs with no item ready or running: between two waves, or all ended, with no item left to
+   * finish and so prompt the rollout rules (a job resumed after its items stopped while it was paused).
+   */
+  async stalledJobs(): Promise<string[]> {
+    const rows = await this.engine.query<{ id: string }>(
+      `SELECT id FROM jobs j WHERE state = 'running' AND NOT EXISTS (
+         SELECT 1 FROM job_items i WHERE i.job_id = j.id AND i.state IN ('ready', 'running'))`,
+    );
+    return rows.map((r) => r.id);
+  }
+
   /** Fails with LeaseLostError unless `worker` still holds the item (inside a transaction). */
   async fence(tx: SqlExecutor, item: JobItem, worker: string, attempt?: number): Promise<void> {
     const rows = await tx.query(
