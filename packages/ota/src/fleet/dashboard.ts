@@ -16,6 +16,10 @@ export function dashboardRoutes(app: FastifyInstance): void {
       .header('cache-control', 'no-cache')
       .send(DASHBOARD_HTML);
   app.get('/dashboard', { schema: { hide: true }, config: { public: true } }, page);
+  // browsers ask for it with every page: no icon, rather than a 401 in the page's console
+  app.get('/favicon.ico', { schema: { hide: true }, config: { public: true } }, async (_request, reply) =>
+    reply.code(204).header('cache-control', 'max-age=86400').send(),
+  );
   app.get('/', { schema: { hide: true }, config: { public: true } }, async (_request, reply) =>
     reply.redirect('/dashboard'),
   );
