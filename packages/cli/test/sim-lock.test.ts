@@ -34,12 +34,18 @@ test('sim serve owns its directory: write-file and ota network are refused, nami
     assert.equal(network.code, 4, network.stderr);
     assert.match(network.stderr, /in use by process \d+ \(main\.ts sim serve\)/);
     // the served card changes the SIM meanwhile
-    const keygen = runCli(['--tcp', `127.0.0.1:${served.match[1]}`, '--json', 'keygen', '--id', '01'], env);
+    const keygen = runCli(
+      ['--tcp', `127.0.0.1:${served.match[1]}`, '--json', 'keygen', '--id', '01', '--force'],
+      env,
+    );
     assert.equal(keygen.code, 0, keygen.stderr);
   } finally {
     assert.equal(await served.stop(), 0, served.output());
   }
-  assert.equal(runCli(['--sim', sim, 'sim', 'write-file', '--id', '02', '--in', file], env).code, 0);
+  assert.equal(
+    runCli(['--sim', sim, 'sim', 'write-file', '--id', '02', '--in', file, '--raw', '--force'], env).code,
+    0,
+  );
   const opened = VirtualSim.open(sim, { storageKey: hexToBytes(storageKey) });
   const key = opened.containers().find((c) => c.objectClass === 'privateKey' && bytesToHex(c.id) === '01');
   const cert = opened.containers().find((c) => c.objectClass === 'file' && bytesToHex(c.id) === '02');
