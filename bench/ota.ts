@@ -1,7 +1,7 @@
 // SCP80 benchmark: secured command packets built and opened per second (AES-128 and 3DES-2key,
 // ciphered + CC), each against the bare cost of the same cipher and MAC over the same bytes.
 
-import { OtaKeyStore, OtaServer, SmppLink, TestNetwork } from '@iotsafe/ota';
+import { OtaServer, OtaStore, SmppLink, TestNetwork } from '@iotsafe/ota';
 import {
   cryptographicChecksum,
   encodeCommandPacket,
@@ -76,22 +76,29 @@ async function smsRoundTrip() {
   sim.isd.keySets.push(scp80KeySet(1, { kic: key, kid: key }));
   const network = await TestNetwork.start({ systemId: 'bench', password: 'bench' });
   network.attach('4917000000', sim.card);
-  const store = OtaKeyStore.open(':memory:', new Uint8Array(32).fill(1));
-  store.addSim({ iccid: '898821100000000000', msisdn: '4917000000' });
-  store.putKeySet('898821100000000000', { kvn: 1, kicByte: 0x12, kidByte: 0x12, kic: key, kid: key });
+  const store = await OtaStore.open(':memory:', new Uint8Array(32).fill(1));
+  await store.sims.add({ iccid: '898821100000000000', msisdn: '4917000000' });
+  await store.sims.putKeySet('898821100000000000', {
+    kvn: 1,
+    kicByte: 0x12,
+    kidByte: 0x12,
+    kic: key,
+    kid: key,
+  });
   const link = await SmppLink.connect({
     host: '127.0.0.1',
     port: network.port,
     systemId: 'bench',
     password: 'bench',
   });
-  const server = new OtaServer(store, link);
+  const server = new OtaServer(store, link, { worker: { idleMs: 1 } });
   const select = hexToBytes('00a40004022fe2');
   const result = await measure('SMS round trip: server → SMPP → SMSC → SIM → PoR', () =>
     server.send({ sim: '4917000000', tar: 'B00000', script: select }),
   );
+  await server.close();
   await link.close();
-  store.close();
+  await store.close();
   await network.stop();
   return {
     name: result.name,

@@ -16,8 +16,10 @@ import {
 import { type Container, TYPE1_PROFILE, VirtualSim } from '@iotsafe/sim';
 import { GP_TEST_KEYS } from '../test/helpers/cards.js';
 import { coapBenchmarks } from './coap.js';
+import { dtlsBenchmarks } from './dtls.js';
 import { measure, printTable } from './harness.js';
 import { otaBenchmarks } from './ota.js';
+import { pkiBenchmarks } from './pki.js';
 import { tlsBenchmarks } from './tls.js';
 import { tlsBulkBenchmarks } from './tls-bulk.js';
 import { tlsLatencyBenchmarks } from './tls-latency.js';
@@ -174,5 +176,7 @@ await tlsBenchmarks();
 await tlsBulkBenchmarks();
 await tlsLatencyBenchmarks();
 await otaBenchmarks();
+await pkiBenchmarks();
 await transportBenchmarks();
 await coapBenchmarks();
+await dtlsBenchmarks();

@@ -138,7 +138,7 @@ export async function tlsBenchmarks(): Promise<void> {
       name: 'wolfSSL IoT-SAFE port, TLS 1.3 mTLS (published)',
       value: '~18',
       unit: 'APDUs',
-      target: 'spec/iotsafe.md §5.1',
+      target: "wolfSSL's IoT-SAFE port (its PK callbacks)",
     });
     printTable(
       'APDUs per handshake, second handshake of a client (certificate cached; GET RESPONSEs counted apart)',
@@ -162,7 +162,10 @@ export async function tlsBenchmarks(): Promise<void> {
           unit: 'ms/handshake',
         });
       }
-    printTable('Handshake wall time (per-INS card time of spec §6.4 + AT+CSIM at 115200 baud)', wallRows);
+    printTable(
+      'Handshake wall time (per-INS card time of docs/hardware.md, Timing + AT+CSIM at 115200 baud)',
+      wallRows,
+    );
 
     await cpuPerHandshakeTable();
   } finally {

@@ -37,6 +37,8 @@ export interface AdminServerOptions {
   bodyEncoding?: 'content-length' | 'chunked';
   /** Break the connection once: after the result of `step` came (before answering), or inside its answer. */
   cut?: { step: number; when: 'before-response' | 'mid-response' };
+  /** Awaited before answering the POST of `step` (the result of script `step`): the session stays open. */
+  beforeStep?: (step: number) => Promise<void>;
   /** OpenSSL cipher list (default: the GCM, CBC and NULL PSK suites). */
   ciphers?: string;
   minVersion?: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2';
@@ -109,7 +111,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Scr
   }
 
   const http = createHttpServer({ keepAliveTimeout: 60_000 }, (req, res) => {
-    readBody(req).then((body) => {
+    readBody(req).then(async (body) => {
       const identity = identities.get(req.socket) ?? '?';
       state.requests.push({
         identity,
@@ -130,6 +132,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Scr
           results.push({ step, status: Array.isArray(status) ? status[0] : status, body });
         }
       }
+      await options.beforeStep?.(step);
       const cut = options.cut;
       if (cut && !cutDone && cut.step === step && cut.when === 'before-response') {
         cutDone = true;

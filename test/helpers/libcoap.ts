@@ -24,6 +24,31 @@ async function freeUdpAndTcpPort(): Promise<number> {
   }
 }
 
+/** Resolves once a coap-server started as `peer` answers a plain CoAP ping on `port`. */
+export async function awaitCoapPing(
+  port: number,
+  peer: { child: { exitCode: number | null }; output: () => string },
+  name: string,
+): Promise<void> {
+  const client = await CoapClient.connect(`coap://127.0.0.1:${port}`, {
+    transmission: { ackTimeout: 50, maxRetransmit: 0 },
+  });
+  try {
+    for (let attempt = 0; ; attempt++) {
+      if (peer.child.exitCode !== null) throw new Error(`${name} exited: ${peer.output()}`);
+      try {
+        await client.ping();
+        break;
+      } catch (error) {
+        if (attempt >= 100)
+          throw new Error(`${name} does not answer a ping: ${peer.output()}`, { cause: error });
+      }
+    }
+  } finally {
+    await client.close();
+  }
+}
+
 export interface LibcoapServer {
   port: number;
   output: () => string;
@@ -44,22 +69,6 @@ export async function startLibcoapServer(extra: string[] = []): Promise<LibcoapS
     ['-A', '127.0.0.1', '-p', String(port), ...extra],
     () => true,
   );
-  const client = await CoapClient.connect(`coap://127.0.0.1:${port}`, {
-    transmission: { ackTimeout: 50, maxRetransmit: 0 },
-  });
-  try {
-    for (let attempt = 0; ; attempt++) {
-      if (peer.child.exitCode !== null) throw new Error(`${LIBCOAP_SERVER} exited: ${peer.output()}`);
-      try {
-        await client.ping();
-        break;
-      } catch (error) {
-        if (attempt >= 100)
-          throw new Error(`${LIBCOAP_SERVER} does not answer a ping: ${peer.output()}`, { cause: error });
-      }
-    }
-  } finally {
-    await client.close();
-  }
+  await awaitCoapPing(port, peer, LIBCOAP_SERVER);
   return { port, output: peer.output, stop: peer.stop };
 }

@@ -1,16 +1,19 @@
-// `iotsafe ota send | serve | network`: the OTA server's key store, its SMPP link (DCS, TON/NPI,
-// keep-alive) and its HTTP API (bearer token, limits, timeouts), and the local SMSC for tests.
+// `iotsafe ota send | serve | worker | network`: the OTA server's store (SQLite file or PostgreSQL
+// URL), its SMPP binds (DCS, TON/NPI, keep-alive, pacing), its HTTP API (bearer token, limits,
+// timeouts), workers that share its jobs, and the local SMSC for tests.
 import { readFileSync } from 'node:fs';
 import {
   type DataCodingPolicy,
   DEFAULT_MAX_SMS_PER_SCRIPT,
   isLoopback,
-  KeyStoreError,
+  isPostgresUrl,
   OtaApiConfigError,
-  OtaKeyStore,
   OtaServer,
+  OtaStore,
+  PacedSmsLink,
   SmppLink,
   type SmppLinkOptions,
+  StorageError,
   serveOtaApi,
   TestNetwork,
 } from '@iotsafe/ota';
@@ -24,7 +27,7 @@ import { porJson, porRows } from './por.js';
 import { type GlobalOptions, parseHostPort, storageKey, UsageError } from './session.js';
 import { untilInterrupted, writePortFile } from './wait.js';
 
-const OTA_TOKEN_ENV = 'IOTSAFE_OTA_TOKEN';
+export const OTA_TOKEN_ENV = 'IOTSAFE_OTA_TOKEN';
 
 export function hexOption(value: string | undefined, what: string, bytes?: number): Uint8Array {
   if (value === undefined) throw new UsageError(`${what} is required`);
@@ -34,7 +37,7 @@ export function hexOption(value: string | undefined, what: string, bytes?: numbe
   return hexToBytes(clean);
 }
 
-function integerOption(
+export function integerOption(
   value: string | undefined,
   what: string,
   min: number,
@@ -47,26 +50,28 @@ function integerOption(
 }
 
 /**
- * The OTA key store: a missing file is a usage error unless `create` (a mistyped --store path must not
- * start an empty store), another storage key a StorageKeyError; a store others can read gets a warning.
+ * The OTA store (a SQLite file, or a postgres:// URL): a missing file is a usage error unless `create`
+ * (a mistyped --store path must not start an empty store), another storage key a StorageKeyError; a
+ * file others can read gets a warning.
  */
-export function openKeyStore(path: string, key: Uint8Array, create: boolean): OtaKeyStore {
-  let store: OtaKeyStore;
+export async function openKeyStore(location: string, key: Uint8Array, create: boolean): Promise<OtaStore> {
+  let store: OtaStore;
   try {
-    store = OtaKeyStore.open(path, key, { create });
+    store = await OtaStore.open(location, key, { create });
   } catch (error) {
-    if (error instanceof KeyStoreError && error.code === 'missing_store')
+    if (error instanceof StorageError && error.code === 'missing_store')
       throw new UsageError(`${error.message}: check --store, or create it (ota add-sim --create)`);
-    if (error instanceof KeyStoreError && error.code === 'wrong_storage_key')
+    if (error instanceof StorageError && error.code === 'wrong_storage_key')
       throw new StorageKeyError(error.message);
+    if (error instanceof StorageError) throw new UsageError(error.message);
     throw error;
   }
-  warnIfExposed(path, 'holds sealed OTA keys');
+  if (!isPostgresUrl(location)) warnIfExposed(location, 'holds sealed OTA keys');
   return store;
 }
 
 /** What `ota send` and `ota serve` share: the key store, the SMSC, and the wait for each PoR. */
-interface ServerFlags {
+export interface ServerFlags {
   store: string;
   smsc: string;
   systemId: string;
@@ -81,11 +86,14 @@ interface ServerFlags {
   sourceNpi?: string;
   enquireLink: string;
   maxSms: string;
+  tps?: string;
+  window: string;
+  binds: string;
 }
 
-function addServerFlags(c: Command): Command {
+export function addServerFlags(c: Command): Command {
   return c
-    .requiredOption('--store <file>', 'the key store (SQLite)')
+    .requiredOption('--store <file|url>', 'the store: a SQLite file, or postgres://… for several workers')
     .requiredOption('--smsc <host:port>', 'the SMSC (SMPP)')
     .option('--system-id <id>', 'SMPP system_id', 'iotsafe')
     .option('--password <text>', 'SMPP password (or IOTSAFE_SMPP_PASSWORD)')
@@ -105,7 +113,10 @@ function addServerFlags(c: Command): Command {
     .option('--source-ton <n>', 'fixed TON of --source-addr (default: from it)')
     .option('--source-npi <n>', 'fixed NPI of --source-addr (default: from it)')
     .option('--enquire-link <ms>', 'enquire_link period while bound (0: none)', '30000')
-    .option('--max-sms <n>', 'most SMS one script may take', String(DEFAULT_MAX_SMS_PER_SCRIPT));
+    .option('--max-sms <n>', 'most SMS one script may take', String(DEFAULT_MAX_SMS_PER_SCRIPT))
+    .option('--tps <n>', 'submit_sm per second the SMSC account allows (default: no limit)')
+    .option('--window <n>', 'unacknowledged submit_sm per bind', '10')
+    .option('--binds <n>', 'SMPP binds to open to the SMSC', '1');
 }
 
 /** The SMPP link to the SMSC the flags name; the password may come from the environment instead. */
@@ -136,21 +147,53 @@ function connectSmsc(options: ServerFlags): Promise<SmppLink> {
   return SmppLink.connect(link);
 }
 
-const serverOptions = (options: ServerFlags) => ({
+/** The binds the flags ask for, paced to the account's TPS and window. */
+async function connectPaced(options: ServerFlags): Promise<PacedSmsLink> {
+  const binds = integerOption(options.binds, '--binds', 1, 64)!;
+  const window = integerOption(options.window, '--window', 1, 10_000)!;
+  const tps = options.tps === undefined ? undefined : Number(options.tps);
+  if (tps !== undefined && !(tps > 0 && tps <= 100_000)) throw new UsageError('--tps takes a number over 0');
+  const links: SmppLink[] = [];
+  try {
+    for (let i = 0; i < binds; i++) links.push(await connectSmsc(options));
+  } catch (error) {
+    await Promise.all(links.map((l) => l.close()));
+    throw error;
+  }
+  return new PacedSmsLink(links, { window, ...(tps === undefined ? {} : { tps }) });
+}
+
+export const serverOptions = (options: ServerFlags) => ({
   timeoutMs: integerOption(options.timeout, '--timeout', 1, 3_600_000)!,
   maxSmsPerScript: integerOption(options.maxSms, '--max-sms', 1, 255)!,
 });
 
-/** The trace's view of the key store: the keys of the SIM at an MSISDN for a KIc byte's key version. */
+/** The trace's view of the store: the keys of the SIM at an MSISDN for a KIc byte's key version. */
 const keysFromStore =
-  (store: OtaKeyStore) =>
-  (msisdn: string, kic: number): OtaKeys => {
-    const set = store.keySet(store.sim(msisdn).iccid, kic >> 4);
+  (store: OtaStore) =>
+  async (msisdn: string, kic: number): Promise<OtaKeys> => {
+    const set = await store.sims.keySet((await store.sims.get(msisdn)).iccid, kic >> 4);
     return { kic: set.kic, kid: set.kid };
   };
 
+/** The paced binds with the trace of every SMS (and, for one send, a progress line per attempt). */
+export async function tracedPaced(
+  options: ServerFlags,
+  store: OtaStore,
+  trace: boolean | undefined,
+  progress?: { timeoutMs: number; attempts: number },
+) {
+  const paced = await connectPaced(options);
+  const observed = observedLink(paced, {
+    ...(trace ? { trace: printError } : {}),
+    keys: keysFromStore(store),
+    ...progress,
+  });
+  return Object.assign(observed, { ready: () => paced.ready() });
+}
+
 /** The bearer token of `ota serve`: from --token-file or the environment, never a default. */
-function apiToken(file: string | undefined): { token?: string; from?: string } {
+export function apiToken(file: string | undefined): { token?: string; from?: string } {
   if (file !== undefined) {
     let text: string;
     try {
@@ -196,21 +239,25 @@ export function registerOtaServerCommands(ota: Command, globals: () => GlobalOpt
         kvn: integerOption(options.kvn, '--kvn', 1, 15)!,
       };
       const settings = serverOptions(options);
-      const store = openKeyStore(options.store, storageKey(globals()), false);
+      const store = await openKeyStore(options.store, storageKey(globals()), false);
       try {
-        const link = observedLink(await connectSmsc(options), {
-          ...(globals().trace ? { trace: printError } : {}),
-          keys: keysFromStore(store),
+        const link = await tracedPaced(options, store, globals().trace, {
           timeoutMs: settings.timeoutMs,
           attempts: 2,
         });
+        const server = new OtaServer(store, link, { ...settings, worker: { idleMs: 20 } });
         try {
-          const result = await new OtaServer(store, link, settings).send(request);
+          const result = await server.send(request);
           link.stopProgress();
           const por = result.por;
           emit(
             globals().json,
-            { counter: result.counter, attempts: result.attempts, ...(por ? { por: porJson(por) } : {}) },
+            {
+              job: result.jobId,
+              counter: result.counter,
+              attempts: result.attempts,
+              ...(por ? { por: porJson(por) } : {}),
+            },
             () =>
               table([
                 ['CNTR', String(result.counter)],
@@ -221,10 +268,11 @@ export function registerOtaServerCommands(ota: Command, globals: () => GlobalOpt
           if (por && por.status !== 0) process.exitCode = 3;
         } finally {
           link.stopProgress();
+          await server.close();
           await link.close();
         }
       } finally {
-        store.close();
+        await store.close();
       }
     },
   );
@@ -243,6 +291,7 @@ export function registerOtaServerCommands(ota: Command, globals: () => GlobalOpt
     .option('--rate-limit-per-sim <n>', 'requests per minute for one SIM', '6')
     .option('--headers-timeout <ms>', "time for a request's headers", '10000')
     .option('--request-timeout <ms>', 'time for a whole request, body included', '30000')
+    .option('--no-worker', 'take requests only: workers elsewhere (ota worker) run the jobs')
     .option('--port-file <file>', 'write the HTTP port there once listening');
   addServerFlags(serve).action(
     async (
@@ -256,6 +305,7 @@ export function registerOtaServerCommands(ota: Command, globals: () => GlobalOpt
         rateLimitPerSim: string;
         headersTimeout: string;
         requestTimeout: string;
+        worker: boolean;
         portFile?: string;
       },
     ) => {
@@ -279,37 +329,70 @@ export function registerOtaServerCommands(ota: Command, globals: () => GlobalOpt
         requestTimeoutMs: integerOption(options.requestTimeout, '--request-timeout', 100, 600_000)!,
       };
       const settings = serverOptions(options);
-      const store = openKeyStore(options.store, storageKey(globals()), options.create ?? false);
-      const link = observedLink(await connectSmsc(options), {
-        ...(globals().trace ? { trace: printError } : {}),
-        keys: keysFromStore(store),
-      });
+      const store = await openKeyStore(options.store, storageKey(globals()), options.create ?? false);
+      let link: Awaited<ReturnType<typeof tracedPaced>> | undefined;
+      let server: OtaServer | undefined;
       let api: Awaited<ReturnType<typeof serveOtaApi>>;
       try {
-        api = await serveOtaApi(new OtaServer(store, link, settings), {
+        link = await tracedPaced(options, store, globals().trace);
+        server = new OtaServer(store, link, { ...settings, ...(options.worker ? {} : { worker: false }) });
+        api = await serveOtaApi(server, {
           host,
           ...(address.port === undefined ? {} : { port: address.port }),
           ...(token === undefined ? { insecureNoAuth: true } : { tokens: [token] }),
           ...limits,
         });
       } catch (error) {
-        await link.close();
-        store.close();
+        await server?.close();
+        await link?.close();
+        await store.close();
         throw error instanceof OtaApiConfigError ? new UsageError(error.message) : error;
       }
       const auth = from ? `bearer token from ${from}` : 'NO AUTHENTICATION, --insecure-no-auth';
       emit(
         globals().json,
-        { url: `${api.url}/send`, auth },
-        () => `OTA server: POST ${api.url}/send {"to", "tar", "script"} (${auth})`,
+        { url: `${api.url}/send`, jobs: `${api.url}/jobs`, auth },
+        () =>
+          `OTA server: POST ${api.url}/send {"to", "tar", "script"} → 202 {"job"}, GET ${api.url}/jobs/ID (${auth})`,
       );
       writePortFile(options.portFile, Number(new URL(api.url).port));
       await untilInterrupted();
       await api.stop();
+      await server.close();
       await link.close();
-      store.close();
+      await store.close();
     },
   );
+
+  const worker = ota
+    .command('worker')
+    .description('run jobs from the store (PostgreSQL: any number of workers share them) until interrupted')
+    .option('--concurrency <n>', 'items at once', '256')
+    .option('--lease <ms>', "how long a claimed item stays this worker's without renewal", '30000');
+  addServerFlags(worker).action(async (options: ServerFlags & { concurrency: string; lease: string }) => {
+    const settings = serverOptions(options);
+    const workerOptions = {
+      concurrency: integerOption(options.concurrency, '--concurrency', 1, 100_000)!,
+      leaseMs: integerOption(options.lease, '--lease', 100, 3_600_000)!,
+    };
+    const store = await openKeyStore(options.store, storageKey(globals()), false);
+    const link = await tracedPaced(options, store, globals().trace).catch(async (error) => {
+      await store.close();
+      throw error;
+    });
+    const server = new OtaServer(store, link, { ...settings, worker: workerOptions });
+    server.worker?.on('error', (error) => printError(`worker: ${error.message}`));
+    emit(
+      globals().json,
+      { worker: server.worker?.id ?? '', store: isPostgresUrl(options.store) ? 'postgres' : 'sqlite' },
+      () =>
+        `OTA worker ${server.worker?.id} on ${isPostgresUrl(options.store) ? 'PostgreSQL' : options.store}`,
+    );
+    await untilInterrupted();
+    await server.close();
+    await link.close();
+    await store.close();
+  });
 
   ota
     .command('network <sim-dir>')
@@ -323,6 +406,7 @@ export function registerOtaServerCommands(ota: Command, globals: () => GlobalOpt
         .choices(['smpp34', 'gsm'])
         .default('smpp34'),
     )
+    .option('--tps <n>', 'accept this many submit_sm a second; answer ESME_RTHROTTLED (0x58) beyond')
     .option('--port-file <file>', 'write the SMPP port there once listening')
     .action(
       async (
@@ -333,6 +417,7 @@ export function registerOtaServerCommands(ota: Command, globals: () => GlobalOpt
           systemId: string;
           password?: string;
           dataCoding: DataCodingPolicy;
+          tps?: string;
           portFile?: string;
         },
       ) => {
@@ -342,6 +427,9 @@ export function registerOtaServerCommands(ota: Command, globals: () => GlobalOpt
           password: options.password ?? process.env.IOTSAFE_SMPP_PASSWORD ?? '',
           port: integerOption(options.port, '--port', 0, 65535)!,
           dataCoding: options.dataCoding,
+          ...(options.tps === undefined
+            ? {}
+            : { maxSubmitsPerSecond: integerOption(options.tps, '--tps', 1, 1_000_000)! }),
         });
         network.attach(options.msisdn, globals().trace ? tracedCard(sim.card, printError) : sim.card);
         emit(

@@ -28,7 +28,7 @@ type Trace = (line: string) => void;
 const SECRET_INS = new Set([0xd8, 0xe2, 0x20, 0x24, 0x2c]);
 
 /** A C-APDU for the trace: its header and, unless it may carry a secret, its data. */
-function describeCommand(apdu: Uint8Array): string {
+export function describeCommand(apdu: Uint8Array): string {
   const header = bytesToHex(apdu.subarray(0, Math.min(5, apdu.length)));
   if (apdu.length <= 5) return header;
   return SECRET_INS.has(apdu[1]!)
@@ -67,7 +67,7 @@ function describePacket(packet: Uint8Array, keys: OtaKeys | undefined): string[]
 interface TracedLinkOptions {
   trace?: Trace;
   /** The keys of the SIM at `msisdn` for KIc byte `kic` (the server's key store). */
-  keys: (msisdn: string, kic: number) => OtaKeys | undefined;
+  keys: (msisdn: string, kic: number) => OtaKeys | undefined | Promise<OtaKeys | undefined>;
   /** Per-attempt PoR wait and attempts, for the progress line (none without them: a server). */
   timeoutMs?: number;
   attempts?: number;
@@ -92,7 +92,7 @@ export function observedLink(link: SmsLink, options: TracedLinkOptions): SmsLink
       );
       if (whole?.elements.some((e) => e.iei === IEI_COMMAND_PACKET)) {
         const header = decodeCommandHeader(whole.body);
-        const keys = options.keys(to, header.kic);
+        const keys = await Promise.resolve(options.keys(to, header.kic)).catch(() => undefined);
         if (keys)
           sent.set(`${to}/${bytesToHex(header.tar)}`, {
             security: { spi: header.spi, kic: header.kic, kid: header.kid },

@@ -26,6 +26,7 @@ import {
 } from '@iotsafe/protocol';
 import { type Command, Option } from 'commander';
 import { parseHexKey, readKeyFile } from './key-files.js';
+import { registerOtaAdminCommands } from './ota-admin.js';
 import { hexOption, openKeyStore, registerOtaServerCommands } from './ota-server.js';
 import { describeSpi } from './ota-trace.js';
 import { emit, print, printJson, table } from './output.js';
@@ -90,6 +91,7 @@ export function registerOta(program: Command, globals: () => GlobalOptions): voi
     .description('SCP80 over the air: build and open packets, keep keys and counters, send over SMPP');
   registerAddSim(ota, globals);
   registerOtaServerCommands(ota, globals);
+  registerOtaAdminCommands(ota, globals);
 
   keyOptions(
     ota
@@ -235,7 +237,7 @@ function registerAddSim(ota: Command, globals: () => GlobalOptions): void {
       .option('--kvn <n>', 'key version', '1')
       .requiredOption('--kic <hex>', 'KIc byte (12 AES, 15 3DES 2-key; its KVN nibble is taken from --kvn)'),
   ).action(
-    (
+    async (
       options: KeyFlags & {
         store: string;
         create?: boolean;
@@ -251,18 +253,24 @@ function registerAddSim(ota: Command, globals: () => GlobalOptions): void {
       if (!keys.kic || !keys.kid)
         throw new UsageError('give the KIc and KID keys (--kic-key/--kid-key or --keys-file)');
       const byte = (kvn << 4) | (hexOption(options.kic, '--kic', 1)[0]! & 0x0f);
-      const store = openKeyStore(options.store, storageKey(globals()), options.create ?? false);
+      const store = await openKeyStore(options.store, storageKey(globals()), options.create ?? false);
       try {
-        store.addSim({ iccid: options.iccid, msisdn: options.msisdn });
-        store.putKeySet(options.iccid, { kvn, kicByte: byte, kidByte: byte, kic: keys.kic, kid: keys.kid });
-        const counter = store.counter(options.iccid, kvn);
+        await store.sims.add({ iccid: options.iccid, msisdn: options.msisdn });
+        await store.sims.putKeySet(options.iccid, {
+          kvn,
+          kicByte: byte,
+          kidByte: byte,
+          kic: keys.kic,
+          kid: keys.kid,
+        });
+        const counter = await store.sims.counter(options.iccid, kvn);
         emit(
           globals().json,
           { iccid: options.iccid, msisdn: options.msisdn, keyVersion: kvn, kic: byteHex(byte), counter },
           () => `SIM ${options.iccid} (${options.msisdn}): key set ${kvn} stored, counter ${counter}`,
         );
       } finally {
-        store.close();
+        await store.close();
       }
     },
   );

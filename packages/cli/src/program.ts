@@ -12,6 +12,7 @@ import { registerHardware } from './hardware.js';
 import { registerKeys } from './keys.js';
 import { registerNetwork } from './net.js';
 import { registerOta } from './ota.js';
+import { registerPki } from './pki-commands.js';
 import type { GlobalOptions } from './session.js';
 import { registerSim } from './sim-commands.js';
 
@@ -79,6 +80,7 @@ export function createProgram(argv: readonly string[] = process.argv): Cli {
   registerOta(program, globals);
   registerBip(program, globals);
   registerCoap(program, globals);
+  registerPki(program, globals);
 
   program
     .command('demo')

@@ -5,7 +5,10 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 
-const DOC = readFileSync(fileURLToPath(new URL('../../../docs/json.md', import.meta.url)), 'utf8');
+// docs/pki.md documents its commands' schemas beside the PKI
+const DOC = ['json.md', 'pki.md']
+  .map((f) => readFileSync(fileURLToPath(new URL(`../../../docs/${f}`, import.meta.url)), 'utf8'))
+  .join('\n');
 export const schemas = [...DOC.matchAll(/^```json\n([\s\S]*?)^```$/gm)].map(
   (m) => JSON.parse(m[1]!) as { $id: string },
 );

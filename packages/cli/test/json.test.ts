@@ -191,6 +191,7 @@ describe('--json output against docs/json.md', () => {
       'add-sim',
       '--store',
       store,
+      '--create',
       '--iccid',
       '89000123456789012341',
       '--msisdn',
@@ -198,8 +199,30 @@ describe('--json output against docs/json.md', () => {
       '--kic',
       '12',
       ...keys,
-      '--create',
     ]);
+    const sim = ['--store', store, '--sim', '89000123456789012341'];
+    json('ota admin psk', [
+      'ota',
+      'admin',
+      'psk',
+      ...sim,
+      '--identity',
+      'card-1',
+      '--psk-file',
+      join(dir, 'psk.key'),
+    ]);
+    json('ota admin push', ['ota', 'admin', 'push', ...sim, '--script', 'AE80220580CA0085000000']);
+    const adminServer = await startCli(
+      ['--json', 'ota', 'admin', 'serve', '--store', store, '--insecure-no-auth'],
+      env,
+      /"auth"/,
+    );
+    try {
+      await new Promise((r) => setTimeout(r, 100)); // the rest of the document
+      check('ota admin serve', adminServer.output());
+    } finally {
+      await adminServer.stop();
+    }
     const network = await startCli(
       ['--json', 'ota', 'network', join(dir, 'blank'), '--msisdn', '4917000009'],
       env,
@@ -222,6 +245,12 @@ describe('--json output against docs/json.md', () => {
         '--script',
         '00A40004022FE200B000000A',
       ]);
+      const triggered = runCli(
+        ['--json', 'ota', 'trigger', '--store', store, '--smsc', smsc, '--sim', '4917000009'],
+        env,
+      );
+      assert.ok([0, 3].includes(triggered.code ?? -1), triggered.stdout + triggered.stderr);
+      check('ota trigger', triggered.stdout);
       const served = await startCli(
         ['--json', 'ota', 'serve', '--store', store, '--smsc', smsc],
         { ...env, IOTSAFE_OTA_TOKEN: 'a-test-token-of-the-json-suite' },
@@ -232,6 +261,16 @@ describe('--json output against docs/json.md', () => {
         check('ota serve', served.output());
       } finally {
         await served.stop();
+      }
+      const worker = await startCli(
+        ['--json', 'ota', 'worker', '--store', store, '--smsc', smsc],
+        env,
+        /"store"/,
+      );
+      try {
+        check('ota worker', worker.output());
+      } finally {
+        await worker.stop();
       }
     } finally {
       await network.stop();
@@ -261,6 +300,49 @@ describe('--json output against docs/json.md', () => {
     const r = runCli(['demo', '--json', '--dir', join(dir, 'demo')], env);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     check('demo', r.stdout);
+  });
+
+  test('the PKI commands (docs/pki.md): ca revoke, ca crl, est serve, renew', async () => {
+    const ca = join(dir, 'ca'); // the CA and the SIM certificate of the first test
+    const served = await startCli(
+      ['--json', 'est', 'serve', '--ca', ca, '--port-file', join(dir, 'est.port')],
+      env,
+      /"auth"[^}]*}/,
+    );
+    try {
+      await new Promise((r) => setTimeout(r, 100));
+      const started = check('est serve', served.output()) as { url: string };
+      const renew = json('renew', [
+        '--sim',
+        join(dir, 'sim'),
+        'renew',
+        '--est',
+        started.url,
+        '--ca-cert',
+        join(ca, 'ca.pem'),
+        '--next-key-id',
+        '04',
+        '--next-cert-id',
+        '03',
+      ]);
+      assert.equal(renew.renewed, false);
+    } finally {
+      await served.stop();
+    }
+    const revoked = json('ca revoke', [
+      'ca',
+      'revoke',
+      '--ca',
+      ca,
+      '--cert',
+      join(dir, 'device.pem'),
+      '--reason',
+      'superseded',
+    ]);
+    assert.equal(revoked.already, false);
+    const crl = json('ca crl', ['ca', 'crl', '--ca', ca, '--out', join(dir, 'crl.pem')]);
+    assert.equal(crl.revoked, 1);
+    json('error', ['ca', 'revoke', '--ca', ca, '--serial', '01'], 2);
   });
 
   test('every schema was exercised (readers: in transports.test.ts, with pcscd; connect, mqtt, bip and coap: in their tests)', () => {

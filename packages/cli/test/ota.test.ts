@@ -239,10 +239,17 @@ describe('iotsafe ota over SMPP, end to end', () => {
             }).then(async (r) => ({ status: r.status, json: (await r.json()) as Record<string, unknown> }));
           const script = { to: '4917000001', tar: 'B00000', script: '00a40004022fe200b000000a' };
           assert.equal((await post(script, 'not-the-token-00000000')).status, 401);
-          const ok = await post(script);
-          assert.equal(ok.status, 200, JSON.stringify(ok.json));
-          assert.equal(ok.json.status, 0);
-          assert.equal(ok.json.counter, '3', 'the counter went on from the ones `ota send` used');
+          const accepted = await post(script);
+          assert.equal(accepted.status, 202, JSON.stringify(accepted.json));
+          let job: { state?: string; result?: { status?: number; counter?: string } } = {};
+          for (let i = 0; i < 100 && (!job.state || job.state === 'running'); i++) {
+            await new Promise((resolve) => setTimeout(resolve, 100));
+            job = await fetch(url.replace(/\/send$/, `/jobs/${accepted.json.job}`), {
+              headers: { authorization: `Bearer ${'7e'.repeat(24)}` },
+            }).then((r) => r.json() as typeof job);
+          }
+          assert.equal(job.result?.status, 0, JSON.stringify(job));
+          assert.equal(job.result?.counter, '3', 'the counter went on from the ones `ota send` used');
           assert.equal((await post({ to: '4917000001', tar: 'nope', script: '' })).status, 400);
           assert.equal((await post({ to: '0000', tar: 'B00000', script: '00' })).status, 404);
           assert.ok(!served.output().includes('7e'.repeat(24)), 'the token is never printed');

@@ -27,7 +27,10 @@ test('sim serve owns its directory: write-file and ota network are refused, nami
     /serving on tcp 127\.0\.0\.1:(\d+)/,
   );
   try {
-    const write = runCli(['--sim', sim, 'sim', 'write-file', '--id', '02', '--in', file], env);
+    const write = runCli(
+      ['--sim', sim, 'sim', 'write-file', '--id', '02', '--in', file, '--raw', '--force'],
+      env,
+    );
     assert.equal(write.code, 4, write.stderr);
     assert.match(write.stderr, /in use by process \d+ \(main\.ts sim serve\) since \d{4}-/);
     const network = runCli(['ota', 'network', sim, '--msisdn', '447700900123'], env);

@@ -49,14 +49,15 @@ export interface CsrRequest {
   publicKey: Uint8Array;
   /** The key's curve (default P-256). */
   curve?: CurveName;
-  subject: DistinguishedName;
+  /** The subject, or a DER Name as it is (a renewal keeps the current certificate's, RFC 7030 §4.2.2). */
+  subject: DistinguishedName | Uint8Array;
 }
 
 /** Builds the request and has the SIM sign it; returns DER. */
 export async function createCsr(iotsafe: IoTSafe, request: CsrRequest): Promise<Uint8Array> {
   const info = derSequence(
     derSmallInteger(0),
-    encodeName(request.subject),
+    request.subject instanceof Uint8Array ? request.subject : encodeName(request.subject),
     encodeEcPublicKeyInfo(request.publicKey, request.curve),
     derContext(0, new Uint8Array(0)),
   );

@@ -15,6 +15,7 @@ export {
   encodeP256PublicKeyInfo,
   toPem,
 } from './csr.js';
+export * from './est/index.js';
 export {
   CARD_STATE,
   ClearSecretError,
@@ -29,6 +30,7 @@ export {
   AppletNotFoundError,
   byId,
   byLabel,
+  CardBusyError,
   type GeneratedKeyPair,
   type HkdfInput,
   IoTSafe,

@@ -101,7 +101,25 @@ export interface IoTSafeOptions {
   maxResponseData?: number;
   /** Curve size in bytes, for signature lengths (32 for P-256 and brainpoolP256r1). */
   curveSize?: number;
+  /**
+   * 6984 (GSMA IoT.05: objects being updated by a remote administration session, e.g. a credential
+   * rotation): the command is sent again after `intervalMs` (doubling, at most 1 s) until `timeoutMs`
+   * have passed, then a CardBusyError. Default 15 s and 100 ms; false: 6984 is answered at once.
+   */
+  busyWait?: { timeoutMs?: number; intervalMs?: number } | false;
   trace?: TraceSink;
+}
+
+/** The applet stayed busy (6984: a remote administration session updating it) past IoTSafeOptions.busyWait. */
+export class CardBusyError extends StatusWordError {
+  override name = 'CardBusyError';
+  constructor(
+    commandName: string,
+    readonly waitedMs: number,
+  ) {
+    super(SW.REFERENCED_DATA_INVALIDATED, commandName);
+    this.message = `${commandName}: the applet is being updated by a remote administration session (6984) and stayed so for ${waitedMs} ms`;
+  }
 }
 
 export interface SignOptions {
@@ -263,8 +281,26 @@ export class IoTSafe {
     return claForChannel(this.channel, this.classKind);
   }
 
-  /** Sends a command built for the current CLA; with 'auto', switches to 0N once on 6E00. */
-  private async exchange(build: (cla: number) => CommandApdu): Promise<PumpResponse> {
+  /**
+   * Sends a command built for the current CLA; with 'auto', switches to 0N once on 6E00; on 6984 waits
+   * and sends it again as busyWait says (the applet refuses it before changing anything).
+   */
+  private async exchange(build: (cla: number) => CommandApdu, name = 'command'): Promise<PumpResponse> {
+    const wait = this.options.busyWait ?? {};
+    const started = Date.now();
+    let interval = wait === false ? 0 : (wait.intervalMs ?? 100);
+    for (;;) {
+      const response = await this.exchangeOnce(build);
+      if (response.sw !== SW.REFERENCED_DATA_INVALIDATED || wait === false) return response;
+      const waited = Date.now() - started;
+      if (waited + interval > (wait.timeoutMs ?? 15_000)) throw new CardBusyError(name, waited);
+      this.options.trace?.(`! 6984: the applet is being updated; ${name} again in ${interval} ms`);
+      await new Promise((resolve) => setTimeout(resolve, interval));
+      interval = Math.min(1000, interval * 2);
+    }
+  }
+
+  private async exchangeOnce(build: (cla: number) => CommandApdu): Promise<PumpResponse> {
     const response = await this.pump.exchange(build(this.cla()));
     if (response.sw !== SW.CLA_NOT_SUPPORTED || !this.autoClass || this.classKind !== 'proprietary')
       return response;
@@ -278,7 +314,7 @@ export class IoTSafe {
     build: (cla: number) => CommandApdu,
     accept: readonly number[] = [SW.OK],
   ): Promise<PumpResponse> {
-    const response = await this.exchange(build);
+    const response = await this.exchange(build, name);
     if (!accept.includes(response.sw)) throw new StatusWordError(response.sw, name);
     return response;
   }
@@ -335,7 +371,7 @@ export class IoTSafe {
    */
   async readFile(ref: ObjectRef): Promise<Uint8Array> {
     let size: number | undefined;
-    const info = await this.exchange((cla) => buildGetObjectInfo(cla, 'file', ref));
+    const info = await this.exchange((cla) => buildGetObjectInfo(cla, 'file', ref), 'GET DATA (file info)');
     if (info.sw === SW.OK) size = this.decodeObjects('GET DATA (file info)', info.data)[0]?.fileSize;
     else if (info.sw === SW.NOT_FOUND) throw new StatusWordError(info.sw, 'GET DATA (file info)');
     const chunk = Math.min(this.options.readChunk ?? 256, 256);
@@ -344,7 +380,7 @@ export class IoTSafe {
     while (size === undefined || offset < size) {
       if (offset > 0xffff) throw new FormatError('file larger than READ FILE can address');
       const want = size === undefined ? chunk : Math.min(chunk, size - offset);
-      const response = await this.exchange((cla) => buildReadFile(cla, ref, offset, want));
+      const response = await this.exchange((cla) => buildReadFile(cla, ref, offset, want), 'READ FILE');
       if (response.sw !== SW.OK) {
         const endOfFile =
           size === undefined &&
@@ -529,7 +565,7 @@ export class IoTSafe {
       const closeSw = await closeSession();
       if (!ACCEPTABLE_CLOSE.has(closeSw)) throw new StatusWordError(closeSw, `${name} INIT (close)`);
     }
-    const opened = await this.exchange(buildOpen);
+    const opened = await this.exchange(buildOpen, `${name} INIT`);
     // 6985 (Kigen-class) or 6A86 (the Thales card of the CIRA trace) on a session a crash left open.
     if (
       (opened.sw === SW.CONDITIONS_NOT_SATISFIED || opened.sw === SW.INCORRECT_P1P2) &&

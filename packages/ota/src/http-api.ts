@@ -1,23 +1,26 @@
 // `iotsafe ota serve`: the OTA server's HTTP API (fastify). POST /send {"to", "tar", "script" (hex),
-// "spi"?, "kvn"?} sends a script and answers its PoR as JSON. Every request carries a bearer token
-// (RFC 6750, compared in constant time, never logged); serving without one is allowed on a loopback
-// address only and only when asked. Bodies are bounded (413), a script's SMS fan-out is bounded (413),
-// headers and bodies must arrive in time (408), a global and a per-SIM rate limit answer 429 with
-// Retry-After, and every refusal is a JSON error {"error": {"code", "message"}}.
+// "spi"?, "kvn"?} makes a job and answers 202 with its id at once; GET /jobs/:id gives its state and,
+// once ended, the PoR; GET /jobs/:id/events streams its progress as server-sent events; a job can be
+// paused, resumed and cancelled; GET /sims/:sim/ledger lists a SIM's attempts. Every request carries
+// a bearer token (RFC 6750, compared in constant time, never logged); serving without one is allowed
+// on a loopback address only and only when asked. Bodies are bounded (413), a script's SMS fan-out is
+// bounded (413, before a counter is spent), headers and bodies must arrive in time (408), a global and
+// a per-SIM rate limit on /send answer 429 with Retry-After, and every refusal is a JSON error
+// {"error": {"code", "message"}}.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { isIP } from 'node:net';
 import rateLimit from '@fastify/rate-limit';
-import { bytesToHex, FormatError, hexToBytes, OtaPacketError, OtaUnsupportedError } from '@iotsafe/protocol';
+import { FormatError, hexToBytes, OtaPacketError, OtaUnsupportedError } from '@iotsafe/protocol';
 import Fastify, {
   type FastifyError,
   type FastifyInstance,
   type FastifyReply,
   type FastifyRequest,
 } from 'fastify';
-import { KeyStoreError } from './key-store.js';
-import { OtaLimitError, type OtaServer, OtaTimeoutError } from './server.js';
-import { SmppError } from './smpp-pdu.js';
+import { jobRoutes } from './http-jobs.js';
+import { OtaLimitError, type OtaServer } from './server.js';
+import { StorageError } from './storage/engine.js';
 
 export interface OtaApiOptions {
   /** Bearer tokens accepted (at least 16 characters each). */
@@ -33,6 +36,8 @@ export interface OtaApiOptions {
   requestTimeoutMs?: number;
   /** How long an idle keep-alive connection stays open (default 5 s). */
   keepAliveTimeoutMs?: number;
+  /** How often GET /jobs/:id/events looks at the job (default 250 ms). */
+  eventsPollMs?: number;
 }
 
 /** Options that cannot make a safe server (no token, no-auth off loopback, a short token). */
@@ -46,7 +51,7 @@ export interface ApiError {
   error: { code: string; message: string };
 }
 
-const errorBody = (code: string, message: string): ApiError => ({ error: { code, message } });
+export const errorBody = (code: string, message: string): ApiError => ({ error: { code, message } });
 
 const sendBody = {
   type: 'object',
@@ -85,23 +90,22 @@ export function isLoopback(host: string): boolean {
   return host === '::1' || host === '::ffff:127.0.0.1';
 }
 
-/** The error a failed send maps to: status, code and a message that names no secret. */
-function sendFailure(error: unknown): { status: number; body: ApiError } {
+/** The error a refused request maps to: status, code and a message that names no secret. */
+export function requestFailure(error: unknown): { status: number; body: ApiError } {
   const refuse = (status: number, code: string, message: string) => ({
     status,
     body: errorBody(code, message),
   });
   if (error instanceof OtaLimitError) return refuse(413, 'too_many_sms', error.message);
-  if (error instanceof KeyStoreError) {
-    if (error.code === 'unknown_sim' || error.code === 'unknown_key_set')
+  if (error instanceof StorageError) {
+    if (error.code === 'unknown_sim' || error.code === 'unknown_key_set' || error.code === 'unknown_job')
       return refuse(404, error.code, error.message);
     if (error.code === 'counter_exhausted') return refuse(409, error.code, error.message);
-    return refuse(400, 'invalid_request', error.message);
+    if (error.code === 'invalid') return refuse(400, 'invalid_request', error.message);
+    return refuse(500, 'internal', 'internal error');
   }
   if (error instanceof FormatError || error instanceof OtaPacketError || error instanceof OtaUnsupportedError)
     return refuse(400, 'invalid_request', error.message);
-  if (error instanceof OtaTimeoutError) return refuse(504, 'no_por', error.message);
-  if (error instanceof SmppError) return refuse(502, 'smsc_error', error.message);
   return refuse(500, 'internal', 'internal error');
 }
 
@@ -129,6 +133,21 @@ function frameworkFailure(error: FastifyError): { status: number; body: ApiError
 }
 
 /** The API as a fastify instance, not listening (tests inject requests into it). */
+/** RFC 6750 bearer tokens, checked before the body is read: 401 with WWW-Authenticate otherwise. */
+export function requireBearer(app: FastifyInstance, tokens: readonly string[], realm: string): void {
+  const accepted = tokens.map(digest);
+  app.addHook('onRequest', async (request, reply) => {
+    const presented = /^Bearer +([^\s]+)$/i.exec(request.headers.authorization ?? '')?.[1];
+    if (presented !== undefined && matchesAny(accepted, digest(presented))) return;
+    reply.header('www-authenticate', `Bearer realm="${realm}"${presented ? ', error="invalid_token"' : ''}`);
+    return reply
+      .code(401)
+      .send(
+        errorBody('unauthorized', presented ? 'the bearer token is not valid' : 'a bearer token is required'),
+      );
+  });
+}
+
 export async function buildOtaApi(server: OtaServer, options: OtaApiOptions = {}): Promise<FastifyInstance> {
   const tokens = [...(options.tokens ?? [])];
   if (tokens.length === 0 && !options.insecureNoAuth)
@@ -155,30 +174,20 @@ export async function buildOtaApi(server: OtaServer, options: OtaApiOptions = {}
   app.setNotFoundHandler((request, reply) =>
     reply
       .code(404)
-      .send(errorBody('not_found', `no ${request.method} ${request.url.split('?')[0]}: POST /send`)),
+      .send(
+        errorBody(
+          'not_found',
+          `no ${request.method} ${request.url.split('?')[0]}: POST /send, GET /jobs/ID, GET /jobs/ID/events`,
+        ),
+      ),
   );
-  if (tokens.length > 0) {
-    const accepted = tokens.map(digest);
-    app.addHook('onRequest', async (request, reply) => {
-      // before the body is read; RFC 6750 §3: 401 with WWW-Authenticate
-      const presented = /^Bearer +([^\s]+)$/i.exec(request.headers.authorization ?? '')?.[1];
-      if (presented !== undefined && matchesAny(accepted, digest(presented))) return;
-      reply.header(
-        'www-authenticate',
-        `Bearer realm="iotsafe-ota"${presented ? ', error="invalid_token"' : ''}`,
-      );
-      return reply
-        .code(401)
-        .send(
-          errorBody(
-            'unauthorized',
-            presented ? 'the bearer token is not valid' : 'a bearer token is required',
-          ),
-        );
-    });
-  }
+  if (tokens.length > 0) requireBearer(app, tokens, 'iotsafe-ota');
   await app.register(rateLimit, { global: false });
   const windowMs = options.rateLimit?.windowMs ?? 60_000;
+  const simKeys = new WeakMap<FastifyRequest, string>();
+  const resolveSim = async (request: FastifyRequest) => {
+    simKeys.set(request, await simKey(server, (request.body as SendBody).to));
+  };
   const globalLimit = app.createRateLimit({
     max: options.rateLimit?.global ?? 60,
     timeWindow: windowMs,
@@ -187,7 +196,7 @@ export async function buildOtaApi(server: OtaServer, options: OtaApiOptions = {}
   const perSimLimit = app.createRateLimit({
     max: options.rateLimit?.perSim ?? 6,
     timeWindow: windowMs,
-    keyGenerator: (request: FastifyRequest) => `sim:${simKey(server, (request.body as SendBody).to)}`,
+    keyGenerator: (request: FastifyRequest) => `sim:${simKeys.get(request) ?? (request.body as SendBody).to}`,
   });
   const limited = (which: string) => async (request: FastifyRequest, reply: FastifyReply) => {
     const result = await (which === 'global' ? globalLimit : perSimLimit)(request);
@@ -205,41 +214,40 @@ export async function buildOtaApi(server: OtaServer, options: OtaApiOptions = {}
 
   app.post<{ Body: SendBody }>(
     '/send',
-    { schema: { body: sendBody }, onRequest: limited('global'), preHandler: limited('per SIM') },
+    {
+      schema: { body: sendBody },
+      onRequest: limited('global'),
+      preHandler: [resolveSim, limited('per SIM')],
+    },
     async (request, reply) => {
-      const job = request.body;
+      const body = request.body;
       try {
-        const result = await server.send({
-          sim: job.to,
-          tar: job.tar,
-          script: hexToBytes(job.script),
-          ...(job.spi === undefined ? {} : { spi: job.spi }),
-          ...(job.kvn === undefined ? {} : { kvn: job.kvn }),
-        });
-        return {
-          counter: result.counter.toString(),
-          attempts: result.attempts,
-          ...(result.por
-            ? {
-                status: result.por.status,
-                statusText: result.por.statusText,
-                data: bytesToHex(result.por.data),
-              }
-            : {}),
-        };
+        const job = await server.submit(
+          {
+            sim: body.to,
+            tar: body.tar,
+            script: hexToBytes(body.script),
+            ...(body.spi === undefined ? {} : { spi: body.spi }),
+            ...(body.kvn === undefined ? {} : { kvn: body.kvn }),
+          },
+          'api',
+        );
+        reply.header('location', `/jobs/${job.id}`);
+        return reply.code(202).send({ job: job.id, state: job.state, location: `/jobs/${job.id}` });
       } catch (error) {
-        const { status, body } = sendFailure(error);
-        return reply.code(status).send(body);
+        const { status, body: refusal } = requestFailure(error);
+        return reply.code(status).send(refusal);
       }
     },
   );
+  jobRoutes(app, server, { pollMs: options.eventsPollMs ?? 250 });
   return app;
 }
 
 // A SIM named by MSISDN or ICCID counts once: the limit is keyed by its ICCID where the store knows it.
-function simKey(server: OtaServer, to: string): string {
+async function simKey(server: OtaServer, to: string): Promise<string> {
   try {
-    return server.sim(to).iccid;
+    return (await server.sim(to)).iccid;
   } catch {
     return to;
   }

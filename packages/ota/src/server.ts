@@ -1,19 +1,20 @@
-// The OTA server: sends a script to a SIM as SCP80-secured SMS and waits for its PoR. Each attempt
-// takes a fresh counter from the key store (committed first), so a retry after a timeout never reuses
-// one; a PoR is matched by the SIM's MSISDN, the TAR and the counter it echoes.
-import {
-  bytesToHex,
-  commandPacketUserData,
-  type DecodedResponse,
-  decodeResponsePacket,
-  decodeSpi,
-  encodeCommandPacket,
-  FormatError,
-  hexToBytes,
-  OtaPacketError,
-} from '@iotsafe/protocol';
-import type { OtaKeyStore, SimRecord } from './key-store.js';
+// The OTA server: a store, SMS binds (paced), the PoR router and a job worker, put together. A script
+// sent to a SIM is a job of one item (kind 'scp80'): submit() answers with the job at once, send()
+// waits for its end and gives the PoR as before. Jobs over many SIMs, and other kinds (SCP81 sessions,
+// rotations), run on the same worker; other processes may run more workers on the same store.
+import { type DecodedResponse, hexToBytes, porStatusText } from '@iotsafe/protocol';
+import type { JobKind, RetryPolicy } from './jobs/kind.js';
+import { parseRollout, type RolloutPolicy } from './jobs/rollout.js';
+import { OtaLimitError, Scp80Kind, type Scp80Spec, type Scp80Step } from './jobs/scp80-kind.js';
+import { JobWorker, type WorkerOptions } from './jobs/worker.js';
+import { PorRouter } from './por-router.js';
 import type { SmsLink } from './smpp-link.js';
+import { SmppError } from './smpp-pdu.js';
+import { StorageError } from './storage/engine.js';
+import { FINAL_JOB_STATES, type JobItem, type JobRecord } from './storage/job-records.js';
+import type { OtaStore } from './storage/store.js';
+
+export { OtaLimitError };
 
 export interface OtaScript {
   /** ICCID or MSISDN of the SIM. */
@@ -32,6 +33,7 @@ export interface OtaResult {
   por?: DecodedResponse;
   counter: bigint;
   attempts: number;
+  jobId: string;
 }
 
 /** No PoR came back after every attempt. */
@@ -39,135 +41,180 @@ export class OtaTimeoutError extends Error {
   override name = 'OtaTimeoutError';
 }
 
-/** A script the server will not send: it needs more SMS than the limit allows. Nothing was sent. */
-export class OtaLimitError extends Error {
-  override name = 'OtaLimitError';
-  constructor(
-    message: string,
-    readonly smsNeeded: number,
-    readonly limit: number,
-  ) {
-    super(message);
-  }
-}
-
-/** The most SMS one script may take unless configured (a 2 KB certificate with its RAM commands). */
-export const DEFAULT_MAX_SMS_PER_SCRIPT = 16;
-
 export interface OtaServerOptions {
   /** How long to wait for a PoR per attempt (default 10 s). */
   timeoutMs?: number;
-  /** Attempts in all, each with a new counter (default 2). */
+  /** Attempts in all for one send() when no PoR comes, each with a new counter (default 2). */
   attempts?: number;
   /** The most SMS (concatenated parts) one script may take (default 16; at most 255). */
   maxSmsPerScript?: number;
+  /** The worker of this process (false: none here, other processes run the jobs). */
+  worker?: WorkerOptions | false;
+  /** More job kinds for the worker (SCP81 sessions, rotations…). */
+  kinds?: readonly JobKind[];
+  /** How often a waiting caller polls a job it does not run here (default 200 ms). */
+  pollMs?: number;
 }
 
-interface Waiting {
-  msisdn: string;
-  tar: string;
-  counter: bigint;
-  open: (userData: Uint8Array) => DecodedResponse;
-  resolve: (por: DecodedResponse) => void;
+export interface NewScriptJob {
+  sims: readonly string[];
+  steps: readonly Scp80Step[];
+  retry?: RetryPolicy;
+  porTimeoutMs?: number;
+  rollout?: RolloutPolicy;
+  expiresAt?: number;
+  createdBy?: string;
 }
 
 export class OtaServer {
-  private readonly waiting = new Set<Waiting>();
-  /** PoRs that matched nothing or did not verify (diagnostics). */
-  unmatched = 0;
+  readonly router: PorRouter;
+  readonly scp80: Scp80Kind;
+  readonly worker: JobWorker | undefined;
 
   constructor(
-    private readonly store: OtaKeyStore,
-    private readonly link: SmsLink,
+    readonly store: OtaStore,
+    readonly link: SmsLink,
     private readonly options: OtaServerOptions = {},
   ) {
-    link.onMessage((from, userData) => this.received(from, userData));
-  }
-
-  /** The SIM a request names (by ICCID or MSISDN); a KeyStoreError when none. */
-  sim(iccidOrMsisdn: string): SimRecord {
-    return this.store.sim(iccidOrMsisdn.replace(/^\+/, ''));
-  }
-
-  async send(request: OtaScript): Promise<OtaResult> {
-    const { iccid, msisdn } = this.sim(request.sim);
-    const kvn = request.kvn ?? 1;
-    const keySet = this.store.keySet(iccid, kvn);
-    const spiBytes = hexToBytes(request.spi ?? '1619');
-    const spi = decodeSpi(spiBytes);
-    const keys = { kic: keySet.kic, kid: keySet.kid };
-    const security = { spi, kic: keySet.kicByte, kid: keySet.kidByte };
-    const tar = hexToBytes(request.tar);
-    const attempts = this.options.attempts ?? 2;
-    // the SMS count depends on the packet's length only: measured before a counter is spent
-    const header = { spi: spiBytes, kic: keySet.kicByte, kid: keySet.kidByte, tar, data: request.script };
-    const needed = commandPacketUserData(encodeCommandPacket({ ...header, counter: 0n }, keys)).length;
-    const limit = this.options.maxSmsPerScript ?? DEFAULT_MAX_SMS_PER_SCRIPT;
-    if (needed > limit)
-      throw new OtaLimitError(
-        `the script needs ${needed} SMS; the limit is ${limit} per script`,
-        needed,
-        limit,
-      );
-    for (let attempt = 1; attempt <= attempts; attempt++) {
-      const counter = this.store.nextCounter(iccid, kvn); // durable before anything is sent
-      const packet = encodeCommandPacket({ ...header, counter }, keys);
-      const waiting =
-        spi.por === 'none'
-          ? undefined
-          : this.expect(msisdn, bytesToHex(tar), counter, (ud) => decodeResponsePacket(ud, security, keys));
-      for (const [n, userData] of commandPacketUserData(packet, Number(counter & 0xffn)).entries())
-        await this.link.submit(msisdn, userData).catch((error) => {
-          throw new Error(`SMS ${n + 1} to ${msisdn}: ${(error as Error).message}`);
-        });
-      if (!waiting) return { counter, attempts: attempt };
-      const por = await waiting;
-      if (por) return { por, counter, attempts: attempt };
+    this.router = new PorRouter(store);
+    link.onMessage((from, userData) => this.router.received(from, userData));
+    this.scp80 = new Scp80Kind({
+      sms: link,
+      router: this.router,
+      ...(options.timeoutMs === undefined ? {} : { porTimeoutMs: options.timeoutMs }),
+      ...(options.maxSmsPerScript === undefined ? {} : { maxSmsPerScript: options.maxSmsPerScript }),
+    });
+    if (options.worker !== false) {
+      this.worker = new JobWorker(store, [this.scp80, ...(options.kinds ?? [])], options.worker || {});
+      this.worker.start();
     }
-    throw new OtaTimeoutError(`no PoR from ${msisdn} (TAR ${request.tar}) after ${attempts} attempts`);
   }
 
-  private expect(
-    msisdn: string,
-    tar: string,
-    counter: bigint,
-    open: Waiting['open'],
-  ): Promise<DecodedResponse | undefined> {
-    return new Promise((resolve) => {
-      const entry: Waiting = {
-        msisdn,
-        tar,
-        counter,
-        open,
-        resolve: (por) => {
-          clearTimeout(timer);
-          this.waiting.delete(entry);
-          resolve(por);
+  /** The SIM a request names (by ICCID or MSISDN); a StorageError when none. */
+  sim(iccidOrMsisdn: string) {
+    return this.store.sims.get(iccidOrMsisdn);
+  }
+
+  /**
+   * Creates a job that runs `steps` on each SIM. Every SIM, key set and script size is checked first:
+   * a job that cannot run on one of them is refused whole (StorageError, OtaLimitError), nothing sent.
+   */
+  async submitJob(request: NewScriptJob): Promise<JobRecord> {
+    const spec: Scp80Spec & { rollout?: RolloutPolicy } = this.scp80.parse({
+      steps: request.steps,
+      ...(request.retry ? { retry: request.retry } : {}),
+      ...(request.porTimeoutMs === undefined ? {} : { porTimeoutMs: request.porTimeoutMs }),
+    });
+    const rollout = parseRollout(request.rollout);
+    const iccids: string[] = [];
+    for (const name of request.sims) {
+      const sim = await this.store.sims.get(name);
+      for (const step of spec.steps) await this.scp80.prepare(this.store, sim.iccid, step);
+      iccids.push(sim.iccid);
+    }
+    const job = await this.store.jobs.create({
+      kind: this.scp80.name,
+      spec: rollout ? { ...spec, rollout } : spec,
+      iccids,
+      ...(request.createdBy ? { createdBy: request.createdBy } : {}),
+      ...(request.expiresAt === undefined ? {} : { expiresAt: request.expiresAt }),
+      held: rollout?.waves !== undefined,
+    });
+    if (rollout?.waves) await this.store.jobs.releaseWave(job.id, 0, rollout.waves.initial);
+    this.worker?.poke();
+    return job;
+  }
+
+  /** One script to one SIM as a job; answers at once with the job. */
+  submit(request: OtaScript, createdBy?: string): Promise<JobRecord> {
+    return this.submitJob({
+      sims: [request.sim],
+      steps: [
+        {
+          tar: request.tar,
+          script: Buffer.from(request.script).toString('hex'),
+          ...(request.spi === undefined ? {} : { spi: request.spi }),
+          ...(request.kvn === undefined ? {} : { kvn: request.kvn }),
         },
-      };
-      const timer = setTimeout(() => {
-        this.waiting.delete(entry);
-        resolve(undefined);
-      }, this.options.timeoutMs ?? 10_000);
-      this.waiting.add(entry);
+      ],
+      retry: { noPor: (this.options.attempts ?? 2) - 1, backoffMs: 100 },
+      ...(createdBy ? { createdBy } : {}),
     });
   }
 
-  // A PoR (02 71 00 …) names its TAR in clear; error PoRs may echo a zero counter, so they match by TAR.
-  private received(from: string, userData: Uint8Array): void {
-    if (userData[0] !== 0x02 || userData[1] !== 0x71 || userData.length < 9) return;
-    const tar = bytesToHex(userData.subarray(6, 9));
-    for (const entry of this.waiting) {
-      if (entry.msisdn !== from || entry.tar !== tar) continue;
-      try {
-        const por = entry.open(userData);
-        if (por.secured && por.counter !== entry.counter) continue; // a late PoR of an earlier attempt
-        entry.resolve(por);
-        return;
-      } catch (error) {
-        if (!(error instanceof FormatError || error instanceof OtaPacketError)) throw error;
-      }
+  /** Waits until a job has ended (whichever worker runs it). */
+  async waitFor(jobId: string): Promise<JobRecord> {
+    for (;;) {
+      const job = await this.store.jobs.get(jobId);
+      if (FINAL_JOB_STATES.includes(job.state)) return job;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, this.options.pollMs ?? 200);
+        const worker = this.worker;
+        function done() {
+          clearTimeout(timer);
+          worker?.off('job', onJob);
+          resolve();
+        }
+        const onJob = (changed: JobRecord) => {
+          if (changed.id === jobId) done();
+        };
+        worker?.on('job', onJob);
+      });
     }
-    this.unmatched++;
+  }
+
+  /** Sends a script and waits for its PoR (a job of one item, run to its end). */
+  async send(request: OtaScript): Promise<OtaResult> {
+    const job = await this.submit(request);
+    await this.waitFor(job.id);
+    const [item] = await this.store.jobs.items(job.id);
+    return resultOf(job.id, item!, request.sim);
+  }
+
+  async close(): Promise<void> {
+    await this.worker?.stop();
+    this.router.close();
+  }
+}
+
+interface PorData {
+  counter?: string;
+  status?: number;
+  statusText?: string;
+  data?: string;
+  secured?: boolean;
+}
+
+/** What one SIM's item ended with, as send() reports it (errors as the old synchronous server threw). */
+export function resultOf(jobId: string, item: JobItem, sim: string = item.iccid): OtaResult {
+  const data = (item.data ?? {}) as PorData;
+  const base = { counter: BigInt(data.counter ?? 0), attempts: item.attempt, jobId };
+  if (data.status !== undefined && (item.outcome === 'ok' || item.outcome === 'card_error'))
+    return {
+      ...base,
+      por: {
+        tar: new Uint8Array(3),
+        counter: base.counter,
+        status: data.status,
+        statusText: data.statusText ?? porStatusText(data.status),
+        data: hexToBytes(data.data ?? ''),
+        secured: data.secured ?? true,
+      },
+    };
+  if (item.outcome === 'ok') return base;
+  const detail = item.detail ?? item.outcome ?? 'failed';
+  switch (item.outcome) {
+    case 'no_por':
+      throw new OtaTimeoutError(`no PoR from ${sim} after ${item.attempt} attempts: ${detail}`);
+    case 'smsc_error':
+      throw new SmppError(detail);
+    case 'too_many_sms':
+      throw new OtaLimitError(detail, 0, 0);
+    case 'unknown_sim':
+    case 'unknown_key_set':
+    case 'counter_exhausted':
+      throw new StorageError(detail, item.outcome);
+    default:
+      throw new StorageError(`${item.outcome ?? item.state}: ${detail}`, 'invalid');
   }
 }

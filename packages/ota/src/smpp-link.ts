@@ -25,10 +25,18 @@ import {
 export interface SmsLink {
   /** Sends one SMS of 8-bit user data (UDH included) to an MSISDN; resolves with the SMSC's message_id. */
   submit(to: string, userData: Uint8Array): Promise<string>;
-  /** Called with every SMS that arrives: the sender's MSISDN and its user data. */
-  onMessage(handler: (from: string, userData: Uint8Array) => void): void;
+  /**
+   * Called with every SMS that arrives: the sender's MSISDN and its user data. The SMSC's deliver_sm
+   * is acknowledged once every handler's promise settles: ESME_ROK, or ESME_RX_T_APPN (try again
+   * later) when one rejects, so that a PoR is never acknowledged before it is recorded.
+   */
+  onMessage(handler: MessageHandler): void;
+  /** Resolves when the link can take an SMS soon (a paced link: its queue is short). */
+  ready?(): Promise<void>;
   close(): Promise<void>;
 }
+
+export type MessageHandler = (from: string, userData: Uint8Array) => void | Promise<void>;
 
 export interface SmppLinkOptions {
   host: string;
@@ -69,7 +77,7 @@ interface Submission {
 const MAX_USER_DATA = 140;
 
 export class SmppLink implements SmsLink {
-  private handlers: ((from: string, userData: Uint8Array) => void)[] = [];
+  private handlers: MessageHandler[] = [];
   private session: smpp.Session | undefined;
   private readonly queue: Submission[] = [];
   /** Per connection, how to fail each request still waiting for its response when it closes. */
@@ -220,8 +228,17 @@ export class SmppLink implements SmsLink {
           return;
         }
         const from = pdu.source_addr.replace(/^\+/, '');
-        for (const handler of this.handlers) handler(from, userData);
-        session.send(pdu.response());
+        const handled = this.handlers.map((handler) => {
+          try {
+            return Promise.resolve(handler(from, userData));
+          } catch (error) {
+            return Promise.reject(error);
+          }
+        });
+        Promise.all(handled).then(
+          () => session.send(pdu.response()),
+          () => session.send(pdu.response({ command_status: ESME.RX_T_APPN })),
+        );
         return;
       }
       case 'enquire_link':
@@ -297,6 +314,8 @@ export class SmppLink implements SmsLink {
               submission.written
                 ? `no submit_sm_resp for the SMS to ${to} within ${timeoutMs} ms: the SMSC may or may not have it`
                 : `the SMSC was not reachable for ${timeoutMs} ms: the SMS to ${to} was not sent`,
+              undefined,
+              submission.written,
             ),
           );
         }, timeoutMs),
@@ -338,7 +357,7 @@ export class SmppLink implements SmsLink {
     }
   }
 
-  onMessage(handler: (from: string, userData: Uint8Array) => void): void {
+  onMessage(handler: MessageHandler): void {
     this.handlers.push(handler);
   }
 
@@ -350,7 +369,11 @@ export class SmppLink implements SmsLink {
     for (const submission of [...this.queue]) {
       this.settle(submission);
       submission.reject(
-        new SmppError(`the SMPP link was closed before the SMS to ${submission.to} was acknowledged`),
+        new SmppError(
+          `the SMPP link was closed before the SMS to ${submission.to} was acknowledged`,
+          undefined,
+          submission.written,
+        ),
       );
     }
     const session = this.session;

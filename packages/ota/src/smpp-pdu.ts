@@ -11,6 +11,8 @@ export class SmppError extends Error {
   constructor(
     message: string,
     readonly commandStatus?: number,
+    /** A submit that was written but never acknowledged: the SMSC may have taken (and sent) it. */
+    readonly mayHaveReached = false,
   ) {
     super(message);
   }
@@ -54,6 +56,8 @@ export const ESME = {
   RINVSCHED: 0x61,
   RINVEXPIRY: 0x62,
   RINVDFTMSGID: 0x63,
+  RX_T_APPN: 0x64,
+  RX_P_APPN: 0x65,
   ROPTPARNOTALLWD: 0xc1,
   RINVPARLEN: 0xc2,
   RUNKNOWNERR: 0xff,

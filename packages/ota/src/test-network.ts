@@ -6,13 +6,19 @@
 // the server as a deliver_sm, as a real handset's DELIVER-REPORT would reach the SMSC; a PoR the card
 // sends as a proactive SEND SHORT MESSAGE (SPI2 b6) is fetched and sent on as a mobile-originated SMS.
 // Mobile-originated messages wait in a queue until a bound ESME acknowledges them (store and forward).
-// Faults for tests: a dropped connection around a submit_sm, an SMSC that stops answering.
+// Faults for tests: a dropped connection around a submit_sm, an SMSC that stops answering, a submit
+// rate limit answered with ESME_RTHROTTLED, a full queue, and handsets that are off, slow or lose PoRs.
+// A PoR longer than one SMS goes back as concatenated parts (TS 23.040 §9.2.3.24.1).
 import type { AddressInfo } from 'node:net';
 import {
+  concatBytes,
   decodeSendShortMessage,
   decodeSmsSubmit,
   encodeSmsDeliver,
   encodeSmsPpDownload,
+  encodeUserDataHeader,
+  IEI_CONCATENATED_8BIT,
+  IEI_RESPONSE_PACKET,
   parseResponseApdu,
   reachesSim,
   TOA_UNKNOWN_ISDN,
@@ -34,7 +40,23 @@ export interface TestNetworkOptions {
   port?: number;
   /** How data_coding is read (default 'smpp34', the SMPP 3.4 table). */
   dataCoding?: DataCodingPolicy;
+  /** submit_sm accepted per second over all binds (a token bucket); beyond it ESME_RTHROTTLED. */
+  maxSubmitsPerSecond?: number;
+  /** Tokens the bucket holds (default: one second's worth). */
+  throttleBurst?: number;
+  /** Keep every accepted submit in `submits` (default true; a bench over many SMS turns it off). */
+  recordSubmits?: boolean;
 }
+
+/**
+ * How a handset misbehaves: 'off' (the SMSC takes the SMS, the handset never gets it), 'slow' (it
+ * reaches the card after `delayMs`), 'lose-por' (the card runs the script, its PoR is lost; the first
+ * `count` only when given).
+ */
+export type HandsetFault =
+  | { kind: 'off' }
+  | { kind: 'slow'; delayMs: number }
+  | { kind: 'lose-por'; count?: number };
 
 export interface BindRecord {
   command: string;
@@ -77,6 +99,36 @@ interface MobileOriginated {
   session?: smpp.Session;
 }
 
+interface Handset {
+  card: HandsetCard;
+  fault?: HandsetFault;
+  /** PoRs lost so far (lose-por with a count). */
+  lost: number;
+}
+
+/** The user data of the SMS a PoR takes: one, or concatenated parts with the RPI in the first. */
+export function responsePacketUserData(userData: Uint8Array, reference: number): Uint8Array[] {
+  if (userData.length <= 140) return [userData];
+  const packet = userData.subarray(3); // after UDHL 02, IEI 71, length 00
+  const concat = (total: number, n: number) => ({
+    iei: IEI_CONCATENATED_8BIT,
+    data: Uint8Array.of(reference & 0xff, total, n),
+  });
+  const rpi = { iei: IEI_RESPONSE_PACKET, data: new Uint8Array(0) };
+  const pieces: Uint8Array[] = [];
+  for (let at = 0, first = true; at < packet.length; first = false) {
+    const room = 140 - encodeUserDataHeader(first ? [concat(1, 1), rpi] : [concat(1, 1)]).length;
+    pieces.push(packet.subarray(at, at + room));
+    at += room;
+  }
+  return pieces.map((piece, n) =>
+    concatBytes(
+      encodeUserDataHeader(n === 0 ? [concat(pieces.length, 1), rpi] : [concat(pieces.length, n + 1)]),
+      piece,
+    ),
+  );
+}
+
 const BIND_MODES = {
   bind_transmitter: 'transmitter',
   bind_receiver: 'receiver',
@@ -84,7 +136,12 @@ const BIND_MODES = {
 } as const;
 
 export class TestNetwork {
-  private readonly handsets = new Map<string, HandsetCard>();
+  private readonly handsets = new Map<string, Handset>();
+  private tokens: number;
+  private refilledAt = performance.now();
+  private refuseNext: { status: number; count: number } | undefined;
+  private porReference = 0;
+  private nextReceiver = 0;
   private readonly sessions = new Map<smpp.Session, SessionState>();
   private readonly outbox: MobileOriginated[] = [];
   private nextFault: { fault: SubmitFault; skip: number } | undefined;
@@ -101,15 +158,46 @@ export class TestNetwork {
   delivered = 0;
   porsReturned = 0;
   enquireLinks = 0;
+  /** submit_sm accepted (also when not recorded), refused for the rate, PoRs a handset lost. */
+  accepted = 0;
+  throttled = 0;
+  porsLost = 0;
+  /** When each accepted submit_sm came (performance.now(), ms): the pacing a bench measures. */
+  readonly acceptedAt: number[] = [];
 
   private constructor(
     private readonly server: smpp.Server,
     readonly port: number,
-    private readonly options: Required<Omit<TestNetworkOptions, 'port'>>,
-  ) {}
+    private readonly options: TestNetworkOptions &
+      Required<Pick<TestNetworkOptions, 'systemId' | 'password' | 'dataCoding'>>,
+  ) {
+    this.tokens = this.burst;
+  }
+
+  private get burst(): number {
+    return this.options.throttleBurst ?? this.options.maxSubmitsPerSecond ?? 0;
+  }
+
+  // A token bucket of maxSubmitsPerSecond, holding `burst` tokens.
+  private takeToken(): boolean {
+    const rate = this.options.maxSubmitsPerSecond;
+    if (!rate) return true;
+    const now = performance.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.refilledAt) * rate) / 1000);
+    this.refilledAt = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+
+  /** The next `count` submit_sm are refused with `status` (e.g. ESME_RMSGQFUL), before any check. */
+  refuseSubmits(status: number, count = 1): void {
+    this.refuseNext = { status, count };
+  }
 
   static async start(options: TestNetworkOptions = {}): Promise<TestNetwork> {
     const settings = {
+      ...options,
       systemId: options.systemId ?? 'iotsafe',
       password: options.password ?? 'iotsafe',
       dataCoding: options.dataCoding ?? 'smpp34',
@@ -121,9 +209,9 @@ export class TestNetwork {
     return network;
   }
 
-  /** Puts a SIM in a handset reachable at `msisdn`. */
-  attach(msisdn: string, card: HandsetCard): void {
-    this.handsets.set(msisdn, card);
+  /** Puts a SIM in a handset reachable at `msisdn`, optionally a faulty one. */
+  attach(msisdn: string, card: HandsetCard, fault?: HandsetFault): void {
+    this.handsets.set(msisdn, { card, lost: 0, ...(fault ? { fault } : {}) });
   }
 
   detach(msisdn: string): void {
@@ -239,12 +327,22 @@ export class TestNetwork {
     }
     let status: number =
       state.bound === 'transmitter' || state.bound === 'transceiver' ? ESME.ROK : ESME.RINVBNDSTS;
+    if (status === ESME.ROK && this.refuseNext) {
+      status = this.refuseNext.status;
+      if (--this.refuseNext.count <= 0) this.refuseNext = undefined;
+    }
     if (status === ESME.ROK) status = checkSubmitSm(pdu, this.options.dataCoding);
+    if (status === ESME.ROK && !this.takeToken()) {
+      status = ESME.RTHROTTLED;
+      this.throttled++;
+    }
     if (status !== ESME.ROK) {
       this.refused.push(status);
       session.send(pdu.response({ command_status: status }));
       return;
     }
+    this.accepted++;
+    this.acceptedAt.push(performance.now());
     const dataCoding = pdu.data_coding as number;
     const record: SubmitRecord = {
       messageId: `m${++this.messageIds}`,
@@ -260,7 +358,7 @@ export class TestNetwork {
       dcs: deliveredDcs(dataCoding, this.options.dataCoding, pdu.dest_addr_subunit as number | undefined),
       userData: new Uint8Array(shortMessageOf(pdu)),
     };
-    this.submits.push(record);
+    if (this.options.recordSubmits !== false) this.submits.push(record);
     if (fault === 'drop-before-response') {
       this.deliver(record);
       session.destroy();
@@ -273,11 +371,21 @@ export class TestNetwork {
 
   // The handset: SMS-DELIVER → ENVELOPE → card; a PoR in the response goes back as a deliver_sm.
   private deliver(sms: SubmitRecord): void {
-    const card = this.handsets.get(sms.destinationAddr);
-    if (!card) {
+    const handset = this.handsets.get(sms.destinationAddr);
+    if (!handset || handset.fault?.kind === 'off') {
       this.undelivered++;
       return;
     }
+    if (handset.fault?.kind === 'slow') {
+      // same delay for each of its SMS: timers keep their order
+      setTimeout(() => this.deliverNow(sms, handset), handset.fault.delayMs).unref();
+      return;
+    }
+    this.deliverNow(sms, handset);
+  }
+
+  private deliverNow(sms: SubmitRecord, handset: Handset): void {
+    const card = handset.card;
     if (!reachesSim(sms.protocolId, sms.dcs)) {
       this.inbox++;
       return;
@@ -299,15 +407,16 @@ export class TestNetwork {
       answer = parseResponseApdu(card.transmit(Uint8Array.of(0x00, 0xc0, 0, 0, answer.sw & 0xff)));
     this.delivered++;
     if (answer.sw >> 8 === 0x91) {
-      this.fetchShortMessage(card, sms, answer.sw & 0xff);
+      this.fetchShortMessage(handset, sms, answer.sw & 0xff);
       return;
     }
     if (answer.data.length === 0) return;
-    this.returnPor(sms, answer.data);
+    this.returnPor(sms, answer.data, handset);
   }
 
   // 91xx: the card has a proactive command. SEND SHORT MESSAGE carries a PoR as a mobile-originated SMS.
-  private fetchShortMessage(card: HandsetCard, sms: SubmitRecord, length: number): void {
+  private fetchShortMessage(handset: Handset, sms: SubmitRecord, length: number): void {
+    const card = handset.card;
     const fetched = parseResponseApdu(card.transmit(Uint8Array.of(0x80, 0x12, 0, 0, length)));
     let userData: Uint8Array;
     try {
@@ -337,26 +446,34 @@ export class TestNetwork {
         0x00,
       ),
     );
-    if (userData.length) this.returnPor(sms, userData);
+    if (userData.length) this.returnPor(sms, userData, handset);
   }
 
   // The PoR goes from the handset back to the submitter, with the PID and DCS of the SMS it answers.
-  private returnPor(sms: SubmitRecord, userData: Uint8Array): void {
+  private returnPor(sms: SubmitRecord, userData: Uint8Array, handset: Handset): void {
+    const fault = handset.fault;
+    if (fault?.kind === 'lose-por' && (fault.count === undefined || handset.lost < fault.count)) {
+      handset.lost++;
+      this.porsLost++;
+      return;
+    }
     this.porsReturned++;
-    this.outbox.push({
-      fields: {
-        source_addr_ton: sms.destTon,
-        source_addr_npi: sms.destNpi,
-        source_addr: sms.destinationAddr,
-        dest_addr_ton: sms.sourceTon,
-        dest_addr_npi: sms.sourceNpi,
-        destination_addr: sms.sourceAddr,
-        esm_class: ESM_CLASS_UDHI,
-        protocol_id: sms.protocolId,
-        data_coding: sms.dcs,
-        short_message: Buffer.from(userData),
-      },
-    });
+    const reference = ++this.porReference & 0xff;
+    for (const part of responsePacketUserData(userData, reference))
+      this.outbox.push({
+        fields: {
+          source_addr_ton: sms.destTon,
+          source_addr_npi: sms.destNpi,
+          source_addr: sms.destinationAddr,
+          dest_addr_ton: sms.sourceTon,
+          dest_addr_npi: sms.sourceNpi,
+          destination_addr: sms.sourceAddr,
+          esm_class: ESM_CLASS_UDHI,
+          protocol_id: sms.protocolId,
+          data_coding: sms.dcs,
+          short_message: Buffer.from(part),
+        },
+      });
     this.flushOutbox();
   }
 
@@ -364,17 +481,22 @@ export class TestNetwork {
   private flushOutbox(): void {
     for (const message of this.outbox) {
       if (message.session) continue;
-      const receiver = [...this.sessions].find(
+      const receivers = [...this.sessions].filter(
         ([session, state]) =>
           !state.silent &&
           (state.bound === 'receiver' || state.bound === 'transceiver') &&
           session.socket.writable,
-      )?.[0];
-      if (!receiver) return;
+      );
+      if (receivers.length === 0) return;
+      const receiver = receivers[this.nextReceiver++ % receivers.length]![0]; // round robin over binds
       message.session = receiver;
       receiver.send(new smpp.PDU('deliver_sm', message.fields), (response) => {
         if (response.command_status !== ESME.ROK) {
-          delete message.session;
+          // refused for now (ESME_RX_T_APPN…): offered again shortly, as an SMSC retries
+          setTimeout(() => {
+            delete message.session;
+            this.flushOutbox();
+          }, 100).unref();
           return;
         }
         this.outbox.splice(this.outbox.indexOf(message), 1);

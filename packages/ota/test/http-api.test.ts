@@ -56,6 +56,25 @@ async function nothingSent<T>(fn: () => Promise<T>): Promise<T> {
   return result;
 }
 
+interface JobView {
+  id: string;
+  state: string;
+  progress: { states: Record<string, number> };
+  result?: { status?: number; counter?: string; attempts?: number; data?: string; outcome?: string };
+}
+
+/** Polls GET /jobs/:id until the job has ended. */
+async function jobEnd(app: FastifyInstance, id: string): Promise<JobView> {
+  for (let i = 0; i < 200; i++) {
+    const r = await app.inject({ method: 'GET', url: `/jobs/${id}`, headers: auth });
+    assert.equal(r.statusCode, 200, r.body);
+    const view = r.json() as JobView;
+    if (!['running', 'paused'].includes(view.state)) return view;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`job ${id} did not end`);
+}
+
 const isApiError = (json: Reply, code: string) =>
   typeof json.error?.message === 'string' && json.error.code === code;
 
@@ -79,8 +98,13 @@ describe('the OTA API: authentication', () => {
       }
     });
     const ok = await post(app, good, { authorization: `bearer ${TOKEN}` });
-    assert.equal(ok.status, 200, JSON.stringify(ok.json));
-    assert.equal(ok.json.status, 0);
+    assert.equal(ok.status, 202, JSON.stringify(ok.json));
+    const ended = await jobEnd(app, String(ok.json.job));
+    assert.equal(ended.result?.status, 0, JSON.stringify(ended));
+    for (const url of [`/jobs/${ok.json.job}`, `/jobs/${ok.json.job}/events`, `/sims/${ICCID}/ledger`]) {
+      const refused = await app.inject({ method: 'GET', url });
+      assert.equal(refused.statusCode, 401, url);
+    }
     await app.close();
   });
 
@@ -98,7 +122,7 @@ describe('the OTA API: authentication', () => {
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify(good),
       });
-      assert.equal(r.status, 200);
+      assert.equal(r.status, 202);
     } finally {
       await open.stop();
     }
@@ -115,6 +139,57 @@ describe('the OTA API: authentication', () => {
     if (six) {
       assert.equal(six.url, `http://[::1]:${six.port}`);
       await six.stop();
+    }
+  });
+});
+
+describe('the OTA API: jobs', () => {
+  test('POST /send answers 202 with a job; GET /jobs/:id gives the PoR; the ledger has the attempt', async () => {
+    const app = await api({ rateLimit: { global: 1000, perSim: 1000 } });
+    const r = await post(app, good);
+    assert.equal(r.status, 202);
+    assert.equal(r.headers.location, `/jobs/${r.json.job}`);
+    const view = await jobEnd(app, String(r.json.job));
+    assert.equal(view.state, 'completed');
+    assert.equal(view.result?.outcome, 'ok');
+    assert.equal(view.result?.attempts, 1);
+    assert.match(view.result?.data ?? '', /^029000/i, 'two results, the last one 9000 (compact format)');
+    const ledger = await app.inject({ method: 'GET', url: `/sims/${MSISDN}/ledger?limit=5`, headers: auth });
+    const attempts = ledger.json().attempts as { job: string; state: string; counter: string; sms: number }[];
+    const mine = attempts.find((a) => a.job === r.json.job);
+    assert.equal(mine?.state, 'por');
+    assert.equal(mine?.counter, view.result?.counter);
+    assert.equal(mine?.sms, 1);
+    await app.close();
+  });
+
+  test('server-sent events: progress until an end event; a job that has ended cannot be paused (409)', async () => {
+    const open = await serveOtaApi(served.server, { tokens: [TOKEN], eventsPollMs: 20 });
+    try {
+      const sent = await fetch(`${open.url}/send`, {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: JSON.stringify(good),
+      });
+      const { job } = (await sent.json()) as { job: string };
+      const events = await fetch(`${open.url}/jobs/${job}/events`, { headers: auth });
+      assert.equal(events.status, 200);
+      assert.match(events.headers.get('content-type') ?? '', /^text\/event-stream/);
+      const text = await events.text(); // the stream ends after its end event
+      const names = [...text.matchAll(/^event: (\w+)$/gm)].map((m) => m[1]);
+      assert.equal(names[0], 'progress');
+      assert.equal(names[names.length - 1], 'end');
+      const progress = [...text.matchAll(/^data: (.*)$/gm)].map((m) => JSON.parse(m[1]!));
+      assert.equal(progress[progress.length - 2].state, 'completed');
+      assert.equal(progress[progress.length - 2].result.status, 0);
+      const pause = await fetch(`${open.url}/jobs/${job}/pause`, { method: 'POST', headers: auth });
+      assert.equal(pause.status, 409);
+      const unknown = await fetch(`${open.url}/jobs/00000000-0000-4000-8000-000000000000`, { headers: auth });
+      assert.equal(unknown.status, 404);
+      const malformed = await fetch(`${open.url}/jobs/..%2f..`, { headers: auth });
+      assert.equal(malformed.status, 400);
+    } finally {
+      await open.stop();
     }
   });
 });
@@ -189,14 +264,18 @@ describe('the OTA API: malformed and oversized input', () => {
 describe('the OTA API: rate limits', () => {
   test('per SIM (by ICCID or MSISDN alike) and in all: 429 with Retry-After, nothing sent', async () => {
     const app = await api({ rateLimit: { perSim: 2, global: 4, windowMs: 60_000 } });
-    assert.equal((await post(app, good)).status, 200);
-    assert.equal((await post(app, { ...good, to: MSISDN })).status, 200);
+    const first = await post(app, good);
+    const second = await post(app, { ...good, to: MSISDN });
+    assert.equal(first.status, 202);
+    assert.equal(second.status, 202);
+    await jobEnd(app, String(first.json.job));
+    await jobEnd(app, String(second.json.job));
     const third = await nothingSent(() => post(app, good));
     assert.equal(third.status, 429);
     assert.ok(isApiError(third.json, 'rate_limited'));
     assert.ok(Number(third.headers['retry-after']) >= 1);
     const other = await nothingSent(() => post(app, { ...good, to: '4900000000' }));
-    assert.equal(other.status, 404, 'another SIM has its own budget');
+    assert.equal(other.status, 404, `another SIM has its own budget: ${JSON.stringify(other.json)}`);
     const fifth = await nothingSent(() => post(app, { ...good, to: '4900000001' }));
     assert.equal(fifth.status, 429, 'the global budget (4) is spent');
     assert.match(fifth.json.error?.message ?? '', /in all/);

@@ -90,7 +90,7 @@ describe('OTA over SMPP to a virtual SIM', () => {
     await first.close();
     const second = await openServer(path);
     try {
-      assert.equal(second.store.counter(ICCID, 1), used);
+      assert.equal(await second.store.sims.counter(ICCID, 1), used);
       const again = await second.server.send({ sim: ICCID, tar: 'B00000', script: h('00a40004022fe2') });
       assert.equal(again.counter, used + 1n);
       assert.equal(again.por?.status, 0, again.por?.statusText);
@@ -103,12 +103,12 @@ describe('OTA over SMPP to a virtual SIM', () => {
     const { server, store, close } = await openServer(join(rig.dir, 'ota.db'), { timeoutMs: 300 });
     try {
       network.detach(MSISDN);
-      const before = store.counter(ICCID, 1);
+      const before = await store.sims.counter(ICCID, 1);
       await assert.rejects(
         server.send({ sim: ICCID, tar: 'B00000', script: h('00a40004022fe2') }),
         OtaTimeoutError,
       );
-      assert.equal(store.counter(ICCID, 1), before + 2n, 'two attempts, two counters');
+      assert.equal(await store.sims.counter(ICCID, 1), before + 2n, 'two attempts, two counters');
     } finally {
       network.attach(MSISDN, sim.card);
       await close();

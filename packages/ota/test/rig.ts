@@ -4,9 +4,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  OtaKeyStore,
   OtaServer,
   type OtaServerOptions,
+  OtaStore,
   SmppLink,
   type SmppLinkOptions,
   TestNetwork,
@@ -27,13 +27,13 @@ export interface Rig {
   sim: VirtualSim;
   dir: string;
   /** A store at `path` (a fresh one in the rig's directory by default) holding the SIM and its keys. */
-  openStore(path?: string): OtaKeyStore;
+  openStore(path?: string): Promise<OtaStore>;
   /** A link, and a server over it on a store; close() ends both. */
   openServer(options?: {
     link?: Partial<SmppLinkOptions>;
     server?: OtaServerOptions;
     store?: string;
-  }): Promise<{ server: OtaServer; link: SmppLink; store: OtaKeyStore; close(): Promise<void> }>;
+  }): Promise<{ server: OtaServer; link: SmppLink; store: OtaStore; close(): Promise<void> }>;
   stop(): Promise<void>;
 }
 
@@ -43,10 +43,10 @@ export async function startRig(networkOptions: TestNetworkOptions = {}): Promise
   sim.isd.keySets.push(scp80KeySet(1, { kic: KIC, kid: KID }));
   network.attach(MSISDN, sim.card);
   const dir = mkdtempSync(join(tmpdir(), 'iotsafe-ota-rig-'));
-  const openStore = (path = join(dir, 'ota.db')) => {
-    const store = OtaKeyStore.open(path, STORAGE_KEY, { create: true });
-    store.addSim({ iccid: ICCID, msisdn: MSISDN });
-    store.putKeySet(ICCID, { kvn: 1, kicByte: 0x12, kidByte: 0x12, kic: KIC, kid: KID });
+  const openStore = async (path = join(dir, 'ota.db')) => {
+    const store = await OtaStore.open(path, STORAGE_KEY, { create: true });
+    await store.sims.add({ iccid: ICCID, msisdn: MSISDN });
+    await store.sims.putKeySet(ICCID, { kvn: 1, kicByte: 0x12, kidByte: 0x12, kic: KIC, kid: KID });
     return store;
   };
   return {
@@ -55,7 +55,7 @@ export async function startRig(networkOptions: TestNetworkOptions = {}): Promise
     dir,
     openStore,
     async openServer(options = {}) {
-      const store = openStore(options.store);
+      const store = await openStore(options.store);
       const link = await SmppLink.connect({
         host: '127.0.0.1',
         port: network.port,
@@ -68,8 +68,9 @@ export async function startRig(networkOptions: TestNetworkOptions = {}): Promise
         link,
         store,
         close: async () => {
+          await server.close();
           await link.close();
-          store.close();
+          await store.close();
         },
       };
     },

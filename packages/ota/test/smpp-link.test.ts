@@ -188,7 +188,9 @@ describe('a bind that stays up, and comes back', () => {
   test('drop-before-response: the SMS goes again; the card refuses the repeat, the script runs once', async () => {
     const { server, link, close } = await rig.openServer({ link: fast });
     const pors: Uint8Array[] = [];
-    link.onMessage((_from, userData) => pors.push(userData));
+    link.onMessage((_from, userData) => {
+      pors.push(userData);
+    });
     try {
       const spn = concatBytes(
         Uint8Array.of(0x01),
@@ -196,7 +198,7 @@ describe('a bind that stays up, and comes back', () => {
         new Uint8Array(7).fill(0xff),
       );
       const before = rig.network.submits.length;
-      const unmatched = server.unmatched;
+      const unmatched = server.router.unmatched;
       rig.network.failNextSubmit('drop-before-response');
       const result = await server.send({
         sim: ICCID,
@@ -214,7 +216,7 @@ describe('a bind that stays up, and comes back', () => {
       // the repeat's PoR: unsecured (RHL 0A), status CNTR low; it answers nothing the server waits for
       const refusal = (p: Uint8Array) => p.length === 16 && p[5] === 0x0a && p[15] === 0x02;
       await until(() => pors.some(refusal), 'the PoR of the repeat');
-      await until(() => server.unmatched > unmatched, 'the repeat PoR left unmatched');
+      await until(() => server.router.unmatched > unmatched, 'the repeat PoR left unmatched');
       assert.deepEqual(rig.sim.files.find((f) => f.path === '3F00/7F20/6F46')!.data, spn);
     } finally {
       await close();

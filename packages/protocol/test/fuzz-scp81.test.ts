@@ -1,18 +1,21 @@
-// Seeded fuzzing of what the card's admin agent reads from the network and the SMS: the HTTP/1.1
+// Seeded fuzzing of what the card's admin agent reads from the network and the SMS the HTTP/1.1
 // response parser (mutated admin-server responses: Content-Length, chunked, 204, 100 Continue, bodies to
 // the close) and the Administration Session Triggering Parameters. Each input gives a response or an
 // HttpFormatError (a trigger or a FormatError); a response never claims more bytes than it was given,
-// and every prefix of its bytes gives nothing or the same response. FUZZ_SCP81_INPUTS (default 100,000
+// and every prefix of its bytes gives nothing or the same response; the admin server's request parser
+// gets the card's POSTs mutated the same way. FUZZ_SCP81_INPUTS (default 100,000
 // per codec) and FUZZ_SEED scale and reproduce it.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   bytesToHex,
   decodeAdminTrigger,
+  encodeAdminRequest,
   encodeAdminTrigger,
   FormatError,
   HttpFormatError,
   hexToBytes,
+  parseHttpRequest,
   parseHttpResponse,
   utf8,
 } from '@iotsafe/protocol';
@@ -148,4 +151,42 @@ test(`${INPUTS} mutated triggering parameters: decoded (and stable when re-encod
     }
   }
   assert.ok(decoded > INPUTS / 10, `only ${decoded} triggers decoded`);
+});
+
+test(`${INPUTS} mutated card requests at the admin server: a request or an HttpFormatError, prefixes consistent`, () => {
+  const r = new SeededRandom(SEED + 1);
+  let parsed = 0;
+  for (let i = 0; i < INPUTS; i++) {
+    const body = r.int(3) === 0 ? undefined : r.bytes(r.pick([1, 8, 100, 300]));
+    const input = mutate(
+      r,
+      encodeAdminRequest({
+        uri: `/admin?s=${r.int(1000)}`,
+        host: 'admin.example',
+        agentId: '//se-id/iccid/89',
+        ...(body ? { body, scriptStatus: 'ok' as const } : {}),
+        resume: r.int(4) === 0,
+        bodyEncoding: r.pick(['chunked', 'content-length'] as const),
+      }),
+    );
+    try {
+      const result = parseHttpRequest(input, LIMITS);
+      if (!result) continue;
+      parsed++;
+      assert.ok(result.consumed <= input.length && result.consumed > 0);
+      assert.ok(result.request.body.length <= LIMITS.maxBodyBytes);
+      const cut = r.int(input.length + 1);
+      const prefix = parseHttpRequest(input.subarray(0, cut), LIMITS);
+      assert.ok(
+        prefix === undefined ||
+          (prefix.consumed === result.consumed &&
+            bytesToHex(prefix.request.body) === bytesToHex(result.request.body)),
+        `prefix ${cut} of input ${i} differs`,
+      );
+    } catch (error) {
+      if (error instanceof HttpFormatError) continue;
+      assert.fail(`seed ${SEED}, input ${i} ${bytesToHex(input)}: ${(error as Error).stack}`);
+    }
+  }
+  assert.ok(parsed > INPUTS / 10, `only ${parsed} requests parsed`);
 });

@@ -8,6 +8,7 @@ import {
   bytesToHex,
   decodeAdminTrigger,
   encodeAdminRequest,
+  encodeAdminResponse,
   encodeAdminTrigger,
   encodeTimerValue,
   FormatError,
@@ -15,6 +16,7 @@ import {
   fromUtf8,
   HttpFormatError,
   hexToBytes,
+  parseHttpRequest,
   parseHttpResponse,
   parseTargetedApplication,
   utf8,
@@ -182,5 +184,83 @@ describe('the admin dialog over HTTP/1.1', () => {
     assert.equal(formatTargetedApplication(h('A0000005590010')), '//aid/A000000559/0010');
     for (const bad of ['//aid/A0000001/51', 'aid/A000000151/00', '//aid/A000000151/0', '//aid/A00000015G/00'])
       assert.throws(() => parseTargetedApplication(bad), HttpFormatError, bad);
+  });
+});
+
+describe("the admin server's side: the card's requests read, bounded; its answers", () => {
+  test('the reference POST read back (chunked result, status, headers), and the first POST without a body', () => {
+    const post = encodeAdminRequest({
+      uri: '/Download?req=1',
+      host: 'admin.host',
+      agentId: '//se-id/eid/89049032',
+      scriptStatus: 'ok',
+      body: h(dialog[2]!.body!),
+    });
+    const read = parseHttpRequest(post)!;
+    assert.equal(read.consumed, post.length);
+    assert.equal(read.request.method, 'POST');
+    assert.equal(read.request.target, '/Download?req=1');
+    assert.equal(read.request.headers.get('x-admin-script-status'), 'ok');
+    assert.equal(read.request.headers.get('x-admin-protocol'), ADMIN_PROTOCOL);
+    assert.equal(hex(read.request.body), 'af8023026a880000');
+    for (let cut = 0; cut < post.length; cut++)
+      assert.equal(parseHttpRequest(post.subarray(0, cut)), undefined);
+    const first = encodeAdminRequest({ uri: '/ram?sim=1', host: 'h', bodyEncoding: 'content-length' });
+    const both = new Uint8Array([...first, ...post]);
+    const one = parseHttpRequest(both)!;
+    assert.equal(one.request.body.length, 0);
+    assert.equal(parseHttpRequest(both.subarray(one.consumed))!.request.target, '/Download?req=1');
+    const counted = encodeAdminRequest({
+      uri: '/a?b',
+      host: 'h',
+      body: h('af800000'),
+      bodyEncoding: 'content-length',
+    });
+    assert.equal(hex(parseHttpRequest(counted)!.request.body), 'af800000');
+  });
+
+  test('refused: both framings, other codings, bad lengths, oversized heads and bodies, no request line', () => {
+    const bad = [
+      'POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n',
+      'POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n',
+      'POST / HTTP/1.1\r\nContent-Length: 1, 2\r\n\r\nxx',
+      'POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n',
+      'POST / HTTP/1.1\r\nContent-Length: 99999\r\n\r\n',
+      'POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nFFFFF\r\n',
+      'POST /a b HTTP/1.1\r\n\r\n',
+      'GARBAGE\r\n\r\n',
+      'POST / HTTP/1.1\r\n folded\r\n\r\n',
+      `POST / HTTP/1.1\r\nX: ${'a'.repeat(9000)}\r\n\r\n`,
+    ];
+    for (const text of bad)
+      assert.throws(
+        () => parseHttpRequest(utf8(text), { maxBodyBytes: 4096 }),
+        HttpFormatError,
+        text.slice(0, 60),
+      );
+    assert.throws(() => parseHttpRequest(utf8(`POST / HTTP/1.1\r\nX: ${'a'.repeat(9000)}`)), HttpFormatError);
+  });
+
+  test('200 with the script, Next-URI and target, by Content-Length or in chunks; 204; the card parses each', () => {
+    const script = h('ae80220580ca0085000000');
+    const counted = encodeAdminResponse({
+      script,
+      nextUri: '/admin?s=1',
+      targetedApplication: '//aid/A000000559/0010',
+    });
+    const parsed = parseHttpResponse(counted)!;
+    assert.equal(parsed.response.status, 200);
+    assert.equal(parsed.response.headers.get('content-length'), '11');
+    assert.equal(parsed.response.headers.get('x-admin-next-uri'), '/admin?s=1');
+    assert.equal(parsed.response.headers.get('x-admin-targeted-application'), '//aid/A000000559/0010');
+    assert.equal(hex(parsed.response.body), hex(script));
+    const chunked = encodeAdminResponse({ script, nextUri: '/a?b', bodyEncoding: 'chunked', chunkSize: 4 });
+    assert.match(fromUtf8(chunked), /Transfer-Encoding: chunked\r\n\r\n4\r\n/);
+    assert.equal(hex(parseHttpResponse(chunked)!.response.body), hex(script));
+    assert.equal(
+      fromUtf8(encodeAdminResponse({})),
+      `HTTP/1.1 204 No Content\r\nX-Admin-Protocol: ${ADMIN_PROTOCOL}\r\n\r\n`,
+    );
+    assert.throws(() => encodeAdminResponse({ script, nextUri: '/a\r\nX: y' }), HttpFormatError);
   });
 });

@@ -5,8 +5,8 @@
 import type { X509Certificate } from 'node:crypto';
 import { connect as netConnect, Socket } from 'node:net';
 import { Duplex } from 'node:stream';
-import { ALERT, type AlertName, CONTENT_TYPE, HANDSHAKE_TYPE, type NamedGroup, TLS12 } from './constants.js';
-import { explainAlert } from './diagnostics.js';
+import { ALERT, CONTENT_TYPE, HANDSHAKE_TYPE, type NamedGroup, TLS12 } from './constants.js';
+import { peerAlertError } from './diagnostics.js';
 import { TlsError, tlsFail } from './errors.js';
 import { ClientHandshake } from './handshake-client.js';
 import type { Established, HandshakeConn, HandshakeDiagnostics, HandshakeEvent } from './handshake-conn.js';
@@ -287,14 +287,7 @@ export class TlsClientSocket extends Duplex implements HandshakeConn {
       this.push(null);
       return;
     }
-    const entry = Object.entries(ALERT).find(([, v]) => v === description);
-    const name = (entry?.[0] ?? 'internal_error') as AlertName;
-    throw new TlsError(
-      name,
-      explainAlert(name, description, this.diagnostics),
-      true,
-      entry ? undefined : description,
-    );
+    throw peerAlertError(description, this.diagnostics);
   }
 
   /** After the handshake: application data, NewSessionTicket, KeyUpdate (§4.6), HelloRequest. */

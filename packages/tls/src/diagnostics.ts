@@ -1,7 +1,8 @@
 // Why the server refused: what a handshake remembers of its offer and of the client's authentication,
 // and the words an alert from the server becomes with it. Every alert is named as its RFC names it
 // (RFC 8446 §6.2, RFC 5246 §7.2.2); the guesses say "probably" where the alert alone cannot tell.
-import { type AlertName, describeAlert, type NamedGroup, schemeName } from './constants.js';
+import { ALERT, type AlertName, describeAlert, type NamedGroup, schemeName } from './constants.js';
+import { TlsError } from './errors.js';
 
 export interface HandshakeDiagnostics {
   /** What the ClientHello offered, in words: versions, cipher suites, groups, signature schemes. */
@@ -86,4 +87,11 @@ export function explainAlert(alert: AlertName, code: number, d: HandshakeDiagnos
       ? `the server sent ${describeAlert(code)} (we offered ${d.offered})`
       : `the server found nothing it accepts in our offer: ${sent} (we offered ${d.offered})`;
   return `the server sent ${describeAlert(code)}`;
+}
+
+/** The error a fatal alert from the server becomes: its name, an explanation, the code if unnamed. */
+export function peerAlertError(description: number, d: HandshakeDiagnostics): TlsError {
+  const entry = Object.entries(ALERT).find(([, v]) => v === description);
+  const name = (entry?.[0] ?? 'internal_error') as AlertName;
+  return new TlsError(name, explainAlert(name, description, d), true, entry ? undefined : description);
 }

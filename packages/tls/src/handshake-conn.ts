@@ -32,6 +32,11 @@ export interface HandshakeConn {
   changeReadCipher(cipher: RecordCipher, trafficSecret?: Uint8Array): void;
   /** Installs new write keys and returns the half-connection they protect. */
   changeWriteCipher(cipher: RecordCipher, trafficSecret?: Uint8Array): HalfConnection;
+  /**
+   * DTLS: a TLS-framed handshake message in the connection's own framing (RFC 6347 §4.2.2, with the
+   * next message_seq), which the transcript hashes and the flight carries. TLS: absent (as it is).
+   */
+  frameHandshake?(message: Uint8Array): Uint8Array;
   /** Seals a flight's records and sends them as one write. */
   sendFlight(flight: Flight): void;
   /** TLS 1.2: waits for the server's ChangeCipherSpec, then reads with `cipher` (RFC 5246 §7.1). */
@@ -65,6 +70,8 @@ export interface Established {
   verdictPending: boolean;
   /** KeyOps.afterFlight's work (closing SIM sessions), running while the server answers. */
   keyOpsReleased?: Promise<void>;
+  /** TLS 1.2 with keepSession: the server's session ID and the master secret, for an abbreviated handshake. */
+  tls12Session?: { sessionId: Uint8Array; masterSecret: Uint8Array };
   /** TLS 1.3: what tickets after the handshake turn into sessions with (§4.6.1). */
   resumption?: { suite: CipherSuiteInfo; resumptionMaster: Uint8Array };
 }

@@ -61,6 +61,8 @@ export interface Tls12Start {
   offeredShare?: KeyShare;
   /** supported_groups of the ClientHello: the curves the server may choose (RFC 8422 §5.4). */
   offeredGroups: readonly NamedGroup[];
+  /** Hand the master secret back when the server gave a session ID (DTLS session resumption). */
+  keepSession?: boolean;
 }
 
 const CERTIFICATE_TYPE_NAMES: Record<number, string> = Object.fromEntries(
@@ -74,8 +76,38 @@ function certificateKeyType(der: Uint8Array): string | undefined {
   return keyTypes.get(der);
 }
 
-const prf = (hash: HashAlgorithm, secret: Uint8Array, label: string, seed: Uint8Array, length: number) =>
-  tls12Prf(secret, concatBytes(utf8(label), seed), length, hash);
+export const prf = (
+  hash: HashAlgorithm,
+  secret: Uint8Array,
+  label: string,
+  seed: Uint8Array,
+  length: number,
+) => tls12Prf(secret, concatBytes(utf8(label), seed), length, hash);
+
+/** key_block = PRF(master, "key expansion", server_random ‖ client_random) (RFC 5246 §6.3). */
+export function tls12KeyBlock(
+  suite: Suite12,
+  master: Uint8Array,
+  clientRandom: Uint8Array,
+  serverRandom: Uint8Array,
+): { client: Tls12RecordCipher; server: Tls12RecordCipher } {
+  const { keyLength, fixedIvLength } = suite;
+  const block = prf(
+    suite.hash,
+    master,
+    'key expansion',
+    concatBytes(serverRandom, clientRandom),
+    2 * (keyLength + fixedIvLength),
+  );
+  const clientKey = block.subarray(0, keyLength);
+  const serverKey = block.subarray(keyLength, 2 * keyLength);
+  const clientIv = block.subarray(2 * keyLength, 2 * keyLength + fixedIvLength);
+  const serverIv = block.subarray(2 * keyLength + fixedIvLength);
+  return {
+    client: new Tls12RecordCipher(suite, clientKey, clientIv),
+    server: new Tls12RecordCipher(suite, serverKey, serverIv),
+  };
+}
 
 export class Tls12ClientHandshake {
   private readonly transcript: Transcript;
@@ -115,6 +147,11 @@ export class Tls12ClientHandshake {
     this.conn.sendFlight(flight);
     const keyOpsReleased = releaseKeyOps(this.conn);
     await this.readServerChangeCipherSpecAndFinished(keys.server);
+    const sessionId = this.start.hello.sessionId;
+    const session =
+      this.start.keepSession && sessionId.length > 0
+        ? { sessionId, masterSecret: Uint8Array.from(this.master) }
+        : undefined;
     this.master.fill(0);
     return {
       version: 'TLSv1.2',
@@ -128,6 +165,7 @@ export class Tls12ClientHandshake {
       ...(this.clientScheme !== undefined && this.certificateSent ? { clientScheme: this.clientScheme } : {}),
       verdictPending: false,
       ...(keyOpsReleased ? { keyOpsReleased } : {}),
+      ...(session ? { tls12Session: session } : {}),
     };
   }
 
@@ -218,8 +256,9 @@ export class Tls12ClientHandshake {
   }
 
   private queueHandshake(flight: Flight, message: Uint8Array): void {
-    this.transcript.add(message);
-    flight.add(CONTENT_TYPE.HANDSHAKE, message, this.conn.writeProtection);
+    const framed = this.conn.frameHandshake?.(message) ?? message;
+    this.transcript.add(framed);
+    flight.add(CONTENT_TYPE.HANDSHAKE, framed, this.conn.writeProtection);
   }
 
   /**
@@ -306,24 +345,8 @@ export class Tls12ClientHandshake {
     this.queueHandshake(flight, marshalCertificateVerify({ scheme: this.clientScheme, signature }));
   }
 
-  /** key_block = PRF(master, "key expansion", server_random ‖ client_random) (§6.3). */
   private keyBlock(): { client: Tls12RecordCipher; server: Tls12RecordCipher } {
-    const { keyLength, fixedIvLength } = this.suite;
-    const block = prf(
-      this.suite.hash,
-      this.master,
-      'key expansion',
-      concatBytes(this.start.hello.random, this.start.clientRandom),
-      2 * (keyLength + fixedIvLength),
-    );
-    const clientKey = block.subarray(0, keyLength);
-    const serverKey = block.subarray(keyLength, 2 * keyLength);
-    const clientIv = block.subarray(2 * keyLength, 2 * keyLength + fixedIvLength);
-    const serverIv = block.subarray(2 * keyLength + fixedIvLength);
-    return {
-      client: new Tls12RecordCipher(this.suite, clientKey, clientIv),
-      server: new Tls12RecordCipher(this.suite, serverKey, serverIv),
-    };
+    return tls12KeyBlock(this.suite, this.master, this.start.clientRandom, this.start.hello.random);
   }
 
   /** ChangeCipherSpec (§7.1), then Finished (§7.4.9) under the new keys. */

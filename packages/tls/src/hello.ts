@@ -25,6 +25,8 @@ export interface ClientHello {
   legacyVersion: number;
   random: Uint8Array;
   sessionId: Uint8Array;
+  /** DTLS only: the cookie field after session_id (RFC 6347 §4.2.1), empty in a first ClientHello. */
+  dtlsCookie?: Uint8Array;
   cipherSuites: readonly number[];
   serverName?: string;
   /** supported_versions, best first (TLS 1.3 only). */
@@ -41,6 +43,8 @@ export interface ClientHello {
   alpn?: readonly string[];
   cookie?: Uint8Array;
   pskModes?: readonly number[];
+  /** DTLS 1.2 connection_id (RFC 9146 §3): the CID the client wants records to it to carry. */
+  connectionId?: Uint8Array;
   /** pre_shared_key, always the last extension (§4.2.11). */
   preSharedKey?: { identities: readonly PskIdentity[]; binders: readonly Uint8Array[] };
 }
@@ -64,6 +68,7 @@ function clientHelloExtensions(m: ClientHello): Uint8Array[] {
     out.push(extension(EXTENSION.KEY_SHARE, vec16(concatBytes(...m.keyShares.map(keyShareEntry)))));
   if (m.alpn?.length) out.push(extension(EXTENSION.ALPN, alpnBody(m.alpn)));
   if (m.cookie) out.push(extension(EXTENSION.COOKIE, vec16(m.cookie)));
+  if (m.connectionId) out.push(extension(EXTENSION.CONNECTION_ID, vec8(m.connectionId)));
   if (m.pskModes) out.push(extension(EXTENSION.PSK_KEY_EXCHANGE_MODES, vec8(Uint8Array.from(m.pskModes))));
   if (m.preSharedKey) {
     const identities = vec16(
@@ -82,6 +87,7 @@ export function marshalClientHello(m: ClientHello): Uint8Array {
     u16(m.legacyVersion),
     m.random,
     vec8(m.sessionId),
+    m.dtlsCookie ? vec8(m.dtlsCookie) : new Uint8Array(0),
     vec16(u16List(m.cipherSuites)),
     vec8(u8(0)), // legacy_compression_methods: null only
     vec16(concatBytes(...clientHelloExtensions(m))),
@@ -95,12 +101,14 @@ export function bindersLength(m: ClientHello): number {
   return binders.length === 0 ? 0 : 2 + binders.reduce((n, b) => n + 1 + b.length, 0);
 }
 
-export function unmarshalClientHello(body: Uint8Array): ClientHello {
+/** `dtls`: the hello carries the DTLS cookie field (RFC 6347 §4.2.1). */
+export function unmarshalClientHello(body: Uint8Array, dtls = false): ClientHello {
   const r = new Reader(body);
   const legacyVersion = r.u16();
   const random = r.bytes(32);
   const sessionId = r.vector8();
   if (sessionId.length > 32) tlsFail('decode_error', 'session ID longer than 32 bytes');
+  const dtlsCookie = dtls ? r.vector8() : undefined;
   const suites = new Reader(r.vector16());
   if (suites.remaining % 2 !== 0) tlsFail('decode_error', 'odd-length cipher suite list');
   const cipherSuites: number[] = [];
@@ -109,7 +117,13 @@ export function unmarshalClientHello(body: Uint8Array): ClientHello {
   if (!compression.includes(0)) tlsFail('illegal_parameter', 'no null compression method');
   const e = readExtensions(r);
   r.end();
-  const hello: ClientHello = { legacyVersion, random, sessionId, cipherSuites };
+  const hello: ClientHello = {
+    legacyVersion,
+    random,
+    sessionId,
+    cipherSuites,
+    ...(dtlsCookie ? { dtlsCookie } : {}),
+  };
   const sni = e.get(EXTENSION.SERVER_NAME);
   if (sni) {
     const list = new Reader(new Reader(sni).vector16());
@@ -145,6 +159,8 @@ export function unmarshalClientHello(body: Uint8Array): ClientHello {
   }
   const cookie = e.get(EXTENSION.COOKIE);
   if (cookie) hello.cookie = new Reader(cookie).vector16();
+  const cid = e.get(EXTENSION.CONNECTION_ID);
+  if (cid) hello.connectionId = readConnectionId(cid);
   const modes = e.get(EXTENSION.PSK_KEY_EXCHANGE_MODES);
   if (modes) hello.pskModes = [...new Reader(modes).vector8()];
   const psk = e.get(EXTENSION.PRE_SHARED_KEY);
@@ -188,6 +204,8 @@ export interface ServerHello {
   extendedMasterSecret?: boolean;
   renegotiationInfo?: Uint8Array;
   ecPointFormats?: readonly number[];
+  /** DTLS 1.2 connection_id (RFC 9146 §3): the CID the server wants records to it to carry. */
+  connectionId?: Uint8Array;
   /** Extension types in the order received (unmarshal only). */
   extensionTypes?: readonly number[];
 }
@@ -206,6 +224,7 @@ export function marshalServerHello(m: Omit<ServerHello, 'helloRetryRequest'>): U
   if (m.renegotiationInfo) e.push(extension(EXTENSION.RENEGOTIATION_INFO, vec8(m.renegotiationInfo)));
   if (m.ecPointFormats)
     e.push(extension(EXTENSION.EC_POINT_FORMATS, vec8(Uint8Array.from(m.ecPointFormats))));
+  if (m.connectionId) e.push(extension(EXTENSION.CONNECTION_ID, vec8(m.connectionId)));
   const body = concatBytes(
     u16(m.legacyVersion),
     m.random,
@@ -273,5 +292,15 @@ export function unmarshalServerHello(body: Uint8Array): ServerHello {
   }
   const formats = e.get(EXTENSION.EC_POINT_FORMATS);
   if (formats) hello.ecPointFormats = [...new Reader(formats).vector8()];
+  const cid = e.get(EXTENSION.CONNECTION_ID);
+  if (cid) hello.connectionId = readConnectionId(cid);
   return hello;
+}
+
+/** ConnectionId: opaque cid<0..2^8-1> (RFC 9146 §3). */
+function readConnectionId(body: Uint8Array): Uint8Array {
+  const r = new Reader(body);
+  const cid = r.vector8();
+  r.end();
+  return cid;
 }

@@ -1,6 +1,12 @@
 export { trustAnchors, verifyServerChain } from './certificates.js';
 export { connect, type HandshakeStats, TlsClientSocket } from './client.js';
 export * from './constants.js';
+export { connectDtls, DtlsClient, type DtlsHandshakeStats, dtlsTransport } from './dtls/client.js';
+export { DtlsError, type DtlsErrorCode } from './dtls/errors.js';
+export { DTLS_DEFAULT_SUITES } from './dtls/handshake.js';
+export type { DatagramLink, DtlsConnectOptions } from './dtls/options.js';
+export { RETRANSMIT_DEFAULTS, type RetransmitOptions } from './dtls/retransmit.js';
+export type { DtlsSession } from './dtls/session.js';
 export { TlsError } from './errors.js';
 export {
   deriveSecret,

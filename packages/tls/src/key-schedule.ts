@@ -1,5 +1,5 @@
 // The TLS 1.3 key schedule (RFC 8446 §7.1): HKDF-Expand-Label, Derive-Secret, traffic keys, Finished.
-// The Extract steps go through KeyOps, so a SIM can run them (spec/iotsafe.md §5.1).
+// The Extract steps go through KeyOps, so a SIM can run them (GSMA IoT.05 COMPUTE HKDF; docs/tls.md).
 import { createHash, createHmac } from 'node:crypto';
 import { concatBytes, type HashAlgorithm, hkdfExpand, utf8 } from '@iotsafe/protocol';
 import { u16, vec8 } from './wire.js';

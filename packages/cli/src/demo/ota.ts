@@ -4,7 +4,7 @@
 // under the new set, an RFM script (TAR B00000) that writes EF SPN and reads it back; each PoR checked.
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { OtaKeyStore, OtaServer, SmppLink, TestNetwork } from '@iotsafe/ota';
+import { OtaServer, OtaStore, SmppLink, TestNetwork } from '@iotsafe/ota';
 import { bytesToHex, encodeCommandApdu, encodePutKeySet } from '@iotsafe/protocol';
 import type { VirtualSim } from '@iotsafe/sim';
 import { porStatusName } from '../errors.js';
@@ -28,14 +28,15 @@ export async function overTheAir(
   const account = smppAccount();
   const network = await TestNetwork.start({ ...account, port: 0 });
   network.attach(MSISDN, sim.card);
-  let store: OtaKeyStore | undefined;
+  let store: OtaStore | undefined;
   let link: SmppLink | undefined;
+  let server: OtaServer | undefined;
   try {
-    store = OtaKeyStore.open(join(base, 'ota.db'), storageKey, { create: true });
+    store = await OtaStore.open(join(base, 'ota.db'), storageKey, { create: true });
     link = await SmppLink.connect({ host: '127.0.0.1', port: network.port, ...account });
-    store.addSim({ iccid: ICCID, msisdn: MSISDN });
-    store.putKeySet(ICCID, { kvn: 1, kicByte: 0x12, kidByte: 0x12, kic: keySet01.kic, kid: keySet01.kid });
-    const server = new OtaServer(store, link, { timeoutMs: 5000 });
+    await store.sims.add({ iccid: ICCID, msisdn: MSISDN });
+    await store.sims.putKeySet(ICCID, { kvn: 1, kicByte: 0x12, kidByte: 0x12, ...keySet01 });
+    server = new OtaServer(store, link, { timeoutMs: 5000, worker: { idleMs: 20 } });
     report.line(
       `SMSC on 127.0.0.1:${network.port}; handset ${MSISDN} holds the SIM; key store ${join(base, 'ota.db')}`,
     );
@@ -54,7 +55,14 @@ export async function overTheAir(
       `RAM PUT KEY (key set 02, keys wrapped by KIK 01): CNTR ${first.counter}, PoR ${porStatusName(firstStatus)}`,
     );
     if (firstStatus !== 0) throw new Error(`PUT KEY over the air failed: PoR ${firstStatus}`);
-    store.putKeySet(ICCID, { kvn: 2, kicByte: 0x22, kidByte: 0x22, kic: next.enc, kid: next.mac });
+    await store.sims.putKeySet(ICCID, {
+      kvn: 2,
+      kicByte: 0x22,
+      kidByte: 0x22,
+      kic: next.enc,
+      kid: next.mac,
+      kik: next.dek,
+    });
 
     const spn = `01${Buffer.from('iotsafe demo').toString('hex')}${'ff'.repeat(4)}`;
     const rfm = Buffer.from(`00a40004027f2000a40004026f4600d6000011${spn}00b0000011`, 'hex');
@@ -75,8 +83,9 @@ export async function overTheAir(
     report.set('ota', result);
     return result;
   } finally {
+    await server?.close();
     await link?.close();
     await network.stop();
-    store?.close();
+    await store?.close();
   }
 }

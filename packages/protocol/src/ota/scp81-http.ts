@@ -114,12 +114,10 @@ function hasControlCharacter(value: string): boolean {
   return false;
 }
 
-function parseHead(text: string): { status: number; reason: string; headers: Map<string, string> } {
-  const lines = text.split(/\r?\n/);
-  const match = /^HTTP\/1\.[01] ([1-5][0-9]{2})(?: (.*))?$/.exec(lines[0] ?? '');
-  if (!match) throw new HttpFormatError('not an HTTP/1.x status line');
+/** Header lines (RFC 9112 §5): names are tokens, no folding, no control characters in values. */
+function parseFields(lines: readonly string[]): Map<string, string> {
   const headers = new Map<string, string>();
-  for (const line of lines.slice(1)) {
+  for (const line of lines) {
     if (/^[ \t]/.test(line)) throw new HttpFormatError('obsolete header line folding');
     const colon = line.indexOf(':');
     const name = colon > 0 ? line.slice(0, colon) : '';
@@ -130,7 +128,14 @@ function parseHead(text: string): { status: number; reason: string; headers: Map
     const previous = headers.get(key);
     headers.set(key, previous === undefined ? value : `${previous}, ${value}`);
   }
-  return { status: Number(match[1]), reason: match[2] ?? '', headers };
+  return headers;
+}
+
+function parseHead(text: string): { status: number; reason: string; headers: Map<string, string> } {
+  const lines = text.split(/\r?\n/);
+  const match = /^HTTP\/1\.[01] ([1-5][0-9]{2})(?: (.*))?$/.exec(lines[0] ?? '');
+  if (!match) throw new HttpFormatError('not an HTTP/1.x status line');
+  return { status: Number(match[1]), reason: match[2] ?? '', headers: parseFields(lines.slice(1)) };
 }
 
 function contentLength(headers: Map<string, string>): number | undefined {
@@ -253,4 +258,98 @@ export function parseTargetedApplication(value: string): Uint8Array {
 export function formatTargetedApplication(aid: Uint8Array): string {
   const hex = bytesToHex(aid);
   return `//aid/${hex.slice(0, 10)}/${hex.slice(10)}`;
+}
+
+// The admin server's side: the agent's requests read with the same bounds, and its responses.
+
+export interface HttpRequest {
+  method: string;
+  /** The request target as sent (the admin URI, then the X-Admin-Next-URI echoed). */
+  target: string;
+  /** Header names in lower case; repeated headers joined with ", ". */
+  headers: Map<string, string>;
+  body: Uint8Array;
+}
+
+/**
+ * One request from the front of `data`, or undefined while more bytes are needed (RFC 9112 §6.3: a
+ * request without Content-Length or Transfer-Encoding has no body). Both at once is refused, as is a
+ * transfer coding other than chunked: a request a proxy could read otherwise (request smuggling).
+ */
+export function parseHttpRequest(
+  data: Uint8Array,
+  limits: ResponseLimits = {},
+): { request: HttpRequest; consumed: number } | undefined {
+  const maxHead = limits.maxHeaderBytes ?? 8192;
+  const maxBody = limits.maxBodyBytes ?? 65536;
+  const found = headerEnd(data);
+  if (!found) {
+    if (data.length > maxHead) throw new HttpFormatError(`a header section over ${maxHead} bytes`);
+    return undefined;
+  }
+  if (found.end > maxHead) throw new HttpFormatError(`a header section over ${maxHead} bytes`);
+  const lines = latin1(data.subarray(0, found.end)).split(/\r?\n/);
+  const match = /^([A-Z]{1,16}) ([\x21-\x7e]{1,2048}) HTTP\/1\.[01]$/.exec(lines[0] ?? '');
+  if (!match) throw new HttpFormatError('not an HTTP/1.x request line');
+  const headers = parseFields(lines.slice(1));
+  const finish = (body: Uint8Array, next: number) => ({
+    request: { method: match[1]!, target: match[2]!, headers, body: body.slice() },
+    consumed: next,
+  });
+  const encoding = headers.get('transfer-encoding');
+  if (encoding !== undefined) {
+    if (headers.has('content-length')) throw new HttpFormatError('both Content-Length and Transfer-Encoding');
+    if (encoding.toLowerCase() !== 'chunked')
+      throw new HttpFormatError(`transfer coding "${encoding}" is not supported`);
+    const chunked = parseChunked(data, found.next, maxBody);
+    return chunked && finish(chunked.body, chunked.next);
+  }
+  const length = contentLength(headers) ?? 0;
+  if (length > maxBody) throw new HttpFormatError(`a body over ${maxBody} bytes`);
+  if (data.length < found.next + length) return undefined;
+  return finish(data.subarray(found.next, found.next + length), found.next + length);
+}
+
+export interface AdminResponse {
+  /** A script follows (200), or the session ends (204, GP Amd B §3.5). */
+  script?: Uint8Array;
+  /** X-Admin-Next-URI: where the card posts the script's result; without it the result is not sent. */
+  nextUri?: string;
+  /** X-Admin-Targeted-Application (//aid/<RID>/<PIX>), when the script is not for the ISD. */
+  targetedApplication?: string;
+  /** Content-Length (default) or chunked; chunked bodies in chunks of `chunkSize` (default: one). */
+  bodyEncoding?: 'content-length' | 'chunked';
+  chunkSize?: number;
+}
+
+/** The admin server's answer to a POST: 200 with the next command script, or 204 No Content. */
+export function encodeAdminResponse(r: AdminResponse): Uint8Array {
+  const lines = [`X-Admin-Protocol: ${ADMIN_PROTOCOL}`];
+  if (!r.script) return utf8(`HTTP/1.1 204 No Content\r\n${lines.join('\r\n')}\r\n\r\n`);
+  for (const value of [r.nextUri, r.targetedApplication])
+    if (value !== undefined && !SAFE_TARGET.test(value))
+      throw new HttpFormatError('a header value holds spaces or control characters');
+  if (r.nextUri !== undefined) lines.push(`X-Admin-Next-URI: ${r.nextUri}`);
+  if (r.targetedApplication !== undefined)
+    lines.push(`X-Admin-Targeted-Application: ${r.targetedApplication}`);
+  lines.push(`Content-Type: ${CONTENT_TYPE_SCRIPT}`);
+  const body = r.script;
+  if (r.bodyEncoding !== 'chunked') {
+    lines.push(`Content-Length: ${body.length}`);
+    return concatBytes(utf8(`HTTP/1.1 200 OK\r\n${lines.join('\r\n')}\r\n\r\n`), body);
+  }
+  lines.push('Transfer-Encoding: chunked');
+  const size = Math.max(1, r.chunkSize ?? body.length);
+  const parts: Uint8Array[] = [utf8(`HTTP/1.1 200 OK\r\n${lines.join('\r\n')}\r\n\r\n`)];
+  for (let at = 0; at < body.length; at += size) {
+    const chunk = body.subarray(at, at + size);
+    parts.push(utf8(`${chunk.length.toString(16)}\r\n`), chunk, utf8('\r\n'));
+  }
+  parts.push(utf8('0\r\n\r\n'));
+  return concatBytes(...parts);
+}
+
+/** A plain error answer of the admin server (no script), which closes the connection. */
+export function encodeHttpError(status: 400 | 403 | 404 | 408 | 413 | 500 | 503, reason: string): Uint8Array {
+  return utf8(`HTTP/1.1 ${status} ${reason}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
 }

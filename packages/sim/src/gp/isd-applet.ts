@@ -34,6 +34,11 @@ import type { SecureChannelService } from './secure-channel.js';
 /** What the ISD needs from the application it manages (the IoT SAFE applet). */
 export interface ManagedApplication {
   /**
+   * A remote administration session is updating the application (GSMA IoT.05: it answers 6984 to the
+   * device meanwhile), or has ended.
+   */
+  remoteUpdate?(active: boolean): void;
+  /**
    * Receives STORE DATA blocks after INSTALL [for personalization]; `level` is the channel's security
    * level. Returns the block's response data (GPCS 11.11: what the operations give back).
    */
@@ -122,6 +127,7 @@ export class IsdApplet implements Applet {
 
   reset(): void {
     this.personalizing.clear();
+    this.setRemoteUpdate(false);
     this.options.secureChannel.terminateAll();
   }
 
@@ -164,7 +170,21 @@ export class IsdApplet implements Applet {
   /** A remote session ended (an SCP81 session closed): a personalisation it left open goes with it. */
   endRemoteSession(via: RemoteSecurity['via']): void {
     this.personalizing.delete(REMOTE_CHANNEL[via]);
+    if (via === 'scp81') this.setRemoteUpdate(false);
   }
+
+  /**
+   * An SCP81 session updates the application from its first INSTALL [for personalization] to its end:
+   * it spans many steps, and the device may send commands between them. An SCP80 script runs inside one
+   * ENVELOPE, so the device cannot come between its commands.
+   */
+  private setRemoteUpdate(active: boolean): void {
+    if (this.remoteUpdating === active) return;
+    this.remoteUpdating = active;
+    this.options.application.remoteUpdate?.(active);
+  }
+
+  private remoteUpdating = false;
 
   private requireAuthenticated(security: RequestSecurity): void {
     const { level } = security;
@@ -200,7 +220,7 @@ export class IsdApplet implements Applet {
       case GP_INS.GET_STATUS:
         return this.getStatus(apdu);
       case GP_INS.INSTALL:
-        return this.install(apdu, security.channel);
+        return this.install(apdu, security);
       case GP_INS.STORE_DATA:
         return this.storeData(apdu, security);
       case GP_INS.PUT_KEY:
@@ -257,7 +277,8 @@ export class IsdApplet implements Applet {
 
   // --- INSTALL (GPCS 11.5) ---
 
-  private install(apdu: CommandApdu, channel: number): AppletResponse {
+  private install(apdu: CommandApdu, security: RequestSecurity): AppletResponse {
+    const { channel } = security;
     const p1 = apdu.p1 & 0x7f;
     if (p1 === INSTALL_FOR.PERSONALIZATION) {
       const aid = decodeOrRefuse(() => decodeInstallForPersonalization(apdu.data));
@@ -266,6 +287,7 @@ export class IsdApplet implements Applet {
       if ((app.lifeCycle & APP_LIFE_CYCLE.LOCKED_BIT) !== 0)
         return fail(SW.CONDITIONS_NOT_SATISFIED, 'the application is locked');
       this.personalizing.set(channel, 0);
+      if (security.via === 'scp81') this.setRemoteUpdate(true);
       return ok(Uint8Array.of(0x00));
     }
     if (p1 === INSTALL_FOR.MAKE_SELECTABLE) {

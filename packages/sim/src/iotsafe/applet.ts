@@ -196,7 +196,18 @@ export class IoTSafeApplet implements Applet {
     return result.answer;
   }
 
+  /** A remote administration session is updating the objects (set by the security domain). */
+  private remotelyUpdated = false;
+
+  remoteUpdate(active: boolean): void {
+    this.remotelyUpdated = active;
+  }
+
   private dispatch(apdu: CommandApdu, context: CommandContext): AppletResponse {
+    // GSMA IoT.05: 6984 while a remote administration session updates the objects; checked after the
+    // secure channel so that its counters stay in step and the device's retry goes through.
+    if (this.remotelyUpdated)
+      fail(SW.REFERENCED_DATA_INVALIDATED, 'a remote administration session is updating the applet');
     const proprietary = (apdu.cla & 0x80) !== 0;
     const { classes } = this.personality;
     if ((classes === 'proprietary' && !proprietary) || (classes === 'interindustry' && proprietary)) {

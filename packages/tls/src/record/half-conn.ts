@@ -5,6 +5,9 @@ import { tlsFail } from '../errors.js';
 import type { RecordCipher } from './protection.js';
 
 const MAX_SEQUENCE = 0xffffffffffffffffn;
+/** DTLS carries 48 bits of sequence number and 16 of epoch (RFC 6347 §4.1). */
+export const MAX_DTLS_SEQUENCE = 0xffffffffffffn;
+const MAX_DTLS_EPOCH = 0xffff;
 
 export class HalfConnection {
   private sequence = 0n;
@@ -12,11 +15,15 @@ export class HalfConnection {
   constructor(
     readonly epoch = 0,
     readonly cipher?: RecordCipher,
+    /** The last sequence number allowed: 2^64 − 1 for TLS, 2^48 − 1 for DTLS. */
+    private readonly maxSequence = MAX_SEQUENCE,
   ) {}
 
   /** The next one with `cipher`: what a key change installs. */
   next(cipher: RecordCipher): HalfConnection {
-    return new HalfConnection(this.epoch + 1, cipher);
+    if (this.maxSequence === MAX_DTLS_SEQUENCE && this.epoch >= MAX_DTLS_EPOCH)
+      tlsFail('internal_error', 'epoch exhausted');
+    return new HalfConnection(this.epoch + 1, cipher, this.maxSequence);
   }
 
   /**
@@ -25,7 +32,7 @@ export class HalfConnection {
    */
   takeSequence(): bigint {
     // Sequence numbers never wrap (RFC 8446 §5.3, RFC 5246 §6.1).
-    if (this.sequence >= MAX_SEQUENCE) tlsFail('internal_error', 'sequence number exhausted');
+    if (this.sequence >= this.maxSequence) tlsFail('internal_error', 'sequence number exhausted');
     return this.sequence++;
   }
 }

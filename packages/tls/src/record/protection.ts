@@ -14,6 +14,8 @@ export interface RecordContext {
   version: number;
   /** The outer header as it is (or will be) written: TLS 1.3 authenticates it (§5.2). */
   header: Uint8Array;
+  /** The additional data, when the record format defines its own (DTLS 1.2 with a CID, RFC 9146 §5). */
+  aad?: Uint8Array;
 }
 
 export interface RecordCipher {

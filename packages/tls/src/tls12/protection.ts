@@ -66,7 +66,7 @@ export class Tls12RecordCipher implements RecordCipher {
     const cipher = createCipheriv(this.algorithm as 'aes-128-gcm', this.key, nonce, {
       authTagLength: this.suite.tagLength,
     }) as unknown as AeadCipher;
-    cipher.setAAD(aad(record.sequence, type, record.version, content.length), {
+    cipher.setAAD(record.aad ?? aad(record.sequence, type, record.version, content.length), {
       plaintextLength: content.length,
     });
     // GCM and CCM carry the sequence number as the explicit nonce (RFC 5288 §3, RFC 6655 §3).
@@ -87,7 +87,7 @@ export class Tls12RecordCipher implements RecordCipher {
       authTagLength: tag,
     }) as unknown as AeadDecipher;
     decipher.setAuthTag(body.subarray(body.length - tag));
-    decipher.setAAD(aad(record.sequence, outerType, record.version, ciphertext.length), {
+    decipher.setAAD(record.aad ?? aad(record.sequence, outerType, record.version, ciphertext.length), {
       plaintextLength: ciphertext.length,
     });
     let content: Buffer;

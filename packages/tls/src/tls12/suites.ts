@@ -48,6 +48,8 @@ export const SUITES_12: readonly Suite12[] = [
     'ecdhe_ecdsa',
     'aes-128-gcm',
   ),
+  s(0xc0ae, 'TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8', 'ECDHE-ECDSA-AES128-CCM8', 'ecdhe_ecdsa', 'aes-128-ccm8'),
+  s(0xc0ac, 'TLS_ECDHE_ECDSA_WITH_AES_128_CCM', 'ECDHE-ECDSA-AES128-CCM', 'ecdhe_ecdsa', 'aes-128-ccm'),
   s(
     0xc02c,
     'TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384',
@@ -98,6 +100,13 @@ export const SUITES_12: readonly Suite12[] = [
     'ECDHE-PSK-AES128-CCM-SHA256',
     'ecdhe_psk',
     'aes-128-ccm',
+  ),
+  s(
+    0xd003,
+    'TLS_ECDHE_PSK_WITH_AES_128_CCM_8_SHA256',
+    'ECDHE-PSK-AES128-CCM8-SHA256',
+    'ecdhe_psk',
+    'aes-128-ccm8',
   ),
   s(
     0xccac,

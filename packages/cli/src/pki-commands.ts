@@ -1,0 +1,277 @@
+// The operator's PKI (@iotsafe/pki) and device renewal over EST: `iotsafe ca revoke|crl`, `iotsafe est
+// serve`, and `iotsafe --sim DIR renew --est URL`. The CA directory is `iotsafe ca init`'s.
+
+import { X509Certificate } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  byId,
+  EstError,
+  IoTSafe,
+  MemoryTransport,
+  RenewalSlotError,
+  renewCertificate,
+  TransportError,
+} from '@iotsafe/device';
+import {
+  CaStoreError,
+  CertificateAuthority,
+  derFromPem,
+  pem,
+  REVOCATION_REASONS,
+  RevocationError,
+  type RevocationReason,
+  startEstServer,
+} from '@iotsafe/pki';
+import { bytesToHex } from '@iotsafe/protocol';
+import { type Command, Option } from 'commander';
+import { warnIfExposed } from './key-files.js';
+import { emit, printError } from './output.js';
+import { type GlobalOptions, openSim, storageKey, UsageError } from './session.js';
+import { untilInterrupted, writePortFile } from './wait.js';
+
+function bounded(text: string, what: string, min: number, max: number): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${what} takes ${min} to ${max}`);
+  return n;
+}
+
+/** The CA's own errors as the CLI's: a directory that cannot be used, a serial it never issued. */
+async function openCa(dir: string, globals: GlobalOptions): Promise<CertificateAuthority> {
+  try {
+    return await CertificateAuthority.open(dir, storageKey(globals));
+  } catch (error) {
+    throw error instanceof CaStoreError ? new UsageError(error.message) : error;
+  }
+}
+
+function hexId(text: string, what: string): string {
+  if (!/^([0-9a-fA-F]{2}){1,20}$/.test(text)) throw new UsageError(`${what} takes 1 to 20 bytes of hex`);
+  return text;
+}
+
+export function registerPki(program: Command, globals: () => GlobalOptions): void {
+  const ca = program.commands.find((c) => c.name() === 'ca') ?? program.command('ca');
+  ca.command('revoke')
+    .description('revoke a certificate this CA issued (it goes into the next CRL)')
+    .requiredOption('--ca <dir>', 'the CA directory')
+    .option('--serial <hex>', 'its serial number')
+    .option('--cert <file>', 'or the certificate itself (PEM or DER)')
+    .addOption(
+      new Option('--reason <reason>', 'RFC 5280 CRLReason')
+        .choices(REVOCATION_REASONS)
+        .default('unspecified'),
+    )
+    .action(async (options: { ca: string; serial?: string; cert?: string; reason: RevocationReason }) => {
+      if ((options.serial === undefined) === (options.cert === undefined))
+        throw new UsageError('revoke --serial HEX or --cert FILE');
+      let serial = options.serial;
+      if (options.cert) {
+        try {
+          serial = new X509Certificate(derFromPem(new Uint8Array(readFileSync(options.cert)), 'CERTIFICATE'))
+            .serialNumber;
+        } catch {
+          throw new UsageError(`${options.cert} is not an X.509 certificate`);
+        }
+      }
+      const authority = await openCa(options.ca, globals());
+      let revoked: ReturnType<CertificateAuthority['revoke']>;
+      try {
+        revoked = authority.revoke(serial!, options.reason);
+      } catch (error) {
+        throw error instanceof RevocationError ? new UsageError(error.message) : error;
+      }
+      const { record, already } = revoked;
+      emit(
+        globals().json,
+        {
+          serial: record.serial,
+          subject: record.subject,
+          revokedAt: record.revokedAt,
+          reason: record.reason,
+          already,
+        },
+        () =>
+          `${already ? 'already revoked' : 'revoked'}: serial ${record.serial} (${record.subject}), ${record.reason} at ${record.revokedAt}; make a CRL with \`iotsafe ca crl\``,
+      );
+    });
+
+  ca.command('crl')
+    .description('write a CRL (RFC 5280 §5, PEM) of every revoked certificate, with the next CRL number')
+    .requiredOption('--ca <dir>', 'the CA directory')
+    .requiredOption('--out <file>', 'where the CRL goes (PEM "X509 CRL")')
+    .option('--days <n>', 'nextUpdate, in days from now', '7')
+    .action(async (options: { ca: string; out: string; days: string }) => {
+      const authority = await openCa(options.ca, globals());
+      const days = bounded(options.days, '--days', 1, 3650);
+      const der = await authority.crl({ days });
+      writeFileSync(options.out, pem(der, 'X509 CRL'));
+      const revoked = authority.issued.filter((r) => r.revokedAt).length;
+      const nextUpdate = new Date(Date.now() + days * 86_400_000).toISOString();
+      emit(
+        globals().json,
+        { file: options.out, number: authority.crlNumber, revoked, nextUpdate },
+        () =>
+          `CRL ${authority.crlNumber} written to ${options.out}: ${revoked} revoked, next update before ${nextUpdate}`,
+      );
+    });
+
+  const est = program.command('est').description('EST (RFC 7030): certificate enrolment over HTTPS');
+  est
+    .command('serve')
+    .description('run an EST server in front of a CA directory until interrupted')
+    .requiredOption('--ca <dir>', 'the CA directory')
+    .option('--hostname <name>', 'the name in its server certificate (and 127.0.0.1)', 'localhost')
+    .option('--host <address>', 'where to listen', '127.0.0.1')
+    .option('--port <n>', 'port (default: a free one)', '0')
+    .option('--port-file <file>', 'write the port there once listening')
+    .option('--days <n>', 'validity of the certificates it issues', '365')
+    .option('--basic-user <name>', 'also take HTTP Basic for simpleenroll, as this user')
+    .option('--basic-password-file <file>', "that user's password (a file: never on the command line)")
+    .action(
+      async (options: {
+        ca: string;
+        hostname: string;
+        host: string;
+        port: string;
+        portFile?: string;
+        days: string;
+        basicUser?: string;
+        basicPasswordFile?: string;
+      }) => {
+        if ((options.basicUser === undefined) !== (options.basicPasswordFile === undefined))
+          throw new UsageError('HTTP Basic takes both --basic-user and --basic-password-file');
+        let basic: { username: string; password: string } | undefined;
+        if (options.basicUser) {
+          warnIfExposed(options.basicPasswordFile!, 'holds a password');
+          const password = readFileSync(options.basicPasswordFile!, 'utf8').trim();
+          if (password.length < 12) throw new UsageError('the Basic password must be at least 12 characters');
+          basic = { username: options.basicUser, password };
+        }
+        const authority = await openCa(options.ca, globals());
+        const days = bounded(options.days, '--days', 1, 36500);
+        const credential = await authority.issueServer(options.hostname);
+        const server = await startEstServer({
+          ca: authority,
+          tls: { key: credential.keyPem, cert: pem(credential.certificate, 'CERTIFICATE') },
+          host: options.host,
+          port: bounded(options.port, '--port', 0, 65535),
+          profile: { role: 'client', days },
+          ...(basic ? { basic } : {}),
+          log: (line) => printError(`est: ${line}`),
+        });
+        const caFile = join(options.ca, 'ca.pem');
+        const auth = basic ? 'client certificate, or HTTP Basic for simpleenroll' : 'client certificate';
+        emit(
+          globals().json,
+          { url: server.url, hostname: options.hostname, ca: caFile, auth },
+          () =>
+            `EST server on ${server.url}.well-known/est/ (${auth}); its certificate names ${options.hostname}, trust ${caFile}`,
+        );
+        writePortFile(options.portFile, server.port);
+        await untilInterrupted();
+        await server.close();
+      },
+    );
+
+  program
+    .command('renew')
+    .description(
+      'renew the SIM credential over EST: new key in the SIM, CSR signed there, mTLS with the current one',
+    )
+    .requiredOption('--est <url>', 'the EST server, https://HOST[:PORT]/')
+    .requiredOption('--ca-cert <file>', "the EST server's trust anchor (PEM), e.g. the CA's ca.pem")
+    .option('--servername <name>', "the name the server's certificate must carry (default: the URL's host)")
+    .option('--key-id <hex>', 'the current private key container', '01')
+    .option('--cert-id <hex>', "the current certificate's file container", '02')
+    .requiredOption('--next-key-id <hex>', 'the key container for the new key (it is generated there)')
+    .requiredOption('--next-cert-id <hex>', 'the file container for the new certificate')
+    .option('--fraction <f>', 'renew once this fraction of the validity has passed', String(2 / 3))
+    .option('--force', 'renew even when not due')
+    .option('--attempts <n>', 'tries per EST request (network failures, 5xx, Retry-After)', '3')
+    .action(
+      async (options: {
+        est: string;
+        caCert: string;
+        servername?: string;
+        keyId: string;
+        certId: string;
+        nextKeyId: string;
+        nextCertId: string;
+        fraction: string;
+        force?: boolean;
+        attempts: string;
+      }) => {
+        const g = globals();
+        if (g.reader || g.modem || g.tcp)
+          throw new UsageError(
+            'renew writes the new certificate from the host side: it takes a SIM directory (--sim DIR); a real SIM gets it by remote administration',
+          );
+        const fraction = Number(options.fraction);
+        if (!(fraction > 0 && fraction <= 1)) throw new UsageError('--fraction is in (0, 1]');
+        let ca: string;
+        try {
+          ca = readFileSync(options.caCert, 'utf8');
+        } catch {
+          throw new UsageError(`cannot read ${options.caCert}`);
+        }
+        const sim = openSim(g);
+        const iotsafe = await IoTSafe.connect(
+          new MemoryTransport(sim.card),
+          g.trace ? { trace: (l) => printError(l) } : {},
+        );
+        try {
+          const result = await renewCertificate({
+            iotsafe,
+            endpoint: {
+              url: options.est,
+              ca,
+              ...(options.servername ? { servername: options.servername } : {}),
+            },
+            current: {
+              privateKey: byId(hexId(options.keyId, '--key-id')),
+              certificate: byId(hexId(options.certId, '--cert-id')),
+            },
+            next: {
+              privateKey: byId(hexId(options.nextKeyId, '--next-key-id')),
+              certificate: byId(hexId(options.nextCertId, '--next-cert-id')),
+            },
+            writeCertificate: (file, der) => sim.writeFile(file, der),
+            policy: { fraction },
+            force: options.force === true,
+            retry: { attempts: bounded(options.attempts, '--attempts', 1, 10) },
+          });
+          const active = {
+            keyId: bytesToHex(
+              'id' in result.active.privateKey ? result.active.privateKey.id : new Uint8Array(0),
+            ),
+            certId: bytesToHex(
+              'id' in result.active.certificate ? result.active.certificate.id : new Uint8Array(0),
+            ),
+          };
+          emit(
+            globals().json,
+            {
+              renewed: result.renewed,
+              dueAt: result.dueAt.toISOString(),
+              active,
+              ...(result.serial ? { serial: result.serial, notAfter: result.notAfter!.toISOString() } : {}),
+              attempts: result.attempts,
+            },
+            () =>
+              result.renewed
+                ? `renewed: key ${active.keyId}, certificate ${active.certId} (serial ${result.serial}, valid to ${result.notAfter!.toISOString()}); use them from now on`
+                : `not due until ${result.dueAt.toISOString()} (pass --force to renew now); key ${active.keyId}, certificate ${active.certId} stay`,
+          );
+        } catch (error) {
+          if (error instanceof EstError && error.kind === 'transport')
+            throw new TransportError(error.message);
+          if (error instanceof RenewalSlotError) throw new UsageError(error.message);
+          throw error;
+        } finally {
+          await iotsafe.close();
+          sim.close();
+        }
+      },
+    );
+}

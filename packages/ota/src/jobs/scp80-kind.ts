@@ -1,0 +1,353 @@
+// The SCP80 job kind: each step is a secured script (TS 102 225 command packet, TS 102 226 RFM/RAM)
+// sent by SMS, and its PoR. One attempt = one counter = one packet: the counter is taken and the
+// attempt recorded in one transaction before any SMS leaves, so a retry always builds a new packet
+// with a new counter, and a packet is never sent twice by this server. A worker that takes over an
+// item whose attempt was out when its worker died does not send again: it waits for that attempt's
+// PoR (which any worker's bind may receive) and only then decides.
+import {
+  bytesToHex,
+  commandPacketUserData,
+  type DecodedResponse,
+  decodeSpi,
+  encodeCommandPacket,
+  FormatError,
+  hexToBytes,
+  OtaPacketError,
+  OtaUnsupportedError,
+} from '@iotsafe/protocol';
+import type { PorRouter } from '../por-router.js';
+import { storedPor } from '../por-router.js';
+import type { SmsLink } from '../smpp-link.js';
+import { SmppError } from '../smpp-pdu.js';
+import { StorageError } from '../storage/engine.js';
+import type { AttemptRecord } from '../storage/job-records.js';
+import type { OtaKeySet, SimRecord } from '../storage/sim-store.js';
+import type { OtaStore } from '../storage/store.js';
+import type { JobKind, PlannedSim, RetryPolicy, StepContext, StepResult } from './kind.js';
+
+export interface Scp80Step {
+  /** TAR, 6 hex digits: 000000 RAM to the ISD, B00000 RFM. */
+  tar: string;
+  /** Secured data, hex: compact C-APDUs or an expanded script. */
+  script: string;
+  /** SPI, 4 hex digits (default 1619: cipher, CC, counter higher, PoR required, ciphered + CC). */
+  spi?: string;
+  kvn?: number;
+}
+
+export interface Scp80Spec {
+  steps: Scp80Step[];
+  retry?: RetryPolicy;
+  /** How long to wait for each attempt's PoR once its SMS are out (default: the kind's, 10 s). */
+  porTimeoutMs?: number;
+}
+
+/** The most SMS one script may take unless configured (a 2 KB certificate with its RAM commands). */
+export const DEFAULT_MAX_SMS_PER_SCRIPT = 16;
+
+export interface Scp80KindOptions {
+  sms: SmsLink;
+  router: PorRouter;
+  porTimeoutMs?: number;
+  maxSmsPerScript?: number;
+}
+
+const invalid = (message: string) => new StorageError(message, 'invalid');
+const isHex = (text: unknown, length?: number): text is string =>
+  typeof text === 'string' &&
+  /^([0-9a-fA-F]{2})+$/.test(text) &&
+  (length === undefined || text.length === length * 2);
+
+/** Checks an SCP80 job spec; a StorageError 'invalid' naming what is wrong. */
+export function parseScp80Spec(spec: unknown): Scp80Spec {
+  const s = spec as Partial<Scp80Spec> | null;
+  if (!s || typeof s !== 'object' || !Array.isArray(s.steps) || s.steps.length === 0 || s.steps.length > 64)
+    throw invalid('an SCP80 job has 1 to 64 steps');
+  const steps = s.steps.map((step, n) => {
+    if (!step || typeof step !== 'object') throw invalid(`step ${n + 1} is not an object`);
+    if (!isHex(step.tar, 3)) throw invalid(`step ${n + 1}: the TAR is 6 hex digits`);
+    if (!isHex(step.script)) throw invalid(`step ${n + 1}: the script is hex`);
+    if (step.spi !== undefined && !isHex(step.spi, 2))
+      throw invalid(`step ${n + 1}: the SPI is 4 hex digits`);
+    if (step.kvn !== undefined && !(Number.isInteger(step.kvn) && step.kvn >= 1 && step.kvn <= 15))
+      throw invalid(`step ${n + 1}: the KVN is 1 to 15`);
+    decodeSpi(hexToBytes(step.spi ?? '1619')); // a reserved SPI is refused here, before any counter
+    return {
+      tar: step.tar.toUpperCase(),
+      script: step.script.toUpperCase(),
+      ...(step.spi === undefined ? {} : { spi: step.spi.toUpperCase() }),
+      ...(step.kvn === undefined ? {} : { kvn: step.kvn }),
+    };
+  });
+  const timeout = s.porTimeoutMs;
+  if (timeout !== undefined && !(Number.isInteger(timeout) && timeout >= 1 && timeout <= 86_400_000))
+    throw invalid('porTimeoutMs is 1 ms to a day');
+  return {
+    steps,
+    ...(s.retry ? { retry: s.retry } : {}),
+    ...(timeout === undefined ? {} : { porTimeoutMs: timeout }),
+  };
+}
+
+interface Prepared {
+  sim: SimRecord & { msisdn: string };
+  keySet: OtaKeySet;
+  spi: string;
+  header: { spi: Uint8Array; kic: number; kid: number; tar: Uint8Array; data: Uint8Array };
+  sms: number;
+}
+
+/** A script that needs more SMS than allowed: refused before any counter is spent. */
+export class OtaLimitError extends Error {
+  override name = 'OtaLimitError';
+  constructor(
+    message: string,
+    readonly smsNeeded: number,
+    readonly limit: number,
+  ) {
+    super(message);
+  }
+}
+
+export class Scp80Kind implements JobKind {
+  readonly name = 'scp80';
+
+  constructor(private readonly options: Scp80KindOptions) {}
+
+  parse(spec: unknown): Scp80Spec {
+    return parseScp80Spec(spec);
+  }
+
+  steps(spec: unknown): number {
+    return (spec as Scp80Spec).steps.length;
+  }
+
+  retry(spec: unknown): RetryPolicy | undefined {
+    return (spec as Scp80Spec).retry;
+  }
+
+  private get maxSms(): number {
+    return this.options.maxSmsPerScript ?? DEFAULT_MAX_SMS_PER_SCRIPT;
+  }
+
+  /** The SIM, its key set and the packet's shape; the SMS count depends on the length only. */
+  async prepare(store: OtaStore, iccid: string, step: Scp80Step): Promise<Prepared> {
+    const sim = await store.sims.get(iccid);
+    if (!sim.msisdn) throw new StorageError(`SIM ${sim.iccid} has no MSISDN to send SMS to`, 'unknown_sim');
+    const keySet = await store.sims.keySet(sim.iccid, step.kvn ?? 1);
+    const spi = step.spi ?? '1619';
+    const header = {
+      spi: hexToBytes(spi),
+      kic: keySet.kicByte,
+      kid: keySet.kidByte,
+      tar: hexToBytes(step.tar),
+      data: hexToBytes(step.script),
+    };
+    const keys = { kic: keySet.kic, kid: keySet.kid };
+    const sms = commandPacketUserData(encodeCommandPacket({ ...header, counter: 0n }, keys)).length;
+    if (sms > this.maxSms)
+      throw new OtaLimitError(
+        `the script needs ${sms} SMS; the limit is ${this.maxSms} per script`,
+        sms,
+        this.maxSms,
+      );
+    return { sim: sim as Prepared['sim'], keySet, spi, header, sms };
+  }
+
+  async plan(spec: unknown, sim: SimRecord, store: OtaStore): Promise<PlannedSim> {
+    const steps = [];
+    for (const step of (spec as Scp80Spec).steps) {
+      try {
+        const prepared = await this.prepare(store, sim.iccid, step);
+        steps.push({
+          description: `TAR ${step.tar}, SPI ${prepared.spi}, KVN ${prepared.keySet.kvn}: ${step.script.length / 2}-byte script`,
+          sms: prepared.sms,
+        });
+      } catch (error) {
+        return { iccid: sim.iccid, steps, refused: refusal(error)?.detail ?? String(error) };
+      }
+    }
+    return { iccid: sim.iccid, steps };
+  }
+
+  async runStep(context: StepContext): Promise<StepResult> {
+    const spec = context.spec as Scp80Spec;
+    const step = spec.steps[context.item.step]!;
+    const timeoutMs = spec.porTimeoutMs ?? this.options.porTimeoutMs ?? 10_000;
+    let prepared: Prepared;
+    try {
+      prepared = await this.prepare(context.store, context.item.iccid, step);
+    } catch (error) {
+      const refused = refusal(error);
+      if (refused) return refused;
+      throw error;
+    }
+    const last = context.lastAttempt;
+    if (last?.state === 'sending') return this.resume(context, prepared, last, timeoutMs);
+    if (last) return resultFromLedger(last);
+    await this.options.sms.ready?.(); // the counter is taken when the SMS can leave, not long before
+    if (!(await context.stillRunning())) return { outcome: 'skipped', detail: 'the job stopped running' };
+    const { sim, keySet, header } = prepared;
+    const keys = { kic: keySet.kic, kid: keySet.kid };
+    let counter: bigint;
+    let attemptId: number;
+    try {
+      [counter, attemptId] = await context.store.engine.transaction(async (tx) => {
+        const taken = await context.store.sims.takeCounter(tx, sim.iccid, keySet.kvn);
+        const id = await context.store.jobs.insertAttempt(tx, {
+          item: context.item,
+          worker: context.worker,
+          transport: 'sms',
+          msisdn: sim.msisdn,
+          tar: step.tar,
+          spi: prepared.spi,
+          kvn: keySet.kvn,
+          counter: taken,
+          smsCount: prepared.sms,
+          deadline: Date.now() + timeoutMs,
+        });
+        return [taken, id] as const;
+      });
+    } catch (error) {
+      const refused = refusal(error);
+      if (refused) return refused;
+      throw error;
+    }
+    const packet = encodeCommandPacket({ ...header, counter }, keys);
+    const wantsPor = decodeSpi(header.spi).por !== 'none';
+    const waiting = wantsPor
+      ? this.options.router.expect({
+          attemptId,
+          msisdn: sim.msisdn,
+          tar: step.tar,
+          counter,
+          spi: prepared.spi,
+          kicByte: keySet.kicByte,
+          kidByte: keySet.kidByte,
+          keys,
+        })
+      : undefined;
+    const messageIds: string[] = [];
+    let unsure: SmppError | undefined;
+    try {
+      for (const userData of commandPacketUserData(packet, Number(counter & 0xffn)))
+        messageIds.push(await this.options.sms.submit(sim.msisdn, userData));
+    } catch (error) {
+      if (!(error instanceof SmppError)) throw error;
+      if (!error.mayHaveReached) {
+        waiting?.cancel();
+        await context.store.jobs.closeAttempt(attemptId, 'smsc_error', { error: error.message });
+        return { outcome: 'smsc_error', detail: error.message };
+      }
+      unsure = error; // it may be out: wait for its PoR like any other
+    }
+    const sent = { attemptId, sentAt: Date.now(), messageIds };
+    if (!waiting) {
+      await context.store.jobs.closeAttempt(attemptId, 'sent', sent);
+      return {
+        outcome: 'ok',
+        detail: 'sent; the SPI asks for no PoR',
+        data: { counter: counter.toString() },
+        sent,
+      };
+    }
+    const por = await within(waiting.por, timeoutMs, waiting.cancel);
+    if (por) return { ...classify(por, counter), sent };
+    const closed = await context.store.jobs.closeAttempt(attemptId, 'no_por', {
+      ...sent,
+      ...(unsure ? { error: unsure.message } : {}),
+    });
+    const late = storedPor(closed);
+    if (late) return { ...classify(late, counter), sent };
+    return {
+      outcome: 'no_por',
+      detail: `no PoR within ${timeoutMs} ms`,
+      data: { counter: counter.toString() },
+      sent,
+    };
+  }
+
+  // The attempt was out when its worker died: its PoR may still come (to any worker); never resend.
+  private async resume(
+    context: StepContext,
+    prepared: Prepared,
+    attempt: AttemptRecord,
+    timeoutMs: number,
+  ): Promise<StepResult> {
+    const counter = attempt.counter ?? 0n;
+    const waiting = this.options.router.expect({
+      attemptId: attempt.id,
+      msisdn: attempt.msisdn ?? prepared.sim.msisdn,
+      tar: attempt.tar ?? '',
+      counter,
+      spi: attempt.spi ?? prepared.spi,
+      kicByte: prepared.keySet.kicByte,
+      kidByte: prepared.keySet.kidByte,
+      keys: { kic: prepared.keySet.kic, kid: prepared.keySet.kid },
+    });
+    const already = storedPor(await context.store.jobs.attempt(attempt.id));
+    if (already) {
+      waiting.cancel();
+      return classify(already, counter);
+    }
+    const wait = Math.max((attempt.deadline ?? 0) - Date.now(), timeoutMs);
+    const por = await within(waiting.por, wait, waiting.cancel);
+    if (por) return classify(por, counter);
+    const closed = await context.store.jobs.closeAttempt(attempt.id, 'no_por', {
+      error: 'its worker stopped; no PoR came',
+    });
+    const late = storedPor(closed);
+    if (late) return classify(late, counter);
+    return {
+      outcome: 'no_por',
+      detail: `no PoR within ${wait} ms (attempt taken over)`,
+      data: { counter: counter.toString() },
+    };
+  }
+}
+
+// What an attempt that ended came to, as its worker would have reported it.
+function resultFromLedger(attempt: AttemptRecord): StepResult {
+  const counter = attempt.counter ?? 0n;
+  const por = storedPor(attempt);
+  if (por) return classify(por, counter);
+  const data = { counter: counter.toString() };
+  if (attempt.state === 'sent') return { outcome: 'ok', detail: 'sent; the SPI asks for no PoR', data };
+  if (attempt.state === 'smsc_error')
+    return { outcome: 'smsc_error', detail: attempt.error ?? 'refused by the SMSC', data };
+  return { outcome: 'no_por', detail: attempt.error ?? 'no PoR', data };
+}
+
+function classify(por: DecodedResponse, counter: bigint): StepResult {
+  const data = {
+    counter: counter.toString(),
+    status: por.status,
+    statusText: por.statusText,
+    data: bytesToHex(por.data),
+    secured: por.secured,
+  };
+  if (por.status === 0) return { outcome: 'ok', detail: por.statusText, data };
+  return {
+    outcome: 'card_error',
+    detail: `PoR ${por.status.toString(16).padStart(2, '0')} ${por.statusText}`,
+    data,
+  };
+}
+
+// A failure no retry can mend, as a step result; undefined for anything else.
+function refusal(error: unknown): Extract<StepResult, { outcome: 'failed' }> | undefined {
+  if (error instanceof StorageError && error.code !== 'invalid')
+    return { outcome: 'failed', detail: error.message, code: error.code };
+  if (error instanceof StorageError)
+    return { outcome: 'failed', detail: error.message, code: 'invalid_request' };
+  if (error instanceof OtaLimitError)
+    return { outcome: 'failed', detail: error.message, code: 'too_many_sms' };
+  if (error instanceof FormatError || error instanceof OtaPacketError || error instanceof OtaUnsupportedError)
+    return { outcome: 'failed', detail: error.message, code: 'invalid_request' };
+  return undefined;
+}
+
+function within<T>(promise: Promise<T | undefined>, ms: number, cancel: () => void): Promise<T | undefined> {
+  const timer = setTimeout(cancel, ms);
+  return promise.finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,79 @@
+// The scale-out engine: PostgreSQL through a node-postgres pool. int8 columns come back as numbers
+// (counters stay below 2^40, times are milliseconds), and a transaction holds one pooled connection
+// from BEGIN to COMMIT.
+import pg from 'pg';
+import { type SqlEngine, type SqlExecutor, StorageError } from './engine.js';
+
+export interface PostgresOptions {
+  /** A connection string (postgres://user@host:port/db or ?host=/socket/dir). */
+  connectionString: string;
+  /** Pooled connections (default 10). */
+  maxConnections?: number;
+}
+
+const INT8 = 20;
+const NUMERIC = 1700;
+const types = {
+  getTypeParser: (oid: number, format?: 'text' | 'binary') =>
+    oid === INT8 || oid === NUMERIC
+      ? (text: string) => Number(text)
+      : pg.types.getTypeParser(oid, format as 'text'),
+};
+
+export class PostgresEngine implements SqlEngine {
+  readonly dialect = 'postgres' as const;
+
+  private constructor(private readonly pool: pg.Pool) {}
+
+  static async connect(options: PostgresOptions): Promise<PostgresEngine> {
+    const pool = new pg.Pool({
+      connectionString: options.connectionString,
+      max: options.maxConnections ?? 10,
+      types: types as pg.CustomTypesConfig,
+    });
+    pool.on('error', () => {}); // an idle connection lost: the pool replaces it on next use
+    try {
+      const client = await pool.connect();
+      client.release();
+    } catch (error) {
+      await pool.end();
+      throw new StorageError(`cannot reach PostgreSQL: ${(error as Error).message}`);
+    }
+    return new PostgresEngine(pool);
+  }
+
+  async query<T>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
+    const result = await this.pool.query(sql, params.map(toPostgresValue));
+    return result.rows as T[];
+  }
+
+  async transaction<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    const tx: SqlExecutor = {
+      query: async <R>(sql: string, params: readonly unknown[] = []) =>
+        (await client.query(sql, params.map(toPostgresValue))).rows as R[],
+    };
+    try {
+      await client.query('BEGIN');
+      const result = await work(tx);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  close(): Promise<void> {
+    return this.pool.end();
+  }
+}
+
+function toPostgresValue(value: unknown): unknown {
+  if (typeof value === 'bigint') return value.toString();
+  if (value instanceof Uint8Array && !Buffer.isBuffer(value))
+    return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  return value ?? null;
+}

@@ -1,0 +1,119 @@
+// PacedSmsLink over fake binds: the window bounds what is unacknowledged on each bind, SMS go round
+// robin over the binds with room, a throttling refusal pauses every bind and goes back to the head of
+// the queue (never to the caller), any other refusal reaches the caller, and ready() lets a caller
+// through only when its SMS can leave soon.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ESME, PacedSmsLink, SmppError, type SmsLink } from '@iotsafe/ota';
+
+interface FakeBind extends SmsLink {
+  outstanding: number;
+  maxOutstanding: number;
+  sent: string[];
+  answer(status?: number): void;
+}
+
+function fakeBind(name: string): FakeBind {
+  const pending: ((status?: number) => void)[] = [];
+  const bind: FakeBind = {
+    outstanding: 0,
+    maxOutstanding: 0,
+    sent: [],
+    submit(to) {
+      bind.outstanding++;
+      bind.maxOutstanding = Math.max(bind.maxOutstanding, bind.outstanding);
+      bind.sent.push(to);
+      return new Promise((resolve, reject) =>
+        pending.push((status) => {
+          bind.outstanding--;
+          if (status === undefined) resolve(`${name}-${bind.sent.length}`);
+          else reject(new SmppError(`refused ${status}`, status));
+        }),
+      );
+    },
+    onMessage() {},
+    async close() {},
+    answer(status) {
+      pending.shift()?.(status);
+    },
+  };
+  return bind;
+}
+
+const tick = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('pacing over several binds', () => {
+  test('the window per bind, round robin, and a throttled SMS retried first after a pause', async () => {
+    const binds = [fakeBind('a'), fakeBind('b')];
+    const paced = new PacedSmsLink(binds, { window: 2, backoffMs: 30 });
+    const results = Array.from({ length: 6 }, (_, i) => paced.submit(`n${i}`, new Uint8Array(1)));
+    await tick();
+    assert.deepEqual(
+      binds.map((b) => b.sent),
+      [
+        ['n0', 'n2'],
+        ['n1', 'n3'],
+      ],
+      'round robin, 2 each',
+    );
+    assert.equal(paced.queued, 2, 'the rest waits for room in a window');
+    binds[0]!.answer(ESME.RTHROTTLED); // n0 throttled: back to the head, every bind pauses
+    binds[1]!.answer();
+    await tick();
+    assert.equal(paced.queued, 3);
+    assert.equal(binds[0]!.sent.length + binds[1]!.sent.length, 4, 'nothing sent during the pause');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(
+      binds[0]!.sent.concat(binds[1]!.sent).filter((to) => to === 'n0').length,
+      2,
+      'n0 again first',
+    );
+    for (let i = 0; i < 10; i++) {
+      for (const bind of binds) bind.answer();
+      await tick();
+    }
+    const ids = await Promise.all(results);
+    assert.equal(ids.length, 6);
+    assert.ok(binds.every((b) => b.maxOutstanding <= 2));
+    assert.equal(paced.stats.throttled, 1);
+    assert.equal(paced.stats.submitted, 6);
+    // another refusal is the caller's
+    const refused = paced.submit('n9', new Uint8Array(1));
+    await tick();
+    for (const bind of binds) bind.answer(ESME.RINVDSTADR);
+    await assert.rejects(refused, (e: SmppError) => e.commandStatus === ESME.RINVDSTADR);
+    await paced.close();
+  });
+
+  test('ready() admits as many callers as the queue depth allows, more as SMS leave', async () => {
+    const bind = fakeBind('a');
+    const paced = new PacedSmsLink([bind], { window: 1, readyDepth: 2 });
+    let admitted = 0;
+    const callers = Array.from({ length: 5 }, () =>
+      paced.ready().then(async () => {
+        admitted++;
+        await paced.submit('x', new Uint8Array(1));
+      }),
+    );
+    await tick();
+    assert.equal(admitted, 3, 'one SMS on the bind, two places in the queue');
+    for (let i = 0; i < 12 && admitted < 5; i++) {
+      bind.answer();
+      await tick();
+      await tick();
+    }
+    assert.equal(admitted, 5);
+    let settled = false;
+    const all = Promise.all(callers).then(() => {
+      settled = true;
+    });
+    for (let i = 0; i < 20 && !settled; i++) {
+      bind.answer();
+      await tick();
+      await tick();
+    }
+    await all;
+    assert.equal(bind.maxOutstanding, 1);
+    await paced.close();
+  });
+});
