@@ -4,17 +4,15 @@
 // reason in words and a non-zero exit, never a silent end.
 
 import { once } from 'node:events';
-import { appendFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { byId, byLabel, IoTSafe, IoTSafeKeyOps, type OffloadLevel, openScp03, toPem } from '@iotsafe/device';
-import { IOTSAFE_AID, seal, unseal, utf8 } from '@iotsafe/protocol';
+import { IOTSAFE_AID, utf8 } from '@iotsafe/protocol';
 import {
   CIPHER_SUITES,
   type ConnectOptions,
   connect,
   type NamedGroup,
   schemeName,
-  sessionFromJson,
-  sessionToJson,
   suite12ByName,
   type TlsClientSocket,
   type TlsSession,
@@ -26,6 +24,7 @@ import { level } from './gp.js';
 import { readKeysFile } from './gp-keys.js';
 import { emit, print, printError, printJson } from './output.js';
 import { type GlobalOptions, openTransport, storageKey, UsageError, withIoTSafe } from './session.js';
+import { readTlsSessionFile, writeTlsSessionFile } from './session-files.js';
 
 interface TlsOptions {
   ca?: string;
@@ -163,28 +162,6 @@ function keyLog(file: string | undefined): { keylog?: (line: string) => void } {
   };
 }
 
-const SESSION_CONTEXT = 'iotsafe tls session';
-
-/** The session a file keeps, sealed with the storage key (it holds the resumption PSK); none if absent. */
-function readSessionFile(file: string, key: Uint8Array): TlsSession | undefined {
-  if (!existsSync(file)) return undefined;
-  try {
-    return sessionFromJson(
-      new TextDecoder().decode(unseal(key, readFileSync(file, 'utf8').trim(), SESSION_CONTEXT)),
-    );
-  } catch (error) {
-    throw new UsageError(
-      `${file} does not hold a session sealed with this storage key (${(error as Error).message})`,
-    );
-  }
-}
-
-function writeSessionFile(file: string, key: Uint8Array, session: TlsSession): void {
-  const temporary = `${file}.${process.pid}.tmp`;
-  writeFileSync(temporary, `${seal(key, utf8(sessionToJson(session)), SESSION_CONTEXT)}\n`, { mode: 0o600 });
-  renameSync(temporary, file);
-}
-
 /**
  * The IoT SAFE client the command works with: the usual one (withIoTSafe), or one that reaches the
  * applet through an SCP03 channel opened with the keys of --scp03-keys-file.
@@ -249,7 +226,7 @@ async function openTls(
   if (!ca && !psk) throw new UsageError('how to trust the server? pass --ca FILE or --ca-id HEX');
   const sessionKey = options.sessionFile ? storageKey(globals) : undefined;
   const session =
-    options.sessionFile && sessionKey ? readSessionFile(options.sessionFile, sessionKey) : undefined;
+    options.sessionFile && sessionKey ? readTlsSessionFile(options.sessionFile, sessionKey) : undefined;
   const before = client.apduCount;
   const socket = connect({
     host,
@@ -267,7 +244,7 @@ async function openTls(
     socket.on('session', (next: TlsSession) => {
       // A session that cannot be kept costs the next connection a signature, not this one its link.
       try {
-        writeSessionFile(file, sessionKey, next);
+        writeTlsSessionFile(file, sessionKey, next);
       } catch (error) {
         printError(`warning: the session was not kept in ${file}: ${(error as Error).message}`);
       }

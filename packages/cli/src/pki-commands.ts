@@ -28,7 +28,7 @@ import { type Command, Option } from 'commander';
 import { warnIfExposed } from './key-files.js';
 import { emit, printError } from './output.js';
 import { type GlobalOptions, openSim, storageKey, UsageError } from './session.js';
-import { untilInterrupted, writePortFile } from './wait.js';
+import { serveUntilInterrupted } from './wait.js';
 
 function bounded(text: string, what: string, min: number, max: number): number {
   const n = Number(text);
@@ -162,15 +162,15 @@ export function registerPki(program: Command, globals: () => GlobalOptions): voi
         });
         const caFile = join(options.ca, 'ca.pem');
         const auth = basic ? 'client certificate, or HTTP Basic for simpleenroll' : 'client certificate';
-        emit(
-          globals().json,
-          { url: server.url, hostname: options.hostname, ca: caFile, auth },
-          () =>
+        await serveUntilInterrupted({
+          json: globals().json,
+          ready: { url: server.url, hostname: options.hostname, ca: caFile, auth },
+          text: () =>
             `EST server on ${server.url}.well-known/est/ (${auth}); its certificate names ${options.hostname}, trust ${caFile}`,
-        );
-        writePortFile(options.portFile, server.port);
-        await untilInterrupted();
-        await server.close();
+          portFile: options.portFile,
+          port: server.port,
+          close: [() => server.close()],
+        });
       },
     );
 
