@@ -26,7 +26,7 @@ import { emit, print, printError, printJson } from './output.js';
 import { type GlobalOptions, openTransport, storageKey, UsageError, withIoTSafe } from './session.js';
 import { readTlsSessionFile, writeTlsSessionFile } from './session-files.js';
 
-interface TlsOptions {
+export interface TlsOptions {
   ca?: string;
   caId?: string;
   servername?: string;
@@ -108,7 +108,7 @@ const GROUP_NAMES: Record<string, NamedGroup> = {
 
 const list = (text: string) => text.split(/[:,]/).filter(Boolean);
 
-function parseGroups(text: string): NamedGroup[] {
+export function parseGroups(text: string): NamedGroup[] {
   return list(text).map(
     (name) =>
       GROUP_NAMES[name.toLowerCase()] ??
@@ -120,7 +120,7 @@ function parseGroups(text: string): NamedGroup[] {
   );
 }
 
-function parseCiphers(text: string): number[] {
+export function parseCiphers(text: string): number[] {
   return list(text).map((name) => {
     const code = CIPHER_SUITES.find((c) => c.name === name)?.code ?? suite12ByName(name)?.code;
     if (code === undefined) throw new UsageError(`--ciphers: unknown cipher suite ${name}`);
@@ -143,7 +143,7 @@ function versionRange(o: TlsOptions): Pick<ConnectOptions, 'minVersion' | 'maxVe
   };
 }
 
-function timeoutMs(text: string): number {
+export function timeoutMs(text: string): number {
   const ms = Number(text);
   if (!Number.isInteger(ms) || ms <= 0)
     throw new UsageError('--timeout takes a positive number of milliseconds');
@@ -154,7 +154,7 @@ function timeoutMs(text: string): number {
  * The NSS key log (as OpenSSL, curl and browsers write it) for Wireshark: to --keylog FILE, else to
  * SSLKEYLOGFILE, only when the user asked for it. The file is the user's and owner-only.
  */
-function keyLog(file: string | undefined): { keylog?: (line: string) => void } {
+export function keyLog(file: string | undefined): { keylog?: (line: string) => void } {
   const path = file ?? process.env.SSLKEYLOGFILE;
   if (!path) return {};
   return {
@@ -166,7 +166,7 @@ function keyLog(file: string | undefined): { keylog?: (line: string) => void } {
  * The IoT SAFE client the command works with: the usual one (withIoTSafe), or one that reaches the
  * applet through an SCP03 channel opened with the keys of --scp03-keys-file.
  */
-async function withApplet<T>(
+export async function withApplet<T>(
   globals: GlobalOptions,
   options: TlsOptions,
   body: (client: IoTSafe) => Promise<T>,
@@ -260,13 +260,27 @@ async function openTls(
   return { socket, summary };
 }
 
+/** What a summary reads of a TLS socket or a DTLS association (which has no group to report). */
+export type SecureConnection = Pick<
+  TlsClientSocket,
+  | 'getClientSignatureScheme'
+  | 'getProtocol'
+  | 'getCipher'
+  | 'alpnProtocol'
+  | 'isSessionReused'
+  | 'getPeerX509Chain'
+> & {
+  getNegotiatedGroup?: () => string | undefined;
+  handshakeStats: { milliseconds: number };
+};
+
 /** What --json reports: the negotiated parameters, the server chain, the SIM's share of the work. */
-function connectionSummary(socket: TlsClientSocket, apdus: number) {
+export function connectionSummary(socket: SecureConnection, apdus: number) {
   const clientScheme = socket.getClientSignatureScheme();
   return {
     version: socket.getProtocol(),
     suite: socket.getCipher()?.name,
-    group: socket.getNegotiatedGroup() ?? null,
+    group: socket.getNegotiatedGroup?.() ?? null,
     clientScheme: clientScheme === undefined ? null : schemeName(clientScheme),
     alpn: socket.alpnProtocol || null,
     sessionReused: socket.isSessionReused(),
@@ -280,7 +294,7 @@ function connectionSummary(socket: TlsClientSocket, apdus: number) {
   };
 }
 
-function describeConnection(socket: TlsClientSocket, apdus: number, showcerts: boolean): string[] {
+export function describeConnection(socket: SecureConnection, apdus: number, showcerts: boolean): string[] {
   const chain = socket
     .getPeerX509Chain()
     .flatMap((c, i) => [

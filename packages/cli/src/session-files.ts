@@ -129,7 +129,12 @@ export function readDtlsSessionFile(
   }
 }
 
-export function writeDtlsSessionFile(file: string, key: Uint8Array, server: string, session: DtlsSession): void {
+export function writeDtlsSessionFile(
+  file: string,
+  key: Uint8Array,
+  server: string,
+  session: DtlsSession,
+): void {
   const bytes = utf8(dtlsSessionToJson(server, session));
   try {
     writeSealedFile(file, key, DTLS_CONTEXT, bytes);
