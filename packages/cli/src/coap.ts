@@ -16,8 +16,8 @@ import {
 } from '@iotsafe/coap';
 import type { DtlsClient } from '@iotsafe/tls';
 import { type Command, Option } from 'commander';
+import { connectionSummary } from './connection-summary.js';
 import { type DtlsCredentials, dtlsWithSim } from './dtls.js';
-import { connectionSummary } from './net.js';
 import { print, printError, printJson, progress } from './output.js';
 import { type GlobalOptions, withIoTSafe } from './session.js';
 import { integerOption, UsageError } from './usage.js';
