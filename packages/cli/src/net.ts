@@ -11,6 +11,7 @@ import { type ConnectOptions, connect, type TlsClientSocket, type TlsSession } f
 import { type Command, Option } from 'commander';
 import mqtt from 'mqtt';
 import { connectionSummary, describeConnection } from './connection-summary.js';
+import { connectDtlsCommand, type DtlsConnectCliOptions } from './dtls.js';
 import { emit, print, printError, printJson } from './output.js';
 import { type GlobalOptions, storageKey, UsageError } from './session.js';
 import { readTlsSessionFile, writeTlsSessionFile } from './session-files.js';
@@ -137,16 +138,23 @@ export function registerNetwork(program: Command, globals: () => GlobalOptions):
   addTlsOptions(
     program
       .command('connect <url>')
-      .description('TLS to tls://HOST:PORT with the SIM key; then pipe stdin and stdout (summary on stderr)'),
-  ).action((url: string, options: TlsOptions) =>
-    withApplet(globals(), options, async (client) => {
+      .description(
+        'TLS to tls://HOST:PORT, or DTLS 1.2 to dtls://HOST:PORT, with the SIM key or PSK; then stdin and stdout (summary on stderr)',
+      )
+      .option('--data <text>', 'dtls://: send this datagram once connected')
+      .option('--count <n>', 'dtls://: stop after N datagrams from the server'),
+  ).action((url: string, options: DtlsConnectCliOptions) => {
+    if (url.startsWith('dtls://')) return connectDtlsCommand(url, options, globals());
+    if (options.data !== undefined || options.count !== undefined)
+      throw new UsageError('--data and --count are for dtls:// (over tls://, pipe stdin)');
+    return withApplet(globals(), options, async (client) => {
       const { socket } = await openTls(client, url, options, ['tls'], globals());
       socket.pipe(process.stdout);
       process.stdin.pipe(socket);
       // The server's end, or its error: a certificate refused after the handshake exits non-zero.
       await once(socket, 'end');
-    }),
-  );
+    });
+  });
 
   const mqttCommand = program
     .command('mqtt')

@@ -43,7 +43,8 @@ export function target(url: string, schemes: string[]): { host: string; port: nu
   const match = /^([a-z]+):\/\/([^:/]+)(?::(\d+))?\/?$/.exec(url);
   if (!match || !schemes.includes(match[1]!))
     throw new UsageError(`give the server as ${schemes[0]}://HOST:PORT`);
-  return { host: match[2]!, port: Number(match[3] ?? (match[1] === 'mqtts' ? 8883 : 443)) };
+  const defaultPort = { mqtts: 8883, dtls: 5684 }[match[1]!] ?? 443; // dtls: the coaps port, RFC 7252 §6.2
+  return { host: match[2]!, port: Number(match[3] ?? defaultPort) };
 }
 
 const versionChoice = () => ['1.2', '1.3'];
