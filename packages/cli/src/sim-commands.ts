@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GlobalPlatform, MemoryTransport } from '@iotsafe/device';
+import { derFromPem } from '@iotsafe/pki';
 import {
   bytesToHex,
   type Diversification,
@@ -24,7 +25,6 @@ import {
   VirtualSim,
 } from '@iotsafe/sim';
 import { type Command, Option } from 'commander';
-import { derFromPem } from './certificate-authority.js';
 import { resolveKeys } from './gp-keys.js';
 import { emit, print, printJson, table } from './output.js';
 import { type GlobalOptions, objectRef, openSim, parseHostPort, storageKey, UsageError } from './session.js';
