@@ -8,9 +8,8 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { byId, encodeP256PublicKeyInfo, IoTSafe, MemoryTransport } from '@iotsafe/device';
 import { hexToBytes } from '@iotsafe/protocol';
-import { TYPE1_PROFILE, VirtualSim } from '@iotsafe/sim';
+import { VirtualSim } from '@iotsafe/sim';
 import { runCliAsync, spawnCli } from '../../../test/helpers/cli.js';
 import { opensslPsk, PSK_IDENTITY, startOpensslDtlsServer, waitFor } from '../../../test/helpers/dtls.js';
 import {
@@ -19,8 +18,9 @@ import {
   startLibcoapDtlsServer,
 } from '../../../test/helpers/libcoap-dtls.js';
 import { peerAvailable } from '../../../test/helpers/peers.js';
-import { issue, testPki } from '../../../test/helpers/pki.js';
+import { testPki } from '../../../test/helpers/pki.js';
 import { checkJson } from './json-schemas.js';
+import { typeOneSimDir } from './sim-dirs.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'iotsafe-coaps-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -46,19 +46,7 @@ function typeTwoSim(name: string): string {
 }
 
 /** A Type I SIM directory: a key generated in container 01, its certificate (test CA) in file 02. */
-async function typeOneSim(name: string): Promise<string> {
-  const simDir = join(dir, name);
-  const sim = VirtualSim.create(simDir, TYPE1_PROFILE, { storageKey: hexToBytes(storageKey) });
-  const client = await IoTSafe.connect(new MemoryTransport(sim.card));
-  const { point } = await client.generateKeyPair(byId('01'));
-  sim.writeFile(
-    byId('02'),
-    issue({ commonName: 'coaps-device', issuer: pki.ca, publicKeySpki: encodeP256PublicKeyInfo(point) })
-      .certificateDer,
-  );
-  sim.close(); // the CLI processes open the directory: one owner at a time
-  return simDir;
-}
+const typeOneSim = (name: string) => typeOneSimDir(join(dir, name), storageKey, pki.ca, 'coaps-device');
 
 interface Summary {
   version: string;
