@@ -4,6 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { buildCliBundle, removeCliBundle } from './bundle.mjs';
 
 function collect(dir, out) {
   for (const name of readdirSync(dir)) {
@@ -24,9 +25,16 @@ if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
-const result = spawnSync(
-  process.execPath,
-  ['--conditions=development', '--import', 'tsx', '--test', '--test-reporter=spec', ...files],
-  { stdio: 'inherit' },
-);
+// The CLI tests run the command from one bundle built here (test/helpers/cli.ts; tsx without it).
+const bundle = buildCliBundle();
+let result;
+try {
+  result = spawnSync(
+    process.execPath,
+    ['--conditions=development', '--import', 'tsx', '--test', '--test-reporter=spec', ...files],
+    { stdio: 'inherit', env: { ...process.env, IOTSAFE_TEST_CLI_BUNDLE: bundle } },
+  );
+} finally {
+  removeCliBundle(bundle);
+}
 process.exit(result.status ?? 1);

@@ -4,7 +4,9 @@ import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:chil
 import { fileURLToPath } from 'node:url';
 
 export const CLI_MAIN = fileURLToPath(new URL('../../packages/cli/src/main.ts', import.meta.url));
-const NODE_ARGS = ['--conditions=development', '--import', 'tsx', CLI_MAIN];
+/** The bundle `npm test` builds once for the run (scripts/bundle.mjs); the sources under tsx otherwise. */
+export const CLI_BUNDLE = process.env.IOTSAFE_TEST_CLI_BUNDLE;
+const NODE_ARGS = CLI_BUNDLE ? [CLI_BUNDLE] : ['--conditions=development', '--import', 'tsx', CLI_MAIN];
 /** Background commands die with the test process even when it is killed (util-linux setpriv). */
 const DIE_WITH_PARENT = ['--pdeathsig', 'KILL', process.execPath];
 

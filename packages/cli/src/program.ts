@@ -43,6 +43,7 @@ export function createProgram(argv: readonly string[] = process.argv): Cli {
     )
     .option('--baud <rate>', 'serial speed of --modem (default 115200)')
     .option('--tcp <host:port>', 'use a card served on TCP (vpcd framing, `iotsafe sim serve --tcp`)')
+    .option('--tcp-key <file>', "the access key of the card served on --tcp (the server's --tcp-key)")
     .option(
       '--card-timeout <ms>',
       'bound on each exchange with a card behind --modem or --tcp (default 10000)',

@@ -1,5 +1,6 @@
 // Opens the SIM a device command works on: a SIM directory in-process (the default), or a card behind
 // a real transport: a PC/SC reader (--reader), an AT modem (--modem), or a served card on TCP (--tcp).
+
 import {
   AtModemTransport,
   byId,
@@ -15,6 +16,7 @@ import {
 import type { ObjectRef } from '@iotsafe/protocol';
 import { readStorageKeyFile, storageKeyFromEnvironment, VirtualSim } from '@iotsafe/sim';
 import { printError, progress } from './output.js';
+import { readAccessKey } from './tcp-access.js';
 import { UsageError } from './usage.js';
 
 export interface GlobalOptions {
@@ -27,6 +29,7 @@ export interface GlobalOptions {
   atMode?: 'csim' | 'cgla';
   baud?: string;
   tcp?: string;
+  tcpKey?: string;
   sessionEnd?: 'close' | 'last-update';
   pin?: string;
   cardTimeout?: string;
@@ -136,8 +139,14 @@ async function openCardTransport(
       ...(pin !== undefined ? { pin } : {}),
     });
   }
+  if (options.tcpKey !== undefined && options.tcp === undefined)
+    throw new UsageError('--tcp-key goes with --tcp');
   if (options.tcp !== undefined)
-    return new TcpTransport({ ...parseHostPort(options.tcp, '--tcp'), ...cardTimeout(options) });
+    return new TcpTransport({
+      ...parseHostPort(options.tcp, '--tcp'),
+      ...cardTimeout(options),
+      ...(options.tcpKey !== undefined ? { accessKey: readAccessKey(options.tcpKey) } : {}),
+    });
   return local ? local() : new MemoryTransport(openSim(options).card);
 }
 

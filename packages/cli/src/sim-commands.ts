@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GlobalPlatform, MemoryTransport } from '@iotsafe/device';
+import { isLoopback } from '@iotsafe/ota';
 import { derFromPem } from '@iotsafe/pki';
 import {
   bytesToHex,
@@ -28,6 +29,7 @@ import { type Command, Option } from 'commander';
 import { resolveKeys } from './gp-keys.js';
 import { emit, print, printJson, table } from './output.js';
 import { type GlobalOptions, objectRef, openSim, parseHostPort, storageKey, UsageError } from './session.js';
+import { accessKeyToServe } from './tcp-access.js';
 import { untilInterrupted, writePortFile } from './wait.js';
 
 /** EF ICCID (ETSI TS 102 221 §13.2): BCD with swapped nibbles, F padding. */
@@ -38,6 +40,21 @@ function iccidOf(sim: VirtualSim): string | undefined {
     .map((b) => `${b & 0x0f}${(b >> 4).toString(16)}`)
     .join('')
     .replace(/f/gi, '');
+}
+
+const tcpAddress = (tcp: string) =>
+  /^\d+$/.test(tcp) ? { host: '127.0.0.1', port: Number(tcp) } : parseHostPort(tcp, '--tcp');
+
+/** Every caller of the card authenticates, but on a loopback address by an explicit choice. */
+function checkTcpAuthentication(host: string, options: { tcpKey?: string; insecureNoAuth?: boolean }): void {
+  if (options.tcpKey && options.insecureNoAuth)
+    throw new UsageError('give --tcp-key or --insecure-no-auth, not both');
+  if (!options.tcpKey && !options.insecureNoAuth)
+    throw new UsageError(
+      '--tcp needs --tcp-key FILE (callers hold that key), or --insecure-no-auth on loopback',
+    );
+  if (options.insecureNoAuth && !isLoopback(host))
+    throw new UsageError(`--insecure-no-auth serves on a loopback address only, not ${host}`);
 }
 
 export function readProfile(name: string): unknown {
@@ -161,6 +178,11 @@ export function registerSim(program: Command, globals: () => GlobalOptions): voi
     .option('--tcp <[host:]port>', 'serve on TCP in the vpcd framing (host 127.0.0.1; port 0: a free one)')
     .option('--port-file <file>', 'write the TCP port there once listening')
     .option(
+      '--tcp-key <file>',
+      'callers must hold this access key (PSK-TLS on the link); a new key is written there if missing',
+    )
+    .option('--insecure-no-auth', '--tcp without an access key: only on a loopback address, for local tests')
+    .option(
       '--vpcd [host:port|socket]',
       'insert into the PC/SC reader of vsmartcard-vpcd (default 127.0.0.1:35963)',
     )
@@ -179,6 +201,8 @@ export function registerSim(program: Command, globals: () => GlobalOptions): voi
         options: {
           tcp?: string;
           portFile?: string;
+          tcpKey?: string;
+          insecureNoAuth?: boolean;
           vpcd?: string | true;
           modem?: string | true;
           preset: string;
@@ -189,6 +213,10 @@ export function registerSim(program: Command, globals: () => GlobalOptions): voi
         if (!options.tcp && !options.vpcd && !options.modem)
           throw new UsageError('serve how? pass --tcp PORT, --vpcd and/or --modem');
         if (options.portFile && !options.tcp) throw new UsageError('--port-file goes with --tcp');
+        const address = options.tcp === undefined ? undefined : tcpAddress(options.tcp);
+        if (address) checkTcpAuthentication(address.host, options);
+        else if (options.tcpKey || options.insecureNoAuth)
+          throw new UsageError('--tcp-key and --insecure-no-auth go with --tcp');
         const card = openSim(dir ? { ...globals(), sim: dir } : globals()).card;
         const baud = options.baud === undefined ? undefined : Number(options.baud);
         if (baud !== undefined && !(Number.isInteger(baud) && baud > 0))
@@ -199,15 +227,23 @@ export function registerSim(program: Command, globals: () => GlobalOptions): voi
             : undefined;
         const stops: Array<() => Promise<void>> = [];
         const where: Record<string, string | number> = {};
-        if (options.tcp) {
-          const address = /^\d+$/.test(options.tcp)
-            ? { host: '127.0.0.1', port: Number(options.tcp) }
-            : parseHostPort(options.tcp, '--tcp');
-          const served = await serveTcp(card, { ...address, ...(latency ? { latency } : {}) });
+        if (address) {
+          const access = options.tcpKey ? accessKeyToServe(options.tcpKey) : undefined;
+          const served = await serveTcp(card, {
+            ...address,
+            ...(latency ? { latency } : {}),
+            ...(access ? { accessKey: access.key } : {}),
+          });
           stops.push(served.stop);
           where.tcp = `${address.host}:${served.port}`;
           writePortFile(options.portFile, served.port);
-          if (!globals().json) print(`serving on tcp ${address.host}:${served.port} (iotsafe --tcp …)`);
+          if (!globals().json) {
+            if (access?.created) print(`a new access key is in ${options.tcpKey} (owner-only)`);
+            const auth = options.tcpKey
+              ? `PSK-TLS, iotsafe --tcp … --tcp-key ${options.tcpKey}`
+              : 'NO AUTHENTICATION, --insecure-no-auth; iotsafe --tcp …';
+            print(`serving on tcp ${address.host}:${served.port} (${auth})`);
+          }
         }
         if (options.vpcd) {
           // host:port, or the path of a Unix socket that leads to vpcd (vpcd in another network namespace)

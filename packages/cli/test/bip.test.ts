@@ -145,7 +145,7 @@ describe('iotsafe bip', () => {
     );
     assert.equal(envelope.code, 0, envelope.stderr);
     const served = await startCli(
-      ['sim', 'serve', simDir, '--tcp', '0', '--port-file', join(dir, 'card.port')],
+      ['sim', 'serve', simDir, '--tcp', '0', '--insecure-no-auth', '--port-file', join(dir, 'card.port')],
       env,
       /serving on tcp 127\.0\.0\.1:(\d+)/,
     );

@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { CLI_MAIN } from '../../../test/helpers/cli.js';
+import { CLI_BUNDLE, CLI_MAIN } from '../../../test/helpers/cli.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 /** tsx's loader by path: the temporary directory has no node_modules to resolve `--import tsx` in. */
@@ -49,7 +49,8 @@ function shellBlocks(markdown: string): ShellBlock[] {
 const NPM_SHIM = `#!/usr/bin/env bash
 set -euo pipefail
 if [ "\${1:-}" = run ] && [ "\${2:-}" = -s ]; then set -- run "\${@:3}"; fi
-cli=(setpriv --pdeathsig KILL node --conditions=development --import "$IOTSAFE_TSX" "$IOTSAFE_CLI")
+if [ -n "\${IOTSAFE_CLI_BUNDLE:-}" ]; then cli=(setpriv --pdeathsig KILL node "$IOTSAFE_CLI_BUNDLE")
+else cli=(setpriv --pdeathsig KILL node --conditions=development --import "$IOTSAFE_TSX" "$IOTSAFE_CLI"); fi
 case "\${1:-} \${2:-}" in
   "ci "*|"test "*) echo "(docs runner: 'npm $*' is what runs this test; skipped)" >&2 ;;
   "run iotsafe") shift 2; [ "\${1:-}" = -- ] && shift; exec "\${cli[@]}" "$@" ;;
@@ -85,6 +86,7 @@ function runScript(
       HOME: cwd,
       IOTSAFE_CLI: CLI_MAIN,
       IOTSAFE_TSX: TSX,
+      ...(CLI_BUNDLE ? { IOTSAFE_CLI_BUNDLE: CLI_BUNDLE } : {}),
       LANG: 'C.UTF-8',
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -282,7 +282,7 @@ describe('--json output against docs/json.md', () => {
     skip: socat === true ? false : socat,
   }, async () => {
     const served = await startCli(
-      ['--json', 'sim', 'serve', join(dir, 'sim'), '--tcp', '0', '--modem', dir],
+      ['--json', 'sim', 'serve', join(dir, 'sim'), '--tcp', '0', '--insecure-no-auth', '--modem', dir],
       env,
       /"modem": "[^"]+"\n/,
     );

@@ -78,7 +78,11 @@ describe('MQTT through mosquitto (require_certificate) with the SIM key', {
     const common = ['--ca', join(dir, 'ca.pem'), '--servername', 'localhost', '--topic', 'iotsafe/cli'];
     // Two processes share the SIM through `sim serve` (a SIM directory has one owner at a time).
     const port = await freePort();
-    const served = await startCli(['sim', 'serve', simDir, '--tcp', String(port)], env, /serving on tcp/);
+    const served = await startCli(
+      ['sim', 'serve', simDir, '--tcp', String(port), '--insecure-no-auth'],
+      env,
+      /serving on tcp/,
+    );
     const card = ['--tcp', `127.0.0.1:${port}`];
     try {
       const sub = await startCli([...card, 'mqtt', 'sub', url, ...common, '--count', '1'], env, /subscribed/);

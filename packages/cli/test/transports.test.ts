@@ -3,7 +3,7 @@
 // the SIM directory. A card that cannot be reached exits 5.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -35,12 +35,17 @@ const socat = peerAvailable('socat', ['-V']);
 describe('iotsafe over TCP and an AT modem', { skip: socat === true ? false : socat }, () => {
   test('a key generated over --tcp is the one --modem reads and the SIM directory keeps', async () => {
     const port = await freePort();
+    const access = join(dir, 'card.key');
     const served = await serve(
-      ['--tcp', String(port), '--modem', dir, '--preset', 'cinterion'],
+      ['--tcp', String(port), '--tcp-key', access, '--modem', dir, '--preset', 'cinterion'],
       /^emulating/m,
     );
     try {
-      const keygen = iotsafe(['--tcp', `127.0.0.1:${port}`, 'keygen', '--id', '01', '--force']);
+      assert.match(served.output(), /a new access key is in .*card\.key \(owner-only\)/);
+      assert.equal(statSync(access).mode & 0o777, 0o600);
+      assert.match(readFileSync(access, 'utf8'), /^[0-9A-F]{64}\n$/);
+      const card = ['--tcp', `127.0.0.1:${port}`, '--tcp-key', access];
+      const keygen = iotsafe([...card, 'keygen', '--id', '01', '--force']);
       assert.equal(keygen.code, 0, keygen.stderr);
       const overModem = iotsafe(['--modem', join(dir, 'modem'), '--at-mode', 'cgla', 'pubkey', '--id', '01']);
       assert.equal(overModem.code, 0, overModem.stderr);
@@ -50,8 +55,7 @@ describe('iotsafe over TCP and an AT modem', { skip: socat === true ? false : so
       assert.equal(sign.code, 0, sign.stderr);
       assert.match(sign.stdout.trim(), /^[0-9A-F]{128}$/);
       const verify = iotsafe([
-        '--tcp',
-        String(port),
+        ...card,
         'verify',
         '--id',
         '01',
@@ -110,6 +114,42 @@ describe('iotsafe over TCP and an AT modem', { skip: socat === true ? false : so
     assert.equal(tcpPin.code, 0, tcpPin.stderr);
     assert.match(tcpPin.stderr, /no PIN to verify/);
     assert.equal(iotsafe(['--sim', sim, '--pin', '12ab', 'random', '4']).code, 2);
+  });
+
+  test('the TCP card authenticates its callers: no key, a wrong key, plain TCP against PSK-TLS are refused', async () => {
+    const port = await freePort();
+    const access = join(dir, 'auth.key');
+    writeFileSync(access, `${'a5'.repeat(32)}\n`, { mode: 0o600 });
+    const served = await serve(['--tcp', String(port), '--tcp-key', access], /^serving on tcp/m);
+    try {
+      assert.match(served.output(), /PSK-TLS, iotsafe --tcp … --tcp-key /);
+      const card = `127.0.0.1:${port}`;
+      const good = iotsafe(['--tcp', card, '--tcp-key', access, 'random', '4']);
+      assert.equal(good.code, 0, good.stderr);
+      const plain = iotsafe(['--tcp', card, '--card-timeout', '2000', 'random', '4']);
+      assert.equal(plain.code, 5, plain.stderr);
+      const wrong = join(dir, 'wrong.key');
+      writeFileSync(wrong, `${'5a'.repeat(32)}\n`, { mode: 0o600 });
+      const refused = iotsafe(['--tcp', card, '--tcp-key', wrong, 'random', '4']);
+      assert.equal(refused.code, 5, refused.stderr);
+      assert.match(refused.stderr, /refused the access key/);
+      assert.doesNotMatch(refused.stderr, /5a5a|a5a5/i, 'no key in the error');
+      const garbage = join(dir, 'garbage.key');
+      writeFileSync(garbage, 'not hex\n', { mode: 0o600 });
+      const bad = iotsafe(['--tcp', card, '--tcp-key', garbage, 'random', '4']);
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /the access key in .*garbage\.key must be 16, 17/);
+      // the server is still there for the caller with the key
+      assert.equal(iotsafe(['--tcp', card, '--tcp-key', access, 'random', '4']).code, 0);
+    } finally {
+      await served.stop();
+    }
+    const noAuth = iotsafe(['sim', 'serve', sim, '--tcp', '0']);
+    assert.equal(noAuth.code, 2);
+    assert.match(noAuth.stderr, /--tcp needs --tcp-key FILE .* or --insecure-no-auth on loopback/);
+    const open = iotsafe(['sim', 'serve', sim, '--tcp', '0.0.0.0:40999', '--insecure-no-auth']);
+    assert.equal(open.code, 2);
+    assert.match(open.stderr, /--insecure-no-auth serves on a loopback address only, not 0\.0\.0\.0/);
   });
 
   test('an unreachable card exits 5 with where it looked; two transports at once is a usage error', async () => {

@@ -1,4 +1,5 @@
 // The Transport seam: everything that carries APDUs to a card (memory, PC/SC, AT modem, SCP03 wrapper).
+import { TYPICAL_SIM_CARD_MS, TYPICAL_SIM_DEFAULT_MS } from '@iotsafe/protocol';
 
 export interface Transport {
   /** Sends one command APDU and returns the response APDU (data ‖ SW1 SW2). */
@@ -27,10 +28,9 @@ export type LatencyModel = (command: Uint8Array, response: Uint8Array) => number
  * signatures are slow) plus AT+CSIM transfer at `baud` (hex doubles the bytes; 10 bits per character).
  */
 export function modemSimLatency(baud = 115_200): LatencyModel {
-  const cardMs: Record<number, number> = { 185: 1000, 43: 300, 45: 300, 70: 60, 74: 40, 72: 40, 216: 30 };
   return (command, response) => {
     const characters = 2 * (command.length + response.length) + 40; // AT+CSIM=…, +CSIM: …, OK
-    return (cardMs[command[1]!] ?? 20) + (characters * 10 * 1000) / baud;
+    return (TYPICAL_SIM_CARD_MS[command[1]!] ?? TYPICAL_SIM_DEFAULT_MS) + (characters * 10 * 1000) / baud;
   };
 }
 

@@ -6,6 +6,13 @@ import { concatBytes, FormatError, u16be } from './bytes.js';
 export const VPCD_CONTROL = { POWER_OFF: 0x00, POWER_ON: 0x01, RESET: 0x02, GET_ATR: 0x04 } as const;
 export const VPCD_PORT = 0x8c7b;
 
+// The TCP card link with an access key runs the framing inside PSK-TLS 1.2: one key, so one fixed
+// PSK identity (RFC 4279 §5.1); ECDHE-PSK first for forward secrecy (RFC 7905), then RFC 5487's AEADs.
+export const TCP_ACCESS_IDENTITY = 'iotsafe-sim';
+export const TCP_ACCESS_CIPHERS = 'ECDHE-PSK-CHACHA20-POLY1305:PSK-AES256-GCM-SHA384:PSK-AES128-GCM-SHA256';
+/** Access keys are 16 to 64 bytes. */
+export const TCP_ACCESS_KEY_LENGTHS = { min: 16, max: 64 } as const;
+
 export function encodeFrame(payload: Uint8Array): Uint8Array {
   if (payload.length > 0xffff) throw new FormatError('frame too long');
   return concatBytes(u16be(payload.length), payload);

@@ -27,6 +27,7 @@ export * from './iotsafe/messages.js';
 export * from './iotsafe/objects.js';
 export * from './iotsafe/perso.js';
 export * from './iotsafe/tlv.js';
+export * from './latency.js';
 export * from './ota/algorithms.js';
 export * from './ota/packet.js';
 export * from './ota/scp81-http.js';

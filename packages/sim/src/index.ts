@@ -11,7 +11,14 @@ export { type IssueOptions, ProactiveCommandError, Toolkit } from './card/toolki
 export { type LatencyOptions, latencyOf, TYPICAL_SIM_LATENCY } from './frontends/latency.js';
 export { EmulatedModem, MODEM_PRESETS, type ModemOptions, type ModemPreset } from './frontends/modem.js';
 export { type ServedModem, serveModem } from './frontends/modem-serial.js';
-export { answerFrame, type ServedTcp, serveTcp, type TcpFrontEndOptions } from './frontends/tcp.js';
+export {
+  answerFrame,
+  checkAccessKey,
+  type ServedTcp,
+  serveTcp,
+  TcpAccessKeyError,
+  type TcpFrontEndOptions,
+} from './frontends/tcp.js';
 export { type InsertedCard, insertIntoVpcd, type ViccOptions } from './frontends/vicc.js';
 export { IsdApplet, type ManagedApplication, type RemoteSecurity } from './gp/isd-applet.js';
 export {

@@ -10,23 +10,24 @@ import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { bytesToHex, equalBytes, publicKeyFromPrivate } from '@iotsafe/protocol';
 import { newStorageKey, TYPE1_PROFILE, VirtualSim } from '@iotsafe/sim';
+import { bundle } from '../../../scripts/bundle.mjs';
 import { SeededRandom } from '../../../test/helpers/random.js';
 
 const KILLS = 200;
 const PARALLEL = 2;
-const child = fileURLToPath(new URL('./fixtures/durability-child.ts', import.meta.url));
 const root = mkdtempSync(join(tmpdir(), 'iotsafe-durability-'));
 after(() => rmSync(root, { recursive: true, force: true }));
+// bundled once: 200 children under tsx would spend most of the test transpiling
+const child = bundle(
+  fileURLToPath(new URL('./fixtures/durability-child.ts', import.meta.url)),
+  join(root, 'durability-child.mjs'),
+);
 
 function runAndKill(dir: string, key: Uint8Array, delayMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(
-      process.execPath,
-      ['--conditions=development', '--import', 'tsx', child, dir, bytesToHex(key)],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
+    const proc = spawn(process.execPath, [child, dir, bytesToHex(key)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
     proc.stderr.on('data', (d) => {
       stderr += d;

@@ -1,7 +1,15 @@
 // A Transport to a card on TCP in the vpcd framing (`iotsafe sim serve DIR --tcp PORT`): one command
-// at a time, a timeout per command, and a reconnection when the link broke.
+// at a time, a timeout per command, and a reconnection when the link broke. With the server's access
+// key the link is PSK-TLS 1.2 (RFC 4279), as `sim serve --tcp-key` requires.
 import net from 'node:net';
-import { encodeFrame, FrameReader, VPCD_CONTROL } from '@iotsafe/protocol';
+import tls from 'node:tls';
+import {
+  encodeFrame,
+  FrameReader,
+  TCP_ACCESS_CIPHERS,
+  TCP_ACCESS_IDENTITY,
+  VPCD_CONTROL,
+} from '@iotsafe/protocol';
 import { type Transport, TransportError } from '../transport.js';
 
 export interface TcpTransportOptions {
@@ -9,6 +17,26 @@ export interface TcpTransportOptions {
   port: number;
   /** Per-command timeout in ms (default 10 s). */
   timeoutMs?: number;
+  /** The server's access key: PSK-TLS on the link (the server refuses plain TCP then). */
+  accessKey?: Uint8Array;
+}
+
+function linkError(
+  error: NodeJS.ErrnoException | undefined,
+  host: string,
+  port: number,
+  accessKey: Uint8Array | undefined,
+): TransportError {
+  const where = `the card at ${host}:${port}`;
+  if (error?.code === 'ECONNREFUSED' || error?.code === 'ENOTFOUND' || error?.code === 'EHOSTUNREACH')
+    return new TransportError(`cannot reach ${where}: ${error.code}`);
+  if (accessKey)
+    return new TransportError(
+      `${where} refused the access key (a different key, or a server without --tcp-key)${error?.code ? `: ${error.code}` : ''}`,
+    );
+  return new TransportError(
+    `cannot reach ${where}${error?.code ? `: ${error.code}` : ': the link closed (a server that wants an access key?)'}`,
+  );
 }
 
 export class TcpTransport implements Transport {
@@ -22,18 +50,25 @@ export class TcpTransport implements Transport {
 
   private async link(): Promise<net.Socket> {
     if (this.socket && !this.socket.destroyed) return this.socket;
-    const socket = net.connect(this.options.port, this.options.host);
+    const { host, port, accessKey } = this.options;
+    const socket = accessKey
+      ? tls.connect({
+          host,
+          port,
+          pskCallback: () => ({ identity: TCP_ACCESS_IDENTITY, psk: Buffer.from(accessKey) }),
+          ciphers: TCP_ACCESS_CIPHERS,
+          minVersion: 'TLSv1.2',
+          maxVersion: 'TLSv1.2',
+          checkServerIdentity: () => undefined, // the PSK authenticates the server (RFC 4279 §2)
+        })
+      : net.connect(port, host);
     socket.setNoDelay(true);
     this.reader = new FrameReader();
     await new Promise<void>((resolve, reject) => {
-      socket.once('connect', resolve);
-      socket.once('error', (e) =>
-        reject(
-          new TransportError(
-            `cannot reach the card at ${this.options.host}:${this.options.port}: ${(e as NodeJS.ErrnoException).code}`,
-          ),
-        ),
-      );
+      socket.once(accessKey ? 'secureConnect' : 'connect', resolve);
+      socket.once('error', (e) => reject(linkError(e as NodeJS.ErrnoException, host, port, accessKey)));
+      // a plain server answers a ClientHello with garbage or silence; a closed link before it is up
+      socket.once('close', () => reject(linkError(undefined, host, port, accessKey)));
     });
     socket.on('data', (chunk) => {
       for (const frame of this.reader.push(chunk)) {

@@ -1,16 +1,18 @@
 // The latency model of a front-end (docs/hardware.md, "Timing"): per-INS card time plus the time the
 // bytes take on the link. Off by default; `iotsafe sim serve --latency` turns it on.
+import { TYPICAL_SIM_CARD_MS, TYPICAL_SIM_DEFAULT_MS } from '@iotsafe/protocol';
+
 export interface LatencyOptions {
   /** Card time per INS in ms; others take `defaultMs`. */
-  perInsMs?: Record<number, number>;
+  perInsMs?: Readonly<Record<number, number>>;
   defaultMs?: number;
   /** Link speed: bytes × 10 bits / baud. */
   baud?: number;
 }
 
 export const TYPICAL_SIM_LATENCY: LatencyOptions = {
-  perInsMs: { 185: 1000, 43: 300, 45: 300, 70: 60, 74: 40, 72: 40, 216: 30 },
-  defaultMs: 20,
+  perInsMs: TYPICAL_SIM_CARD_MS,
+  defaultMs: TYPICAL_SIM_DEFAULT_MS,
 };
 
 export function latencyOf(
