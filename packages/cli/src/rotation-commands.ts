@@ -11,10 +11,10 @@ import {
   type RotationStatus,
   StorageError,
 } from '@iotsafe/ota';
-import { CaStoreError, CertificateAuthority } from '@iotsafe/pki';
 import { type Command, Option } from 'commander';
 import { addServerFlags, openKeyStore, type ServerFlags, serverOptions, tracedPaced } from './ota-server.js';
 import { emit, printError, table } from './output.js';
+import { openCa } from './pki-commands.js';
 import { type GlobalOptions, storageKey, UsageError } from './session.js';
 import { integerOption } from './usage.js';
 
@@ -36,14 +36,6 @@ async function refusedAsUsage<T>(run: () => Promise<T>): Promise<T> {
   } catch (error) {
     if (error instanceof StorageError) throw new UsageError(error.message);
     throw error;
-  }
-}
-
-async function openCa(dir: string, globals: GlobalOptions): Promise<CertificateAuthority> {
-  try {
-    return await CertificateAuthority.open(dir, storageKey(globals));
-  } catch (error) {
-    throw error instanceof CaStoreError ? new UsageError(error.message) : error;
   }
 }
 
