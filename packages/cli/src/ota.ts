@@ -31,6 +31,7 @@ import { hexOption, openKeyStore, registerOtaServerCommands } from './ota-server
 import { describeSpi } from './ota-trace.js';
 import { emit, print, printJson, table } from './output.js';
 import { byteHex, porJson, porRows } from './por.js';
+import { registerRotationCommands } from './rotation-commands.js';
 import { type GlobalOptions, storageKey, UsageError } from './session.js';
 
 interface KeyFlags {
@@ -92,6 +93,7 @@ export function registerOta(program: Command, globals: () => GlobalOptions): voi
   registerAddSim(ota, globals);
   registerOtaServerCommands(ota, globals);
   registerOtaAdminCommands(ota, globals);
+  registerRotationCommands(ota, globals);
 
   keyOptions(
     ota

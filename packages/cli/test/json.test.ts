@@ -161,7 +161,7 @@ describe('--json output against docs/json.md', () => {
     json('gp perso', [...gp, '--level', 'renc', 'perso', 'type1']);
   });
 
-  test('ota: encode, decode (a packet and a PoR), add-sim, network, send, serve', async () => {
+  test('ota: encode, decode (a packet and a PoR), add-sim, network, send, rotate, serve', async () => {
     const common = [
       '--spi',
       '1619',
@@ -245,6 +245,46 @@ describe('--json output against docs/json.md', () => {
         '--script',
         '00A40004022FE200B000000A',
       ]);
+      // a rotation of the blank SIM (no IoT SAFE applet): the card refuses its first script, it fails
+      json('ca init', ['ca', 'init', join(dir, 'rotation-ca')]);
+      const rotation = json(
+        'ota rotate',
+        [
+          'ota',
+          'rotate',
+          '--store',
+          store,
+          '--smsc',
+          smsc,
+          '--sim',
+          '4917000009',
+          '--ca',
+          join(dir, 'rotation-ca'),
+        ],
+        3,
+      );
+      assert.equal(rotation.state, 'failed');
+      json('ota rotation status', ['ota', 'rotation', 'status', String(rotation.id), '--store', store]);
+      const listed = json('ota rotation list', ['ota', 'rotation', 'list', '--store', store]);
+      assert.equal((listed.rotations as unknown[]).length, 1);
+      json(
+        'error',
+        [
+          'ota',
+          'rotate',
+          '--store',
+          store,
+          '--smsc',
+          smsc,
+          '--sim',
+          '4917000009',
+          '--ca',
+          dir,
+          '--via',
+          'scp81',
+        ],
+        2,
+      );
       const triggered = runCli(
         ['--json', 'ota', 'trigger', '--store', store, '--smsc', smsc, '--sim', '4917000009'],
         env,

@@ -23,6 +23,7 @@ import {
   type Cloud,
   deviceExchange,
   firstCertificate,
+  MemoryPskStore,
   newService,
   rotationWorker,
   startCloud,
@@ -38,6 +39,7 @@ let worker: JobWorker;
 let close: () => Promise<void>;
 let firstSerial: string;
 let firstDer: Uint8Array;
+const pskStore = new MemoryPskStore();
 /** Every SMS-PP download the handset gave the SIM (for the replay test). */
 const envelopes: Uint8Array[] = [];
 
@@ -56,7 +58,8 @@ before(async () => {
   const store = await rig.openStore();
   const link = await SmppLink.connect({ host: '127.0.0.1', port: rig.network.port, ...CREDENTIALS });
   const server = new OtaServer(store, link, { worker: false, timeoutMs: 3000 });
-  service = newService(store, STORAGE_KEY, { ca });
+  // the PSK slots: the profile's secret 10 is the PSK in use, 13 is free (11 and 12 hold other secrets)
+  service = newService(store, STORAGE_KEY, { ca, pskStore, pskSlots: [{ secret: '10' }, { secret: '13' }] });
   worker = rotationWorker(store, [server.scp80, service.kind(server.scp80)]);
   cloud = await startCloud(ca, (certificate) => service.certificateSeen(certificate));
   close = async () => {
@@ -198,5 +201,87 @@ describe('certificate rotation over SCP80', () => {
     );
     assert.equal(containers(), before);
     assert.equal(rig.sim.isd.keySets[0]!.otaCounter, counter);
+  });
+});
+
+async function pskSelector() {
+  const client = await IoTSafe.connect(new MemoryTransport(rig.sim.card));
+  try {
+    return (await readCredentialSelector(client))?.psk;
+  } finally {
+    await client.close();
+  }
+}
+
+const secretValue = (id: number) => {
+  const found = rig.sim.containers().find((c) => c.objectClass === 'secret' && c.id[0] === id);
+  return found?.objectClass === 'secret' ? (found.value ?? new Uint8Array()) : undefined;
+};
+
+async function pendingPskWritten(): Promise<NonNullable<Awaited<ReturnType<typeof pskSelector>>>> {
+  for (let i = 0; i < 500; i++) {
+    const psk = await pskSelector();
+    if (psk?.pending) return psk;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error('the rotation never wrote its pending PSK');
+}
+
+describe('PSK rotation over SCP80 (Type II)', () => {
+  const oldPsk = hexToBytes('0102030405060708090A0B0C0D0E0F10');
+
+  test('a new PSK handed to the cloud, written beside the old one, proven by a session, the old one retired', async () => {
+    const rotation = await service.start({
+      sim: ICCID,
+      credential: 'psk',
+      currentIdentity: 'device-1',
+      deadlineMs: 60_000,
+    });
+    const identity = rotation.newIdentity!;
+    assert.match(identity, new RegExp(`^${ICCID}-[0-9a-f]{8}$`));
+    const psk = await pendingPskWritten();
+    // the cloud has it before the device can use it; the SIM holds it beside the old one
+    const handed = pskStore.keys.get(identity);
+    assert.equal(handed?.length, 32);
+    assert.deepEqual(secretValue(0x13), handed);
+    assert.deepEqual(secretValue(0x10), oldPsk, 'the old PSK kept until the new one is proven');
+    assert.equal(Buffer.from(psk.active.identity).toString(), 'device-1');
+    assert.equal(Buffer.from(psk.pending!.identity).toString(), identity);
+    assert.deepEqual([...psk.pending!.secret], [0x13]);
+    // the new PSK travelled ciphered (SPI 1619): its bytes appear in no SMS the SIM received
+    const hex = bytesToHex(handed!);
+    assert.ok(envelopes.every((e) => !bytesToHex(e).includes(hex)));
+    assert.equal(await service.pskSeen('device-1'), undefined, 'the old identity proves nothing');
+    assert.equal(await service.pskSeen(identity), rotation.id);
+    const status = await service.waitFor(rotation.id);
+    assert.equal(status.state, 'completed', JSON.stringify(status));
+    assert.equal(status.decision, 'commit');
+    assert.equal(secretValue(0x10), undefined, 'the old secret deleted');
+    assert.deepEqual(secretValue(0x13), handed);
+    const after = await pskSelector();
+    assert.equal(Buffer.from(after!.active.identity).toString(), identity);
+    assert.equal(after!.pending, undefined);
+    assert.deepEqual([...pskStore.keys.keys()], [identity]);
+    // the operator's copy of the PSK is erased once the rotation has ended
+    await assert.rejects(service.rotations.newPsk(await service.rotations.get(rotation.id)), /holds no PSK/);
+    assert.equal(status.attempts, 2, 'write and finish');
+  });
+
+  test('not proven by the deadline: rolled back, the new secret deleted and withdrawn from the cloud', async () => {
+    const [previous] = await service.list({ sim: ICCID });
+    const kept = previous!.newIdentity!;
+    const keptPsk = secretValue(0x13);
+    const rotation = await service.start({ sim: ICCID, credential: 'psk', deadlineMs: 1500 });
+    assert.equal(rotation.oldIdentity, kept, 'the identity in use comes from the rotation before');
+    await pendingPskWritten();
+    assert.ok(pskStore.keys.has(rotation.newIdentity!));
+    const status = await service.waitFor(rotation.id);
+    assert.equal(status.state, 'rolled-back', JSON.stringify(status));
+    assert.equal(secretValue(0x10), undefined, 'the new secret (back in slot 10) deleted');
+    assert.deepEqual(secretValue(0x13), keptPsk);
+    assert.deepEqual([...pskStore.keys.keys()], [kept]);
+    const after = await pskSelector();
+    assert.equal(Buffer.from(after!.active.identity).toString(), kept);
+    assert.equal(after!.pending, undefined);
   });
 });

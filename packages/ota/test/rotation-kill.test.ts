@@ -8,12 +8,14 @@
 // once (PoRs with status 00 counted on the card's side); no counter ever reused or refused.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, test } from 'node:test';
 import { IoTSafe, MemoryTransport, readCredentialSelector } from '@iotsafe/device';
-import type { OtaStore, RotationService } from '@iotsafe/ota';
+import { FINAL_ROTATION_STATES, type OtaStore, type RotationService } from '@iotsafe/ota';
 import { CertificateAuthority } from '@iotsafe/pki';
 import {
   bytesToHex,
@@ -22,11 +24,17 @@ import {
   hexToBytes,
   parseResponseApdu,
 } from '@iotsafe/protocol';
+import { bundle } from '../../../scripts/bundle.mjs';
 import { ICCID, KIC, KID, MSISDN, type Rig, STORAGE_KEY, startRig } from './rig.js';
 import { type Cloud, deviceExchange, firstCertificate, newService, startCloud } from './rotation-rig.js';
 
-const KILLS = 100;
+/** The issue asks 100; IOTSAFE_ROTATION_KILLS sets another count (a quicker local run, a longer soak). */
+const KILLS = Number(process.env.IOTSAFE_ROTATION_KILLS ?? 100);
 const KILLS_PER_ROTATION = 2;
+/** A kill falls in the rotation's first KILL_WINDOW_MS (one runs in ~0.5 s undisturbed). */
+const KILL_WINDOW_MS = 900;
+/** Servers loading while one runs: a kill's takeover rarely waits for a start. */
+const SPARES = 2;
 const SEED = 0x15ca7;
 
 // mulberry32: a small seeded generator, so a failing run can be replayed
@@ -42,25 +50,31 @@ function random(seed: number): () => number {
 }
 
 let rig: Rig;
+/** The rotation server, bundled once: a plain `node child.mjs` starts in ~0.4 s, under tsx in seconds. */
+let childBundle: string;
 let ca: CertificateAuthority;
 let cloud: Cloud;
 let store: OtaStore;
+let firstSerial: string;
 let service: RotationService;
 const children = new Set<ChildProcess>();
 /** Status of every PoR the SIM gave (the card's side of the ledger). */
 const porStatuses: number[] = [];
 
-function spawnServer(): { child: ChildProcess; loaded: Promise<void>; running: () => Promise<void> } {
+interface Server {
+  child: ChildProcess;
+  loaded: Promise<void>;
+  running(): Promise<void>;
+}
+
+function spawnServer(): Server {
   const child = spawn(
     'setpriv',
     [
       '--pdeathsig',
       'KILL',
       process.execPath,
-      '--conditions=development',
-      '--import',
-      'tsx',
-      join(import.meta.dirname, 'rotation-child.ts'),
+      childBundle,
       join(rig.dir, 'ota.db'),
       join(rig.dir, 'ca'),
       String(rig.network.port),
@@ -71,11 +85,14 @@ function spawnServer(): { child: ChildProcess; loaded: Promise<void>; running: (
   children.add(child);
   child.once('exit', () => children.delete(child));
   const lines = createInterface({ input: child.stdout! });
-  const seen = (what: string) =>
-    new Promise<void>((resolve, reject) => {
-      lines.on('line', (line) => line === what && resolve());
+  const seen = (what: string) => {
+    const line = new Promise<void>((resolve, reject) => {
+      lines.on('line', (text) => text === what && resolve());
       child.once('exit', () => reject(new Error(`the rotation server exited before "${what}"`)));
     });
+    line.catch(() => {}); // a spare still loading when the test ends is killed: not a failure
+    return line;
+  };
   const loaded = seen('loaded');
   return {
     child,
@@ -90,6 +107,11 @@ function spawnServer(): { child: ChildProcess; loaded: Promise<void>; running: (
 
 before(async () => {
   rig = await startRig();
+  // under the package, so that its native and external modules (better-sqlite3, pg) resolve from node_modules
+  childBundle = bundle(
+    join(import.meta.dirname, 'rotation-child.ts'),
+    join(import.meta.dirname, '..', '.test-bundle', `rotation-child-${process.pid}.mjs`),
+  );
   const card = rig.sim.card;
   const security = { spi: decodeSpi(hexToBytes('1619')), kic: 0x12, kid: 0x12 };
   rig.network.attach(MSISDN, {
@@ -106,7 +128,7 @@ before(async () => {
   ca = await CertificateAuthority.create({ commonName: 'Operator Test CA' });
   await ca.save(join(rig.dir, 'ca'), STORAGE_KEY);
   ca = await CertificateAuthority.open(join(rig.dir, 'ca'), STORAGE_KEY);
-  await firstCertificate(ca, rig.sim);
+  firstSerial = new X509Certificate(Buffer.from(await firstCertificate(ca, rig.sim))).serialNumber;
   store = await rig.openStore();
   service = newService(store, STORAGE_KEY, { ca });
   cloud = await startCloud(ca, (certificate) => service.certificateSeen(certificate));
@@ -114,6 +136,7 @@ before(async () => {
 
 after(async () => {
   for (const child of children) child.kill('SIGKILL');
+  rmSync(childBundle, { force: true });
   cloud.close();
   await store.close();
   await rig.stop();
@@ -128,26 +151,42 @@ async function selectorNow() {
   }
 }
 
+/** Valid client certificates in the CA's records (the cloud's server certificate aside). */
+const validClientSerials = () =>
+  ca.issued.filter((r) => r.role === 'client' && !r.revokedAt).map((r) => r.serial);
+
 test(`${KILLS} SIGKILLs of the rotation server: every rotation ends with one working credential, each step run once`, async () => {
   const next = random(SEED);
-  let current = spawnServer();
-  await current.loaded;
-  await current.running();
-  let spare = spawnServer();
+  const spares: Server[] = Array.from({ length: SPARES }, spawnServer);
+  const takeOver = async () => {
+    const server = spares.shift()!;
+    spares.push(spawnServer());
+    await server.loaded;
+    await server.running();
+    return server;
+  };
+  let current = await takeOver();
   let kills = 0;
   let rotations = 0;
   let seenBefore = 0;
   while (kills < KILLS) {
-    const rotation = await service.start({ sim: ICCID, deadlineMs: 60_000, porTimeoutMs: 1500 });
+    const rotation = await service.start({
+      sim: ICCID,
+      deadlineMs: 60_000,
+      porTimeoutMs: 1500,
+      ...(rotations === 0 ? { currentSerial: firstSerial } : {}),
+    });
     rotations++;
     const started = Date.now();
-    const moments = Array.from({ length: KILLS_PER_ROTATION }, () => next() * 900).sort((a, b) => a - b);
+    const moments = Array.from({ length: KILLS_PER_ROTATION }, () => next() * KILL_WINDOW_MS).sort(
+      (a, b) => a - b,
+    );
     // the device: once the pending certificate is written, it connects with it (the cloud proves it)
     let proved = false;
     const device = (async () => {
       for (;;) {
         const status = await service.status(rotation.id);
-        if (['completed', 'rolled-back', 'failed'].includes(status.state)) return;
+        if (FINAL_ROTATION_STATES.includes(status.state)) return;
         const selector = await selectorNow(); // always decodes: exactly one active entry
         if (selector?.certificate?.pending && !proved) {
           const exchange = await deviceExchange(rig.sim.card, ca, cloud.port);
@@ -165,10 +204,7 @@ test(`${KILLS} SIGKILLs of the rotation server: every rotation ends with one wor
       kills++;
       const selector = await selectorNow();
       assert.ok(!selector || selector.certificate?.active, 'an active credential at every kill');
-      await spare.loaded;
-      current = spare;
-      await current.running();
-      spare = spawnServer();
+      current = await takeOver();
     }
     const status = await service.waitFor(rotation.id);
     await device;
@@ -183,8 +219,9 @@ test(`${KILLS} SIGKILLs of the rotation server: every rotation ends with one wor
     const exchange = await deviceExchange(rig.sim.card, ca, cloud.port);
     assert.equal(exchange.role, 'active');
     assert.equal(exchange.refused, 0);
-    assert.equal(ca.status(status.newSerial!), 'valid');
-    if (status.oldSerial) assert.equal(ca.status(status.oldSerial), 'revoked');
+    // one valid certificate, the new one (the old revoked, and any issued twice for the new key too)
+    assert.deepEqual(validClientSerials(), [status.newSerial], `rotation ${rotations}`);
+    assert.equal(ca.status(status.oldSerial!), 'revoked');
     // the SIM executed each of the four SCP80 steps once
     const ok = porStatuses.slice(seenBefore).filter((s) => s === 0).length;
     const ledger = (await store.jobs.attemptsOf(rotation.id)).map(
@@ -197,13 +234,20 @@ test(`${KILLS} SIGKILLs of the rotation server: every rotation ends with one wor
     );
     seenBefore = porStatuses.length;
   }
+  // a counter is taken once: two attempts share one only when the second resent the first's packet
+  // (the same step, the first had no PoR: TS 102 225 §5.1.1, the card runs it at most once)
   const attempts = await store.jobs.ledger(ICCID, { limit: 10_000 });
-  const counters = attempts.map((a) => String(a.counter));
-  assert.equal(new Set(counters).size, counters.length, 'no counter used twice');
+  const byCounter = new Map<string, typeof attempts>();
+  for (const a of attempts)
+    byCounter.set(String(a.counter), [...(byCounter.get(String(a.counter)) ?? []), a]);
+  for (const [counter, rows] of byCounter) {
+    const [last, ...earlier] = [...rows].sort((a, b) => b.attempt - a.attempt);
+    for (const a of earlier)
+      assert.ok(
+        a.jobId === last!.jobId && a.step === last!.step && a.state === 'no_por',
+        `counter ${counter} taken twice: ${rows.map((r) => `${r.jobId} ${r.step}/${r.attempt} ${r.state}`)}`,
+      );
+  }
   assert.ok(!porStatuses.includes(0x02), 'the SIM never saw a counter it had seen');
-  // one certificate per key generated: the CA's records hold each rotation's once (orphans revoked)
-  const valid = ca.issued.filter((r) => !r.revokedAt);
-  assert.equal(valid.length, 1, 'one valid certificate: the one in use');
-  current.child.stdin!.end();
-  spare.child.stdin!.end();
+  for (const server of [current, ...spares]) server.child.stdin!.end();
 });

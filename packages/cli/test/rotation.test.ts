@@ -1,0 +1,168 @@
+// `iotsafe ota rotate` and `ota rotation status|list` as an operator runs them: a type1 SIM behind the
+// local SMSC (`ota network`), a CA from `ca init`; this process plays the cloud, reporting through the
+// shared store that it saw the new certificate (RotationService.certificateSeen), so the rotation
+// completes; without that proof the next one rolls back at its deadline. --json checked against
+// docs/json.md; SCP81 and bad durations refused as usage errors.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { OtaStore, RotationService } from '@iotsafe/ota';
+import { hexToBytes } from '@iotsafe/protocol';
+import { type Background, runCli, runCliAsync, startCli } from '../../../test/helpers/cli.js';
+import { checkJson } from './json-schemas.js';
+
+const KIC = '200102030405060708090a0b0c0d0e0f';
+const KID = '201102030405060708090a0b0c0d0e0f';
+const ICCID = '8988211000000467285';
+const STORAGE_KEY = '3e'.repeat(32);
+const env = { IOTSAFE_STORAGE_KEY: STORAGE_KEY };
+const dir = mkdtempSync(join(tmpdir(), 'iotsafe-cli-rotation-'));
+const store = join(dir, 'ota.db');
+const ca = join(dir, 'ca');
+let network: Background;
+let smsc: string;
+
+function step(args: string[]): string {
+  const r = runCli(args, env);
+  assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+before(async () => {
+  const sim = join(dir, 'sim');
+  writeFileSync(join(dir, 'gp.keys'), `${'40'.repeat(16)}\n`);
+  writeFileSync(join(dir, 'scp80.keys'), `enc=${KIC}\nmac=${KID}\ndek=${'33'.repeat(16)}\n`);
+  writeFileSync(join(dir, 'ota.keys'), `kic=${KIC}\nkid=${KID}\n`);
+  step(['sim', 'create', sim, '--profile', 'type1', '--isd-keys-file', join(dir, 'gp.keys')]);
+  step([
+    '--sim',
+    sim,
+    'gp',
+    '--keys-file',
+    join(dir, 'gp.keys'),
+    'put-key',
+    '--new-kvn',
+    '01',
+    '--new-keys-file',
+    join(dir, 'scp80.keys'),
+  ]);
+  step([
+    'ota',
+    'add-sim',
+    '--store',
+    store,
+    '--create',
+    '--iccid',
+    ICCID,
+    '--msisdn',
+    '4917000001',
+    '--kic',
+    '12',
+    '--keys-file',
+    join(dir, 'ota.keys'),
+  ]);
+  step(['ca', 'init', ca, '--cn', 'Operator CA']);
+  network = await startCli(['ota', 'network', sim, '--msisdn', '4917000001'], env, /127\.0\.0\.1:(\d+)/);
+  smsc = `127.0.0.1:${network.match[1]}`;
+});
+after(async () => {
+  await network?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const rotate = (...more: string[]) => [
+  '--json',
+  'ota',
+  'rotate',
+  '--store',
+  store,
+  '--smsc',
+  smsc,
+  '--sim',
+  ICCID,
+  '--ca',
+  ca,
+  ...more,
+];
+
+/** The cloud: once the rotation has written its certificate, it reports having seen it. */
+async function proveWhenWritten(): Promise<string> {
+  const ota = await OtaStore.open(store, hexToBytes(STORAGE_KEY));
+  try {
+    const service = new RotationService(ota, hexToBytes(STORAGE_KEY));
+    for (let i = 0; i < 600; i++) {
+      const [latest] = await service.list({ limit: 1 });
+      if (latest?.state === 'awaiting-proof') {
+        const record = await service.rotations.get(latest.id);
+        assert.equal(await service.certificateSeen(record.certificate!), latest.id);
+        return latest.id;
+      }
+      if (latest && ['completed', 'rolled-back', 'failed'].includes(latest.state) && i > 0)
+        throw new Error(`the rotation ended before its proof: ${JSON.stringify(latest)}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error('the rotation never reached awaiting-proof');
+  } finally {
+    await ota.close();
+  }
+}
+
+describe('iotsafe ota rotate', () => {
+  test('proven by the cloud: completed (commit, every step), and status says the same', async () => {
+    const [run, proved] = await Promise.all([
+      runCliAsync(rotate('--deadline', '60s'), env),
+      proveWhenWritten(),
+    ]);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    const status = checkJson('ota rotate', run.stdout) as Record<string, unknown>;
+    assert.equal(status.id, proved);
+    assert.equal(status.state, 'completed');
+    assert.equal(status.decision, 'commit');
+    assert.equal(status.step, status.steps);
+    assert.match(String(status.newSerial), /^[0-9A-F]+$/);
+    const shown = checkJson(
+      'ota rotation status',
+      step(['--json', 'ota', 'rotation', 'status', proved, '--store', store]),
+    );
+    assert.deepEqual(shown, status);
+    const text = step(['ota', 'rotation', 'status', proved, '--store', store]);
+    assert.match(text, /state\s+completed/);
+  });
+
+  test('not proven: rolled back at its deadline, exit code 3; the list holds both, newest first', async () => {
+    const run = await runCliAsync(rotate('--deadline', '2s'), env);
+    assert.equal(run.code, 3, run.stdout + run.stderr);
+    const status = checkJson('ota rotate', run.stdout) as Record<string, unknown>;
+    assert.equal(status.state, 'rolled-back');
+    assert.equal(status.decision, 'rollback');
+    const list = checkJson(
+      'ota rotation list',
+      step(['--json', 'ota', 'rotation', 'list', '--store', store, '--sim', ICCID]),
+    ) as { rotations: { id: string; state: string }[] };
+    assert.deepEqual(
+      list.rotations.map((r) => r.state),
+      ['rolled-back', 'completed'],
+    );
+    assert.equal(list.rotations[0]!.id, status.id);
+  });
+
+  test('SCP81, a bad deadline, an unknown SIM or rotation: usage errors (exit 2), nothing started', () => {
+    const before = runCli(['--json', 'ota', 'rotation', 'list', '--store', store], env).stdout;
+    for (const [args, message] of [
+      [rotate('--via', 'scp81'), /SCP81 is not available yet: use --via scp80/],
+      [rotate('--deadline', '10y'), /--deadline takes a duration/],
+      [rotate('--deadline', '31d'), /--deadline takes a duration/],
+      [['--json', 'ota', 'rotate', '--store', store, '--smsc', smsc, '--sim', '1234', '--ca', ca], /1234/],
+      [['--json', 'ota', 'rotation', 'status', 'no-such-rotation', '--store', store], /no rotation/],
+    ] as const) {
+      const r = runCli([...args], env);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+      const error = checkJson('error', r.stdout) as { error: { code: string; message: string } };
+      assert.equal(error.error.code, 'usage');
+      assert.match(error.error.message, message);
+    }
+    assert.equal(runCli(['--json', 'ota', 'rotation', 'list', '--store', store], env).stdout, before);
+  });
+});
