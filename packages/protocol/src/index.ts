@@ -11,6 +11,7 @@ export * from './crypto/ecc.js';
 export * from './crypto/hash.js';
 export * from './crypto/kdf.js';
 export * from './crypto/seal.js';
+export * from './csr.js';
 export * from './der.js';
 export * from './framing.js';
 export * from './gp/commands.js';

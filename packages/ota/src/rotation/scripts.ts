@@ -5,18 +5,12 @@
 // (selector → old, A004 the new). A PSK rotation writes a secret container (DA, ciphered) the same way.
 import {
   type CredentialSelector,
+  certificationRequest,
+  certificationRequestInfo,
   decodeBerTlvs,
-  derBitString,
-  derContext,
-  derOid,
-  derSequence,
-  derSet,
-  derSmallInteger,
-  derUtf8String,
   encodeCredentialSelector,
   hexToBytes,
   type ObjectDescriptor,
-  OID,
   type PersoOperation,
   SELECTOR_FILE_ID,
   SELECTOR_LABEL,
@@ -106,9 +100,7 @@ export function generateOps(slot: CertificateSlot): PersoOperation[] {
 
 /** The subject of a rotated certificate's request: CN = the ICCID (the CA's profile sets the rest). */
 export function requestInfoFor(iccid: string, point: Uint8Array): Uint8Array {
-  const subject = derSequence(derSet(derSequence(derOid(OID.commonName), derUtf8String(iccid))));
-  const spki = derSequence(derSequence(derOid(OID.ecPublicKey), derOid(OID.prime256v1)), derBitString(point));
-  return derSequence(derSmallInteger(0), subject, spki, derContext(0, new Uint8Array(0)));
+  return certificationRequestInfo({ commonName: iccid }, point);
 }
 
 /** Step "sign": the SIM signs the request for its new key (A006). */
@@ -117,9 +109,8 @@ export function signOps(slot: CertificateSlot, requestInfo: Uint8Array): PersoOp
 }
 
 /** The PKCS#10 request (RFC 2986 §4.2) from the info and the SIM's ecdsa-with-SHA256 signature (DER). */
-export function assembleCsr(requestInfo: Uint8Array, signature: Uint8Array): Uint8Array {
-  return derSequence(requestInfo, derSequence(derOid(OID.ecdsaWithSha256)), derBitString(signature));
-}
+export const assembleCsr = (requestInfo: Uint8Array, signature: Uint8Array): Uint8Array =>
+  certificationRequest(requestInfo, signature);
 
 const selectorOps = (selector: CredentialSelector): PersoOperation[] => [
   { op: 'create', descriptor: fileDescriptor('0F', SELECTOR_LABEL, 0x01) },
