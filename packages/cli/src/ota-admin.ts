@@ -162,13 +162,14 @@ export function registerOtaAdminCommands(ota: Command, globals: () => GlobalOpti
           throw error instanceof OtaApiConfigError ? new UsageError(error.message) : error;
         }
         const auth = from ? `bearer token from ${from}` : 'NO AUTHENTICATION, --insecure-no-auth';
+        // the port file first: once the line below is out, a script may read it
+        writePortFile(options.portFile, server.port);
         emit(
           globals().json,
           { admin: `127.0.0.1:${server.port}`, api: served.url, auth },
           () =>
             `SCP81 admin server on ${listen.host}:${server.port} (PSK-TLS); API ${served.url}: POST /scripts, GET /sims/ICCID/scripts (${auth})`,
         );
-        writePortFile(options.portFile, server.port);
         await untilInterrupted();
         await served.stop();
         await server.close();

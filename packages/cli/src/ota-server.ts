@@ -349,13 +349,14 @@ export function registerOtaServerCommands(ota: Command, globals: () => GlobalOpt
         throw error instanceof OtaApiConfigError ? new UsageError(error.message) : error;
       }
       const auth = from ? `bearer token from ${from}` : 'NO AUTHENTICATION, --insecure-no-auth';
+      // the port file first: once the line below is out, a script may read it
+      writePortFile(options.portFile, Number(new URL(api.url).port));
       emit(
         globals().json,
         { url: `${api.url}/send`, jobs: `${api.url}/jobs`, auth },
         () =>
           `OTA server: POST ${api.url}/send {"to", "tar", "script"} → 202 {"job"}, GET ${api.url}/jobs/ID (${auth})`,
       );
-      writePortFile(options.portFile, Number(new URL(api.url).port));
       await untilInterrupted();
       await api.stop();
       await server.close();
@@ -432,12 +433,13 @@ export function registerOtaServerCommands(ota: Command, globals: () => GlobalOpt
             : { maxSubmitsPerSecond: integerOption(options.tps, '--tps', 1, 1_000_000)! }),
         });
         network.attach(options.msisdn, globals().trace ? tracedCard(sim.card, printError) : sim.card);
+        // the port file first: once the line below is out, a script may read it
+        writePortFile(options.portFile, network.port);
         emit(
           globals().json,
           { smsc: `127.0.0.1:${network.port}`, msisdn: options.msisdn, sim: simDir },
           () => `SMSC on 127.0.0.1:${network.port}; handset ${options.msisdn} holds ${simDir}`,
         );
-        writePortFile(options.portFile, network.port);
         await untilInterrupted();
         await network.stop();
       },
