@@ -8,12 +8,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { MemoryTransport, runBipTerminal } from '@iotsafe/device';
 import { AdminServer, OtaStore, TestNetwork } from '@iotsafe/ota';
 import { decodeAdminTrigger, encodeExpandedScript, fromUtf8, hexToBytes } from '@iotsafe/protocol';
-import { scp80KeySet, VirtualSim } from '@iotsafe/sim';
-import { TEST_PROFILE } from '../../../test/helpers/cards.js';
 import { runCli, runCliAsync } from '../../../test/helpers/cli.js';
+import { triggerCard } from '../../ota/test/trigger-card.js';
 import { triggerFromFlags } from '../src/admin-trigger-flags.js';
 import { checkJson } from './json-schemas.js';
 
@@ -49,30 +47,19 @@ describe('ota trigger with the session parameters, through the local SMSC', () =
   async function card(n: number, otaMinimumSecurityLevel?: number) {
     const iccid = `89882110000000004${String(n).padStart(2, '0')}`;
     const msisdn = `49151000004${String(n).padStart(2, '0')}`;
-    const sim = VirtualSim.inMemory(TEST_PROFILE, {
-      ...(otaMinimumSecurityLevel === undefined ? {} : { otaMinimumSecurityLevel }),
-      scp81: {
-        keys: { psk: PSK, dek: new Uint8Array(16).fill(0x44) },
-        // stored parameters that lead nowhere: only the trigger's can make the session work
-        parameters: {
-          address: '127.0.0.1',
-          port: 9,
-          pskIdentity: 'not-a-known-identity',
-          retry: { counter: 0, delaySeconds: 0 },
-        },
+    const { sim, stop } = await triggerCard(
+      { network, store, admin },
+      {
+        iccid,
+        msisdn,
+        psk: PSK,
+        identity: IDENTITY,
+        kic: KIC,
+        kid: KID,
+        ...(otaMinimumSecurityLevel === undefined ? {} : { otaMinimumSecurityLevel }),
       },
-    });
-    sim.isd.keySets.push(scp80KeySet(1, { kic: KIC, kid: KID }));
-    network.attach(msisdn, sim.card);
-    const terminal = await runBipTerminal(new MemoryTransport(sim.card), {
-      wake: (notify) => sim.card.toolkit.onPending(notify),
-      pollIntervalMs: 50,
-    });
-    stops.push(() => terminal.stop());
-    await store.sims.add({ iccid, msisdn, pskIdentity: IDENTITY });
-    await store.sims.putKeySet(iccid, { kvn: 1, kicByte: 0x12, kidByte: 0x12, kic: KIC, kid: KID });
-    await store.sims.putPsk(iccid, PSK);
-    await admin.reloadKeys();
+    );
+    stops.push(stop);
     return { iccid, sim };
   }
 
