@@ -1,10 +1,16 @@
 // CoAP benchmark: requests/s over plain UDP on 127.0.0.1, against the in-process test server and
 // against libcoap's coap-server, with a bare UDP round trip measured in the same run as the
-// baseline; a Block2 download; and requests through the lossy proxy at 0, 10 and 30 % loss.
+// baseline; a Block2 download; requests through the lossy proxy at 0, 10 and 30 % loss; and CoAP over
+// DTLS (PSK from a Type II SIM) against libcoap's coap-server-openssl, as a ratio to plain CoAP to the
+// same server, with the handshake under the modem + SIM latency model.
 import { createSocket } from 'node:dgram';
 import { CoapClient, ResponseCode } from '@iotsafe/coap';
+import { modemSimLatency } from '@iotsafe/device';
+import { dtlsTransport } from '@iotsafe/tls';
 import { startCoapTestServer } from '../test/helpers/coap-test-server.js';
+import { FAST_RETRANSMIT, typeTwoPsk } from '../test/helpers/dtls.js';
 import { libcoapAvailable, startLibcoapServer } from '../test/helpers/libcoap.js';
+import { libcoapDtlsAvailable, startLibcoapDtlsServer } from '../test/helpers/libcoap-dtls.js';
 import { startLossyUdpProxy } from '../test/helpers/lossy-udp-proxy.js';
 import { measure, printTable, type Result } from './harness.js';
 
@@ -107,6 +113,7 @@ export async function coapBenchmarks(): Promise<void> {
   } else
     rows.push({ name: 'libcoap coap-server', value: '-', unit: `not measured: ${available}`, ratio: '' });
   printTable('CoAP over UDP on 127.0.0.1 (one client, NSTART 1; ratio to the baseline above it)', rows);
+  await coapOverDtls();
 
   const lossRows = [];
   for (const [loss, maxRetransmit] of [
@@ -128,4 +135,74 @@ export async function coapBenchmarks(): Promise<void> {
     lossRows,
   );
   await server.close();
+}
+
+/**
+ * CoAP over DTLS vs plain CoAP, one coap-server-openssl process (plain on PORT, DTLS on PORT + 1): GET /
+ * requests/s each way (the record protection's cost), and new associations (handshake + GET) with the
+ * Type II SIM behind the modem + SIM latency model (one COMPUTE PRF each).
+ */
+async function coapOverDtls(): Promise<void> {
+  const available = libcoapDtlsAvailable('openssl');
+  if (available !== true) {
+    printTable('CoAP over DTLS (PSK, Type II SIM) vs plain CoAP', [
+      { name: 'coap-server-openssl', value: '-', unit: `not measured: ${available}`, ratio: '' },
+    ]);
+    return;
+  }
+  const sim = await typeTwoPsk({ printable: true });
+  const modem = await typeTwoPsk({ printable: true, latency: modemSimLatency() });
+  const rows = [];
+  for (const [label, card] of [
+    ['in-process SIM', sim],
+    ['modem SIM latency', modem],
+  ] as const) {
+    const server = await startLibcoapDtlsServer('openssl', { kind: 'psk', key: card.pskText });
+    try {
+      const coaps = (keyOps = card.keyOps) =>
+        CoapClient.connect(`coaps://127.0.0.1:${server.dtlsPort}`, {
+          secureTransport: dtlsTransport({ keyOps, retransmit: FAST_RETRANSMIT }),
+        });
+      if (label === 'in-process SIM') {
+        const plain = await CoapClient.connect(`coap://127.0.0.1:${server.dtlsPort - 1}`);
+        const udp = await measure('CoAP CON GET / over UDP (coap-server-openssl, baseline)', () =>
+          plain.get('/'),
+        );
+        await plain.close();
+        const secure = await coaps();
+        const dtls = await measure('CoAP CON GET / over DTLS, PSK-AES128-CCM8 (same server)', () =>
+          secure.get('/'),
+        );
+        await secure.close();
+        rows.push(
+          { name: udp.name, value: fmt(udp.opsPerSecond), unit: 'requests/s', ratio: '1.00x' },
+          {
+            name: dtls.name,
+            value: fmt(dtls.opsPerSecond),
+            unit: 'requests/s',
+            ratio: ratio(dtls, udp),
+            target: '>= 0.5x',
+          },
+        );
+      }
+      const before = card.client.apduCount;
+      let handshakes = 0;
+      const fresh = await measure(`new association (handshake + GET /), ${label}`, async () => {
+        const client = await coaps();
+        await client.get('/');
+        await client.close();
+        handshakes++;
+      });
+      rows.push({
+        name: fresh.name,
+        value: `${fresh.microseconds / 1000 < 10 ? (fresh.microseconds / 1000).toFixed(2) : fmt(fresh.microseconds / 1000)}`,
+        unit: `ms each; ${((card.client.apduCount - before) / handshakes).toFixed(1)} APDUs per handshake`,
+      });
+    } finally {
+      await server.stop();
+    }
+  }
+  await sim.client.close();
+  await modem.client.close();
+  printTable('CoAP over DTLS (PSK in a Type II SIM, COMPUTE PRF) vs plain CoAP, 127.0.0.1', rows);
 }

@@ -1,20 +1,26 @@
-// `iotsafe ca init|issue`: a local certificate authority in a directory (certificate-authority.ts), so
-// the certificate a walkthrough writes to the SIM is issued by a command. Revocation and CRLs come
-// with credential rotation.
+// `iotsafe ca init|issue|revoke|crl`: the operator's certificate authority (@iotsafe/pki) in a
+// directory — ca.pem, ca.key (sealed with the storage key, 0600), issued.json — so the certificate a
+// walkthrough writes to the SIM is issued by a command, and revoked into a CRL (RFC 5280 §5) later.
+import { X509Certificate } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { toPem } from '@iotsafe/device';
-import type { Command } from 'commander';
-import { CertificateAuthority, derFromPem } from './certificate-authority.js';
+import {
+  CertificateAuthority,
+  CsrError,
+  DEVICE_PROFILE,
+  derFromPem,
+  pem,
+  REVOCATION_REASONS,
+  RevocationError,
+  type RevocationReason,
+} from '@iotsafe/pki';
+import { type Command, Option } from 'commander';
 import { writeSecretFile } from './key-files.js';
 import { emit } from './output.js';
+import { bounded, openCa } from './pki-commands.js';
 import { type GlobalOptions, storageKey, UsageError } from './session.js';
 
-function days(text: string): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1 || n > 36500) throw new UsageError('--days takes 1 to 36500');
-  return n;
-}
+const days = (text: string) => bounded(text, '--days', 1, 36500);
 
 export function registerCa(program: Command, globals: () => GlobalOptions): void {
   const ca = program
@@ -24,9 +30,12 @@ export function registerCa(program: Command, globals: () => GlobalOptions): void
     .description('create a CA: DIR/ca.pem (certificate), DIR/ca.key (sealed, 0600), DIR/issued.json')
     .option('--cn <name>', 'its common name', 'iotsafe-stack local CA')
     .option('--days <n>', 'validity', '3650')
-    .action((dir: string, options: { cn: string; days: string }) => {
-      const authority = CertificateAuthority.create(options.cn, days(options.days));
-      authority.save(dir, storageKey(globals()));
+    .action(async (dir: string, options: { cn: string; days: string }) => {
+      const authority = await CertificateAuthority.create({
+        commonName: options.cn,
+        days: days(options.days),
+      });
+      await authority.save(dir, storageKey(globals()));
       emit(
         globals().json,
         { directory: dir, certificate: join(dir, 'ca.pem') },
@@ -43,7 +52,7 @@ export function registerCa(program: Command, globals: () => GlobalOptions): void
     .requiredOption('--out <file>', 'the certificate (PEM)')
     .option('--days <n>', 'validity', '365')
     .action(
-      (options: {
+      async (options: {
         ca: string;
         csr?: string;
         server?: string;
@@ -55,27 +64,99 @@ export function registerCa(program: Command, globals: () => GlobalOptions): void
           throw new UsageError('issue for --csr FILE or for --server HOSTNAME');
         if (options.server && !options.keyOut)
           throw new UsageError('--server needs --key-out FILE for its key');
-        const authority = CertificateAuthority.open(options.ca, storageKey(globals()));
+        const authority = await openCa(options.ca, globals());
         let certificate: Uint8Array;
         if (options.csr) {
-          certificate = authority.issue(
-            derFromPem(new Uint8Array(readFileSync(options.csr)), 'CERTIFICATE REQUEST'),
-            days(options.days),
-          );
+          const csr = derFromPem(new Uint8Array(readFileSync(options.csr)), 'CERTIFICATE REQUEST');
+          try {
+            certificate = await authority.issue(csr, { profile: DEVICE_PROFILE, days: days(options.days) });
+          } catch (error) {
+            throw error instanceof CsrError ? new UsageError(`${options.csr}: ${error.message}`) : error;
+          }
         } else {
-          const issued = authority.issueServer(options.server!, days(options.days));
+          const issued = await authority.issueServer(options.server!, days(options.days));
           writeSecretFile(options.keyOut!, issued.keyPem);
           certificate = issued.certificate;
         }
-        writeFileSync(options.out, toPem(certificate, 'CERTIFICATE'));
-        authority.saveIssued(options.ca);
-        const record = authority.issued[authority.issued.length - 1]!;
+        writeFileSync(options.out, pem(certificate, 'CERTIFICATE'));
+        const serial = new X509Certificate(certificate).serialNumber;
+        const record = authority.find(serial)!;
         emit(
           globals().json,
-          { file: options.out, ...record },
+          {
+            file: options.out,
+            serial: record.serial,
+            subject: record.subject,
+            notAfter: record.notAfter,
+            role: record.role,
+          },
           () =>
             `issued ${record.role} certificate ${options.out}: ${record.subject}, serial ${record.serial}, valid to ${record.notAfter}`,
         );
       },
     );
+
+  ca.command('revoke')
+    .description('revoke a certificate this CA issued (it goes into the next CRL)')
+    .requiredOption('--ca <dir>', 'the CA directory')
+    .option('--serial <hex>', 'its serial number')
+    .option('--cert <file>', 'or the certificate itself (PEM or DER)')
+    .addOption(
+      new Option('--reason <reason>', 'RFC 5280 CRLReason')
+        .choices(REVOCATION_REASONS)
+        .default('unspecified'),
+    )
+    .action(async (options: { ca: string; serial?: string; cert?: string; reason: RevocationReason }) => {
+      if ((options.serial === undefined) === (options.cert === undefined))
+        throw new UsageError('revoke --serial HEX or --cert FILE');
+      let serial = options.serial;
+      if (options.cert) {
+        try {
+          serial = new X509Certificate(derFromPem(new Uint8Array(readFileSync(options.cert)), 'CERTIFICATE'))
+            .serialNumber;
+        } catch {
+          throw new UsageError(`${options.cert} is not an X.509 certificate`);
+        }
+      }
+      const authority = await openCa(options.ca, globals());
+      let revoked: ReturnType<CertificateAuthority['revoke']>;
+      try {
+        revoked = authority.revoke(serial!, options.reason);
+      } catch (error) {
+        throw error instanceof RevocationError ? new UsageError(error.message) : error;
+      }
+      const { record, already } = revoked;
+      emit(
+        globals().json,
+        {
+          serial: record.serial,
+          subject: record.subject,
+          revokedAt: record.revokedAt,
+          reason: record.reason,
+          already,
+        },
+        () =>
+          `${already ? 'already revoked' : 'revoked'}: serial ${record.serial} (${record.subject}), ${record.reason} at ${record.revokedAt}; make a CRL with \`iotsafe ca crl\``,
+      );
+    });
+
+  ca.command('crl')
+    .description('write a CRL (RFC 5280 §5, PEM) of every revoked certificate, with the next CRL number')
+    .requiredOption('--ca <dir>', 'the CA directory')
+    .requiredOption('--out <file>', 'where the CRL goes (PEM "X509 CRL")')
+    .option('--days <n>', 'nextUpdate, in days from now', '7')
+    .action(async (options: { ca: string; out: string; days: string }) => {
+      const authority = await openCa(options.ca, globals());
+      const days = bounded(options.days, '--days', 1, 3650);
+      const der = await authority.crl({ days });
+      writeFileSync(options.out, pem(der, 'X509 CRL'));
+      const revoked = authority.issued.filter((r) => r.revokedAt).length;
+      const nextUpdate = new Date(Date.now() + days * 86_400_000).toISOString();
+      emit(
+        globals().json,
+        { file: options.out, number: authority.crlNumber, revoked, nextUpdate },
+        () =>
+          `CRL ${authority.crlNumber} written to ${options.out}: ${revoked} revoked, next update before ${nextUpdate}`,
+      );
+    });
 }

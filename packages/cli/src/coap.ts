@@ -1,7 +1,7 @@
-// `iotsafe coap get|put|post|delete|observe coap://HOST:PORT/path` (RFC 7252, block-wise RFC 7959,
-// observe RFC 7641) with @iotsafe/coap over plain UDP, in the manner of libcoap's coap-client. --trace
-// prints every datagram and retransmission (sizes, never payloads). coaps:// takes the DTLS flags
-// below and fails, for now, with a usage error: the DTLS client of @iotsafe/tls is not there yet.
+// `iotsafe coap get|put|post|delete|observe coap[s]://HOST:PORT/path` (RFC 7252, block-wise RFC 7959,
+// observe RFC 7641) with @iotsafe/coap, in the manner of libcoap's coap-client: over plain UDP, or over
+// DTLS 1.2 (RFC 7252 §9, the RFC 7925 profile) with the PSK or the key in the SIM (dtls.ts). --trace
+// prints every datagram and retransmission (sizes, never payloads).
 import { readFileSync, writeFileSync } from 'node:fs';
 import {
   CoapAbortError,
@@ -14,9 +14,12 @@ import {
   parseCoapUri,
   parseContentFormat,
 } from '@iotsafe/coap';
+import type { DtlsClient } from '@iotsafe/tls';
 import { type Command, Option } from 'commander';
+import { connectionSummary } from './connection-summary.js';
+import { type DtlsCredentials, dtlsWithSim } from './dtls.js';
 import { print, printError, printJson, progress } from './output.js';
-import type { GlobalOptions } from './session.js';
+import { type GlobalOptions, withIoTSafe } from './session.js';
 import { integerOption, UsageError } from './usage.js';
 import { untilInterrupted } from './wait.js';
 
@@ -39,18 +42,26 @@ interface CoapCliOptions {
   keyId?: string;
   certId?: string;
   ca?: string;
+  caId?: string;
+  servername?: string;
+  sessionFile?: string;
   offload?: 'sign' | 'full';
 }
 
-/** What a coaps:// request authenticates with: a Type II SIM's PSK, or a Type I SIM's key and certificate. */
-export type DtlsCredentials =
-  | { kind: 'psk'; pskLabel: string; pskIdentity: string }
-  | { kind: 'certificate'; keyId: string; certId: string; ca?: string; offload: 'sign' | 'full' };
-
-const DTLS_FLAGS = ['pskLabel', 'pskIdentity', 'keyId', 'certId', 'ca', 'offload'] as const;
+const DTLS_FLAGS = [
+  'pskLabel',
+  'pskIdentity',
+  'keyId',
+  'certId',
+  'ca',
+  'caId',
+  'servername',
+  'sessionFile',
+  'offload',
+] as const;
 const flagName = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
-/** The DTLS credentials the flags name (checked now, so wiring DTLS changes nothing here). */
+/** The DTLS credentials the flags name: a PSK (Type II), else the key and certificate (Type I). */
 export function dtlsCredentials(o: CoapCliOptions): DtlsCredentials {
   if (o.pskLabel !== undefined || o.pskIdentity !== undefined) {
     if (o.pskLabel === undefined || o.pskIdentity === undefined)
@@ -65,12 +76,11 @@ export function dtlsCredentials(o: CoapCliOptions): DtlsCredentials {
     kind: 'certificate',
     keyId: o.keyId ?? '01',
     certId: o.certId ?? '02',
-    ...(o.ca !== undefined ? { ca: o.ca } : {}),
     offload: o.offload ?? 'sign',
   };
 }
 
-/** The request's target; coaps:// is refused until the DTLS client lands. */
+/** The request's target; the DTLS flags are for coaps:// only. */
 export function coapTarget(url: string, o: CoapCliOptions): CoapUri {
   let uri: CoapUri;
   try {
@@ -80,9 +90,7 @@ export function coapTarget(url: string, o: CoapCliOptions): CoapUri {
   }
   if (uri.secure) {
     dtlsCredentials(o);
-    throw new UsageError(
-      'coaps://: DTLS is not available yet (the DTLS 1.2 client of @iotsafe/tls is still being written); use coap:// over plain UDP',
-    );
+    return uri;
   }
   const given = DTLS_FLAGS.filter((k) => o[k] !== undefined);
   if (given.length)
@@ -127,6 +135,8 @@ function blockSizeOf(text: string | undefined): number | undefined {
   return n;
 }
 
+type DtlsJson = ReturnType<typeof connectionSummary>;
+
 /** What `coap --json` prints for one response (docs/json.md). */
 function responseJson(response: CoapResponse) {
   const json = response.toJSON();
@@ -138,9 +148,14 @@ function responseJson(response: CoapResponse) {
   };
 }
 
-function printResponse(response: CoapResponse, o: CoapCliOptions, json: boolean | undefined): void {
+function printResponse(
+  response: CoapResponse,
+  o: CoapCliOptions,
+  json: boolean | undefined,
+  dtls: DtlsJson | undefined,
+): void {
   if (json) {
-    printJson(responseJson(response));
+    printJson({ ...responseJson(response), ...(dtls ? { dtls } : {}) });
     return;
   }
   printError(response.status);
@@ -152,7 +167,7 @@ export function registerCoap(program: Command, globals: () => GlobalOptions): vo
   const coap = program
     .command('coap')
     .description(
-      'CoAP requests over UDP (coap://), like coap-client; coaps:// (DTLS) comes with the DTLS client',
+      'CoAP requests, like coap-client: over UDP (coap://) or DTLS 1.2 with the keys in the SIM (coaps://)',
     );
   for (const method of METHODS) {
     const c = coap
@@ -181,6 +196,15 @@ export function registerCoap(program: Command, globals: () => GlobalOptions): vo
       .option('--key-id <hex>', 'coaps:// with this SIM private key container (Type I; default 01)')
       .option('--cert-id <hex>', 'coaps://: the certificate file container (default 02)')
       .option('--ca <file>', "coaps://: trust anchors for the server's certificate (PEM)")
+      .option('--ca-id <hex>', 'coaps://: or the CA certificate in this SIM file container')
+      .option(
+        '--servername <name>',
+        "coaps://: the name the server's certificate must carry (default the host)",
+      )
+      .option(
+        '--session-file <file>',
+        'coaps://: resume the DTLS session kept here, and keep the next one (sealed with the storage key)',
+      )
       .addOption(new Option('--offload <level>', 'coaps://: what the SIM does').choices(['sign', 'full']))
       .action((url: string, o: CoapCliOptions) => runCoap(method, url, o, globals()));
   }
@@ -193,6 +217,46 @@ async function runCoap(
   g: GlobalOptions,
 ): Promise<void> {
   const uri = coapTarget(url, o);
+  if (!uri.secure) return exchange(command, url, uri, o, g);
+  // coaps://: the DTLS association's keys are in the SIM, open for the whole exchange
+  return withIoTSafe(g, async (sim) => {
+    const open = await dtlsWithSim(
+      sim,
+      {
+        credentials: dtlsCredentials(o),
+        ...(o.ca !== undefined ? { ca: o.ca } : {}),
+        ...(o.caId !== undefined ? { caId: o.caId } : {}),
+        ...(o.servername !== undefined ? { servername: o.servername } : {}),
+        ...(o.sessionFile !== undefined ? { sessionFile: o.sessionFile } : {}),
+        options: { handshakeTimeout: integerOption(o.timeout, '--timeout', 1, 86_400_000) },
+      },
+      g,
+    );
+    let opened: { dtls: DtlsClient; apdus: number } | undefined;
+    const secureTransport = async (peer: { host: string; port: number }) => {
+      opened = await open(peer);
+      return opened.dtls;
+    };
+    const dtlsJson = (): DtlsJson | undefined =>
+      opened ? connectionSummary(opened.dtls, opened.apdus) : undefined;
+    return exchange(command, url, uri, o, g, { secureTransport, dtlsJson });
+  });
+}
+
+/** A coaps:// exchange: the DTLS transport factory, and what its --json reports of the handshake. */
+interface Secure {
+  secureTransport: (peer: { host: string; port: number }) => Promise<DtlsClient>;
+  dtlsJson: () => DtlsJson | undefined;
+}
+
+async function exchange(
+  command: CoapCommand,
+  url: string,
+  uri: CoapUri,
+  o: CoapCliOptions,
+  g: GlobalOptions,
+  secure?: Secure,
+): Promise<void> {
   const payload = payloadOf(command, o);
   const contentFormat = formatOption(o.contentFormat, '--content-format');
   const accept = formatOption(o.accept, '--accept');
@@ -203,7 +267,13 @@ async function runCoap(
     ...(blockSize ? { blockSize } : {}),
     responseTimeout: timeoutMs,
     ...(g.trace ? { trace: (event) => printError(formatTraceEvent(event)) } : {}),
+    ...(secure ? { secureTransport: secure.secureTransport } : {}),
   });
+  const dtls = secure?.dtlsJson();
+  if (dtls && !g.json)
+    printError(
+      `${dtls.version} ${dtls.suite}, session ${dtls.sessionReused ? 'resumed' : 'new'}, SIM APDUs: ${dtls.apdus}, handshake ${dtls.handshakeMs} ms`,
+    );
   const deadline = AbortSignal.timeout(timeoutMs);
   const request = {
     ...(contentFormat !== undefined ? { contentFormat } : {}),
@@ -219,7 +289,7 @@ async function runCoap(
   );
   try {
     if (command === 'observe')
-      return await observe(client, resource, request, count, g, waiting).catch((error) => {
+      return await observe(client, resource, request, count, g, waiting, dtls).catch((error) => {
         throw deadlineError(error, deadline, timeoutMs, uri);
       });
     const response = await client
@@ -232,7 +302,7 @@ async function runCoap(
         throw deadlineError(error, deadline, timeoutMs, uri);
       });
     waiting();
-    printResponse(response, o, g.json);
+    printResponse(response, o, g.json, dtls);
     if (!response.ok) process.exitCode = 1;
   } finally {
     waiting();
@@ -254,6 +324,7 @@ async function observe(
   count: number | undefined,
   g: GlobalOptions,
   registered: () => void,
+  dtls: DtlsJson | undefined,
 ): Promise<void> {
   const observation = await client.observe(resource, request);
   registered(); // notifications may be minutes apart: no progress line for those
@@ -280,6 +351,7 @@ async function observe(
       notifications,
       ended: count !== undefined && seen >= count ? 'count' : observation.reason ? 'error' : 'signal',
       ...(observation.reason ? { error: observation.reason.message } : {}),
+      ...(dtls ? { dtls } : {}),
     });
   else if (observation.reason) throw observation.reason;
 }

@@ -30,7 +30,7 @@ import { describeCommand } from './ota-trace.js';
 import { emit, printError } from './output.js';
 import { porJson } from './por.js';
 import { type GlobalOptions, parseHostPort, storageKey, UsageError } from './session.js';
-import { untilInterrupted, writePortFile } from './wait.js';
+import { serveUntilInterrupted } from './wait.js';
 
 /** A script given as hex or as a file of hex (whitespace ignored); the expanded format only. */
 function scriptOption(value: string): Uint8Array {
@@ -162,18 +162,15 @@ export function registerOtaAdminCommands(ota: Command, globals: () => GlobalOpti
           throw error instanceof OtaApiConfigError ? new UsageError(error.message) : error;
         }
         const auth = from ? `bearer token from ${from}` : 'NO AUTHENTICATION, --insecure-no-auth';
-        // the port file first: once the line below is out, a script may read it
-        writePortFile(options.portFile, server.port);
-        emit(
-          globals().json,
-          { admin: `127.0.0.1:${server.port}`, api: served.url, auth },
-          () =>
-            `SCP81 admin server on ${listen.host}:${server.port} (PSK-TLS); API ${served.url}: POST /scripts, GET /sims/ICCID/scripts (${auth})`,
-        );
-        await untilInterrupted();
-        await served.stop();
-        await server.close();
-        await store.close();
+        await serveUntilInterrupted({
+          json: globals().json,
+          ready: { admin: `127.0.0.1:${server.port}`, api: served.url, auth },
+          text: () =>
+            `SCP81 admin server on ${listen.host}:${server!.port} (PSK-TLS); API ${served!.url}: POST /scripts, GET /sims/ICCID/scripts (${auth})`,
+          portFile: options.portFile,
+          port: server.port,
+          close: [served.stop, () => server!.close(), () => store.close()],
+        });
       },
     );
 

@@ -25,7 +25,7 @@ import { observedLink, tracedCard } from './ota-trace.js';
 import { emit, printError, table } from './output.js';
 import { porJson, porRows } from './por.js';
 import { type GlobalOptions, parseHostPort, storageKey, UsageError } from './session.js';
-import { untilInterrupted, writePortFile } from './wait.js';
+import { serveUntilInterrupted } from './wait.js';
 
 export const OTA_TOKEN_ENV = 'IOTSAFE_OTA_TOKEN';
 
@@ -349,19 +349,15 @@ export function registerOtaServerCommands(ota: Command, globals: () => GlobalOpt
         throw error instanceof OtaApiConfigError ? new UsageError(error.message) : error;
       }
       const auth = from ? `bearer token from ${from}` : 'NO AUTHENTICATION, --insecure-no-auth';
-      // the port file first: once the line below is out, a script may read it
-      writePortFile(options.portFile, Number(new URL(api.url).port));
-      emit(
-        globals().json,
-        { url: `${api.url}/send`, jobs: `${api.url}/jobs`, auth },
-        () =>
+      await serveUntilInterrupted({
+        json: globals().json,
+        ready: { url: `${api.url}/send`, jobs: `${api.url}/jobs`, auth },
+        text: () =>
           `OTA server: POST ${api.url}/send {"to", "tar", "script"} → 202 {"job"}, GET ${api.url}/jobs/ID (${auth})`,
-      );
-      await untilInterrupted();
-      await api.stop();
-      await server.close();
-      await link.close();
-      await store.close();
+        portFile: options.portFile,
+        port: Number(new URL(api.url).port),
+        close: [api.stop, () => server!.close(), () => link!.close(), () => store.close()],
+      });
     },
   );
 
@@ -383,16 +379,13 @@ export function registerOtaServerCommands(ota: Command, globals: () => GlobalOpt
     });
     const server = new OtaServer(store, link, { ...settings, worker: workerOptions });
     server.worker?.on('error', (error) => printError(`worker: ${error.message}`));
-    emit(
-      globals().json,
-      { worker: server.worker?.id ?? '', store: isPostgresUrl(options.store) ? 'postgres' : 'sqlite' },
-      () =>
+    await serveUntilInterrupted({
+      json: globals().json,
+      ready: { worker: server.worker?.id ?? '', store: isPostgresUrl(options.store) ? 'postgres' : 'sqlite' },
+      text: () =>
         `OTA worker ${server.worker?.id} on ${isPostgresUrl(options.store) ? 'PostgreSQL' : options.store}`,
-    );
-    await untilInterrupted();
-    await server.close();
-    await link.close();
-    await store.close();
+      close: [() => server.close(), () => link.close(), () => store.close()],
+    });
   });
 
   ota
@@ -433,15 +426,14 @@ export function registerOtaServerCommands(ota: Command, globals: () => GlobalOpt
             : { maxSubmitsPerSecond: integerOption(options.tps, '--tps', 1, 1_000_000)! }),
         });
         network.attach(options.msisdn, globals().trace ? tracedCard(sim.card, printError) : sim.card);
-        // the port file first: once the line below is out, a script may read it
-        writePortFile(options.portFile, network.port);
-        emit(
-          globals().json,
-          { smsc: `127.0.0.1:${network.port}`, msisdn: options.msisdn, sim: simDir },
-          () => `SMSC on 127.0.0.1:${network.port}; handset ${options.msisdn} holds ${simDir}`,
-        );
-        await untilInterrupted();
-        await network.stop();
+        await serveUntilInterrupted({
+          json: globals().json,
+          ready: { smsc: `127.0.0.1:${network.port}`, msisdn: options.msisdn, sim: simDir },
+          text: () => `SMSC on 127.0.0.1:${network.port}; handset ${options.msisdn} holds ${simDir}`,
+          portFile: options.portFile,
+          port: network.port,
+          close: [() => network.stop()],
+        });
       },
     );
 }

@@ -1,8 +1,4 @@
-// The operator's PKI (@iotsafe/pki) and device renewal over EST: `iotsafe ca revoke|crl`, `iotsafe est
-// serve`, and `iotsafe --sim DIR renew --est URL`. The CA directory is `iotsafe ca init`'s.
-
-import { X509Certificate } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   byId,
@@ -13,31 +9,22 @@ import {
   renewCertificate,
   TransportError,
 } from '@iotsafe/device';
-import {
-  CaStoreError,
-  CertificateAuthority,
-  derFromPem,
-  pem,
-  REVOCATION_REASONS,
-  RevocationError,
-  type RevocationReason,
-  startEstServer,
-} from '@iotsafe/pki';
+import { CaStoreError, CertificateAuthority, pem, startEstServer } from '@iotsafe/pki';
 import { bytesToHex } from '@iotsafe/protocol';
-import { type Command, Option } from 'commander';
+import type { Command } from 'commander';
 import { warnIfExposed } from './key-files.js';
 import { emit, printError } from './output.js';
 import { type GlobalOptions, openSim, storageKey, UsageError } from './session.js';
-import { untilInterrupted, writePortFile } from './wait.js';
+import { serveUntilInterrupted } from './wait.js';
 
-function bounded(text: string, what: string, min: number, max: number): number {
+export function bounded(text: string, what: string, min: number, max: number): number {
   const n = Number(text);
   if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${what} takes ${min} to ${max}`);
   return n;
 }
 
 /** The CA's own errors as the CLI's: a directory that cannot be used, a serial it never issued. */
-async function openCa(dir: string, globals: GlobalOptions): Promise<CertificateAuthority> {
+export async function openCa(dir: string, globals: GlobalOptions): Promise<CertificateAuthority> {
   try {
     return await CertificateAuthority.open(dir, storageKey(globals));
   } catch (error) {
@@ -51,71 +38,6 @@ function hexId(text: string, what: string): string {
 }
 
 export function registerPki(program: Command, globals: () => GlobalOptions): void {
-  const ca = program.commands.find((c) => c.name() === 'ca') ?? program.command('ca');
-  ca.command('revoke')
-    .description('revoke a certificate this CA issued (it goes into the next CRL)')
-    .requiredOption('--ca <dir>', 'the CA directory')
-    .option('--serial <hex>', 'its serial number')
-    .option('--cert <file>', 'or the certificate itself (PEM or DER)')
-    .addOption(
-      new Option('--reason <reason>', 'RFC 5280 CRLReason')
-        .choices(REVOCATION_REASONS)
-        .default('unspecified'),
-    )
-    .action(async (options: { ca: string; serial?: string; cert?: string; reason: RevocationReason }) => {
-      if ((options.serial === undefined) === (options.cert === undefined))
-        throw new UsageError('revoke --serial HEX or --cert FILE');
-      let serial = options.serial;
-      if (options.cert) {
-        try {
-          serial = new X509Certificate(derFromPem(new Uint8Array(readFileSync(options.cert)), 'CERTIFICATE'))
-            .serialNumber;
-        } catch {
-          throw new UsageError(`${options.cert} is not an X.509 certificate`);
-        }
-      }
-      const authority = await openCa(options.ca, globals());
-      let revoked: ReturnType<CertificateAuthority['revoke']>;
-      try {
-        revoked = authority.revoke(serial!, options.reason);
-      } catch (error) {
-        throw error instanceof RevocationError ? new UsageError(error.message) : error;
-      }
-      const { record, already } = revoked;
-      emit(
-        globals().json,
-        {
-          serial: record.serial,
-          subject: record.subject,
-          revokedAt: record.revokedAt,
-          reason: record.reason,
-          already,
-        },
-        () =>
-          `${already ? 'already revoked' : 'revoked'}: serial ${record.serial} (${record.subject}), ${record.reason} at ${record.revokedAt}; make a CRL with \`iotsafe ca crl\``,
-      );
-    });
-
-  ca.command('crl')
-    .description('write a CRL (RFC 5280 §5, PEM) of every revoked certificate, with the next CRL number')
-    .requiredOption('--ca <dir>', 'the CA directory')
-    .requiredOption('--out <file>', 'where the CRL goes (PEM "X509 CRL")')
-    .option('--days <n>', 'nextUpdate, in days from now', '7')
-    .action(async (options: { ca: string; out: string; days: string }) => {
-      const authority = await openCa(options.ca, globals());
-      const days = bounded(options.days, '--days', 1, 3650);
-      const der = await authority.crl({ days });
-      writeFileSync(options.out, pem(der, 'X509 CRL'));
-      const revoked = authority.issued.filter((r) => r.revokedAt).length;
-      const nextUpdate = new Date(Date.now() + days * 86_400_000).toISOString();
-      emit(
-        globals().json,
-        { file: options.out, number: authority.crlNumber, revoked, nextUpdate },
-        () =>
-          `CRL ${authority.crlNumber} written to ${options.out}: ${revoked} revoked, next update before ${nextUpdate}`,
-      );
-    });
-
   const est = program.command('est').description('EST (RFC 7030): certificate enrolment over HTTPS');
   est
     .command('serve')
@@ -162,15 +84,15 @@ export function registerPki(program: Command, globals: () => GlobalOptions): voi
         });
         const caFile = join(options.ca, 'ca.pem');
         const auth = basic ? 'client certificate, or HTTP Basic for simpleenroll' : 'client certificate';
-        emit(
-          globals().json,
-          { url: server.url, hostname: options.hostname, ca: caFile, auth },
-          () =>
+        await serveUntilInterrupted({
+          json: globals().json,
+          ready: { url: server.url, hostname: options.hostname, ca: caFile, auth },
+          text: () =>
             `EST server on ${server.url}.well-known/est/ (${auth}); its certificate names ${options.hostname}, trust ${caFile}`,
-        );
-        writePortFile(options.portFile, server.port);
-        await untilInterrupted();
-        await server.close();
+          portFile: options.portFile,
+          port: server.port,
+          close: [() => server.close()],
+        });
       },
     );
 

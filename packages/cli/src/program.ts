@@ -86,7 +86,7 @@ export function createProgram(argv: readonly string[] = process.argv): Cli {
   program
     .command('demo')
     .description(
-      'the main job end to end: SCP03 personalisation, TLS 1.3 with the SIM key, a PSK in a Type II SIM, an OTA update, a reconnect',
+      'the main job end to end: SCP03 personalisation, TLS 1.3 with the SIM key, a PSK in a Type II SIM, CoAP over DTLS, an OTA update, a reconnect',
     )
     .option('--dir <dir>', 'where to keep the demo files (default: a fresh temporary directory)')
     // `npm run demo -- --json` puts it after the command: accepted here as well as globally

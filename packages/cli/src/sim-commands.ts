@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GlobalPlatform, MemoryTransport } from '@iotsafe/device';
 import { isLoopback } from '@iotsafe/ota';
+import { derFromPem } from '@iotsafe/pki';
 import {
   bytesToHex,
   type Diversification,
@@ -25,7 +26,6 @@ import {
   VirtualSim,
 } from '@iotsafe/sim';
 import { type Command, Option } from 'commander';
-import { derFromPem } from './certificate-authority.js';
 import { resolveKeys } from './gp-keys.js';
 import { emit, print, printJson, table } from './output.js';
 import { type GlobalOptions, objectRef, openSim, parseHostPort, storageKey, UsageError } from './session.js';

@@ -1,7 +1,8 @@
 // `iotsafe coap get|put|post|delete|observe` against libcoap's coap-server (Debian libcoap3-bin) on
 // 127.0.0.1, run as a user runs it: text and --json output (validated against docs/json.md), block-wise
 // transfers, observe until --count and until SIGINT, --trace with retransmissions against a silent
-// peer, and the usage errors (coaps:// until DTLS lands, DTLS flags on coap://, bad formats).
+// peer, and the usage errors (DTLS flags on coap://, a PSK and a key at once, bad formats). coaps:// is
+// tested in coaps.test.ts.
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -151,8 +152,18 @@ describe('iotsafe coap without a server', () => {
   test('usage errors name what to do', () => {
     const cases: [string[], RegExp][] = [
       [
-        ['coap', 'get', 'coaps://127.0.0.1:5684/x', '--psk-label', 'psk', '--psk-identity', 'id'],
-        /DTLS is not available yet/,
+        [
+          'coap',
+          'get',
+          'coaps://127.0.0.1:5684/x',
+          '--psk-label',
+          'psk',
+          '--key-id',
+          '01',
+          '--psk-identity',
+          'i',
+        ],
+        /a PSK .* or a key and certificate .*, not both/,
       ],
       [
         ['coap', 'get', 'coaps://127.0.0.1:5684/x', '--psk-label', 'psk'],

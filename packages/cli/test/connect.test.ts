@@ -5,12 +5,10 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { byId, encodeP256PublicKeyInfo, IoTSafe, MemoryTransport } from '@iotsafe/device';
-import { hexToBytes } from '@iotsafe/protocol';
-import { TYPE1_PROFILE, VirtualSim } from '@iotsafe/sim';
 import { spawnCli } from '../../../test/helpers/cli.js';
 import { startNodeTlsServer } from '../../../test/helpers/peers.js';
-import { issue, mutualTlsOptions, testPki } from '../../../test/helpers/pki.js';
+import { mutualTlsOptions, testPki } from '../../../test/helpers/pki.js';
+import { typeOneSimDir } from './sim-dirs.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'iotsafe-connect-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -19,16 +17,7 @@ test('connect prints the session and pipes data; the CA comes from the SIM', asy
   const pki = testPki();
   const storageKey = '42'.repeat(32);
   const simDir = join(dir, 'sim');
-  const sim = VirtualSim.create(simDir, TYPE1_PROFILE, { storageKey: hexToBytes(storageKey) });
-  const client = await IoTSafe.connect(new MemoryTransport(sim.card));
-  const { point } = await client.generateKeyPair(byId('01'));
-  sim.writeFile(
-    byId('02'),
-    issue({ commonName: 'cli-device', issuer: pki.ca, publicKeySpki: encodeP256PublicKeyInfo(point) })
-      .certificateDer,
-  );
-  sim.writeFile(byId('03'), pki.ca.certificateDer);
-  sim.close(); // the CLI processes below open the directory: one owner at a time
+  await typeOneSimDir(simDir, storageKey, pki.ca, 'cli-device');
   const serverKeyLog: string[] = [];
   const server = await startNodeTlsServer(mutualTlsOptions(pki), (s) =>
     s.on('data', (d) => s.end(`${s.getPeerCertificate().subject?.CN} said ${d}`)),

@@ -4,6 +4,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   COAPS_PORT,
+  CoapError,
+  CoapFormatError,
+  CoapTimeoutError,
   CoapUriError,
   contentFormatName,
   DEFAULT_TRANSMISSION,
@@ -156,4 +159,17 @@ test('retransmission: initial timeout in [T, 1.5T], doubling, MAX_RETRANSMIT tim
   r.stop();
   t.mock.timers.tick(100_000);
   assert.equal(stopped.length, 1);
+});
+
+test('each CoapError is named after its class and keeps its cause and response code', () => {
+  const cause = new Error('socket');
+  const timeout = new CoapTimeoutError('no ACK', { responseCode: 0x84, cause });
+  assert.ok(timeout instanceof CoapError);
+  assert.equal(timeout.name, 'CoapTimeoutError');
+  assert.equal(timeout.responseCode, 0x84);
+  assert.equal(timeout.cause, cause);
+  const format = new CoapFormatError('short', { type: 0, messageId: 7 });
+  assert.equal(format.name, 'CoapFormatError');
+  assert.deepEqual(format.header, { type: 0, messageId: 7 });
+  assert.equal(new CoapError('x').name, 'CoapError');
 });

@@ -6,9 +6,9 @@ import { X509Certificate } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { byId, createCsr, GlobalPlatform, IoTSafe, MemoryTransport, toPem } from '@iotsafe/device';
+import { CertificateAuthority } from '@iotsafe/pki';
 import { bytesToHex, IOTSAFE_AID, type PersoOperation, type StaticKeys } from '@iotsafe/protocol';
 import { BLANK_PROFILE, personalizationFromProfile, TYPE1_PROFILE, VirtualSim } from '@iotsafe/sim';
-import { CertificateAuthority } from '../certificate-authority.js';
 import type { Report } from './report.js';
 
 interface Personalised {
@@ -53,8 +53,8 @@ export async function personalise(
     subject: { commonName: 'demo-device-0001', organization: 'iotsafe-stack demo' },
   });
   writeFileSync(join(base, 'device.csr'), toPem(csr, 'CERTIFICATE REQUEST'));
-  const ca = CertificateAuthority.create('iotsafe-stack demo CA (test key)', 30);
-  const certificate = ca.issue(csr, 30);
+  const ca = await CertificateAuthority.create({ commonName: 'iotsafe-stack demo CA (test key)', days: 30 });
+  const certificate = await ca.issue(csr, { days: 30 });
   writeFileSync(join(base, 'device.pem'), toPem(certificate, 'CERTIFICATE'));
   writeFileSync(join(base, 'ca.pem'), toPem(ca.certificate, 'CERTIFICATE'));
   const x509 = new X509Certificate(Buffer.from(certificate));

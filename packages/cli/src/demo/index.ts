@@ -1,5 +1,6 @@
 // The main job, end to end on embedded defaults (nothing to start by hand, every key generated for the
-// run): a blank SIM personalised over SCP03, TLS 1.3 with the SIM's key, a Type II SIM's PSK, an SCP80
+// run): a blank SIM personalised over SCP03, TLS 1.3 with the SIM's key, a Type II SIM's PSK, CoAP over
+// DTLS (PSK and ECDHE-ECDSA, against libcoap's coap-server when installed), an SCP80
 // update over a local SMSC, and the device reconnecting. Each chapter is its own module.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync } from 'node:fs';
@@ -9,6 +10,7 @@ import { IoTSafe, MemoryTransport } from '@iotsafe/device';
 import { bytesToHex } from '@iotsafe/protocol';
 import { newStorageKey } from '@iotsafe/sim';
 import { writeSecretFile } from '../key-files.js';
+import { coapOverDtls } from './coaps.js';
 import { personalise } from './factory.js';
 import { overTheAir } from './ota.js';
 import { pskTls } from './psk.js';
@@ -44,6 +46,7 @@ export async function runDemo(options: { dir?: string; json?: boolean }): Promis
   try {
     const session = await mutualTls(report, { close: client, lastUpdate }, cloud, factory.ca);
     await pskTls(report, base, storageKey, isdKeys);
+    await coapOverDtls(report, base, storageKey, { client, ca: factory.ca });
     await overTheAir(report, base, storageKey, factory.sim, scp80);
     await overHttps(report, base, storageKey);
 

@@ -5,8 +5,8 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { byId, type IoTSafe, IoTSafeKeyOps, type OffloadLevel, toPem } from '@iotsafe/device';
+import type { CertificateAuthority } from '@iotsafe/pki';
 import { connect as connectTls, type TlsSession } from '@iotsafe/tls';
-import type { CertificateAuthority } from '../certificate-authority.js';
 import type { Report } from './report.js';
 
 interface CloudServer {
@@ -18,7 +18,7 @@ interface CloudServer {
 
 /** The cloud side: mutual TLS 1.3, trusting the CA; echoes a greeting naming the client. */
 export async function startCloud(ca: CertificateAuthority): Promise<CloudServer> {
-  const identity = ca.issueServer('localhost', 1);
+  const identity = await ca.issueServer('localhost', 1);
   const seen: string[] = [];
   const server = tls.createServer(
     {
