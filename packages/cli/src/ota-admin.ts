@@ -13,6 +13,7 @@ import {
   formatTargetedApplication,
 } from '@iotsafe/protocol';
 import { type Command, Option } from 'commander';
+import { addTriggerFlags, type TriggerFlags, triggerFromFlags } from './admin-trigger-flags.js';
 import { parseHexKey, readKeyFile } from './key-files.js';
 import {
   addServerFlags,
@@ -233,47 +234,59 @@ export function registerOtaAdminCommands(ota: Command, globals: () => GlobalOpti
       }
     });
 
-  const trigger = ota
-    .command('trigger')
-    .description("start a SIM's admin session: an SCP80 SMS to its ISD with the triggering parameters")
-    .requiredOption('--sim <iccid|msisdn>', 'the SIM')
-    .option('--kvn <n>', 'SCP80 key version', '1')
-    .option('--spi <hex>', 'SPI', '1619');
-  addServerFlags(trigger).action(async (options: ServerFlags & { sim: string; kvn: string; spi: string }) => {
-    const settings = serverOptions(options);
-    const store = await openKeyStore(options.store, storageKey(globals()), false);
-    try {
-      const link = await tracedPaced(options, store, globals().trace);
-      const server = new OtaServer(store, link, { ...settings, worker: { idleMs: 20 } });
+  const trigger = addTriggerFlags(
+    ota
+      .command('trigger')
+      .description(
+        "start a SIM's admin session: an SCP80 SMS to its ISD with the triggering parameters (the stored ones unless flags give them)",
+      )
+      .requiredOption('--sim <iccid|msisdn>', 'the SIM')
+      .option('--kvn <n>', 'SCP80 key version', '1'),
+  );
+  addServerFlags(trigger).action(
+    async (options: ServerFlags & TriggerFlags & { sim: string; kvn: string }) => {
+      const settings = serverOptions(options);
+      const { trigger: parameters, parameters: described, spi } = triggerFromFlags(options);
+      // GP Amd B Table 3-3: 81 00 when no flag gives a parameter (the session parameters stored on the card)
+      const script = encodeAdminTrigger(parameters);
+      const spiBytes = hexOption(spi, '--spi', 2);
+      const kvn = integerOption(options.kvn, '--kvn', 1, 15)!;
+      const store = await openKeyStore(options.store, storageKey(globals()), false);
       try {
-        // GP Amd B Table 3-3: 81 00, the session parameters stored on the card
-        const script = encodeAdminTrigger();
-        const result = await server.send({
-          sim: options.sim,
-          tar: '000000',
-          script,
-          spi: bytesToHex(hexOption(options.spi, '--spi', 2)),
-          kvn: integerOption(options.kvn, '--kvn', 1, 15)!,
-        });
-        const por = result.por;
-        emit(
-          globals().json,
-          {
-            job: result.jobId,
-            counter: result.counter,
-            trigger: bytesToHex(script),
-            ...(por ? { por: porJson(por) } : {}),
-          },
-          () =>
-            `trigger ${bytesToHex(script)} sent to the ISD (TAR 000000), CNTR ${result.counter}${por ? `, PoR ${por.statusText}` : ''}`,
-        );
-        if (por && por.status !== 0) process.exitCode = 3;
+        const link = await tracedPaced(options, store, globals().trace);
+        const server = new OtaServer(store, link, { ...settings, worker: { idleMs: 20 } });
+        try {
+          const result = await server.send({
+            sim: options.sim,
+            tar: '000000',
+            script,
+            spi: bytesToHex(spiBytes),
+            kvn,
+          });
+          const por = result.por;
+          const secured = (spiBytes[0]! & 0x07) !== 0; // TS 102 225 §5.1.1: SPI1 b1-b2 (RC/CC/DS), b3 (ciphering)
+          emit(
+            globals().json,
+            {
+              job: result.jobId,
+              counter: result.counter,
+              trigger: bytesToHex(script),
+              spi: bytesToHex(spiBytes),
+              secured,
+              parameters: described,
+              ...(por ? { por: porJson(por) } : {}),
+            },
+            () =>
+              `trigger ${bytesToHex(script)} sent to the ISD (TAR 000000, SPI ${bytesToHex(spiBytes)}${secured ? '' : ', plain'}), CNTR ${result.counter}${por ? `, PoR ${por.statusText}` : ''}`,
+          );
+          if (por && por.status !== 0) process.exitCode = 3;
+        } finally {
+          await server.close();
+          await link.close();
+        }
       } finally {
-        await server.close();
-        await link.close();
+        await store.close();
       }
-    } finally {
-      await store.close();
-    }
-  });
+    },
+  );
 }

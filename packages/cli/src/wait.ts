@@ -33,8 +33,9 @@ export async function serveUntilInterrupted(served: {
   port?: number;
   close: (() => Promise<unknown>)[];
 }): Promise<void> {
-  emit(served.json, served.ready, served.text);
+  // the port file first: a script that has read the ready line may read the file at once
   if (served.port !== undefined) writePortFile(served.portFile, served.port);
+  emit(served.json, served.ready, served.text);
   await untilInterrupted();
   for (const close of served.close) await close();
 }

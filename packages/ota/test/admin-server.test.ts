@@ -192,6 +192,30 @@ describe('the SCP81 admin server: the dialog', () => {
     card.close();
   });
 
+  test('two live sessions of one SIM: only the newest is sent scripts, the older one is ended with 204', async () => {
+    const a = await f.store.admin.push(ICCID, { script: GET_STATUS });
+    const b = await f.store.admin.push(ICCID, { script: SELECT_ISD });
+    const older = await f.card();
+    const r1 = await older.post({ uri: '/ram' });
+    assert.equal(nextUri(r1), `/admin?s=${a}`);
+    const newer = await f.card(); // the card gave up on the first and tried again; the first still open
+    const r2 = await newer.post({ uri: '/ram' });
+    assert.equal(nextUri(r2), `/admin?s=${b}`, 'a, out in the older session, is unconfirmed: b is next');
+    // the older session posts a's result: b is the newer session's, so the older one gets none
+    const r3 = await older.post({ uri: nextUri(r1), body: RESULT_OK, scriptStatus: 'ok' });
+    assert.equal(r3?.status, 204);
+    assert.equal((await f.store.admin.script(b))?.sentCount, 1);
+    const r4 = await newer.post({ uri: nextUri(r2), body: RESULT_OK, scriptStatus: 'ok' });
+    assert.equal(r4?.status, 204);
+    assert.equal((await f.store.admin.script(b))?.state, 'done');
+    await Promise.all([older.closed, newer.closed]);
+    const outcomes = async () => (await f.store.admin.sessions(ICCID)).slice(-2).map((x) => x.outcome);
+    // each session's end is written once its socket has closed on the server's side too
+    for (let i = 0; i < 200 && (await outcomes()).includes(undefined); i++)
+      await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(await outcomes(), ['superseded', 'completed']);
+  });
+
   test('malformed and oversized requests: 400 or 413, close_notify, nothing recorded', async () => {
     const small = await fleet({ maxBodyBytes: 256 });
     try {

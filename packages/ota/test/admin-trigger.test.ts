@@ -6,7 +6,6 @@
 // SCP80-secured (SPI 1619) and plain (SPI 0001, which a SIM requiring security refuses: PoR 0A).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { MemoryTransport, runBipTerminal } from '@iotsafe/device';
 import { AdminServer, OtaServer, OtaStore, SmppLink, TestNetwork } from '@iotsafe/ota';
 import {
   ADDRESS_TYPE,
@@ -19,9 +18,8 @@ import {
   TRANSPORT_PROTOCOL,
   utf8,
 } from '@iotsafe/protocol';
-import { scp80KeySet, VirtualSim } from '@iotsafe/sim';
-import { TEST_PROFILE } from '../../../test/helpers/cards.js';
 import { CREDENTIALS, KIC, KID, STORAGE_KEY } from './rig.js';
+import { triggerCard } from './trigger-card.js';
 
 /** TEST keys only. */
 const PSK = Uint8Array.from({ length: 16 }, (_, i) => 0xc0 + i);
@@ -68,31 +66,11 @@ describe('the admin session trigger with its parameters, through the local SMSC'
   async function card(n: number, options: { otaMinimumSecurityLevel?: number } = {}) {
     const iccid = `89882110000000003${String(n).padStart(2, '0')}`;
     const msisdn = `49151000003${String(n).padStart(2, '0')}`;
-    const sim = VirtualSim.inMemory(TEST_PROFILE, {
-      ...options,
-      scp81: {
-        keys: { psk: PSK, dek: new Uint8Array(16).fill(0x44) },
-        // stored parameters that lead nowhere: only the trigger's can make the session work
-        parameters: {
-          address: '127.0.0.1',
-          port: 9,
-          pskIdentity: 'not-a-known-identity',
-          retry: { counter: 0, delaySeconds: 0 },
-        },
-        timeouts: { handshakeMs: 10_000, responseMs: 10_000, terminalResponseMs: 10_000 },
-      },
-    });
-    sim.isd.keySets.push(scp80KeySet(1, { kic: KIC, kid: KID }));
-    network.attach(msisdn, sim.card);
-    const terminal = await runBipTerminal(new MemoryTransport(sim.card), {
-      wake: (notify) => sim.card.toolkit.onPending(notify),
-      pollIntervalMs: 50,
-    });
-    stops.push(() => terminal.stop());
-    await store.sims.add({ iccid, msisdn, pskIdentity: IDENTITY });
-    await store.sims.putKeySet(iccid, { kvn: 1, kicByte: 0x12, kidByte: 0x12, kic: KIC, kid: KID });
-    await store.sims.putPsk(iccid, PSK);
-    await admin.reloadKeys();
+    const { sim, stop } = await triggerCard(
+      { network, store, admin },
+      { iccid, msisdn, psk: PSK, identity: IDENTITY, kic: KIC, kid: KID, ...options },
+    );
+    stops.push(stop);
     return { iccid, sim };
   }
 

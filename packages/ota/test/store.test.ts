@@ -260,6 +260,50 @@ for (const engine of engines)
       await b.close();
     });
 
+    test("admin scripts go out only in the SIM's newest session: two servers, two live sessions, one sends", async () => {
+      const location = await engine.open();
+      const one = await OtaStore.open(location, STORAGE_KEY, { create: true });
+      const two = await OtaStore.open(location, STORAGE_KEY);
+      try {
+        await fill(one);
+        const first = await one.admin.push(ICCID, { script: Uint8Array.of(0xaa, 0x01) });
+        const second = await one.admin.push(ICCID, { script: Uint8Array.of(0xaa, 0x02) });
+        // the card's session on server one, then (the card gave up, tried again) a newer one on server two
+        const older = await one.admin.openSession(ICCID);
+        const newer = await two.admin.openSession(ICCID);
+        assert.equal((await one.admin.next(ICCID))?.id, first);
+        assert.equal(await one.admin.markSent(first, older), false, 'the older session may not send it');
+        assert.equal((await one.admin.script(first))?.state, 'queued');
+        assert.equal(await two.admin.markSent(first, newer), true);
+        assert.equal(
+          await two.admin.markSent(first, newer),
+          true,
+          'sent again in its own session (a resume)',
+        );
+        // both servers claim the second script at once: only the newest session's claim holds
+        const claims = await Promise.all([
+          one.admin.markSent(second, older),
+          two.admin.markSent(second, newer),
+        ]);
+        assert.deepEqual(claims, [false, true]);
+        const scripts = await one.admin.scripts(ICCID);
+        assert.deepEqual(
+          scripts.map((x) => [x.state, x.sentCount]),
+          [
+            ['sent', 2],
+            ['sent', 1],
+          ],
+        );
+        // a session opened meanwhile on server one supersedes server two's: its claims are refused
+        const newest = await one.admin.openSession(ICCID);
+        assert.equal(await two.admin.markSent(second, newer), false);
+        assert.equal(await one.admin.markSent(second, newest), true);
+      } finally {
+        await two.close();
+        await one.close();
+      }
+    });
+
     test('the ledger: an attempt recorded with its counter before sending; PoRs found by number, TAR, state', async () => {
       const store = await open();
       await fill(store);

@@ -267,14 +267,15 @@ export class AdminServer {
       recorded = await admin.recordResult(c.iccid, answered, { status, body: request.body });
     }
     const next = await admin.next(c.iccid);
-    if (!next) {
+    // a script goes out only in the SIM's newest session: an older one still live elsewhere is ended
+    const claimed = next !== undefined && (await admin.markSent(next.id, c.session));
+    if (!next || !claimed) {
       this.report(c, request, recorded, { status: 204 });
       c.ended = true;
-      c.outcome = 'completed';
+      c.outcome = next ? 'superseded' : 'completed';
       c.socket.end(encodeAdminResponse({})); // 204, then close_notify (GP Amd B §3.5: the session ends)
       return;
     }
-    await admin.markSent(next.id, c.session);
     const nextUri = `${this.options.path ?? '/admin'}?s=${next.id}`;
     const target = next.target ? formatTargetedApplication(next.target) : undefined;
     const encoding = this.options.bodyEncoding;

@@ -4,7 +4,7 @@
 // session loses no result — or 'unconfirmed' when a fresh session (not a resume) came while it was
 // out: the card may have run it, so it is never sent again. Sessions are kept for the per-SIM ledger.
 import { bytesToHex, hexToBytes, unseal } from '@iotsafe/protocol';
-import { type SqlEngine, StorageError } from './engine.js';
+import { type SqlEngine, type SqlExecutor, StorageError } from './engine.js';
 import { pskContext } from './sim-store.js';
 
 export type AdminScriptState = 'queued' | 'sent' | 'done' | 'unconfirmed' | 'cancelled';
@@ -127,14 +127,37 @@ export class AdminStore {
     return row && scriptOf(row);
   }
 
-  /** Written before the response carrying the script leaves. */
-  async markSent(id: number, sessionId: number): Promise<void> {
-    await this.engine.transaction((tx) =>
-      tx.query(
+  /**
+   * Written before the response carrying the script leaves; false when `sessionId` is no longer the
+   * SIM's newest session (another server took a newer one: the script waits for that one, so two live
+   * sessions of one SIM never both send it). A session that opens later abandons what this one sent.
+   */
+  async markSent(id: number, sessionId: number): Promise<boolean> {
+    return this.engine.transaction(async (tx) => {
+      await this.lockSim(tx, id);
+      const rows = await tx.query(
         `UPDATE admin_scripts SET state = 'sent', sent_count = sent_count + 1, session_id = $2, sent_at = $3
-         WHERE id = $1 AND state IN ('queued', 'sent')`,
+         WHERE id = $1 AND state IN ('queued', 'sent')
+           AND $2 = (SELECT MAX(s.id) FROM admin_sessions s WHERE s.iccid = admin_scripts.iccid)
+         RETURNING id`,
         [id, sessionId, Date.now()],
-      ),
+      );
+      return rows.length === 1;
+    });
+  }
+
+  /**
+   * PostgreSQL: the SIM's row locked, so a session's opening and a script's claim by an older session
+   * are ordered (READ COMMITTED would otherwise let the claim miss a session committed meanwhile).
+   * SQLite's BEGIN IMMEDIATE already serializes writers. `script`: a script id (or the ICCID itself).
+   */
+  private async lockSim(tx: SqlExecutor, script: number | string): Promise<void> {
+    if (this.engine.dialect !== 'postgres') return;
+    await tx.query(
+      typeof script === 'string'
+        ? 'SELECT iccid FROM sims WHERE iccid = $1 FOR UPDATE'
+        : 'SELECT iccid FROM sims WHERE iccid = (SELECT iccid FROM admin_scripts WHERE id = $1) FOR UPDATE',
+      [script],
     );
   }
 
@@ -188,6 +211,7 @@ export class AdminStore {
     details: { protocol?: string; cipher?: string; resumed?: boolean } = {},
   ): Promise<number> {
     return this.engine.transaction(async (tx) => {
+      await this.lockSim(tx, iccid);
       const rows = await tx.query<{ id: number | string }>(
         `INSERT INTO admin_sessions (iccid, started_at, protocol, cipher, resumed) VALUES ($1, $2, $3, $4, $5)
          RETURNING id`,
