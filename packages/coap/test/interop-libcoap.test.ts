@@ -46,9 +46,11 @@ describe('libcoap coap-server-notls', { skip }, () => {
 
   test('PUT /time sets the clock (2.04), an empty PUT resets it', async () => {
     // hnd_put_time reads the payload as base-10 digits of raw byte values: byte 1 sets the clock to 1.
+    // A reading of 0 (a second under) has been seen once under load, from the server's rounding of its
+    // clock; what must not come back is the wall clock (~1.7e9), which would mean the PUT was ignored.
     assert.equal((await client.put('/time', Uint8Array.of(1))).code, ResponseCode.Changed);
     const set = Number((await client.get('/time?ticks')).text());
-    assert.ok(set >= 1 && set <= 3, `ticks after PUT: ${set}`);
+    assert.ok(set >= 0 && set <= 3, `ticks after PUT: ${set}`);
     assert.equal((await client.put('/time', '')).code, ResponseCode.Changed);
     assert.ok(Number((await client.get('/time?ticks')).text()) > 1_600_000_000);
   });
