@@ -136,7 +136,10 @@ export class PacedSmsLink implements SmsLink {
     while (this.queue.length) {
       const now = performance.now();
       const at = Math.max(this.nextToken - tolerance, this.pausedUntil);
-      if (at > now) return this.wakeAt(at);
+      if (at > now) {
+        this.wakeAt(at);
+        return;
+      }
       const link = this.freeLink();
       if (link === undefined) return; // woken when a submit is acknowledged
       this.nextToken = Math.max(this.nextToken, now) + interval;
