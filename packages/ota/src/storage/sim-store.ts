@@ -224,10 +224,11 @@ export class SimStore {
   }
 
   /** The SIM a request names, by ICCID or MSISDN (a leading + ignored); a StorageError when none. */
-  async get(iccidOrMsisdn: string): Promise<SimRecord> {
+  async get(iccidOrMsisdn: string, options: { tags?: boolean } = {}): Promise<SimRecord> {
     const id = iccidOrMsisdn.replace(/^\+/, '');
     const [row] = await this.engine.query<SimRow>('SELECT * FROM sims WHERE iccid = $1 OR msisdn = $1', [id]);
     if (!row) throw new StorageError(`no SIM ${iccidOrMsisdn}`, 'unknown_sim');
+    if (options.tags === false) return recordOf(row); // a sender needs the number, not the tags
     return { ...recordOf(row), tags: await this.tagsOf(row.iccid) };
   }
 
