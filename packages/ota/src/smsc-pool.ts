@@ -42,6 +42,12 @@ export class PacedSmsLink implements SmsLink {
   /** When the bucket next has a whole token (ms, performance.now()): GCRA's theoretical arrival time. */
   private nextToken = 0;
   private pausedUntil = 0;
+  /**
+   * How much wider than the TPS interval SMS are spaced: a throttling refusal of a paced SMS means
+   * the SMSC clocked it early (the network's jitter), so each widens the spacing by 1 % (up to 10 %)
+   * and each acceptance narrows it by 0.05 %, settling where refusals are rare.
+   */
+  private margin = 0;
   private backoff: number;
   /** Cancels the pending wake-up of the pump, when one is set. */
   private timer: (() => void) | undefined;
@@ -142,7 +148,7 @@ export class PacedSmsLink implements SmsLink {
       }
       const link = this.freeLink();
       if (link === undefined) return; // woken when a submit is acknowledged
-      this.nextToken = Math.max(this.nextToken, now) + interval;
+      this.nextToken = Math.max(this.nextToken, now) + interval * (1 + this.margin);
       this.send(link, this.queue.shift()!);
       this.wakeReady();
     }
@@ -184,6 +190,7 @@ export class PacedSmsLink implements SmsLink {
         this.outstanding[at]!--;
         this.stats.submitted++;
         this.backoff = this.firstBackoff;
+        this.margin = Math.max(0, this.margin - 0.0005);
         entry.resolve(messageId);
         this.pump();
       },
@@ -192,6 +199,7 @@ export class PacedSmsLink implements SmsLink {
         const status = error instanceof SmppError ? error.commandStatus : undefined;
         if (status !== undefined && THROTTLING.has(status) && !this.closed) {
           if (status === ESME.RTHROTTLED) this.stats.throttled++;
+          if (this.options.tps) this.margin = Math.min(0.1, this.margin + 0.01);
           else this.stats.queueFull++;
           this.queue.unshift(entry);
           // the SMSC did not count it: the bucket starts again from the end of the pause
