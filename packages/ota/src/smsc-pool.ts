@@ -199,8 +199,8 @@ export class PacedSmsLink implements SmsLink {
         const status = error instanceof SmppError ? error.commandStatus : undefined;
         if (status !== undefined && THROTTLING.has(status) && !this.closed) {
           if (status === ESME.RTHROTTLED) this.stats.throttled++;
-          if (this.options.tps) this.margin = Math.min(0.1, this.margin + 0.01);
           else this.stats.queueFull++;
+          if (this.options.tps) this.margin = Math.min(0.1, this.margin + 0.01);
           this.queue.unshift(entry);
           // the SMSC did not count it: the bucket starts again from the end of the pause
           this.pausedUntil = Math.max(this.pausedUntil, performance.now() + this.backoff);
