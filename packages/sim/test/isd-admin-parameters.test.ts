@@ -16,6 +16,7 @@ import {
   VirtualSim,
 } from '@iotsafe/sim';
 import { GP_TEST_KEYS, send, TEST_PROFILE } from '../../../test/helpers/cards.js';
+import { SeededRandom } from '../../../test/helpers/random.js';
 
 const PARAMETERS = {
   address: '127.0.0.1',
@@ -38,18 +39,6 @@ const dirs: string[] = [];
 after(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
-
-/** A seeded generator (mulberry32), so a failing mutation can be replayed. */
-function random(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('ISD: SCP81 key set and admin parameters personalised over SCP03', () => {
   test('PUT KEY (TLS-PSK + DEK) and STORE DATA 85: stored durably, GET DATA 00 85 answers the same bytes', async () => {
@@ -132,13 +121,13 @@ describe('ISD: SCP81 key set and admin parameters personalised over SCP03', () =
     assert.equal(sim.isd.adminParameters, undefined);
 
     // seeded mutations of a valid template: stored whole or refused with 6A80/6A88, never half
-    const next = random(0x81);
+    const random = new SeededRandom(0x81);
     const valid = stored();
     let accepted = 0;
     for (let i = 0; i < 300; i++) {
       const mutated = valid.slice();
-      const flips = 1 + Math.floor(next() * 3);
-      for (let f = 0; f < flips; f++) mutated[Math.floor(next() * mutated.length)] = Math.floor(next() * 256);
+      const flips = 1 + random.int(3);
+      for (let f = 0; f < flips; f++) mutated[random.int(mutated.length)] = random.int(256);
       const before = storedHex(sim);
       const result = await gp.storeIsdData(mutated).then(
         () => 0x9000,

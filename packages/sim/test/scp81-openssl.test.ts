@@ -143,12 +143,12 @@ function complete(text: Buffer): boolean {
   return rest.length >= (length ? Number(length[1]) : 0);
 }
 
-const response = (status: string, headers: string[], body = new Uint8Array(0)) =>
+const response = (status: string, headers: string[], body: Uint8Array = new Uint8Array(0)) =>
   Buffer.concat([
     Buffer.from(
       `HTTP/1.1 ${status}\r\nX-Admin-Protocol: globalplatform-remote-admin/1.0\r\n${headers.map((h) => `${h}\r\n`).join('')}Content-Length: ${body.length}\r\n\r\n`,
     ),
-    body,
+    Buffer.from(body),
   ]);
 
 async function run(serverPsk: Uint8Array) {
