@@ -5,12 +5,16 @@
 //   PSK-TLS handshake-and-close loop on the same suites, measured in the same run;
 // - the whole chain at 1 and 10 concurrent cards: the trigger SMS (SCP80, through the local SMSC), the
 //   virtual SIM's admin agent, the BIP terminal, the card's own PSK-TLS, the script run on the card;
+// - one session's wall time under the modem + SIM latency model (modemSimLatency on the BIP terminal's
+//   link to the card: every FETCH, TERMINAL RESPONSE, event ENVELOPE and STATUS poll), trigger SMS to
+//   204, p50 of a few sessions one after another, with the APDUs the card took; the same sessions
+//   without the model are the baseline;
 // - the server's RSS with 1,000 sessions open (each mid-dialog, its script out).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { connect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
-import { MemoryTransport, runBipTerminal } from '@iotsafe/device';
+import { type LatencyModel, MemoryTransport, modemSimLatency, runBipTerminal } from '@iotsafe/device';
 import { ADMIN_CIPHERS, OtaServer, OtaStore, SmppLink, TestNetwork } from '@iotsafe/ota';
 import { encodeAdminTrigger } from '@iotsafe/protocol';
 import { scp80KeySet, VirtualSim } from '@iotsafe/sim';
@@ -29,7 +33,11 @@ const CHAIN = [
   { concurrency: 1, sessions: 5 },
   { concurrency: 10, sessions: 20 },
 ];
+/** Sessions, one at a time, with and without the latency model. */
+const LATENCY_SESSIONS = 5;
 const OPEN = 1000;
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 interface Run {
   perSecond: number;
@@ -91,7 +99,11 @@ async function bareHandshake(port: number, i: number): Promise<void> {
 async function chainBenchmark(
   adminPort: number,
   first: number,
-): Promise<{ runs: { concurrency: number; result: Run }[]; close(): Promise<void> }> {
+): Promise<{
+  runs: { concurrency: number; result: Run }[];
+  latency: { model: boolean; result: Run; apdus: number }[];
+  close(): Promise<void>;
+}> {
   const KIC = new Uint8Array(16).fill(0x61);
   const KID = new Uint8Array(16).fill(0x62);
   const store = await OtaStore.open(':memory:', new Uint8Array(32).fill(0x5c));
@@ -105,7 +117,8 @@ async function chainBenchmark(
   const ota = new OtaServer(store, link, { timeoutMs: 30_000, worker: { idleMs: 5 } });
   const stops: (() => Promise<void>)[] = [];
   let next = first;
-  const card = async () => {
+  /** A card on the network and behind its BIP terminal; `apdus` counts what reaches it both ways. */
+  const card = async (latency?: LatencyModel) => {
     const { iccid, identity, psk } = benchSim(next++);
     const msisdn = `4917${iccid.slice(-8)}`;
     const sim = VirtualSim.inMemory(TEST_PROFILE, {
@@ -123,37 +136,64 @@ async function chainBenchmark(
       },
     });
     sim.isd.keySets.push(scp80KeySet(1, { kic: KIC, kid: KID }));
-    network.attach(msisdn, sim.card);
-    const terminal = await runBipTerminal(new MemoryTransport(sim.card), {
+    const counted = { apdus: 0 };
+    const counting = {
+      transmit: (command: Uint8Array) => {
+        counted.apdus++;
+        return sim.card.transmit(command);
+      },
+    };
+    // the handset's SMS-PP download is synchronous (TestNetwork): counted, not delayed
+    network.attach(msisdn, counting);
+    const terminal = await runBipTerminal(new MemoryTransport(counting, latency), {
       wake: (notify) => sim.card.toolkit.onPending(notify),
       pollIntervalMs: 50,
     });
     stops.push(() => terminal.stop());
     await store.sims.add({ iccid, msisdn });
     await store.sims.putKeySet(iccid, { kvn: 1, kicByte: 0x12, kidByte: 0x12, kic: KIC, kid: KID });
-    return { iccid, sim };
+    return { iccid, sim, counted };
+  };
+  const session = async ({ iccid, sim }: Awaited<ReturnType<typeof card>>) => {
+    const trigger = await ota.send({
+      sim: iccid,
+      tar: '000000',
+      script: encodeAdminTrigger(),
+      spi: '1619',
+    });
+    if (trigger.por?.status !== 0) throw new Error(`the trigger to ${iccid} got ${trigger.por?.status}`);
+    await sim.admin.idle();
+    const session = sim.admin.sessions.at(-1);
+    if (session?.outcome !== 'completed') throw new Error(`${iccid}: ${session?.outcome} ${session?.error}`);
   };
   const runs = [];
   for (const { concurrency, sessions } of CHAIN) {
-    const cards = await Promise.all(Array.from({ length: sessions }, card));
-    const result = await run(concurrency, sessions, async () => {
-      const { iccid, sim } = cards.pop()!;
-      const trigger = await ota.send({
-        sim: iccid,
-        tar: '000000',
-        script: encodeAdminTrigger(),
-        spi: '1619',
-      });
-      if (trigger.por?.status !== 0) throw new Error(`the trigger to ${iccid} got ${trigger.por?.status}`);
-      await sim.admin.idle();
-      const session = sim.admin.sessions.at(-1);
-      if (session?.outcome !== 'completed')
-        throw new Error(`${iccid}: ${session?.outcome} ${session?.error}`);
-    });
+    const cards = await Promise.all(Array.from({ length: sessions }, () => card()));
+    const result = await run(concurrency, sessions, () => session(cards.pop()!));
     runs.push({ concurrency, result });
+  }
+  const latency = [];
+  for (const model of [false, true]) {
+    const times: number[] = [];
+    const apdus: number[] = [];
+    for (let i = 0; i < LATENCY_SESSIONS; i++) {
+      const one = await card(model ? modemSimLatency() : undefined);
+      const before = one.counted.apdus; // after the terminal's start (TERMINAL PROFILE)
+      const t = performance.now();
+      await session(one);
+      times.push(performance.now() - t);
+      apdus.push(one.counted.apdus - before);
+    }
+    const p50 = median(times);
+    latency.push({
+      model,
+      result: { perSecond: 1000 / p50, p50, p99: Math.max(...times) },
+      apdus: median(apdus),
+    });
   }
   return {
     runs,
+    latency,
     async close() {
       await ota.close();
       await link.close();
@@ -166,7 +206,7 @@ async function chainBenchmark(
 
 export async function scp81Benchmarks(): Promise<void> {
   const scripted = SCRIPTED.reduce((n, r) => n + r.sessions, 0);
-  const chained = CHAIN.reduce((n, r) => n + r.sessions, 0);
+  const chained = CHAIN.reduce((n, r) => n + r.sessions, 0) + 2 * LATENCY_SESSIONS;
   const sims = scripted + chained + OPEN;
   const server = spawn(
     process.execPath,
@@ -224,6 +264,15 @@ export async function scp81Benchmarks(): Promise<void> {
         name: `trigger SMS → agent → BIP → session, ${concurrency} concurrent virtual SIM(s)`,
         value: result.perSecond.toFixed(1),
         unit: `/s (p50 ${ms(result.p50)} ms, p99 ${ms(result.p99)} ms)`,
+      });
+    for (const { model, result, apdus } of chain.latency)
+      rows.push({
+        name: model
+          ? 'one session, trigger SMS → BIP → PSK-TLS → GET STATUS → 204: modem + SIM latency model'
+          : 'one session, trigger SMS → BIP → PSK-TLS → GET STATUS → 204: no latency model (baseline)',
+        value: ms(result.p50),
+        unit: `ms p50 of ${LATENCY_SESSIONS} (max ${ms(result.p99)} ms), ${apdus} APDUs on the card`,
+        ...(model ? { ratio: `${(result.p50 / chain.latency[0]!.result.p50).toFixed(1)}×` } : {}),
       });
     await chain.close();
 

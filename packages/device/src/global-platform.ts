@@ -174,6 +174,14 @@ export class GlobalPlatform {
     return response.data.subarray(1);
   }
 
+  /**
+   * STORE DATA for the ISD itself (GPCS 11.11: no INSTALL [for personalization], BER-TLV format, one
+   * block): its HTTP administration parameters (GP Amd B), the `85` template docs/scp81.md describes.
+   */
+  async storeIsdData(tlv: Uint8Array): Promise<void> {
+    await this.send('STORE DATA (ISD)', command(0x80, GP_INS.STORE_DATA, 0x90, 0x00, tlv));
+  }
+
   async deleteKeySet(keyVersion: number): Promise<void> {
     await this.send('DELETE (key set)', buildDeleteKeySet(keyVersion));
   }

@@ -78,6 +78,7 @@ export {
 export { AdminTransportError } from './scp81/http-exchange.js';
 export { AdminParameterError, type AdminParameters, DEFAULT_ADMIN_PARAMETERS } from './scp81/parameters.js';
 export { type AdminParametersJson, parseAdminParameters } from './scp81/parameters-json.js';
+export { decodeStoredParameters, encodeStoredParameters } from './scp81/stored-parameters.js';
 export { type DirectoryLock, LOCK_FILE, type LockHolder, SimLockedError } from './storage/directory-lock.js';
 export { SimStateError } from './storage/sim-state.js';
 export {

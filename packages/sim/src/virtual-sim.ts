@@ -34,6 +34,7 @@ import {
   initialScp81State,
   type Scp81Options,
   storedParametersOf,
+  storeParametersOf,
 } from './scp81/setup.js';
 import { removeStaleTemporaries, syncDirectory, writeFileAtomic } from './storage/atomic-file.js';
 import { type DirectoryLock, lockDirectory } from './storage/directory-lock.js';
@@ -178,6 +179,11 @@ export class VirtualSim {
       commit: (change) => this.commitIsd(change),
       ...(options.isdRequiredLevel !== undefined ? { requiredLevel: options.isdRequiredLevel } : {}),
       adminParameters: storedParametersOf(() => this.state.isd, scp81),
+      storeAdminParameters: storeParametersOf(
+        () => this.state.isd,
+        (change) => this.commitIsd(change),
+        scp81,
+      ),
     });
     this.card.install(isdApplet);
     this.admin = createAdminAgent(this.card.toolkit, isdApplet, () => this.state.isd, scp81);

@@ -48,7 +48,7 @@ export async function runDemo(options: { dir?: string; json?: boolean }): Promis
     await pskTls(report, base, storageKey, isdKeys);
     await coapOverDtls(report, base, storageKey, { client, ca: factory.ca });
     await overTheAir(report, base, storageKey, factory.sim, scp80);
-    await overHttps(report, base, storageKey);
+    await overHttps(report, base, storageKey, factory.sim, factory.scp81);
 
     report.chapter('The device reconnects: TLS 1.3 resumption (no signature), then a full handshake');
     const resumed = await tlsExchange(client, cloud, factory.ca, 'sign', session);

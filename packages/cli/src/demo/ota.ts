@@ -8,10 +8,10 @@ import { OtaServer, OtaStore, SmppLink, TestNetwork } from '@iotsafe/ota';
 import { bytesToHex, encodeCommandApdu, encodePutKeySet } from '@iotsafe/protocol';
 import type { VirtualSim } from '@iotsafe/sim';
 import { porStatusName } from '../errors.js';
+import { DEMO_SIM } from './factory.js';
 import type { Report } from './report.js';
 
-const MSISDN = '4917000001';
-const ICCID = '89000123456789012341';
+const { msisdn: MSISDN, iccid: ICCID } = DEMO_SIM;
 /** The local SMSC's account for this run (SMPP 3.4 §5.2.1: a password is at most 8 characters). */
 const smppAccount = () => ({ systemId: 'iotsafe', password: randomBytes(4).toString('hex') });
 

@@ -91,6 +91,16 @@ function fromBcd(byte: number, coding: TimerCoding): number {
 export const encodeTimerValue = (t: TimerValue, coding: TimerCoding = 'swapped-bcd') =>
   Uint8Array.of(0x25, 3, bcdByte(t.hours, coding), bcdByte(t.minutes, coding), bcdByte(t.seconds, coding));
 
+/** The hh mm ss of a timer value's three bytes (TS 102 223 §8.38), as `coding` reads them. */
+export function decodeTimerBytes(bytes: Uint8Array, coding: TimerCoding = 'swapped-bcd'): TimerValue {
+  if (bytes.length !== 3) throw new FormatError('a timer value is 3 bytes (hh mm ss)');
+  return {
+    hours: fromBcd(bytes[0]!, coding),
+    minutes: fromBcd(bytes[1]!, coding),
+    seconds: fromBcd(bytes[2]!, coding),
+  };
+}
+
 export const timerSeconds = (t: TimerValue) => t.hours * 3600 + t.minutes * 60 + t.seconds;
 
 export function encodeAdminTrigger(
@@ -171,11 +181,7 @@ function decodeSecurity(value: Uint8Array): AdminSecurityParameters {
 function decodeRetry(value: Uint8Array, coding: TimerCoding): RetryPolicy {
   if (value.length < 7 || (value[2]! & 0x7f) !== 0x25 || value[3] !== 3)
     throw new FormatError('retry policy (86) is a 2-byte counter and a timer value 25 03 hh mm ss');
-  const delay = {
-    hours: fromBcd(value[4]!, coding),
-    minutes: fromBcd(value[5]!, coding),
-    seconds: fromBcd(value[6]!, coding),
-  };
+  const delay = decodeTimerBytes(value.subarray(4, 7), coding);
   const rest = value.subarray(7);
   return { counter: readU16be(value), delay, ...(rest.length ? { reportFailure: rest.slice() } : {}) };
 }

@@ -59,6 +59,12 @@ export interface IsdOptions {
   requiredLevel?: number;
   /** GET DATA 00 85: the stored HTTP administration parameters (GP Amd B), encoded; undefined when none. */
   adminParameters?: () => Uint8Array | undefined;
+  /**
+   * STORE DATA to the ISD itself (no INSTALL [for personalization] open, BER-TLV format): the stored
+   * HTTP administration parameters (GP Amd B), the `85` template GET DATA 00 85 answers. Decodes
+   * (FormatError) and commits them as one change.
+   */
+  storeAdminParameters?: (tlv: Uint8Array) => void;
 }
 
 /** GET DATA tags beyond GP_DATA: SCP81 parameters (as OTAMan read a live ISD) and ETSI TS 102 226 §8.2.1.7.2. */
@@ -323,8 +329,10 @@ export class IsdApplet implements Applet {
   private storeData(apdu: CommandApdu, security: RequestSecurity): AppletResponse {
     const { channel } = security;
     const expected = this.personalizing.get(channel);
-    if (expected === undefined)
+    if (expected === undefined) {
+      if ((apdu.p1 & 0x18) === 0x10) return this.storeOwnData(apdu);
       return fail(SW.CONDITIONS_NOT_SATISFIED, 'no INSTALL [for personalization] in progress');
+    }
     if (apdu.p2 !== (expected & 0xff)) {
       this.personalizing.delete(channel);
       return fail(SW.INCORRECT_P1P2, `STORE DATA block ${apdu.p2} where ${expected} was expected`);
@@ -342,6 +350,20 @@ export class IsdApplet implements Applet {
     if (last) this.personalizing.delete(channel);
     else this.personalizing.set(channel, expected + 1);
     return ok(answer);
+  }
+
+  /**
+   * STORE DATA for the ISD itself (GPCS 11.11, BER-TLV format, P1 b5b4 = 10): its HTTP administration
+   * parameters, in one block (P1 b8 set, P2 00).
+   */
+  private storeOwnData(apdu: CommandApdu): AppletResponse {
+    const store = this.options.storeAdminParameters ?? fail(SW.REFERENCED_DATA_NOT_FOUND);
+    if ((apdu.p1 & 0x80) === 0 || apdu.p2 !== 0)
+      return fail(SW.INCORRECT_P1P2, 'the ISD takes its data in one STORE DATA block');
+    if (apdu.data[0] !== ADMIN_PARAMETERS_TAG)
+      return fail(SW.REFERENCED_DATA_NOT_FOUND, 'the ISD stores only its admin parameters (85)');
+    decodeOrRefuse(() => store(apdu.data));
+    return ok();
   }
 
   // --- PUT KEY (Amd D §7.2, GPCS 11.8) ---

@@ -9,18 +9,14 @@ import {
   concatBytes,
   decodeComprehensionTlvs,
   decodeNetworkAccessName,
-  encodeBerTlv,
   encodeNetworkAccessName,
-  encodeTimerValue,
   FormatError,
   OPEN_CHANNEL_QUALIFIER,
   type OpenChannelRequest,
   openChannelFromTlvs,
-  type TimerCoding,
   TRANSPORT_PROTOCOL,
   timerSeconds,
   u16be,
-  utf8,
 } from '@iotsafe/protocol';
 
 export interface AdminRetryPolicy {
@@ -113,7 +109,7 @@ export function sessionParameters(
   return connection ? { ...full, connection } : full;
 }
 
-function addressText(type: number, bytes: Uint8Array): string {
+export function addressText(type: number, bytes: Uint8Array): string {
   if (type === ADDRESS_TYPE.IPV4 && bytes.length === 4) return [...bytes].join('.');
   if (type === ADDRESS_TYPE.IPV6 && bytes.length === 16)
     return (bytesToHex(bytes).match(/.{4}/g) ?? []).join(':').toLowerCase();
@@ -159,37 +155,6 @@ export function openChannelRequest(
     transport: { protocol: TRANSPORT_PROTOCOL.TCP_CLIENT_REMOTE, port: p.port },
     address: addressBytes(p.address!),
   };
-}
-
-/**
- * GET DATA 00 85 (the stored HTTP administration parameters, as OTAMan read them from a live ISD):
- * 85 { 8A host · 8B agent id · 8C URI · 85 PSK identity · 86 retry policy · 02 KVN KID · C7 APN ·
- * BC transport · BE address }. The wrapper and order are this project's reading.
- */
-export function encodeStoredParameters(p: AdminParameters, coding: TimerCoding): Uint8Array {
-  const text = (tag: number, value: string | undefined) =>
-    value ? encodeBerTlv(tag, utf8(value)) : new Uint8Array(0);
-  const seconds = p.retry.delaySeconds;
-  const delay = {
-    hours: Math.floor(seconds / 3600) % 100,
-    minutes: Math.floor(seconds / 60) % 60,
-    seconds: seconds % 60,
-  };
-  const channel = openChannelRequest(p);
-  return encodeBerTlv(
-    0x85,
-    concatBytes(
-      text(0x8a, p.host ?? p.address),
-      text(0x8b, p.agentId),
-      text(0x8c, p.uri),
-      encodeBerTlv(0x85, p.pskIdentity),
-      encodeBerTlv(0x86, concatBytes(u16be(p.retry.counter), encodeTimerValue(delay, coding))),
-      Uint8Array.of(0x02, 0x02, p.keyVersion, p.keyId),
-      ...(channel.networkAccessName ? [encodeBerTlv(0xc7, channel.networkAccessName)] : []),
-      encodeBerTlv(0xbc, concatBytes(Uint8Array.of(TRANSPORT_PROTOCOL.TCP_CLIENT_REMOTE), u16be(p.port))),
-      encodeBerTlv(0xbe, concatBytes(Uint8Array.of(channel.address!.type), channel.address!.address)),
-    ),
-  );
 }
 
 /** Checks stored parameters (from a profile or a host): FormatError when they cannot work. */

@@ -13,8 +13,9 @@ import { ISD_AID, type IsdState, scp81KeySet } from '../gp/isd-state.js';
 import { AdminAgent, type AdminAgentTimeouts, type AdminSessionRecord } from './admin-agent.js';
 import { scriptExecutor } from './admin-scripts.js';
 import type { OpenCardTls } from './card-tls.js';
-import { type AdminParameters, encodeStoredParameters } from './parameters.js';
+import type { AdminParameters } from './parameters.js';
 import { type AdminParametersJson, parseAdminParameters } from './parameters-json.js';
+import { decodeStoredParameters, encodeStoredParameters } from './stored-parameters.js';
 
 export interface Scp81Options {
   /** The ISD's stored HTTP administration parameters; override the profile's (at creation). */
@@ -59,6 +60,15 @@ export const storedParametersOf = (isd: () => IsdState, options: Scp81Options) =
   const stored = isd().adminParameters;
   return stored && encodeStoredParameters(stored, options.timerCoding ?? 'swapped-bcd');
 };
+
+/** STORE DATA of the stored parameters to the ISD: decoded (FormatError), then committed as one change. */
+export const storeParametersOf =
+  (isd: () => IsdState, commit: (change: () => void) => void, options: Scp81Options) => (tlv: Uint8Array) => {
+    const parameters = decodeStoredParameters(tlv, options.timerCoding ?? 'swapped-bcd');
+    commit(() => {
+      isd().adminParameters = parameters;
+    });
+  };
 
 /** The ISD's agent: scripts go to the ISD (the only security domain); the IoT SAFE instance is not one. */
 export function createAdminAgent(
