@@ -70,16 +70,14 @@ export async function personalise(
       ref: byId('03'),
       content: { kind: 'file', content: ca.certificate },
     },
-    { op: 'lock' },
+    // not locked: a locked applet refuses every later script (6985), the rotation's over the air too
   ];
   const again = await GlobalPlatform.open(transport, isdKeys, { securityLevel: RENC });
   await again.personalize(IOTSAFE_AID, files);
   await again.putKeySet(0x01, { enc: scp80.kic, mac: scp80.kid, dek: scp80.kik });
   await again.close();
   await gp.close().catch(() => undefined);
-  report.line(
-    'SCP03: certificate → file 02, CA → file 03, personalisation locked; SCP80 key set 01 loaded (PUT KEY)',
-  );
+  report.line('SCP03: certificate → file 02, CA → file 03; SCP80 key set 01 loaded (PUT KEY)');
 
   const stored = await client.readFile(byId('02'));
   if (bytesToHex(stored) !== bytesToHex(certificate)) throw new Error('the certificate read back differs');
