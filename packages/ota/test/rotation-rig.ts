@@ -198,7 +198,13 @@ export interface AdminRig {
  * parameters name `admin`'s port (so the bare trigger `81 00` leads there), its BIP terminal running the
  * sessions, and the SIM's PSK in the store. The card retries a broken session (X-Admin-Resume).
  */
-export async function startAdminRig(rig: Rig, store: OtaStore, port?: number): Promise<AdminRig> {
+export async function startAdminRig(
+  rig: Rig,
+  store: OtaStore,
+  port?: number,
+  /** Told of every APDU the card runs (the handset's and the BIP terminal's), e.g. for a benchmark. */
+  tap?: (command: Uint8Array, response: Uint8Array) => void,
+): Promise<AdminRig> {
   let admin = await AdminServer.start(store, port === undefined ? {} : { port });
   const bound = admin.port;
   const sim = VirtualSim.inMemory(TEST_PROFILE, {
@@ -217,8 +223,17 @@ export async function startAdminRig(rig: Rig, store: OtaStore, port?: number): P
     },
   });
   sim.isd.keySets.push(scp80KeySet(1, { kic: KIC, kid: KID }));
-  rig.network.attach(MSISDN, sim.card);
-  const terminal = await runBipTerminal(new MemoryTransport(sim.card), {
+  const card = tap
+    ? {
+        transmit(command: Uint8Array) {
+          const response = sim.card.transmit(command);
+          tap(command, response);
+          return response;
+        },
+      }
+    : sim.card;
+  rig.network.attach(MSISDN, card);
+  const terminal = await runBipTerminal(new MemoryTransport(card), {
     wake: (notify) => sim.card.toolkit.onPending(notify),
     pollIntervalMs: 20,
   });
