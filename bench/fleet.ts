@@ -1,28 +1,38 @@
-// npm run bench: the fleet platform. Import of a 100,000-row vendor file into SQLite (against
-// parsing it alone, same run); the campaign engine over a virtual fleet behind an unthrottled local
-// SMSC (SIM operations/s, p50/p99 per SIM from attempt to PoR; one worker, SQLite); pacing against
-// an SMSC that takes 30 submit_sm/s (the achieved rate, and throttling refusals left unretried).
-// The SMSC and the virtual fleet run in this process (not their own, as the issue asks: a gap).
+// npm run bench: the fleet platform (issue 16's benchmark). Import of a 100,000-row vendor file into
+// SQLite (against parsing it alone, same run); the campaign engine over a virtual fleet behind an
+// unthrottled local SMSC (SIM operations/s, p50/p99 per SIM from attempt to PoR), one worker on
+// SQLite, then PostgreSQL with one and two workers side by side; pacing against an SMSC that takes
+// 30 submit_sm/s; API latency under 100 concurrent clients; memory per 10,000 SIMs in a running
+// campaign. The virtual fleet and its SMSC run in a process of their own (fleet-network.ts), each
+// worker in its own (fleet-worker.ts), the API's clients in another (fleet-api-client.ts).
+// BENCH_IMPORT_ROWS and BENCH_FLEET_SIMS shorten a run; BENCH_CPU_PROF=dir profiles the workers.
+import { type ChildProcess, fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   importVendorFile,
   OtaServer,
   OtaStore,
-  PacedSmsLink,
   parseVendorCsv,
-  SmppLink,
   type SmsLink,
+  serveOtaApi,
+  type TestNetworkOptions,
+  TokenStore,
 } from '@iotsafe/ota';
-import { startFleet } from '../packages/ota/test/fleet-rig.js';
-import { CREDENTIALS } from '../packages/ota/test/rig.js';
+import { bytesToHex, hexToBytes } from '@iotsafe/protocol';
+import { postgresAvailable, startPostgres } from '../packages/ota/test/postgres.js';
+import type { ClientResult, ClientRun } from './fleet-api-client.js';
+import type { NetworkCounts, NetworkReady, NetworkStart } from './fleet-network.js';
+import type { WorkerDone, WorkerStart } from './fleet-worker.js';
 import { printTable } from './harness.js';
 
 const STORAGE_KEY = new Uint8Array(32).fill(0x3c);
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits });
-const percentile = (sorted: number[], p: number) =>
+const percentile = (sorted: readonly number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
+const MiB = 1024 * 1024;
 
 function vendorFile(rows: number): string {
   const lines = ['iccid,imsi,msisdn,batch,tags,kvn,kic,kid,psk_identity,psk'];
@@ -65,53 +75,223 @@ async function importBench(dir: string) {
   ];
 }
 
-/** Records when each submit_sm was accepted. */
-function timed(link: SmsLink, at: number[]): SmsLink {
+// ---- child processes ----
+
+function forkChild(script: string, profileDir?: string): ChildProcess {
+  const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+  return fork(fileURLToPath(new URL(script, import.meta.url)), [], {
+    execArgv: ['--conditions=development', '--import', 'tsx', '--expose-gc', ...profile],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+}
+
+function nextMessage<T extends { type: string }>(child: ChildProcess, type: T['type']): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (message: T) => {
+      if (message.type !== type) return;
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+      resolve(message);
+    };
+    const onExit = (code: number | null) =>
+      reject(new Error(`a bench child exited (${code}) before '${type}'`));
+    child.on('message', onMessage);
+    child.once('exit', onExit);
+  });
+}
+
+const exited = (child: ChildProcess) =>
+  new Promise<void>((resolve) =>
+    child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve()),
+  );
+
+interface Network {
+  port: number;
+  sims: NetworkReady['sims'];
+  counts(): Promise<NetworkCounts>;
+  stop(): Promise<void>;
+}
+
+async function startNetwork(sims: number, network: TestNetworkOptions): Promise<Network> {
+  const child = forkChild('./fleet-network.ts');
+  const start: NetworkStart = { sims, network };
+  child.send(start);
+  const ready = await nextMessage<NetworkReady>(child, 'ready');
   return {
-    submit: async (to: string, userData: Uint8Array) => {
-      const id = await link.submit(to, userData);
-      at.push(performance.now());
-      return id;
+    port: ready.port,
+    sims: ready.sims,
+    counts: () => {
+      child.send({ type: 'counts' });
+      return nextMessage<NetworkCounts>(child, 'counts');
     },
-    onMessage: (handler) => link.onMessage(handler),
-    close: () => link.close(),
-    ...(link.ready ? { ready: () => link.ready!() } : {}),
+    stop: async () => {
+      child.send({ type: 'stop' });
+      await exited(child);
+    },
   };
 }
 
-async function campaignBench(dir: string, sims: number, tps?: number) {
-  const fleet = await startFleet(sims, {
-    network: { recordSubmits: false, ...(tps ? { maxSubmitsPerSecond: tps, throttleBurst: 1 } : {}) },
-  });
-  const store = await OtaStore.open(join(dir, `campaign-${sims}-${tps ?? 0}.db`), STORAGE_KEY, {
-    create: true,
-  });
-  await fleet.populate(store);
-  const bind = await SmppLink.connect({ host: '127.0.0.1', port: fleet.network.port, ...CREDENTIALS });
-  const paced = new PacedSmsLink([bind], { window: 64, ...(tps ? { tps } : {}) });
-  const submitted: number[] = [];
-  const link = timed(paced, submitted);
-  const server = new OtaServer(store, link, { timeoutMs: 10_000, worker: { idleMs: 5, concurrency: 512 } });
-  const started = performance.now();
-  const job = await server.submitJob({
-    sims: fleet.sims.map((s) => s.iccid),
-    steps: [{ tar: 'B00000', script: '00a40004022fe2' }],
-    retry: { noPor: 0, smscError: 5, backoffMs: 50 },
-  });
-  const ended = await server.waitFor(job.id);
-  const seconds = (performance.now() - started) / 1000;
-  const attempts = await store.jobs.attemptsOf(job.id);
-  const latency = attempts
-    .filter((a) => a.finishedAt !== undefined)
-    .map((a) => a.finishedAt! - a.createdAt)
-    .sort((a, b) => a - b);
-  const progress = await store.jobs.progress(job.id);
-  await server.close();
-  await link.close();
-  await store.close();
-  const refused = fleet.network.refused.length;
-  await fleet.stop();
-  return { seconds, latency, progress, state: ended.state, submitted, refused };
+async function startWorker(start: WorkerStart): Promise<{ stop(): Promise<WorkerDone> }> {
+  const child = forkChild('./fleet-worker.ts', process.env.BENCH_CPU_PROF);
+  child.send(start);
+  await nextMessage(child, 'ready');
+  return {
+    stop: async () => {
+      child.send({ type: 'stop' });
+      const done = await nextMessage<WorkerDone>(child, 'done');
+      await exited(child);
+      return done;
+    },
+  };
+}
+
+// The parent only creates jobs and watches them: the workers send.
+const NO_LINK: SmsLink = {
+  submit: () => Promise.reject(new Error('the bench parent sends nothing')),
+  onMessage: () => {},
+  close: async () => {},
+};
+
+interface CampaignRun {
+  seconds: number;
+  latency: number[];
+  done: number;
+  state: string;
+  workers: WorkerDone[];
+  counts: NetworkCounts;
+  unretried: number;
+}
+
+async function campaignBench(options: {
+  store: string;
+  sims: number;
+  workers: number;
+  tps?: number;
+  network?: TestNetworkOptions;
+}): Promise<CampaignRun> {
+  const network = await startNetwork(options.sims, { recordSubmits: false, ...options.network });
+  const store = await OtaStore.open(options.store, STORAGE_KEY, { create: true });
+  try {
+    await store.sims.addMany(
+      network.sims.map((s) => ({
+        sim: { iccid: s.iccid, msisdn: s.msisdn, batch: 'fleet' },
+        keySets: [{ kvn: 1, kicByte: 0x12, kidByte: 0x12, kic: hexToBytes(s.kic), kid: hexToBytes(s.kid) }],
+      })),
+    );
+    const workers = await Promise.all(
+      Array.from({ length: options.workers }, () =>
+        startWorker({
+          store: options.store,
+          storageKey: bytesToHex(STORAGE_KEY),
+          port: network.port,
+          window: 64,
+          concurrency: 512,
+          ...(options.tps ? { tps: options.tps / options.workers } : {}),
+        }),
+      ),
+    );
+    const server = new OtaServer(store, NO_LINK, { worker: false, pollMs: 20 });
+    const started = performance.now();
+    const job = await server.submitJob({
+      sims: network.sims.map((s) => s.iccid),
+      steps: [{ tar: 'B00000', script: '00a40004022fe2' }],
+      retry: { noPor: 0, smscError: 5, backoffMs: 50 },
+    });
+    const ended = await server.waitFor(job.id);
+    const seconds = (performance.now() - started) / 1000;
+    const done = await Promise.all(workers.map((w) => w.stop()));
+    await server.close();
+    const attempts = await store.jobs.attemptsOf(job.id);
+    const latency = attempts
+      .filter((a) => a.finishedAt !== undefined)
+      .map((a) => a.finishedAt! - a.createdAt)
+      .sort((a, b) => a - b);
+    const progress = await store.jobs.progress(job.id);
+    return {
+      seconds,
+      latency,
+      done: progress.states.done ?? 0,
+      state: ended.state,
+      workers: done,
+      counts: await network.counts(),
+      unretried: progress.outcomes.smsc_error ?? 0,
+    };
+  } finally {
+    await store.close();
+    await network.stop();
+  }
+}
+
+function campaignRows(label: string, sims: number, run: CampaignRun) {
+  return [
+    {
+      name: `${label} (${run.state}, ${fmt(run.done)} of ${fmt(sims)} done)`,
+      value: fmt(sims / run.seconds),
+      unit: 'SIM ops/s',
+      target: '≥ 1,000/s',
+    },
+    { name: `${label}: per SIM, attempt to PoR, p50`, value: fmt(percentile(run.latency, 0.5)), unit: 'ms' },
+    { name: `${label}: per SIM, attempt to PoR, p99`, value: fmt(percentile(run.latency, 0.99)), unit: 'ms' },
+  ];
+}
+
+async function apiBench(dir: string, sims: number) {
+  const network = await startNetwork(sims, { recordSubmits: false });
+  const store = await OtaStore.open(join(dir, 'api.db'), STORAGE_KEY, { create: true });
+  await store.sims.addMany(
+    network.sims.map((s, i) => ({
+      sim: { iccid: s.iccid, msisdn: s.msisdn, batch: 'fleet', tags: [i % 2 ? 'odd' : 'even'] },
+      keySets: [{ kvn: 1, kicByte: 0x12, kidByte: 0x12, kic: hexToBytes(s.kic), kid: hexToBytes(s.kid) }],
+    })),
+  );
+  const { token } = await new TokenStore(store.engine).create('bench', 'viewer');
+  const server = new OtaServer(store, NO_LINK, { worker: false });
+  const api = await serveOtaApi(server, { tokens: ['bench-static-token-0123456789'] });
+  const clients = forkChild('./fleet-api-client.ts');
+  const run = async (paths: string[], withToken: boolean): Promise<ClientResult> => {
+    const request: ClientRun = {
+      url: api.url,
+      paths,
+      clients: 100,
+      requests: 4000,
+      ...(withToken ? { token } : {}),
+    };
+    clients.send(request);
+    return nextMessage<ClientResult>(clients, 'latencies');
+  };
+  try {
+    const some = network.sims.filter((_, i) => i % 97 === 0).map((s) => `/sims/${s.iccid}`);
+    const refused = await run(['/sims'], false);
+    const reads = await run(['/sims?limit=50&tag=odd', ...some], true);
+    if (refused.statuses['401'] !== 4000 || reads.statuses['200'] !== 4000)
+      throw new Error(`unexpected answers: ${JSON.stringify([refused.statuses, reads.statuses])}`);
+    const p99 = (r: ClientResult) => percentile(r.latencies, 0.99);
+    return [
+      {
+        name: '401 without a token (baseline), p99',
+        value: fmt(p99(refused), 1),
+        unit: 'ms',
+        ratio: '1.00',
+      },
+      {
+        name: `GET /sims?tag (50 a page) and /sims/:iccid, viewer token, p50`,
+        value: fmt(percentile(reads.latencies, 0.5), 1),
+        unit: 'ms',
+      },
+      {
+        name: `GET /sims?tag and /sims/:iccid, p99 (${fmt(4000 / reads.seconds)} requests/s)`,
+        value: fmt(p99(reads), 1),
+        unit: 'ms',
+        ratio: (p99(reads) / p99(refused)).toFixed(2),
+      },
+    ];
+  } finally {
+    clients.kill();
+    await api.stop();
+    await server.close();
+    await store.close();
+    await network.stop();
+  }
 }
 
 export async function fleetBenchmarks(): Promise<void> {
@@ -119,38 +299,70 @@ export async function fleetBenchmarks(): Promise<void> {
   try {
     printTable('Fleet: vendor batch import (ratio = time against parsing alone)', await importBench(dir));
 
-    const sims = Number(process.env.BENCH_FLEET_SIMS ?? 3000);
-    const run = await campaignBench(dir, sims);
-    printTable(`Fleet: campaign engine, ${fmt(sims)} virtual SIMs, unthrottled SMSC, one worker, SQLite`, [
+    const sims = Number(process.env.BENCH_FLEET_SIMS ?? 10_000);
+    const sqlite = await campaignBench({ store: join(dir, 'campaign.db'), sims, workers: 1 });
+    const rows = campaignRows('SQLite, 1 worker', sims, sqlite);
+    const available = postgresAvailable();
+    if (available === true) {
+      const postgres = await startPostgres();
+      try {
+        for (const workers of [1, 2]) {
+          const url = await postgres.createDatabase(`campaign${workers}`);
+          const run = await campaignBench({ store: url, sims, workers });
+          rows.push(
+            ...campaignRows(`PostgreSQL (fsync off), ${workers} worker${workers > 1 ? 's' : ''}`, sims, run),
+          );
+        }
+      } finally {
+        await postgres.stop();
+      }
+    } else rows.push({ name: `PostgreSQL: ${available}`, value: '-', unit: '', target: '' });
+    printTable(`Fleet: campaign engine, ${fmt(sims)} virtual SIMs, unthrottled SMSC (own process)`, rows);
+
+    const worker = sqlite.workers[0]!;
+    const per10k = (bytes: number) => fmt((bytes / MiB) * (10_000 / sims), 1);
+    printTable(`Fleet: memory of the worker process over the ${fmt(sims)}-SIM SQLite campaign`, [
       {
-        name: `campaign (${run.state}, ${run.progress.states.done ?? 0} done)`,
-        value: fmt(sims / run.seconds),
-        unit: 'SIM ops/s',
-        target: '≥ 1,000/s',
+        name: 'peak resident size over ready, per 10,000 SIMs',
+        value: per10k(worker.peakRssDelta),
+        unit: 'MiB',
+        target: '≤ 50 MB',
       },
-      { name: 'per SIM, attempt to PoR, p50', value: fmt(percentile(run.latency, 0.5)), unit: 'ms' },
-      { name: 'per SIM, attempt to PoR, p99', value: fmt(percentile(run.latency, 0.99)), unit: 'ms' },
+      { name: 'peak JS heap over ready, per 10,000 SIMs', value: per10k(worker.peakHeapDelta), unit: 'MiB' },
     ]);
 
-    const paced = await campaignBench(dir, 150, 30);
-    const times = paced.submitted;
-    const rate = times.length > 1 ? ((times.length - 1) * 1000) / (times[times.length - 1]! - times[0]!) : 0;
-    printTable('Fleet: pacing against an SMSC limited to 30 submit_sm/s (150 SIMs)', [
-      {
-        name: `achieved rate (${paced.state})`,
-        value: fmt(rate, 1),
-        unit: 'SMS/s',
-        ratio: (rate / 30).toFixed(3),
-        target: 'within 5 % of 30',
-      },
-      { name: 'ESME_RTHROTTLED answers (each retried)', value: fmt(paced.refused), unit: 'submit_sm' },
-      {
-        name: 'SIMs not done',
-        value: fmt(150 - (paced.progress.states.done ?? 0)),
-        unit: 'SIMs',
-        target: '0',
-      },
-    ]);
+    const paced = await campaignBench({
+      store: join(dir, 'paced.db'),
+      sims: 150,
+      workers: 1,
+      tps: 30,
+      network: { maxSubmitsPerSecond: 30, throttleBurst: 1 },
+    });
+    const rate = paced.counts.acceptedRate;
+    printTable(
+      'Fleet: pacing against an SMSC limited to 30 submit_sm/s (150 SIMs, rate as the SMSC clocked it)',
+      [
+        {
+          name: `achieved rate (${paced.state})`,
+          value: fmt(rate, 1),
+          unit: 'SMS/s',
+          ratio: (rate / 30).toFixed(3),
+          target: 'within 5 % of 30',
+        },
+        {
+          name: 'ESME_RTHROTTLED answers (each retried)',
+          value: fmt(paced.counts.throttled),
+          unit: 'submit_sm',
+        },
+        { name: 'SIMs failed on an SMSC error', value: fmt(paced.unretried), unit: 'SIMs', target: '0' },
+        { name: 'SIMs not done', value: fmt(150 - paced.done), unit: 'SIMs', target: '0' },
+      ],
+    );
+
+    printTable(
+      `Fleet: API latency, 100 concurrent clients, ${fmt(sims)} SIMs (clients in their own process)`,
+      await apiBench(dir, sims),
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,6 +1,7 @@
 // The far end of the bulk benchmark, in its own process so that the benchmark's CPU time is the
-// client's alone: a TLS sink (acknowledges each TOTAL bytes with one byte) and a TLS source (sends
-// TOTAL bytes on each connection). PEMs and TOTAL come from the environment; the ports go to stdout.
+// client's alone: a TLS sink (acknowledges each TOTAL bytes received with one byte) and a TLS source
+// (sends TOTAL bytes for each byte it receives), so one connection serves every round. PEMs and TOTAL
+// come from the environment; the ports go to stdout.
 import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
 
@@ -17,16 +18,22 @@ const sink = tls.createServer(options, (s) => {
   let received = 0;
   s.on('data', (d: Buffer) => {
     received += d.length;
-    if (received >= total) {
+    while (received >= total) {
       received -= total;
       s.write('k');
     }
   });
 });
-const source = tls.createServer(options, async (s) => {
+const source = tls.createServer(options, (s) => {
   s.on('error', () => {});
-  for (let sent = 0; sent < total && !s.destroyed; sent += chunk.length)
-    if (!s.write(chunk)) await new Promise((resolve) => s.once('drain', resolve));
+  let sending = Promise.resolve();
+  const send = async () => {
+    for (let sent = 0; sent < total && !s.destroyed; sent += chunk.length)
+      if (!s.write(chunk)) await new Promise((resolve) => s.once('drain', resolve));
+  };
+  s.on('data', (d: Buffer) => {
+    for (let i = 0; i < d.length; i++) sending = sending.then(send);
+  });
 });
 const listening = (server: tls.Server) =>
   new Promise<number>((resolve) =>

@@ -3,7 +3,7 @@
 import { toPem } from '@iotsafe/device';
 import { schemeName, type TlsClientSocket } from '@iotsafe/tls';
 
-/** What a summary reads of a TLS socket or a DTLS association (which has no group to report). */
+/** What a summary reads of a TLS socket or a DTLS association. */
 export type SecureConnection = Pick<
   TlsClientSocket,
   | 'getClientSignatureScheme'
@@ -12,10 +12,13 @@ export type SecureConnection = Pick<
   | 'alpnProtocol'
   | 'isSessionReused'
   | 'getPeerX509Chain'
+  | 'getNegotiatedGroup'
 > & {
-  getNegotiatedGroup?: () => string | undefined;
   handshakeStats: { milliseconds: number };
 };
+
+/** The group field when the handshake exchanged no ECDHE key (plain PSK, a resumed TLS 1.2 session). */
+export const NO_GROUP = 'none';
 
 /** What --json reports: the negotiated parameters, the server chain, the SIM's share of the work. */
 export function connectionSummary(socket: SecureConnection, apdus: number) {
@@ -23,7 +26,7 @@ export function connectionSummary(socket: SecureConnection, apdus: number) {
   return {
     version: socket.getProtocol(),
     suite: socket.getCipher()?.name,
-    group: socket.getNegotiatedGroup?.() ?? null,
+    group: socket.getNegotiatedGroup() ?? NO_GROUP,
     clientScheme: clientScheme === undefined ? null : schemeName(clientScheme),
     alpn: socket.alpnProtocol || null,
     sessionReused: socket.isSessionReused(),
@@ -53,7 +56,7 @@ export function describeConnection(socket: SecureConnection, apdus: number, show
     '---',
     `Protocol: ${summary.version}`,
     `Cipher: ${summary.suite}`,
-    `Group: ${summary.group ?? '(none)'}`,
+    `Group: ${summary.group === NO_GROUP ? '(none)' : summary.group}`,
     `Client signature: ${summary.clientScheme ?? '(none)'}`,
     `ALPN: ${summary.alpn ?? '(none)'}`,
     `Session: ${summary.sessionReused ? 'resumed' : 'new'}`,

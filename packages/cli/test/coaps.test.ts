@@ -51,6 +51,7 @@ const typeOneSim = (name: string) => typeOneSimDir(join(dir, name), storageKey, 
 interface Summary {
   version: string;
   suite: string;
+  group: string;
   clientScheme: string | null;
   sessionReused: boolean;
   apdus: number;
@@ -83,6 +84,7 @@ for (const backend of LIBCOAP_DTLS_BACKENDS) {
         assert.equal(body.dtls.version, 'DTLSv1.2');
         assert.match(body.dtls.suite, /^TLS_PSK_WITH_AES_128_(CCM_8|GCM_SHA256)$/);
         assert.equal(body.dtls.apdus, 1, 'one COMPUTE PRF');
+        assert.equal(body.dtls.group, 'none', 'plain PSK: no ECDHE key exchanged');
         assert.equal(body.dtls.sessionReused, false);
         assert.equal(statSync(sessionFile).mode & 0o777, 0o600);
         const sealed = readFileSync(sessionFile, 'utf8');
@@ -143,6 +145,7 @@ for (const backend of LIBCOAP_DTLS_BACKENDS) {
         const body = checkJson('coap get', r.stdout) as CoapJson;
         assert.match(body.dtls.suite, /^TLS_ECDHE_ECDSA_WITH_AES_128_(CCM_8|GCM_SHA256)$/);
         assert.equal(body.dtls.clientScheme, 'ecdsa_secp256r1_sha256');
+        assert.match(body.dtls.group, /^(secp256r1|x25519)$/, 'the ECDHE group of the handshake');
         assert.ok(body.dtls.apdus >= 1 && body.dtls.apdus <= 3, `${body.dtls.apdus} APDUs`);
         // another CA: the server's certificate does not verify, a typed error and exit 1
         const otherCa = join(dir, `other-ca-${backend}.pem`);

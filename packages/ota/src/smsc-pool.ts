@@ -1,9 +1,12 @@
 // Pacing that respects the network: an SMSC account allows so many submit_sm a second (TPS) and so
 // many outstanding at once (the window, SMPP 3.4 §2.9 "windowing"). PacedSmsLink spreads SMS over
-// one or more binds of the account, never faster than the TPS (evenly spaced, not in bursts), never
-// more than `window` unacknowledged per bind, and treats ESME_RTHROTTLED (0x58) and ESME_RMSGQFUL
-// (0x14) as "not now": the SMS goes back to the head of the queue and every bind pauses, the pause
-// doubling while the SMSC keeps refusing. Such a refusal never reaches the caller; other refusals do.
+// one or more binds of the account through a token bucket of the TPS (kept as its theoretical
+// arrival time, GCRA: no timer per submit, a late timer owes nothing, and with a burst of 1 — the
+// default — SMS are evenly spaced and never one early), sends whenever a bind's window has room, and
+// treats ESME_RTHROTTLED (0x58) and ESME_RMSGQFUL (0x14) as "not now": the SMS goes back to the head
+// of the queue and every bind pauses — first for an eighth of the TPS interval (a paced SMS refused
+// arrived a hair early), then doubling while the SMSC keeps refusing. Such a refusal never reaches
+// the caller; other refusals do.
 import type { MessageHandler, SmsLink } from './smpp-link.js';
 import { ESME, SmppError } from './smpp-pdu.js';
 
@@ -12,9 +15,14 @@ export interface PacingOptions {
   tps?: number;
   /** Unacknowledged submit_sm per bind (default 10). */
   window?: number;
+  /** SMS the bucket lets out back to back after an idle spell (default 1: evenly spaced). */
+  burst?: number;
   /** ready() resolves while fewer SMS than this wait (default: 200 ms of the TPS, else every window). */
   readyDepth?: number;
-  /** First pause after a throttling refusal (default 200 ms), doubled up to maxBackoffMs (5 s). */
+  /**
+   * First pause after a throttling refusal (default: an eighth of the TPS interval, 200 ms without a
+   * TPS), doubled while refusals follow each other, up to maxBackoffMs (5 s).
+   */
   backoffMs?: number;
   maxBackoffMs?: number;
 }
@@ -31,10 +39,18 @@ const THROTTLING = new Set<number>([ESME.RTHROTTLED, ESME.RMSGQFUL]);
 export class PacedSmsLink implements SmsLink {
   private readonly queue: Queued[] = [];
   private readonly outstanding: number[];
-  private nextSlot = 0;
+  /** When the bucket next has a whole token (ms, performance.now()): GCRA's theoretical arrival time. */
+  private nextToken = 0;
   private pausedUntil = 0;
+  /**
+   * How much wider than the TPS interval SMS are spaced: a throttling refusal of a paced SMS means
+   * the SMSC clocked it early (the network's jitter), so each widens the spacing by 1 % (up to 10 %)
+   * and each acceptance narrows it by 0.05 %, settling where refusals are rare.
+   */
+  private margin = 0;
   private backoff: number;
-  private timer: NodeJS.Timeout | undefined;
+  /** Cancels the pending wake-up of the pump, when one is set. */
+  private timer: (() => void) | undefined;
   private closed = false;
   private turn = 0;
   private readonly readyWaiters: (() => void)[] = [];
@@ -49,8 +65,18 @@ export class PacedSmsLink implements SmsLink {
   ) {
     if (links.length === 0) throw new Error('PacedSmsLink needs at least one bind');
     if (options.tps !== undefined && !(options.tps > 0)) throw new Error('the TPS is a positive number');
+    if (options.burst !== undefined && !(Number.isInteger(options.burst) && options.burst >= 1))
+      throw new Error('the burst is a whole number of SMS, at least 1');
     this.outstanding = links.map(() => 0);
-    this.backoff = options.backoffMs ?? 200;
+    this.backoff = this.firstBackoff;
+  }
+
+  private get interval(): number {
+    return this.options.tps ? 1000 / this.options.tps : 0;
+  }
+
+  private get firstBackoff(): number {
+    return this.options.backoffMs ?? (this.options.tps ? this.interval / 8 : 200);
   }
 
   private get window(): number {
@@ -111,26 +137,37 @@ export class PacedSmsLink implements SmsLink {
 
   private pump(): void {
     if (this.timer || this.closed) return;
+    const interval = this.interval;
+    const tolerance = ((this.options.burst ?? 1) - 1) * interval;
     while (this.queue.length) {
       const now = performance.now();
-      const interval = this.options.tps ? 1000 / this.options.tps : 0;
-      if (this.nextSlot < now - interval) this.nextSlot = now; // idle: no credit for the past
-      const at = Math.max(this.nextSlot, this.pausedUntil);
-      if (at > now + 0.5) {
-        this.timer = setTimeout(
-          () => {
-            this.timer = undefined;
-            this.pump();
-          },
-          Math.max(1, Math.round(at - now)),
-        );
+      const at = Math.max(this.nextToken - tolerance, this.pausedUntil);
+      if (at > now) {
+        this.wakeAt(at);
         return;
       }
       const link = this.freeLink();
       if (link === undefined) return; // woken when a submit is acknowledged
-      this.nextSlot = Math.max(this.nextSlot, now) + interval;
+      this.nextToken = Math.max(this.nextToken, now) + interval * (1 + this.margin);
       this.send(link, this.queue.shift()!);
       this.wakeReady();
+    }
+  }
+
+  // A timer to the millisecond below `at`, then the event loop's next turns to the exact time: a
+  // paced SMS never leaves early (a strict SMSC refuses it) and rarely more than a turn late.
+  private wakeAt(at: number): void {
+    const wait = at - performance.now();
+    const again = () => {
+      this.timer = undefined;
+      this.pump();
+    };
+    if (wait >= 2) {
+      const timer = setTimeout(again, Math.floor(wait) - 1);
+      this.timer = () => clearTimeout(timer);
+    } else {
+      const immediate = setImmediate(again);
+      this.timer = () => clearImmediate(immediate);
     }
   }
 
@@ -152,7 +189,8 @@ export class PacedSmsLink implements SmsLink {
       (messageId) => {
         this.outstanding[at]!--;
         this.stats.submitted++;
-        this.backoff = this.options.backoffMs ?? 200;
+        this.backoff = this.firstBackoff;
+        this.margin = Math.max(0, this.margin - 0.0005);
         entry.resolve(messageId);
         this.pump();
       },
@@ -162,8 +200,11 @@ export class PacedSmsLink implements SmsLink {
         if (status !== undefined && THROTTLING.has(status) && !this.closed) {
           if (status === ESME.RTHROTTLED) this.stats.throttled++;
           else this.stats.queueFull++;
+          if (this.options.tps) this.margin = Math.min(0.1, this.margin + 0.01);
           this.queue.unshift(entry);
+          // the SMSC did not count it: the bucket starts again from the end of the pause
           this.pausedUntil = Math.max(this.pausedUntil, performance.now() + this.backoff);
+          this.nextToken = this.pausedUntil;
           this.backoff = Math.min(this.backoff * 2, this.options.maxBackoffMs ?? 5000);
         } else entry.reject(error);
         this.pump();
@@ -177,7 +218,8 @@ export class PacedSmsLink implements SmsLink {
 
   async close(): Promise<void> {
     this.closed = true;
-    clearTimeout(this.timer);
+    this.timer?.();
+    this.timer = undefined;
     for (const entry of this.queue.splice(0))
       entry.reject(new SmppError(`the SMPP link was closed before the SMS to ${entry.to} was sent`));
     for (const wake of this.readyWaiters.splice(0)) wake();

@@ -116,4 +116,39 @@ describe('pacing over several binds', () => {
     assert.equal(bind.maxOutstanding, 1);
     await paced.close();
   });
+
+  test('the token bucket: no SMS before its slot, a burst back to back', async () => {
+    const bind = fakeBind('a');
+    const at: number[] = [];
+    const timed: SmsLink = {
+      ...bind,
+      submit(to, userData) {
+        at.push(performance.now());
+        const sent = bind.submit(to, userData);
+        bind.answer();
+        return sent;
+      },
+    };
+    const tps = 200; // a 5 ms interval
+    const paced = new PacedSmsLink([timed], { window: 4, tps });
+    await Promise.all(Array.from({ length: 20 }, (_, i) => paced.submit(`n${i}`, new Uint8Array(1))));
+    const gaps = at.slice(1).map((t, i) => t - at[i]!);
+    // the slots are decided 5 ms apart; the submit calls land within a few microseconds of them
+    assert.ok(
+      Math.min(...gaps) >= 1000 / tps - 0.1,
+      `never early: the shortest gap is ${Math.min(...gaps)} ms`,
+    );
+    await paced.close();
+
+    const burst = fakeBind('b');
+    const bursting = new PacedSmsLink([burst], { window: 10, tps: 1, burst: 3 });
+    const sent = Array.from({ length: 4 }, (_, i) => bursting.submit(`m${i}`, new Uint8Array(1)));
+    await tick();
+    assert.equal(burst.sent.length, 3, 'three at once from a full bucket, the fourth a second later');
+    for (let i = 0; i < 3; i++) burst.answer();
+    await Promise.all(sent.slice(0, 3));
+    await bursting.close();
+    await assert.rejects(sent[3]!, /closed before the SMS/);
+    assert.throws(() => new PacedSmsLink([burst], { burst: 0 }), /burst/);
+  });
 });

@@ -36,6 +36,8 @@ export interface HandshakeStats {
   finishedSentAt?: number;
 }
 
+/** The read buffer of a socket the client opens itself: what one read takes at most. */
+const READ_BUFFER = 64 * 1024;
 const MIN_VERDICT_WAIT = 250;
 const MAX_VERDICT_WAIT = 5000;
 
@@ -72,9 +74,18 @@ export class TlsClientSocket extends Duplex implements HandshakeConn {
     // What does not depend on the server starts before the socket is even asked to connect.
     // An offer that cannot be made (options the key operations cannot serve) fails before any connect.
     if (options.pipelining ?? true) handshake.prepare().catch((error) => this.fail(error));
-    this.stream =
-      options.socket ?? netConnect({ host: options.host ?? '127.0.0.1', port: options.port ?? 443 });
-    this.stream.on('data', (chunk: Buffer) => this.onData(chunk));
+    if (options.socket) {
+      this.stream = options.socket;
+      this.stream.on('data', (chunk: Buffer) => this.onData(chunk));
+    } else {
+      // Our own socket reads into one buffer of its own, again and again (no allocation per read).
+      const buffer = new Uint8Array(READ_BUFFER);
+      this.stream = netConnect({
+        host: options.host ?? '127.0.0.1',
+        port: options.port ?? 443,
+        onread: { buffer, callback: (length: number) => this.onRead(buffer.subarray(0, length)) },
+      });
+    }
     this.stream.on('end', () => this.onPeerEnd());
     this.stream.on('error', (error) => this.onStreamError(error));
     this.timer = setTimeout(
@@ -221,6 +232,25 @@ export class TlsClientSocket extends Duplex implements HandshakeConn {
   }
 
   // --- records in ---
+
+  /**
+   * Bytes read into the socket's reused buffer. Once the connection is up they are framed and opened
+   * at once, and only a partial record left over is copied; during the handshake, which pulls records
+   * later, they are copied whole.
+   */
+  private onRead(bytes: Uint8Array): boolean {
+    if (!this.secure) {
+      this.onData(Buffer.from(bytes));
+      return true;
+    }
+    this.records.pushBorrowed(bytes);
+    try {
+      this.pumpApplicationData();
+    } finally {
+      this.records.keepBorrowed();
+    }
+    return true;
+  }
 
   private onData(chunk: Buffer): void {
     this.records.push(chunk);

@@ -5,7 +5,7 @@
 // kik_kcv, psk_kcv. Keys are hex, in clear or, with a transport key, encrypted under it (AES, see
 // TransportCipher). A row that fails a check is rejected with its line and a reason that never holds
 // key material; the file itself is refused (CsvImportError) only when it is not CSV at all.
-import { aesCbcDecrypt, aesKcv, FormatError, hexToBytes } from '@iotsafe/protocol';
+import { aesCbcDecrypt, aesKcv, FormatError } from '@iotsafe/protocol';
 import { CsvError, parse } from 'csv-parse/sync';
 import { StorageError } from '../storage/engine.js';
 import { type OtaKeySet, type SimRecord, validateSim } from '../storage/sim-store.js';
@@ -115,11 +115,12 @@ export function parseVendorCsv(text: string | Uint8Array, options: VendorCsvOpti
   const rejected: RejectedRow[] = [];
   const seenIccid = new Set<string>();
   const seenMsisdn = new Set<string>();
+  const indexOf = new Map(columns.map((name, at) => [name, at]));
   for (const { record, info } of rows) {
     const line = info.lines;
     const field = (name: Column): string | undefined => {
-      const at = columns.indexOf(name);
-      const value = at < 0 ? undefined : record[at];
+      const at = indexOf.get(name);
+      const value = at === undefined ? undefined : record[at];
       return value === undefined || value === '' ? undefined : value;
     };
     const iccid = field('iccid');
@@ -214,7 +215,7 @@ function keyColumn(
   const label = name === 'psk' ? 'PSK' : name === 'kic' ? 'KIc' : name.toUpperCase();
   if (text === undefined) return undefined;
   if (!/^([0-9a-fA-F]{2})+$/.test(text)) throw new RowError(`the ${label} column is not hex`);
-  let key = hexToBytes(text);
+  let key: Uint8Array = new Uint8Array(Buffer.from(text, 'hex')); // checked above: whole hex bytes
   if (options.transportKey) key = decrypt(options.transportKey, key, options.cipher ?? 'aes-cbc-iv0', label);
   if (name !== 'psk' && ![16, 24, 32].includes(key.length))
     throw new RowError(`the ${label} is ${key.length} bytes: an AES key is 16, 24 or 32`);

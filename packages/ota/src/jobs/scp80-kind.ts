@@ -117,6 +117,8 @@ export class OtaLimitError extends Error {
 export class Scp80Kind implements JobKind {
   readonly name = 'scp80';
 
+  private readonly smsCounts = new Map<string, number>();
+
   constructor(private readonly options: Scp80KindOptions) {}
 
   parse(spec: unknown): Scp80Spec {
@@ -137,7 +139,7 @@ export class Scp80Kind implements JobKind {
 
   /** The SIM, its key set and the packet's shape; the SMS count depends on the length only. */
   async prepare(store: OtaStore, iccid: string, step: Scp80Step): Promise<Prepared> {
-    const sim = await store.sims.get(iccid);
+    const sim = await store.sims.get(iccid, { tags: false });
     if (!sim.msisdn) throw new StorageError(`SIM ${sim.iccid} has no MSISDN to send SMS to`, 'unknown_sim');
     const keySet = await store.sims.keySet(sim.iccid, step.kvn ?? 1);
     const spi = step.spi ?? '1619';
@@ -148,8 +150,7 @@ export class Scp80Kind implements JobKind {
       tar: hexToBytes(step.tar),
       data: hexToBytes(step.script),
     };
-    const keys = { kic: keySet.kic, kid: keySet.kid };
-    const sms = commandPacketUserData(encodeCommandPacket({ ...header, counter: 0n }, keys)).length;
+    const sms = this.smsCount(header, keySet);
     if (sms > this.maxSms)
       throw new OtaLimitError(
         `the script needs ${sms} SMS; the limit is ${this.maxSms} per script`,
@@ -157,6 +158,20 @@ export class Scp80Kind implements JobKind {
         this.maxSms,
       );
     return { sim: sim as Prepared['sim'], keySet, spi, header, sms };
+  }
+
+  // The SMS a packet takes depends on its length only: on the SPI, the algorithms and key lengths
+  // (padding, checksum) and the script, not on the keys' values or the counter. Built once per shape.
+  private smsCount(header: Prepared['header'], keySet: OtaKeySet): number {
+    const shape = `${bytesToHex(header.spi)}/${header.kic}/${header.kid}/${keySet.kic.length}/${keySet.kid.length}/${bytesToHex(header.tar)}/${bytesToHex(header.data)}`;
+    let count = this.smsCounts.get(shape);
+    if (count === undefined) {
+      const keys = { kic: keySet.kic, kid: keySet.kid };
+      count = commandPacketUserData(encodeCommandPacket({ ...header, counter: 0n }, keys)).length;
+      if (this.smsCounts.size >= 256) this.smsCounts.clear();
+      this.smsCounts.set(shape, count);
+    }
+    return count;
   }
 
   async plan(spec: unknown, sim: SimRecord, store: OtaStore): Promise<PlannedSim> {

@@ -4,7 +4,7 @@
 // counter is taken by one durable `UPDATE … RETURNING` before a packet is built: a crash after it
 // wastes a counter, never repeats one.
 import { seal, unseal } from '@iotsafe/protocol';
-import { type SqlEngine, type SqlExecutor, StorageError } from './engine.js';
+import { placeholders, type SqlEngine, type SqlExecutor, StorageError } from './engine.js';
 
 export interface SimRecord {
   iccid: string;
@@ -69,6 +69,40 @@ interface SimRow {
 
 export const MAX_COUNTER = 2 ** 40 - 1;
 
+/** SIMs written per statement by addMany (9 parameters each: well under either engine's limit). */
+const WRITE_CHUNK = 250;
+
+// What an upsert changes on a SIM that exists: the fields given; the others are kept.
+const SIM_UPSERT = `msisdn = COALESCE(excluded.msisdn, sims.msisdn), imsi = COALESCE(excluded.imsi, sims.imsi),
+  eid = COALESCE(excluded.eid, sims.eid), sim_type = COALESCE(excluded.sim_type, sims.sim_type),
+  batch = COALESCE(excluded.batch, sims.batch),
+  psk_identity = COALESCE(excluded.psk_identity, sims.psk_identity), updated_at = excluded.updated_at`;
+// A key set replaced keeps its counter (it must never go back), and its KIK unless a new one is given.
+const KEY_SET_UPSERT = `kic_byte = excluded.kic_byte, kid_byte = excluded.kid_byte, keys = excluded.keys,
+  kik = COALESCE(excluded.kik, key_sets.kik)`;
+
+function checkKvn(kvn: number): void {
+  if (!Number.isInteger(kvn) || kvn < 1 || kvn > 15) throw new StorageError('a KVN is 1 to 15');
+}
+
+const rowLists = new Map<string, string>();
+
+/** `($2, …), ($n, …)` for `rows` rows of `width` parameters after the first, each row ending in `tail`. */
+function rowsOf(rows: number, width: number, tail?: string): string {
+  const key = `${rows}/${width}/${tail ?? ''}`;
+  const cached = rowLists.get(key);
+  if (cached !== undefined) return cached;
+  if (rowLists.size > 64) rowLists.clear();
+  const out: string[] = [];
+  for (let r = 0; r < rows; r++) {
+    const first = (tail ? 2 : 1) + r * width;
+    out.push(`(${placeholders(width, first)}${tail ? `, ${tail}` : ''})`);
+  }
+  const list = out.join(', ');
+  rowLists.set(key, list);
+  return list;
+}
+
 const keySetContext = (iccid: string, kvn: number) => `ota/${iccid}/key-set/${kvn}`;
 export const pskContext = (iccid: string) => `ota/${iccid}/psk`;
 const kikContext = (iccid: string, kvn: number) => `ota/${iccid}/key-set/${kvn}/kik`;
@@ -102,30 +136,80 @@ export class SimStore {
 
   /**
    * Adds or updates many SIMs with their key sets and PSKs in one transaction: all or nothing. The
-   * records must have been validated (validateSim) by the caller.
+   * records must have been validated (validateSim) by the caller. Written a chunk of rows per
+   * statement (a SIM named twice lands in a later chunk, so the last one given wins as it would one
+   * by one); each key sealed once, with AES-256-GCM only.
    */
   async addMany(
     entries: readonly { sim: SimRecord; keySets?: readonly OtaKeySet[]; psk?: Uint8Array }[],
   ): Promise<void> {
     const now = Date.now();
-    await this.engine.transaction(async (tx) => {
-      for (const { sim, keySets, psk } of entries) {
-        await this.upsert(tx, sim, now);
-        for (const set of keySets ?? []) await this.writeKeySet(tx, sim.iccid, set);
-        if (psk) await this.writePsk(tx, sim.iccid, psk);
+    for (const { keySets } of entries) for (const set of keySets ?? []) checkKvn(set.kvn);
+    const chunks: (typeof entries)[number][][] = [];
+    let chunk: (typeof entries)[number][] = [];
+    let inChunk = new Set<string>();
+    for (const entry of entries) {
+      if (chunk.length === WRITE_CHUNK || inChunk.has(entry.sim.iccid)) {
+        chunks.push(chunk);
+        chunk = [];
+        inChunk = new Set();
       }
+      chunk.push(entry);
+      inChunk.add(entry.sim.iccid);
+    }
+    if (chunk.length) chunks.push(chunk);
+    await this.engine.transaction(async (tx) => {
+      for (const rows of chunks) await this.writeChunk(tx, rows, now);
     });
+  }
+
+  private async writeChunk(
+    tx: SqlExecutor,
+    entries: readonly { sim: SimRecord; keySets?: readonly OtaKeySet[]; psk?: Uint8Array }[],
+    now: number,
+  ): Promise<void> {
+    const sims: unknown[] = [];
+    for (const { sim, psk } of entries)
+      sims.push(
+        sim.iccid,
+        sim.msisdn,
+        sim.imsi,
+        sim.eid,
+        sim.type,
+        sim.batch,
+        sim.pskIdentity,
+        psk ? seal(this.storageKey, psk, pskContext(sim.iccid)) : undefined,
+      );
+    await tx.query(
+      `INSERT INTO sims (iccid, msisdn, imsi, eid, sim_type, batch, psk_identity, psk, created_at, updated_at)
+       VALUES ${rowsOf(entries.length, 8, '$1, $1')}
+       ON CONFLICT (iccid) DO UPDATE SET ${SIM_UPSERT}, psk = COALESCE(excluded.psk, sims.psk)`,
+      [now, ...sims],
+    );
+    const tagged = entries.filter((e) => e.sim.tags);
+    if (tagged.length) {
+      const iccids = tagged.map((e) => e.sim.iccid);
+      await tx.query(`DELETE FROM sim_tags WHERE iccid IN (${placeholders(iccids.length)})`, iccids);
+      const pairs = tagged.flatMap((e) => [...new Set(e.sim.tags)].flatMap((tag) => [e.sim.iccid, tag]));
+      if (pairs.length)
+        await tx.query(`INSERT INTO sim_tags (iccid, tag) VALUES ${rowsOf(pairs.length / 2, 2)}`, pairs);
+    }
+    const sets = new Map<string, unknown[]>();
+    for (const { sim, keySets } of entries)
+      for (const set of keySets ?? []) sets.set(`${sim.iccid}/${set.kvn}`, this.keySetRow(sim.iccid, set));
+    if (sets.size)
+      await tx.query(
+        `INSERT INTO key_sets (iccid, kvn, kic_byte, kid_byte, keys, kik) VALUES ${rowsOf(sets.size, 6)}
+         ON CONFLICT (iccid, kvn) DO UPDATE SET ${KEY_SET_UPSERT}`,
+        [...sets.values()].flat(),
+      );
   }
 
   private async upsert(tx: SqlExecutor, sim: SimRecord, now: number): Promise<void> {
     await tx.query(
       `INSERT INTO sims (iccid, msisdn, imsi, eid, sim_type, batch, psk_identity, created_at, updated_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
-       ON CONFLICT (iccid) DO UPDATE SET
-         msisdn = COALESCE(excluded.msisdn, sims.msisdn), imsi = COALESCE(excluded.imsi, sims.imsi),
-         eid = COALESCE(excluded.eid, sims.eid), sim_type = COALESCE(excluded.sim_type, sims.sim_type),
-         batch = COALESCE(excluded.batch, sims.batch),
-         psk_identity = COALESCE(excluded.psk_identity, sims.psk_identity), updated_at = excluded.updated_at`,
+       ON CONFLICT (iccid) DO UPDATE SET ${SIM_UPSERT}`,
       [sim.iccid, sim.msisdn, sim.imsi, sim.eid, sim.type, sim.batch, sim.pskIdentity, now],
     );
     if (sim.tags) {
@@ -140,10 +224,11 @@ export class SimStore {
   }
 
   /** The SIM a request names, by ICCID or MSISDN (a leading + ignored); a StorageError when none. */
-  async get(iccidOrMsisdn: string): Promise<SimRecord> {
+  async get(iccidOrMsisdn: string, options: { tags?: boolean } = {}): Promise<SimRecord> {
     const id = iccidOrMsisdn.replace(/^\+/, '');
     const [row] = await this.engine.query<SimRow>('SELECT * FROM sims WHERE iccid = $1 OR msisdn = $1', [id]);
     if (!row) throw new StorageError(`no SIM ${iccidOrMsisdn}`, 'unknown_sim');
+    if (options.tags === false) return recordOf(row); // a sender needs the number, not the tags
     return { ...recordOf(row), tags: await this.tagsOf(row.iccid) };
   }
 
@@ -191,19 +276,23 @@ export class SimStore {
   }
 
   private async writeKeySet(tx: SqlExecutor, iccid: string, set: OtaKeySet): Promise<void> {
-    if (!Number.isInteger(set.kvn) || set.kvn < 1 || set.kvn > 15) throw new StorageError('a KVN is 1 to 15');
+    checkKvn(set.kvn);
+    await tx.query(
+      `INSERT INTO key_sets (iccid, kvn, kic_byte, kid_byte, keys, kik) VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (iccid, kvn) DO UPDATE SET ${KEY_SET_UPSERT}`,
+      this.keySetRow(iccid, set),
+    );
+  }
+
+  /** A key set's row: KIc and KID sealed together, the KIK apart (iccid, kvn, bytes, keys, kik). */
+  private keySetRow(iccid: string, set: OtaKeySet): unknown[] {
     const keys = seal(
       this.storageKey,
       Uint8Array.from([...set.kic, ...set.kid, set.kic.length]),
       keySetContext(iccid, set.kvn),
     );
     const kik = set.kik ? seal(this.storageKey, set.kik, kikContext(iccid, set.kvn)) : null;
-    await tx.query(
-      `INSERT INTO key_sets (iccid, kvn, kic_byte, kid_byte, keys, kik) VALUES ($1, $2, $3, $4, $5, $6)
-       ON CONFLICT (iccid, kvn) DO UPDATE SET kic_byte = excluded.kic_byte, kid_byte = excluded.kid_byte,
-         keys = excluded.keys, kik = COALESCE(excluded.kik, key_sets.kik)`,
-      [iccid, set.kvn, set.kicByte, set.kidByte, keys, kik],
-    );
+    return [iccid, set.kvn, set.kicByte, set.kidByte, keys, kik];
   }
 
   async keySet(iccid: string, kvn: number): Promise<OtaKeySet> {

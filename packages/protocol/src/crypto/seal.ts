@@ -1,6 +1,6 @@
 // Secrets at rest (SIM directories, the OTA key store): AES-256-GCM, base64(iv ‖ ciphertext ‖ tag),
 // each value bound to a context string as associated data so a sealed value cannot be moved.
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomFillSync } from 'node:crypto';
 import { utf8 } from '../bytes.js';
 
 /** A sealed value that does not open: wrong key, altered, truncated, or moved to another context. */
@@ -11,8 +11,24 @@ export class SealError extends Error {
 const IV_LENGTH = 12;
 const TAG_LENGTH = 16;
 
+// Random IVs drawn from a pool filled 256 at a time: one call into the CSPRNG per 256 seals (a bulk
+// import seals two keys a SIM), each IV used once and as random as one drawn alone.
+const ivPool = Buffer.alloc(IV_LENGTH * 256);
+let ivAt = ivPool.length;
+
+function nextIv(): Buffer {
+  if (ivAt === ivPool.length) {
+    randomFillSync(ivPool);
+    ivAt = 0;
+  }
+  const iv = Buffer.from(ivPool.subarray(ivAt, ivAt + IV_LENGTH));
+  ivPool.fill(0, ivAt, ivAt + IV_LENGTH);
+  ivAt += IV_LENGTH;
+  return iv;
+}
+
 export function seal(key: Uint8Array, plaintext: Uint8Array, context: string): string {
-  const iv = randomBytes(IV_LENGTH);
+  const iv = nextIv();
   const cipher = createCipheriv('aes-256-gcm', key, iv);
   cipher.setAAD(utf8(context));
   const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);

@@ -5,7 +5,7 @@
 // which hands over to the TLS 1.2 handshake.
 import type { X509Certificate } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { ALERT, CONTENT_TYPE, HANDSHAKE_TYPE } from '../constants.js';
+import { ALERT, CONTENT_TYPE, HANDSHAKE_TYPE, type NamedGroup } from '../constants.js';
 import { peerAlertError } from '../diagnostics.js';
 import { TlsError } from '../errors.js';
 import {
@@ -473,6 +473,11 @@ export class DtlsClient extends EventEmitter implements DtlsHandshakeConn {
 
   getClientSignatureScheme(): number | undefined {
     return this.established?.clientScheme;
+  }
+
+  /** The ECDHE group of the handshake; none for plain PSK and for a resumed session (no key exchange). */
+  getNegotiatedGroup(): NamedGroup | undefined {
+    return this.established?.group;
   }
 }
 

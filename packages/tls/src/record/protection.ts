@@ -58,17 +58,20 @@ export class NonceMaker {
   private readonly prefix: number;
   private readonly low: bigint;
 
+  /** One buffer for every nonce: node:crypto copies the IV when a cipher is created. */
+  private readonly scratch = Buffer.alloc(12);
+
   constructor(iv: Uint8Array) {
     const bytes = Buffer.from(iv);
     this.prefix = bytes.readUInt32BE(0);
     this.low = bytes.readBigUInt64BE(4);
+    this.scratch.writeUInt32BE(this.prefix, 0);
   }
 
+  /** The nonce of record `sequence`, valid until the next call (hand it to createCipheriv at once). */
   nonce(sequence: bigint): Buffer {
-    const nonce = Buffer.allocUnsafe(12);
-    nonce.writeUInt32BE(this.prefix, 0);
-    nonce.writeBigUInt64BE(this.low ^ sequence, 4);
-    return nonce;
+    this.scratch.writeBigUInt64BE(this.low ^ sequence, 4);
+    return this.scratch;
   }
 }
 
@@ -94,9 +97,8 @@ export class Tls13RecordCipher implements RecordCipher {
   }
 
   sealInto(record: RecordContext, type: number, content: Uint8Array, out: Buffer, offset: number): void {
-    const cipher = createCipheriv(this.algorithm, this.key, this.nonces.nonce(record.sequence), {
-      authTagLength: TAG_LENGTH,
-    }) as CipherGCM;
+    // The tag length is the AEAD's default, 16: no options object to read, record after record.
+    const cipher = createCipheriv(this.algorithm, this.key, this.nonces.nonce(record.sequence)) as CipherGCM;
     cipher.setAAD(record.header);
     cipher.update(content).copy(out, offset);
     // TLSInnerPlaintext: the content, then its real type (§5.2); GCM and ChaCha20 output one byte per byte.
@@ -109,9 +111,11 @@ export class Tls13RecordCipher implements RecordCipher {
     if (outerType !== CONTENT_TYPE.APPLICATION_DATA)
       tlsFail('unexpected_message', 'unprotected record after the handshake keys');
     if (body.length < TAG_LENGTH + 1) tlsFail('bad_record_mac', 'record too short to be protected');
-    const decipher = createDecipheriv(this.algorithm, this.key, this.nonces.nonce(record.sequence), {
-      authTagLength: TAG_LENGTH,
-    }) as DecipherGCM;
+    const decipher = createDecipheriv(
+      this.algorithm,
+      this.key,
+      this.nonces.nonce(record.sequence),
+    ) as DecipherGCM;
     decipher.setAAD(record.header);
     decipher.setAuthTag(body.subarray(body.length - TAG_LENGTH));
     const inner = decipher.update(body.subarray(0, body.length - TAG_LENGTH));

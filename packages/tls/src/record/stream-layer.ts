@@ -37,6 +37,8 @@ export class StreamRecordLayer {
   private received = 0;
   private emptyInARow = 0;
   private fragmentLimit = MAX_PLAINTEXT;
+  /** The memory under bytes lent by pushBorrowed: valid until keepBorrowed, never handed on. */
+  private borrowed?: ArrayBufferLike;
 
   /**
    * `version`: the record-layer version field written and MACed (TLS 1.2 and 1.3: 0x0303; TLS 1.0:
@@ -84,6 +86,24 @@ export class StreamRecordLayer {
     this.received += bytes.length;
   }
 
+  /**
+   * Adds received bytes that stay valid only until keepBorrowed() (a socket's reused read buffer): the
+   * records framed meanwhile are opened from them in place; whatever is still unframed then is copied.
+   */
+  pushBorrowed(bytes: Uint8Array): void {
+    this.push(bytes);
+    this.borrowed = bytes.buffer;
+  }
+
+  /** Copies the borrowed bytes not framed yet (at most a partial record), so the lender may reuse them. */
+  keepBorrowed(): void {
+    const borrowed = this.borrowed;
+    if (!borrowed) return;
+    this.borrowed = undefined;
+    for (let i = 0; i < this.chunks.length; i++)
+      if (this.chunks[i]!.buffer === borrowed) this.chunks[i] = this.chunks[i]!.slice();
+  }
+
   private byteAt(index: number): number {
     for (const chunk of this.chunks) {
       if (index < chunk.length) return chunk[index]!;
@@ -129,6 +149,10 @@ export class StreamRecordLayer {
     const recordHeader = bytes.subarray(0, HEADER_LENGTH);
     const body = bytes.subarray(HEADER_LENGTH);
     const record = this.open(type, recordHeader, body);
+    // What a record hands on never points into borrowed bytes (a NULL cipher's or a plaintext record's
+    // content is a view of its body).
+    if (this.borrowed !== undefined && record.content.buffer === this.borrowed)
+      record.content = record.content.slice();
     if (record.content.length === 0 || record.type === CONTENT_TYPE.CHANGE_CIPHER_SPEC) {
       if (++this.emptyInARow > MAX_EMPTY_RECORDS)
         tlsFail('unexpected_message', `more than ${MAX_EMPTY_RECORDS} empty records in a row`);

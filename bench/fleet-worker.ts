@@ -1,0 +1,72 @@
+// One OTA worker process of the fleet bench (forked by bench/fleet.ts, IPC channel): opens the store
+// (a SQLite file or a PostgreSQL URL), binds to the bench's SMSC, runs a job worker over paced binds,
+// and samples its own memory while it works. Reports 'ready'; on 'stop' closes everything, reports
+// what it ran and its peak memory, and exits. It exits too when the parent goes away.
+import { OtaServer, OtaStore, PacedSmsLink, SmppLink } from '@iotsafe/ota';
+import { hexToBytes } from '@iotsafe/protocol';
+import { CREDENTIALS } from '../packages/ota/test/rig.js';
+
+export interface WorkerStart {
+  store: string;
+  storageKey: string;
+  port: number;
+  /** Submits per second over this worker's bind (undefined: no limit). */
+  tps?: number;
+  window: number;
+  concurrency: number;
+}
+
+export interface WorkerDone {
+  type: 'done';
+  items: number;
+  steps: number;
+  submitted: number;
+  throttled: number;
+  /** Peak over the run less the resident size when ready, bytes. */
+  peakRssDelta: number;
+  peakHeapDelta: number;
+}
+
+if (process.send) {
+  process.on('disconnect', () => process.exit(0));
+  process.once('message', async (start: WorkerStart) => {
+    const store = await OtaStore.open(start.store, hexToBytes(start.storageKey));
+    const bind = await SmppLink.connect({ host: '127.0.0.1', port: start.port, ...CREDENTIALS });
+    const paced = new PacedSmsLink([bind], {
+      window: start.window,
+      ...(start.tps === undefined ? {} : { tps: start.tps }),
+    });
+    const server = new OtaServer(store, paced, {
+      timeoutMs: 10_000,
+      worker: { idleMs: 5, concurrency: start.concurrency },
+    });
+    global.gc?.();
+    const base = process.memoryUsage();
+    let peakRss = base.rss;
+    let peakHeap = base.heapUsed;
+    const sampler = setInterval(() => {
+      const now = process.memoryUsage();
+      peakRss = Math.max(peakRss, now.rss);
+      peakHeap = Math.max(peakHeap, now.heapUsed);
+    }, 20);
+    process.send?.({ type: 'ready' });
+    process.on('message', async (message: { type: 'stop' }) => {
+      if (message.type !== 'stop') return;
+      clearInterval(sampler);
+      const stats = server.worker!.stats;
+      await server.close();
+      await paced.close();
+      await store.close();
+      const done: WorkerDone = {
+        type: 'done',
+        items: stats.items,
+        steps: stats.steps,
+        submitted: paced.stats.submitted,
+        throttled: paced.stats.throttled,
+        peakRssDelta: peakRss - base.rss,
+        peakHeapDelta: peakHeap - base.heapUsed,
+      };
+      process.send?.(done, () => process.exit(0));
+    });
+  });
+}
