@@ -1,8 +1,11 @@
 // `iotsafe ota rotate | rotation status | rotation list`: network-initiated credential rotation
 // (docs/rotation.md). `rotate` starts a certificate rotation in the store and runs it in this process
-// over its own SMPP bind until it ends; the cloud side proves the new certificate through the same
-// store (RotationService.certificateSeen), else the rotation rolls back at its deadline.
+// over its own SMPP bind until it ends — over SCP80 the scripts go by SMS; over SCP81 they go on the
+// SIM's admin queue, served by an `ota admin serve` on the same store (or by this process with
+// --admin-listen), and only the triggers go by SMS. The cloud side proves the new certificate through
+// the same store (RotationService.certificateSeen), else the rotation rolls back at its deadline.
 import {
+  AdminServer,
   FINAL_ROTATION_STATES,
   JobWorker,
   OtaServer,
@@ -15,7 +18,7 @@ import { type Command, Option } from 'commander';
 import { addServerFlags, openKeyStore, type ServerFlags, serverOptions, tracedPaced } from './ota-server.js';
 import { emit, printError, table } from './output.js';
 import { openCa } from './pki-commands.js';
-import { type GlobalOptions, storageKey, UsageError } from './session.js';
+import { type GlobalOptions, parseHostPort, storageKey, UsageError } from './session.js';
 import { integerOption } from './usage.js';
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -78,9 +81,18 @@ export function registerRotationCommands(ota: Command, globals: () => GlobalOpti
     .requiredOption('--sim <iccid|msisdn>', 'the SIM')
     .requiredOption('--ca <dir>', "the operator's CA (`iotsafe ca init`)")
     .addOption(
-      new Option('--via <channel>', 'the secured channel (scp81: not yet)')
+      new Option('--via <channel>', 'scp80: scripts by SMS; scp81: scripts over the admin session')
         .choices(['scp80', 'scp81'])
         .default('scp80'),
+    )
+    .option(
+      '--admin-listen <[host:]port>',
+      "with --via scp81: serve the PSK-TLS admin server in this process (the SIM's stored address)",
+    )
+    .option(
+      '--session-timeout <duration>',
+      'with --via scp81: time for the admin session of each step',
+      '30s',
     )
     .option('--deadline <duration>', 'time for the device to prove the new certificate (90s, 15m, 1h)', '1h')
     .option('--current-serial <hex>', 'serial of the certificate in use (revoked once the new one is proven)')
@@ -94,10 +106,15 @@ export function registerRotationCommands(ota: Command, globals: () => GlobalOpti
         deadline: string;
         currentSerial?: string;
         kvn: string;
+        adminListen?: string;
+        sessionTimeout: string;
       },
     ) => {
-      if (options.via === 'scp81')
-        throw new UsageError('rotation over SCP81 is not available yet: use --via scp80');
+      if (options.via !== 'scp81' && options.adminListen !== undefined)
+        throw new UsageError('--admin-listen goes with --via scp81');
+      const adminAt =
+        options.adminListen === undefined ? undefined : parseHostPort(options.adminListen, '--admin-listen');
+      const sessionTimeoutMs = parseDuration(options.sessionTimeout, '--session-timeout');
       const deadlineMs = parseDuration(options.deadline, '--deadline');
       const kvn = integerOption(options.kvn, '--kvn', 1, 15);
       if (options.currentSerial !== undefined && !/^[0-9A-Fa-f]{1,40}$/.test(options.currentSerial))
@@ -115,6 +132,7 @@ export function registerRotationCommands(ota: Command, globals: () => GlobalOpti
             deadlineMs,
             kvn,
             porTimeoutMs: settings.timeoutMs,
+            ...(options.via === 'scp81' ? { sessionTimeoutMs } : {}),
             ...(options.currentSerial ? { currentSerial: options.currentSerial } : {}),
             createdBy: 'cli',
           }),
@@ -122,7 +140,9 @@ export function registerRotationCommands(ota: Command, globals: () => GlobalOpti
           await link.close();
           throw error;
         });
-        printError(`rotation ${rotation.id} started for ${rotation.iccid}`);
+        printError(`rotation ${rotation.id} started for ${rotation.iccid} over ${rotation.via}`);
+        const admin = adminAt && (await AdminServer.start(store, adminAt));
+        if (admin) printError(`SCP81 admin server on ${adminAt!.host}:${admin.port} (PSK-TLS)`);
         const server = new OtaServer(store, link, { ...settings, worker: false });
         const worker = new JobWorker(store, [server.scp80, service.kind(server.scp80)], { idleMs: 20 });
         worker.on('error', (error: Error) => printError(`worker: ${error.message}`));
@@ -140,6 +160,7 @@ export function registerRotationCommands(ota: Command, globals: () => GlobalOpti
         } finally {
           await worker.stop();
           await server.close();
+          await admin?.close();
           await link.close();
         }
         emit(globals().json, status, () => table(statusRows(status)));

@@ -2,7 +2,7 @@
 // local SMSC (`ota network`), a CA from `ca init`; this process plays the cloud, reporting through the
 // shared store that it saw the new certificate (RotationService.certificateSeen), so the rotation
 // completes; without that proof the next one rolls back at its deadline. --json checked against
-// docs/json.md; SCP81 and bad durations refused as usage errors.
+// docs/json.md; SCP81 to a SIM without its PSK and bad durations refused as usage errors.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -148,10 +148,11 @@ describe('iotsafe ota rotate', () => {
     assert.equal(list.rotations[0]!.id, status.id);
   });
 
-  test('SCP81, a bad deadline, an unknown SIM or rotation: usage errors (exit 2), nothing started', () => {
+  test('SCP81 without a PSK, a bad deadline, an unknown SIM or rotation: usage errors (exit 2), nothing started', () => {
     const before = runCli(['--json', 'ota', 'rotation', 'list', '--store', store], env).stdout;
     for (const [args, message] of [
-      [rotate('--via', 'scp81'), /SCP81 is not available yet: use --via scp80/],
+      [rotate('--admin-listen', '4000'), /--admin-listen goes with --via scp81/],
+      [rotate('--via', 'scp81'), /has no SCP81 PSK in the store: rotate it over scp80/],
       [rotate('--deadline', '10y'), /--deadline takes a duration/],
       [rotate('--deadline', '31d'), /--deadline takes a duration/],
       [['--json', 'ota', 'rotate', '--store', store, '--smsc', smsc, '--sim', '1234', '--ca', ca], /1234/],

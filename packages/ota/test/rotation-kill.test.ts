@@ -1,6 +1,3 @@
-// NOT YET A TEST (named .wip.ts so the runner skips it): under this machine's load a tsx child takes ~10 s to
-// start, so 100 kills do not fit the ~90 s budget; the child must be bundled (esbuild) first. It found
-// the two PoR-loss bugs fixed in smpp-link.ts and test-network.ts and the CA's stale lock.
 // The rotation server SIGKILLed at 100 seeded random moments (issue 15): a rotation server process runs
 // the rotation's job; it is killed at a random time, a spare that waited loaded takes over (it binds, its
 // worker recovers the dead worker's lease and resumes from the ledger), and so on. After every rotation:

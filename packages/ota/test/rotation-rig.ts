@@ -11,10 +11,12 @@ import {
   IoTSafeKeyOps,
   MemoryTransport,
   readCredentialSelector,
+  runBipTerminal,
   toPem,
   withSelectedCredential,
 } from '@iotsafe/device';
 import {
+  AdminServer,
   type JobKind,
   JobWorker,
   type OtaStore,
@@ -24,8 +26,10 @@ import {
 } from '@iotsafe/ota';
 import type { CertificateAuthority } from '@iotsafe/pki';
 import { bytesToHex } from '@iotsafe/protocol';
+import { scp80KeySet, VirtualSim } from '@iotsafe/sim';
 import { connect as connectTls } from '@iotsafe/tls';
-import { ICCID } from './rig.js';
+import { TEST_PROFILE } from '../../../test/helpers/cards.js';
+import { ICCID, KIC, KID, MSISDN, type Rig } from './rig.js';
 
 export const DEFAULT_CREDENTIAL = { key: Uint8Array.of(0x01), certificate: Uint8Array.of(0x02) };
 
@@ -176,3 +180,78 @@ export function rotationWorker(
 
 export const newService = (store: OtaStore, storageKey: Uint8Array, options: RotationServiceOptions) =>
   new RotationService(store, storageKey, { pollMs: 20, ...options });
+
+/** TEST keys only: the SCP81 TLS-PSK of the admin rig's SIM and its identity. */
+export const ADMIN_PSK = Uint8Array.from({ length: 16 }, (_, i) => 0xa0 + i);
+export const ADMIN_IDENTITY = 'rotation-sim';
+
+export interface AdminRig {
+  sim: VirtualSim;
+  admin: AdminServer;
+  /** Restarts the admin server on the same port (after `admin.close()`: a crash as the card sees it). */
+  restartAdmin(): Promise<AdminServer>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The SCP81 half of a rotation rig: the OTA rig's SIM made with an SCP81 key set whose stored admin
+ * parameters name `admin`'s port (so the bare trigger `81 00` leads there), its BIP terminal running the
+ * sessions, and the SIM's PSK in the store. The card retries a broken session (X-Admin-Resume).
+ */
+export async function startAdminRig(
+  rig: Rig,
+  store: OtaStore,
+  port?: number,
+  /** Told of every APDU the card runs (the handset's and the BIP terminal's), e.g. for a benchmark. */
+  tap?: (command: Uint8Array, response: Uint8Array) => void,
+): Promise<AdminRig> {
+  let admin = await AdminServer.start(store, port === undefined ? {} : { port });
+  const bound = admin.port;
+  const sim = VirtualSim.inMemory(TEST_PROFILE, {
+    scp81: {
+      keys: { psk: ADMIN_PSK },
+      parameters: {
+        address: '127.0.0.1',
+        port: bound,
+        host: 'admin.rotation.test',
+        agentId: `//se-id/iccid/${ICCID}`,
+        uri: `/ram?sim=${ICCID}`,
+        pskIdentity: ADMIN_IDENTITY,
+        retry: { counter: 5, delaySeconds: 1 },
+      },
+      timeouts: { handshakeMs: 10_000, responseMs: 10_000, terminalResponseMs: 10_000 },
+    },
+  });
+  sim.isd.keySets.push(scp80KeySet(1, { kic: KIC, kid: KID }));
+  const card = tap
+    ? {
+        transmit(command: Uint8Array) {
+          const response = sim.card.transmit(command);
+          tap(command, response);
+          return response;
+        },
+      }
+    : sim.card;
+  rig.network.attach(MSISDN, card);
+  const terminal = await runBipTerminal(new MemoryTransport(card), {
+    wake: (notify) => sim.card.toolkit.onPending(notify),
+    pollIntervalMs: 20,
+  });
+  await store.sims.add({ iccid: ICCID, msisdn: MSISDN, pskIdentity: ADMIN_IDENTITY });
+  await store.sims.putPsk(ICCID, ADMIN_PSK);
+  await admin.reloadKeys();
+  const rigOf: AdminRig = {
+    sim,
+    admin,
+    async restartAdmin() {
+      admin = await AdminServer.start(store, { port: bound });
+      rigOf.admin = admin;
+      return admin;
+    },
+    async stop() {
+      await terminal.stop();
+      await admin.close();
+    },
+  };
+  return rigOf;
+}

@@ -122,6 +122,7 @@ export async function personalise(
       ref: byId('03'),
       content: { kind: 'file', content: ca.certificate },
     },
+    // not locked: a locked applet refuses every later script (6985), the rotation's over the air too
   ];
   const again = await GlobalPlatform.open(transport, isdKeys, { securityLevel: RENC });
   await again.personalize(IOTSAFE_AID, files);

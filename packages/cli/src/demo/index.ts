@@ -1,7 +1,8 @@
 // The main job, end to end on embedded defaults (nothing to start by hand, every key generated for the
 // run): a blank SIM personalised over SCP03, TLS 1.3 with the SIM's key, a Type II SIM's PSK, CoAP over
 // DTLS (PSK and ECDHE-ECDSA, against libcoap's coap-server when installed), an SCP80
-// update over a local SMSC, and the device reconnecting. Each chapter is its own module.
+// update over a local SMSC, the device reconnecting, and the credentials rotated over the air. Each
+// chapter is its own module.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +16,7 @@ import { personalise } from './factory.js';
 import { overTheAir } from './ota.js';
 import { pskTls } from './psk.js';
 import { Report } from './report.js';
+import { rotateCredentials } from './rotation.js';
 import { overHttps } from './scp81.js';
 import { describeRound, mutualTls, startCloud, tlsExchange } from './tls.js';
 
@@ -45,7 +47,7 @@ export async function runDemo(options: { dir?: string; json?: boolean }): Promis
   const cloud = await startCloud(factory.ca);
   try {
     const session = await mutualTls(report, { close: client, lastUpdate }, cloud, factory.ca);
-    await pskTls(report, base, storageKey, isdKeys);
+    const typeTwo = await pskTls(report, base, storageKey, isdKeys);
     await coapOverDtls(report, base, storageKey, { client, ca: factory.ca });
     await overTheAir(report, base, storageKey, factory.sim, scp80);
     await overHttps(report, base, storageKey, factory.sim, factory.scp81);
@@ -58,6 +60,7 @@ export async function runDemo(options: { dir?: string; json?: boolean }): Promis
     report.set('reconnect', { resumed, full });
     if (cloud.seen.some((cn) => cn !== 'demo-device-0001') || cloud.seen.length !== 6)
       throw new Error('the server did not see the SIM certificate each time');
+    await rotateCredentials(report, base, storageKey, factory, typeTwo, isdKeys);
   } finally {
     await lastUpdate.close();
     await client.close();

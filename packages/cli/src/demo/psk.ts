@@ -26,7 +26,7 @@ export async function pskTls(report: Report, base: string, storageKey: Uint8Arra
   const gp = await GlobalPlatform.open(transport, isdKeys, { securityLevel: 0x33 });
   const operations = personalizationFromProfile(
     { containers: [{ class: 'secret', id: '01', label: 'psk', value: { hex: bytesToHex(psk) } }] },
-    true,
+    false, // not locked: the rotation chapter rewrites it over the air (a locked applet refuses, 6985)
   );
   await gp.personalize(IOTSAFE_AID, operations);
   await gp.close();
@@ -71,7 +71,7 @@ export async function pskTls(report: Report, base: string, storageKey: Uint8Arra
       `${result.protocol} ${result.cipher} with PSK identity ${IDENTITY}: ${apdus} APDU, handshake ${result.handshakeMs} ms; server: ${reply}`,
     );
     report.set('psk', result);
-    return result;
+    return { ...result, sim, psk }; // the SIM and its PSK for the rotation chapter
   } finally {
     await client.close();
     server.close();

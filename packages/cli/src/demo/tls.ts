@@ -13,31 +13,48 @@ interface CloudServer {
   port: number;
   /** The common names of the client certificates the server accepted. */
   seen: string[];
+  /** Loads the CA's CRL again (the rotation chapter's cloud checks it). */
+  refreshCrl(): Promise<void>;
   close(): void;
 }
 
+export interface CloudOptions {
+  /** The CA's CRL (DER): clients whose certificate it lists are refused (RFC 5280 §6.3). */
+  crl?: () => Promise<Uint8Array>;
+  /** Told of each client certificate accepted (DER), before the greeting goes. */
+  onClient?: (certificate: Uint8Array) => Promise<void>;
+}
+
 /** The cloud side: mutual TLS 1.3, trusting the CA; echoes a greeting naming the client. */
-export async function startCloud(ca: CertificateAuthority): Promise<CloudServer> {
+export async function startCloud(ca: CertificateAuthority, options: CloudOptions = {}): Promise<CloudServer> {
   const identity = await ca.issueServer('localhost', 1);
   const seen: string[] = [];
+  const context = async () => ({
+    key: identity.keyPem,
+    cert: toPem(identity.certificate, 'CERTIFICATE'),
+    ca: toPem(ca.certificate, 'CERTIFICATE'),
+    ...(options.crl ? { crl: toPem(await options.crl(), 'X509 CRL') } : {}),
+  });
   const server = tls.createServer(
-    {
-      key: identity.keyPem,
-      cert: toPem(identity.certificate, 'CERTIFICATE'),
-      ca: toPem(ca.certificate, 'CERTIFICATE'),
-      requestCert: true,
-      rejectUnauthorized: true,
-      minVersion: 'TLSv1.3',
-    },
+    { ...(await context()), requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.3' },
     (socket) => {
+      const peer = socket.getPeerX509Certificate();
       const cn = String(socket.getPeerCertificate().subject?.CN);
       seen.push(cn);
-      socket.on('data', (d) => socket.end(`hello ${cn}, you sent "${d}"`));
+      socket.once('data', async (d) => {
+        if (peer) await options.onClient?.(new Uint8Array(peer.raw));
+        socket.end(`hello ${cn}, you sent "${d}"`);
+      });
       socket.on('error', () => {});
     },
   );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { port: (server.address() as AddressInfo).port, seen, close: () => server.close() };
+  return {
+    port: (server.address() as AddressInfo).port,
+    seen,
+    refreshCrl: async () => server.setSecureContext(await context()),
+    close: () => server.close(),
+  };
 }
 
 export interface TlsRound {

@@ -8,6 +8,7 @@ import {
   type CredentialSelector,
   compactPersonalizationScript,
   decodeCompactResponse,
+  decodeCompactScript,
   encodePersoScript,
   hexToBytes,
   IOTSAFE_AID,
@@ -20,6 +21,7 @@ import type { Scp80Kind } from '../jobs/scp80-kind.js';
 import { StorageError } from '../storage/engine.js';
 import type { SimRecord } from '../storage/sim-store.js';
 import type { RotationRecord, RotationState, RotationStore } from './records.js';
+import { runAdminStep } from './scp81-step.js';
 import {
   answerField,
   assembleCsr,
@@ -60,6 +62,8 @@ export interface RotationJobSpec {
   pskSlots?: readonly [PskSlot, PskSlot];
   /** How often the proof is looked for while awaiting it (default 200 ms). */
   pollMs?: number;
+  /** SCP81: how long an admin session has to post a step's result once its trigger is answered. */
+  sessionTimeoutMs?: number;
 }
 
 type StepName = 'handover' | 'generate' | 'sign' | 'issue' | 'write' | 'await' | 'finish' | 'retire';
@@ -163,7 +167,7 @@ export class RotationKind implements JobKind {
         return { outcome: 'ok', detail: `the new PSK handed to the PSK store as ${rotation.newIdentity}` };
       }
       case 'generate':
-        return this.script(context, spec, generateOps(to), async (answer) => {
+        return this.script(context, spec, rotation, generateOps(to), async (answer) => {
           const point = answerField(answer, PERSO_ANSWER_TAG.EC_POINT);
           if (point?.length !== 65) return 'the SIM answered no public key';
           await rotations.update(rotation.id, { publicKey: point });
@@ -173,7 +177,7 @@ export class RotationKind implements JobKind {
         const point = rotation.publicKey;
         if (!point) return failed('no generated key recorded');
         const info = requestInfoFor(rotation.iccid, point);
-        return this.script(context, spec, signOps(to, info), async (answer) => {
+        return this.script(context, spec, rotation, signOps(to, info), async (answer) => {
           const signature = answerField(answer, PERSO_ANSWER_TAG.SIGNATURE);
           if (!signature) return 'the SIM answered no signature';
           await rotations.update(rotation.id, { certificate: assembleCsr(info, signature) });
@@ -210,7 +214,12 @@ export class RotationKind implements JobKind {
             ...others,
             certificate: { active: credentialOf(from), pending: credentialOf(to) },
           };
-          return this.script(context, spec, writeCertificateOps(to, rotation.certificate, selector));
+          return this.script(
+            context,
+            spec,
+            rotation,
+            writeCertificateOps(to, rotation.certificate, selector),
+          );
         }
         const psk = await rotations.newPsk(rotation);
         const selector: CredentialSelector = {
@@ -220,7 +229,7 @@ export class RotationKind implements JobKind {
             pending: pskOf(pskSlots[rotation.toSlot]!, rotation.newIdentity!),
           },
         };
-        return this.script(context, spec, writePskOps(pskSlots[rotation.toSlot]!, psk, selector));
+        return this.script(context, spec, rotation, writePskOps(pskSlots[rotation.toSlot]!, psk, selector));
       }
       case 'await':
         return this.awaitProof(context, spec, rotation);
@@ -230,43 +239,60 @@ export class RotationKind implements JobKind {
         if (rotation.credential === 'certificate') {
           const [kept, retired] = commit ? [to, from] : [from, to];
           const selector = { ...others, certificate: { active: credentialOf(kept) } };
-          return this.script(context, spec, finishCertificateOps(retired, selector));
+          return this.script(context, spec, rotation, finishCertificateOps(retired, selector));
         }
         const [kept, retired] = commit
           ? [rotation.toSlot, rotation.fromSlot]
           : [rotation.fromSlot, rotation.toSlot];
         const identity = commit ? rotation.newIdentity! : rotation.oldIdentity!;
         const selector = { ...others, psk: { active: pskOf(pskSlots[kept]!, identity) } };
-        return this.script(context, spec, finishPskOps(pskSlots[retired]!, selector));
+        return this.script(context, spec, rotation, finishPskOps(pskSlots[retired]!, selector));
       }
       case 'retire':
         return this.retire(rotation);
     }
   }
 
-  // One personalisation script to the ISD (RAM, TAR 000000) as an SCP80 attempt; `learn` reads the
-  // card's answer into the rotation's row (a string: what is wrong with it).
+  // One personalisation script to the ISD: over SCP80 a RAM script (TAR 000000) as an SCP80 attempt,
+  // over SCP81 the same C-APDUs on the SIM's admin queue; `learn` reads the card's answer into the
+  // rotation's row (a string: what is wrong with it).
   private async script(
     context: StepContext,
     spec: RotationJobSpec,
+    rotation: RotationRecord,
     ops: PersoOperation[],
     learn?: (answer: Uint8Array) => Promise<string | undefined>,
   ): Promise<StepResult> {
     const script = compactPersonalizationScript(IOTSAFE_AID, encodePersoScript(ops));
-    const result = await this.options.scp80.runScript(
-      context,
-      {
-        tar: '000000',
-        script: Buffer.from(script).toString('hex').toUpperCase(),
+    let result: StepResult;
+    let response: { sw: number; data: Uint8Array };
+    if (rotation.via === 'scp81') {
+      const scp81 = await runAdminStep(context, rotation.id, decodeCompactScript(script), {
+        scp80: this.options.scp80,
         ...(spec.kvn ? { kvn: spec.kvn } : {}),
-      },
-      spec.porTimeoutMs,
-    );
-    if (result.outcome !== 'ok') return result;
-    const por = result.data as { data?: string } | undefined;
-    if (por?.data === undefined)
-      return { ...result, outcome: 'failed', detail: 'the PoR carries no response', code: 'no_response' };
-    const response = decodeCompactResponse(hexToBytes(por.data));
+        ...(spec.porTimeoutMs ? { porTimeoutMs: spec.porTimeoutMs } : {}),
+        ...(spec.sessionTimeoutMs ? { sessionTimeoutMs: spec.sessionTimeoutMs } : {}),
+        ...(spec.pollMs ? { pollMs: spec.pollMs } : {}),
+      });
+      const { answer, ...rest } = scp81;
+      if (!answer) return rest;
+      [result, response] = [rest, answer];
+    } else {
+      result = await this.options.scp80.runScript(
+        context,
+        {
+          tar: '000000',
+          script: Buffer.from(script).toString('hex').toUpperCase(),
+          ...(spec.kvn ? { kvn: spec.kvn } : {}),
+        },
+        spec.porTimeoutMs,
+      );
+      if (result.outcome !== 'ok') return result;
+      const por = result.data as { data?: string } | undefined;
+      if (por?.data === undefined)
+        return { ...result, outcome: 'failed', detail: 'the PoR carries no response', code: 'no_response' };
+      response = decodeCompactResponse(hexToBytes(por.data));
+    }
     if (response.sw !== 0x9000)
       return {
         outcome: 'failed',

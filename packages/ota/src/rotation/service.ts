@@ -46,6 +46,8 @@ export interface StartRotation {
   currentIdentity?: string;
   kvn?: number;
   porTimeoutMs?: number;
+  /** SCP81: how long an admin session has to post a step's result once its trigger is answered (30 s). */
+  sessionTimeoutMs?: number;
   retry?: RetryPolicy;
   createdBy?: string;
 }
@@ -130,10 +132,16 @@ export class RotationService {
   async start(request: StartRotation): Promise<RotationRecord> {
     const credential = request.credential ?? 'certificate';
     const via = request.via ?? 'scp80';
-    if (via === 'scp81')
-      throw new StorageError('rotation over SCP81 is not available yet: use --via scp80', 'invalid');
+    if (via !== 'scp80' && via !== 'scp81')
+      throw new StorageError('a rotation goes over scp80 or scp81', 'invalid');
     const sim = await this.store.sims.get(request.sim);
-    await this.store.sims.keySet(sim.iccid, request.kvn ?? 1); // a SIM without the key set: refused now
+    // a SIM without the key set (SCP80: the scripts; SCP81: the trigger) is refused now
+    await this.store.sims.keySet(sim.iccid, request.kvn ?? 1);
+    if (via === 'scp81' && !(sim.pskIdentity && (await this.store.sims.hasPsk(sim.iccid))))
+      throw new StorageError(
+        `SIM ${sim.iccid} has no SCP81 PSK in the store: rotate it over scp80`,
+        'invalid',
+      );
     if (credential === 'certificate' && !this.options.ca)
       throw new StorageError('a certificate rotation needs the CA', 'invalid');
     if (credential === 'psk' && !this.options.pskStore)
@@ -191,6 +199,7 @@ export class RotationService {
       credential,
       ...(request.kvn ? { kvn: request.kvn } : {}),
       ...(request.porTimeoutMs ? { porTimeoutMs: request.porTimeoutMs } : {}),
+      ...(request.sessionTimeoutMs ? { sessionTimeoutMs: request.sessionTimeoutMs } : {}),
       ...(request.retry ? { retry: request.retry } : {}),
       ...(this.options.certificateSlots ? { certificateSlots: this.options.certificateSlots } : {}),
       ...(this.options.pskSlots ? { pskSlots: this.options.pskSlots } : {}),
