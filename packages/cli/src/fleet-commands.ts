@@ -260,7 +260,7 @@ export function registerFleet(program: Command, globals: () => GlobalOptions): v
     .option('--off <percent>', 'handsets that are off', '0')
     .option('--slow <percent>', 'handsets that are slow', '0')
     .option('--slow-ms <ms>', 'how late a slow handset is', '500')
-    .option('--lose-por <percent>', 'handsets that lose every PoR', '0')
+    .option('--lose-por <percent>', 'handsets that lose their first PoR', '0')
     .option('--tps <n>', 'the SMSC accepts this many submit_sm a second; ESME_RTHROTTLED beyond')
     .option('--port <n>', 'SMPP port (default: a free one)', '0')
     .option('--system-id <id>', 'SMPP system_id to accept', 'iotsafe')
@@ -335,7 +335,7 @@ export function registerFleet(program: Command, globals: () => GlobalOptions): v
             ...(options.csv ? { csv: options.csv } : {}),
           },
           text: () =>
-            `SMSC on ${smsc} (system_id ${options.systemId}, password ${password}); ${fleet.sims.length} virtual SIMs: ${counts.healthy} healthy, ${counts.off} off, ${counts.slow} slow, ${counts.losePor} losing PoRs${options.tps ? `; ${options.tps} submit_sm/s at most` : ''}${options.csv ? `; batch file ${options.csv}` : ''}`,
+            `SMSC on ${smsc} (system_id ${options.systemId}, password ${password}); ${fleet.sims.length} virtual SIMs: ${counts.healthy} healthy, ${counts.off} off, ${counts.slow} slow, ${counts.losePor} losing their first PoR${options.tps ? `; ${options.tps} submit_sm/s at most` : ''}${options.csv ? `; batch file ${options.csv}` : ''}`,
           portFile: options.portFile,
           port: fleet.network.port,
           close: [() => fleet.stop()],

@@ -17,7 +17,7 @@ export interface FleetFaults {
   off?: number;
   /** Slow handsets: each SMS reaches the card after `slowMs`. */
   slow?: number;
-  /** Handsets that lose every PoR (the card ran the script). */
+  /** Handsets that lose the first PoR (the card ran the script; a resend is refused by its counter). */
   losePor?: number;
   /** How late a slow handset is (default 500 ms). */
   slowMs?: number;
@@ -63,7 +63,7 @@ export function faultOf(i: number, faults: FleetFaults = {}): HandsetFault | und
   const lose = slow + (faults.losePor ?? 0);
   if (at < off) return { kind: 'off' };
   if (at < slow) return { kind: 'slow', delayMs: faults.slowMs ?? 500 };
-  if (at < lose) return { kind: 'lose-por' };
+  if (at < lose) return { kind: 'lose-por', count: 1 };
   return undefined;
 }
 
