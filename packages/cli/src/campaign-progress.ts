@@ -35,7 +35,7 @@ export function describeCampaign(view: CampaignView): string {
   const states = Object.entries(job.progress.states)
     .map(([state, n]) => `${n} ${state}`)
     .join(', ');
-  return `campaign ${view.name} (${view.id}): ${job.state}, ${endedOf(job)} of ${job.total} SIMs ended (${states || 'none yet'}), wave ${job.wave + 1}${job.reason ? `; ${job.reason}` : ''}`;
+  return `campaign ${view.name} (${view.id}): ${job.state}, ${endedOf(job)} of ${job.total} SIMs ended (${states || 'none yet'}), ${job.wave} wave(s) released${job.reason ? `; ${job.reason}` : ''}`;
 }
 
 export interface FollowOptions {
@@ -58,7 +58,7 @@ export async function followCampaign(
   let view = await read();
   if (!view.job) return view;
   const settings: Options = {
-    format: '{bar} {value}/{total} SIMs | {done} done, {failed} failed | wave {wave} | {state}',
+    format: '{bar} {value}/{total} SIMs | {done} done, {failed} failed | waves {wave} | {state}',
     stream: options.stream ?? process.stderr,
     noTTYOutput: true,
     notTTYSchedule: 2000,
@@ -68,7 +68,7 @@ export async function followCampaign(
   const payload = (job: JobView) => ({
     done: job.progress.states.done ?? 0,
     failed: job.progress.states.failed ?? 0,
-    wave: job.wave + 1,
+    wave: job.wave,
     state: job.state,
   });
   bar?.start(view.job.total, endedOf(view.job), payload(view.job));

@@ -12,6 +12,7 @@ import { newStorageKey } from '@iotsafe/sim';
 import { writeSecretFile } from '../key-files.js';
 import { coapOverDtls } from './coaps.js';
 import { personalise } from './factory.js';
+import { fleetCampaign } from './fleet.js';
 import { overTheAir } from './ota.js';
 import { pskTls } from './psk.js';
 import { Report } from './report.js';
@@ -49,6 +50,7 @@ export async function runDemo(options: { dir?: string; json?: boolean }): Promis
     await coapOverDtls(report, base, storageKey, { client, ca: factory.ca });
     await overTheAir(report, base, storageKey, factory.sim, scp80);
     await overHttps(report, base, storageKey);
+    await fleetCampaign(report, base, storageKey);
 
     report.chapter('The device reconnects: TLS 1.3 resumption (no signature), then a full handshake');
     const resumed = await tlsExchange(client, cloud, factory.ca, 'sign', session);
