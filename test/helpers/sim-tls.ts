@@ -48,6 +48,8 @@ export interface SimKeyOpsOptions extends IoTSafeOptions {
   onTransmit?: (command: Uint8Array) => void;
   /** IoTSafeKeyOps' deferSessionEnd (default true). */
   deferSessionEnd?: boolean;
+  /** IoTSafeKeyOps' prepareKeyShare (default false). */
+  prepareKeyShare?: boolean;
 }
 
 /** A transport that reports each command as it starts, then passes it on. */
@@ -66,7 +68,15 @@ function watched(inner: Transport, onTransmit: (command: Uint8Array) => void): T
 export async function simKeyOps(
   ca: CertificateAuthority,
   offload: OffloadLevel,
-  { personality, latency, scp03Level, onTransmit, deferSessionEnd, ...options }: SimKeyOpsOptions = {},
+  {
+    personality,
+    latency,
+    scp03Level,
+    onTransmit,
+    deferSessionEnd,
+    prepareKeyShare,
+    ...options
+  }: SimKeyOpsOptions = {},
 ) {
   const sim = await provisionedSim(ca, personality);
   const memory = new MemoryTransport(sim.card, latency);
@@ -85,6 +95,7 @@ export async function simKeyOps(
     certificateChain: [byId('02')],
     offload,
     ...(deferSessionEnd !== undefined ? { deferSessionEnd } : {}),
+    ...(prepareKeyShare !== undefined ? { prepareKeyShare } : {}),
   });
   return { sim, client, keyOps };
 }

@@ -45,6 +45,8 @@ export class ApduPump {
   exchanges = 0;
   /** Of those, the follow-ups the card asked for: GET RESPONSE after 61xx/9Fxx, the resend after 6Cxx. */
   followUps = 0;
+  /** The exchange in progress: callers that overlap (work started in the background) take turns. */
+  private inProgress: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly transport: Transport,
@@ -72,7 +74,17 @@ export class ApduPump {
     return response;
   }
 
-  async exchange(apdu: CommandApdu): Promise<PumpResponse> {
+  /**
+   * Sends a command and its follow-ups (GET RESPONSE, the resend after 6Cxx) as one unit: overlapping
+   * callers are served in turn, so no other command lands between a 61xx and its GET RESPONSE.
+   */
+  exchange(apdu: CommandApdu): Promise<PumpResponse> {
+    const turn = this.inProgress.then(() => this.exchangeNow(apdu));
+    this.inProgress = turn.catch(() => undefined);
+    return turn;
+  }
+
+  private async exchangeNow(apdu: CommandApdu): Promise<PumpResponse> {
     const secret = hasSecretResponse(apdu);
     const max = this.options.maxResponseData;
     let current =

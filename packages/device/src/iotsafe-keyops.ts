@@ -54,6 +54,20 @@ export interface IoTSafeKeyOpsOptions {
    * before it: one APDU less on the handshake's critical path. Default true.
    */
   deferSessionEnd?: boolean;
+  /**
+   * Full offload: make the next handshake's ephemeral key pair in the SIM ahead of it — when the KeyOps
+   * is created, and again once each handshake's Finished has gone — so GENERATE KEY PAIR (about a second
+   * on a real SIM) leaves the handshake. The key is still used once. Before use, READ PUBLIC KEY checks
+   * the volatile container still holds it (a card reset empties it); if not, a new one is made then.
+   * While it is made, the client's other SIM commands wait their turn. Default false.
+   */
+  prepareKeyShare?: boolean;
+}
+
+interface PreparedPair {
+  privateKey: ObjectRef;
+  publicKey: ObjectRef;
+  point: Uint8Array;
 }
 
 /** The SIM's volatile ECDHE containers are P-256 (GSMA IoT.05 key type 14). */
@@ -71,6 +85,8 @@ export class IoTSafeKeyOps implements KeyOps {
   readonly signatureSchemes: readonly number[];
   readonly signatureSchemes12: readonly number[];
   readonly psk?: PskProvider;
+  /** The ephemeral key pair made ahead (prepareKeyShare), or undefined when that failed. */
+  private prepared?: Promise<PreparedPair | undefined>;
 
   private constructor(
     private readonly sim: IoTSafe,
@@ -133,16 +149,37 @@ export class IoTSafeKeyOps implements KeyOps {
     const secretInfo = options.psk ? await describe(sim, 'secret', options.psk.secret) : undefined;
     const kdfs = secretInfo?.kdfAlgorithms ?? KDF.HKDF | KDF.PRF_SHA256;
     const versions = { tls13: (kdfs & KDF.HKDF) !== 0, tls12: (kdfs & KDF.PRF_SHA256) !== 0 };
-    return new IoTSafeKeyOps(sim, options, chain, hashes.length ? hashes : ['sha256'], versions);
+    const keyOps = new IoTSafeKeyOps(sim, options, chain, hashes.length ? hashes : ['sha256'], versions);
+    keyOps.prepareNextKeyShare();
+    return keyOps;
+  }
+
+  /** prepareKeyShare: starts GENERATE KEY PAIR for the next handshake, unless one is made or being made. */
+  private prepareNextKeyShare(): void {
+    if (!this.options.prepareKeyShare || this.options.offload !== 'full' || this.prepared) return;
+    this.prepared = this.sim.generateKeyPair(this.ephemeralKey).catch(() => undefined);
+  }
+
+  /** The pair made ahead, once, if the SIM still holds it. */
+  private async takePreparedPair(): Promise<PreparedPair | undefined> {
+    const pending = this.prepared;
+    this.prepared = undefined;
+    const pair = await pending;
+    if (!pair) return undefined;
+    const held = await this.sim.readPublicKey(pair.publicKey).catch(() => undefined);
+    return held && Buffer.from(held).equals(pair.point) ? pair : undefined;
+  }
+
+  private get ephemeralKey(): ObjectRef {
+    return this.options.ephemeralKey ?? byId('04');
   }
 
   async generateKeyShare(group: NamedGroup): Promise<KeyShare> {
     if (this.options.offload !== 'full') return hostKeyShare(group);
     if (group !== SIM_ECDHE_GROUP)
       throw new Error(`full offload: the SIM does ECDHE on ${SIM_ECDHE_GROUP} only, not ${group}`);
-    const ephemeral = this.options.ephemeralKey ?? byId('04');
     const peer = this.options.peerKey ?? byId('05');
-    const pair = await this.sim.generateKeyPair(ephemeral);
+    const pair = (await this.takePreparedPair()) ?? (await this.sim.generateKeyPair(this.ephemeralKey));
     return {
       group,
       publicKey: pair.point,
@@ -173,9 +210,13 @@ export class IoTSafeKeyOps implements KeyOps {
     return ecdsaRawToDer(signature);
   }
 
-  /** The signature session's INIT close, once the Finished it was for has gone. */
+  /**
+   * Once the Finished has gone: the signature session's INIT close, and (prepareKeyShare) the next key
+   * pair started in the background — not awaited, so the connection is up without waiting for it.
+   */
   async afterFlight(): Promise<void> {
     await this.sim.endDeferredSessions();
+    this.prepareNextKeyShare();
   }
 }
 

@@ -12,14 +12,12 @@ import {
   buildGetObjectInfo,
   buildGetObjectList,
   buildGetRandom,
-  buildInitClose,
   buildOpenChannel,
   buildPutPublicKeyInit,
   buildReadFile,
   buildReadPublicKey,
   buildSelect,
   buildSignInit,
-  buildUpdate,
   buildVerifyInit,
   bytesToHex,
   type ClassKind,
@@ -40,7 +38,6 @@ import {
   FormatError,
   HASH_BLOCK_LENGTH,
   type HashAlgorithm,
-  hexToBytes,
   INS,
   intermediateHashState,
   type ObjectClass,
@@ -51,132 +48,32 @@ import {
   type SignMode,
   StatusWordError,
   SW,
-  splitIntoChunks,
   utf8,
 } from '@iotsafe/protocol';
-import { ApduPump, type GetResponseClass, type PumpResponse } from './apdu-pump.js';
-import type { TraceSink } from './trace.js';
+import { ApduPump, type PumpResponse } from './apdu-pump.js';
+import {
+  AppletNotFoundError,
+  CardBusyError,
+  type GeneratedKeyPair,
+  type HkdfInput,
+  type IoTSafeOptions,
+  type PrfInput,
+  type SessionNumbers,
+  type SignOptions,
+  type SignPayload,
+} from './iotsafe-types.js';
+import { NumberedSessions } from './numbered-sessions.js';
 import type { Transport } from './transport.js';
 
-/** Addresses an object by its ID (hex text or bytes). */
-export const byId = (id: string | Uint8Array): ObjectRef => ({
-  id: typeof id === 'string' ? hexToBytes(id) : id,
-});
-/** Addresses an object by its label. */
-export const byLabel = (label: string): ObjectRef => ({ label });
-
-export interface SessionNumbers {
-  sign: number;
-  verify: number;
-  putPublicKey: number;
-}
-
-export interface IoTSafeOptions {
-  /** AIDs to try in order; defaults to the GSMA AID, then the Thales MVP and the early vendor AID. */
-  aids?: readonly Uint8Array[];
-  /** Open a logical channel (falls back to the basic channel when the card refuses). Default true. */
-  logicalChannel?: boolean;
-  /** CLA family for IoT SAFE commands: 8N, 0N, or 8N falling back to 0N on 6E00 ('auto', default). */
-  classes?: ClassKind | 'auto';
-  getResponseClass?: GetResponseClass;
-  /** Session numbers per command family (ZARIOT: 01 sign, 02 verify). */
-  sessions?: Partial<SessionNumbers>;
-  /** Le for READ FILE (lower it for modems that truncate long answers; Orange uses 50). */
-  readChunk?: number;
-  /** Data bytes per UPDATE APDU. */
-  updateChunk?: number;
-  /** Length encoding of full-text data (tag 9B): BER (default) or a fixed 3 bytes (Kigen). */
-  fullTextLength?: 'ber' | 'fixed3';
-  /** Close a numbered session before opening it (Orange/Kigen style); default: only after a 6985. */
-  closeBeforeOpen?: boolean;
-  /**
-   * How a session ends after a successful operation (docs/personalities.md; IoT.05 is not public on this):
-   * - 'close' (default): INIT close after the final UPDATE, as the Orange, Kigen and wolfSSL clients do;
-   * - 'lastUpdate': the final UPDATE ends it, as the Thales middleware assumes — one APDU less per
-   *   operation. If the card then refuses an INIT open, the sessions left open are closed, the open is
-   *   retried, and this client falls back to 'close' for good.
-   */
-  sessionEnd?: 'close' | 'lastUpdate';
-  /** Longest answer the link carries intact (Sequans modems cut longer ones): see PumpOptions. */
-  maxResponseData?: number;
-  /** Curve size in bytes, for signature lengths (32 for P-256 and brainpoolP256r1). */
-  curveSize?: number;
-  /**
-   * 6984 (GSMA IoT.05: objects being updated by a remote administration session, e.g. a credential
-   * rotation): the command is sent again after `intervalMs` (doubling, at most 1 s) until `timeoutMs`
-   * have passed, then a CardBusyError. Default 15 s and 100 ms; false: 6984 is answered at once.
-   */
-  busyWait?: { timeoutMs?: number; intervalMs?: number } | false;
-  trace?: TraceSink;
-}
-
-/** The applet stayed busy (6984: a remote administration session updating it) past IoTSafeOptions.busyWait. */
-export class CardBusyError extends StatusWordError {
-  override name = 'CardBusyError';
-  constructor(
-    commandName: string,
-    readonly waitedMs: number,
-  ) {
-    super(SW.REFERENCED_DATA_INVALIDATED, commandName);
-    this.message = `${commandName}: the applet is being updated by a remote administration session (6984) and stayed so for ${waitedMs} ms`;
-  }
-}
-
-export interface SignOptions {
-  hash?: HashAlgorithm;
-  /** padAndSign (default; the host hashes), fullText (the card hashes everything), lastBlock. */
-  mode?: SignMode;
-  /**
-   * Leave the session's INIT close for later (endDeferredSessions, or before the next operation): the
-   * signature is back one APDU sooner, as a TLS client wants while a handshake waits on it.
-   */
-  deferSessionEnd?: boolean;
-}
-
-export type SignPayload = { message: Uint8Array } | { digest: Uint8Array };
-
-export type PrfInput =
-  | { mode: 'general'; secret: Uint8Array; label: string | Uint8Array; seed: Uint8Array; length: number }
-  | { mode: 'psk'; secret: ObjectRef; label: string | Uint8Array; seed: Uint8Array; length: number }
-  | {
-      mode: 'ecdhePsk';
-      secret: ObjectRef;
-      otherSecret: Uint8Array;
-      label: string | Uint8Array;
-      seed: Uint8Array;
-      length: number;
-    };
-
-export type HkdfInput =
-  | { ikm: Uint8Array; salt: Uint8Array; hash?: HashAlgorithm }
-  | { secret: ObjectRef; salt: Uint8Array; hash?: HashAlgorithm };
-
-export interface GeneratedKeyPair {
-  /** Where the applet put the halves: it may change the public key ID (docs/personalities.md). */
-  privateKey: ObjectRef;
-  publicKey: ObjectRef;
-  /** Uncompressed point 04 ‖ X ‖ Y. */
-  point: Uint8Array;
-}
-
-/** No IoT SAFE applet answered SELECT on any of the AIDs tried. */
-export class AppletNotFoundError extends StatusWordError {
-  override name = 'AppletNotFoundError';
-}
-
-const ACCEPTABLE_CLOSE = new Set<number>([SW.OK, SW.INCORRECT_P1P2, SW.CONDITIONS_NOT_SATISFIED]);
+export * from './iotsafe-types.js';
 
 export class IoTSafe {
   private classKind: ClassKind;
   private readonly autoClass: boolean;
   private readonly sessions: SessionNumbers;
   private ownsChannel = true;
-  private sessionEnd: 'close' | 'lastUpdate';
+  private readonly numbered: NumberedSessions;
   private readonly recovered: { command: string; note: DecodeRecovery }[] = [];
-  /** Sessions ended by their final UPDATE only ('lastUpdate'): INIT INS and session number. */
-  private readonly unclosed = new Map<string, { initIns: number; session: number }>();
-  /** Sessions whose INIT close was deferred (SignOptions.deferSessionEnd), closed before anything else. */
-  private readonly deferred = new Map<string, { initIns: number; session: number }>();
 
   private constructor(
     readonly transport: Transport,
@@ -188,12 +85,18 @@ export class IoTSafe {
     this.autoClass = (options.classes ?? 'auto') === 'auto';
     this.classKind = options.classes === 'interindustry' ? 'interindustry' : 'proprietary';
     this.sessions = { sign: 1, verify: 2, putPublicKey: 3, ...options.sessions };
-    this.sessionEnd = options.sessionEnd ?? 'close';
+    this.numbered = new NumberedSessions(
+      (build, name) => this.exchange(build, name),
+      (name, build, accept) => this.run(name, build, accept),
+      options.closeBeforeOpen === true,
+      options.updateChunk ?? 255,
+      options.sessionEnd ?? 'close',
+    );
   }
 
   /** How sessions end now: 'lastUpdate' falls back to 'close' on a card that keeps them open. */
   get sessionEnding(): 'close' | 'lastUpdate' {
-    return this.sessionEnd;
+    return this.numbered.ending;
   }
 
   /** What this client read from the card's answers despite their encoding (each also in the trace). */
@@ -272,8 +175,8 @@ export class IoTSafe {
 
   /** Closes the sessions 'lastUpdate' left open, then the logical channel (the transport stays open). */
   async close(): Promise<void> {
-    await this.endDeferredSessions();
-    await this.closeSessionsLeftOpen();
+    await this.numbered.endDeferred();
+    await this.numbered.closeLeftOpen();
     if (this.channel !== 0 && this.ownsChannel) await closeChannel(this.pump, this.channel);
   }
 
@@ -421,13 +324,13 @@ export class IoTSafe {
 
   async putPublicKey(ref: ObjectRef, point: Uint8Array): Promise<void> {
     const session = this.sessions.putPublicKey;
-    await this.withSession(
+    await this.numbered.within(
       'PUT PUBLIC KEY',
       INS.PUT_PUBLIC_KEY_INIT,
       session,
       (cla) => buildPutPublicKeyInit(cla, session, ref),
       async () => {
-        await this.sendUpdates(
+        await this.numbered.sendUpdates(
           'PUT PUBLIC KEY UPDATE',
           INS.PUT_PUBLIC_KEY_UPDATE,
           session,
@@ -446,13 +349,13 @@ export class IoTSafe {
     const input = signatureInput(mode, hash, payload);
     const session = this.sessions.sign;
     const init = { key, mode, hash, algorithm: SIGNATURE_ALGORITHM.ECDSA };
-    return this.withSession(
+    return this.numbered.within(
       'COMPUTE SIGNATURE',
       INS.COMPUTE_SIGNATURE_INIT,
       session,
       (cla) => buildSignInit(cla, session, init),
       async () => {
-        const response = await this.sendUpdates(
+        const response = await this.numbered.sendUpdates(
           'COMPUTE SIGNATURE UPDATE',
           INS.COMPUTE_SIGNATURE_UPDATE,
           session,
@@ -476,7 +379,7 @@ export class IoTSafe {
     const input = signatureInput(mode, hash, payload);
     const session = this.sessions.verify;
     const init = { key, mode, hash, algorithm: SIGNATURE_ALGORITHM.ECDSA };
-    return this.withSession(
+    return this.numbered.within(
       'VERIFY SIGNATURE',
       INS.VERIFY_SIGNATURE_INIT,
       session,
@@ -486,7 +389,7 @@ export class IoTSafe {
           encodeSignatureInput(input, this.options.fullTextLength),
           encodeSignatureTlv(signature, 2),
         );
-        const response = await this.sendUpdates(
+        const response = await this.numbered.sendUpdates(
           'VERIFY SIGNATURE UPDATE',
           INS.VERIFY_SIGNATURE_UPDATE,
           session,
@@ -543,90 +446,9 @@ export class IoTSafe {
 
   // --- sessions ------------------------------------------------------------------------------------
 
-  /**
-   * Runs `body` inside a numbered session: opens it, and when the card says it is already open (6985:
-   * a crash left it so) closes it and opens again; ends it afterwards as `sessionEnd` says, and always
-   * closes it after a failure, without letting a close failure hide the body's error. With
-   * `closeBeforeOpen` the session is closed first, as the Orange and Kigen libraries do (one APDU more
-   * per operation).
-   */
-  private async withSession<T>(
-    name: string,
-    initIns: number,
-    session: number,
-    buildOpen: (cla: number) => CommandApdu,
-    body: () => Promise<T>,
-    defer = false,
-  ): Promise<T> {
-    await this.endDeferredSessions();
-    const closeSession = async () => (await this.exchange((cla) => buildInitClose(cla, initIns, session))).sw;
-    const key = `${initIns}/${session}`;
-    if (this.options.closeBeforeOpen) {
-      const closeSw = await closeSession();
-      if (!ACCEPTABLE_CLOSE.has(closeSw)) throw new StatusWordError(closeSw, `${name} INIT (close)`);
-    }
-    const opened = await this.exchange(buildOpen, `${name} INIT`);
-    // 6985 (Kigen-class) or 6A86 (the Thales card of the CIRA trace) on a session a crash left open.
-    if (
-      (opened.sw === SW.CONDITIONS_NOT_SATISFIED || opened.sw === SW.INCORRECT_P1P2) &&
-      !this.options.closeBeforeOpen
-    ) {
-      const leftOpenByUs = this.unclosed.has(key);
-      if (this.unclosed.size > 0) {
-        // The card keeps sessions open after their final UPDATE: close them, and every session from now on.
-        this.sessionEnd = 'close';
-        await this.closeSessionsLeftOpen();
-      }
-      if (!leftOpenByUs) await closeSession();
-      await this.run(`${name} INIT`, buildOpen);
-    } else if (opened.sw !== SW.OK) throw new StatusWordError(opened.sw, `${name} INIT`);
-    this.unclosed.delete(key);
-    let result: T;
-    try {
-      result = await body();
-    } catch (error) {
-      await closeSession().catch(() => undefined);
-      throw error;
-    }
-    if (this.sessionEnd === 'lastUpdate') this.unclosed.set(key, { initIns, session });
-    else if (defer) this.deferred.set(key, { initIns, session });
-    else await closeSession().catch(() => undefined);
-    return result;
-  }
-
   /** The INIT closes deferred by deferSessionEnd (best effort, as every close after success is). */
   async endDeferredSessions(): Promise<void> {
-    const sessions = [...this.deferred.values()];
-    this.deferred.clear();
-    for (const { initIns, session } of sessions)
-      await this.exchange((cla) => buildInitClose(cla, initIns, session)).catch(() => undefined);
-  }
-
-  /** INIT close for each session 'lastUpdate' left open (best effort: a lenient card has ended them). */
-  private async closeSessionsLeftOpen(): Promise<void> {
-    for (const { initIns, session } of this.unclosed.values())
-      await this.exchange((cla) => buildInitClose(cla, initIns, session)).catch(() => undefined);
-    this.unclosed.clear();
-  }
-
-  private async sendUpdates(
-    name: string,
-    ins: number,
-    session: number,
-    data: Uint8Array,
-    acceptLast: readonly number[] = [SW.OK],
-  ): Promise<PumpResponse> {
-    const chunks = splitIntoChunks(data, this.options.updateChunk ?? 255);
-    let response: PumpResponse | undefined;
-    for (let i = 0; i < chunks.length; i++) {
-      const last = i === chunks.length - 1;
-      response = await this.run(
-        name,
-        (cla) => buildUpdate(cla, ins, session, last, chunks[i]!),
-        last ? acceptLast : [SW.OK],
-      );
-    }
-    return response!;
+    await this.numbered.endDeferred();
   }
 }
 

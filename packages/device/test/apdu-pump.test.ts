@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ApduPump, MemoryTransport, TransportError } from '@iotsafe/device';
-import { bytesToHex, command, hexToBytes } from '@iotsafe/protocol';
+import { bytesToHex, command, encodeCommandApdu, hexToBytes } from '@iotsafe/protocol';
 
 /** A card that answers from a script and records what it was sent. */
 function scripted(answers: string[]) {
@@ -19,6 +19,7 @@ function scripted(answers: string[]) {
 }
 
 const case3 = command(0x81, 0x2b, 0x80, 0x01, hexToBytes('9E021122'));
+const case3Bytes = encodeCommandApdu(case3);
 
 describe('APDU pump', () => {
   test('61xx is followed by GET RESPONSE on the command channel, and chained 61xx are concatenated', async () => {
@@ -28,6 +29,14 @@ describe('APDU pump', () => {
     assert.equal(r.sw, 0x9000);
     assert.equal(r.exchanges, 3);
     assert.deepEqual(sent.slice(1), ['01C0000004', '01C0000002']);
+  });
+  test('overlapping callers take turns: nothing lands between a 61xx and its GET RESPONSE', async () => {
+    const { pump, sent } = scripted(['6102', 'AABB9000', '9000']);
+    const other = command(0x81, 0x84, 0, 0, new Uint8Array(0), 1);
+    const [first, second] = await Promise.all([pump.exchange(case3), pump.exchange(other)]);
+    assert.equal(bytesToHex(first.data), 'AABB');
+    assert.equal(second.sw, 0x9000);
+    assert.deepEqual(sent, [bytesToHex(case3Bytes), '01C0000002', '8184000001']);
   });
   test('GET RESPONSE can use the class of the command (8N)', async () => {
     const card = {

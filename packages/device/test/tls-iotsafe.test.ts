@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
-import type { IoTSafeOptions, OffloadLevel } from '@iotsafe/device';
+import { byId, type IoTSafeOptions, type OffloadLevel } from '@iotsafe/device';
+import { INS } from '@iotsafe/protocol';
 import { type NodeTlsServer, startNodeTlsServer } from '../../../test/helpers/peers.js';
 import { connectToTestServer, mutualTlsOptions, testPki } from '../../../test/helpers/pki.js';
 import { simKeyOps } from '../../../test/helpers/sim-tls.js';
@@ -55,6 +56,33 @@ describe('TLS 1.3 mTLS with the SIM key, against node:tls', () => {
     assert.equal(clients.at(-1), 'sim-device');
     // GENERATE KEY PAIR 1, PUT PUBLIC KEY 3, COMPUTE DH 1, COMPUTE HKDF 1, COMPUTE SIGNATURE 3
     assert.equal(apdus, 9);
+  });
+  test('full offload, key share prepared ahead: no GENERATE KEY PAIR in the handshake, a stale one replaced', async () => {
+    const sent: number[] = [];
+    const { client, keyOps } = await simKeyOps(pki.ca, 'full', {
+      prepareKeyShare: true,
+      onTransmit: (command) => sent.push(command[1]!),
+    });
+    const handshakeOnce = async () => {
+      await client.random(1); // waits behind the key pair being made ahead
+      sent.length = 0;
+      const socket = connectToTestServer(pki, port, { keyOps });
+      await once(socket, 'secureConnect');
+      socket.end();
+      // Up to the signature: the handshake's; after it, the session's close and the next key pair.
+      return sent.slice(0, sent.lastIndexOf(INS.COMPUTE_SIGNATURE_UPDATE) + 1);
+    };
+    for (let round = 0; round < 2; round++) {
+      const during = await handshakeOnce();
+      assert.ok(!during.includes(INS.GENERATE_KEY_PAIR), `round ${round}: ${during}`);
+      assert.equal(during.filter((ins) => ins === INS.READ_PUBLIC_KEY).length, 1);
+    }
+    // Someone else used the volatile container in between: the key made ahead is gone, a new one is made.
+    await client.random(1);
+    await client.generateKeyPair(byId('04'));
+    const during = await handshakeOnce();
+    assert.equal(during.filter((ins) => ins === INS.GENERATE_KEY_PAIR).length, 1);
+    assert.equal(clients.at(-1), 'sim-device');
   });
   test('sessions ended by their final UPDATE (Thales style): sign 2 APDUs, full 7', async () => {
     const sign = await handshake('sign', port, undefined, 'lastUpdate');
