@@ -5,7 +5,7 @@
 // campaigns against on one machine.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { TransportCipher } from '@iotsafe/ota';
+import type { SimRecord, TransportCipher } from '@iotsafe/ota';
 import { type Command, Option } from 'commander';
 import { addWhereFlags, type FleetApi, openFleetApi, type WhereFlags } from './fleet-client.js';
 import { parseHexKey, readKeyFile, writeSecretFile } from './key-files.js';
@@ -56,15 +56,8 @@ interface ImportReport {
   refused: boolean;
 }
 
-interface SimView {
-  iccid: string;
-  msisdn?: string;
-  imsi?: string;
-  eid?: string;
-  type?: string;
-  batch?: string;
-  tags?: string[];
-  pskIdentity?: string;
+/** A SIM as GET /sims/:sim shows it: the record, key sets without keys, the last audit. */
+interface SimView extends SimRecord {
   keySets: { kvn: number; kic: string; kid: string; counter: string; kik: boolean }[];
   psk: boolean;
   audit?: { at: string; objects: unknown[]; certificate?: { serial: string; notAfter: string } };
