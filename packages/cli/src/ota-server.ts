@@ -91,10 +91,14 @@ export interface ServerFlags {
   binds: string;
 }
 
-export function addServerFlags(c: Command): Command {
-  return c
-    .requiredOption('--store <file|url>', 'the store: a SQLite file, or postgres://… for several workers')
-    .requiredOption('--smsc <host:port>', 'the SMSC (SMPP)')
+/** The SMSC flags; with `optional`, --smsc may be left out and --store is the caller's to add. */
+export function addServerFlags(c: Command, optional = false): Command {
+  const where = optional
+    ? c.option('--smsc <host:port>', 'the SMSC (SMPP)')
+    : c
+        .requiredOption('--store <file|url>', 'the store: a SQLite file, or postgres://… for several workers')
+        .requiredOption('--smsc <host:port>', 'the SMSC (SMPP)');
+  return where
     .option('--system-id <id>', 'SMPP system_id', 'iotsafe')
     .option('--password <text>', 'SMPP password (or IOTSAFE_SMPP_PASSWORD)')
     .option('--timeout <ms>', 'wait for a PoR, per attempt', '10000')

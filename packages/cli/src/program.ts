@@ -4,9 +4,11 @@ import { createRequire } from 'node:module';
 import { Command, Option } from 'commander';
 import { registerBip } from './bip.js';
 import { registerCa } from './ca.js';
+import { registerCampaign } from './campaign-commands.js';
 import { registerCoap } from './coap.js';
 import { runDemo } from './demo/index.js';
 import { registerDeviceCommands } from './device-commands.js';
+import { registerFleet } from './fleet-commands.js';
 import { registerGp } from './gp.js';
 import { registerHardware } from './hardware.js';
 import { registerKeys } from './keys.js';
@@ -82,6 +84,8 @@ export function createProgram(argv: readonly string[] = process.argv): Cli {
   registerBip(program, globals);
   registerCoap(program, globals);
   registerPki(program, globals);
+  registerFleet(program, globals);
+  registerCampaign(program, globals);
 
   program
     .command('demo')

@@ -319,6 +319,81 @@ describe('--json output against docs/json.md', () => {
     }
   });
 
+  test('fleet and campaign commands (docs/fleet.md) over a simulated fleet', async () => {
+    const csv = join(dir, 'fleet.csv');
+    const simulated = await startCli(
+      ['--json', 'fleet', 'simulate', '--sims', '20', '--off', '10', '--csv', csv, '--password', 'fleet'],
+      env,
+      /"smsc": "127\.0\.0\.1:(\d+)"/,
+    );
+    try {
+      await new Promise((r) => setTimeout(r, 100)); // the rest of the document
+      check('fleet simulate', simulated.output());
+      const store = ['--store', join(dir, 'fleet.db')];
+      const imported = json('fleet import', ['fleet', 'import', csv, ...store, '--create']);
+      assert.equal(imported.imported, 20);
+      const listed = json('fleet list', ['fleet', 'list', ...store, '--tag', 'off']);
+      assert.equal(listed.total, 3); // i × 37 mod 100 under 10: SIMs 0, 11 and 19
+      const create = (name: string) =>
+        json('campaign create', [
+          'campaign',
+          'create',
+          ...store,
+          '--name',
+          name,
+          '--batch',
+          'sim',
+          '--tar',
+          'B00000',
+          '--script',
+          '00A40004022FE200B000000A',
+          '--retry-no-por',
+          '0',
+          '--por-timeout',
+          '500',
+        ]).id as string;
+      const id = create('read ICCID');
+      const plan = json('campaign dry-run', ['campaign', 'dry-run', id, ...store, '--tps', '10']);
+      assert.equal(plan.sms, 20);
+      const smsc = `127.0.0.1:${simulated.match[1]}`;
+      const ran = json('campaign start', [
+        'campaign',
+        'start',
+        id,
+        ...store,
+        '--smsc',
+        smsc,
+        '--password',
+        'fleet',
+      ]) as { job: { state: string; progress: { states: Record<string, number> } } };
+      assert.equal(ran.job.state, 'completed');
+      assert.deepEqual(ran.job.progress.states, { done: 17, failed: 3 });
+      json('campaign status', ['campaign', 'status', id, ...store]);
+      const shown = json('fleet show', [
+        'fleet',
+        'show',
+        (listed.sims as { iccid: string }[])[0]!.iccid,
+        ...store,
+      ]);
+      assert.deepEqual(
+        (shown.ledger as { state: string }[]).map((a) => a.state),
+        ['no_por'],
+      );
+      // started with no worker here: it waits for one; pause, resume, cancel
+      const held = create('held');
+      json('campaign start', ['campaign', 'start', held, ...store]);
+      json('campaign pause', ['campaign', 'pause', held, ...store]);
+      json('campaign resume', ['campaign', 'resume', held, ...store]);
+      const cancelled = json('campaign cancel', ['campaign', 'cancel', held, ...store]) as {
+        job: { state: string };
+      };
+      assert.equal(cancelled.job.state, 'cancelled');
+      json('error', ['campaign', 'resume', held, ...store], 2);
+    } finally {
+      await simulated.stop();
+    }
+  });
+
   const socat = peerAvailable('socat', ['-V']);
   test('sim serve and modem probe (emulated modem on a pty)', {
     skip: socat === true ? false : socat,

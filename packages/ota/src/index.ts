@@ -146,4 +146,4 @@ export {
   type SubmitRecord,
   TestNetwork,
   type TestNetworkOptions,
-} from './test-network.js';
+} from './test-network/index.js';

@@ -1,8 +1,8 @@
 // The main job, end to end on embedded defaults (nothing to start by hand, every key generated for the
 // run): a blank SIM personalised over SCP03, TLS 1.3 with the SIM's key, a Type II SIM's PSK, CoAP over
-// DTLS (PSK and ECDHE-ECDSA, against libcoap's coap-server when installed), an SCP80
-// update over a local SMSC, the device reconnecting, and the credentials rotated over the air. Each
-// chapter is its own module.
+// DTLS (PSK and ECDHE-ECDSA, against libcoap's coap-server when installed), an SCP80 update over a
+// local SMSC, the SIM managed over SCP81, a campaign over a small virtual fleet, the device reconnecting,
+// and the credentials rotated over the air. Each chapter is its own module.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +13,7 @@ import { newStorageKey } from '@iotsafe/sim';
 import { writeSecretFile } from '../key-files.js';
 import { coapOverDtls } from './coaps.js';
 import { personalise } from './factory.js';
+import { fleetCampaign } from './fleet.js';
 import { overTheAir } from './ota.js';
 import { pskTls } from './psk.js';
 import { Report } from './report.js';
@@ -51,6 +52,7 @@ export async function runDemo(options: { dir?: string; json?: boolean }): Promis
     await coapOverDtls(report, base, storageKey, { client, ca: factory.ca });
     await overTheAir(report, base, storageKey, factory.sim, scp80);
     await overHttps(report, base, storageKey, factory.sim, factory.scp81);
+    await fleetCampaign(report, base, storageKey);
 
     report.chapter('The device reconnects: TLS 1.3 resumption (no signature), then a full handshake');
     const resumed = await tlsExchange(client, cloud, factory.ca, 'sign', session);

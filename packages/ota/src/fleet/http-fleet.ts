@@ -125,7 +125,15 @@ export function fleetRoutes(app: FastifyInstance, server: OtaServer, options: Fl
   const campaigns = new Campaigns(server, options.tps === undefined ? {} : { tps: options.tps });
   const store = server.store;
 
-  app.get<{ Querystring: { tag?: string | string[]; batch?: string; after?: string; limit?: string } }>(
+  app.get<{
+    Querystring: {
+      tag?: string | string[];
+      batch?: string;
+      expiringBefore?: string;
+      after?: string;
+      limit?: string;
+    };
+  }>(
     '/sims',
     {
       schema: {
@@ -140,6 +148,7 @@ export function fleetRoutes(app: FastifyInstance, server: OtaServer, options: Fl
               ],
             },
             batch: { type: 'string', pattern: NAME },
+            expiringBefore: { type: 'string', format: 'date-time' },
             after: { type: 'string', pattern: '^[0-9]{1,20}$' },
             limit: LIMIT,
           },
@@ -150,7 +159,11 @@ export function fleetRoutes(app: FastifyInstance, server: OtaServer, options: Fl
       try {
         const q = request.query;
         const tags = q.tag === undefined ? undefined : Array.isArray(q.tag) ? q.tag : [q.tag];
-        const filter = { ...(tags ? { tags } : {}), ...(q.batch === undefined ? {} : { batch: q.batch }) };
+        const filter = {
+          ...(tags ? { tags } : {}),
+          ...(q.batch === undefined ? {} : { batch: q.batch }),
+          ...(q.expiringBefore === undefined ? {} : { certExpiresBefore: Date.parse(q.expiringBefore) }),
+        };
         const limit = Math.max(1, limitOf(q.limit, 100, 1000));
         const sims = await store.sims.list({
           ...filter,

@@ -1,37 +1,18 @@
 // A local network for OTA without an operator: an SMSC (SMPP 3.4 server on 127.0.0.1) that checks each
 // PDU as a strict SMSC does and answers with the command_status SMPP 3.4 gives, then routes each
-// submit_sm to a virtual handset by MSISDN. The handset turns it into an SMS-DELIVER and gives it to its
-// card in an ENVELOPE (SMS-PP data download) only when it is PID 7F and class 2 (TS 31.111 §7.1.1);
-// anything else goes to the handset's inbox, as on a real phone. The PoR the card answers comes back to
-// the server as a deliver_sm, as a real handset's DELIVER-REPORT would reach the SMSC; a PoR the card
-// sends as a proactive SEND SHORT MESSAGE (SPI2 b6) is fetched and sent on as a mobile-originated SMS.
-// Mobile-originated messages wait in a queue until a bound ESME acknowledges them (store and forward).
+// submit_sm to a virtual handset by MSISDN (handset.ts), and sends the PoRs handsets give back to a
+// bound ESME as deliver_sm (concatenated parts when long: concatenated-por.ts). Mobile-originated
+// messages wait in a queue until a bound ESME acknowledges them (store and forward).
 // Faults for tests: a dropped connection around a submit_sm, an SMSC that stops answering, a submit
-// rate limit answered with ESME_RTHROTTLED, a full queue, and handsets that are off, slow or lose PoRs.
-// A PoR longer than one SMS goes back as concatenated parts (TS 23.040 §9.2.3.24.1).
+// rate limit answered with ESME_RTHROTTLED (token-bucket.ts), a full queue, and faulty handsets.
 import type { AddressInfo } from 'node:net';
-import {
-  concatBytes,
-  decodeSendShortMessage,
-  decodeSmsSubmit,
-  encodeSmsDeliver,
-  encodeSmsPpDownload,
-  encodeUserDataHeader,
-  IEI_CONCATENATED_8BIT,
-  IEI_RESPONSE_PACKET,
-  parseResponseApdu,
-  reachesSim,
-  TOA_UNKNOWN_ISDN,
-  toaOf,
-} from '@iotsafe/protocol';
 import smpp from 'smpp';
-import { ESM_CLASS_UDHI, ESME, refusalOf, SMPP_INTERFACE_VERSION_34, shortMessageOf } from './smpp-pdu.js';
-import { checkBind, checkSubmitSm, type DataCodingPolicy, deliveredDcs } from './smsc-checks.js';
-
-/** What a handset needs of its SIM: the card's transmit (a VirtualSim's `card`, or a reader). */
-export interface HandsetCard {
-  transmit(command: Uint8Array): Uint8Array;
-}
+import { ESM_CLASS_UDHI, ESME, refusalOf, SMPP_INTERFACE_VERSION_34, shortMessageOf } from '../smpp-pdu.js';
+import { checkBind, checkSubmitSm, type DataCodingPolicy, deliveredDcs } from '../smsc-checks.js';
+import { responsePacketUserData } from './concatenated-por.js';
+import { Handset, type HandsetCard, type HandsetEvents, type HandsetFault } from './handset.js';
+import type { BindRecord, SubmitFault, SubmitRecord } from './records.js';
+import { TokenBucket } from './token-bucket.js';
 
 export interface TestNetworkOptions {
   systemId?: string;
@@ -48,47 +29,6 @@ export interface TestNetworkOptions {
   recordSubmits?: boolean;
 }
 
-/**
- * How a handset misbehaves: 'off' (the SMSC takes the SMS, the handset never gets it), 'slow' (it
- * reaches the card after `delayMs`), 'lose-por' (the card runs the script, its PoR is lost; the first
- * `count` only when given).
- */
-export type HandsetFault =
-  | { kind: 'off' }
-  | { kind: 'slow'; delayMs: number }
-  | { kind: 'lose-por'; count?: number };
-
-export interface BindRecord {
-  command: string;
-  interfaceVersion: unknown;
-  systemId: unknown;
-  status: number;
-}
-
-/** A submit_sm the SMSC accepted. */
-export interface SubmitRecord {
-  messageId: string;
-  sourceAddr: string;
-  sourceTon: number;
-  sourceNpi: number;
-  destinationAddr: string;
-  destTon: number;
-  destNpi: number;
-  esmClass: number;
-  protocolId: number;
-  dataCoding: number;
-  /** The TP-DCS of the SMS-DELIVER the handset got. */
-  dcs: number;
-  userData: Uint8Array;
-}
-
-/**
- * Ways to break the connection around the next submit_sm: 'drop-unseen' before the SMSC takes it,
- * 'drop-before-response' after it took (and delivered) it but before the submit_sm_resp, and
- * 'drop-after-response' just after the submit_sm_resp.
- */
-export type SubmitFault = 'drop-unseen' | 'drop-before-response' | 'drop-after-response';
-
 interface SessionState {
   bound?: 'transmitter' | 'receiver' | 'transceiver';
   silent: boolean;
@@ -99,36 +39,6 @@ interface MobileOriginated {
   session?: smpp.Session;
 }
 
-interface Handset {
-  card: HandsetCard;
-  fault?: HandsetFault;
-  /** PoRs lost so far (lose-por with a count). */
-  lost: number;
-}
-
-/** The user data of the SMS a PoR takes: one, or concatenated parts with the RPI in the first. */
-export function responsePacketUserData(userData: Uint8Array, reference: number): Uint8Array[] {
-  if (userData.length <= 140) return [userData];
-  const packet = userData.subarray(3); // after UDHL 02, IEI 71, length 00
-  const concat = (total: number, n: number) => ({
-    iei: IEI_CONCATENATED_8BIT,
-    data: Uint8Array.of(reference & 0xff, total, n),
-  });
-  const rpi = { iei: IEI_RESPONSE_PACKET, data: new Uint8Array(0) };
-  const pieces: Uint8Array[] = [];
-  for (let at = 0, first = true; at < packet.length; first = false) {
-    const room = 140 - encodeUserDataHeader(first ? [concat(1, 1), rpi] : [concat(1, 1)]).length;
-    pieces.push(packet.subarray(at, at + room));
-    at += room;
-  }
-  return pieces.map((piece, n) =>
-    concatBytes(
-      encodeUserDataHeader(n === 0 ? [concat(pieces.length, 1), rpi] : [concat(pieces.length, n + 1)]),
-      piece,
-    ),
-  );
-}
-
 const BIND_MODES = {
   bind_transmitter: 'transmitter',
   bind_receiver: 'receiver',
@@ -137,8 +47,7 @@ const BIND_MODES = {
 
 export class TestNetwork {
   private readonly handsets = new Map<string, Handset>();
-  private tokens: number;
-  private refilledAt = performance.now();
+  private readonly bucket: TokenBucket;
   private refuseNext: { status: number; count: number } | undefined;
   private porReference = 0;
   private nextReceiver = 0;
@@ -171,23 +80,7 @@ export class TestNetwork {
     private readonly options: TestNetworkOptions &
       Required<Pick<TestNetworkOptions, 'systemId' | 'password' | 'dataCoding'>>,
   ) {
-    this.tokens = this.burst;
-  }
-
-  private get burst(): number {
-    return this.options.throttleBurst ?? this.options.maxSubmitsPerSecond ?? 0;
-  }
-
-  // A token bucket of maxSubmitsPerSecond, holding `burst` tokens.
-  private takeToken(): boolean {
-    const rate = this.options.maxSubmitsPerSecond;
-    if (!rate) return true;
-    const now = performance.now();
-    this.tokens = Math.min(this.burst, this.tokens + ((now - this.refilledAt) * rate) / 1000);
-    this.refilledAt = now;
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
-    return true;
+    this.bucket = new TokenBucket(options.maxSubmitsPerSecond, options.throttleBurst);
   }
 
   /** The next `count` submit_sm are refused with `status` (e.g. ESME_RMSGQFUL), before any check. */
@@ -211,7 +104,7 @@ export class TestNetwork {
 
   /** Puts a SIM in a handset reachable at `msisdn`, optionally a faulty one. */
   attach(msisdn: string, card: HandsetCard, fault?: HandsetFault): void {
-    this.handsets.set(msisdn, { card, lost: 0, ...(fault ? { fault } : {}) });
+    this.handsets.set(msisdn, new Handset(card, this.handsetEvents, fault));
   }
 
   detach(msisdn: string): void {
@@ -333,7 +226,7 @@ export class TestNetwork {
       if (--this.refuseNext.count <= 0) this.refuseNext = undefined;
     }
     if (status === ESME.ROK) status = checkSubmitSm(pdu, this.options.dataCoding);
-    if (status === ESME.ROK && !this.takeToken()) {
+    if (status === ESME.ROK && !this.bucket.take()) {
       status = ESME.RTHROTTLED;
       this.throttled++;
     }
@@ -370,96 +263,23 @@ export class TestNetwork {
     this.deliver(record);
   }
 
-  // The handset: SMS-DELIVER → ENVELOPE → card; a PoR in the response goes back as a deliver_sm.
+  // What handsets tell the SMSC: counts, and the PoRs to send back.
+  private readonly handsetEvents: HandsetEvents = {
+    unreachable: () => this.undelivered++,
+    toInbox: () => this.inbox++,
+    toCard: () => this.delivered++,
+    porLost: () => this.porsLost++,
+    por: (sms, userData) => this.returnPor(sms, userData),
+  };
+
   private deliver(sms: SubmitRecord): void {
     const handset = this.handsets.get(sms.destinationAddr);
-    if (!handset || handset.fault?.kind === 'off') {
-      this.undelivered++;
-      return;
-    }
-    if (handset.fault?.kind === 'slow') {
-      // same delay for each of its SMS: timers keep their order
-      setTimeout(() => this.deliverNow(sms, handset), handset.fault.delayMs).unref();
-      return;
-    }
-    this.deliverNow(sms, handset);
-  }
-
-  private deliverNow(sms: SubmitRecord, handset: Handset): void {
-    const card = handset.card;
-    if (!reachesSim(sms.protocolId, sms.dcs)) {
-      this.inbox++;
-      return;
-    }
-    const digits = sms.sourceAddr.replace(/\D/g, '').slice(0, 20);
-    const tpdu = encodeSmsDeliver({
-      originator: {
-        digits,
-        toa: digits === sms.sourceAddr ? toaOf(sms.sourceTon, sms.sourceNpi) : TOA_UNKNOWN_ISDN,
-      },
-      pid: sms.protocolId,
-      dcs: sms.dcs,
-      timestamp: Uint8Array.of(0x62, 0x11, 0x82, 0x00, 0x00, 0x00, 0x00),
-      userData: sms.userData,
-      userDataHeader: (sms.esmClass & ESM_CLASS_UDHI) !== 0,
-    });
-    let answer = parseResponseApdu(card.transmit(encodeSmsPpDownload(tpdu)));
-    if (answer.sw >> 8 === 0x61)
-      answer = parseResponseApdu(card.transmit(Uint8Array.of(0x00, 0xc0, 0, 0, answer.sw & 0xff)));
-    this.delivered++;
-    // 91xx with response data: the data is the PoR, for the RP-ACK (TS 31.111 §7.1.1.1); the pending
-    // proactive command (an OPEN CHANNEL after an admin trigger…) is the terminal's to fetch, not ours
-    if (answer.sw >> 8 === 0x91 && answer.data.length === 0) {
-      this.fetchShortMessage(handset, sms, answer.sw & 0xff);
-      return;
-    }
-    if (answer.data.length === 0) return;
-    this.returnPor(sms, answer.data, handset);
-  }
-
-  // 91xx: the card has a proactive command. SEND SHORT MESSAGE carries a PoR as a mobile-originated SMS.
-  private fetchShortMessage(handset: Handset, sms: SubmitRecord, length: number): void {
-    const card = handset.card;
-    const fetched = parseResponseApdu(card.transmit(Uint8Array.of(0x80, 0x12, 0, 0, length)));
-    let userData: Uint8Array;
-    try {
-      userData = decodeSmsSubmit(decodeSendShortMessage(fetched.data)).userData;
-    } catch {
-      userData = new Uint8Array(0); // another proactive command: the handset has nothing to send
-    }
-    // TERMINAL RESPONSE: command performed successfully (TS 102 223 §6.8)
-    card.transmit(
-      Uint8Array.of(
-        0x80,
-        0x14,
-        0,
-        0,
-        0x0c,
-        0x81,
-        0x03,
-        0x01,
-        0x13,
-        0x00,
-        0x82,
-        0x02,
-        0x82,
-        0x81,
-        0x83,
-        0x01,
-        0x00,
-      ),
-    );
-    if (userData.length) this.returnPor(sms, userData, handset);
+    if (!handset) this.undelivered++;
+    else handset.receive(sms);
   }
 
   // The PoR goes from the handset back to the submitter, with the PID and DCS of the SMS it answers.
-  private returnPor(sms: SubmitRecord, userData: Uint8Array, handset: Handset): void {
-    const fault = handset.fault;
-    if (fault?.kind === 'lose-por' && (fault.count === undefined || handset.lost < fault.count)) {
-      handset.lost++;
-      this.porsLost++;
-      return;
-    }
+  private returnPor(sms: SubmitRecord, userData: Uint8Array): void {
     this.porsReturned++;
     const reference = ++this.porReference & 0xff;
     for (const part of responsePacketUserData(userData, reference))

@@ -1,0 +1,5 @@
+// The local test network: an SMSC with virtual handsets, for OTA without an operator.
+export { responsePacketUserData } from './concatenated-por.js';
+export type { HandsetCard, HandsetFault } from './handset.js';
+export type { BindRecord, SubmitFault, SubmitRecord } from './records.js';
+export { TestNetwork, type TestNetworkOptions } from './smsc.js';
