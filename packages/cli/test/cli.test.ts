@@ -123,7 +123,7 @@ describe('errors a user can act on', () => {
 });
 
 describe('the demo', () => {
-  test('the demo tells the story end to end: SCP03 personalisation, mTLS, PSK, OTA, reconnect', () => {
+  test('the demo tells the story end to end: SCP03 personalisation, mTLS, PSK, OTA, SCP81, a campaign, reconnect, rotation', () => {
     const r = iotsafe(['demo', '--dir', join(dir, 'demo')], {});
     assert.equal(r.code, 0, r.stderr);
     assert.match(
@@ -132,8 +132,9 @@ describe('the demo', () => {
     );
     assert.match(
       r.stdout,
-      /certificate → file 02, CA → file 03, personalisation locked; SCP80 key set 01 loaded/,
+      /certificate → file 02, CA → file 03; SCP80 key set 01 loaded \(PUT KEY\); personalisation left open to the ISD/,
     );
+    assert.match(r.stdout, /SCP81 key set 40 \(TLS-PSK, DEK\) by PUT KEY; the ISD's admin parameters/);
     assert.match(r.stdout, /sign offload, sessions end by INIT close : TLSv1\.3 \S+, 3 APDUs/);
     assert.match(
       r.stdout,
@@ -147,6 +148,13 @@ describe('the demo', () => {
     assert.match(r.stdout, /TLSv1\.3 TLS_AES_128_GCM_SHA256 with PSK identity demo-device-0002: 1 APDU/);
     assert.match(r.stdout, /RAM PUT KEY \(key set 02, keys wrapped by KIK 01\): CNTR 1, PoR ok/);
     assert.match(r.stdout, /RFM under key set 02: EF SPN written and read back: PoR ok/);
+    assert.match(r.stdout, /the device \(IoT SAFE client\) reads file 07: the \d+ bytes written/);
+    assert.match(r.stdout, /campaign demo: .*: completed, 40 of 40 SIMs ended/);
+    assert.match(
+      r.stdout,
+      /the device reconnected with the pending key 11: the cloud accepted it, the rotation committed/,
+    );
+    assert.match(r.stdout, /TLS 1\.3 PSK on the new one: hello .*; the old identity refused/);
     assert.match(
       r.stdout,
       /sign offload, resumed session \(no certificate\): TLSv1\.3 \S+, 0 APDUs.*hello demo-device-0001/,
