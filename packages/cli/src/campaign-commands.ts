@@ -234,6 +234,7 @@ export function registerCampaign(program: Command, globals: () => GlobalOptions)
         exitOnEnd(view);
         return;
       }
+      // --smsc given: the other server flags carry addServerFlags' defaults, so the set is complete.
       const flags = options as ServerFlags;
       const settings = serverOptions(flags);
       const concurrency = integerOption(options.concurrency, '--concurrency', 1, 100_000)!;

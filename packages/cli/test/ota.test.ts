@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { describe, test } from 'node:test';
 import { runCli, startCli } from '../../../test/helpers/cli.js';
+import { cliStep, otaReadySim } from '../../../test/helpers/ota-sim.js';
 
 /** A port free on 0.0.0.0 right now. */
 const freePort = () =>
@@ -95,44 +96,9 @@ describe('iotsafe ota over SMPP, end to end', () => {
     const dir = mkdtempSync(join(tmpdir(), 'iotsafe-cli-ota-'));
     const env = { IOTSAFE_STORAGE_KEY: '3d'.repeat(32) };
     try {
-      const sim = join(dir, 'sim');
-      writeFileSync(join(dir, 'gp.keys'), `${'40'.repeat(16)}\n`);
-      writeFileSync(join(dir, 'scp80.keys'), `enc=${KIC}\nmac=${KID}\ndek=${'33'.repeat(16)}\n`);
-      writeFileSync(join(dir, 'ota.keys'), `kic=${KIC}\nkid=${KID}\n`);
-      const step = (args: string[]) => {
-        const r = iotsafe(args, env);
-        assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
-        return r.stdout;
-      };
-      step(['sim', 'create', sim, '--profile', 'type1', '--isd-keys-file', join(dir, 'gp.keys')]);
-      step([
-        '--sim',
-        sim,
-        'gp',
-        '--keys-file',
-        join(dir, 'gp.keys'),
-        'put-key',
-        '--new-kvn',
-        '01',
-        '--new-keys-file',
-        join(dir, 'scp80.keys'),
-      ]);
       const store = join(dir, 'ota.db');
-      step([
-        'ota',
-        'add-sim',
-        '--store',
-        store,
-        '--create',
-        '--iccid',
-        '8988211000000467285',
-        '--msisdn',
-        '4917000001',
-        '--kic',
-        '12',
-        '--keys-file',
-        join(dir, 'ota.keys'),
-      ]);
+      const sim = otaReadySim(dir, env, { store, iccid: '8988211000000467285', msisdn: '4917000001' });
+      const step = (args: string[]) => cliStep(args, env);
       const network = await startCli(
         ['ota', 'network', sim, '--msisdn', '4917000001'],
         env,

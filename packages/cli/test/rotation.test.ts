@@ -4,17 +4,16 @@
 // completes; without that proof the next one rolls back at its deadline. --json checked against
 // docs/json.md; SCP81 to a SIM without its PSK and bad durations refused as usage errors.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { OtaStore, RotationService } from '@iotsafe/ota';
 import { hexToBytes } from '@iotsafe/protocol';
 import { type Background, runCli, runCliAsync, startCli } from '../../../test/helpers/cli.js';
+import { otaReadySim } from '../../../test/helpers/ota-sim.js';
 import { checkJson } from './json-schemas.js';
 
-const KIC = '200102030405060708090a0b0c0d0e0f';
-const KID = '201102030405060708090a0b0c0d0e0f';
 const ICCID = '8988211000000467285';
 const STORAGE_KEY = '3e'.repeat(32);
 const env = { IOTSAFE_STORAGE_KEY: STORAGE_KEY };
@@ -31,38 +30,7 @@ function step(args: string[]): string {
 }
 
 before(async () => {
-  const sim = join(dir, 'sim');
-  writeFileSync(join(dir, 'gp.keys'), `${'40'.repeat(16)}\n`);
-  writeFileSync(join(dir, 'scp80.keys'), `enc=${KIC}\nmac=${KID}\ndek=${'33'.repeat(16)}\n`);
-  writeFileSync(join(dir, 'ota.keys'), `kic=${KIC}\nkid=${KID}\n`);
-  step(['sim', 'create', sim, '--profile', 'type1', '--isd-keys-file', join(dir, 'gp.keys')]);
-  step([
-    '--sim',
-    sim,
-    'gp',
-    '--keys-file',
-    join(dir, 'gp.keys'),
-    'put-key',
-    '--new-kvn',
-    '01',
-    '--new-keys-file',
-    join(dir, 'scp80.keys'),
-  ]);
-  step([
-    'ota',
-    'add-sim',
-    '--store',
-    store,
-    '--create',
-    '--iccid',
-    ICCID,
-    '--msisdn',
-    '4917000001',
-    '--kic',
-    '12',
-    '--keys-file',
-    join(dir, 'ota.keys'),
-  ]);
+  const sim = otaReadySim(dir, env, { store, iccid: ICCID, msisdn: '4917000001' });
   step(['ca', 'init', ca, '--cn', 'Operator CA']);
   network = await startCli(['ota', 'network', sim, '--msisdn', '4917000001'], env, /127\.0\.0\.1:(\d+)/);
   smsc = `127.0.0.1:${network.match[1]}`;

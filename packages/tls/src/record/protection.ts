@@ -97,7 +97,8 @@ export class Tls13RecordCipher implements RecordCipher {
   }
 
   sealInto(record: RecordContext, type: number, content: Uint8Array, out: Buffer, offset: number): void {
-    // The tag length is the AEAD's default, 16: no options object to read, record after record.
+    // The tag length is the AEAD's default, 16: no options object to read, record after record. Node's
+    // typings return CipherGCM only from the overload with options, hence the cast (the algorithm is GCM).
     const cipher = createCipheriv(this.algorithm, this.key, this.nonces.nonce(record.sequence)) as CipherGCM;
     cipher.setAAD(record.header);
     cipher.update(content).copy(out, offset);
