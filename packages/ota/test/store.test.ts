@@ -260,6 +260,27 @@ for (const engine of engines)
       await b.close();
     });
 
+    test('a retry decided after the job was aborted ends the item with the job: none is left ready', async () => {
+      const store = await open();
+      await fill(store);
+      const job = await store.jobs.create({ kind: 'scp80', spec: {}, iccids: [ICCID] });
+      const [item] = await store.jobs.claim('w', 1, Date.now() + 60_000);
+      // the abort sweeps held and ready items; this one is running, its attempt then fails with a card error
+      assert.equal(await store.jobs.setState(job.id, ['running'], 'aborted', 'too many failures'), true);
+      await store.jobs.updateItem(item!, 'w', { state: 'ready', dueAt: Date.now() + 10, outcome: 'retry' });
+      const ended = await store.jobs.item(item!.id);
+      assert.equal(ended.state, 'cancelled');
+      assert.equal(ended.outcome, 'aborted');
+      assert.equal(ended.leaseOwner, undefined);
+      // a paused job keeps its retries for when it resumes
+      const paused = await store.jobs.create({ kind: 'scp80', spec: {}, iccids: [ICCID] });
+      const [next] = await store.jobs.claim('w', 1, Date.now() + 60_000);
+      assert.equal(await store.jobs.setState(paused.id, ['running'], 'paused'), true);
+      await store.jobs.updateItem(next!, 'w', { state: 'ready', outcome: 'retry' });
+      assert.equal((await store.jobs.item(next!.id)).state, 'ready');
+      await store.close();
+    });
+
     test("admin scripts go out only in the SIM's newest session: two servers, two live sessions, one sends", async () => {
       const location = await engine.open();
       const one = await OtaStore.open(location, STORAGE_KEY, { create: true });

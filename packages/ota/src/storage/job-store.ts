@@ -343,6 +343,7 @@ export class JobStore {
     sent?: { attemptId: number; sentAt: number; messageIds: readonly string[] },
   ): Promise<void> {
     await this.engine.transaction(async (tx) => {
+      if (update.state === 'ready') update = await this.retryUnlessEnded(tx, item, update);
       const final = FINAL_ITEM_STATES.includes(update.state);
       const rows = await tx.query(
         `UPDATE job_items SET state = $3, step = $4, attempt = $5, due_at = $6, outcome = $7, detail = $8,
@@ -378,6 +379,22 @@ export class JobStore {
       step: update.step ?? item.step,
       attempt: update.attempt ?? item.attempt,
     });
+  }
+
+  /**
+   * A retry (or a pause) puts the item back to 'ready' only while its job can still run it: a job
+   * cancelled, aborted or expired meanwhile has already ended its ready items, and this one ends the
+   * same way. The job row is read under a share lock, so `setState` either waits for this transaction
+   * (and then sweeps the item) or has committed before it (and the item is ended here).
+   */
+  private async retryUnlessEnded(tx: SqlExecutor, item: JobItem, update: ItemUpdate): Promise<ItemUpdate> {
+    const lock = this.engine.dialect === 'postgres' ? 'FOR SHARE' : '';
+    const [job] = await tx.query<{ state: JobState }>(`SELECT state FROM jobs WHERE id = $1 ${lock}`, [
+      item.jobId,
+    ]);
+    if (!job || job.state === 'running' || job.state === 'paused') return update;
+    const state: ItemState = job.state === 'expired' ? 'expired' : 'cancelled';
+    return { ...update, state, outcome: job.state, dueAt: item.dueAt };
   }
 
   /** Marks a job completed when none of its items is left to run. */
