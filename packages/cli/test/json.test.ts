@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import type { Command } from 'commander';
-import { runCli, startCli } from '../../../test/helpers/cli.js';
+import { type Background, runCli, startCli } from '../../../test/helpers/cli.js';
 import { peerAvailable } from '../../../test/helpers/peers.js';
 import { createProgram } from '../src/program.js';
 import { ajv, checkJson, schemas } from './json-schemas.js';
@@ -32,6 +32,20 @@ function json(id: string, args: string[], code = 0): Record<string, unknown> {
   const r = runCli(['--json', ...args], env);
   assert.equal(r.code, code, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
   return check(id, r.stdout) as Record<string, unknown>;
+}
+
+/** The whole JSON document a background command printed on starting (the pipe may deliver it in parts). */
+async function startedDocument(server: Background): Promise<string> {
+  for (let i = 0; ; i++) {
+    const text = server.stdout();
+    try {
+      JSON.parse(text);
+      return text;
+    } catch (error) {
+      if (i >= 200) throw new Error(`no complete JSON document after 10 s: ${text}`, { cause: error });
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
 }
 
 describe('--json output against docs/json.md', () => {
@@ -218,8 +232,7 @@ describe('--json output against docs/json.md', () => {
       /"auth"/,
     );
     try {
-      await new Promise((r) => setTimeout(r, 100)); // the rest of the document
-      check('ota admin serve', adminServer.output());
+      check('ota admin serve', await startedDocument(adminServer));
     } finally {
       await adminServer.stop();
     }
@@ -299,8 +312,7 @@ describe('--json output against docs/json.md', () => {
         /"url"/,
       );
       try {
-        await new Promise((r) => setTimeout(r, 100)); // the rest of the document
-        check('ota serve', served.output());
+        check('ota serve', await startedDocument(served));
       } finally {
         await served.stop();
       }
@@ -327,8 +339,7 @@ describe('--json output against docs/json.md', () => {
       /"smsc": "127\.0\.0\.1:(\d+)"/,
     );
     try {
-      await new Promise((r) => setTimeout(r, 100)); // the rest of the document
-      check('fleet simulate', simulated.output());
+      check('fleet simulate', await startedDocument(simulated));
       const store = ['--store', join(dir, 'fleet.db')];
       const imported = json('fleet import', ['fleet', 'import', csv, ...store, '--create']);
       assert.equal(imported.imported, 20);
@@ -404,8 +415,7 @@ describe('--json output against docs/json.md', () => {
       /"modem": "[^"]+"\n/,
     );
     try {
-      await new Promise((r) => setTimeout(r, 100));
-      check('sim serve', served.output());
+      check('sim serve', await startedDocument(served));
       const probe = json('modem probe', ['modem', 'probe', join(dir, 'modem')]);
       assert.equal(probe.cgla, true);
     } finally {
@@ -427,8 +437,7 @@ describe('--json output against docs/json.md', () => {
       /"auth"[^}]*}/,
     );
     try {
-      await new Promise((r) => setTimeout(r, 100));
-      const started = check('est serve', served.output()) as { url: string };
+      const started = check('est serve', await startedDocument(served)) as { url: string };
       const renew = json('renew', [
         '--sim',
         join(dir, 'sim'),
