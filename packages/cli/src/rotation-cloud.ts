@@ -63,7 +63,8 @@ export function registerRotationCloud(rotation: Command, globals: () => GlobalOp
         const server = tls.createServer({
           secureContext: await current(),
           requestCert: true,
-          rejectUnauthorized: true,
+          // checked below, so that the refusal and its reason (revoked, unknown CA…) are logged
+          rejectUnauthorized: false,
           minVersion: 'TLSv1.2',
           // each handshake that names the server takes the CRL as it is now
           SNICallback: (_name, done) =>
@@ -76,9 +77,12 @@ export function registerRotationCloud(rotation: Command, globals: () => GlobalOp
         server.on('secureConnection', (socket) => {
           socket.on('error', () => {});
           const peer = socket.getPeerX509Certificate();
-          if (!peer) return socket.destroy();
+          const subject = peer?.subject.replace(/\n/g, ', ') ?? 'a client without a certificate';
+          if (!peer || !socket.authorized) {
+            printError(`cloud: refused ${subject}: ${socket.authorizationError ?? 'no client certificate'}`);
+            return socket.destroy();
+          }
           const serial = peer.serialNumber.toUpperCase();
-          const subject = peer.subject.replace(/\n/g, ', ');
           void service.certificateSeen(new X509Certificate(peer.raw)).then(
             (proved) => {
               const line = `accepted ${subject}, certificate ${serial}${proved ? `: rotation ${proved} proven` : ''}`;
