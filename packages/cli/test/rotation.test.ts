@@ -5,9 +5,8 @@
 // docs/json.md; SCP81 to a SIM without its PSK and bad durations refused as usage errors. Then
 // `ota rotation cloud`: a certificate of the CA accepted, refused once revoked (its CRL made again).
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -16,6 +15,7 @@ import { OtaStore, RotationService } from '@iotsafe/ota';
 import { hexToBytes } from '@iotsafe/protocol';
 import { type Background, runCli, runCliAsync, startCli } from '../../../test/helpers/cli.js';
 import { otaReadySim } from '../../../test/helpers/ota-sim.js';
+import { softwareCsr } from '../../pki/test/csr-helpers.js';
 import { checkJson } from './json-schemas.js';
 
 const ICCID = '8988211000000467285';
@@ -167,25 +167,9 @@ describe('iotsafe ota rotation cloud', () => {
     const key = join(dir, 'client.key');
     const csr = join(dir, 'client.csr');
     const cert = join(dir, 'client.pem');
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-new',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-keyout',
-        key,
-        '-subj',
-        '/CN=cloud-client',
-        '-out',
-        csr,
-      ],
-      { stdio: 'ignore' },
-    );
+    const request = await softwareCsr('CN=cloud-client');
+    writeFileSync(key, request.keyPem, { mode: 0o600 });
+    writeFileSync(csr, request.csr);
     step(['ca', 'issue', '--ca', ca, '--csr', csr, '--out', cert]);
     const cloud = await startCli(
       ['--json', 'ota', 'rotation', 'cloud', '--store', store, '--ca', ca],

@@ -8,12 +8,10 @@
 // which the cloud accepts; each SIM step executed exactly once (PoRs with status 00 counted on the
 // card's side; over SCP81 each admin script sent and run once); no counter ever reused or refused.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, test } from 'node:test';
 import { IoTSafe, MemoryTransport, readCredentialSelector } from '@iotsafe/device';
 import { FINAL_ROTATION_STATES, type OtaStore, type RotationService } from '@iotsafe/ota';
@@ -28,6 +26,17 @@ import {
 import { serveTcp } from '@iotsafe/sim';
 import { bundle } from '../../../scripts/bundle.mjs';
 import { ICCID, KIC, KID, MSISDN, type Rig, STORAGE_KEY, startRig } from './rig.js';
+import {
+  assertCountersTakenOnce,
+  children,
+  lineAfter,
+  momentsOf,
+  random,
+  type Server,
+  sparesOf,
+  spawnLoaded,
+  until,
+} from './rotation-kill-rig.js';
 import {
   type Cloud,
   deviceExchange,
@@ -46,26 +55,9 @@ import {
 const KILLS = Number(process.env.IOTSAFE_ROTATION_KILLS ?? 50);
 const DEVICE_KILLS = Math.round(KILLS * 0.8);
 const SCP81_KILLS = Math.max(1, Math.round(KILLS / 5));
-const KILLS_PER_ROTATION = 2;
 /** A kill falls in the rotation's first KILL_WINDOW_MS (one runs in ~0.5 s undisturbed). */
 const KILL_WINDOW_MS = 900;
-/** An SCP81 rotation (a trigger and a PSK-TLS admin session per SIM step) runs in ~0.8 s undisturbed. */
-const SCP81_KILL_WINDOW_MS = 1000;
-/** Servers loading while one runs: a kill's takeover rarely waits for a start. */
-const SPARES = 2;
 const SEED = 0x15ca7;
-
-// mulberry32: a small seeded generator, so a failing run can be replayed
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 let rig: Rig;
 /** The rotation server, bundled once: a plain `node child.mjs` starts in ~0.4 s, under tsx in seconds. */
@@ -75,44 +67,8 @@ let cloud: Cloud;
 let store: OtaStore;
 let firstSerial: string;
 let service: RotationService;
-const children = new Set<ChildProcess>();
 /** Status of every PoR the SIM gave (the card's side of the ledger). */
 const porStatuses: number[] = [];
-
-interface Server {
-  child: ChildProcess;
-  loaded: Promise<void>;
-  running(): Promise<void>;
-}
-
-/** A child that says "loaded", then "running" once told to go; every line it prints goes to `lines`. */
-function spawnLoaded(args: string[], what: string, output?: string[]): Server {
-  const child = spawn('setpriv', ['--pdeathsig', 'KILL', process.execPath, ...args], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  const lines = createInterface({ input: child.stdout! });
-  if (output) lines.on('line', (line) => output.push(line));
-  const seen = (expected: string) => {
-    const line = new Promise<void>((resolve, reject) => {
-      lines.on('line', (text) => text === expected && resolve());
-      child.once('exit', () => reject(new Error(`the ${what} exited before "${expected}"`)));
-    });
-    line.catch(() => {}); // a spare still loading when the test ends is killed: not a failure
-    return line;
-  };
-  const loaded = seen('loaded');
-  return {
-    child,
-    loaded,
-    running: async () => {
-      const running = seen('running');
-      child.stdin!.write('go\n');
-      await running;
-    },
-  };
-}
 
 function spawnServer(on: Rig = rig): Server {
   return spawnLoaded(
@@ -125,21 +81,6 @@ function spawnServer(on: Rig = rig): Server {
     ],
     'rotation server',
   );
-}
-
-/** Spares of `spawn` loading while one runs: a kill is followed by a takeover that rarely waits for a start. */
-function sparesOf(spawnOne: () => Server) {
-  const spares: Server[] = Array.from({ length: SPARES }, spawnOne);
-  return {
-    spares,
-    async takeOver(): Promise<Server> {
-      const next = spares.shift()!;
-      spares.push(spawnOne());
-      await next.loaded;
-      await next.running();
-      return next;
-    },
-  };
 }
 
 before(async () => {
@@ -179,25 +120,8 @@ after(async () => {
   await rig.stop();
 });
 
-// a counter is taken once: two attempts share one only when the second resent the first's packet (the
-// same step, the first had no PoR: TS 102 225 §5.1.1, the card runs it at most once)
-async function assertCountersTakenOnce(on: OtaStore) {
-  const attempts = await on.jobs.ledger(ICCID, { limit: 10_000 });
-  const byCounter = new Map<string, typeof attempts>();
-  for (const a of attempts)
-    byCounter.set(String(a.counter), [...(byCounter.get(String(a.counter)) ?? []), a]);
-  for (const [counter, rows] of byCounter) {
-    const [last, ...earlier] = [...rows].sort((a, b) => b.attempt - a.attempt);
-    for (const a of earlier)
-      assert.ok(
-        a.jobId === last!.jobId && a.step === last!.step && a.state === 'no_por',
-        `counter ${counter} taken twice: ${rows.map((r) => `${r.jobId} ${r.step}/${r.attempt} ${r.state}`)}`,
-      );
-  }
-}
-
-async function selectorNow() {
-  const client = await IoTSafe.connect(new MemoryTransport(rig.sim.card));
+async function selectorNow(card: { transmit(c: Uint8Array): Uint8Array } = rig.sim.card) {
+  const client = await IoTSafe.connect(new MemoryTransport(card));
   try {
     return await readCredentialSelector(client);
   } finally {
@@ -225,9 +149,7 @@ test(`${KILLS} SIGKILLs of the rotation server: every rotation ends with one wor
     });
     rotations++;
     const started = Date.now();
-    const moments = Array.from({ length: KILLS_PER_ROTATION }, () => next() * KILL_WINDOW_MS).sort(
-      (a, b) => a - b,
-    );
+    const moments = momentsOf(next, KILL_WINDOW_MS);
     // the device: once the pending certificate is written, it connects with it (the cloud proves it)
     let proved = false;
     const device = (async () => {
@@ -244,8 +166,7 @@ test(`${KILLS} SIGKILLs of the rotation server: every rotation ends with one wor
     })();
     for (const at of moments) {
       if (kills >= KILLS) break;
-      const wait = started + at - Date.now();
-      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      await until(started + at);
       current.child.kill('SIGKILL');
       await once(current.child, 'exit');
       kills++;
@@ -286,16 +207,6 @@ test(`${KILLS} SIGKILLs of the rotation server: every rotation ends with one wor
   for (const server of [current, ...spares]) server.child.stdin!.end();
 });
 
-/** Waits for `predicate` over the lines a process printed, from `from` on; the matching line. */
-async function lineAfter(lines: string[], from: number, predicate: (line: string) => boolean, what: string) {
-  for (let i = 0; i < 1000; i++) {
-    const line = lines.slice(from).find(predicate);
-    if (line) return line;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error(`never: ${what} (last lines: ${lines.slice(-5).join(' | ')})`);
-}
-
 test(`${DEVICE_KILLS} SIGKILLs of the device during rotations: it restarts, proves the new credential, uses it alone`, async (t) => {
   const killedIn = new Map<string, number>();
   const next = random(SEED + 1);
@@ -323,18 +234,18 @@ test(`${DEVICE_KILLS} SIGKILLs of the device during rotations: it restarts, prov
     output = device.lines;
     let kills = 0;
     let rotations = 0;
+    let window: number | undefined;
     while (kills < DEVICE_KILLS) {
       const porsBefore = porStatuses.length;
       const rotation = await service.start({ sim: ICCID, deadlineMs: 60_000, porTimeoutMs: 1500 });
       rotations++;
       const started = Date.now();
-      const moments = Array.from({ length: KILLS_PER_ROTATION }, () => next() * KILL_WINDOW_MS).sort(
-        (a, b) => a - b,
-      );
+      // the first runs undisturbed: the kills fall in the time it took (the device's moments are while
+      // the rotation runs: its proof, its switch), however fast or loaded the machine
+      const moments = window === undefined ? [] : momentsOf(next, window);
       for (const at of moments) {
         if (kills >= DEVICE_KILLS) break;
-        const wait = started + at - Date.now();
-        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+        await until(started + at);
         const state = (await service.status(rotation.id)).state;
         device.child.kill('SIGKILL');
         await once(device.child, 'exit');
@@ -346,6 +257,7 @@ test(`${DEVICE_KILLS} SIGKILLs of the device during rotations: it restarts, prov
         output = device.lines;
       }
       const status = await service.waitFor(rotation.id);
+      window ??= Date.now() - started;
       assert.equal(status.state, 'completed', `rotation ${rotations}: ${JSON.stringify(status)}`);
       // the device, running on, uses the new credential as the active one, and the cloud takes it
       const selector = await selectorNow();
@@ -368,7 +280,9 @@ test(`${DEVICE_KILLS} SIGKILLs of the device during rotations: it restarts, prov
     }
     await assertCountersTakenOnce(store);
     assert.ok(!porStatuses.includes(0x02), 'the SIM never saw a counter it had seen');
-    t.diagnostic(`device kills by rotation state: ${JSON.stringify(Object.fromEntries(killedIn))}`);
+    t.diagnostic(
+      `device kills in ${rotations - 1} rotations (the undisturbed one: ${window} ms), by rotation state: ${JSON.stringify(Object.fromEntries(killedIn))}`,
+    );
   } finally {
     for (const p of [worker, ...server.spares, ...devices.spares]) p.child.stdin!.end();
     for (const child of children) child.kill('SIGKILL');
@@ -389,19 +303,13 @@ test(`${SCP81_KILLS} SIGKILLs of the worker of SCP81 rotations: each admin scrip
   const first = new X509Certificate(Buffer.from(await firstCertificate(scp81Ca, admin.sim))).serialNumber;
   const scp81Service = newService(otherStore, STORAGE_KEY, { ca: scp81Ca });
   const scp81Cloud = await startCloud(scp81Ca, (certificate) => scp81Service.certificateSeen(certificate));
-  const selectorOf = async () => {
-    const client = await IoTSafe.connect(new MemoryTransport(admin.sim.card));
-    try {
-      return await readCredentialSelector(client);
-    } finally {
-      await client.close();
-    }
-  };
+  const selectorOf = () => selectorNow(admin.sim.card);
   const workers = sparesOf(() => spawnServer(other));
   let current = await workers.takeOver();
   try {
     let kills = 0;
     let rotations = 0;
+    let window: number | undefined;
     while (kills < SCP81_KILLS) {
       const scriptsBefore = (await otherStore.admin.scripts(ICCID)).length;
       const rotation = await scp81Service.start({
@@ -414,9 +322,9 @@ test(`${SCP81_KILLS} SIGKILLs of the worker of SCP81 rotations: each admin scrip
       });
       rotations++;
       const started = Date.now();
-      const moments = Array.from({ length: KILLS_PER_ROTATION }, () => next() * SCP81_KILL_WINDOW_MS).sort(
-        (a, b) => a - b,
-      );
+      // the first runs undisturbed: the kills fall in the time it took (a trigger and a PSK-TLS admin
+      // session per SIM step), however fast or loaded the machine
+      const moments = window === undefined ? [] : momentsOf(next, window);
       // the device: once the pending certificate is written, it connects with it (the cloud proves it)
       let proved = false;
       const device = (async () => {
@@ -430,8 +338,7 @@ test(`${SCP81_KILLS} SIGKILLs of the worker of SCP81 rotations: each admin scrip
       })();
       for (const at of moments) {
         if (kills >= SCP81_KILLS) break;
-        const wait = started + at - Date.now();
-        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+        await until(started + at);
         const scripts = await otherStore.admin.scripts(ICCID);
         const moment = `${(await scp81Service.status(rotation.id)).state}/${scripts.at(-1)?.state ?? 'none'}`;
         current.child.kill('SIGKILL');
@@ -444,6 +351,7 @@ test(`${SCP81_KILLS} SIGKILLs of the worker of SCP81 rotations: each admin scrip
       }
       const status = await scp81Service.waitFor(rotation.id);
       await device;
+      window ??= Date.now() - started;
       const scripts = (await otherStore.admin.scripts(ICCID)).slice(scriptsBefore);
       const shown = JSON.stringify(scripts.map((s) => [s.state, s.status, s.sentCount]));
       assert.equal(
@@ -475,7 +383,7 @@ test(`${SCP81_KILLS} SIGKILLs of the worker of SCP81 rotations: each admin scrip
     }
     await assertCountersTakenOnce(otherStore);
     t.diagnostic(
-      `worker kills by rotation state/last script: ${JSON.stringify(Object.fromEntries(killedIn))}`,
+      `worker kills in ${rotations - 1} SCP81 rotations (the undisturbed one: ${window} ms), by rotation state/last script: ${JSON.stringify(Object.fromEntries(killedIn))}`,
     );
   } finally {
     for (const p of [current, ...workers.spares]) p.child.stdin!.end();
