@@ -18,6 +18,7 @@ import { type Command, Option } from 'commander';
 import { addServerFlags, openKeyStore, type ServerFlags, serverOptions, tracedPaced } from './ota-server.js';
 import { emit, printError, table } from './output.js';
 import { openCa } from './pki-commands.js';
+import { registerRotationCloud } from './rotation-cloud.js';
 import { type GlobalOptions, parseHostPort, storageKey, UsageError } from './session.js';
 import { integerOption } from './usage.js';
 
@@ -169,7 +170,10 @@ export function registerRotationCommands(ota: Command, globals: () => GlobalOpti
     },
   );
 
-  const rotation = ota.command('rotation').description('where rotations stand (docs/rotation.md)');
+  const rotation = ota
+    .command('rotation')
+    .description('where rotations stand, and the cloud that proves them (docs/rotation.md)');
+  registerRotationCloud(rotation, globals);
   rotation
     .command('status <id>')
     .description('one rotation: its state, step, serials and SMS')

@@ -154,6 +154,11 @@ describe('the demo', () => {
       r.stdout,
       /the device reconnected with the pending key 11: the cloud accepted it, the rotation committed/,
     );
+    // the cloud that checks the CRL in the handshake (openssl s_server) refuses the old certificate as revoked
+    assert.match(
+      r.stdout,
+      /the device with key 11 accepted .*; a client presenting the old certificate refused with certificate_revoked \(alert 44\)/,
+    );
     assert.match(r.stdout, /TLS 1\.3 PSK on the new one: hello .*; the old identity refused/);
     assert.match(
       r.stdout,
@@ -174,6 +179,7 @@ describe('the demo', () => {
     assert.equal(summary.ota.putKey.por, 'ok');
     assert.equal(summary.ota.rfm.por, 'ok');
     assert.equal(summary.reconnect.resumed.apdus, 0);
+    assert.equal(summary.rotation.certificate.refusal, 'openssl s_server: certificate_revoked (alert 44)');
     assert.equal(typeof summary.milliseconds, 'number');
   });
 });

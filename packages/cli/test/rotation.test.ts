@@ -2,16 +2,20 @@
 // local SMSC (`ota network`), a CA from `ca init`; this process plays the cloud, reporting through the
 // shared store that it saw the new certificate (RotationService.certificateSeen), so the rotation
 // completes; without that proof the next one rolls back at its deadline. --json checked against
-// docs/json.md; SCP81 to a SIM without its PSK and bad durations refused as usage errors.
+// docs/json.md; SCP81 to a SIM without its PSK and bad durations refused as usage errors. Then
+// `ota rotation cloud`: a certificate of the CA accepted, refused once revoked (its CRL made again).
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import tls from 'node:tls';
 import { OtaStore, RotationService } from '@iotsafe/ota';
 import { hexToBytes } from '@iotsafe/protocol';
 import { type Background, runCli, runCliAsync, startCli } from '../../../test/helpers/cli.js';
 import { otaReadySim } from '../../../test/helpers/ota-sim.js';
+import { softwareCsr } from '../../pki/test/csr-helpers.js';
 import { checkJson } from './json-schemas.js';
 
 const ICCID = '8988211000000467285';
@@ -133,5 +137,54 @@ describe('iotsafe ota rotate', () => {
       assert.match(error.error.message, message);
     }
     assert.equal(runCli(['--json', 'ota', 'rotation', 'list', '--store', store], env).stdout, before);
+  });
+});
+
+describe('iotsafe ota rotation cloud', () => {
+  /** One mutual-TLS exchange with the cloud as a client holding `key`/`cert`: its line, or why it ended. */
+  async function hello(port: number, key: string, cert: string): Promise<string> {
+    const socket = tls.connect({
+      host: '127.0.0.1',
+      port,
+      servername: 'localhost',
+      ca: readFileSync(join(ca, 'ca.pem')),
+      key: readFileSync(key),
+      cert: readFileSync(cert),
+    });
+    let text = '';
+    socket.on('data', (d) => {
+      text += d;
+    });
+    try {
+      await once(socket, 'close');
+    } catch {
+      // a refusal: what was read so far (nothing) is the answer
+    }
+    return text || 'closed without a word';
+  }
+
+  test('accepts a certificate of the CA (no rotation awaits it), refuses it once revoked: the CRL made again', async () => {
+    const key = join(dir, 'client.key');
+    const csr = join(dir, 'client.csr');
+    const cert = join(dir, 'client.pem');
+    const request = await softwareCsr('CN=cloud-client');
+    writeFileSync(key, request.keyPem, { mode: 0o600 });
+    writeFileSync(csr, request.csr);
+    step(['ca', 'issue', '--ca', ca, '--csr', csr, '--out', cert]);
+    const cloud = await startCli(
+      ['--json', 'ota', 'rotation', 'cloud', '--store', store, '--ca', ca],
+      env,
+      /"port":\s*(\d+)/,
+    );
+    try {
+      const ready = checkJson('ota rotation cloud', cloud.stdout()) as { port: number };
+      const port = ready.port;
+      assert.match(await hello(port, key, cert), /^hello CN=cloud-client: certificate [0-9A-F]+ accepted\n$/);
+      step(['ca', 'revoke', '--ca', ca, '--cert', cert, '--reason', 'keyCompromise']);
+      assert.equal(await hello(port, key, cert), 'closed without a word');
+      assert.match(cloud.output(), /cloud: refused CN=cloud-client: CERT_REVOKED/);
+    } finally {
+      await cloud.stop();
+    }
   });
 });

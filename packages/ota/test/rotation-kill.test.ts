@@ -1,15 +1,17 @@
-// The rotation server SIGKILLed at 100 seeded random moments (issue 15): a rotation server process runs
-// the rotation's job; it is killed at a random time, a spare that waited loaded takes over (it binds, its
-// worker recovers the dead worker's lease and resumes from the ledger), and so on. After every rotation:
-// exactly one active credential, which the cloud accepts; each SCP80 step executed by the SIM exactly
-// once (PoRs with status 00 counted on the card's side); no counter ever reused or refused.
+// SIGKILL at seeded random moments (issue 15), on both sides. The server side: a rotation server
+// process runs the rotation's job; it is killed at a random time, a spare that waited loaded takes over
+// (it binds, its worker recovers the dead worker's lease and resumes from the ledger), and so on. The
+// device side: a device process (the SIM over TCP, the cloud over our TLS client) reconnects again and
+// again with the credential the selector picks; it is killed at random moments during the rotations and
+// a spare restarts (resetting the SIM, as a device that restarts does). Then the worker of an SCP81
+// rotation killed while its admin sessions run. After every rotation: exactly one active credential,
+// which the cloud accepts; each SIM step executed exactly once (PoRs with status 00 counted on the
+// card's side; over SCP81 each admin script sent and run once); no counter ever reused or refused.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, test } from 'node:test';
 import { IoTSafe, MemoryTransport, readCredentialSelector } from '@iotsafe/device';
 import { FINAL_ROTATION_STATES, type OtaStore, type RotationService } from '@iotsafe/ota';
@@ -21,30 +23,41 @@ import {
   hexToBytes,
   parseResponseApdu,
 } from '@iotsafe/protocol';
+import { serveTcp } from '@iotsafe/sim';
 import { bundle } from '../../../scripts/bundle.mjs';
 import { ICCID, KIC, KID, MSISDN, type Rig, STORAGE_KEY, startRig } from './rig.js';
-import { type Cloud, deviceExchange, firstCertificate, newService, startCloud } from './rotation-rig.js';
+import {
+  assertCountersTakenOnce,
+  children,
+  lineAfter,
+  momentsOf,
+  random,
+  type Server,
+  sparesOf,
+  spawnLoaded,
+  until,
+} from './rotation-kill-rig.js';
+import {
+  type Cloud,
+  deviceExchange,
+  firstCertificate,
+  newService,
+  startAdminRig,
+  startCloud,
+} from './rotation-rig.js';
 
-/** The issue asks 100; IOTSAFE_ROTATION_KILLS sets another count (a quicker local run, a longer soak). */
-const KILLS = Number(process.env.IOTSAFE_ROTATION_KILLS ?? 100);
-const KILLS_PER_ROTATION = 2;
+/**
+ * The issue asks 100 kills, server and device side: 50 of the rotation server, 40 of the device, 10 of
+ * an SCP81 rotation's worker by default (~2 minutes on a loaded 2-core runner); IOTSAFE_ROTATION_KILLS
+ * sets the server's count (the device's and the SCP81 worker's follow in the same ratio), for a quicker
+ * local run or a longer soak. The moments are seeded (SEED): a failing run can be replayed.
+ */
+const KILLS = Number(process.env.IOTSAFE_ROTATION_KILLS ?? 50);
+const DEVICE_KILLS = Math.round(KILLS * 0.8);
+const SCP81_KILLS = Math.max(1, Math.round(KILLS / 5));
 /** A kill falls in the rotation's first KILL_WINDOW_MS (one runs in ~0.5 s undisturbed). */
 const KILL_WINDOW_MS = 900;
-/** Servers loading while one runs: a kill's takeover rarely waits for a start. */
-const SPARES = 2;
 const SEED = 0x15ca7;
-
-// mulberry32: a small seeded generator, so a failing run can be replayed
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 let rig: Rig;
 /** The rotation server, bundled once: a plain `node child.mjs` starts in ~0.4 s, under tsx in seconds. */
@@ -54,52 +67,20 @@ let cloud: Cloud;
 let store: OtaStore;
 let firstSerial: string;
 let service: RotationService;
-const children = new Set<ChildProcess>();
 /** Status of every PoR the SIM gave (the card's side of the ledger). */
 const porStatuses: number[] = [];
 
-interface Server {
-  child: ChildProcess;
-  loaded: Promise<void>;
-  running(): Promise<void>;
-}
-
-function spawnServer(): Server {
-  const child = spawn(
-    'setpriv',
+function spawnServer(on: Rig = rig): Server {
+  return spawnLoaded(
     [
-      '--pdeathsig',
-      'KILL',
-      process.execPath,
       childBundle,
-      join(rig.dir, 'ota.db'),
-      join(rig.dir, 'ca'),
-      String(rig.network.port),
+      join(on.dir, 'ota.db'),
+      join(on.dir, 'ca'),
+      String(on.network.port),
       bytesToHex(STORAGE_KEY),
     ],
-    { stdio: ['pipe', 'pipe', 'inherit'] },
+    'rotation server',
   );
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  const lines = createInterface({ input: child.stdout! });
-  const seen = (what: string) => {
-    const line = new Promise<void>((resolve, reject) => {
-      lines.on('line', (text) => text === what && resolve());
-      child.once('exit', () => reject(new Error(`the rotation server exited before "${what}"`)));
-    });
-    line.catch(() => {}); // a spare still loading when the test ends is killed: not a failure
-    return line;
-  };
-  const loaded = seen('loaded');
-  return {
-    child,
-    loaded,
-    running: async () => {
-      const running = seen('running');
-      child.stdin!.write('go\n');
-      await running;
-    },
-  };
 }
 
 before(async () => {
@@ -139,8 +120,8 @@ after(async () => {
   await rig.stop();
 });
 
-async function selectorNow() {
-  const client = await IoTSafe.connect(new MemoryTransport(rig.sim.card));
+async function selectorNow(card: { transmit(c: Uint8Array): Uint8Array } = rig.sim.card) {
+  const client = await IoTSafe.connect(new MemoryTransport(card));
   try {
     return await readCredentialSelector(client);
   } finally {
@@ -154,14 +135,7 @@ const validClientSerials = () =>
 
 test(`${KILLS} SIGKILLs of the rotation server: every rotation ends with one working credential, each step run once`, async () => {
   const next = random(SEED);
-  const spares: Server[] = Array.from({ length: SPARES }, spawnServer);
-  const takeOver = async () => {
-    const server = spares.shift()!;
-    spares.push(spawnServer());
-    await server.loaded;
-    await server.running();
-    return server;
-  };
+  const { spares, takeOver } = sparesOf(spawnServer);
   let current = await takeOver();
   let kills = 0;
   let rotations = 0;
@@ -175,9 +149,7 @@ test(`${KILLS} SIGKILLs of the rotation server: every rotation ends with one wor
     });
     rotations++;
     const started = Date.now();
-    const moments = Array.from({ length: KILLS_PER_ROTATION }, () => next() * KILL_WINDOW_MS).sort(
-      (a, b) => a - b,
-    );
+    const moments = momentsOf(next, KILL_WINDOW_MS);
     // the device: once the pending certificate is written, it connects with it (the cloud proves it)
     let proved = false;
     const device = (async () => {
@@ -194,8 +166,7 @@ test(`${KILLS} SIGKILLs of the rotation server: every rotation ends with one wor
     })();
     for (const at of moments) {
       if (kills >= KILLS) break;
-      const wait = started + at - Date.now();
-      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      await until(started + at);
       current.child.kill('SIGKILL');
       await once(current.child, 'exit');
       kills++;
@@ -231,20 +202,194 @@ test(`${KILLS} SIGKILLs of the rotation server: every rotation ends with one wor
     );
     seenBefore = porStatuses.length;
   }
-  // a counter is taken once: two attempts share one only when the second resent the first's packet
-  // (the same step, the first had no PoR: TS 102 225 §5.1.1, the card runs it at most once)
-  const attempts = await store.jobs.ledger(ICCID, { limit: 10_000 });
-  const byCounter = new Map<string, typeof attempts>();
-  for (const a of attempts)
-    byCounter.set(String(a.counter), [...(byCounter.get(String(a.counter)) ?? []), a]);
-  for (const [counter, rows] of byCounter) {
-    const [last, ...earlier] = [...rows].sort((a, b) => b.attempt - a.attempt);
-    for (const a of earlier)
-      assert.ok(
-        a.jobId === last!.jobId && a.step === last!.step && a.state === 'no_por',
-        `counter ${counter} taken twice: ${rows.map((r) => `${r.jobId} ${r.step}/${r.attempt} ${r.state}`)}`,
-      );
-  }
+  await assertCountersTakenOnce(store);
   assert.ok(!porStatuses.includes(0x02), 'the SIM never saw a counter it had seen');
   for (const server of [current, ...spares]) server.child.stdin!.end();
+});
+
+test(`${DEVICE_KILLS} SIGKILLs of the device during rotations: it restarts, proves the new credential, uses it alone`, async (t) => {
+  const killedIn = new Map<string, number>();
+  const next = random(SEED + 1);
+  const card = await serveTcp(rig.sim.card);
+  const caFile = join(rig.dir, 'ca.pem');
+  writeFileSync(caFile, ca.certificatePem);
+  const deviceBundle = bundle(
+    join(import.meta.dirname, 'rotation-device.ts'),
+    join(import.meta.dirname, '..', '.test-bundle', `rotation-device-${process.pid}.mjs`),
+  );
+  let output: string[] = [];
+  const devices = sparesOf(() => {
+    const lines: string[] = [];
+    const device = spawnLoaded(
+      [deviceBundle, String(card.port), String(cloud.port), caFile],
+      'device',
+      lines,
+    );
+    return Object.assign(device, { lines });
+  });
+  const server = sparesOf(spawnServer);
+  const worker = await server.takeOver();
+  try {
+    let device = (await devices.takeOver()) as Server & { lines: string[] };
+    output = device.lines;
+    let kills = 0;
+    let rotations = 0;
+    let window: number | undefined;
+    while (kills < DEVICE_KILLS) {
+      const porsBefore = porStatuses.length;
+      const rotation = await service.start({ sim: ICCID, deadlineMs: 60_000, porTimeoutMs: 1500 });
+      rotations++;
+      const started = Date.now();
+      // the first runs undisturbed: the kills fall in the time it took (the device's moments are while
+      // the rotation runs: its proof, its switch), however fast or loaded the machine
+      const moments = window === undefined ? [] : momentsOf(next, window);
+      for (const at of moments) {
+        if (kills >= DEVICE_KILLS) break;
+        await until(started + at);
+        const state = (await service.status(rotation.id)).state;
+        device.child.kill('SIGKILL');
+        await once(device.child, 'exit');
+        kills++;
+        killedIn.set(state, (killedIn.get(state) ?? 0) + 1);
+        const selector = await selectorNow();
+        assert.ok(!selector || selector.certificate?.active, 'an active credential at every kill');
+        device = (await devices.takeOver()) as Server & { lines: string[] };
+        output = device.lines;
+      }
+      const status = await service.waitFor(rotation.id);
+      window ??= Date.now() - started;
+      assert.equal(status.state, 'completed', `rotation ${rotations}: ${JSON.stringify(status)}`);
+      // the device, running on, uses the new credential as the active one, and the cloud takes it
+      const selector = await selectorNow();
+      assert.ok(selector?.certificate && !selector.certificate.pending);
+      const active = Buffer.from(selector.certificate.active.key).toString('hex');
+      await lineAfter(
+        output,
+        output.length,
+        (l) => l === `used active ${active}`,
+        `the device on key ${active}`,
+      );
+      const keys = rig.sim
+        .containers()
+        .filter((c) => c.objectClass === 'privateKey' && (c.id[0] === 0x01 || c.id[0] === 0x11));
+      assert.equal(keys.length, 1, `rotation ${rotations}: one key pair`);
+      assert.deepEqual(validClientSerials(), [status.newSerial], `rotation ${rotations}`);
+      assert.equal(ca.status(status.oldSerial!), 'revoked');
+      const ok = porStatuses.slice(porsBefore).filter((s) => s === 0).length;
+      assert.equal(ok, 4, `rotation ${rotations}: PoRs 00 on the card ${porStatuses.slice(porsBefore)}`);
+    }
+    await assertCountersTakenOnce(store);
+    assert.ok(!porStatuses.includes(0x02), 'the SIM never saw a counter it had seen');
+    t.diagnostic(
+      `device kills in ${rotations - 1} rotations (the undisturbed one: ${window} ms), by rotation state: ${JSON.stringify(Object.fromEntries(killedIn))}`,
+    );
+  } finally {
+    for (const p of [worker, ...server.spares, ...devices.spares]) p.child.stdin!.end();
+    for (const child of children) child.kill('SIGKILL');
+    await card.stop();
+    rmSync(deviceBundle, { force: true });
+  }
+});
+
+test(`${SCP81_KILLS} SIGKILLs of the worker of SCP81 rotations: each admin script sent and run once`, async (t) => {
+  const killedIn = new Map<string, number>();
+  const next = random(SEED + 2);
+  const other = await startRig();
+  const otherStore = await other.openStore();
+  const admin = await startAdminRig(other, otherStore);
+  const otherCa = await CertificateAuthority.create({ commonName: 'Operator Test CA' });
+  await otherCa.save(join(other.dir, 'ca'), STORAGE_KEY);
+  const scp81Ca = await CertificateAuthority.open(join(other.dir, 'ca'), STORAGE_KEY);
+  const first = new X509Certificate(Buffer.from(await firstCertificate(scp81Ca, admin.sim))).serialNumber;
+  const scp81Service = newService(otherStore, STORAGE_KEY, { ca: scp81Ca });
+  const scp81Cloud = await startCloud(scp81Ca, (certificate) => scp81Service.certificateSeen(certificate));
+  const selectorOf = () => selectorNow(admin.sim.card);
+  const workers = sparesOf(() => spawnServer(other));
+  let current = await workers.takeOver();
+  try {
+    let kills = 0;
+    let rotations = 0;
+    let window: number | undefined;
+    while (kills < SCP81_KILLS) {
+      const scriptsBefore = (await otherStore.admin.scripts(ICCID)).length;
+      const rotation = await scp81Service.start({
+        sim: ICCID,
+        via: 'scp81',
+        deadlineMs: 60_000,
+        porTimeoutMs: 3000,
+        sessionTimeoutMs: 20_000,
+        ...(rotations === 0 ? { currentSerial: first } : {}),
+      });
+      rotations++;
+      const started = Date.now();
+      // the first runs undisturbed: the kills fall in the time it took (a trigger and a PSK-TLS admin
+      // session per SIM step), however fast or loaded the machine
+      const moments = window === undefined ? [] : momentsOf(next, window);
+      // the device: once the pending certificate is written, it connects with it (the cloud proves it)
+      let proved = false;
+      const device = (async () => {
+        for (;;) {
+          if (FINAL_ROTATION_STATES.includes((await scp81Service.status(rotation.id)).state)) return;
+          const selector = await selectorOf();
+          if (selector?.certificate?.pending && !proved)
+            proved = (await deviceExchange(admin.sim.card, scp81Ca, scp81Cloud.port)).role === 'pending';
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      })();
+      for (const at of moments) {
+        if (kills >= SCP81_KILLS) break;
+        await until(started + at);
+        const scripts = await otherStore.admin.scripts(ICCID);
+        const moment = `${(await scp81Service.status(rotation.id)).state}/${scripts.at(-1)?.state ?? 'none'}`;
+        current.child.kill('SIGKILL');
+        await once(current.child, 'exit');
+        kills++;
+        killedIn.set(moment, (killedIn.get(moment) ?? 0) + 1);
+        const selector = await selectorOf();
+        assert.ok(!selector || selector.certificate?.active, 'an active credential at every kill');
+        current = await workers.takeOver();
+      }
+      const status = await scp81Service.waitFor(rotation.id);
+      await device;
+      window ??= Date.now() - started;
+      const scripts = (await otherStore.admin.scripts(ICCID)).slice(scriptsBefore);
+      const shown = JSON.stringify(scripts.map((s) => [s.state, s.status, s.sentCount]));
+      assert.equal(
+        status.state,
+        'completed',
+        `SCP81 rotation ${rotations}: ${JSON.stringify(status)} ${shown}`,
+      );
+      // four SIM steps: four scripts, each sent once, run once (its result recorded), none left behind
+      assert.equal(scripts.length, 4, shown);
+      for (const script of scripts) {
+        assert.equal(script.state, 'done', shown);
+        assert.equal(script.status, 'ok', shown);
+        assert.equal(script.sentCount, 1, shown);
+      }
+      const selector = await selectorOf();
+      assert.ok(selector?.certificate && !selector.certificate.pending);
+      const keys = admin.sim
+        .containers()
+        .filter((c) => c.objectClass === 'privateKey' && (c.id[0] === 0x01 || c.id[0] === 0x11));
+      assert.equal(keys.length, 1, `SCP81 rotation ${rotations}: one key pair`);
+      const exchange = await deviceExchange(admin.sim.card, scp81Ca, scp81Cloud.port);
+      assert.equal(exchange.role, 'active');
+      assert.equal(exchange.refused, 0);
+      assert.deepEqual(
+        scp81Ca.issued.filter((r) => r.role === 'client' && !r.revokedAt).map((r) => r.serial),
+        [status.newSerial],
+      );
+      assert.equal(scp81Ca.status(status.oldSerial!), 'revoked');
+    }
+    await assertCountersTakenOnce(otherStore);
+    t.diagnostic(
+      `worker kills in ${rotations - 1} SCP81 rotations (the undisturbed one: ${window} ms), by rotation state/last script: ${JSON.stringify(Object.fromEntries(killedIn))}`,
+    );
+  } finally {
+    for (const p of [current, ...workers.spares]) p.child.stdin!.end();
+    scp81Cloud.close();
+    await admin.stop();
+    await otherStore.close();
+    await other.stop();
+  }
 });

@@ -12,6 +12,7 @@ import {
   MemoryTransport,
   readCredentialSelector,
   runBipTerminal,
+  type Transport,
   toPem,
   withSelectedCredential,
 } from '@iotsafe/device';
@@ -106,12 +107,28 @@ export async function startCloud(
 }
 
 /** The device: one exchange with the cloud, with the credential the selector picks. */
-export async function deviceExchange(
+export function deviceExchange(
   card: { transmit(c: Uint8Array): Uint8Array },
-  ca: CertificateAuthority,
+  ca: { certificatePem: string },
   port: number,
-): Promise<{ role: string; key: string; reply: string; refused: number }> {
-  const client = await IoTSafe.connect(new MemoryTransport(card));
+): Promise<DeviceExchange> {
+  return deviceExchangeOver(new MemoryTransport(card), ca, port);
+}
+
+export interface DeviceExchange {
+  role: string;
+  key: string;
+  reply: string;
+  refused: number;
+}
+
+/** The same over any transport to the card (a device process reaching the SIM over TCP). */
+export async function deviceExchangeOver(
+  transport: Transport,
+  ca: { certificatePem: string },
+  port: number,
+): Promise<DeviceExchange> {
+  const client = await IoTSafe.connect(transport);
   try {
     const selector = await readCredentialSelector(client);
     const picked = await withSelectedCredential(

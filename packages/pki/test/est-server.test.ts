@@ -1,6 +1,7 @@
 // The EST server (RFC 7030) with curl as the client, as the RFC's interop is done, and OpenSSL checking
 // what it issues: the four operations and their media types, client-certificate and HTTP Basic
-// authentication, the re-enrolment subject rule, revoked and foreign certificates, and bad requests.
+// authentication, the re-enrolment subject rule, revoked and foreign certificates (refused with the
+// reason, in the answer and in the server's log), and bad requests.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
@@ -50,8 +51,9 @@ interface CurlAnswer {
 describe('EST server, curl as the client', { skip }, () => {
   let fixture: Awaited<ReturnType<typeof estFixture>>;
   let device: Awaited<ReturnType<typeof fixture.client>>;
+  const logged: string[] = [];
   before(async () => {
-    fixture = await estFixture();
+    fixture = await estFixture({ log: (line) => logged.push(line) });
     device = await fixture.client('8944000000000000033');
   });
   after(() => fixture.server.close());
@@ -194,6 +196,14 @@ describe('EST server, curl as the client', { skip }, () => {
       assert.match(answer.body, /revoked/);
     }
     assert.equal((await curl('cacerts', withCert(revoked))).status, 403);
+    // the server's log names the certificate refused and why (its serial, never a key)
+    const serial = new X509Certificate(Buffer.from(revoked.certificate)).serialNumber;
+    assert.ok(
+      logged.includes(
+        `POST /.well-known/est/simplereenroll 403 CN=revoked-device (serial ${serial}): the client certificate is revoked`,
+      ),
+      logged.join('\n'),
+    );
     // a certificate from another CA
     const stranger = await CertificateAuthority.create({ commonName: 'Another CA' });
     const { csr, keyPem } = await softwareCsr('CN=stranger');

@@ -89,6 +89,11 @@ export async function startEstServer(options: EstServerOptions): Promise<EstServ
     const path = (request.url ?? '').split('?')[0]!;
     let status = 200;
     let who = 'anonymous';
+    let refusal = '';
+    // a certificate refused (revoked, another CA's) is named in the log by its subject and serial
+    const peer = (request.socket as TLSSocket).getPeerCertificate();
+    if (peer?.raw)
+      who = `${peer.subject?.CN ? `CN=${peer.subject.CN}` : 'a certificate'} (serial ${peer.serialNumber})`;
     try {
       const operation = operationOf(path);
       const caller = authenticate(request, options);
@@ -137,11 +142,12 @@ export async function startEstServer(options: EstServerOptions): Promise<EstServ
         throw error;
       }
       status = error.status;
+      refusal = `: ${error.message}`;
       for (const [name, value] of Object.entries(error.headers)) response.setHeader(name, value);
       if (error.status === 413) response.setHeader('Connection', 'close');
       send(response, error.status, 'text/plain; charset=utf-8', `${error.message}\n`);
     } finally {
-      options.log?.(`${request.method} ${path} ${status} ${who}`);
+      options.log?.(`${request.method} ${path} ${status} ${who}${refusal}`);
     }
   }
 
