@@ -6,9 +6,11 @@
 // - the whole chain at 1 and 10 concurrent cards: the trigger SMS (SCP80, through the local SMSC), the
 //   virtual SIM's admin agent, the BIP terminal, the card's own PSK-TLS, the script run on the card;
 // - one session's wall time under the modem + SIM latency model (modemSimLatency on the BIP terminal's
-//   link to the card: every FETCH, TERMINAL RESPONSE, event ENVELOPE and STATUS poll), trigger SMS to
-//   204, p50 of a few sessions one after another, with the APDUs the card took; the same sessions
-//   without the model are the baseline;
+//   link to the card: every FETCH, TERMINAL RESPONSE, event ENVELOPE and STATUS poll), trigger SMS
+//   submitted to the session's end (204), p50 of a few sessions one after another, with the APDUs the
+//   card took; the same sessions without the model are the baseline; then with the SMS leg a real
+//   network adds (TestNetwork.deliveryDelayMs, SMS_DELAY_MS each way), next to one SCP80 script's round
+//   trip (command SMS, PoR SMS) with and without that delay;
 // - the server's RSS with 1,000 sessions open (each mid-dialog, its script out).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -16,7 +18,7 @@ import { connect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { type LatencyModel, MemoryTransport, modemSimLatency, runBipTerminal } from '@iotsafe/device';
 import { ADMIN_CIPHERS, OtaServer, OtaStore, SmppLink, TestNetwork } from '@iotsafe/ota';
-import { encodeAdminTrigger } from '@iotsafe/protocol';
+import { encodeAdminTrigger, hexToBytes } from '@iotsafe/protocol';
 import { scp80KeySet, VirtualSim } from '@iotsafe/sim';
 import { connectCard } from '../packages/ota/test/admin-card.js';
 import { TEST_PROFILE } from '../test/helpers/cards.js';
@@ -35,6 +37,10 @@ const CHAIN = [
 ];
 /** Sessions, one at a time, with and without the latency model. */
 const LATENCY_SESSIONS = 5;
+/** A typical SMS delivery (2–5 s on live networks), each way; sessions and round trips run with it. */
+const SMS_DELAY_MS = 3000;
+const DELAYED_SESSIONS = 3;
+const GET_STATUS_ISD = hexToBytes('80F28002024F0000');
 const OPEN = 1000;
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
@@ -101,7 +107,8 @@ async function chainBenchmark(
   first: number,
 ): Promise<{
   runs: { concurrency: number; result: Run }[];
-  latency: { model: boolean; result: Run; apdus: number }[];
+  latency: { model: boolean; smsDelayMs: number; result: Run; apdus: number; porMs: number }[];
+  scp80: { smsDelayMs: number; result: Run }[];
   close(): Promise<void>;
 }> {
   const KIC = new Uint8Array(16).fill(0x61);
@@ -121,8 +128,10 @@ async function chainBenchmark(
   const card = async (latency?: LatencyModel) => {
     const { iccid, identity, psk } = benchSim(next++);
     const msisdn = `4917${iccid.slice(-8)}`;
+    let ended: (() => void) | undefined;
     const sim = VirtualSim.inMemory(TEST_PROFILE, {
       scp81: {
+        onSessionEnd: () => ended?.(),
         keys: { psk, dek: new Uint8Array(16).fill(0x44) },
         parameters: {
           address: '127.0.0.1',
@@ -136,14 +145,16 @@ async function chainBenchmark(
       },
     });
     sim.isd.keySets.push(scp80KeySet(1, { kic: KIC, kid: KID }));
-    const counted = { apdus: 0 };
+    /** APDUs in all, and how many before the trigger's SMS-PP download (the terminal's idle polls). */
+    const counted = { apdus: 0, beforeTrigger: undefined as number | undefined };
     const counting = {
       transmit: (command: Uint8Array) => {
+        if (command[1] === 0xc2 && counted.beforeTrigger === undefined) counted.beforeTrigger = counted.apdus;
         counted.apdus++;
         return sim.card.transmit(command);
       },
     };
-    // the handset's SMS-PP download is synchronous (TestNetwork): counted, not delayed
+    // the handset's SMS-PP download: counted, outside the latency model (the network's delay is the SMS's)
     network.attach(msisdn, counting);
     const terminal = await runBipTerminal(new MemoryTransport(counting, latency), {
       wake: (notify) => sim.card.toolkit.onPending(notify),
@@ -152,7 +163,8 @@ async function chainBenchmark(
     stops.push(() => terminal.stop());
     await store.sims.add({ iccid, msisdn });
     await store.sims.putKeySet(iccid, { kvn: 1, kicByte: 0x12, kidByte: 0x12, kic: KIC, kid: KID });
-    return { iccid, sim, counted };
+    const nextEnd = () => new Promise<void>((resolve) => (ended = resolve));
+    return { iccid, sim, counted, nextEnd };
   };
   const session = async ({ iccid, sim }: Awaited<ReturnType<typeof card>>) => {
     const trigger = await ota.send({
@@ -166,6 +178,23 @@ async function chainBenchmark(
     const session = sim.admin.sessions.at(-1);
     if (session?.outcome !== 'completed') throw new Error(`${iccid}: ${session?.outcome} ${session?.error}`);
   };
+  /** Trigger submitted → the session's end (204), and → the trigger's PoR back at the server. */
+  const timedSession = async (one: Awaited<ReturnType<typeof card>>) => {
+    const end = one.nextEnd();
+    const t = performance.now();
+    let porMs = 0;
+    const trigger = ota
+      .send({ sim: one.iccid, tar: '000000', script: encodeAdminTrigger(), spi: '1619' })
+      .finally(() => (porMs = performance.now() - t));
+    await end;
+    const sessionMs = performance.now() - t;
+    const apdus = one.counted.apdus - (one.counted.beforeTrigger ?? 0); // from the trigger's ENVELOPE to 204
+    const { por } = await trigger;
+    if (por?.status !== 0) throw new Error(`the trigger to ${one.iccid} got ${por?.status}`);
+    const record = one.sim.admin.sessions.at(-1);
+    if (record?.outcome !== 'completed') throw new Error(`${one.iccid}: ${record?.outcome} ${record?.error}`);
+    return { sessionMs, porMs, apdus };
+  };
   const runs = [];
   for (const { concurrency, sessions } of CHAIN) {
     const cards = await Promise.all(Array.from({ length: sessions }, () => card()));
@@ -173,27 +202,51 @@ async function chainBenchmark(
     runs.push({ concurrency, result });
   }
   const latency = [];
-  for (const model of [false, true]) {
+  for (const [model, smsDelayMs, sessions] of [
+    [false, 0, LATENCY_SESSIONS],
+    [true, 0, LATENCY_SESSIONS],
+    [true, SMS_DELAY_MS, DELAYED_SESSIONS],
+  ] as const) {
+    network.deliveryDelayMs = smsDelayMs;
     const times: number[] = [];
+    const pors: number[] = [];
     const apdus: number[] = [];
-    for (let i = 0; i < LATENCY_SESSIONS; i++) {
+    for (let i = 0; i < sessions; i++) {
       const one = await card(model ? modemSimLatency() : undefined);
-      const before = one.counted.apdus; // after the terminal's start (TERMINAL PROFILE)
-      const t = performance.now();
-      await session(one);
-      times.push(performance.now() - t);
-      apdus.push(one.counted.apdus - before);
+      const timed = await timedSession(one);
+      times.push(timed.sessionMs);
+      pors.push(timed.porMs);
+      apdus.push(timed.apdus);
     }
     const p50 = median(times);
     latency.push({
       model,
+      smsDelayMs,
       result: { perSecond: 1000 / p50, p50, p99: Math.max(...times) },
       apdus: median(apdus),
+      porMs: median(pors),
     });
   }
+  // SCP80 alone: one RAM script (GET STATUS of the ISD) to the same kind of SIM, its PoR back by SMS
+  const scp80 = [];
+  const one = await card();
+  for (const smsDelayMs of [0, SMS_DELAY_MS]) {
+    network.deliveryDelayMs = smsDelayMs;
+    const times: number[] = [];
+    for (let i = 0; i < DELAYED_SESSIONS; i++) {
+      const t = performance.now();
+      const { por } = await ota.send({ sim: one.iccid, tar: '000000', script: GET_STATUS_ISD, spi: '1619' });
+      times.push(performance.now() - t);
+      if (por?.status !== 0) throw new Error(`GET STATUS over SCP80 got ${por?.status}`);
+    }
+    const p50 = median(times);
+    scp80.push({ smsDelayMs, result: { perSecond: 1000 / p50, p50, p99: Math.max(...times) } });
+  }
+  network.deliveryDelayMs = 0;
   return {
     runs,
     latency,
+    scp80,
     async close() {
       await ota.close();
       await link.close();
@@ -206,7 +259,8 @@ async function chainBenchmark(
 
 export async function scp81Benchmarks(): Promise<void> {
   const scripted = SCRIPTED.reduce((n, r) => n + r.sessions, 0);
-  const chained = CHAIN.reduce((n, r) => n + r.sessions, 0) + 2 * LATENCY_SESSIONS;
+  // every card of the chain takes a SIM of its own (the SCP80 one too)
+  const chained = CHAIN.reduce((n, r) => n + r.sessions, 0) + 2 * LATENCY_SESSIONS + DELAYED_SESSIONS + 1;
   const sims = scripted + chained + OPEN;
   const server = spawn(
     process.execPath,
@@ -265,14 +319,29 @@ export async function scp81Benchmarks(): Promise<void> {
         value: result.perSecond.toFixed(1),
         unit: `/s (p50 ${ms(result.p50)} ms, p99 ${ms(result.p99)} ms)`,
       });
-    for (const { model, result, apdus } of chain.latency)
+    const baseline = chain.latency[0]!.result.p50;
+    for (const { model, smsDelayMs, result, apdus, porMs } of chain.latency) {
+      const sessions = smsDelayMs ? DELAYED_SESSIONS : LATENCY_SESSIONS;
+      const conditions = !model
+        ? 'no latency model, SMS at once (baseline)'
+        : smsDelayMs
+          ? `modem + SIM latency model, SMS delivered in ${smsDelayMs / 1000} s`
+          : 'modem + SIM latency model, SMS at once';
       rows.push({
-        name: model
-          ? 'one session, trigger SMS → BIP → PSK-TLS → GET STATUS → 204: modem + SIM latency model'
-          : 'one session, trigger SMS → BIP → PSK-TLS → GET STATUS → 204: no latency model (baseline)',
+        name: `SCP81: one session, trigger SMS → BIP → PSK-TLS → GET STATUS → 204: ${conditions}`,
         value: ms(result.p50),
-        unit: `ms p50 of ${LATENCY_SESSIONS} (max ${ms(result.p99)} ms), ${apdus} APDUs on the card`,
-        ...(model ? { ratio: `${(result.p50 / chain.latency[0]!.result.p50).toFixed(1)}×` } : {}),
+        unit: `ms p50 of ${sessions} (max ${ms(result.p99)} ms; the trigger's PoR back at ${ms(porMs)} ms), ${apdus} APDUs on the card`,
+        ...(model ? { ratio: `${(result.p50 / baseline).toFixed(1)}×` } : {}),
+      });
+    }
+    const scp80Baseline = chain.scp80[0]!.result.p50;
+    const scp81Delayed = chain.latency.find((l) => l.smsDelayMs > 0)!.result.p50;
+    for (const { smsDelayMs, result } of chain.scp80)
+      rows.push({
+        name: `SCP80: one script, command SMS → card → PoR SMS (GET STATUS): ${smsDelayMs ? `SMS delivered in ${smsDelayMs / 1000} s each way` : 'SMS at once (baseline)'}`,
+        value: ms(result.p50),
+        unit: `ms p50 of ${DELAYED_SESSIONS} (max ${ms(result.p99)} ms)${smsDelayMs ? `; the SCP81 session above, same delay: ${(scp81Delayed / result.p50).toFixed(2)}× this` : ''}`,
+        ...(smsDelayMs ? { ratio: `${(result.p50 / scp80Baseline).toFixed(1)}×` } : {}),
       });
     await chain.close();
 

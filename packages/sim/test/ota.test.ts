@@ -238,6 +238,47 @@ describe('RAM over SCP80 (TAR 000000, the ISD)', () => {
     assert.equal(sim.isd.application, undefined);
   });
 
+  test('a locked applet takes a script in a checksummed packet, not one with only a CRC (6982)', () => {
+    // an ISD that lets RC-only packets through (MSL and required level lowered): the applet decides
+    const sim = withOtaKeys(
+      VirtualSim.inMemory(TEST_PROFILE, { otaMinimumSecurityLevel: 0x01, isdRequiredLevel: 0 }),
+    );
+    const perso = (ops: Parameters<typeof encodePersoScript>[0]) =>
+      compactPersonalizationScript(IOTSAFE_AID, encodePersoScript(ops));
+    const write = (text: string) =>
+      perso([
+        {
+          op: 'content',
+          objectClass: 'file',
+          ref: { id: Uint8Array.of(0x03) },
+          content: { kind: 'file', content: new TextEncoder().encode(text) },
+        },
+      ]);
+    const file = () =>
+      new TextDecoder().decode(
+        (
+          sim.containers().find((c) => c.objectClass === 'file' && c.id[0] === 0x03) as {
+            content?: Uint8Array;
+          }
+        ).content,
+      );
+    assert.equal(
+      decodeCompactResponse(por(sim, { counter: 1n, script: perso([{ op: 'lock' }]) }).data).sw,
+      0x9000,
+    );
+    assert.equal(sim.store.personalizationLocked, true);
+    const admitted = decodeCompactResponse(por(sim, { counter: 2n, script: write('over SCP80') }).data);
+    assert.equal(admitted.sw, 0x9000, 'SPI 16 19: ciphered, cryptographic checksum');
+    assert.equal(file(), 'over SCP80');
+    const refused = decodeCompactResponse(
+      por(sim, { spi: '1101', kid: 0x15, counter: 3n, script: write('RC') }).data,
+    );
+    assert.equal(refused.sw, 0x6982, 'SPI 11: a CRC authenticates nobody');
+    assert.equal(refused.executed, 2, 'the ISD took the INSTALL [for personalization]; the applet refused');
+    assert.equal(file(), 'over SCP80');
+    assert.equal(sim.store.personalizationLocked, true);
+  });
+
   test('execution stops at the first error: the count includes it and its SW is reported', () => {
     const sim = withOtaKeys(VirtualSim.inMemory(TEST_PROFILE));
     const answer = por(sim, { counter: 1n, script: concatBytes(h('80e40000024f01'), getStatus) });

@@ -164,6 +164,17 @@ describe('SCP81 admin session: card, BIP terminal, PSK-TLS, HTTP', () => {
     assert.equal(run.server.connections[0]?.protocol, 'TLSv1.2');
   });
 
+  test('a personalisation-locked applet takes the session scripts: the lock, then a file written after it', async () => {
+    const run = await runSession([{ body: perso([{ op: 'lock' }]) }, { body: WRITE_FILE }]);
+    assert.equal(run.record.outcome, 'completed', run.record.error);
+    const [lock, write] = resultsOf(run);
+    assert.equal(sw(rapdus(lock!.body)[1]!), 0x9000);
+    assert.equal(run.sim.store.personalizationLocked, true);
+    assert.equal(sw(rapdus(write!.body)[1]!), 0x9000, 'the SCP81 session is the issuer’s channel');
+    const file = run.sim.containers().find((c) => c.objectClass === 'file' && c.id[0] === 3);
+    assert.deepEqual(file?.objectClass === 'file' && [...(file.content ?? [])], [...CERTIFICATE]);
+  });
+
   test('GET DATA 00 85 over the session: the stored parameters, as a live ISD answered them', async () => {
     const run = await runSession([{ body: expanded(apdu('80CA008500')) }]);
     const answer = rapdus(resultsOf(run)[0]!.body)[0]!;

@@ -3,7 +3,8 @@
 // SIM, a CSR signed in the SIM, the certificate issued by the CA and written back with the CA's, and an
 // SCP80 key set loaded by PUT KEY (GP Amd D §7.2) for the operator's OTA server, and what the SIM needs
 // for SCP81 (GP Amd B): a TLS-PSK key set by PUT KEY and the ISD's HTTP administration parameters by
-// STORE DATA to the ISD (docs/scp81.md, "Personalising an ISD for SCP81").
+// STORE DATA to the ISD (docs/scp81.md, "Personalising an ISD for SCP81"); the applet's personalisation
+// locked, open only to the issuer's channel (docs/perso-format.md).
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -122,7 +123,9 @@ export async function personalise(
       ref: byId('03'),
       content: { kind: 'file', content: ca.certificate },
     },
-    // not locked: a locked applet refuses every later script (6985), the rotation's over the air too
+    // locked: from now on only the issuer's channel (SCP03 with C-MAC, SCP80, SCP81) administers the
+    // applet — the rotation over the air included (docs/perso-format.md, "The personalisation lock")
+    { op: 'lock' },
   ];
   const again = await GlobalPlatform.open(transport, isdKeys, { securityLevel: RENC });
   await again.personalize(IOTSAFE_AID, files);
@@ -139,8 +142,9 @@ export async function personalise(
   await again.storeIsdData(adminParameters());
   await again.close();
   await gp.close().catch(() => undefined);
+  const locked = sim.store.personalizationLocked;
   report.line(
-    'SCP03: certificate → file 02, CA → file 03; SCP80 key set 01 loaded (PUT KEY); personalisation left open to the ISD',
+    `SCP03: certificate → file 02, CA → file 03; SCP80 key set 01 loaded (PUT KEY); personalisation ${locked ? 'locked (A0FF): the issuer administers it from now on' : 'open'}`,
   );
   report.line(
     `SCP03: SCP81 key set ${SCP81_KVN.toString(16)} (TLS-PSK, DEK) by PUT KEY; the ISD's admin parameters (server, URI, PSK identity "${DEMO_SIM.pskIdentity}") by STORE DATA`,
@@ -156,6 +160,7 @@ export async function personalise(
     certificateSubject: x509.subject.replace(/\n/g, ', '),
     scp80KeySet: '01',
     scp81KeySet: SCP81_KVN.toString(16),
+    personalisationLocked: locked,
   });
   return { sim, ca, certificate, scp80, scp81, apdus };
 }

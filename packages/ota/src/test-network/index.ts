@@ -2,4 +2,4 @@
 export { responsePacketUserData } from './concatenated-por.js';
 export type { HandsetCard, HandsetFault } from './handset.js';
 export type { BindRecord, SubmitFault, SubmitRecord } from './records.js';
-export { TestNetwork, type TestNetworkOptions } from './smsc.js';
+export { type DeliveryDelay, TestNetwork, type TestNetworkOptions } from './smsc.js';

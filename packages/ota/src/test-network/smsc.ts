@@ -27,7 +27,12 @@ export interface TestNetworkOptions {
   throttleBurst?: number;
   /** Keep every accepted submit in `submits` (default true; a bench over many SMS turns it off). */
   recordSubmits?: boolean;
+  /** How long each SMS takes through the network, both ways (see TestNetwork.deliveryDelayMs). */
+  deliveryDelayMs?: DeliveryDelay;
 }
+
+/** Milliseconds, fixed or drawn for each SMS (a draw may reorder the parts of a concatenated SMS). */
+export type DeliveryDelay = number | (() => number);
 
 interface SessionState {
   bound?: 'transmitter' | 'receiver' | 'transceiver';
@@ -73,6 +78,14 @@ export class TestNetwork {
   porsLost = 0;
   /** When each accepted submit_sm came (performance.now(), ms): the pacing a bench measures. */
   readonly acceptedAt: number[] = [];
+  /**
+   * The store-and-forward time of each SMS (the SMSC forwards what it accepted, TS 23.040): after
+   * submit_sm_resp, before the handset gets it; and from the handset's PoR to its deliver_sm. 0, the
+   * default, delivers at once, in the same turn as the submit; real networks take seconds (2–5 s).
+   */
+  deliveryDelayMs: DeliveryDelay;
+  /** SMS on their way (a delivery delay), cleared by stop(). */
+  private readonly inTransit = new Set<NodeJS.Timeout>();
 
   private constructor(
     private readonly server: smpp.Server,
@@ -81,6 +94,22 @@ export class TestNetwork {
       Required<Pick<TestNetworkOptions, 'systemId' | 'password' | 'dataCoding'>>,
   ) {
     this.bucket = new TokenBucket(options.maxSubmitsPerSecond, options.throttleBurst);
+    this.deliveryDelayMs = options.deliveryDelayMs ?? 0;
+  }
+
+  /** Runs `forward` after the delivery delay, or at once when there is none. */
+  private inTransitFor(forward: () => void): void {
+    const delay = this.deliveryDelayMs;
+    const ms = typeof delay === 'number' ? delay : delay();
+    if (!(ms > 0)) {
+      forward();
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.inTransit.delete(timer);
+      forward();
+    }, ms);
+    this.inTransit.add(timer);
   }
 
   /** The next `count` submit_sm are refused with `status` (e.g. ESME_RMSGQFUL), before any check. */
@@ -269,13 +298,15 @@ export class TestNetwork {
     toInbox: () => this.inbox++,
     toCard: () => this.delivered++,
     porLost: () => this.porsLost++,
-    por: (sms, userData) => this.returnPor(sms, userData),
+    por: (sms, userData) => this.inTransitFor(() => this.returnPor(sms, userData)),
   };
 
   private deliver(sms: SubmitRecord): void {
-    const handset = this.handsets.get(sms.destinationAddr);
-    if (!handset) this.undelivered++;
-    else handset.receive(sms);
+    this.inTransitFor(() => {
+      const handset = this.handsets.get(sms.destinationAddr);
+      if (!handset) this.undelivered++;
+      else handset.receive(sms);
+    });
   }
 
   // The PoR goes from the handset back to the submitter, with the PID and DCS of the SMS it answers.
@@ -333,6 +364,8 @@ export class TestNetwork {
   }
 
   stop(): Promise<void> {
+    for (const timer of this.inTransit) clearTimeout(timer);
+    this.inTransit.clear();
     return new Promise((resolve) => {
       for (const session of this.sessions.keys()) session.destroy();
       this.server.close(() => resolve());

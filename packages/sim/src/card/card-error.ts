@@ -11,6 +11,11 @@ export class CardError extends Error {
   }
 }
 
+/** Refuses the command being processed: the card answers `sw`. */
+export const fail = (sw: number, reason?: string): never => {
+  throw new CardError(sw, reason);
+};
+
 /**
  * Runs a decoder of command data; malformed data (a FormatError) becomes CardError with `sw`, by
  * default 6A80 (ISO 7816-4 §5.6: incorrect parameters in the command data field). `sw` may depend

@@ -142,7 +142,7 @@ export function applyPersonalization(
   const answers: Uint8Array[] = [];
   let locked = false;
   for (const op of ops) {
-    if (locked) fail(SW.CONDITIONS_NOT_SATISFIED, 'personalisation is locked');
+    if (locked) fail(SW.CONDITIONS_NOT_SATISFIED, 'A0FF (lock) ends the script: nothing may follow it');
     switch (op.op) {
       case 'lock':
         locked = true;
