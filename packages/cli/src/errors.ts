@@ -37,13 +37,13 @@ export function statusWordHint(sw: number, command = ''): string | undefined {
       return 'no such key set or data object on the card: `iotsafe gp info` lists the key sets';
     case 0x6985:
       return /STORE DATA|INSTALL \[for personalization\]/.test(command)
-        ? 'personalisation is locked on this card, or the applet is not in a state that accepts it'
+        ? 'personalisation is locked over the air only (SCP80/SCP81), or the applet is not in a state that accepts it'
         : /GENERATE|PUT PUBLIC/.test(command)
           ? 'the container does not allow it (see its functions and access in `iotsafe objects`)'
           : 'conditions of use not satisfied: a locked card (`iotsafe gp unlock`), a locked personalisation, or a container without that function';
     case 0x6982:
       return /STORE DATA|PUT KEY/.test(command)
-        ? 'keys and secrets need a ciphered session: `iotsafe gp --level enc` (or renc)'
+        ? "keys and secrets need a ciphered session (`iotsafe gp --level enc`, or renc); a locked personalisation needs the C-MAC of the issuer's channel"
         : 'security status not satisfied: the command needs a secure channel or a verified PIN (--pin)';
     case 0x6d00:
       return 'this card or applet does not implement the command (another personality? `iotsafe info`)';

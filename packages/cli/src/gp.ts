@@ -2,7 +2,13 @@
 // GlobalPlatformPro's gp, through any transport (a SIM directory, a reader, a modem, TCP).
 // Commands that cannot be undone (delete, set-state terminated) need --yes.
 import { CARD_STATE, ClearSecretError, GlobalPlatform, requireConfidentiality } from '@iotsafe/device';
-import { bytesToHex, type Diversification, hexToBytes, IOTSAFE_AID } from '@iotsafe/protocol';
+import {
+  bytesToHex,
+  type Diversification,
+  hexToBytes,
+  IOTSAFE_AID,
+  type PersoLockScope,
+} from '@iotsafe/protocol';
 import { personalizationFromProfile } from '@iotsafe/sim';
 import { type Command, Option } from 'commander';
 import { lifeCycleName } from './errors.js';
@@ -252,9 +258,13 @@ export function registerGp(program: Command, globals: () => GlobalOptions): void
   gp.command('perso <profile>')
     .description('personalise the IoT SAFE applet from a profile (type1, type2 or a JSON file)')
     .option('--aid <hex>', 'application AID')
-    .option('--lock', 'lock personalisation afterwards')
-    .action((profileName: string, o: { aid?: string; lock?: boolean }) => {
-      const operations = personalizationFromProfile(readProfile(profileName), o.lock ?? false);
+    .option(
+      '--lock [scope]',
+      "lock personalisation afterwards: 'issuer' (default; the issuer's MACed channels, SCP03 included) or 'ota' (SCP80/SCP81 only)",
+    )
+    .action((profileName: string, o: { aid?: string; lock?: boolean | string }) => {
+      const scope = lockScope(o.lock);
+      const operations = personalizationFromProfile(readProfile(profileName), scope ?? false);
       try {
         requireConfidentiality(operations, level(opts().level)); // before the SIM is even opened
       } catch (error) {
@@ -266,8 +276,13 @@ export function registerGp(program: Command, globals: () => GlobalOptions): void
         await card.personalize(aidOption(o.aid), operations);
         emit(
           json(),
-          { operations: operations.length, locked: o.lock === true },
-          () => `personalised: ${operations.length} operations${o.lock ? ', personalisation locked' : ''}`,
+          {
+            operations: operations.length,
+            locked: scope !== undefined,
+            ...(scope ? { lockScope: scope } : {}),
+          },
+          () =>
+            `personalised: ${operations.length} operations${scope ? `, personalisation locked (${scope === 'ota' ? 'over the air only' : "the issuer's channel"})` : ''}`,
         );
       });
     });
@@ -280,4 +295,12 @@ export function registerGp(program: Command, globals: () => GlobalOptions): void
         printApduResults(json(), await runApdus(card.transport, hexes, trace));
       }),
     );
+}
+
+/** `--lock` alone is the issuer's scope; `--lock ota` closes the terminal's SCP03 route too. */
+function lockScope(option: boolean | string | undefined): PersoLockScope | undefined {
+  if (option === undefined || option === false) return undefined;
+  if (option === true || option === 'issuer') return 'issuer';
+  if (option === 'ota') return 'ota';
+  throw new UsageError(`--lock is 'issuer' or 'ota', not '${option}'`);
 }

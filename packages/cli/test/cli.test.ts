@@ -132,7 +132,7 @@ describe('the demo', () => {
     );
     assert.match(
       r.stdout,
-      /certificate → file 02, CA → file 03; SCP80 key set 01 loaded \(PUT KEY\); personalisation locked \(A0FF\): the issuer administers it from now on/,
+      /certificate → file 02, CA → file 03; SCP80 key set 01 loaded \(PUT KEY\); personalisation locked \(A0FF\): administered over the air from now on/,
     );
     assert.match(r.stdout, /SCP81 key set 40 \(TLS-PSK, DEK\) by PUT KEY; the ISD's admin parameters/);
     assert.match(r.stdout, /sign offload, sessions end by INIT close : TLSv1\.3 \S+, 3 APDUs/);

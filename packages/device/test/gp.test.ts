@@ -181,13 +181,13 @@ describe('personalisation of a blank SIM over SCP03, then the IoT SAFE client', 
     });
     assert.ok(verify('sha256', message, key, Buffer.from(ecdsaRawToDer(signature))));
     // The lock DGI closed personalisation to all but the issuer's channel (docs/perso-format.md).
-    assert.equal(sim.store.personalizationLocked, true);
+    assert.equal(sim.store.personalizationLocked, 'issuer');
     const again = await gp(sim);
     await again.personalize(IOTSAFE_AID, [
       { op: 'delete', objectClass: 'file', ref: { id: hexToBytes('02') } },
     ]);
     assert.equal((await client.listObjects()).length, TYPE1_PROFILE.containers.length - 1);
-    assert.equal(sim.store.personalizationLocked, true);
+    assert.equal(sim.store.personalizationLocked, 'issuer');
   });
   test('the card built from a profile by perso lists what a SIM created from it lists', async () => {
     const direct = VirtualSim.inMemory(TYPE2_PROFILE);

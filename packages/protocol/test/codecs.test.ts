@@ -12,6 +12,7 @@ import {
   decodeClass,
   decodeIotTlvs,
   decodeObjectList,
+  decodePersoScript,
   derOid,
   derSequence,
   derSet,
@@ -24,6 +25,7 @@ import {
   encodeCommandApdu,
   encodeFullTextTlv,
   encodeIotTlv,
+  encodePersoScript,
   encodeTbsCertificate,
   FormatError,
   hexToBytes,
@@ -158,6 +160,17 @@ describe('object descriptors from real cards', () => {
     // 92 02 followed by a byte that is no tag: nothing to recover to
     assert.throws(() => decodeObjectList(h('85 01 05 92 02 01 02 03')), FormatError);
     assert.throws(() => decodeObjectList(h('85 01 05 60 05 01 02 03')), FormatError);
+  });
+});
+
+describe('the personalisation lock DGI (docs/perso-format.md)', () => {
+  test('A0FF empty is the issuer scope, A0FF 01 over the air only; anything else is a FormatError', () => {
+    assert.equal(bytesToHex(encodePersoScript([{ op: 'lock' }])), 'A0FF00');
+    assert.equal(bytesToHex(encodePersoScript([{ op: 'lock', scope: 'ota' }])), 'A0FF0101');
+    assert.deepEqual(decodePersoScript(hexToBytes('A0FF00')), [{ op: 'lock' }]);
+    assert.deepEqual(decodePersoScript(hexToBytes('A0FF0101')), [{ op: 'lock', scope: 'ota' }]);
+    for (const bad of ['A0FF0102', 'A0FF020100'])
+      assert.throws(() => decodePersoScript(hexToBytes(bad)), /a0ff is empty or 01/i);
   });
 });
 

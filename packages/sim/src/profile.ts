@@ -15,6 +15,7 @@ import {
   KEY_AGREEMENT,
   KEY_TYPE,
   KEY_USAGE,
+  type PersoLockScope,
   type PersoOperation,
   publicKeyFromPrivate,
   SIGNATURE_ALGORITHM,
@@ -317,9 +318,13 @@ function containerFromSpec(c: ContainerSpec, where: string): Container {
  * The personalisation script that builds a profile's containers on a card (docs/perso-format.md):
  * each container created with its attributes, given content sent (keys and secrets need a channel
  * with C-DECRYPTION), and `"generate"` keys generated on the card, so their private half never exists
- * outside it. `lock` appends the personalisation lock.
+ * outside it. `lock` appends the personalisation lock (`true`: admitting the issuer's channel; or its
+ * scope).
  */
-export function personalizationFromProfile(input: unknown, lock = false): PersoOperation[] {
+export function personalizationFromProfile(
+  input: unknown,
+  lock: boolean | PersoLockScope = false,
+): PersoOperation[] {
   const profile = parseProfile(input);
   const ops: PersoOperation[] = [];
   const later: PersoOperation[] = [];
@@ -368,7 +373,8 @@ export function personalizationFromProfile(input: unknown, lock = false): PersoO
     }
   });
   // Keys after every container exists, so a generated or imported pair also fills its public container.
-  return [...ops, ...later, ...(lock ? [{ op: 'lock' } as const] : [])];
+  const lockOp: PersoOperation = lock === 'ota' ? { op: 'lock', scope: 'ota' } : { op: 'lock' };
+  return [...ops, ...later, ...(lock ? [lockOp] : [])];
 }
 
 /** Turns a profile into containers, generating the keys and secrets it asks for; its OTA policy. */

@@ -263,10 +263,10 @@ describe('RAM over SCP80 (TAR 000000, the ISD)', () => {
         ).content,
       );
     assert.equal(
-      decodeCompactResponse(por(sim, { counter: 1n, script: perso([{ op: 'lock' }]) }).data).sw,
+      decodeCompactResponse(por(sim, { counter: 1n, script: perso([{ op: 'lock', scope: 'ota' }]) }).data).sw,
       0x9000,
     );
-    assert.equal(sim.store.personalizationLocked, true);
+    assert.equal(sim.store.personalizationLocked, 'ota');
     const admitted = decodeCompactResponse(por(sim, { counter: 2n, script: write('over SCP80') }).data);
     assert.equal(admitted.sw, 0x9000, 'SPI 16 19: ciphered, cryptographic checksum');
     assert.equal(file(), 'over SCP80');
@@ -276,7 +276,7 @@ describe('RAM over SCP80 (TAR 000000, the ISD)', () => {
     assert.equal(refused.sw, 0x6982, 'SPI 11: a CRC authenticates nobody');
     assert.equal(refused.executed, 2, 'the ISD took the INSTALL [for personalization]; the applet refused');
     assert.equal(file(), 'over SCP80');
-    assert.equal(sim.store.personalizationLocked, true);
+    assert.equal(sim.store.personalizationLocked, 'ota');
   });
 
   test('execution stops at the first error: the count includes it and its SW is reported', () => {

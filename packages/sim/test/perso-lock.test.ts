@@ -1,7 +1,8 @@
 // The personalisation lock (A0FF, docs/perso-format.md): a locked IoT SAFE applet takes STORE DATA only
 // through the issuer's channel — the ISD authenticated the sender and checks each command's integrity
-// (GPCS §11.11 under a secure channel) — and answers 6982 to anything else, losing nothing. Over SCP03
-// here; over SCP80 in ota.test.ts, over SCP81 in scp81-session.test.ts.
+// (GPCS §11.11 under a secure channel) — and answers 6982 to anything else, losing nothing; locked over
+// the air only, it refuses the terminal's SCP03 route too (6985). Over SCP03 here; over SCP80 in
+// ota.test.ts, over SCP81 in scp81-session.test.ts (both on SIMs locked over the air only).
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -42,7 +43,7 @@ const gp = (sim: VirtualSim, securityLevel = 0x01) =>
 async function lockedSim(options: SimOptions = {}): Promise<VirtualSim> {
   const sim = VirtualSim.inMemory(TEST_PROFILE, { isdKeys: { keys: GP_TEST_KEYS }, ...options });
   await (await gp(sim, 0x33)).personalize(IOTSAFE_AID, [writeFile('factory'), { op: 'lock' }]);
-  assert.equal(sim.store.personalizationLocked, true);
+  assert.equal(sim.store.personalizationLocked, 'issuer');
   return sim;
 }
 
@@ -57,7 +58,7 @@ describe('the personalisation lock', () => {
     assert.equal(send(sim.card, install).sw, '6982');
     assert.equal(send(sim.card, '80E2880005A00203C30100').sw, '6982');
     assert.deepEqual({ file: fileContent(sim), version: sim.store.version }, before);
-    assert.equal(sim.store.personalizationLocked, true);
+    assert.equal(sim.store.personalizationLocked, 'issuer');
   });
 
   test('a level-00 session the ISD admits personalises an open SIM, but not a locked one (6982)', async () => {
@@ -89,7 +90,7 @@ describe('the personalisation lock', () => {
 
     const sim = VirtualSim.open(dir, { storageKey, isdKeys: { keys: GP_TEST_KEYS } });
     assert.equal(fileContent(sim), bytesToHex(utf8('rotated certificate')));
-    assert.equal(sim.store.personalizationLocked, true, 'a script without A0FF does not unlock');
+    assert.equal(sim.store.personalizationLocked, 'issuer', 'a script without A0FF does not unlock');
     // a secret still needs C-DECRYPTION, locked or not
     const secret: PersoOperation = {
       op: 'content',
@@ -98,6 +99,33 @@ describe('the personalisation lock', () => {
       content: { kind: 'secret', value: new Uint8Array(16).fill(0x5a) },
     };
     await (await gp(sim, 0x33)).personalize(IOTSAFE_AID, [secret]);
+    sim.close();
+  });
+
+  test("locked over the air only (A0FF 01): the issuer's own SCP03 session is 6985, across a restart; the scope only narrows", async () => {
+    const dir = join(root, 'ota-only');
+    const storageKey = newStorageKey();
+    const created = VirtualSim.create(dir, TEST_PROFILE, { storageKey, isdKeys: { keys: GP_TEST_KEYS } });
+    await (await gp(created, 0x33)).personalize(IOTSAFE_AID, [
+      writeFile('factory'),
+      { op: 'lock', scope: 'ota' },
+    ]);
+    assert.equal(created.store.personalizationLocked, 'ota');
+    created.close();
+
+    const sim = VirtualSim.open(dir, { storageKey, isdKeys: { keys: GP_TEST_KEYS } });
+    assert.equal(sim.store.personalizationLocked, 'ota');
+    const before = sim.store.version;
+    for (const level of [0x01, 0x33]) {
+      await assert.rejects(
+        (await gp(sim, level)).personalize(IOTSAFE_AID, [writeFile('local'), { op: 'lock' }]),
+        refusedWith(0x6985),
+        `SCP03 level ${level.toString(16)}`,
+      );
+    }
+    assert.equal(fileContent(sim), bytesToHex(utf8('factory')), 'the refused scripts changed nothing');
+    assert.equal(sim.store.version, before);
+    assert.equal(sim.store.personalizationLocked, 'ota', 'an A0FF of the issuer scope never widens it');
     sim.close();
   });
 

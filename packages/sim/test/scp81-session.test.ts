@@ -165,11 +165,11 @@ describe('SCP81 admin session: card, BIP terminal, PSK-TLS, HTTP', () => {
   });
 
   test('a personalisation-locked applet takes the session scripts: the lock, then a file written after it', async () => {
-    const run = await runSession([{ body: perso([{ op: 'lock' }]) }, { body: WRITE_FILE }]);
+    const run = await runSession([{ body: perso([{ op: 'lock', scope: 'ota' }]) }, { body: WRITE_FILE }]);
     assert.equal(run.record.outcome, 'completed', run.record.error);
     const [lock, write] = resultsOf(run);
     assert.equal(sw(rapdus(lock!.body)[1]!), 0x9000);
-    assert.equal(run.sim.store.personalizationLocked, true);
+    assert.equal(run.sim.store.personalizationLocked, 'ota');
     assert.equal(sw(rapdus(write!.body)[1]!), 0x9000, 'the SCP81 session is the issuer’s channel');
     const file = run.sim.containers().find((c) => c.objectClass === 'file' && c.id[0] === 3);
     assert.deepEqual(file?.objectClass === 'file' && [...(file.content ?? [])], [...CERTIFICATE]);

@@ -123,9 +123,9 @@ export async function personalise(
       ref: byId('03'),
       content: { kind: 'file', content: ca.certificate },
     },
-    // locked: from now on only the issuer's channel (SCP03 with C-MAC, SCP80, SCP81) administers the
-    // applet — the rotation over the air included (docs/perso-format.md, "The personalisation lock")
-    { op: 'lock' },
+    // locked over the air only: the factory's SCP03 route closes, the issuer's SCP80 and SCP81 go on
+    // administering the applet — the rotation included (docs/perso-format.md, "The personalisation lock")
+    { op: 'lock', scope: 'ota' },
   ];
   const again = await GlobalPlatform.open(transport, isdKeys, { securityLevel: RENC });
   await again.personalize(IOTSAFE_AID, files);
@@ -144,7 +144,7 @@ export async function personalise(
   await gp.close().catch(() => undefined);
   const locked = sim.store.personalizationLocked;
   report.line(
-    `SCP03: certificate → file 02, CA → file 03; SCP80 key set 01 loaded (PUT KEY); personalisation ${locked ? 'locked (A0FF): the issuer administers it from now on' : 'open'}`,
+    `SCP03: certificate → file 02, CA → file 03; SCP80 key set 01 loaded (PUT KEY); personalisation ${locked ? 'locked (A0FF): administered over the air from now on' : 'open'}`,
   );
   report.line(
     `SCP03: SCP81 key set ${SCP81_KVN.toString(16)} (TLS-PSK, DEK) by PUT KEY; the ISD's admin parameters (server, URI, PSK identity "${DEMO_SIM.pskIdentity}") by STORE DATA`,
@@ -160,7 +160,7 @@ export async function personalise(
     certificateSubject: x509.subject.replace(/\n/g, ', '),
     scp80KeySet: '01',
     scp81KeySet: SCP81_KVN.toString(16),
-    personalisationLocked: locked,
+    personalisationLock: locked || 'open',
   });
   return { sim, ca, certificate, scp80, scp81, apdus };
 }

@@ -26,7 +26,7 @@ export async function pskTls(report: Report, base: string, storageKey: Uint8Arra
   const gp = await GlobalPlatform.open(transport, isdKeys, { securityLevel: 0x33 });
   const operations = personalizationFromProfile(
     { containers: [{ class: 'secret', id: '01', label: 'psk', value: { hex: bytesToHex(psk) } }] },
-    true, // locked: the rotation chapter rewrites it over the air, the issuer's channel (perso-format.md)
+    'ota', // locked: the rotation chapter rewrites it over the air (perso-format.md)
   );
   await gp.personalize(IOTSAFE_AID, operations);
   await gp.close();

@@ -47,7 +47,14 @@ export type PersoOperation =
   | { op: 'delete'; objectClass: ObjectClass; ref: ObjectRef }
   | { op: 'list' }
   | { op: 'signRequest'; ref: ObjectRef; requestInfo: Uint8Array }
-  | { op: 'lock' };
+  | { op: 'lock'; scope?: PersoLockScope };
+
+/**
+ * What a personalisation lock still admits (docs/perso-format.md): 'issuer' (A0FF empty) any channel of
+ * the issuer's that authenticates and integrity-checks each command, SCP03 included; 'ota' (A0FF = 01)
+ * only remote administration (SCP80, SCP81), the terminal's SCP03 route closed for good.
+ */
+export type PersoLockScope = 'issuer' | 'ota';
 
 /** True when an operation carries a private key or a secret (the card wants C-DECRYPTION for it). */
 export function carriesSecret(op: PersoOperation): boolean {
@@ -152,7 +159,7 @@ export function encodePersoOperation(op: PersoOperation): Uint8Array {
         encodeBerTlv(INFO_TAG.privateKey, concatBytes(refTlv('privateKey', op.ref), op.requestInfo)),
       );
     case 'lock':
-      return encodeDgi(PERSO_DGI.LOCK, new Uint8Array(0));
+      return encodeDgi(PERSO_DGI.LOCK, op.scope === 'ota' ? Uint8Array.of(0x01) : new Uint8Array(0));
   }
 }
 
@@ -203,8 +210,13 @@ const one = (fields: Map<number, Uint8Array>, tag: number) => {
 
 export function decodePersoScript(data: Uint8Array): PersoOperation[] {
   return decodeDgis(data).map(({ dgi, value }): PersoOperation => {
+    if (dgi === PERSO_DGI.LOCK && value.length === 1 && value[0] === 0x01)
+      return { op: 'lock', scope: 'ota' };
     if (dgi === PERSO_DGI.LOCK || dgi === PERSO_DGI.LIST) {
-      if (value.length !== 0) throw new FormatError(`DGI ${dgi.toString(16)} is empty`);
+      if (value.length !== 0)
+        throw new FormatError(
+          `DGI ${dgi.toString(16)} is empty${dgi === PERSO_DGI.LOCK ? ' or 01 (a lock over the air only)' : ''}`,
+        );
       return { op: dgi === PERSO_DGI.LOCK ? 'lock' : 'list' };
     }
     const { objectClass, fields } = wrapperOf(value);

@@ -2,12 +2,13 @@
 // forwards it: blocks gathered per channel, the script applied as one change after the last block.
 // The lock rule: before A0FF any security the ISD admits will do; after it (the applet is SECURED) only
 // the issuer's own channel — an SCP03 session with C-MAC, an SCP80 packet with a cryptographic
-// checksum, an SCP81 session — may administer the objects (GP Amd B, GSMA IoT.05 remote management).
+// checksum, an SCP81 session — may administer the objects (GP Amd B, GSMA IoT.05 remote management);
+// a lock scoped 'ota' (A0FF = 01) also closes the terminal's SCP03 route: over the air only.
 import { carriesSecret, concatBytes, decodePersoScript, SW } from '@iotsafe/protocol';
 import { decodeOrRefuse, fail } from '../card/card-error.js';
 import { isIssuerChannel, LEVEL, type RequestSecurity } from '../gp/request-security.js';
 import { applyPersonalization } from './personalization.js';
-import type { ObjectStore } from './store.js';
+import { narrowedLock, type ObjectStore } from './store.js';
 
 /** Largest personalisation script one STORE DATA series may carry. */
 const MAX_PERSO_BYTES = 256 * 1024;
@@ -25,7 +26,12 @@ export class PersoSession {
   /** One STORE DATA block; after the last, the script's answer (what its A003, A005, A006 give). */
   receive(block: Uint8Array, blockNumber: number, last: boolean, security: RequestSecurity): Uint8Array {
     const { channel } = security;
-    if (this.store.personalizationLocked && !isIssuerChannel(security)) {
+    const lock = this.store.personalizationLocked;
+    if (lock === 'ota' && security.via === 'scp03') {
+      this.blocks.delete(channel);
+      fail(SW.CONDITIONS_NOT_SATISFIED, 'personalisation is locked: administration over the air only');
+    }
+    if (lock && !isIssuerChannel(security)) {
       this.blocks.delete(channel);
       fail(SW.SECURITY_STATUS_NOT_SATISFIED, 'personalisation is locked: only the issuer may administer');
     }
@@ -45,8 +51,8 @@ export class PersoSession {
       fail(SW.SECURITY_STATUS_NOT_SATISFIED, 'keys and secrets are personalised under C-DECRYPTION only');
     }
     const result = applyPersonalization(this.store.containers, ops);
-    // a lock is for good: a script without A0FF keeps it
-    this.store.replaceAll(result.containers, this.store.personalizationLocked || result.locked);
+    // a lock is for good: a script without A0FF keeps it, a later one may only narrow it
+    this.store.replaceAll(result.containers, narrowedLock(lock, result.locked));
     return result.answer;
   }
 }

@@ -34,6 +34,7 @@ import {
   hasFunction,
   matchesRef,
 } from './containers.js';
+import type { PersoLock } from './store.js';
 
 const fail = (sw: number, reason: string): never => {
   throw new CardError(sw, reason);
@@ -137,15 +138,15 @@ function signRequest(
 export function applyPersonalization(
   current: readonly Container[],
   ops: readonly PersoOperation[],
-): { containers: Container[]; locked: boolean; answer: Uint8Array } {
+): { containers: Container[]; locked: PersoLock; answer: Uint8Array } {
   const containers: Container[] = structuredClone([...current]);
   const answers: Uint8Array[] = [];
-  let locked = false;
+  let locked: PersoLock = false;
   for (const op of ops) {
     if (locked) fail(SW.CONDITIONS_NOT_SATISFIED, 'A0FF (lock) ends the script: nothing may follow it');
     switch (op.op) {
       case 'lock':
-        locked = true;
+        locked = op.scope ?? 'issuer';
         break;
       case 'create': {
         const next = create(op);

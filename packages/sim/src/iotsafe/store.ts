@@ -1,17 +1,26 @@
 // The object store the applet works on. Every change goes through `change()`, which applies it, asks
 // the owner to persist it (for persistent containers), and undoes it if persisting fails — so a failed
 // write leaves the card exactly as it was.
-import { type ObjectClass, type ObjectRef, SW } from '@iotsafe/protocol';
+import { type ObjectClass, type ObjectRef, type PersoLockScope, SW } from '@iotsafe/protocol';
 import { CardError } from '../card/card-error.js';
 import { type Container, type ContainerOf, isVolatile, matchesRef } from './containers.js';
+
+/** The applet's personalisation: open, or locked admitting only what its scope names. */
+export type PersoLock = false | PersoLockScope;
+
+/** A lock is for good and only narrows: 'ota' stays 'ota'; a first lock or 'ota' over 'issuer' sets it. */
+export function narrowedLock(current: PersoLock, next: PersoLock): PersoLock {
+  if (current === 'ota' || next === false) return current;
+  return next;
+}
 
 export type PersistHook = (containers: readonly Container[]) => void;
 
 export class ObjectStore {
   /** Incremented by every committed change (the fuzzer checks that only legal commands move it). */
   version = 0;
-  /** Set by the personalisation lock DGI: no more STORE DATA personalisation. */
-  personalizationLocked = false;
+  /** Set by the personalisation lock DGI (A0FF): false while open, else what the lock still admits. */
+  personalizationLocked: PersoLock = false;
 
   constructor(
     readonly containers: Container[],
@@ -47,7 +56,7 @@ export class ObjectStore {
   }
 
   /** Replaces every container at once (personalisation, install, delete), persisted or not at all. */
-  replaceAll(next: Container[], personalizationLocked = this.personalizationLocked): void {
+  replaceAll(next: Container[], personalizationLocked: PersoLock = this.personalizationLocked): void {
     const previous = this.containers.splice(0, this.containers.length, ...next);
     const previousLock = this.personalizationLocked;
     this.personalizationLocked = personalizationLocked;

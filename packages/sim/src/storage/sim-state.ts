@@ -5,6 +5,7 @@ import { bytesToHex, concatBytes, hexToBytes } from '@iotsafe/protocol';
 import { z } from 'zod';
 import type { CardKey, IsdState } from '../gp/isd-state.js';
 import { type Container, checkContainers, isVolatile } from '../iotsafe/containers.js';
+import type { PersoLock } from '../iotsafe/store.js';
 import type { PorBySmsPolicy } from '../ota/receiver.js';
 import {
   adminParametersFromJson,
@@ -21,7 +22,8 @@ export interface SimState {
   simId: string;
   personality: string;
   containers: Container[];
-  personalizationLocked: boolean;
+  /** false while open; what the lock admits once locked (docs/perso-format.md). */
+  personalizationLocked: PersoLock;
   isd: IsdState;
   /** UICC files for RFM; created with defaults on first use. */
   files?: ElementaryFile[];
@@ -68,7 +70,10 @@ const stateSchema = z.object({
   simId: z.string().min(8),
   personality: z.string(),
   keyCheck: z.string(),
-  personalizationLocked: z.boolean(),
+  // `true`: a state written before lock scopes, a lock admitting the issuer's channel
+  personalizationLocked: z
+    .union([z.boolean(), z.enum(['issuer', 'ota'])])
+    .transform((lock): PersoLock => (lock === true ? 'issuer' : lock)),
   isd: isdSchema,
   ota: z
     .object({
