@@ -18,6 +18,8 @@ import type { Flight } from './record/flight.js';
 import type { HalfConnection } from './record/half-conn.js';
 import { HandshakeBuffer, type HandshakeMessage } from './record/handshake-buffer.js';
 import type { RecordCipher } from './record/protection.js';
+import { ReadArena } from './record/read-arena.js';
+import { RecordWriter } from './record/record-writer.js';
 import { StreamRecordLayer } from './record/stream-layer.js';
 import { resumptionPsk, type TlsSession } from './session.js';
 import { unmarshalEmpty } from './tls12/messages.js';
@@ -66,6 +68,8 @@ export class TlsClientSocket extends Duplex implements HandshakeConn {
   private waiter?: { resolve: () => void; reject: (error: Error) => void };
   private pendingWrites: { chunk: Uint8Array; callback: (error?: Error | null) => void }[] = [];
   private timer?: NodeJS.Timeout;
+  private readonly writer: RecordWriter;
+  private arena?: ReadArena;
 
   constructor(readonly options: ConnectOptions) {
     super();
@@ -78,14 +82,19 @@ export class TlsClientSocket extends Duplex implements HandshakeConn {
       this.stream = options.socket;
       this.stream.on('data', (chunk: Buffer) => this.onData(chunk));
     } else {
-      // Our own socket reads into one buffer of its own, again and again (no allocation per read).
-      const buffer = new Uint8Array(READ_BUFFER);
+      // Our own socket reads into memory of its own, again and again (no allocation per read).
+      const arena = new ReadArena(READ_BUFFER);
+      this.arena = arena;
       this.stream = netConnect({
         host: options.host ?? '127.0.0.1',
         port: options.port ?? 443,
-        onread: { buffer, callback: (length: number) => this.onRead(buffer.subarray(0, length)) },
+        onread: {
+          buffer: () => arena.next(),
+          callback: (length: number, buffer: Uint8Array) => this.onRead(buffer.subarray(0, length)),
+        },
       });
     }
+    this.writer = new RecordWriter(this.stream, this.records);
     this.stream.on('end', () => this.onPeerEnd());
     this.stream.on('error', (error) => this.onStreamError(error));
     this.timer = setTimeout(
@@ -234,9 +243,9 @@ export class TlsClientSocket extends Duplex implements HandshakeConn {
   // --- records in ---
 
   /**
-   * Bytes read into the socket's reused buffer. Once the connection is up they are framed and opened
-   * at once, and only a partial record left over is copied; during the handshake, which pulls records
-   * later, they are copied whole.
+   * Bytes read into the socket's reused memory. Once the connection is up they are framed and opened
+   * in place at once, and a partial record left over moves to the front for the next read to complete;
+   * during the handshake, which pulls records later, they are copied whole.
    */
   private onRead(bytes: Uint8Array): boolean {
     if (!this.secure) {
@@ -247,7 +256,7 @@ export class TlsClientSocket extends Duplex implements HandshakeConn {
     try {
       this.pumpApplicationData();
     } finally {
-      this.records.keepBorrowed();
+      this.records.keepBorrowed((rest) => this.arena?.keep(rest));
     }
     return true;
   }
@@ -418,25 +427,7 @@ export class TlsClientSocket extends Duplex implements HandshakeConn {
 
   /** Writes sealed records; `done` follows the socket's backpressure. */
   private writeRecords(records: Buffer, done?: (error?: Error | null) => void): void {
-    if (this.stream.destroyed) {
-      done?.(new Error('the connection is closed'));
-      return;
-    }
-    const room = this.stream.write(records);
-    if (!done) return;
-    // Backpressure: the writer hears back at once while the socket has room, else once it drains.
-    if (room) {
-      done();
-      return;
-    }
-    const settle = (error?: Error | null) => {
-      this.stream.off('drain', settle);
-      this.stream.off('close', closed);
-      done(error);
-    };
-    const closed = () => settle(new Error('the connection closed before the data was sent'));
-    this.stream.once('drain', settle);
-    this.stream.once('close', closed);
+    this.writer.writeSealed(records, done);
   }
 
   /** Sends the alert a local failure calls for, then tears the connection down with the error. */
@@ -474,10 +465,19 @@ export class TlsClientSocket extends Duplex implements HandshakeConn {
     }
     try {
       // The callback follows the socket's, so backpressure reaches the writer.
-      this.writeRecords(this.records.seal(CONTENT_TYPE.APPLICATION_DATA, chunk), callback);
+      this.writer.writeData(CONTENT_TYPE.APPLICATION_DATA, chunk, callback);
     } catch (error) {
       callback(error as Error);
     }
+  }
+
+  /** Writes buffered while the socket was busy (or corked) go out together, in as few records as fit. */
+  override _writev(
+    chunks: { chunk: Buffer; encoding: BufferEncoding }[],
+    callback: (error?: Error | null) => void,
+  ): void {
+    const data = chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map((c) => c.chunk));
+    this._write(data, 'binary', callback);
   }
 
   private flushPendingWrites(): void {
