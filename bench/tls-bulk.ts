@@ -1,21 +1,28 @@
 // Bulk record throughput, our client vs Node's native one with TLS_AES_128_GCM_SHA256, both ways. The
 // server runs in another process, so this process's CPU time is the client's: the ratio is taken on
 // MiB per CPU-second of the client, and wall-clock MB/s is shown beside it. A shared 2-core machine's
-// load still moves the CPU cost of a byte (caches, frequency), so the clients take turns over many
-// short rounds (the order rotated each round) on connections kept open, after a warm-up, and the ratio
-// reported is the median of the rounds' own ratios, with their spread (interquartile range, min-max):
-// a load that changes between rounds moves both sides of a round alike. BULK_BEFORE=path/to/an/other
-// checkout's packages/tls/src/index.ts adds that client to the same rounds (before/after a change).
+// load still moves the CPU cost of a byte (caches, frequency), so on connections kept open, after a
+// warm-up, each round has the clients take turns over short slices (the order rotated), so that they
+// see the same second of load; the ratio reported is the median of the rounds' own ratios, with their
+// spread (interquartile range, min-max). BULK_BEFORE=path/to/another checkout's
+// packages/tls/src/index.ts adds that client to the same rounds (before/after a change).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { connect as ourConnect, SoftwareKeyOps, type TlsClientSocket } from '@iotsafe/tls';
 import { testPki } from '../test/helpers/pki.js';
 import { printTable } from './harness.js';
 
-/** Bytes per transfer and rounds per direction (each round: one transfer by each client). */
-const TOTAL = Number(process.env.BULK_MIB ?? 32) * 1024 * 1024;
+/**
+ * Bytes per client and round, in SLICES transfers that the clients take in turn (so that both see the
+ * same second of the machine's load), and rounds per direction.
+ */
+const PER_ROUND = Number(process.env.BULK_MIB ?? 32) * 1024 * 1024;
+const SLICES = 8;
+const TOTAL = PER_ROUND / SLICES;
 const ROUNDS = Number(process.env.BULK_ROUNDS ?? 15);
 const WARM_UP = 2;
 const pki = testPki();
@@ -27,19 +34,39 @@ interface Rate {
   cpu: number;
 }
 
+/** Seconds one transfer (TOTAL bytes) took, of wall-clock and of this process's CPU. */
+interface Spent {
+  wall: number;
+  cpu: number;
+}
+
 type Client = tls.TLSSocket | TlsClientSocket;
 
-async function measureRate(run: () => Promise<void>): Promise<Rate> {
+/**
+ * The clients share this process's heap: a young-generation collection ends each transfer, inside its
+ * measurement, so that a client pays for collecting its own garbage, not the next client's turn.
+ */
+setFlagsFromString('--expose-gc');
+const collect = runInNewContext('gc') as (options: { type: 'minor' }) => void;
+
+async function measureRate(run: () => Promise<void>): Promise<Spent> {
   const started = performance.now();
   const before = process.cpuUsage();
   await run();
+  collect({ type: 'minor' });
   const used = process.cpuUsage(before);
-  const mib = TOTAL / 1024 / 1024;
-  return { wall: mib / ((performance.now() - started) / 1000), cpu: mib / ((used.user + used.system) / 1e6) };
+  return { wall: (performance.now() - started) / 1000, cpu: (used.user + used.system) / 1e6 };
+}
+
+/** A round's rate: its slices' bytes over their summed times. */
+function rate(slices: Spent[]): Rate {
+  const mib = (slices.length * TOTAL) / 1024 / 1024;
+  const sum = (key: keyof Spent) => slices.reduce((total, s) => total + s[key], 0);
+  return { wall: mib / sum('wall'), cpu: mib / sum('cpu') };
 }
 
 /** Client to server: TOTAL bytes written, then the sink's one-byte acknowledgement. */
-async function upload(socket: Client): Promise<Rate> {
+async function upload(socket: Client): Promise<Spent> {
   const chunk = Buffer.alloc(64 * 1024, 0x61);
   return measureRate(async () => {
     const acknowledged = once(socket, 'data');
@@ -50,7 +77,7 @@ async function upload(socket: Client): Promise<Rate> {
 }
 
 /** Server to client: one byte asks the source for TOTAL bytes, counted as they arrive. */
-async function download(socket: Client): Promise<Rate> {
+async function download(socket: Client): Promise<Spent> {
   return measureRate(
     () =>
       new Promise<void>((resolve) => {
@@ -126,11 +153,15 @@ export async function tlsBulkBenchmarks(): Promise<void> {
       const sockets = await Promise.all(compared.map((c) => open(port, c.connect)));
       for (let i = 0; i < WARM_UP; i++) for (const socket of sockets) await run(socket);
       const rates: Rate[][] = sockets.map(() => []);
-      for (let round = 0; round < ROUNDS; round++)
-        for (let k = 0; k < sockets.length; k++) {
-          const i = (round + k) % sockets.length; // each client goes first as often as the others
-          rates[i]!.push(await run(sockets[i]!));
-        }
+      for (let round = 0; round < ROUNDS; round++) {
+        const spent: Spent[][] = sockets.map(() => []);
+        for (let slice = 0; slice < SLICES; slice++)
+          for (let k = 0; k < sockets.length; k++) {
+            const i = (round + slice + k) % sockets.length; // each client goes first as often as the others
+            spent[i]!.push(await run(sockets[i]!));
+          }
+        spent.forEach((slices, i) => rates[i]!.push(rate(slices)));
+      }
       for (const socket of sockets) socket.destroy();
       const native = rates[0]!;
       compared.forEach((client, i) => {
@@ -152,7 +183,7 @@ export async function tlsBulkBenchmarks(): Promise<void> {
     server.stdin!.end();
   }
   printTable(
-    `Bulk throughput, TLS_AES_128_GCM_SHA256, server in another process: ${WARM_UP} warm-up and ${ROUNDS} measured rounds of ${TOTAL / 1024 / 1024} MiB per client and direction, order rotated each round; ratio = median of the rounds' ratios to Node's (IQR, min-max)`,
+    `Bulk throughput, TLS_AES_128_GCM_SHA256, server in another process: ${WARM_UP} warm-up transfers and ${ROUNDS} measured rounds of ${PER_ROUND / 1024 / 1024} MiB per client and direction (${SLICES} slices taken in turn, order rotated); ratio = median of the rounds' ratios to Node's (IQR, min-max)`,
     rows,
   );
 }
