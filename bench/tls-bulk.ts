@@ -160,7 +160,9 @@ export async function tlsBulkBenchmarks(): Promise<void> {
             const i = (round + slice + k) % sockets.length; // each client goes first as often as the others
             spent[i]!.push(await run(sockets[i]!));
           }
-        spent.forEach((slices, i) => rates[i]!.push(rate(slices)));
+        spent.forEach((slices, i) => {
+          rates[i]!.push(rate(slices));
+        });
       }
       for (const socket of sockets) socket.destroy();
       const native = rates[0]!;

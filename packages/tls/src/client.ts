@@ -6,7 +6,7 @@
 import type { X509Certificate } from 'node:crypto';
 import { Duplex } from 'node:stream';
 import { ClientStream } from './client-stream.js';
-import { ALERT, CONTENT_TYPE, MAX_PLAINTEXT, type NamedGroup } from './constants.js';
+import { ALERT, CONTENT_TYPE, type NamedGroup } from './constants.js';
 import { peerAlertError } from './diagnostics.js';
 import { TlsError, tlsFail } from './errors.js';
 import { ClientHandshake } from './handshake-client.js';
@@ -28,9 +28,6 @@ import type { RecordCipher } from './record/protection.js';
 
 export type { HandshakeStats } from './handshake-stats.js';
 export type { ConnectOptions } from './options.js';
-
-/** The callback of a write whose outcome the last one of its batch reports. */
-const ignore = () => {};
 
 export class TlsClientSocket extends Duplex implements HandshakeConn {
   authorized = false;
@@ -330,23 +327,19 @@ export class TlsClientSocket extends Duplex implements HandshakeConn {
     chunks: { chunk: Buffer; encoding: BufferEncoding }[],
     callback: (error?: Error | null) => void,
   ): void {
-    // Runs of small chunks are joined into full records; a chunk of a record or more goes as it is.
-    const parts: Buffer[] = [];
-    let run: Buffer[] = [];
-    const flush = () => {
-      if (run.length > 0) parts.push(run.length === 1 ? run[0]! : Buffer.concat(run));
-      run = [];
-    };
-    for (const { chunk } of chunks) {
-      if (chunk.length >= MAX_PLAINTEXT) {
-        flush();
-        parts.push(chunk);
-      } else run.push(chunk);
+    if (!this.secure) {
+      this._write(Buffer.concat(chunks.map((c) => c.chunk)), 'binary', callback);
+      return;
     }
-    flush();
-    const last = parts.pop()!;
-    for (const part of parts) this._write(part, 'binary', ignore);
-    this._write(last, 'binary', callback);
+    try {
+      this.io.writer.writeBatch(
+        CONTENT_TYPE.APPLICATION_DATA,
+        chunks.map((c) => c.chunk),
+        callback,
+      );
+    } catch (error) {
+      callback(error as Error);
+    }
   }
 
   private flushPendingWrites(): void {

@@ -7,6 +7,8 @@ import type { Duplex } from 'node:stream';
 import type { StreamRecordLayer } from './stream-layer.js';
 
 type Done = (error?: Error | null) => void;
+/** What a write of a batch hears back: the batch's last write reports for all. */
+const ignore: Done = () => {};
 
 /** Records per output buffer: 4 full records take one 64 KiB write, what a socket takes at once. */
 const RECORDS_PER_WRITE = 4;
@@ -66,6 +68,29 @@ export class RecordWriter {
     });
     if (this.stream.writableLength === 0) back();
     return room;
+  }
+
+  /**
+   * Writes buffered together (behind a busy or corked socket): runs of small chunks are joined into
+   * full records, a chunk of a record or more is sealed as it is; `done` reports the batch.
+   */
+  writeBatch(type: number, chunks: Buffer[], done: Done): void {
+    const parts: Buffer[] = [];
+    let run: Buffer[] = [];
+    const flush = () => {
+      if (run.length > 0) parts.push(run.length === 1 ? run[0]! : Buffer.concat(run));
+      run = [];
+    };
+    for (const chunk of chunks) {
+      if (chunk.length >= this.records.maxFragment) {
+        flush();
+        parts.push(chunk);
+      } else run.push(chunk);
+    }
+    flush();
+    const last = parts.pop() ?? Buffer.alloc(0);
+    for (const part of parts) this.writeData(type, part, ignore);
+    this.writeData(type, last, done);
   }
 
   private take(length: number): Buffer {
