@@ -1,8 +1,8 @@
 // The DTLS 1.2 client connection (RFC 6347), Node-shaped like connect(): 'secureConnect', send(),
 // 'message' events, 'error', 'close', close() with close_notify. It is also a CoAP DatagramTransport
 // (one record per send, maxDatagramSize, remote, idempotent close). It owns the datagram link, the
-// record layer, the reassembler and the retransmission timer; the handshake is DtlsClientHandshake,
-// which hands over to the TLS 1.2 handshake.
+// record layer, the reassembler and the retransmission timer; flights go out through a FlightSender
+// (flight-sender.ts); the handshake is DtlsClientHandshake, which hands over to the TLS 1.2 handshake.
 import type { X509Certificate } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { ALERT, CONTENT_TYPE, HANDSHAKE_TYPE, type NamedGroup } from '../constants.js';
@@ -14,6 +14,7 @@ import {
   type HandshakeEvent,
   serverName,
 } from '../handshake-conn.js';
+import type { HandshakeStats } from '../handshake-stats.js';
 import { type KeyOps, SoftwareKeyOps } from '../keyops.js';
 import type { TlsVersionName } from '../options.js';
 import type { Flight } from '../record/flight.js';
@@ -21,8 +22,10 @@ import type { HalfConnection } from '../record/half-conn.js';
 import type { HandshakeMessage } from '../record/handshake-buffer.js';
 import type { RecordCipher } from '../record/protection.js';
 import { DtlsError } from './errors.js';
+import { type DatagramCounts, FlightSender } from './flight-sender.js';
 import { DtlsClientHandshake, type DtlsHandshakeConn } from './handshake.js';
-import { DtlsReassembler, fragmentHandshake, messageSeqOf, toDtlsHandshake } from './handshake-framing.js';
+import { DtlsReassembler, messageSeqOf, toDtlsHandshake } from './handshake-framing.js';
+import { RecordInbox } from './inbox.js';
 import {
   type DatagramLink,
   DEFAULT_HANDSHAKE_TIMEOUT,
@@ -32,23 +35,15 @@ import {
 import { pausingKeyOps } from './paused-keyops.js';
 import { DatagramRecordLayer, DTLS12, type DtlsRecord } from './record-layer.js';
 import { RetransmitTimer } from './retransmit.js';
-import type { DtlsSession } from './session.js';
+import { keptSession } from './session.js';
 import { UdpLink } from './udp.js';
 
-export interface DtlsHandshakeStats {
-  /** From connectDtls() to 'secureConnect'. */
-  milliseconds: number;
-  startedAt: number;
-  connectedAt?: number;
-  clientHelloSentAt?: number;
-  serverHelloReadAt?: number;
-  finishedSentAt?: number;
+/** The TLS client's timings (milliseconds: from connectDtls() to 'secureConnect'), and the datagrams'. */
+export interface DtlsHandshakeStats extends HandshakeStats, DatagramCounts {
   /** Flights sent again after a timeout. */
   retransmissions: number;
   /** HelloVerifyRequests answered (RFC 6347 §4.2.1). */
   helloVerifyRequests: number;
-  datagramsSent: number;
-  bytesSent: number;
   datagramsReceived: number;
   bytesReceived: number;
 }
@@ -80,10 +75,8 @@ export class DtlsClient extends EventEmitter implements DtlsHandshakeConn {
   private readonly mtu: number;
   private link?: DatagramLink;
   private ownsLink = false;
-  private inbox: DtlsRecord[] = [];
-  private waiter?: { resolve: () => void; reject: (error: Error) => void };
-  private flight?: Flight;
-  private finalFlight?: Flight;
+  private readonly inbox = new RecordInbox();
+  private readonly flights: FlightSender;
   private nextMessageSeq = 0;
   private changeCipherSpecSeen = false;
   private established?: Established;
@@ -104,6 +97,7 @@ export class DtlsClient extends EventEmitter implements DtlsHandshakeConn {
       (attempt, timeout) => this.resendFlight(attempt, timeout),
       (error) => this.fail(error),
     );
+    this.flights = new FlightSender(this.records, this.mtu, this.handshakeStats, () => this.link);
     this.keyOps = pausingKeyOps(options.keyOps ?? new SoftwareKeyOps(), this.retransmit);
     this.readiness = new Promise<void>((resolve, reject) => {
       this.settleReadiness = { resolve, reject };
@@ -141,8 +135,7 @@ export class DtlsClient extends EventEmitter implements DtlsHandshakeConn {
     this.retransmit.stop();
     // In an abbreviated handshake our flight is the last: it goes again only when the server repeats
     // its own, which says ours was lost (RFC 6347 §4.2.4).
-    this.finalFlight = established.sessionReused ? this.flight : undefined;
-    this.flight = undefined;
+    this.flights.handshakeDone(established.sessionReused);
     await established.keyOpsReleased;
     if (this.state !== 'handshake') return;
     clearTimeout(this.deadline);
@@ -154,20 +147,8 @@ export class DtlsClient extends EventEmitter implements DtlsHandshakeConn {
     this.handshakeStats.retransmissions = this.retransmit.total;
     this.settleReadiness.resolve();
     this.emit('secureConnect');
-    const kept = established.tls12Session;
-    if (kept) {
-      const name = serverName(this.options);
-      const session: DtlsSession = {
-        sessionId: kept.sessionId,
-        masterSecret: kept.masterSecret,
-        cipherSuite: established.cipher.code,
-        ...(name ? { servername: name } : {}),
-        peerChain: established.peerChain.map((c) => new Uint8Array(c.raw)),
-        authorized: established.authorized,
-        createdAt: Date.now(),
-      };
-      process.nextTick(() => this.emit('session', session));
-    }
+    const session = keptSession(established, serverName(this.options));
+    if (session) process.nextTick(() => this.emit('session', session));
     this.pump();
   }
 
@@ -191,7 +172,7 @@ export class DtlsClient extends EventEmitter implements DtlsHandshakeConn {
   }
 
   changeReadCipher(cipher: RecordCipher): void {
-    this.inbox.unshift(...this.records.changeReadCipher(cipher));
+    this.inbox.addFirst(this.records.changeReadCipher(cipher));
   }
 
   changeWriteCipher(cipher: RecordCipher): HalfConnection {
@@ -223,50 +204,18 @@ export class DtlsClient extends EventEmitter implements DtlsHandshakeConn {
 
   /** Sends a flight and keeps it for retransmission until the server's next flight answers it. */
   sendFlight(flight: Flight): void {
-    this.flight = flight;
-    this.transmit(flight);
+    this.flights.send(flight);
     this.retransmit.start();
   }
 
   private resendFlight(attempt: number, timeout: number): void {
-    if (!this.flight) return;
+    if (!this.flights.pending) return;
     this.emit('retransmit', { attempt, timeout });
-    this.transmit(this.flight);
-  }
-
-  /** Seals the flight again (fresh sequence numbers), fragments handshake messages and packs datagrams. */
-  private transmit(flight: Flight): void {
-    const datagrams: Buffer[] = [];
-    let current: Buffer[] = [];
-    let size = 0;
-    const add = (record: Buffer) => {
-      if (size + record.length > this.mtu && current.length > 0) {
-        datagrams.push(Buffer.concat(current));
-        current = [];
-        size = 0;
-      }
-      current.push(record);
-      size += record.length;
-    };
-    for (const r of flight.records) {
-      if (r.type !== CONTENT_TYPE.HANDSHAKE) {
-        add(this.records.seal(r.type, r.content, r.protection));
-        continue;
-      }
-      const room = this.mtu - this.records.overhead(r.protection) - 12;
-      for (const fragment of fragmentHandshake(r.content, room))
-        add(this.records.seal(r.type, fragment, r.protection));
-    }
-    if (current.length > 0) datagrams.push(Buffer.concat(current));
-    for (const d of datagrams) this.sendDatagram(d);
+    this.flights.resend();
   }
 
   private sendDatagram(datagram: Uint8Array): Promise<void> {
-    const link = this.link;
-    if (!link) return Promise.reject(new DtlsError('closed', 'the DTLS connection is closed'));
-    this.handshakeStats.datagramsSent++;
-    this.handshakeStats.bytesSent += datagram.length;
-    return Promise.resolve(link.send(datagram));
+    return this.flights.datagram(datagram);
   }
 
   /** The next handshake message; records are pulled as they come, alerts become errors. */
@@ -274,18 +223,18 @@ export class DtlsClient extends EventEmitter implements DtlsHandshakeConn {
     for (;;) {
       const message = this.reassembler.next();
       if (message) return message;
-      const record = this.inbox.shift();
+      const record = this.inbox.take();
       if (record) this.takeHandshakeRecord(record);
-      else await this.waitForRecords();
+      else await this.inbox.wait();
     }
   }
 
   /** Waits for the server's ChangeCipherSpec, then reads the next epoch with `cipher` (RFC 6347 §4.1). */
   async expectChangeCipherSpec(cipher: RecordCipher): Promise<void> {
     while (!this.changeCipherSpecSeen) {
-      const record = this.inbox.shift();
+      const record = this.inbox.take();
       if (record) this.takeHandshakeRecord(record);
-      else await this.waitForRecords();
+      else await this.inbox.wait();
     }
     this.changeCipherSpecSeen = false;
     this.changeReadCipher(cipher);
@@ -300,14 +249,6 @@ export class DtlsClient extends EventEmitter implements DtlsHandshakeConn {
     // Application data cannot come before the keys: the record layer has dropped it already.
   }
 
-  private waitForRecords(): Promise<void> {
-    if (this.state === 'closed')
-      return Promise.reject(new DtlsError('closed', 'the DTLS connection is closed'));
-    return new Promise((resolve, reject) => {
-      this.waiter = { resolve, reject };
-    });
-  }
-
   // --- datagrams in ---
 
   private readonly onDatagram = (datagram: Uint8Array): void => {
@@ -316,14 +257,8 @@ export class DtlsClient extends EventEmitter implements DtlsHandshakeConn {
     this.handshakeStats.bytesReceived += datagram.length;
     const records = this.records.open(datagram);
     if (records.length === 0) return;
-    this.inbox.push(...records);
-    if (this.state === 'secure') {
-      this.pump();
-      return;
-    }
-    const waiter = this.waiter;
-    this.waiter = undefined;
-    waiter?.resolve();
+    this.inbox.add(records);
+    if (this.state === 'secure') this.pump();
   };
 
   /** An ICMP port unreachable (ECONNREFUSED) is no reason to give up on a datagram peer. */
@@ -335,14 +270,14 @@ export class DtlsClient extends EventEmitter implements DtlsHandshakeConn {
   /** After the handshake: application data, alerts, and the server's retransmissions or HelloRequest. */
   private pump(): void {
     try {
-      for (let record = this.inbox.shift(); record; record = this.inbox.shift()) {
+      for (let record = this.inbox.take(); record; record = this.inbox.take()) {
         if (this.state !== 'secure') return;
         if (record.type === CONTENT_TYPE.APPLICATION_DATA) {
           if (record.content.length > 0) this.emit('message', record.content);
         } else if (record.type === CONTENT_TYPE.ALERT) this.handleAlert(record.content);
         else if (record.type === CONTENT_TYPE.HANDSHAKE) {
           this.reassembler.push(record.content);
-          if (this.reassembler.peerRetransmitted && this.finalFlight) this.transmit(this.finalFlight);
+          if (this.reassembler.peerRetransmitted) this.flights.resendFinal();
           this.reassembler.peerRetransmitted = false;
           for (let m = this.reassembler.next(); m; m = this.reassembler.next()) this.onPostHandshake(m);
         }
@@ -425,9 +360,7 @@ export class DtlsClient extends EventEmitter implements DtlsHandshakeConn {
     this.retransmit.stop();
     const closed = error ?? new DtlsError('closed', 'the DTLS connection was closed');
     this.settleReadiness.reject(closed);
-    const waiter = this.waiter;
-    this.waiter = undefined;
-    waiter?.reject(closed);
+    this.inbox.close(closed);
     const link = this.link;
     link?.off('message', this.onDatagram);
     link?.off('error', this.onLinkError);

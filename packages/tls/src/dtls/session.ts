@@ -24,6 +24,24 @@ export interface DtlsSession {
   createdAt: number;
 }
 
+/** The session a full handshake with a session ID leaves (none without one). */
+export function keptSession(
+  established: Established,
+  servername: string | undefined,
+): DtlsSession | undefined {
+  const kept = established.tls12Session;
+  if (!kept) return undefined;
+  return {
+    sessionId: kept.sessionId,
+    masterSecret: kept.masterSecret,
+    cipherSuite: established.cipher.code,
+    ...(servername ? { servername } : {}),
+    peerChain: established.peerChain.map((c) => new Uint8Array(c.raw)),
+    authorized: established.authorized,
+    createdAt: Date.now(),
+  };
+}
+
 /** The server took our session (echoed its ID): its CCS and Finished come first (RFC 5246 §7.3). */
 export async function resumeSession(
   conn: HandshakeConn,

