@@ -24,7 +24,7 @@ import {
   signDigest,
   wrapDescriptor,
 } from '@iotsafe/protocol';
-import { CardError } from '../card/card-error.js';
+import { fail } from '../card/card-error.js';
 import {
   type Container,
   type ContainerOf,
@@ -35,10 +35,6 @@ import {
   matchesRef,
 } from './containers.js';
 import type { PersoLock } from './store.js';
-
-const fail = (sw: number, reason: string): never => {
-  throw new CardError(sw, reason);
-};
 
 function find<C extends ObjectClass>(
   containers: Container[],

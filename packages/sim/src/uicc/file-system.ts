@@ -3,7 +3,7 @@
 // READ/UPDATE BINARY on transparent EFs, READ/UPDATE RECORD (absolute mode) on linear fixed EFs.
 import { type CommandApdu, concatBytes, encodeBerTlv, hexToBytes } from '@iotsafe/protocol';
 import type { AppletResponse } from '../card/applet.js';
-import { CardError } from '../card/card-error.js';
+import { fail } from '../card/card-error.js';
 
 export interface ElementaryFile {
   /** Path of file IDs from the MF, e.g. "3F00/7F20/6F07". */
@@ -27,10 +27,6 @@ export function defaultFiles(): ElementaryFile[] {
     },
   ];
 }
-
-const fail = (sw: number, reason: string): never => {
-  throw new CardError(sw, reason);
-};
 
 /** One session on the file system (an RFM script): the current DF and EF. */
 export class FileSession {
