@@ -22,6 +22,12 @@ export interface WorkerDone {
   steps: number;
   submitted: number;
   throttled: number;
+  /** CPU time of this process (user + system) from ready to stop, ms. */
+  cpuMs: number;
+  /** SQL statements, transactions and commits this worker's store ran from ready to stop. */
+  statements: number;
+  transactions: number;
+  commits: number;
   /** Peak over the run less the resident size when ready, bytes. */
   peakRssDelta: number;
   peakHeapDelta: number;
@@ -49,10 +55,14 @@ if (process.send) {
       peakRss = Math.max(peakRss, now.rss);
       peakHeap = Math.max(peakHeap, now.heapUsed);
     }, 20);
+    const cpu = process.cpuUsage();
+    const sql = { ...store.engine.stats };
     process.send?.({ type: 'ready' });
     process.on('message', async (message: { type: 'stop' }) => {
       if (message.type !== 'stop') return;
       clearInterval(sampler);
+      const used = process.cpuUsage(cpu);
+      const ran = store.engine.stats;
       const stats = server.worker!.stats;
       await server.close();
       await paced.close();
@@ -63,6 +73,10 @@ if (process.send) {
         steps: stats.steps,
         submitted: paced.stats.submitted,
         throttled: paced.stats.throttled,
+        cpuMs: (used.user + used.system) / 1000,
+        statements: ran.statements - sql.statements,
+        transactions: ran.transactions - sql.transactions,
+        commits: ran.commits - sql.commits,
         peakRssDelta: peakRss - base.rss,
         peakHeapDelta: peakHeap - base.heapUsed,
       };

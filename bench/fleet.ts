@@ -228,6 +228,8 @@ async function campaignBench(options: {
 }
 
 function campaignRows(label: string, sims: number, run: CampaignRun) {
+  const sum = (key: 'cpuMs' | 'statements' | 'transactions') =>
+    run.workers.reduce((total, worker) => total + worker[key], 0);
   return [
     {
       name: `${label} (${run.state}, ${fmt(run.done)} of ${fmt(sims)} done)`,
@@ -236,6 +238,12 @@ function campaignRows(label: string, sims: number, run: CampaignRun) {
       target: '≥ 1,000/s',
     },
     { name: `${label}: of which creating the job`, value: fmt(run.submitted, 2), unit: 's' },
+    { name: `${label}: worker CPU per SIM`, value: fmt(sum('cpuMs') / sims, 3), unit: 'ms' },
+    {
+      name: `${label}: SQL statements (transactions) per SIM`,
+      value: `${fmt(sum('statements') / sims, 2)} (${fmt(sum('transactions') / sims, 2)})`,
+      unit: '',
+    },
     { name: `${label}: per SIM, attempt to PoR, p50`, value: fmt(percentile(run.latency, 0.5)), unit: 'ms' },
     { name: `${label}: per SIM, attempt to PoR, p99`, value: fmt(percentile(run.latency, 0.99)), unit: 'ms' },
   ];

@@ -33,9 +33,26 @@ export interface ExpectedPor {
   keys: OtaKeys;
 }
 
+/** What an attempt sent (its SMS acknowledged by the SMSC): written with the PoR when known by then. */
+export interface SentSms {
+  sentAt: number;
+  messageIds: readonly string[];
+}
+
 interface Waiter extends ExpectedPor {
   since: number;
   resolve: (por: DecodedResponse | undefined) => void;
+  sent?: SentSms;
+  sentRecorded: boolean;
+}
+
+export interface PorWait {
+  por: Promise<DecodedResponse | undefined>;
+  cancel: () => void;
+  /** The attempt's SMS are out: the PoR, when it comes, is recorded with them (one statement). */
+  sent(sent: SentSms): void;
+  /** Whether the PoR was recorded with what was sent (so the caller need not write it again). */
+  readonly sentRecorded: boolean;
 }
 
 const isPor = (userData: Uint8Array) =>
@@ -57,10 +74,10 @@ export class PorRouter {
   ) {}
 
   /** Registers an attempt before its SMS go out; the promise gives its PoR, or undefined on cancel. */
-  expect(expected: ExpectedPor): { por: Promise<DecodedResponse | undefined>; cancel: () => void } {
+  expect(expected: ExpectedPor): PorWait {
     let waiter!: Waiter;
     const por = new Promise<DecodedResponse | undefined>((resolve) => {
-      waiter = { ...expected, since: Date.now(), resolve };
+      waiter = { ...expected, since: Date.now(), resolve, sentRecorded: false };
     });
     const key = `${expected.msisdn}/${expected.tar}`;
     const set = this.local.get(key) ?? new Set<Waiter>();
@@ -68,8 +85,16 @@ export class PorRouter {
     set.add(waiter);
     this.byId.set(expected.attemptId, waiter);
     this.startPolling();
-    const cancel = () => this.settle(waiter, undefined);
-    return { por, cancel };
+    return {
+      por,
+      cancel: () => this.settle(waiter, undefined),
+      sent: (sent) => {
+        waiter.sent = sent;
+      },
+      get sentRecorded() {
+        return waiter.sentRecorded;
+      },
+    };
   }
 
   private settle(waiter: Waiter, por: DecodedResponse | undefined): void {
@@ -100,8 +125,10 @@ export class PorRouter {
     const mine = [...(this.local.get(`${from}/${tar}`) ?? [])];
     const match = matchPor(whole, mine);
     if (match) {
-      await this.record(match.expected.attemptId, match.por);
-      this.settle(match.expected as Waiter, match.por);
+      const waiter = match.expected as Waiter;
+      const sent = waiter.sent;
+      if ((await this.record(waiter.attemptId, match.por, sent)) && sent) waiter.sentRecorded = true;
+      this.settle(waiter, match.por);
       return;
     }
     const open = (await this.store.jobs.openAttempts(from, tar)).filter((a) => !this.byId.has(a.id));
@@ -116,13 +143,12 @@ export class PorRouter {
     if (await this.record(other.expected.attemptId, other.por)) this.forOthers++;
   }
 
-  private async record(attemptId: number, por: DecodedResponse): Promise<boolean> {
-    return this.store.jobs.recordPor(attemptId, {
-      status: por.status,
-      data: bytesToHex(por.data),
-      secured: por.secured,
-      counter: por.counter,
-    });
+  private async record(attemptId: number, por: DecodedResponse, sent?: SentSms): Promise<boolean> {
+    return this.store.jobs.recordPor(
+      attemptId,
+      { status: por.status, data: bytesToHex(por.data), secured: por.secured, counter: por.counter },
+      sent,
+    );
   }
 
   private async expectationOf(attempt: AttemptRecord): Promise<ExpectedPor | undefined> {

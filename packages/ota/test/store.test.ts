@@ -126,10 +126,10 @@ describe('the OTA store on disk (SQLite)', () => {
     const store = await OtaStore.open(path, STORAGE_KEY, { create: true });
     await fill(store);
     const engine = store.engine as SqliteEngine;
-    const commits = engine.commits;
+    const commits = engine.stats.commits;
     const counters = await Promise.all(Array.from({ length: 500 }, () => store.sims.nextCounter(ICCID, 1)));
     assert.equal(new Set(counters).size, 500);
-    assert.ok(engine.commits - commits < 50, `${engine.commits - commits} commits`);
+    assert.ok(engine.stats.commits - commits < 50, `${engine.stats.commits - commits} commits`);
     // a failing transaction in a group is rolled back alone
     const results = await Promise.allSettled([
       store.sims.nextCounter(ICCID, 1),

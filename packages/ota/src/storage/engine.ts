@@ -12,8 +12,17 @@ export interface SqlExecutor {
   query<T = Row>(sql: string, params?: readonly unknown[]): Promise<T[]>;
 }
 
+/** What an engine has run since it opened (diagnostics, the bench). */
+export interface EngineStats {
+  statements: number;
+  transactions: number;
+  /** Commits to disk (SQLite groups several transactions in one). */
+  commits: number;
+}
+
 export interface SqlEngine extends SqlExecutor {
   readonly dialect: Dialect;
+  readonly stats: EngineStats;
   /** Runs `work` in one transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: one pooled connection). */
   transaction<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T>;
   close(): Promise<void>;

@@ -17,6 +17,7 @@ import {
   type JobItem,
   type JobRecord,
   type JobState,
+  JobStoppedError,
   jobOf,
   LeaseLostError,
   type NewAttempt,
@@ -214,30 +215,35 @@ export class JobStore {
     return rows.map((r) => r.id);
   }
 
-  /** Fails with LeaseLostError unless `worker` still holds the item (inside a transaction). */
-  async fence(tx: SqlExecutor, item: JobItem, worker: string, attempt?: number): Promise<void> {
-    const rows = await tx.query(
-      `UPDATE job_items SET attempt = COALESCE($3, attempt), updated_at = $4,
-         outcome = CASE WHEN $3 IS NULL THEN outcome ELSE NULL END
-       WHERE id = $1 AND lease_owner = $2 AND state = 'running' RETURNING id`,
-      [item.id, worker, attempt, Date.now()],
-    );
-    if (rows.length === 0) throw new LeaseLostError(`job item ${item.id} is no longer leased to ${worker}`);
-  }
-
-  /** Records an attempt (state 'sending') inside the transaction that took its counter. */
+  /**
+   * Records an attempt (state 'sending') inside the transaction that took its counter, fenced by the
+   * lease and by the job's state, read in the same statement: an attempt begins only while its job
+   * runs (JobStoppedError otherwise; the transaction, and so its counter, is then rolled back).
+   */
   async insertAttempt(tx: SqlExecutor, attempt: NewAttempt): Promise<number> {
-    const attemptNumber = attempt.item.attempt + 1;
-    await this.fence(tx, attempt.item, attempt.worker, attemptNumber);
+    const { item, worker } = attempt;
+    const attemptNumber = item.attempt + 1;
+    const now = Date.now();
+    const fenced = await tx.query(
+      `UPDATE job_items SET attempt = $3, updated_at = $4, outcome = NULL
+       WHERE id = $1 AND lease_owner = $2 AND state = 'running'
+         AND EXISTS (SELECT 1 FROM jobs WHERE id = $5 AND state = 'running') RETURNING id`,
+      [item.id, worker, attemptNumber, now, item.jobId],
+    );
+    if (fenced.length === 0) {
+      const [job] = await tx.query<{ state: JobState }>('SELECT state FROM jobs WHERE id = $1', [item.jobId]);
+      if (job && job.state !== 'running') throw new JobStoppedError(`job ${item.jobId} is ${job.state}`);
+      throw new LeaseLostError(`job item ${item.id} is no longer leased to ${worker}`);
+    }
     const [row] = await tx.query<{ id: number }>(
       `INSERT INTO attempts (item_id, job_id, iccid, step, attempt, transport, msisdn, tar, kvn, counter,
          sms_count, state, worker, created_at, deadline, spi)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'sending', $12, $13, $14, $15) RETURNING id`,
       [
-        attempt.item.id,
-        attempt.item.jobId,
-        attempt.item.iccid,
-        attempt.item.step,
+        item.id,
+        item.jobId,
+        item.iccid,
+        item.step,
         attemptNumber,
         attempt.transport,
         attempt.msisdn,
@@ -245,23 +251,39 @@ export class JobStore {
         attempt.kvn,
         attempt.counter,
         attempt.smsCount,
-        attempt.worker,
-        Date.now(),
+        worker,
+        now,
         attempt.deadline,
         attempt.spi,
       ],
     );
-    attempt.item.attempt = attemptNumber;
-    attempt.item.outcome = undefined; // a new attempt: no retry decision stands for it yet
+    item.attempt = attemptNumber;
+    item.outcome = undefined; // a new attempt: no retry decision stands for it yet
     return Number(row!.id);
   }
 
-  /** Records a PoR on an open attempt; false when the attempt was closed already (a duplicate). */
-  async recordPor(attemptId: number, por: PorRecord): Promise<boolean> {
+  /**
+   * Records a PoR on an open attempt, with what was sent when that is known by then; false when the
+   * attempt was closed already (a duplicate).
+   */
+  async recordPor(
+    attemptId: number,
+    por: PorRecord,
+    sent?: { sentAt: number; messageIds: readonly string[] },
+  ): Promise<boolean> {
     const rows = await this.engine.query(
-      `UPDATE attempts SET state = 'por', por_status = $2, por_data = $3, por_secured = $4, finished_at = $5
+      `UPDATE attempts SET state = 'por', por_status = $2, por_data = $3, por_secured = $4, finished_at = $5,
+         sent_at = COALESCE(sent_at, $6), message_ids = COALESCE(message_ids, $7)
        WHERE id = $1 AND state = 'sending' RETURNING id`,
-      [attemptId, por.status, por.data, por.secured ? 1 : 0, Date.now()],
+      [
+        attemptId,
+        por.status,
+        por.data,
+        por.secured ? 1 : 0,
+        Date.now(),
+        sent?.sentAt,
+        sent?.messageIds.join(','),
+      ],
     );
     return rows.length > 0;
   }

@@ -2,7 +2,7 @@
 // (counters stay below 2^40, times are milliseconds), and a transaction holds one pooled connection
 // from BEGIN to COMMIT.
 import pg from 'pg';
-import { type SqlEngine, type SqlExecutor, StorageError } from './engine.js';
+import { type EngineStats, type SqlEngine, type SqlExecutor, StorageError } from './engine.js';
 
 export interface PostgresOptions {
   /** A connection string (postgres://user@host:port/db or ?host=/socket/dir). */
@@ -22,6 +22,7 @@ const types = {
 
 export class PostgresEngine implements SqlEngine {
   readonly dialect = 'postgres' as const;
+  readonly stats: EngineStats = { statements: 0, transactions: 0, commits: 0 };
 
   private constructor(private readonly pool: pg.Pool) {}
 
@@ -43,6 +44,7 @@ export class PostgresEngine implements SqlEngine {
   }
 
   async query<T>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
+    this.stats.statements++;
     const result = await this.pool.query(sql, params.map(toPostgresValue));
     return result.rows as T[];
   }
@@ -50,13 +52,17 @@ export class PostgresEngine implements SqlEngine {
   async transaction<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     const tx: SqlExecutor = {
-      query: async <R>(sql: string, params: readonly unknown[] = []) =>
-        (await client.query(sql, params.map(toPostgresValue))).rows as R[],
+      query: async <R>(sql: string, params: readonly unknown[] = []) => {
+        this.stats.statements++;
+        return (await client.query(sql, params.map(toPostgresValue))).rows as R[];
+      },
     };
     try {
       await client.query('BEGIN');
       const result = await work(tx);
       await client.query('COMMIT');
+      this.stats.transactions++;
+      this.stats.commits++;
       return result;
     } catch (error) {
       await client.query('ROLLBACK').catch(() => {});

@@ -25,11 +25,11 @@ export interface KeySetSummary {
   hasKik: boolean;
 }
 
-/** What sending to a SIM takes: its number (when it has one) and one of its key sets. */
+/** What sending to a SIM takes: its number and one of its key sets (each when it has them). */
 export interface Sender {
   iccid: string;
   msisdn?: string;
-  keySet: OtaKeySet;
+  keySet?: OtaKeySet;
 }
 
 export const MAX_COUNTER = 2 ** 40 - 1;
@@ -125,24 +125,22 @@ export class SimKeys {
       [iccid, kvn],
     );
     if (!row) throw new StorageError(`no SIM ${iccid}`, 'unknown_sim');
-    if (row.kvn === null) throw new StorageError(`SIM ${iccid} has no key set ${kvn}`, 'unknown_key_set');
     return {
       iccid,
       ...(row.msisdn === null ? {} : { msisdn: row.msisdn }),
-      keySet: this.openKeySet(iccid, kvn, row),
+      ...(row.kvn === null ? {} : { keySet: this.openKeySet(iccid, kvn, row) }),
     };
   }
 
   /**
    * The SIMs named (ICCID or MSISDN, a leading + ignored), in the order given, each with its key sets
    * among `kvns`: a few statements for a whole job's selection instead of two per SIM. A name that
-   * matches no SIM is a StorageError 'unknown_sim' (the first such, in order); a missing key set is
-   * left out of `keySets` (the caller says which step needs it).
+   * matches no SIM gives undefined; a missing key set is left out of `keySets`.
    */
   async senders(
     names: readonly string[],
     kvns: readonly number[],
-  ): Promise<{ iccid: string; msisdn?: string; keySets: Map<number, OtaKeySet> }[]> {
+  ): Promise<({ iccid: string; msisdn?: string; keySets: Map<number, OtaKeySet> } | undefined)[]> {
     const ids = names.map((name) => name.replace(/^\+/, ''));
     const rows: { iccid: string; msisdn: string | null }[] = [];
     for (let at = 0; at < ids.length; at += LOOKUP_CHUNK) {
@@ -157,14 +155,10 @@ export class SimKeys {
     }
     const sims = new Map(rows.map((row) => [row.iccid, row])); // a name that is an ICCID names that SIM
     for (const row of rows) if (row.msisdn !== null && !sims.has(row.msisdn)) sims.set(row.msisdn, row);
-    const found = ids.map((id, i) => {
-      const sim = sims.get(id);
-      if (!sim) throw new StorageError(`no SIM ${names[i]}`, 'unknown_sim');
-      return sim;
-    });
+    const found = ids.map((id) => sims.get(id));
     const wanted = [...new Set(kvns)];
     const sets = new Map<string, OtaKeySet>();
-    const iccids = [...new Set(found.map((s) => s.iccid))];
+    const iccids = [...new Set(found.flatMap((sim) => (sim ? [sim.iccid] : [])))];
     for (let at = 0; at < iccids.length && wanted.length; at += LOOKUP_CHUNK) {
       const chunk = iccids.slice(at, at + LOOKUP_CHUNK);
       const rows = await this.engine.query<KeySetRow & { iccid: string; kvn: number }>(
@@ -176,6 +170,7 @@ export class SimKeys {
         sets.set(`${row.iccid}/${row.kvn}`, this.openKeySet(row.iccid, Number(row.kvn), row));
     }
     return found.map((sim) => {
+      if (!sim) return undefined;
       const keySets = new Map<number, OtaKeySet>();
       for (const kvn of wanted) {
         const set = sets.get(`${sim.iccid}/${kvn}`);
