@@ -14,6 +14,8 @@ export interface WorkerStart {
   tps?: number;
   window: number;
   concurrency: number;
+  /** Items the job has (for the live-heap probes; 0: no probe). */
+  sims: number;
 }
 
 export interface WorkerDone {
@@ -31,6 +33,12 @@ export interface WorkerDone {
   /** Peak over the run less the resident size when ready, bytes. */
   peakRssDelta: number;
   peakHeapDelta: number;
+  /**
+   * What the worker holds while it runs, not the garbage V8 lets pile up between collections: the
+   * heap over ready right after a full GC, forced once a quarter and once three quarters of `sims`
+   * items in (the larger of the two), bytes.
+   */
+  liveHeapDelta: number;
 }
 
 if (process.send) {
@@ -50,7 +58,14 @@ if (process.send) {
     const base = process.memoryUsage();
     let peakRss = base.rss;
     let peakHeap = base.heapUsed;
+    let liveHeap = 0;
+    const probes = [0.25, 0.75].map((share) => Math.floor(start.sims * share)).filter((n) => n > 0);
     const sampler = setInterval(() => {
+      if (probes.length && server.worker!.stats.items >= probes[0]!) {
+        probes.shift();
+        global.gc?.();
+        liveHeap = Math.max(liveHeap, process.memoryUsage().heapUsed - base.heapUsed);
+      }
       const now = process.memoryUsage();
       peakRss = Math.max(peakRss, now.rss);
       peakHeap = Math.max(peakHeap, now.heapUsed);
@@ -79,6 +94,7 @@ if (process.send) {
         commits: ran.commits - sql.commits,
         peakRssDelta: peakRss - base.rss,
         peakHeapDelta: peakHeap - base.heapUsed,
+        liveHeapDelta: liveHeap,
       };
       process.send?.(done, () => process.exit(0));
     });

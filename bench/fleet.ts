@@ -189,6 +189,7 @@ async function campaignBench(options: {
           port: network.port,
           window: 64,
           concurrency: 512,
+          sims: Math.ceil(options.sims / options.workers),
           ...(options.tps ? { tps: options.tps / options.workers } : {}),
         }),
       ),
