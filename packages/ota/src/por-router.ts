@@ -4,7 +4,8 @@
 // keys, names the one (TS 102 225 §5.2). An unsecured error PoR (RHL 0A) may not echo the counter: it
 // matches only where one attempt is open for that number and TAR (the engine sends one at a time per
 // SIM). Attempts of this process are found in memory; others' in the store, so any worker's bind may
-// take any PoR. The PoR is recorded before the SMSC's deliver_sm is acknowledged.
+// take any PoR; the worker waiting on it is told at once where the store can (PostgreSQL NOTIFY) and
+// polls for it in any case. The PoR is recorded before the SMSC's deliver_sm is acknowledged.
 import {
   bytesToHex,
   type DecodedResponse,
@@ -55,6 +56,9 @@ export interface PorWait {
   readonly sentRecorded: boolean;
 }
 
+/** How much less often a router polls for others' PoRs when they are also announced to it. */
+const LISTENING_POLL_FACTOR = 5;
+
 const isPor = (userData: Uint8Array) =>
   userData.length >= 9 && userData[0] === 0x02 && userData[1] === 0x71 && userData[2] === 0x00;
 
@@ -63,6 +67,9 @@ export class PorRouter {
   private readonly byId = new Map<number, Waiter>();
   private readonly reassembler = new SmsReassembler(4096);
   private poller: NodeJS.Timeout | undefined;
+  /** The engine's LISTEN for PoRs other workers recorded (PostgreSQL), once started. */
+  private listening: Promise<(() => Promise<void>) | undefined> | undefined;
+  private closed = false;
   /** PoRs that matched no open attempt (late, duplicated, or for another server), and SMS not PoRs. */
   unmatched = 0;
   /** PoRs recorded for attempts of other workers. */
@@ -140,7 +147,11 @@ export class PorRouter {
       this.unmatched++;
       return;
     }
-    if (await this.record(other.expected.attemptId, other.por)) this.forOthers++;
+    if (await this.record(other.expected.attemptId, other.por)) {
+      this.forOthers++;
+      // the worker waiting on it hears now rather than at its next poll; a lost message costs a poll
+      await this.store.jobs.announcePor(other.expected.attemptId).catch(() => {});
+    }
   }
 
   private async record(attemptId: number, por: DecodedResponse, sent?: SentSms): Promise<boolean> {
@@ -182,26 +193,40 @@ export class PorRouter {
     }
   }
 
-  // PoRs recorded by another worker's bind for attempts waiting here.
+  // PoRs recorded by another worker's bind for attempts waiting here: announced where the engine can
+  // (PostgreSQL NOTIFY), and polled for in any case, less often when announced.
   private startPolling(): void {
     if (this.poller) return;
-    const every = this.options.pollMs ?? 200;
+    this.startListening();
+    const every = (this.options.pollMs ?? 200) * (this.listening ? LISTENING_POLL_FACTOR : 1);
     this.poller = setInterval(() => {
       const old = [...this.byId.values()]
         .filter((w) => Date.now() - w.since >= every)
         .map((w) => w.attemptId);
-      for (let at = 0; at < old.length; at += 500)
-        this.store.jobs.answered(old.slice(at, at + 500)).then(
-          (answered) => {
-            for (const attempt of answered) {
-              const waiter = this.byId.get(attempt.id);
-              if (waiter) this.settle(waiter, storedPor(attempt));
-            }
-          },
-          () => {},
-        );
+      for (let at = 0; at < old.length; at += 500) this.settleAnswered(old.slice(at, at + 500));
     }, every);
     this.poller.unref();
+  }
+
+  private settleAnswered(ids: readonly number[]): void {
+    this.store.jobs.answered(ids).then(
+      (answered) => {
+        for (const attempt of answered) {
+          const waiter = this.byId.get(attempt.id);
+          if (waiter) this.settle(waiter, storedPor(attempt));
+        }
+      },
+      () => {},
+    );
+  }
+
+  private startListening(): void {
+    if (this.listening || this.closed) return;
+    const listening = this.store.jobs.listenForPors((id) => {
+      if (this.byId.has(id)) this.settleAnswered([id]);
+    });
+    if (!listening) return;
+    this.listening = listening.catch(() => undefined); // no listener: the polling alone
   }
 
   private stopPolling(): void {
@@ -210,7 +235,10 @@ export class PorRouter {
   }
 
   close(): void {
+    this.closed = true;
     this.stopPolling();
+    void this.listening?.then((stop) => stop?.());
+    this.listening = undefined;
     for (const waiter of [...this.byId.values()]) this.settle(waiter, undefined);
   }
 }

@@ -27,6 +27,8 @@ import {
 } from './job-records.js';
 
 const INSERT_CHUNK = 400;
+/** Where a worker says it recorded a PoR for an attempt another worker waits on. */
+const POR_CHANNEL = 'iotsafe_por';
 
 export class JobStore {
   constructor(private readonly engine: SqlEngine) {}
@@ -286,6 +288,22 @@ export class JobStore {
       ],
     );
     return rows.length > 0;
+  }
+
+  /**
+   * Tells the other workers that a PoR was recorded for one of their attempts (PostgreSQL: NOTIFY on
+   * POR_CHANNEL, the attempt's id as payload); where the engine cannot, they find it by polling.
+   */
+  async announcePor(attemptId: number): Promise<void> {
+    await this.engine.notify?.(POR_CHANNEL, String(attemptId));
+  }
+
+  /** Calls `onPor` with the id of each attempt whose PoR another worker recorded (where supported). */
+  listenForPors(onPor: (attemptId: number) => void): Promise<() => Promise<void>> | undefined {
+    return this.engine.listen?.(POR_CHANNEL, (payload) => {
+      const id = Number(payload);
+      if (Number.isSafeInteger(id)) onPor(id);
+    });
   }
 
   /**

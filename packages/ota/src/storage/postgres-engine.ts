@@ -24,7 +24,12 @@ export class PostgresEngine implements SqlEngine {
   readonly dialect = 'postgres' as const;
   readonly stats: EngineStats = { statements: 0, transactions: 0, commits: 0 };
 
-  private constructor(private readonly pool: pg.Pool) {}
+  private readonly listeners = new Set<pg.Client>();
+
+  private constructor(
+    private readonly pool: pg.Pool,
+    private readonly options: PostgresOptions,
+  ) {}
 
   static async connect(options: PostgresOptions): Promise<PostgresEngine> {
     const pool = new pg.Pool({
@@ -40,7 +45,7 @@ export class PostgresEngine implements SqlEngine {
       await pool.end();
       throw new StorageError(`cannot reach PostgreSQL: ${(error as Error).message}`);
     }
-    return new PostgresEngine(pool);
+    return new PostgresEngine(pool, options);
   }
 
   async query<T>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
@@ -72,8 +77,40 @@ export class PostgresEngine implements SqlEngine {
     }
   }
 
-  close(): Promise<void> {
-    return this.pool.end();
+  /** A connection of its own, outside the pool, that LISTENs on `channel` (an SQL identifier). */
+  async listen(channel: string, onMessage: (payload: string) => void): Promise<() => Promise<void>> {
+    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(channel)) throw new StorageError(`not a channel name: ${channel}`);
+    const client = new pg.Client({
+      connectionString: this.options.connectionString,
+      types: types as pg.CustomTypesConfig,
+    });
+    client.on('error', () => {}); // the connection lost: messages are lost, the callers poll as well
+    client.on('notification', (message) => {
+      if (message.channel === channel) onMessage(message.payload ?? '');
+    });
+    await client.connect();
+    this.listeners.add(client);
+    try {
+      await client.query(`LISTEN ${channel}`);
+    } catch (error) {
+      this.listeners.delete(client);
+      await client.end().catch(() => {});
+      throw error;
+    }
+    return async () => {
+      if (!this.listeners.delete(client)) return;
+      await client.end().catch(() => {});
+    };
+  }
+
+  async notify(channel: string, payload: string): Promise<void> {
+    await this.query('SELECT pg_notify($1, $2)', [channel, payload]);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.listeners].map((client) => client.end().catch(() => {})));
+    this.listeners.clear();
+    await this.pool.end();
   }
 }
 
