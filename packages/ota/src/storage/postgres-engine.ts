@@ -11,6 +11,11 @@ export interface PostgresOptions {
   maxConnections?: number;
 }
 
+/** Statements named (prepared once per connection) at most. */
+const MAX_NAMED = 256;
+/** More parameters than this: an IN list or a multi-row insert, whose text varies with its length. */
+const MAX_NAMED_PARAMS = 20;
+
 const INT8 = 20;
 const NUMERIC = 1700;
 const types = {
@@ -25,6 +30,7 @@ export class PostgresEngine implements SqlEngine {
   readonly stats: EngineStats = { statements: 0, transactions: 0, commits: 0 };
 
   private readonly listeners = new Set<pg.Client>();
+  private readonly names = new Map<string, string>();
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -50,8 +56,26 @@ export class PostgresEngine implements SqlEngine {
 
   async query<T>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
     this.stats.statements++;
-    const result = await this.pool.query(sql, params.map(toPostgresValue));
+    const result = await this.pool.query(this.config(sql, params));
     return result.rows as T[];
+  }
+
+  // The statements the engine runs again and again (a campaign's few per SIM) are named: each
+  // connection parses and plans one once, then only binds it. A bounded set: IN lists of every length
+  // and one-off statements stay unnamed.
+  private config(text: string, params: readonly unknown[]): pg.QueryConfig {
+    const values = params.map(toPostgresValue);
+    let name = this.names.get(text);
+    if (
+      name === undefined &&
+      this.names.size < MAX_NAMED &&
+      params.length <= MAX_NAMED_PARAMS &&
+      /^\s*(SELECT|INSERT|UPDATE|DELETE)\b/i.test(text)
+    ) {
+      name = `iotsafe_${this.names.size}`;
+      this.names.set(text, name);
+    }
+    return name === undefined ? { text, values } : { name, text, values };
   }
 
   async transaction<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
@@ -59,7 +83,7 @@ export class PostgresEngine implements SqlEngine {
     const tx: SqlExecutor = {
       query: async <R>(sql: string, params: readonly unknown[] = []) => {
         this.stats.statements++;
-        return (await client.query(sql, params.map(toPostgresValue))).rows as R[];
+        return (await client.query(this.config(sql, params))).rows as R[];
       },
     };
     try {
