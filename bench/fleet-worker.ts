@@ -14,6 +14,8 @@ export interface WorkerStart {
   tps?: number;
   window: number;
   concurrency: number;
+  /** Items the job has (for the live-heap probes; 0: no probe). */
+  sims: number;
 }
 
 export interface WorkerDone {
@@ -22,9 +24,21 @@ export interface WorkerDone {
   steps: number;
   submitted: number;
   throttled: number;
-  /** Peak over the run less the resident size when ready, bytes. */
+  /** CPU time of this process (user + system) from ready to stop, ms. */
+  cpuMs: number;
+  /** SQL statements, transactions and commits this worker's store ran from ready to stop. */
+  statements: number;
+  transactions: number;
+  commits: number;
+  /** Peak over the run (its first 90 %, see liveHeapDelta) less the size when ready, bytes. */
   peakRssDelta: number;
   peakHeapDelta: number;
+  /**
+   * What the worker holds while it runs, not the garbage V8 lets pile up between collections: the
+   * heap over ready right after a full GC forced 90 % of `sims` items in, bytes. The peaks above are
+   * sampled up to that point.
+   */
+  liveHeapDelta: number;
 }
 
 if (process.send) {
@@ -44,15 +58,28 @@ if (process.send) {
     const base = process.memoryUsage();
     let peakRss = base.rss;
     let peakHeap = base.heapUsed;
+    let liveHeap = 0;
+    let probed = start.sims === 0;
     const sampler = setInterval(() => {
+      if (probed) return;
       const now = process.memoryUsage();
       peakRss = Math.max(peakRss, now.rss);
       peakHeap = Math.max(peakHeap, now.heapUsed);
+      // the forced GC would hide the garbage the peak is made of: the peaks stop here
+      if (server.worker!.stats.items >= start.sims * 0.9) {
+        probed = true;
+        global.gc?.();
+        liveHeap = process.memoryUsage().heapUsed - base.heapUsed;
+      }
     }, 20);
+    const cpu = process.cpuUsage();
+    const sql = { ...store.engine.stats };
     process.send?.({ type: 'ready' });
     process.on('message', async (message: { type: 'stop' }) => {
       if (message.type !== 'stop') return;
       clearInterval(sampler);
+      const used = process.cpuUsage(cpu);
+      const ran = store.engine.stats;
       const stats = server.worker!.stats;
       await server.close();
       await paced.close();
@@ -63,8 +90,13 @@ if (process.send) {
         steps: stats.steps,
         submitted: paced.stats.submitted,
         throttled: paced.stats.throttled,
+        cpuMs: (used.user + used.system) / 1000,
+        statements: ran.statements - sql.statements,
+        transactions: ran.transactions - sql.transactions,
+        commits: ran.commits - sql.commits,
         peakRssDelta: peakRss - base.rss,
         peakHeapDelta: peakHeap - base.heapUsed,
+        liveHeapDelta: liveHeap,
       };
       process.send?.(done, () => process.exit(0));
     });

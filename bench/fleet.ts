@@ -5,7 +5,9 @@
 // 30 submit_sm/s; API latency under 100 concurrent clients; memory per 10,000 SIMs in a running
 // campaign. The virtual fleet and its SMSC run in a process of their own (fleet-network.ts), each
 // worker in its own (fleet-worker.ts), the API's clients in another (fleet-api-client.ts).
-// BENCH_IMPORT_ROWS and BENCH_FLEET_SIMS shorten a run; BENCH_CPU_PROF=dir profiles the workers.
+// BENCH_IMPORT_ROWS and BENCH_FLEET_SIMS shorten a run; BENCH_CPU_PROF=dir profiles the workers;
+// BENCH_FLEET_PARTS (a comma list of import, sqlite, postgres, pacing, api) runs only those parts;
+// BENCH_WORKER_FLAGS adds Node flags to the workers (e.g. --max-semi-space-size=2).
 import { type ChildProcess, fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -77,8 +79,8 @@ async function importBench(dir: string) {
 
 // ---- child processes ----
 
-function forkChild(script: string, profileDir?: string): ChildProcess {
-  const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+function forkChild(script: string, profileDir?: string, flags: string[] = []): ChildProcess {
+  const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, ...flags] : flags;
   return fork(fileURLToPath(new URL(script, import.meta.url)), [], {
     execArgv: ['--conditions=development', '--import', 'tsx', '--expose-gc', ...profile],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -132,7 +134,8 @@ async function startNetwork(sims: number, network: TestNetworkOptions): Promise<
 }
 
 async function startWorker(start: WorkerStart): Promise<{ stop(): Promise<WorkerDone> }> {
-  const child = forkChild('./fleet-worker.ts', process.env.BENCH_CPU_PROF);
+  const flags = process.env.BENCH_WORKER_FLAGS?.split(' ').filter(Boolean);
+  const child = forkChild('./fleet-worker.ts', process.env.BENCH_CPU_PROF, flags);
   child.send(start);
   await nextMessage(child, 'ready');
   return {
@@ -154,6 +157,8 @@ const NO_LINK: SmsLink = {
 
 interface CampaignRun {
   seconds: number;
+  /** Of which creating the job (every SIM, key set and script size checked first). */
+  submitted: number;
   latency: number[];
   done: number;
   state: string;
@@ -186,6 +191,7 @@ async function campaignBench(options: {
           port: network.port,
           window: 64,
           concurrency: 512,
+          sims: Math.ceil(options.sims / options.workers),
           ...(options.tps ? { tps: options.tps / options.workers } : {}),
         }),
       ),
@@ -197,6 +203,7 @@ async function campaignBench(options: {
       steps: [{ tar: 'B00000', script: '00a40004022fe2' }],
       retry: { noPor: 0, smscError: 5, backoffMs: 50 },
     });
+    const submitted = (performance.now() - started) / 1000;
     const ended = await server.waitFor(job.id);
     const seconds = (performance.now() - started) / 1000;
     const done = await Promise.all(workers.map((w) => w.stop()));
@@ -209,6 +216,7 @@ async function campaignBench(options: {
     const progress = await store.jobs.progress(job.id);
     return {
       seconds,
+      submitted,
       latency,
       done: progress.states.done ?? 0,
       state: ended.state,
@@ -223,12 +231,21 @@ async function campaignBench(options: {
 }
 
 function campaignRows(label: string, sims: number, run: CampaignRun) {
+  const sum = (key: 'cpuMs' | 'statements' | 'transactions') =>
+    run.workers.reduce((total, worker) => total + worker[key], 0);
   return [
     {
       name: `${label} (${run.state}, ${fmt(run.done)} of ${fmt(sims)} done)`,
       value: fmt(sims / run.seconds),
       unit: 'SIM ops/s',
       target: '≥ 1,000/s',
+    },
+    { name: `${label}: of which creating the job`, value: fmt(run.submitted, 2), unit: 's' },
+    { name: `${label}: worker CPU per SIM`, value: fmt(sum('cpuMs') / sims, 3), unit: 'ms' },
+    {
+      name: `${label}: SQL statements (transactions) per SIM`,
+      value: `${fmt(sum('statements') / sims, 2)} (${fmt(sum('transactions') / sims, 2)})`,
+      unit: '',
     },
     { name: `${label}: per SIM, attempt to PoR, p50`, value: fmt(percentile(run.latency, 0.5)), unit: 'ms' },
     { name: `${label}: per SIM, attempt to PoR, p99`, value: fmt(percentile(run.latency, 0.99)), unit: 'ms' },
@@ -294,15 +311,22 @@ async function apiBench(dir: string, sims: number) {
   }
 }
 
+const parts = process.env.BENCH_FLEET_PARTS?.split(',');
+const runs = (part: 'import' | 'sqlite' | 'postgres' | 'pacing' | 'api') => !parts || parts.includes(part);
+
 export async function fleetBenchmarks(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'iotsafe-bench-fleet-'));
   try {
-    printTable('Fleet: vendor batch import (ratio = time against parsing alone)', await importBench(dir));
+    if (runs('import'))
+      printTable('Fleet: vendor batch import (ratio = time against parsing alone)', await importBench(dir));
 
     const sims = Number(process.env.BENCH_FLEET_SIMS ?? 10_000);
-    const sqlite = await campaignBench({ store: join(dir, 'campaign.db'), sims, workers: 1 });
-    const rows = campaignRows('SQLite, 1 worker', sims, sqlite);
-    const available = postgresAvailable();
+    const rows: ReturnType<typeof campaignRows> = [];
+    const sqlite = runs('sqlite')
+      ? await campaignBench({ store: join(dir, 'campaign.db'), sims, workers: 1 })
+      : undefined;
+    if (sqlite) rows.push(...campaignRows('SQLite, 1 worker', sims, sqlite));
+    const available = runs('postgres') ? postgresAvailable() : false;
     if (available === true) {
       const postgres = await startPostgres();
       try {
@@ -316,56 +340,76 @@ export async function fleetBenchmarks(): Promise<void> {
       } finally {
         await postgres.stop();
       }
-    } else rows.push({ name: `PostgreSQL: ${available}`, value: '-', unit: '', target: '' });
-    printTable(`Fleet: campaign engine, ${fmt(sims)} virtual SIMs, unthrottled SMSC (own process)`, rows);
+    } else if (available !== false)
+      rows.push({ name: `PostgreSQL: ${available}`, value: '-', unit: '', target: '' });
+    if (rows.length)
+      printTable(`Fleet: campaign engine, ${fmt(sims)} virtual SIMs, unthrottled SMSC (own process)`, rows);
 
-    const worker = sqlite.workers[0]!;
-    const per10k = (bytes: number) => fmt((bytes / MiB) * (10_000 / sims), 1);
-    printTable(`Fleet: memory of the worker process over the ${fmt(sims)}-SIM SQLite campaign`, [
-      {
-        name: 'peak resident size over ready, per 10,000 SIMs',
-        value: per10k(worker.peakRssDelta),
-        unit: 'MiB',
-        target: '≤ 50 MB',
-      },
-      { name: 'peak JS heap over ready, per 10,000 SIMs', value: per10k(worker.peakHeapDelta), unit: 'MiB' },
-    ]);
+    if (sqlite) {
+      const worker = sqlite.workers[0]!;
+      const per10k = (bytes: number) => fmt((bytes / MiB) * (10_000 / sims), 1);
+      printTable(
+        `Fleet: memory of the worker process over the ${fmt(sims)}-SIM SQLite campaign (peaks: its first 90 %)`,
+        [
+          {
+            name: 'peak resident size over ready, per 10,000 SIMs',
+            value: per10k(worker.peakRssDelta),
+            unit: 'MiB',
+            target: '≤ 50 MB',
+          },
+          {
+            name: 'peak JS heap over ready, per 10,000 SIMs',
+            value: per10k(worker.peakHeapDelta),
+            unit: 'MiB',
+          },
+          {
+            name: `live JS heap (after a full GC, ${fmt(sims * 0.9)} SIMs in), per 10,000 SIMs`,
+            value: per10k(worker.liveHeapDelta),
+            unit: 'MiB',
+          },
+        ],
+      );
+    }
 
-    const paced = await campaignBench({
-      store: join(dir, 'paced.db'),
-      sims: 150,
-      workers: 1,
-      tps: 30,
-      network: { maxSubmitsPerSecond: 30, throttleBurst: 1 },
-    });
-    const rate = paced.counts.acceptedRate;
-    printTable(
-      'Fleet: pacing against an SMSC limited to 30 submit_sm/s (150 SIMs, rate as the SMSC clocked it)',
-      [
-        {
-          name: `achieved rate (${paced.state})`,
-          value: fmt(rate, 1),
-          unit: 'SMS/s',
-          ratio: (rate / 30).toFixed(3),
-          target: 'within 5 % of 30',
-        },
-        {
-          name: 'ESME_RTHROTTLED answers (each retried)',
-          value: fmt(paced.counts.throttled),
-          unit: 'submit_sm',
-        },
-        { name: 'SIMs failed on an SMSC error', value: fmt(paced.unretried), unit: 'SIMs', target: '0' },
-        { name: 'SIMs not done', value: fmt(150 - paced.done), unit: 'SIMs', target: '0' },
-      ],
-    );
-
-    printTable(
-      `Fleet: API latency, 100 concurrent clients, ${fmt(sims)} SIMs (clients in their own process)`,
-      await apiBench(dir, sims),
-    );
+    if (runs('pacing')) await pacingBench(dir);
+    if (runs('api'))
+      printTable(
+        `Fleet: API latency, 100 concurrent clients, ${fmt(sims)} SIMs (clients in their own process)`,
+        await apiBench(dir, sims),
+      );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+async function pacingBench(dir: string): Promise<void> {
+  const paced = await campaignBench({
+    store: join(dir, 'paced.db'),
+    sims: 150,
+    workers: 1,
+    tps: 30,
+    network: { maxSubmitsPerSecond: 30, throttleBurst: 1 },
+  });
+  const rate = paced.counts.acceptedRate;
+  printTable(
+    'Fleet: pacing against an SMSC limited to 30 submit_sm/s (150 SIMs, rate as the SMSC clocked it)',
+    [
+      {
+        name: `achieved rate (${paced.state})`,
+        value: fmt(rate, 1),
+        unit: 'SMS/s',
+        ratio: (rate / 30).toFixed(3),
+        target: 'within 5 % of 30',
+      },
+      {
+        name: 'ESME_RTHROTTLED answers (each retried)',
+        value: fmt(paced.counts.throttled),
+        unit: 'submit_sm',
+      },
+      { name: 'SIMs failed on an SMSC error', value: fmt(paced.unretried), unit: 'SIMs', target: '0' },
+      { name: 'SIMs not done', value: fmt(150 - paced.done), unit: 'SIMs', target: '0' },
+    ],
+  );
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await fleetBenchmarks();

@@ -4,7 +4,8 @@
 // keys, names the one (TS 102 225 §5.2). An unsecured error PoR (RHL 0A) may not echo the counter: it
 // matches only where one attempt is open for that number and TAR (the engine sends one at a time per
 // SIM). Attempts of this process are found in memory; others' in the store, so any worker's bind may
-// take any PoR. The PoR is recorded before the SMSC's deliver_sm is acknowledged.
+// take any PoR; the worker waiting on it is told at once where the store can (PostgreSQL NOTIFY) and
+// polls for it in any case. The PoR is recorded before the SMSC's deliver_sm is acknowledged.
 import {
   bytesToHex,
   type DecodedResponse,
@@ -33,10 +34,30 @@ export interface ExpectedPor {
   keys: OtaKeys;
 }
 
+/** What an attempt sent (its SMS acknowledged by the SMSC): written with the PoR when known by then. */
+export interface SentSms {
+  sentAt: number;
+  messageIds: readonly string[];
+}
+
 interface Waiter extends ExpectedPor {
   since: number;
   resolve: (por: DecodedResponse | undefined) => void;
+  sent?: SentSms;
+  sentRecorded: boolean;
 }
+
+export interface PorWait {
+  por: Promise<DecodedResponse | undefined>;
+  cancel: () => void;
+  /** The attempt's SMS are out: the PoR, when it comes, is recorded with them (one statement). */
+  sent(sent: SentSms): void;
+  /** Whether the PoR was recorded with what was sent (so the caller need not write it again). */
+  readonly sentRecorded: boolean;
+}
+
+/** How much less often a router polls for others' PoRs when they are also announced to it. */
+const LISTENING_POLL_FACTOR = 5;
 
 const isPor = (userData: Uint8Array) =>
   userData.length >= 9 && userData[0] === 0x02 && userData[1] === 0x71 && userData[2] === 0x00;
@@ -46,6 +67,9 @@ export class PorRouter {
   private readonly byId = new Map<number, Waiter>();
   private readonly reassembler = new SmsReassembler(4096);
   private poller: NodeJS.Timeout | undefined;
+  /** The engine's LISTEN for PoRs other workers recorded (PostgreSQL), once started. */
+  private listening: Promise<(() => Promise<void>) | undefined> | undefined;
+  private closed = false;
   /** PoRs that matched no open attempt (late, duplicated, or for another server), and SMS not PoRs. */
   unmatched = 0;
   /** PoRs recorded for attempts of other workers. */
@@ -57,10 +81,10 @@ export class PorRouter {
   ) {}
 
   /** Registers an attempt before its SMS go out; the promise gives its PoR, or undefined on cancel. */
-  expect(expected: ExpectedPor): { por: Promise<DecodedResponse | undefined>; cancel: () => void } {
+  expect(expected: ExpectedPor): PorWait {
     let waiter!: Waiter;
     const por = new Promise<DecodedResponse | undefined>((resolve) => {
-      waiter = { ...expected, since: Date.now(), resolve };
+      waiter = { ...expected, since: Date.now(), resolve, sentRecorded: false };
     });
     const key = `${expected.msisdn}/${expected.tar}`;
     const set = this.local.get(key) ?? new Set<Waiter>();
@@ -68,8 +92,16 @@ export class PorRouter {
     set.add(waiter);
     this.byId.set(expected.attemptId, waiter);
     this.startPolling();
-    const cancel = () => this.settle(waiter, undefined);
-    return { por, cancel };
+    return {
+      por,
+      cancel: () => this.settle(waiter, undefined),
+      sent: (sent) => {
+        waiter.sent = sent;
+      },
+      get sentRecorded() {
+        return waiter.sentRecorded;
+      },
+    };
   }
 
   private settle(waiter: Waiter, por: DecodedResponse | undefined): void {
@@ -100,8 +132,10 @@ export class PorRouter {
     const mine = [...(this.local.get(`${from}/${tar}`) ?? [])];
     const match = matchPor(whole, mine);
     if (match) {
-      await this.record(match.expected.attemptId, match.por);
-      this.settle(match.expected as Waiter, match.por);
+      const waiter = match.expected as Waiter;
+      const sent = waiter.sent;
+      if ((await this.record(waiter.attemptId, match.por, sent)) && sent) waiter.sentRecorded = true;
+      this.settle(waiter, match.por);
       return;
     }
     const open = (await this.store.jobs.openAttempts(from, tar)).filter((a) => !this.byId.has(a.id));
@@ -113,16 +147,19 @@ export class PorRouter {
       this.unmatched++;
       return;
     }
-    if (await this.record(other.expected.attemptId, other.por)) this.forOthers++;
+    if (await this.record(other.expected.attemptId, other.por)) {
+      this.forOthers++;
+      // the worker waiting on it hears now rather than at its next poll; a lost message costs a poll
+      await this.store.jobs.announcePor(other.expected.attemptId).catch(() => {});
+    }
   }
 
-  private async record(attemptId: number, por: DecodedResponse): Promise<boolean> {
-    return this.store.jobs.recordPor(attemptId, {
-      status: por.status,
-      data: bytesToHex(por.data),
-      secured: por.secured,
-      counter: por.counter,
-    });
+  private async record(attemptId: number, por: DecodedResponse, sent?: SentSms): Promise<boolean> {
+    return this.store.jobs.recordPor(
+      attemptId,
+      { status: por.status, data: bytesToHex(por.data), secured: por.secured, counter: por.counter },
+      sent,
+    );
   }
 
   private async expectationOf(attempt: AttemptRecord): Promise<ExpectedPor | undefined> {
@@ -156,26 +193,40 @@ export class PorRouter {
     }
   }
 
-  // PoRs recorded by another worker's bind for attempts waiting here.
+  // PoRs recorded by another worker's bind for attempts waiting here: announced where the engine can
+  // (PostgreSQL NOTIFY), and polled for in any case, less often when announced.
   private startPolling(): void {
     if (this.poller) return;
-    const every = this.options.pollMs ?? 200;
+    this.startListening();
+    const every = (this.options.pollMs ?? 200) * (this.listening ? LISTENING_POLL_FACTOR : 1);
     this.poller = setInterval(() => {
       const old = [...this.byId.values()]
         .filter((w) => Date.now() - w.since >= every)
         .map((w) => w.attemptId);
-      for (let at = 0; at < old.length; at += 500)
-        this.store.jobs.answered(old.slice(at, at + 500)).then(
-          (answered) => {
-            for (const attempt of answered) {
-              const waiter = this.byId.get(attempt.id);
-              if (waiter) this.settle(waiter, storedPor(attempt));
-            }
-          },
-          () => {},
-        );
+      for (let at = 0; at < old.length; at += 500) this.settleAnswered(old.slice(at, at + 500));
     }, every);
     this.poller.unref();
+  }
+
+  private settleAnswered(ids: readonly number[]): void {
+    this.store.jobs.answered(ids).then(
+      (answered) => {
+        for (const attempt of answered) {
+          const waiter = this.byId.get(attempt.id);
+          if (waiter) this.settle(waiter, storedPor(attempt));
+        }
+      },
+      () => {},
+    );
+  }
+
+  private startListening(): void {
+    if (this.listening || this.closed) return;
+    const listening = this.store.jobs.listenForPors((id) => {
+      if (this.byId.has(id)) this.settleAnswered([id]);
+    });
+    if (!listening) return;
+    this.listening = listening.catch(() => undefined); // no listener: the polling alone
   }
 
   private stopPolling(): void {
@@ -184,7 +235,10 @@ export class PorRouter {
   }
 
   close(): void {
+    this.closed = true;
     this.stopPolling();
+    void this.listening?.then((stop) => stop?.());
+    this.listening = undefined;
     for (const waiter of [...this.byId.values()]) this.settle(waiter, undefined);
   }
 }

@@ -106,12 +106,7 @@ export class OtaServer {
       ...(request.porTimeoutMs === undefined ? {} : { porTimeoutMs: request.porTimeoutMs }),
     });
     const rollout = parseRollout(request.rollout);
-    const iccids: string[] = [];
-    for (const name of request.sims) {
-      const sim = await this.store.sims.get(name);
-      for (const step of spec.steps) await this.scp80.prepare(this.store, sim.iccid, step);
-      iccids.push(sim.iccid);
-    }
+    const iccids = await this.scp80.check(this.store, request.sims, spec.steps);
     const job = await this.store.jobs.create({
       kind: this.scp80.name,
       spec: rollout ? { ...spec, rollout } : spec,

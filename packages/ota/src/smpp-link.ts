@@ -241,7 +241,10 @@ export class SmppLink implements SmsLink {
           }
         });
         Promise.all(handled).then(
-          () => session.send(pdu.response()),
+          () => {
+            corkTurn(session);
+            session.send(pdu.response());
+          },
           () => session.send(pdu.response({ command_status: ESME.RX_T_APPN })),
         );
         return;
@@ -340,6 +343,7 @@ export class SmppLink implements SmsLink {
   private flush(): void {
     const session = this.session;
     if (!session) return;
+    corkTurn(session);
     for (const submission of this.queue) {
       if (submission.inFlight) continue;
       submission.inFlight = session;
@@ -391,4 +395,17 @@ export class SmppLink implements SmsLink {
       setTimeout(() => session.destroy(), 500).unref();
     });
   }
+}
+
+// The PDUs written in one turn of the event loop (the submits a pacer lets out together, the
+// acknowledgements of PoRs recorded in one commit) leave in one write instead of one each.
+const corked = new WeakSet<smpp.Session>();
+function corkTurn(session: smpp.Session): void {
+  if (corked.has(session)) return;
+  corked.add(session);
+  session.socket.cork();
+  process.nextTick(() => {
+    corked.delete(session);
+    session.socket.uncork();
+  });
 }

@@ -117,6 +117,27 @@ describe('pacing over several binds', () => {
     await paced.close();
   });
 
+  test('a throttled paced SMS goes again when its pause ends, not a whole interval later', async () => {
+    const bind = fakeBind('a');
+    const paced = new PacedSmsLink([bind], { window: 4, tps: 0.5, backoffMs: 10 }); // a 2 s interval
+    const first = paced.submit('n0', new Uint8Array(1));
+    const second = paced.submit('n1', new Uint8Array(1));
+    await tick();
+    assert.deepEqual(bind.sent, ['n0'], 'n1 waits for its slot, 2 s on');
+    const refusedAt = performance.now();
+    bind.answer(ESME.RTHROTTLED); // the SMSC clocked n0 early: a 10 ms pause, then n0 again
+    while (bind.sent.length < 2) await new Promise((resolve) => setTimeout(resolve, 5));
+    const waited = performance.now() - refusedAt;
+    assert.deepEqual(bind.sent, ['n0', 'n0'], 'the refused SMS first');
+    // the old pump kept the wake-up set for n1's slot, so the retry waited the whole 2 s interval
+    assert.ok(waited < 1000, `the retry came ${waited.toFixed(0)} ms after the refusal`);
+    bind.answer();
+    assert.match(await first, /^a-/);
+    assert.equal(paced.stats.throttled, 1);
+    await paced.close();
+    await assert.rejects(second, /closed before the SMS/);
+  });
+
   test('the token bucket: no SMS before its slot, a burst back to back', async () => {
     const bind = fakeBind('a');
     const at: number[] = [];

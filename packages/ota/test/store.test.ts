@@ -126,10 +126,10 @@ describe('the OTA store on disk (SQLite)', () => {
     const store = await OtaStore.open(path, STORAGE_KEY, { create: true });
     await fill(store);
     const engine = store.engine as SqliteEngine;
-    const commits = engine.commits;
+    const commits = engine.stats.commits;
     const counters = await Promise.all(Array.from({ length: 500 }, () => store.sims.nextCounter(ICCID, 1)));
     assert.equal(new Set(counters).size, 500);
-    assert.ok(engine.commits - commits < 50, `${engine.commits - commits} commits`);
+    assert.ok(engine.stats.commits - commits < 50, `${engine.stats.commits - commits} commits`);
     // a failing transaction in a group is rolled back alone
     const results = await Promise.allSettled([
       store.sims.nextCounter(ICCID, 1),
@@ -323,6 +323,60 @@ for (const engine of engines)
         await two.close();
         await one.close();
       }
+    });
+
+    test('an attempt begins only while its job runs: the fence refuses it, and its counter is rolled back', async () => {
+      const store = await open();
+      await fill(store);
+      const job = await store.jobs.create({ kind: 'scp80', spec: {}, iccids: [ICCID] });
+      const [item] = await store.jobs.claim('w', 1, Date.now() + 60_000);
+      const before = await store.sims.counter(ICCID, 1);
+      assert.equal(await store.jobs.setState(job.id, ['running'], 'paused'), true); // after the claim
+      const attempt = () =>
+        store.engine.transaction(async (tx) => {
+          const counter = await store.sims.takeCounter(tx, ICCID, 1);
+          return store.jobs.insertAttempt(tx, {
+            item: item!,
+            worker: 'w',
+            transport: 'sms',
+            msisdn: MSISDN,
+            counter,
+            smsCount: 1,
+            deadline: Date.now() + 1000,
+          });
+        });
+      await assert.rejects(attempt(), { name: 'JobStoppedError', message: /is paused/ });
+      assert.equal(await store.sims.counter(ICCID, 1), before, 'no counter spent');
+      assert.deepEqual(await store.jobs.attemptsOf(job.id), []);
+      assert.equal(item!.attempt, 0);
+      // resumed, the same item (still leased) makes its attempt with the next counter
+      assert.equal(await store.jobs.setState(job.id, ['paused'], 'running'), true);
+      assert.ok((await attempt()) > 0);
+      assert.equal(await store.sims.counter(ICCID, 1), before + 1n);
+      assert.equal(item!.attempt, 1);
+      await store.close();
+    });
+
+    test('a PoR recorded for another worker is announced to it where the engine can (PostgreSQL NOTIFY)', async () => {
+      const store = await open();
+      const heard: number[] = [];
+      const listening = store.jobs.listenForPors((id) => heard.push(id));
+      if (engine.name === 'SQLite') {
+        assert.equal(listening, undefined, 'SQLite: the waiting worker polls');
+        await store.jobs.announcePor(7); // nothing to tell, nothing fails
+        await store.close();
+        return;
+      }
+      const stop = await listening!;
+      await store.jobs.announcePor(41);
+      await store.jobs.announcePor(42);
+      for (let i = 0; i < 200 && heard.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.deepEqual(heard, [41, 42]);
+      await stop();
+      await store.jobs.announcePor(43);
+      await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(heard, [41, 42], 'nothing after the listener stopped');
+      await store.close();
     });
 
     test('the ledger: an attempt recorded with its counter before sending; PoRs found by number, TAR, state', async () => {

@@ -25,27 +25,13 @@ import { storedPor } from '../por-router.js';
 import type { SmsLink } from '../smpp-link.js';
 import { SmppError } from '../smpp-pdu.js';
 import { StorageError } from '../storage/engine.js';
-import type { AttemptRecord } from '../storage/job-records.js';
+import { type AttemptRecord, JobStoppedError } from '../storage/job-records.js';
 import type { OtaKeySet, SimRecord } from '../storage/sim-store.js';
 import type { OtaStore } from '../storage/store.js';
 import type { JobKind, PlannedSim, RetryPolicy, StepContext, StepResult } from './kind.js';
+import { parseScp80Spec, type Scp80Spec, type Scp80Step } from './scp80-spec.js';
 
-export interface Scp80Step {
-  /** TAR, 6 hex digits: 000000 RAM to the ISD, B00000 RFM. */
-  tar: string;
-  /** Secured data, hex: compact C-APDUs or an expanded script. */
-  script: string;
-  /** SPI, 4 hex digits (default 1619: cipher, CC, counter higher, PoR required, ciphered + CC). */
-  spi?: string;
-  kvn?: number;
-}
-
-export interface Scp80Spec {
-  steps: Scp80Step[];
-  retry?: RetryPolicy;
-  /** How long to wait for each attempt's PoR once its SMS are out (default: the kind's, 10 s). */
-  porTimeoutMs?: number;
-}
+export { parseScp80Spec, type Scp80Spec, type Scp80Step } from './scp80-spec.js';
 
 /** The most SMS one script may take unless configured (a 2 KB certificate with its RAM commands). */
 export const DEFAULT_MAX_SMS_PER_SCRIPT = 16;
@@ -57,50 +43,16 @@ export interface Scp80KindOptions {
   maxSmsPerScript?: number;
 }
 
-const invalid = (message: string) => new StorageError(message, 'invalid');
-const isHex = (text: unknown, length?: number): text is string =>
-  typeof text === 'string' &&
-  /^([0-9a-fA-F]{2})+$/.test(text) &&
-  (length === undefined || text.length === length * 2);
-
-/** Checks an SCP80 job spec; a StorageError 'invalid' naming what is wrong. */
-export function parseScp80Spec(spec: unknown): Scp80Spec {
-  const s = spec as Partial<Scp80Spec> | null;
-  if (!s || typeof s !== 'object' || !Array.isArray(s.steps) || s.steps.length === 0 || s.steps.length > 64)
-    throw invalid('an SCP80 job has 1 to 64 steps');
-  const steps = s.steps.map((step, n) => {
-    if (!step || typeof step !== 'object') throw invalid(`step ${n + 1} is not an object`);
-    if (!isHex(step.tar, 3)) throw invalid(`step ${n + 1}: the TAR is 6 hex digits`);
-    if (!isHex(step.script)) throw invalid(`step ${n + 1}: the script is hex`);
-    if (step.spi !== undefined && !isHex(step.spi, 2))
-      throw invalid(`step ${n + 1}: the SPI is 4 hex digits`);
-    if (step.kvn !== undefined && !(Number.isInteger(step.kvn) && step.kvn >= 1 && step.kvn <= 15))
-      throw invalid(`step ${n + 1}: the KVN is 1 to 15`);
-    decodeSpi(hexToBytes(step.spi ?? '1619')); // a reserved SPI is refused here, before any counter
-    return {
-      tar: step.tar.toUpperCase(),
-      script: step.script.toUpperCase(),
-      ...(step.spi === undefined ? {} : { spi: step.spi.toUpperCase() }),
-      ...(step.kvn === undefined ? {} : { kvn: step.kvn }),
-    };
-  });
-  const timeout = s.porTimeoutMs;
-  if (timeout !== undefined && !(Number.isInteger(timeout) && timeout >= 1 && timeout <= 86_400_000))
-    throw invalid('porTimeoutMs is 1 ms to a day');
-  return {
-    steps,
-    ...(s.retry ? { retry: s.retry } : {}),
-    ...(timeout === undefined ? {} : { porTimeoutMs: timeout }),
-  };
-}
-
 interface Prepared {
-  sim: SimRecord & { msisdn: string };
+  sim: { iccid: string; msisdn: string };
   keySet: OtaKeySet;
   spi: string;
   header: { spi: Uint8Array; kic: number; kid: number; tar: Uint8Array; data: Uint8Array };
   sms: number;
 }
+
+/** SIMs checked per round of check(). */
+const CHECK_CHUNK = 2000;
 
 /** A script that needs more SMS than allowed: refused before any counter is spent. */
 export class OtaLimitError extends Error {
@@ -139,9 +91,40 @@ export class Scp80Kind implements JobKind {
 
   /** The SIM, its key set and the packet's shape; the SMS count depends on the length only. */
   async prepare(store: OtaStore, iccid: string, step: Scp80Step): Promise<Prepared> {
-    const sim = await store.sims.get(iccid, { tags: false });
+    const sender = await store.sims.sender(iccid, step.kvn ?? 1);
+    return this.shape(sender, sender.keySet, step);
+  }
+
+  /**
+   * What a job's creation checks for each SIM named (ICCID or MSISDN), read a few hundred SIMs per
+   * statement: that it exists, has a number, the key set of every step, and that every script fits
+   * (the first failure, in the order given, is thrown: a StorageError, an OtaLimitError). The ICCIDs.
+   */
+  async check(store: OtaStore, names: readonly string[], steps: readonly Scp80Step[]): Promise<string[]> {
+    const kvns = steps.map((step) => step.kvn ?? 1);
+    const iccids: string[] = [];
+    // a chunk at a time: the keys of a 200,000-SIM selection are never all in memory at once
+    for (let at = 0; at < names.length; at += CHECK_CHUNK) {
+      const chunk = names.slice(at, at + CHECK_CHUNK);
+      const senders = await store.sims.senders(chunk, kvns);
+      senders.forEach((sender, i) => {
+        if (!sender) throw new StorageError(`no SIM ${chunk[i]}`, 'unknown_sim');
+        for (const step of steps) this.shape(sender, sender.keySets.get(step.kvn ?? 1), step);
+        iccids.push(sender.iccid);
+      });
+    }
+    return iccids;
+  }
+
+  // The checks in the order a SIM fails them: its number, the step's key set, the script's SMS count.
+  private shape(
+    sim: { iccid: string; msisdn?: string },
+    keySet: OtaKeySet | undefined,
+    step: Scp80Step,
+  ): Prepared {
     if (!sim.msisdn) throw new StorageError(`SIM ${sim.iccid} has no MSISDN to send SMS to`, 'unknown_sim');
-    const keySet = await store.sims.keySet(sim.iccid, step.kvn ?? 1);
+    if (!keySet)
+      throw new StorageError(`SIM ${sim.iccid} has no key set ${step.kvn ?? 1}`, 'unknown_key_set');
     const spi = step.spi ?? '1619';
     const header = {
       spi: hexToBytes(spi),
@@ -157,7 +140,7 @@ export class Scp80Kind implements JobKind {
         sms,
         this.maxSms,
       );
-    return { sim: sim as Prepared['sim'], keySet, spi, header, sms };
+    return { sim: { iccid: sim.iccid, msisdn: sim.msisdn }, keySet, spi, header, sms };
   }
 
   // The SMS a packet takes depends on its length only: on the SPI, the algorithms and key lengths
@@ -213,7 +196,6 @@ export class Scp80Kind implements JobKind {
     if (last?.state === 'sending') return this.resume(context, prepared, last, timeoutMs);
     if (last) return resultFromLedger(last);
     await this.options.sms.ready?.(); // the counter is taken when the SMS can leave, not long before
-    if (!(await context.stillRunning())) return { outcome: 'skipped', detail: 'the job stopped running' };
     const { sim, keySet, header } = prepared;
     const keys = { kic: keySet.kic, kid: keySet.kid };
     const unanswered = await this.unansweredAttempt(context, prepared);
@@ -239,6 +221,8 @@ export class Scp80Kind implements JobKind {
         return [taken, id] as const;
       });
     } catch (error) {
+      // the job stopped since this item was claimed: checked in the transaction that takes the counter
+      if (error instanceof JobStoppedError) return { outcome: 'skipped', detail: error.message };
       const refused = refusal(error);
       if (refused) return refused;
       throw error;
@@ -272,6 +256,7 @@ export class Scp80Kind implements JobKind {
       unsure = error; // it may be out: wait for its PoR like any other
     }
     const sent = { attemptId, sentAt: Date.now(), messageIds };
+    waiting?.sent(sent);
     if (!waiting) {
       await context.store.jobs.closeAttempt(attemptId, 'sent', sent);
       return {
@@ -289,7 +274,7 @@ export class Scp80Kind implements JobKind {
         detail: `the card refused the resend by its counter check (CNTR low): it had counter ${counter} already, so the script ran at most once; its PoR was lost`,
         sent,
       };
-    if (por) return { ...classify(por, counter), sent };
+    if (por) return { ...classify(por, counter), ...(waiting.sentRecorded ? {} : { sent }) };
     const closed = await context.store.jobs.closeAttempt(attemptId, 'no_por', {
       ...sent,
       ...(unsure ? { error: unsure.message } : {}),
@@ -312,6 +297,7 @@ export class Scp80Kind implements JobKind {
     context: StepContext,
     prepared: Prepared,
   ): Promise<bigint | string | undefined> {
+    if (context.item.attempt === 0) return undefined; // the step's first attempt: none came before it
     const previous = await context.store.jobs.lastAttemptOf(context.item);
     if (previous?.state !== 'no_por' || previous.counter === undefined) return undefined;
     const checked = decodeSpi(hexToBytes(prepared.spi)).counter;

@@ -174,7 +174,10 @@ export class JobWorker extends EventEmitter<WorkerEvents> {
           lastAttempt,
           stillRunning: async () => (await this.jobOf(item.jobId, true)).job.state === 'running',
         });
-        if (result.outcome === 'skipped') continue; // the job's new state is handled above
+        if (result.outcome === 'skipped') {
+          await this.jobOf(item.jobId, true); // the job's new state, read now, is handled above
+          continue;
+        }
         if (!(await this.decide(item, job, kind, spec, result))) break;
       }
       const { job } = await this.jobOf(item.jobId);

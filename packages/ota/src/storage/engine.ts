@@ -12,10 +12,26 @@ export interface SqlExecutor {
   query<T = Row>(sql: string, params?: readonly unknown[]): Promise<T[]>;
 }
 
+/** What an engine has run since it opened (diagnostics, the bench). */
+export interface EngineStats {
+  statements: number;
+  transactions: number;
+  /** Commits to disk (SQLite groups several transactions in one). */
+  commits: number;
+}
+
 export interface SqlEngine extends SqlExecutor {
   readonly dialect: Dialect;
+  readonly stats: EngineStats;
   /** Runs `work` in one transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: one pooled connection). */
   transaction<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  /**
+   * Where the engine can tell other processes something (PostgreSQL LISTEN/NOTIFY): calls `onMessage`
+   * with each payload sent on `channel` (delivered once the sender's transaction commits), until the
+   * function it resolves to is called. Best effort: a lost connection loses messages.
+   */
+  listen?(channel: string, onMessage: (payload: string) => void): Promise<() => Promise<void>>;
+  notify?(channel: string, payload: string): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -113,6 +113,11 @@ export class LeaseLostError extends Error {
   override name = 'LeaseLostError';
 }
 
+/** An attempt refused because its job no longer runs (paused, cancelled…): nothing was sent. */
+export class JobStoppedError extends Error {
+  override name = 'JobStoppedError';
+}
+
 export type Raw = Record<string, unknown>;
 const opt = <T>(v: unknown): T | undefined => (v === null || v === undefined ? undefined : (v as T));
 const json = (text: unknown): unknown => (typeof text === 'string' ? JSON.parse(text) : undefined);

@@ -2,13 +2,11 @@
 // job's steps in order, each step by attempts. Workers claim ready items with a lease (PostgreSQL:
 // FOR UPDATE SKIP LOCKED, so workers never wait on each other; SQLite: the same UPDATE under its
 // write lock), renew it while they work, and every write of theirs is fenced by it: a worker that lost
-// its lease changes nothing. An attempt is recorded, with its counter, before anything is sent.
+// its lease changes nothing. The attempts of each step are in the ledger (attempt-ledger.ts).
 import { randomUUID } from 'node:crypto';
-import { placeholders, type SqlEngine, type SqlExecutor, StorageError } from './engine.js';
+import { AttemptLedger } from './attempt-ledger.js';
+import { placeholders, type SqlExecutor, StorageError } from './engine.js';
 import {
-  type AttemptRecord,
-  type AttemptState,
-  attemptOf,
   FINAL_ITEM_STATES,
   FINAL_ITEMS_SQL,
   type ItemState,
@@ -19,17 +17,13 @@ import {
   type JobState,
   jobOf,
   LeaseLostError,
-  type NewAttempt,
   type NewJob,
-  type PorRecord,
   type Raw,
 } from './job-records.js';
 
 const INSERT_CHUNK = 400;
 
-export class JobStore {
-  constructor(private readonly engine: SqlEngine) {}
-
+export class JobStore extends AttemptLedger {
   /** Creates a job and one item per SIM (in the order given), in one transaction. */
   async create(job: NewJob): Promise<JobRecord> {
     const id = job.id ?? randomUUID();
@@ -214,127 +208,6 @@ export class JobStore {
     return rows.map((r) => r.id);
   }
 
-  /** Fails with LeaseLostError unless `worker` still holds the item (inside a transaction). */
-  async fence(tx: SqlExecutor, item: JobItem, worker: string, attempt?: number): Promise<void> {
-    const rows = await tx.query(
-      `UPDATE job_items SET attempt = COALESCE($3, attempt), updated_at = $4,
-         outcome = CASE WHEN $3 IS NULL THEN outcome ELSE NULL END
-       WHERE id = $1 AND lease_owner = $2 AND state = 'running' RETURNING id`,
-      [item.id, worker, attempt, Date.now()],
-    );
-    if (rows.length === 0) throw new LeaseLostError(`job item ${item.id} is no longer leased to ${worker}`);
-  }
-
-  /** Records an attempt (state 'sending') inside the transaction that took its counter. */
-  async insertAttempt(tx: SqlExecutor, attempt: NewAttempt): Promise<number> {
-    const attemptNumber = attempt.item.attempt + 1;
-    await this.fence(tx, attempt.item, attempt.worker, attemptNumber);
-    const [row] = await tx.query<{ id: number }>(
-      `INSERT INTO attempts (item_id, job_id, iccid, step, attempt, transport, msisdn, tar, kvn, counter,
-         sms_count, state, worker, created_at, deadline, spi)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'sending', $12, $13, $14, $15) RETURNING id`,
-      [
-        attempt.item.id,
-        attempt.item.jobId,
-        attempt.item.iccid,
-        attempt.item.step,
-        attemptNumber,
-        attempt.transport,
-        attempt.msisdn,
-        attempt.tar,
-        attempt.kvn,
-        attempt.counter,
-        attempt.smsCount,
-        attempt.worker,
-        Date.now(),
-        attempt.deadline,
-        attempt.spi,
-      ],
-    );
-    attempt.item.attempt = attemptNumber;
-    attempt.item.outcome = undefined; // a new attempt: no retry decision stands for it yet
-    return Number(row!.id);
-  }
-
-  /** Records a PoR on an open attempt; false when the attempt was closed already (a duplicate). */
-  async recordPor(attemptId: number, por: PorRecord): Promise<boolean> {
-    const rows = await this.engine.query(
-      `UPDATE attempts SET state = 'por', por_status = $2, por_data = $3, por_secured = $4, finished_at = $5
-       WHERE id = $1 AND state = 'sending' RETURNING id`,
-      [attemptId, por.status, por.data, por.secured ? 1 : 0, Date.now()],
-    );
-    return rows.length > 0;
-  }
-
-  /**
-   * Closes an open attempt as failed ('no_por', 'smsc_error', 'failed'), with what was sent; returns
-   * the attempt as it now is (a PoR recorded meanwhile, by any worker, wins).
-   */
-  async closeAttempt(
-    attemptId: number,
-    state: Exclude<AttemptState, 'sending' | 'por'>,
-    sent: { sentAt?: number; messageIds?: readonly string[]; error?: string },
-  ): Promise<AttemptRecord> {
-    const now = Date.now();
-    await this.engine.query(
-      `UPDATE attempts SET state = CASE WHEN state = 'sending' THEN $2 ELSE state END,
-         finished_at = COALESCE(finished_at, $3), error = COALESCE($4, error),
-         sent_at = COALESCE($5, sent_at), message_ids = COALESCE($6, message_ids)
-       WHERE id = $1`,
-      [attemptId, state, now, sent.error, sent.sentAt, sent.messageIds?.join(',')],
-    );
-    return this.attempt(attemptId);
-  }
-
-  async attempt(attemptId: number): Promise<AttemptRecord> {
-    const [row] = await this.engine.query<Raw>('SELECT * FROM attempts WHERE id = $1', [attemptId]);
-    if (!row) throw new StorageError(`no attempt ${attemptId}`, 'unknown_job');
-    return attemptOf(row);
-  }
-
-  /** The attempts among `ids` that have a PoR recorded (a worker waiting on PoRs another received). */
-  async answered(ids: readonly number[]): Promise<AttemptRecord[]> {
-    if (ids.length === 0) return [];
-    const rows = await this.engine.query<Raw>(
-      `SELECT * FROM attempts WHERE state = 'por' AND id IN (${placeholders(ids.length)})`,
-      ids,
-    );
-    return rows.map(attemptOf);
-  }
-
-  /** Open attempts to a SIM number on a TAR: where a PoR from it belongs (by index). */
-  async openAttempts(msisdn: string, tar: string): Promise<AttemptRecord[]> {
-    const rows = await this.engine.query<Raw>(
-      `SELECT * FROM attempts WHERE msisdn = $1 AND tar = $2 AND state = 'sending' ORDER BY id`,
-      [msisdn, tar],
-    );
-    return rows.map(attemptOf);
-  }
-
-  /** The step's last attempt (its worker may have died before it recorded what came of it). */
-  async lastAttemptOf(item: JobItem): Promise<AttemptRecord | undefined> {
-    const [row] = await this.engine.query<Raw>(
-      `SELECT * FROM attempts WHERE item_id = $1 AND step = $2 ORDER BY attempt DESC LIMIT 1`,
-      [item.id, item.step],
-    );
-    return row ? attemptOf(row) : undefined;
-  }
-
-  /** The step's attempts so far, by outcome class (for retry budgets). */
-  async attemptClasses(item: JobItem): Promise<Record<string, number>> {
-    const rows = await this.engine.query<{ state: string; card: number; n: number }>(
-      `SELECT state, CASE WHEN state = 'por' AND por_status <> 0 THEN 1 ELSE 0 END AS card, COUNT(*) AS n
-       FROM attempts WHERE item_id = $1 AND step = $2 GROUP BY state, card`,
-      [item.id, item.step],
-    );
-    const classes: Record<string, number> = {};
-    for (const row of rows) {
-      const name = row.state === 'por' ? (Number(row.card) ? 'card_error' : 'ok') : row.state;
-      classes[name] = (classes[name] ?? 0) + Number(row.n);
-    }
-    return classes;
-  }
-
   /** Updates a leased item (and the attempt's sending details) in one fenced transaction. */
   async updateItem(
     item: JobItem,
@@ -406,24 +279,6 @@ export class JobStore {
       [id, Date.now()],
     );
     return rows.length > 0;
-  }
-
-  /** A SIM's ledger, newest first. */
-  async ledger(iccid: string, options: { before?: number; limit?: number } = {}): Promise<AttemptRecord[]> {
-    const limit = Math.min(Math.max(options.limit ?? 100, 1), 1000);
-    const rows = await this.engine.query<Raw>(
-      `SELECT * FROM attempts WHERE iccid = $1 AND id < $2 ORDER BY id DESC LIMIT ${limit}`,
-      [iccid, options.before ?? Number.MAX_SAFE_INTEGER],
-    );
-    return rows.map(attemptOf);
-  }
-
-  /** A job's attempts in order (tests, reports). */
-  async attemptsOf(jobId: string): Promise<AttemptRecord[]> {
-    const rows = await this.engine.query<Raw>('SELECT * FROM attempts WHERE job_id = $1 ORDER BY id', [
-      jobId,
-    ]);
-    return rows.map(attemptOf);
   }
 
   /** Who did what (the audit log). */

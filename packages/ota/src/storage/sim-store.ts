@@ -1,133 +1,33 @@
-// SIM inventory and keys: a SIM by ICCID (TS 102 221 §13.2: up to 20 digits), its MSISDN, IMSI, EID,
-// IoT SAFE type, batch and tags; its SCP80 key sets with KIc/KID sealed at rest (AES-256-GCM under
-// the storage key, bound to the SIM and key set) and its SCP81 PSK sealed the same way. A key set's
-// counter is taken by one durable `UPDATE … RETURNING` before a packet is built: a crash after it
-// wastes a counter, never repeats one.
-import { seal, unseal } from '@iotsafe/protocol';
-import { placeholders, type SqlEngine, type SqlExecutor, StorageError } from './engine.js';
+// SIM inventory: the records (sim-records.ts) and, through SimKeys (sim-keys.ts), each SIM's sealed
+// SCP80 key sets, counters and SCP81 PSK; bulk writes of a vendor's batch in one transaction; card
+// audits.
+import { placeholders, type SqlExecutor, StorageError } from './engine.js';
+import { checkKvn, KEY_SET_UPSERT, type OtaKeySet, SimKeys } from './sim-keys.js';
+import {
+  recordOf,
+  rowsOf,
+  SIM_UPSERT,
+  type SimAudit,
+  type SimFilter,
+  type SimRecord,
+  type SimRow,
+  simWhere,
+  validateSim,
+} from './sim-records.js';
 
-export interface SimRecord {
-  iccid: string;
-  msisdn?: string;
-  imsi?: string;
-  eid?: string;
-  /** IoT SAFE type (e.g. type1, type2) or any label the operator uses. */
-  type?: string;
-  batch?: string;
-  tags?: readonly string[];
-  /** SCP81 PSK identity (public); the PSK itself is only written, sealed (putPsk). */
-  pskIdentity?: string;
-}
-
-export interface OtaKeySet {
-  kvn: number;
-  /** The KIc and KID bytes sent in packets (KVN in b8–b5, algorithm in b4–b1). */
-  kicByte: number;
-  kidByte: number;
-  kic: Uint8Array;
-  kid: Uint8Array;
-  /** The key encryption key (PUT KEY over the air), where the SIM vendor gave one. */
-  kik?: Uint8Array;
-}
-
-export interface SimFilter {
-  tags?: readonly string[];
-  batch?: string;
-  /** SIMs whose current certificate (as last audited) expires before this time (ms). */
-  certExpiresBefore?: number;
-  /** ICCIDs after this one (keyset pagination, in ICCID order). */
-  after?: string;
-  limit?: number;
-}
-
-/** What the last audit of a card found: its IoT SAFE objects and the certificate in use. */
-export interface SimAudit {
-  auditedAt: number;
-  /** The IoT SAFE object list as read (labels, types, sizes: never key material). */
-  objects: readonly unknown[];
-  certificate?: { serial: string; notAfter: number };
-}
-
-/** A key set as the inventory shows it: no key, only what it is and how far its counter went. */
-export interface KeySetSummary {
-  kvn: number;
-  kicByte: number;
-  kidByte: number;
-  counter: bigint;
-  hasKik: boolean;
-}
-
-interface SimRow {
-  iccid: string;
-  msisdn: string | null;
-  imsi: string | null;
-  eid: string | null;
-  sim_type: string | null;
-  batch: string | null;
-  psk_identity: string | null;
-}
-
-export const MAX_COUNTER = 2 ** 40 - 1;
+export {
+  type KeySetSummary,
+  MAX_COUNTER,
+  type OtaKeySet,
+  pskContext,
+  type Sender,
+} from './sim-keys.js';
+export { type SimAudit, type SimFilter, type SimRecord, validateSim } from './sim-records.js';
 
 /** SIMs written per statement by addMany (9 parameters each: well under either engine's limit). */
 const WRITE_CHUNK = 250;
 
-// What an upsert changes on a SIM that exists: the fields given; the others are kept.
-const SIM_UPSERT = `msisdn = COALESCE(excluded.msisdn, sims.msisdn), imsi = COALESCE(excluded.imsi, sims.imsi),
-  eid = COALESCE(excluded.eid, sims.eid), sim_type = COALESCE(excluded.sim_type, sims.sim_type),
-  batch = COALESCE(excluded.batch, sims.batch),
-  psk_identity = COALESCE(excluded.psk_identity, sims.psk_identity), updated_at = excluded.updated_at`;
-// A key set replaced keeps its counter (it must never go back), and its KIK unless a new one is given.
-const KEY_SET_UPSERT = `kic_byte = excluded.kic_byte, kid_byte = excluded.kid_byte, keys = excluded.keys,
-  kik = COALESCE(excluded.kik, key_sets.kik)`;
-
-function checkKvn(kvn: number): void {
-  if (!Number.isInteger(kvn) || kvn < 1 || kvn > 15) throw new StorageError('a KVN is 1 to 15');
-}
-
-const rowLists = new Map<string, string>();
-
-/** `($2, …), ($n, …)` for `rows` rows of `width` parameters after the first, each row ending in `tail`. */
-function rowsOf(rows: number, width: number, tail?: string): string {
-  const key = `${rows}/${width}/${tail ?? ''}`;
-  const cached = rowLists.get(key);
-  if (cached !== undefined) return cached;
-  if (rowLists.size > 64) rowLists.clear();
-  const out: string[] = [];
-  for (let r = 0; r < rows; r++) {
-    const first = (tail ? 2 : 1) + r * width;
-    out.push(`(${placeholders(width, first)}${tail ? `, ${tail}` : ''})`);
-  }
-  const list = out.join(', ');
-  rowLists.set(key, list);
-  return list;
-}
-
-const keySetContext = (iccid: string, kvn: number) => `ota/${iccid}/key-set/${kvn}`;
-export const pskContext = (iccid: string) => `ota/${iccid}/psk`;
-const kikContext = (iccid: string, kvn: number) => `ota/${iccid}/key-set/${kvn}/kik`;
-
-/** Checks a record's fields; a StorageError naming the first bad one. */
-export function validateSim(sim: SimRecord): void {
-  if (!/^\d{18,20}$/.test(sim.iccid)) throw new StorageError('an ICCID is 18 to 20 digits');
-  if (sim.msisdn !== undefined && !/^\d{1,20}$/.test(sim.msisdn))
-    throw new StorageError('an MSISDN is 1 to 20 digits');
-  if (sim.imsi !== undefined && !/^\d{6,15}$/.test(sim.imsi))
-    throw new StorageError('an IMSI is 6 to 15 digits');
-  if (sim.eid !== undefined && !/^\d{32}$/.test(sim.eid)) throw new StorageError('an EID is 32 digits');
-  for (const tag of sim.tags ?? [])
-    if (!/^[\w.:-]{1,64}$/.test(tag))
-      throw new StorageError(`tag "${tag}" is not 1 to 64 of [A-Za-z0-9_.:-]`);
-  if (sim.batch !== undefined && !/^[\w.:-]{1,64}$/.test(sim.batch))
-    throw new StorageError('a batch name is 1 to 64 of [A-Za-z0-9_.:-]');
-}
-
-export class SimStore {
-  constructor(
-    private readonly engine: SqlEngine,
-    private readonly storageKey: Uint8Array,
-  ) {}
-
+export class SimStore extends SimKeys {
   /** Adds a SIM or updates its record (fields not given are kept; tags, when given, replace). */
   async add(sim: SimRecord): Promise<void> {
     validateSim(sim);
@@ -178,7 +78,7 @@ export class SimStore {
         sim.type,
         sim.batch,
         sim.pskIdentity,
-        psk ? seal(this.storageKey, psk, pskContext(sim.iccid)) : undefined,
+        psk ? this.sealPsk(sim.iccid, psk) : undefined,
       );
     await tx.query(
       `INSERT INTO sims (iccid, msisdn, imsi, eid, sim_type, batch, psk_identity, psk, created_at, updated_at)
@@ -269,82 +169,6 @@ export class SimStore {
     return Number(row?.n ?? 0);
   }
 
-  /** Adds or replaces a key set; the counter of a replaced set is kept (it must never go back). */
-  async putKeySet(iccid: string, set: OtaKeySet): Promise<void> {
-    await this.get(iccid);
-    await this.engine.transaction((tx) => this.writeKeySet(tx, iccid, set));
-  }
-
-  private async writeKeySet(tx: SqlExecutor, iccid: string, set: OtaKeySet): Promise<void> {
-    checkKvn(set.kvn);
-    await tx.query(
-      `INSERT INTO key_sets (iccid, kvn, kic_byte, kid_byte, keys, kik) VALUES ($1, $2, $3, $4, $5, $6)
-       ON CONFLICT (iccid, kvn) DO UPDATE SET ${KEY_SET_UPSERT}`,
-      this.keySetRow(iccid, set),
-    );
-  }
-
-  /** A key set's row: KIc and KID sealed together, the KIK apart (iccid, kvn, bytes, keys, kik). */
-  private keySetRow(iccid: string, set: OtaKeySet): unknown[] {
-    const keys = seal(
-      this.storageKey,
-      Uint8Array.from([...set.kic, ...set.kid, set.kic.length]),
-      keySetContext(iccid, set.kvn),
-    );
-    const kik = set.kik ? seal(this.storageKey, set.kik, kikContext(iccid, set.kvn)) : null;
-    return [iccid, set.kvn, set.kicByte, set.kidByte, keys, kik];
-  }
-
-  async keySet(iccid: string, kvn: number): Promise<OtaKeySet> {
-    const [row] = await this.engine.query<{
-      kic_byte: number;
-      kid_byte: number;
-      keys: string;
-      kik: string | null;
-    }>('SELECT kic_byte, kid_byte, keys, kik FROM key_sets WHERE iccid = $1 AND kvn = $2', [iccid, kvn]);
-    if (!row) throw new StorageError(`SIM ${iccid} has no key set ${kvn}`, 'unknown_key_set');
-    const packed = unseal(this.storageKey, row.keys, keySetContext(iccid, kvn));
-    const kicLength = packed[packed.length - 1]!;
-    return {
-      kvn,
-      kicByte: row.kic_byte,
-      kidByte: row.kid_byte,
-      kic: packed.slice(0, kicLength),
-      kid: packed.slice(kicLength, packed.length - 1),
-      ...(row.kik ? { kik: unseal(this.storageKey, row.kik, kikContext(iccid, kvn)) } : {}),
-    };
-  }
-
-  /** Takes the next counter of a key set inside a transaction (committed with it, before use). */
-  async takeCounter(tx: SqlExecutor, iccid: string, kvn: number): Promise<bigint> {
-    const [row] = await tx.query<{ counter: number }>(
-      'UPDATE key_sets SET counter = counter + 1 WHERE iccid = $1 AND kvn = $2 AND counter < $3 RETURNING counter',
-      [iccid, kvn, MAX_COUNTER],
-    );
-    if (row) return BigInt(row.counter);
-    const [exists] = await tx.query('SELECT 1 AS one FROM key_sets WHERE iccid = $1 AND kvn = $2', [
-      iccid,
-      kvn,
-    ]);
-    if (!exists) throw new StorageError(`SIM ${iccid} has no key set ${kvn}`, 'unknown_key_set');
-    throw new StorageError(`no counter left for SIM ${iccid} key set ${kvn}`, 'counter_exhausted');
-  }
-
-  /** Takes the next counter of a key set: incremented and committed before it is returned. */
-  nextCounter(iccid: string, kvn: number): Promise<bigint> {
-    return this.engine.transaction((tx) => this.takeCounter(tx, iccid, kvn));
-  }
-
-  /** The last counter handed out (0 when none was). */
-  async counter(iccid: string, kvn: number): Promise<bigint> {
-    const [row] = await this.engine.query<{ counter: number }>(
-      'SELECT counter FROM key_sets WHERE iccid = $1 AND kvn = $2',
-      [iccid, kvn],
-    );
-    if (!row) throw new StorageError(`SIM ${iccid} has no key set ${kvn}`, 'unknown_key_set');
-    return BigInt(row.counter);
-  }
-
   /** Records what an audit of the card found (replacing the previous audit). */
   async recordAudit(iccid: string, audit: SimAudit): Promise<void> {
     await this.get(iccid);
@@ -379,87 +203,4 @@ export class SimStore {
         : {}),
     };
   }
-
-  /** The SIM's key sets without their keys. */
-  async keySets(iccid: string): Promise<KeySetSummary[]> {
-    const rows = await this.engine.query<{
-      kvn: number;
-      kic_byte: number;
-      kid_byte: number;
-      counter: number;
-      kik: string | null;
-    }>('SELECT kvn, kic_byte, kid_byte, counter, kik FROM key_sets WHERE iccid = $1 ORDER BY kvn', [iccid]);
-    return rows.map((r) => ({
-      kvn: Number(r.kvn),
-      kicByte: Number(r.kic_byte),
-      kidByte: Number(r.kid_byte),
-      counter: BigInt(r.counter),
-      hasKik: r.kik !== null,
-    }));
-  }
-
-  /** Whether the SIM has an SCP81 PSK (the PSK itself stays sealed). */
-  async hasPsk(iccid: string): Promise<boolean> {
-    const [row] = await this.engine.query<{ psk: string | null }>('SELECT psk FROM sims WHERE iccid = $1', [
-      iccid,
-    ]);
-    return Boolean(row?.psk);
-  }
-
-  /** Stores the SIM's SCP81 PSK, sealed. */
-  async putPsk(iccid: string, psk: Uint8Array): Promise<void> {
-    await this.get(iccid);
-    await this.engine.transaction((tx) => this.writePsk(tx, iccid, psk));
-  }
-
-  private async writePsk(tx: SqlExecutor, iccid: string, psk: Uint8Array): Promise<void> {
-    await tx.query('UPDATE sims SET psk = $2 WHERE iccid = $1', [
-      iccid,
-      seal(this.storageKey, psk, pskContext(iccid)),
-    ]);
-  }
-
-  /** The SIM's SCP81 PSK (for the admin server's handshake), or undefined when it has none. */
-  async psk(iccid: string): Promise<Uint8Array | undefined> {
-    const [row] = await this.engine.query<{ psk: string | null }>('SELECT psk FROM sims WHERE iccid = $1', [
-      iccid,
-    ]);
-    if (!row) throw new StorageError(`no SIM ${iccid}`, 'unknown_sim');
-    return row.psk ? unseal(this.storageKey, row.psk, pskContext(iccid)) : undefined;
-  }
-}
-
-function recordOf(row: SimRow): SimRecord {
-  const record: SimRecord = { iccid: row.iccid };
-  if (row.msisdn !== null) record.msisdn = row.msisdn;
-  if (row.imsi !== null) record.imsi = row.imsi;
-  if (row.eid !== null) record.eid = row.eid;
-  if (row.sim_type !== null) record.type = row.sim_type;
-  if (row.batch !== null) record.batch = row.batch;
-  if (row.psk_identity !== null) record.pskIdentity = row.psk_identity;
-  return record;
-}
-
-function simWhere(filter: Omit<SimFilter, 'limit'>): { where: string; params: unknown[] } {
-  const clauses: string[] = [];
-  const params: unknown[] = [];
-  for (const tag of new Set(filter.tags ?? [])) {
-    params.push(tag);
-    clauses.push(`EXISTS (SELECT 1 FROM sim_tags t WHERE t.iccid = s.iccid AND t.tag = $${params.length})`);
-  }
-  if (filter.batch !== undefined) {
-    params.push(filter.batch);
-    clauses.push(`s.batch = $${params.length}`);
-  }
-  if (filter.certExpiresBefore !== undefined) {
-    params.push(filter.certExpiresBefore);
-    clauses.push(
-      `EXISTS (SELECT 1 FROM sim_audits a WHERE a.iccid = s.iccid AND a.cert_not_after < $${params.length})`,
-    );
-  }
-  if (filter.after !== undefined) {
-    params.push(filter.after);
-    clauses.push(`s.iccid > $${params.length}`);
-  }
-  return { where: clauses.length ? `WHERE ${clauses.join(' AND ')}` : '', params };
 }

@@ -7,7 +7,13 @@
 // file (BEGIN IMMEDIATE takes the write lock).
 import { closeSync, existsSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { type SqlEngine, type SqlExecutor, StorageError, toSqlitePlaceholders } from './engine.js';
+import {
+  type EngineStats,
+  type SqlEngine,
+  type SqlExecutor,
+  StorageError,
+  toSqlitePlaceholders,
+} from './engine.js';
 
 export interface SqliteOptions {
   /** Create the file (0600) when it does not exist; otherwise a missing file is an error. */
@@ -31,9 +37,7 @@ export class SqliteEngine implements SqlEngine {
   private readonly direct: SqlExecutor = {
     query: <T>(sql: string, params?: readonly unknown[]) => Promise.resolve(this.run<T>(sql, params)),
   };
-  /** Group commits done, and transactions in them (diagnostics, bench). */
-  commits = 0;
-  transactions = 0;
+  readonly stats: EngineStats = { statements: 0, transactions: 0, commits: 0 };
 
   private constructor(private readonly db: Database.Database) {}
 
@@ -76,6 +80,7 @@ export class SqliteEngine implements SqlEngine {
   /** Runs one statement now, synchronously (the rows of a statement that returns any). */
   private run<T>(sql: string, params: readonly unknown[] = []): T[] {
     const { statement, order } = this.prepared(sql);
+    this.stats.statements++;
     const args = order.map((i) => toSqliteValue(params[i]));
     if (statement.reader) return statement.all(...args) as T[];
     statement.run(...args);
@@ -142,8 +147,8 @@ export class SqliteEngine implements SqlEngine {
       for (const unit of units) unit.reject(error);
       return;
     }
-    this.commits++;
-    this.transactions += units.length;
+    this.stats.commits++;
+    this.stats.transactions += units.length;
     units.forEach((unit, i) => {
       const outcome = outcomes[i]!;
       if (outcome.ok) unit.resolve(outcome.value);
