@@ -83,6 +83,9 @@ async function openTls(client: IoTSafe, dialed: Dialed, options: TlsOptions, glo
   const sessionKey = options.sessionFile ? storageKey(globals) : undefined;
   const session =
     options.sessionFile && sessionKey ? readTlsSessionFile(options.sessionFile, sessionKey) : undefined;
+  // The signature's INIT with the ClientHello: its hash is certain when TLS 1.3 only is offered (the
+  // curve's, RFC 8446 §4.2.3); a resumption signs nothing.
+  keyOps.earlySignatureInit = session ? 'off' : tlsOptions.minVersion === 'TLSv1.3' ? 'likely' : 'certain';
   if (dialed.error) throw dialed.error;
   const before = client.apduCount;
   const socket = connect({
