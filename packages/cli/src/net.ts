@@ -51,6 +51,9 @@ async function dialFirst<T>(
     dialed.error ??= error;
   });
   try {
+    // One turn of the event loop: the connect (or the DNS lookup) is issued before the SIM work, which
+    // with an in-process SIM could otherwise run to its end in promise callbacks first.
+    await new Promise((resolve) => setImmediate(resolve));
     return await body(dialed);
   } catch (error) {
     dialed.socket.destroy();
