@@ -3,6 +3,7 @@
 // directly, or through an SCP03 channel to the applet.
 import {
   byId,
+  type EarlySignatureInit,
   encodeP256PublicKeyInfo,
   IoTSafe,
   IoTSafeKeyOps,
@@ -50,6 +51,8 @@ export interface SimKeyOpsOptions extends IoTSafeOptions {
   deferSessionEnd?: boolean;
   /** IoTSafeKeyOps' prepareKeyShare (default false). */
   prepareKeyShare?: boolean;
+  /** IoTSafeKeyOps' earlySignatureInit (default 'certain'). */
+  earlySignatureInit?: EarlySignatureInit;
 }
 
 /** A transport that reports each command as it starts, then passes it on. */
@@ -75,6 +78,7 @@ export async function simKeyOps(
     onTransmit,
     deferSessionEnd,
     prepareKeyShare,
+    earlySignatureInit,
     ...options
   }: SimKeyOpsOptions = {},
 ) {
@@ -96,6 +100,7 @@ export async function simKeyOps(
     offload,
     ...(deferSessionEnd !== undefined ? { deferSessionEnd } : {}),
     ...(prepareKeyShare !== undefined ? { prepareKeyShare } : {}),
+    ...(earlySignatureInit !== undefined ? { earlySignatureInit } : {}),
   });
   return { sim, client, keyOps };
 }

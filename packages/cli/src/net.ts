@@ -5,6 +5,7 @@
 
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import net from 'node:net';
 import { byId, byLabel, type IoTSafe, IoTSafeKeyOps } from '@iotsafe/device';
 import { utf8 } from '@iotsafe/protocol';
 import { type ConnectOptions, connect, type TlsClientSocket, type TlsSession } from '@iotsafe/tls';
@@ -27,14 +28,41 @@ import {
   withApplet,
 } from './tls-options.js';
 
-async function openTls(
-  client: IoTSafe,
+/** A TCP connect asked for before the SIM client is made, and its error if one came before TLS took it. */
+interface Dialed {
+  host: string;
+  socket: net.Socket;
+  error?: Error;
+}
+
+/**
+ * Asks for the TCP connection first, then runs `body` (opening the applet, reading the key's details and
+ * the certificate: about 6 APDUs) while DNS and TCP's handshake run; the socket is destroyed if `body` fails.
+ */
+async function dialFirst<T>(
   url: string,
-  options: TlsOptions,
   schemes: string[],
-  globals: GlobalOptions,
-) {
+  body: (dialed: Dialed) => Promise<T>,
+): Promise<T> {
   const { host, port } = target(url, schemes);
+  const dialed: Dialed = { host, socket: net.connect(port, host) };
+  // Kept for openTls: an error before the TLS client listens (a refused connect) must not be lost.
+  dialed.socket.on('error', (error) => {
+    dialed.error ??= error;
+  });
+  try {
+    // One turn of the event loop: the connect (or the DNS lookup) is issued before the SIM work, which
+    // with an in-process SIM could otherwise run to its end in promise callbacks first.
+    await new Promise((resolve) => setImmediate(resolve));
+    return await body(dialed);
+  } catch (error) {
+    dialed.socket.destroy();
+    throw error;
+  }
+}
+
+async function openTls(client: IoTSafe, dialed: Dialed, options: TlsOptions, globals: GlobalOptions) {
+  const { host } = dialed;
   const psk = options.pskLabel
     ? { identity: utf8(options.pskIdentity ?? ''), secret: byLabel(options.pskLabel) }
     : undefined;
@@ -58,10 +86,14 @@ async function openTls(
   const sessionKey = options.sessionFile ? storageKey(globals) : undefined;
   const session =
     options.sessionFile && sessionKey ? readTlsSessionFile(options.sessionFile, sessionKey) : undefined;
+  // The signature's INIT with the ClientHello: its hash is certain when TLS 1.3 only is offered (the
+  // curve's, RFC 8446 §4.2.3); a resumption signs nothing.
+  keyOps.earlySignatureInit = session ? 'off' : tlsOptions.minVersion === 'TLSv1.3' ? 'likely' : 'certain';
+  if (dialed.error) throw dialed.error;
   const before = client.apduCount;
   const socket = connect({
+    socket: dialed.socket,
     host,
-    port,
     keyOps,
     ...tlsOptions,
     ...(session ? { session } : {}),
@@ -147,13 +179,15 @@ export function registerNetwork(program: Command, globals: () => GlobalOptions):
     if (url.startsWith('dtls://')) return connectDtlsCommand(url, options, globals());
     if (options.data !== undefined || options.count !== undefined)
       throw new UsageError('--data and --count are for dtls:// (over tls://, pipe stdin)');
-    return withApplet(globals(), options, async (client) => {
-      const { socket } = await openTls(client, url, options, ['tls'], globals());
-      socket.pipe(process.stdout);
-      process.stdin.pipe(socket);
-      // The server's end, or its error: a certificate refused after the handshake exits non-zero.
-      await once(socket, 'end');
-    });
+    return dialFirst(url, ['tls'], (dialed) =>
+      withApplet(globals(), options, async (client) => {
+        const { socket } = await openTls(client, dialed, options, globals());
+        socket.pipe(process.stdout);
+        process.stdin.pipe(socket);
+        // The server's end, or its error: a certificate refused after the handshake exits non-zero.
+        await once(socket, 'end');
+      }),
+    );
   });
 
   const mqttCommand = program
@@ -163,39 +197,43 @@ export function registerNetwork(program: Command, globals: () => GlobalOptions):
     .requiredOption('--topic <topic>')
     .requiredOption('--message <text>')
     .action((url: string, options: TlsOptions & MqttOptions & { topic: string; message: string }) =>
-      withApplet(globals(), options, async (client) => {
-        const { socket, summary } = await openTls(client, url, options, ['mqtts'], globals());
-        const mqttClient = new mqtt.MqttClient(() => socket, mqttConnectOptions(options));
-        await unlessFailed(socket, mqttConnected(mqttClient));
-        await unlessFailed(socket, mqttClient.publishAsync(options.topic, options.message, { qos: 1 }));
-        await mqttClient.endAsync();
-        emit(globals().json, { topic: options.topic, tls: summary }, () => `published to ${options.topic}`);
-      }),
+      dialFirst(url, ['mqtts'], (dialed) =>
+        withApplet(globals(), options, async (client) => {
+          const { socket, summary } = await openTls(client, dialed, options, globals());
+          const mqttClient = new mqtt.MqttClient(() => socket, mqttConnectOptions(options));
+          await unlessFailed(socket, mqttConnected(mqttClient));
+          await unlessFailed(socket, mqttClient.publishAsync(options.topic, options.message, { qos: 1 }));
+          await mqttClient.endAsync();
+          emit(globals().json, { topic: options.topic, tls: summary }, () => `published to ${options.topic}`);
+        }),
+      ),
     );
   addMqttOptions(addTlsOptions(mqttCommand.command('sub <url>').description('print messages of a topic')))
     .requiredOption('--topic <topic>')
     .option('--count <n>', 'stop after n messages', '1')
     .action((url: string, options: TlsOptions & MqttOptions & { topic: string; count: string }) =>
-      withApplet(globals(), options, async (client) => {
-        const { socket, summary } = await openTls(client, url, options, ['mqtts'], globals());
-        const mqttClient = new mqtt.MqttClient(() => socket, mqttConnectOptions(options));
-        await unlessFailed(socket, mqttConnected(mqttClient));
-        await unlessFailed(socket, mqttClient.subscribeAsync(options.topic, { qos: 1 }));
-        printError(`subscribed to ${options.topic}`);
-        const messages: { topic: string; payload: string }[] = [];
-        let left = Number(options.count);
-        await unlessFailed(
-          socket,
-          new Promise<void>((resolve) => {
-            mqttClient.on('message', (topic, payload) => {
-              if (globals().json) messages.push({ topic, payload: payload.toString() });
-              else print(`${topic} ${payload.toString()}`);
-              if (--left <= 0) resolve();
-            });
-          }),
-        );
-        await mqttClient.endAsync();
-        if (globals().json) printJson({ messages, tls: summary });
-      }),
+      dialFirst(url, ['mqtts'], (dialed) =>
+        withApplet(globals(), options, async (client) => {
+          const { socket, summary } = await openTls(client, dialed, options, globals());
+          const mqttClient = new mqtt.MqttClient(() => socket, mqttConnectOptions(options));
+          await unlessFailed(socket, mqttConnected(mqttClient));
+          await unlessFailed(socket, mqttClient.subscribeAsync(options.topic, { qos: 1 }));
+          printError(`subscribed to ${options.topic}`);
+          const messages: { topic: string; payload: string }[] = [];
+          let left = Number(options.count);
+          await unlessFailed(
+            socket,
+            new Promise<void>((resolve) => {
+              mqttClient.on('message', (topic, payload) => {
+                if (globals().json) messages.push({ topic, payload: payload.toString() });
+                else print(`${topic} ${payload.toString()}`);
+                if (--left <= 0) resolve();
+              });
+            }),
+          );
+          await mqttClient.endAsync();
+          if (globals().json) printJson({ messages, tls: summary });
+        }),
+      ),
     );
 }

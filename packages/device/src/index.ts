@@ -47,7 +47,12 @@ export {
   type SignOptions,
   type SignPayload,
 } from './iotsafe.js';
-export { IoTSafeKeyOps, type IoTSafeKeyOpsOptions, type OffloadLevel } from './iotsafe-keyops.js';
+export {
+  type EarlySignatureInit,
+  IoTSafeKeyOps,
+  type IoTSafeKeyOpsOptions,
+  type OffloadLevel,
+} from './iotsafe-keyops.js';
 export { openScp03, Scp03Transport, type Scp03TransportOptions } from './scp03-transport.js';
 export { CommandFormatter, formatCommand, formatResponse, type TraceSink } from './trace.js';
 export {

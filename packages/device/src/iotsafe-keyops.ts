@@ -1,7 +1,8 @@
 // KeyOps backed by the IoT SAFE applet (GSMA IoT.05): the TLS client's private-key operations run in the
 // SIM. Two offload levels:
 //  - sign: the SIM signs CertificateVerify (pad-and-sign, 3 APDUs); ECDHE and the key schedule stay on
-//    the host — the common deployment;
+//    the host — the common deployment. The signature's INIT goes with the ClientHello when the scheme
+//    is certain, the UPDATE once the transcript is known (RFC 8446 §4.4.3);
 //  - full: also the ephemeral ECDHE key pair (GENERATE KEY PAIR in a volatile container), the server's
 //    share (PUT PUBLIC KEY), COMPUTE DH, and the HKDF-Extract that takes the ECDHE secret (COMPUTE
 //    HKDF). Extracts whose input is all zeros carry no secret and run on the host.
@@ -30,9 +31,10 @@ import {
   schemes12ForCurve,
   schemesForCurve,
 } from '@iotsafe/tls';
-import { byId, type IoTSafe } from './iotsafe.js';
+import { byId, type IoTSafe, type OpenedSignature } from './iotsafe.js';
 
 export type OffloadLevel = 'sign' | 'full';
+export type EarlySignatureInit = 'certain' | 'likely' | 'off';
 
 export interface IoTSafeKeyOpsOptions {
   /** The private key container that signs CertificateVerify (absent for PSK-only clients). */
@@ -54,6 +56,21 @@ export interface IoTSafeKeyOpsOptions {
    * before it: one APDU less on the handshake's critical path. Default true.
    */
   deferSessionEnd?: boolean;
+  /**
+   * Sign offload: send COMPUTE SIGNATURE INIT (key, mode, hash) when the ClientHello is made, so it runs
+   * while the server answers; the UPDATE with the digest follows once the transcript is known.
+   *  - 'certain' (default): only when the hash is certain — every scheme the key offers has the same one
+   *    (TLS 1.3: the curve's, RFC 8446 §4.2.3; TLS 1.2: each hash the applet declares, tag 91); else a
+   *    TLS 1.2 CertificateRequest may choose another and the INIT waits for it, as with 'off';
+   *  - 'likely': with the curve's hash, TLS 1.3's scheme and TLS 1.2's first choice — for a connection
+   *    that offers TLS 1.3 only, where it is certain. Should a TLS 1.2 server not take it, the early
+   *    session is closed and the right one opened (one APDU more);
+   *  - 'off': as before; for a handshake that resumes a session, which signs nothing.
+   * A session opened and not used (no certificate asked) is closed after our Finished; after a failed
+   * handshake the next handshake uses it, or release() or the client's close() closes it. Per connection:
+   * the property of the same name.
+   */
+  earlySignatureInit?: EarlySignatureInit;
   /**
    * Full offload: make the next handshake's ephemeral key pair in the SIM ahead of it — when the KeyOps
    * is created, and again once each handshake's Finished has gone — so GENERATE KEY PAIR (about a second
@@ -87,6 +104,13 @@ export class IoTSafeKeyOps implements KeyOps {
   readonly psk?: PskProvider;
   /** The ephemeral key pair made ahead (prepareKeyShare), or undefined when that failed. */
   private prepared?: Promise<PreparedPair | undefined>;
+  /** Sign offload: when to open the signature's session with the ClientHello (options.earlySignatureInit). */
+  earlySignatureInit: EarlySignatureInit;
+  /** Sign offload: the signature session opened with the ClientHello (earlySignatureInit), until used. */
+  private opened?: OpenedSignature;
+  /** The hash of the key's TLS 1.3 scheme, and whether every scheme offered has it. */
+  private readonly curveHash?: HashAlgorithm;
+  private readonly hashCertain: boolean;
 
   private constructor(
     private readonly sim: IoTSafe,
@@ -101,6 +125,11 @@ export class IoTSafeKeyOps implements KeyOps {
     const keyCurve = curve ?? 'prime256v1';
     this.signatureSchemes = options.privateKey ? schemesForCurve(keyCurve) : [];
     this.signatureSchemes12 = options.privateKey ? schemes12ForCurve(keyCurve, keyHashes) : [];
+    const first = this.signatureSchemes[0];
+    this.curveHash = first === undefined ? undefined : ECDSA_SCHEME_HASH[first];
+    const offered = [...this.signatureSchemes, ...this.signatureSchemes12];
+    this.hashCertain = offered.every((scheme) => ECDSA_SCHEME_HASH[scheme] === this.curveHash);
+    this.earlySignatureInit = options.earlySignatureInit ?? 'certain';
     if (options.offload === 'full') {
       this.groups = [SIM_ECDHE_GROUP];
       this.groupsLimitedBy = `full offload: ECDHE runs in the SIM, on ${SIM_ECDHE_GROUP} only`;
@@ -175,7 +204,10 @@ export class IoTSafeKeyOps implements KeyOps {
   }
 
   async generateKeyShare(group: NamedGroup): Promise<KeyShare> {
-    if (this.options.offload !== 'full') return hostKeyShare(group);
+    if (this.options.offload !== 'full') {
+      this.openSignatureEarly();
+      return hostKeyShare(group);
+    }
     if (group !== SIM_ECDHE_GROUP)
       throw new Error(`full offload: the SIM does ECDHE on ${SIM_ECDHE_GROUP} only, not ${group}`);
     const peer = this.options.peerKey ?? byId('05');
@@ -202,10 +234,12 @@ export class IoTSafeKeyOps implements KeyOps {
     if (!key || !hash || !offered)
       throw new Error(`the SIM key does not sign with scheme ${scheme.toString(16)}`);
     const digest = new Uint8Array(createHash(hash).update(content).digest());
+    const opened = this.opened;
+    this.opened = undefined;
     const signature = await this.sim.sign(
       key,
       { digest },
-      { hash, deferSessionEnd: this.options.deferSessionEnd ?? true },
+      { hash, deferSessionEnd: this.options.deferSessionEnd ?? true, ...(opened ? { opened } : {}) },
     );
     return ecdsaRawToDer(signature);
   }
@@ -215,8 +249,25 @@ export class IoTSafeKeyOps implements KeyOps {
    * pair started in the background — not awaited, so the connection is up without waiting for it.
    */
   async afterFlight(): Promise<void> {
+    await this.release();
     await this.sim.endDeferredSessions();
     this.prepareNextKeyShare();
+  }
+
+  /** Closes the signature session opened early and not used (a failed handshake; no certificate asked). */
+  async release(): Promise<void> {
+    const opened = this.opened;
+    this.opened = undefined;
+    if (opened) await this.sim.cancelSignature(opened);
+  }
+
+  /** earlySignatureInit: the INIT for the coming CertificateVerify, once per handshake. */
+  private openSignatureEarly(): void {
+    const key = this.options.privateKey;
+    const when = this.earlySignatureInit;
+    if (!key || !this.curveHash || this.opened || this.certificateChain.length === 0) return;
+    if (when === 'off' || (when === 'certain' && !this.hashCertain)) return;
+    this.opened = this.sim.openSignature(key, { hash: this.curveHash });
   }
 }
 

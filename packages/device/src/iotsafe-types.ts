@@ -84,6 +84,15 @@ export interface SignOptions {
    * signature is back one APDU sooner, as a TLS client wants while a handshake waits on it.
    */
   deferSessionEnd?: boolean;
+  /** A session IoTSafe.openSignature opened ahead: used when key, hash and mode match, else closed. */
+  opened?: OpenedSignature;
+}
+
+/** A COMPUTE SIGNATURE session whose INIT has gone ahead of its UPDATE (IoTSafe.openSignature). */
+export interface OpenedSignature {
+  readonly key: ObjectRef;
+  readonly hash: HashAlgorithm;
+  readonly mode: SignMode;
 }
 
 export type SignPayload = { message: Uint8Array } | { digest: Uint8Array };

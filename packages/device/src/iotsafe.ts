@@ -57,12 +57,13 @@ import {
   type GeneratedKeyPair,
   type HkdfInput,
   type IoTSafeOptions,
+  type OpenedSignature,
   type PrfInput,
   type SessionNumbers,
   type SignOptions,
   type SignPayload,
 } from './iotsafe-types.js';
-import { NumberedSessions } from './numbered-sessions.js';
+import { type EarlySession, NumberedSessions } from './numbered-sessions.js';
 import type { Transport } from './transport.js';
 
 export * from './iotsafe-types.js';
@@ -175,6 +176,7 @@ export class IoTSafe {
 
   /** Closes the sessions 'lastUpdate' left open, then the logical channel (the transport stays open). */
   async close(): Promise<void> {
+    await this.numbered.cancelAllEarly();
     await this.numbered.endDeferred();
     await this.numbered.closeLeftOpen();
     if (this.channel !== 0 && this.ownsChannel) await closeChannel(this.pump, this.channel);
@@ -349,6 +351,8 @@ export class IoTSafe {
     const input = signatureInput(mode, hash, payload);
     const session = this.sessions.sign;
     const init = { key, mode, hash, algorithm: SIGNATURE_ALGORITHM.ECDSA };
+    // An early INIT with other parameters is not taken: within() closes it and opens this one.
+    const early = options.opened && sameInit(options.opened, key, hash, mode) ? options.opened : undefined;
     return this.numbered.within(
       'COMPUTE SIGNATURE',
       INS.COMPUTE_SIGNATURE_INIT,
@@ -364,7 +368,32 @@ export class IoTSafe {
         return decodeSignatureResponse(response.data, this.options.curveSize ?? 32);
       },
       options.deferSessionEnd ?? false,
+      early && openedSignatures.get(early),
     );
+  }
+
+  /**
+   * Sends COMPUTE SIGNATURE INIT now, for a sign() given `{ opened }` once the data is known: the INIT
+   * is off that caller's critical path (a TLS client waiting for the server's flight). Never rejects; an
+   * INIT the card refused is sent again by sign(). Not used: cancelSignature(), or close() closes it.
+   */
+  openSignature(key: ObjectRef, options: { hash?: HashAlgorithm; mode?: SignMode } = {}): OpenedSignature {
+    const hash = options.hash ?? 'sha256';
+    const mode = options.mode ?? 'padAndSign';
+    const session = this.sessions.sign;
+    const init = { key, mode, hash, algorithm: SIGNATURE_ALGORITHM.ECDSA };
+    const opened: OpenedSignature = { key, hash, mode };
+    const handle = this.numbered.openEarly('COMPUTE SIGNATURE', INS.COMPUTE_SIGNATURE_INIT, session, (cla) =>
+      buildSignInit(cla, session, init),
+    );
+    openedSignatures.set(opened, handle);
+    return opened;
+  }
+
+  /** INIT close of a signature session opened early and not used (nothing if sign() took it). */
+  async cancelSignature(opened: OpenedSignature): Promise<void> {
+    const handle = openedSignatures.get(opened);
+    if (handle) await this.numbered.cancelEarly(handle);
   }
 
   /** Verifies inside the SIM: true on 9000, false on 6D01; other status words throw. */
@@ -450,6 +479,18 @@ export class IoTSafe {
   async endDeferredSessions(): Promise<void> {
     await this.numbered.endDeferred();
   }
+}
+
+/** The numbered session behind each OpenedSignature. */
+const openedSignatures = new WeakMap<OpenedSignature, EarlySession>();
+
+function sameInit(opened: OpenedSignature, key: ObjectRef, hash: HashAlgorithm, mode: SignMode): boolean {
+  return opened.hash === hash && opened.mode === mode && sameRef(opened.key, key);
+}
+
+function sameRef(a: ObjectRef, b: ObjectRef): boolean {
+  if ('id' in a && 'id' in b) return Buffer.from(a.id).equals(b.id);
+  return 'label' in a && 'label' in b && a.label === b.label;
 }
 
 function signatureInput(mode: SignMode, hash: HashAlgorithm, payload: SignPayload): SignatureInput {
