@@ -133,8 +133,11 @@ async function startNetwork(sims: number, network: TestNetworkOptions): Promise<
   };
 }
 
-async function startWorker(start: WorkerStart): Promise<{ stop(): Promise<WorkerDone> }> {
-  const flags = process.env.BENCH_WORKER_FLAGS?.split(' ').filter(Boolean);
+async function startWorker(
+  start: WorkerStart,
+  extraFlags: readonly string[] = [],
+): Promise<{ stop(): Promise<WorkerDone> }> {
+  const flags = [...(process.env.BENCH_WORKER_FLAGS?.split(' ').filter(Boolean) ?? []), ...extraFlags];
   const child = forkChild('./fleet-worker.ts', process.env.BENCH_CPU_PROF, flags);
   child.send(start);
   await nextMessage(child, 'ready');
@@ -174,6 +177,8 @@ async function campaignBench(options: {
   tps?: number;
   burst?: number;
   network?: TestNetworkOptions;
+  /** Node flags of the worker processes (a bounded heap). */
+  workerFlags?: readonly string[];
 }): Promise<CampaignRun> {
   const network = await startNetwork(options.sims, { recordSubmits: false, ...options.network });
   const store = await OtaStore.open(options.store, STORAGE_KEY, { create: true });
@@ -186,16 +191,19 @@ async function campaignBench(options: {
     );
     const workers = await Promise.all(
       Array.from({ length: options.workers }, () =>
-        startWorker({
-          store: options.store,
-          storageKey: bytesToHex(STORAGE_KEY),
-          port: network.port,
-          window: 64,
-          concurrency: 512,
-          sims: Math.ceil(options.sims / options.workers),
-          ...(options.tps ? { tps: options.tps / options.workers } : {}),
-          ...(options.burst ? { burst: options.burst } : {}),
-        }),
+        startWorker(
+          {
+            store: options.store,
+            storageKey: bytesToHex(STORAGE_KEY),
+            port: network.port,
+            window: 64,
+            concurrency: 512,
+            sims: Math.ceil(options.sims / options.workers),
+            ...(options.tps ? { tps: options.tps / options.workers } : {}),
+            ...(options.burst ? { burst: options.burst } : {}),
+          },
+          options.workerFlags,
+        ),
       ),
     );
     const server = new OtaServer(store, NO_LINK, { worker: false, pollMs: 20 });
@@ -316,6 +324,8 @@ async function apiBench(dir: string, sims: number) {
 const parts = process.env.BENCH_FLEET_PARTS?.split(',');
 const runs = (part: 'import' | 'sqlite' | 'postgres' | 'pacing' | 'api') => !parts || parts.includes(part);
 
+const BOUNDED_HEAP = '--max-old-space-size=64';
+
 export async function fleetBenchmarks(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'iotsafe-bench-fleet-'));
   try {
@@ -350,6 +360,15 @@ export async function fleetBenchmarks(): Promise<void> {
     if (sqlite) {
       const worker = sqlite.workers[0]!;
       const per10k = (bytes: number) => fmt((bytes / MiB) * (10_000 / sims), 1);
+      // The same campaign with V8's old space bounded: what the worker holds stays; the garbage V8
+      // would let pile up before collecting does not (docs/fleet.md, "Memory")
+      const bounded = await campaignBench({
+        store: join(dir, 'bounded.db'),
+        sims,
+        workers: 1,
+        workerFlags: [BOUNDED_HEAP],
+      });
+      const boundedWorker = bounded.workers[0]!;
       printTable(
         `Fleet: memory of the worker process over the ${fmt(sims)}-SIM SQLite campaign (peaks: its first 90 %)`,
         [
@@ -368,6 +387,18 @@ export async function fleetBenchmarks(): Promise<void> {
             name: `live JS heap (after a full GC, ${fmt(sims * 0.9)} SIMs in), per 10,000 SIMs`,
             value: per10k(worker.liveHeapDelta),
             unit: 'MiB',
+          },
+          {
+            name: `${BOUNDED_HEAP}: peak resident size over ready, per 10,000 SIMs`,
+            value: per10k(boundedWorker.peakRssDelta),
+            unit: 'MiB',
+            target: '≤ 50 MB',
+          },
+          {
+            name: `${BOUNDED_HEAP}: SIM ops/s, worker CPU per SIM (ratio: ops/s against the unbounded run)`,
+            value: `${fmt(sims / bounded.seconds)}, ${(boundedWorker.cpuMs / sims).toFixed(3)} ms`,
+            unit: '',
+            ratio: (sims / bounded.seconds / (sims / sqlite.seconds)).toFixed(2),
           },
         ],
       );
