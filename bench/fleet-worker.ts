@@ -12,6 +12,8 @@ export interface WorkerStart {
   port: number;
   /** Submits per second over this worker's bind (undefined: no limit). */
   tps?: number;
+  /** SMS the pacer may send back to back to catch up (PacingOptions.burst; default 1). */
+  burst?: number;
   window: number;
   concurrency: number;
   /** Items the job has (for the live-heap probes; 0: no probe). */
@@ -49,6 +51,7 @@ if (process.send) {
     const paced = new PacedSmsLink([bind], {
       window: start.window,
       ...(start.tps === undefined ? {} : { tps: start.tps }),
+      ...(start.burst === undefined ? {} : { burst: start.burst }),
     });
     const server = new OtaServer(store, paced, {
       timeoutMs: 10_000,
