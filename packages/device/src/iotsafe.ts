@@ -31,20 +31,16 @@ import {
   decodeObjectList,
   decodePublicKeyData,
   decodeSignatureResponse,
-  digest,
   encodePublicKeyData,
   encodeSignatureInput,
   encodeSignatureTlv,
   FormatError,
-  HASH_BLOCK_LENGTH,
   type HashAlgorithm,
   INS,
-  intermediateHashState,
   type ObjectClass,
   type ObjectDescriptor,
   type ObjectRef,
   SIGNATURE_ALGORITHM,
-  type SignatureInput,
   type SignMode,
   StatusWordError,
   SW,
@@ -64,6 +60,7 @@ import {
   type SignPayload,
 } from './iotsafe-types.js';
 import { type EarlySession, NumberedSessions } from './numbered-sessions.js';
+import { sameInit, signatureInput } from './sign-payload.js';
 import type { Transport } from './transport.js';
 
 export * from './iotsafe-types.js';
@@ -483,31 +480,6 @@ export class IoTSafe {
 
 /** The numbered session behind each OpenedSignature. */
 const openedSignatures = new WeakMap<OpenedSignature, EarlySession>();
-
-function sameInit(opened: OpenedSignature, key: ObjectRef, hash: HashAlgorithm, mode: SignMode): boolean {
-  return opened.hash === hash && opened.mode === mode && sameRef(opened.key, key);
-}
-
-function sameRef(a: ObjectRef, b: ObjectRef): boolean {
-  if ('id' in a && 'id' in b) return Buffer.from(a.id).equals(b.id);
-  return 'label' in a && 'label' in b && a.label === b.label;
-}
-
-function signatureInput(mode: SignMode, hash: HashAlgorithm, payload: SignPayload): SignatureInput {
-  if (mode === 'padAndSign')
-    return { mode, hash: 'digest' in payload ? payload.digest : digest(hash, payload.message) };
-  if (!('message' in payload)) throw new TypeError(`${mode} mode signs a message, not a digest`);
-  if (mode === 'fullText') return { mode, data: payload.message };
-  // Last block: the host hashes whole blocks, the card finishes with the rest (1..block bytes).
-  const block = HASH_BLOCK_LENGTH[hash];
-  const split = Math.max(0, Math.floor((payload.message.length - 1) / block) * block);
-  return {
-    mode,
-    intermediateHash: intermediateHashState(hash, payload.message.subarray(0, split)),
-    bytesHashed: split,
-    lastBlock: payload.message.subarray(split),
-  };
-}
 
 async function closeChannel(pump: ApduPump, channel: number): Promise<void> {
   await pump.exchange(buildCloseChannel(channel)).catch(() => undefined);

@@ -22,6 +22,20 @@ export const ICCID = '8988211000000467285';
 export const MSISDN = '4915112345678';
 export const CREDENTIALS = { systemId: 'iotsafe', password: 'iotsafe' };
 
+/** A submit_sm the local SMSC takes: SIM data download (PID 7F), 8-bit class 2 (DCS F6), a UDH. */
+export const SIM_DOWNLOAD_SUBMIT = {
+  source_addr_ton: 0,
+  source_addr_npi: 1,
+  source_addr: '1234',
+  dest_addr_ton: 1,
+  dest_addr_npi: 1,
+  destination_addr: '4917000001',
+  esm_class: 0x40,
+  protocol_id: 0x7f,
+  data_coding: 0xf6,
+  short_message: Buffer.from('027000aabbcc', 'hex'),
+} as const;
+
 /**
  * How long a test's server waits for a PoR before it counts one as lost. Generous by default (a busy
  * 2-core CI runner delays the virtual card's answer by seconds); IOTSAFE_TEST_POR_TIMEOUT_MS sets it.

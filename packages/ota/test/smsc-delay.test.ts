@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { shortMessageOf, TestNetwork, type TestNetworkOptions } from '@iotsafe/ota';
 import smpp from 'smpp';
+import { SIM_DOWNLOAD_SUBMIT } from './rig.js';
 
 const CREDENTIALS = { systemId: 'delay', password: 'delay' };
 const POR = Uint8Array.of(0x02, 0x71, 0x00, 0x00, 0x0b, 0x0a, 0xb0, 0x00, 0x00);
@@ -40,19 +41,7 @@ async function bound(options: TestNetworkOptions) {
     interface_version: 0x34,
   });
   assert.equal(bind.command_status, 0);
-  const submit = () =>
-    request('submit_sm', {
-      source_addr_ton: 0,
-      source_addr_npi: 1,
-      source_addr: '1234',
-      dest_addr_ton: 1,
-      dest_addr_npi: 1,
-      destination_addr: '4917000001',
-      esm_class: 0x40,
-      protocol_id: 0x7f,
-      data_coding: 0xf6,
-      short_message: Buffer.from('027000aabbcc', 'hex'),
-    });
+  const submit = () => request('submit_sm', SIM_DOWNLOAD_SUBMIT);
   const close = async () => {
     session.destroy();
     await network.stop();

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ESME, TestNetwork } from '@iotsafe/ota';
 import smpp from 'smpp';
+import { SIM_DOWNLOAD_SUBMIT } from './rig.js';
 
 let network: TestNetwork;
 before(async () => {
@@ -23,25 +24,14 @@ const request = (session: smpp.Session, command: string, fields: Record<string, 
 
 const bindFields = { system_id: 'strict', password: 'secret', interface_version: 0x34 };
 
-// A submit_sm that the SMSC takes: SIM data download, 8-bit class 2, a user data header.
-const good = {
-  source_addr_ton: 0,
-  source_addr_npi: 1,
-  source_addr: '1234',
-  dest_addr_ton: 1,
-  dest_addr_npi: 1,
-  destination_addr: '4917000001',
-  esm_class: 0x40,
-  protocol_id: 0x7f,
-  data_coding: 0xf6,
-  short_message: Buffer.from('027000aabbcc', 'hex'),
-};
-
 describe('the local SMSC is strict (SMPP 3.4)', () => {
   test('bind: interface_version, system_id, password, a second bind, submit before bind', async () => {
     const session = await client();
     try {
-      assert.equal((await request(session, 'submit_sm', good)).command_status, ESME.RINVBNDSTS);
+      assert.equal(
+        (await request(session, 'submit_sm', SIM_DOWNLOAD_SUBMIT)).command_status,
+        ESME.RINVBNDSTS,
+      );
       const cases: [Record<string, unknown>, number][] = [
         [{ interface_version: 0x50 }, ESME.RBINDFAIL], // the library's default, SMPP 5.0
         [{ system_id: 'other' }, ESME.RINVSYSID],
@@ -69,7 +59,7 @@ describe('the local SMSC is strict (SMPP 3.4)', () => {
     const session = await client();
     try {
       assert.equal((await request(session, 'bind_transmitter', bindFields)).command_status, ESME.ROK);
-      assert.equal((await request(session, 'submit_sm', good)).command_status, ESME.ROK);
+      assert.equal((await request(session, 'submit_sm', SIM_DOWNLOAD_SUBMIT)).command_status, ESME.ROK);
       const cases: [string, Record<string, unknown>, number][] = [
         ['service_type over 5', { service_type: 'TOOLONG' }, ESME.RINVSERTYP],
         ['source TON 7', { source_addr_ton: 7 }, ESME.RINVSRCTON],
@@ -104,7 +94,7 @@ describe('the local SMSC is strict (SMPP 3.4)', () => {
         ['message_payload as well', { message_payload: Buffer.from('00', 'hex') }, ESME.ROPTPARNOTALLWD],
       ];
       for (const [what, fields, status] of cases) {
-        const response = await request(session, 'submit_sm', { ...good, ...fields });
+        const response = await request(session, 'submit_sm', { ...SIM_DOWNLOAD_SUBMIT, ...fields });
         assert.equal(response.command_status, status, what);
       }
       const accepted = network.submits.length;
@@ -119,7 +109,10 @@ describe('the local SMSC is strict (SMPP 3.4)', () => {
     const session = await client();
     try {
       assert.equal((await request(session, 'bind_receiver', bindFields)).command_status, ESME.ROK);
-      assert.equal((await request(session, 'submit_sm', good)).command_status, ESME.RINVBNDSTS);
+      assert.equal(
+        (await request(session, 'submit_sm', SIM_DOWNLOAD_SUBMIT)).command_status,
+        ESME.RINVBNDSTS,
+      );
       assert.equal((await request(session, 'query_sm', { message_id: '1' })).command_status, ESME.RINVCMDID);
       assert.equal((await request(session, 'enquire_link')).command_status, ESME.ROK);
     } finally {
@@ -132,8 +125,8 @@ describe('the local SMSC is strict (SMPP 3.4)', () => {
     try {
       assert.equal((await request(session, 'bind_transceiver', bindFields)).command_status, ESME.ROK);
       const taken = network.submits.length;
-      const bytes = new smpp.PDU('submit_sm', { ...good, sequence_number: 77 }).toBuffer();
-      const smLengthAt = bytes.length - good.short_message.length - 1;
+      const bytes = new smpp.PDU('submit_sm', { ...SIM_DOWNLOAD_SUBMIT, sequence_number: 77 }).toBuffer();
+      const smLengthAt = bytes.length - SIM_DOWNLOAD_SUBMIT.short_message.length - 1;
       bytes[smLengthAt] = 0xc8; // 200 octets announced, 6 there
       const answer = new Promise<smpp.Pdu>((resolve) => session.once('submit_sm_resp', resolve));
       session.socket.write(bytes);

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
+  type JobItem,
   LeaseLostError,
   MIGRATIONS,
   OtaStore,
@@ -27,6 +28,26 @@ const fill = async (store: OtaStore) => {
   await store.sims.add({ iccid: ICCID, msisdn: MSISDN });
   await store.sims.putKeySet(ICCID, { kvn: 1, kicByte: 0x12, kidByte: 0x12, kic: KIC, kid: KID });
 };
+
+/** An SCP80 attempt of `item` to the test SIM, its counter taken in the same transaction (as a worker does). */
+const attemptOf = (
+  store: OtaStore,
+  item: JobItem,
+  extra: { tar?: string; spi?: string; kvn?: number } = {},
+) =>
+  store.engine.transaction(async (tx) => {
+    const counter = await store.sims.takeCounter(tx, ICCID, 1);
+    return store.jobs.insertAttempt(tx, {
+      item,
+      worker: 'w',
+      transport: 'sms',
+      msisdn: MSISDN,
+      ...extra,
+      counter,
+      smsCount: 1,
+      deadline: Date.now() + 1000,
+    });
+  });
 
 const codeOf = async (work: () => Promise<unknown>) => {
   try {
@@ -332,19 +353,7 @@ for (const engine of engines)
       const [item] = await store.jobs.claim('w', 1, Date.now() + 60_000);
       const before = await store.sims.counter(ICCID, 1);
       assert.equal(await store.jobs.setState(job.id, ['running'], 'paused'), true); // after the claim
-      const attempt = () =>
-        store.engine.transaction(async (tx) => {
-          const counter = await store.sims.takeCounter(tx, ICCID, 1);
-          return store.jobs.insertAttempt(tx, {
-            item: item!,
-            worker: 'w',
-            transport: 'sms',
-            msisdn: MSISDN,
-            counter,
-            smsCount: 1,
-            deadline: Date.now() + 1000,
-          });
-        });
+      const attempt = () => attemptOf(store, item!);
       await assert.rejects(attempt(), { name: 'JobStoppedError', message: /is paused/ });
       assert.equal(await store.sims.counter(ICCID, 1), before, 'no counter spent');
       assert.deepEqual(await store.jobs.attemptsOf(job.id), []);
@@ -384,21 +393,7 @@ for (const engine of engines)
       await fill(store);
       const job = await store.jobs.create({ kind: 'scp80', spec: {}, iccids: [ICCID] });
       const [item] = await store.jobs.claim('w', 1, Date.now() + 60_000);
-      const id = await store.engine.transaction(async (tx) => {
-        const counter = await store.sims.takeCounter(tx, ICCID, 1);
-        return store.jobs.insertAttempt(tx, {
-          item: item!,
-          worker: 'w',
-          transport: 'sms',
-          msisdn: MSISDN,
-          tar: 'B00000',
-          spi: '1619',
-          kvn: 1,
-          counter,
-          smsCount: 1,
-          deadline: Date.now() + 1000,
-        });
-      });
+      const id = await attemptOf(store, item!, { tar: 'B00000', spi: '1619', kvn: 1 });
       const [open1] = await store.jobs.openAttempts(MSISDN, 'B00000');
       assert.equal(open1?.id, id);
       assert.equal(open1?.counter, 1n);

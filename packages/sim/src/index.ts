@@ -1,3 +1,4 @@
+export { BLANK_PROFILE, BUILTIN_PROFILES, TYPE1_PROFILE, TYPE2_PROFILE } from './builtin-profiles.js';
 export type { Applet, AppletResponse, CommandContext } from './card/applet.js';
 export { CardError } from './card/card-error.js';
 export {
@@ -44,16 +45,12 @@ export {
   type ScriptRunner,
 } from './ota/receiver.js';
 export {
-  BLANK_PROFILE,
-  BUILTIN_PROFILES,
   containersFromProfile,
   type Profile,
   ProfileError,
   parseProfile,
   personalizationFromProfile,
   profileSchema,
-  TYPE1_PROFILE,
-  TYPE2_PROFILE,
 } from './profile.js';
 export {
   AdminAgent,
