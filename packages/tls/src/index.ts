@@ -30,6 +30,7 @@ export {
   schemesForCurve,
 } from './keyops.js';
 export type { ConnectOptions, TlsVersionName } from './options.js';
+export { aeadBackend, setNativeAead } from './record/aead.js';
 export { Tls13RecordCipher } from './record/protection.js';
 export { sessionFromJson, sessionToJson, sessionUsable, type TlsSession } from './session.js';
 export { CIPHER_SUITES, type CipherSuiteInfo, suiteByCode } from './suites.js';

@@ -1,17 +1,10 @@
 // Record protection, whatever the version: a RecordCipher seals and opens one record given the sequence
 // number it is told (the half-connection counts it, or a DTLS record carries it), so no cipher keeps a
 // counter of its own. TLS 1.3 AEAD (RFC 8446 §5.2–§5.3) is here; TLS 1.2 AEAD is in tls12/protection.ts.
-import {
-  type CipherGCM,
-  createCipheriv,
-  createDecipheriv,
-  createSecretKey,
-  type DecipherGCM,
-  type KeyObject,
-} from 'node:crypto';
 import { CONTENT_TYPE } from '../constants.js';
 import { tlsFail } from '../errors.js';
 import type { CipherSuiteInfo } from '../suites.js';
+import { AeadKey } from './aead.js';
 
 /** What a cipher knows of the record it protects: its number, and the header it travels under. */
 export interface RecordContext {
@@ -65,7 +58,7 @@ export class NonceMaker {
   private readonly prefix: number;
   private readonly low: bigint;
 
-  /** One buffer for every nonce: node:crypto copies the IV when a cipher is created. */
+  /** One buffer for every nonce: node:crypto and the addon copy the nonce when they take it. */
   private readonly scratch = Buffer.alloc(12);
 
   constructor(iv: Uint8Array) {
@@ -75,7 +68,7 @@ export class NonceMaker {
     this.scratch.writeUInt32BE(this.prefix, 0);
   }
 
-  /** The nonce of record `sequence`, valid until the next call (hand it to createCipheriv at once). */
+  /** The nonce of record `sequence`, valid until the next call (hand it to the cipher at once). */
   nonce(sequence: bigint): Buffer {
     this.scratch.writeBigUInt64BE(this.low ^ sequence, 4);
     return this.scratch;
@@ -84,16 +77,11 @@ export class NonceMaker {
 
 /** TLS 1.3 record protection for one traffic key: the real type travels inside, padding is stripped. */
 export class Tls13RecordCipher implements RecordCipher {
-  private readonly algorithm: 'aes-128-gcm';
-  /** A KeyObject: node:crypto starts a cipher from one about 1 µs sooner than from raw key bytes. */
-  private readonly key: KeyObject;
+  private readonly aead: AeadKey;
   private readonly nonces: NonceMaker;
-  private staging = Buffer.alloc(0);
 
   constructor(suite: CipherSuiteInfo, key: Uint8Array, iv: Uint8Array) {
-    // The GCM typing stands for ChaCha20-Poly1305 too: both take a 12-byte nonce, AAD and a 16-byte tag.
-    this.algorithm = suite.cipher as 'aes-128-gcm';
-    this.key = createSecretKey(key);
+    this.aead = new AeadKey(suite.cipher, key);
     this.nonces = new NonceMaker(iv);
   }
 
@@ -106,43 +94,17 @@ export class Tls13RecordCipher implements RecordCipher {
   }
 
   sealInto(record: RecordContext, type: number, content: Uint8Array, out: Buffer, offset: number): void {
-    // The tag length is the AEAD's default, 16: no options object to read, record after record. Node's
-    // typings return CipherGCM only from the overload with options, hence the cast (the algorithm is GCM).
-    const cipher = createCipheriv(this.algorithm, this.key, this.nonces.nonce(record.sequence)) as CipherGCM;
-    cipher.setAAD(record.header);
-    // TLSInnerPlaintext: the content, then its real type (§5.2), staged in one reused buffer so that a
-    // record costs one update (GCM and ChaCha20 output one byte per byte).
-    const inner = this.inner(content.length + 1);
-    inner.set(content, 0);
-    inner[content.length] = type;
-    cipher.update(inner).copy(out, offset);
-    cipher.final();
-    cipher.getAuthTag().copy(out, offset + content.length + 1);
-  }
-
-  /** The staging buffer's first `length` bytes; it grows to the largest record sealed so far. */
-  private inner(length: number): Buffer {
-    if (this.staging.length < length) this.staging = Buffer.allocUnsafe(Math.max(length, 256));
-    return this.staging.subarray(0, length);
+    // TLSInnerPlaintext: the content, then its real type (§5.2); the header is the AAD (§5.2).
+    this.aead.sealInto(this.nonces.nonce(record.sequence), record.header, content, type, out, offset);
   }
 
   open(record: RecordContext, outerType: number, body: Uint8Array): { type: number; content: Uint8Array } {
     if (outerType !== CONTENT_TYPE.APPLICATION_DATA)
       tlsFail('unexpected_message', 'unprotected record after the handshake keys');
     if (body.length < TAG_LENGTH + 1) tlsFail('bad_record_mac', 'record too short to be protected');
-    const decipher = createDecipheriv(
-      this.algorithm,
-      this.key,
-      this.nonces.nonce(record.sequence),
-    ) as DecipherGCM;
-    decipher.setAAD(record.header);
-    decipher.setAuthTag(body.subarray(body.length - TAG_LENGTH));
-    const inner = decipher.update(body.subarray(0, body.length - TAG_LENGTH));
-    try {
-      decipher.final();
-    } catch {
-      return tlsFail('bad_record_mac', 'record authentication failed');
-    }
+    const inner =
+      this.aead.open(this.nonces.nonce(record.sequence), record.header, body) ??
+      tlsFail('bad_record_mac', 'record authentication failed');
     let end = inner.length - 1;
     while (end >= 0 && inner[end] === 0) end--;
     if (end < 0) tlsFail('unexpected_message', 'protected record without a content type');

@@ -2,8 +2,8 @@
 // (the sequence number) after a 4-byte implicit salt (RFC 5288 §3, RFC 6655 §3); ChaCha20-Poly1305
 // XORs the sequence number into a 12-byte IV (RFC 7905 §2). AAD = seq ‖ type ‖ version ‖ length, where
 // seq is what the record context says (DTLS 1.2 puts epoch ‖ seq48 there, RFC 6347 §4.1.2.1).
-import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } from 'node:crypto';
 import { tlsFail } from '../errors.js';
+import { AeadKey, NO_TRAILER } from '../record/aead.js';
 import {
   NonceMaker,
   type RecordCipher,
@@ -12,21 +12,10 @@ import {
 } from '../record/protection.js';
 import type { Suite12 } from './suites.js';
 
-type AeadCipher = ReturnType<typeof createCipheriv> & {
-  setAAD(aad: Uint8Array, options?: { plaintextLength: number }): unknown;
-  getAuthTag(): Buffer;
-};
-type AeadDecipher = ReturnType<typeof createDecipheriv> & {
-  setAAD(aad: Uint8Array, options?: { plaintextLength: number }): unknown;
-  setAuthTag(tag: Uint8Array): unknown;
-};
-
 export class Tls12RecordCipher implements RecordCipher {
-  private readonly algorithm: string;
   private readonly chacha: boolean;
   private readonly explicitNonceLength: number;
-  /** A KeyObject: node:crypto starts a cipher from one about 1 µs sooner than from raw key bytes. */
-  private readonly key: KeyObject;
+  private readonly aead: AeadKey;
   private readonly chachaNonces?: NonceMaker;
 
   constructor(
@@ -35,10 +24,9 @@ export class Tls12RecordCipher implements RecordCipher {
     private readonly fixedIv: Uint8Array,
   ) {
     const aead = suite.aead ?? tlsFail('internal_error', `${suite.name} is not an AEAD suite`);
-    this.algorithm = aead === 'aes-128-ccm8' ? 'aes-128-ccm' : aead;
     this.chacha = aead === 'chacha20-poly1305';
     this.explicitNonceLength = this.chacha ? 0 : 8;
-    this.key = createSecretKey(key);
+    this.aead = new AeadKey(aead === 'aes-128-ccm8' ? 'aes-128-ccm' : aead, key, suite.tagLength);
     if (this.chacha) this.chachaNonces = new NonceMaker(fixedIv);
   }
 
@@ -61,18 +49,10 @@ export class Tls12RecordCipher implements RecordCipher {
 
   sealInto(record: RecordContext, type: number, content: Uint8Array, out: Buffer, offset: number): void {
     const nonce = this.nonce(record.sequence);
-    const cipher = createCipheriv(this.algorithm as 'aes-128-gcm', this.key, nonce, {
-      authTagLength: this.suite.tagLength,
-    }) as unknown as AeadCipher;
-    cipher.setAAD(record.aad ?? recordPseudoHeader(record.sequence, type, record.version, content.length), {
-      plaintextLength: content.length,
-    });
+    const aad = record.aad ?? recordPseudoHeader(record.sequence, type, record.version, content.length);
     // GCM and CCM carry the sequence number as the explicit nonce (RFC 5288 §3, RFC 6655 §3).
     if (!this.chacha) nonce.copy(out, offset, 4);
-    const at = offset + this.explicitNonceLength;
-    cipher.update(content).copy(out, at);
-    cipher.final();
-    cipher.getAuthTag().copy(out, at + content.length);
+    this.aead.sealInto(nonce, aad, content, NO_TRAILER, out, offset + this.explicitNonceLength);
   }
 
   open(record: RecordContext, outerType: number, body: Uint8Array): { type: number; content: Uint8Array } {
@@ -80,24 +60,11 @@ export class Tls12RecordCipher implements RecordCipher {
     const tag = this.suite.tagLength;
     if (body.length < explicit + tag) tlsFail('bad_record_mac', 'record too short to be protected');
     const nonce = this.nonce(record.sequence, explicit ? body.subarray(0, explicit) : undefined);
-    const ciphertext = body.subarray(explicit, body.length - tag);
-    const decipher = createDecipheriv(this.algorithm as 'aes-128-gcm', this.key, nonce, {
-      authTagLength: tag,
-    }) as unknown as AeadDecipher;
-    decipher.setAuthTag(body.subarray(body.length - tag));
-    decipher.setAAD(
-      record.aad ?? recordPseudoHeader(record.sequence, outerType, record.version, ciphertext.length),
-      {
-        plaintextLength: ciphertext.length,
-      },
-    );
-    let content: Buffer;
-    try {
-      content = decipher.update(ciphertext);
-      decipher.final();
-    } catch {
-      return tlsFail('bad_record_mac', 'record authentication failed');
-    }
+    const sealed = body.subarray(explicit);
+    const aad =
+      record.aad ?? recordPseudoHeader(record.sequence, outerType, record.version, sealed.length - tag);
+    const content =
+      this.aead.open(nonce, aad, sealed) ?? tlsFail('bad_record_mac', 'record authentication failed');
     return { type: outerType, content };
   }
 }
