@@ -12,7 +12,13 @@ import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { connect as ourConnect, SoftwareKeyOps, type TlsClientSocket } from '@iotsafe/tls';
+import {
+  aeadBackend,
+  connect as ourConnect,
+  SoftwareKeyOps,
+  setNativeAead,
+  type TlsClientSocket,
+} from '@iotsafe/tls';
 import { testPki } from '../test/helpers/pki.js';
 import { printTable } from './harness.js';
 
@@ -102,12 +108,22 @@ const quantile = (values: number[], q: number) => {
 };
 const median = (values: number[]) => quantile(values, 0.5);
 
-/** The clients compared: Node's (the baseline), ours, and optionally ours from another checkout. */
-async function clients(): Promise<{ name: string; connect: typeof ourConnect | null }[]> {
-  const list: { name: string; connect: typeof ourConnect | null }[] = [
-    { name: "Node's native tls client (baseline)", connect: null },
-    { name: 'our record layer', connect: ourConnect },
-  ];
+interface Compared {
+  name: string;
+  connect: typeof ourConnect | null;
+  /** Our AEAD backend for this client's record keys: the addon (where it loads) or node:crypto. */
+  native?: boolean;
+}
+
+/**
+ * The clients compared: Node's (the baseline), ours with the AEAD addon and with node:crypto (where
+ * the addon did not load, only the latter), and optionally ours from another checkout.
+ */
+async function clients(): Promise<Compared[]> {
+  const list: Compared[] = [{ name: "Node's native tls client (baseline)", connect: null }];
+  if (setNativeAead(true))
+    list.push({ name: 'our record layer (AEAD: aead-native)', connect: ourConnect, native: true });
+  list.push({ name: 'our record layer (AEAD: node:crypto)', connect: ourConnect, native: false });
   const before = process.env.BULK_BEFORE;
   if (before) {
     const other = (await import(before)) as { connect: typeof ourConnect };
@@ -134,13 +150,21 @@ export async function tlsBulkBenchmarks(): Promise<void> {
   const ports = JSON.parse(line.toString()) as { sink: number; source: number };
   const software = new SoftwareKeyOps();
   const compared = await clients();
-  const open = async (port: number, connect: typeof ourConnect | null): Promise<Client> => {
+  // one at a time: the AEAD backend is taken when the handshake makes the traffic keys
+  const open = async (port: number, client: Compared): Promise<Client> => {
     const target = { host: '127.0.0.1', servername: 'localhost', port, ca: pki.ca.certificatePem };
-    const socket = connect
-      ? connect({ ...target, keyOps: software, cipherSuites: [0x1301] })
+    if (client.native !== undefined) setNativeAead(client.native);
+    const socket = client.connect
+      ? client.connect({ ...target, keyOps: software, cipherSuites: [0x1301] })
       : tls.connect({ ...target, ciphers: 'TLS_AES_128_GCM_SHA256' });
     await once(socket, 'secureConnect');
+    setNativeAead(true);
     return socket;
+  };
+  const openAll = async (port: number) => {
+    const sockets: Client[] = [];
+    for (const client of compared) sockets.push(await open(port, client));
+    return sockets;
   };
   const rows: Parameters<typeof printTable>[1] = [];
   const fmt = (n: number) => n.toFixed(0);
@@ -150,7 +174,7 @@ export async function tlsBulkBenchmarks(): Promise<void> {
       ['client to server', ports.sink, upload],
       ['server to client', ports.source, download],
     ] as const) {
-      const sockets = await Promise.all(compared.map((c) => open(port, c.connect)));
+      const sockets = await openAll(port);
       for (let i = 0; i < WARM_UP; i++) for (const socket of sockets) await run(socket);
       const rates: Rate[][] = sockets.map(() => []);
       for (let round = 0; round < ROUNDS; round++) {
@@ -184,6 +208,8 @@ export async function tlsBulkBenchmarks(): Promise<void> {
   } finally {
     server.stdin!.end();
   }
+  if (compared.length === 2)
+    rows.push({ name: `aead-native: ${aeadBackend().reason}`, value: '-', unit: '' });
   printTable(
     `Bulk throughput, TLS_AES_128_GCM_SHA256, server in another process: ${WARM_UP} warm-up transfers and ${ROUNDS} measured rounds of ${PER_ROUND / 1024 / 1024} MiB per client and direction (${SLICES} slices taken in turn, order rotated); ratio = median of the rounds' ratios to Node's (IQR, min-max)`,
     rows,
