@@ -1,8 +1,15 @@
 // One OTA worker process of the fleet bench (forked by bench/fleet.ts, IPC channel): opens the store
 // (a SQLite file or a PostgreSQL URL), binds to the bench's SMSC, runs a job worker over paced binds,
 // and samples its own memory while it works. Reports 'ready'; on 'stop' closes everything, reports
-// what it ran and its peak memory, and exits. It exits too when the parent goes away.
-import { OtaServer, OtaStore, PacedSmsLink, SmppLink } from '@iotsafe/ota';
+// what it ran and its peak memory, and exits. It exits too when the parent goes away. It sets V8's
+// heap growth as `iotsafe ota worker` does (moderateHeapGrowth) unless told to keep V8's own. With
+// BENCH_HEAP_PROMOTED=dir it writes a sampling heap profile of what it allocated from ready to stop
+// that outlived the young generation's collections (live at the end, or freed by a full collection
+// only): the garbage that fills the old generation, by allocating function (Chrome DevTools opens it).
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { join } from 'node:path';
+import { moderateHeapGrowth, OtaServer, OtaStore, PacedSmsLink, SmppLink } from '@iotsafe/ota';
 import { hexToBytes } from '@iotsafe/protocol';
 import { CREDENTIALS } from '../packages/ota/test/rig.js';
 
@@ -18,6 +25,8 @@ export interface WorkerStart {
   concurrency: number;
   /** Items the job has (for the live-heap probes; 0: no probe). */
   sims: number;
+  /** moderateHeapGrowth's percent (0: V8's own growth; undefined: its default, as the CLI runs). */
+  heapGrowingPercent?: number;
 }
 
 export interface WorkerDone {
@@ -41,11 +50,30 @@ export interface WorkerDone {
    * sampled up to that point.
    */
   liveHeapDelta: number;
+  /** The heap growing percent in force (0: V8's own). */
+  heapGrowingPercent: number;
+}
+
+// Samples every 4 KiB allocated, leaving out what a scavenge freed (it never reached the old space).
+async function profilePromoted(): Promise<(file: string) => Promise<void>> {
+  const session = new Session();
+  session.connect();
+  await session.post('HeapProfiler.startSampling', {
+    samplingInterval: 4096,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: false,
+  } as { samplingInterval: number });
+  return async (file) => {
+    const { profile } = await session.post('HeapProfiler.stopSampling');
+    writeFileSync(file, JSON.stringify(profile));
+    session.disconnect();
+  };
 }
 
 if (process.send) {
   process.on('disconnect', () => process.exit(0));
   process.once('message', async (start: WorkerStart) => {
+    const heapGrowingPercent = moderateHeapGrowth(start.heapGrowingPercent);
     const store = await OtaStore.open(start.store, hexToBytes(start.storageKey));
     const bind = await SmppLink.connect({ host: '127.0.0.1', port: start.port, ...CREDENTIALS });
     const paced = new PacedSmsLink([bind], {
@@ -75,6 +103,8 @@ if (process.send) {
         liveHeap = process.memoryUsage().heapUsed - base.heapUsed;
       }
     }, 20);
+    const promotedDir = process.env.BENCH_HEAP_PROMOTED;
+    const stopProfile = promotedDir ? await profilePromoted() : undefined;
     const cpu = process.cpuUsage();
     const sql = { ...store.engine.stats };
     process.send?.({ type: 'ready' });
@@ -82,6 +112,7 @@ if (process.send) {
       if (message.type !== 'stop') return;
       clearInterval(sampler);
       const used = process.cpuUsage(cpu);
+      await stopProfile?.(join(promotedDir!, `promoted-${process.pid}.heapprofile`));
       const ran = store.engine.stats;
       const stats = server.worker!.stats;
       await server.close();
@@ -100,6 +131,7 @@ if (process.send) {
         peakRssDelta: peakRss - base.rss,
         peakHeapDelta: peakHeap - base.heapUsed,
         liveHeapDelta: liveHeap,
+        heapGrowingPercent,
       };
       process.send?.(done, () => process.exit(0));
     });

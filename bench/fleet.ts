@@ -3,11 +3,12 @@
 // unthrottled local SMSC (SIM operations/s, p50/p99 per SIM from attempt to PoR), one worker on
 // SQLite, then PostgreSQL with one and two workers side by side; pacing against an SMSC that takes
 // 30 submit_sm/s; API latency under 100 concurrent clients; memory per 10,000 SIMs in a running
-// campaign. The virtual fleet and its SMSC run in a process of their own (fleet-network.ts), each
+// campaign (fleet-memory.ts). The virtual fleet and its SMSC run in a process of their own (fleet-network.ts), each
 // worker in its own (fleet-worker.ts), the API's clients in another (fleet-api-client.ts).
 // BENCH_IMPORT_ROWS and BENCH_FLEET_SIMS shorten a run; BENCH_CPU_PROF=dir profiles the workers;
 // BENCH_FLEET_PARTS (a comma list of import, sqlite, postgres, pacing, api) runs only those parts;
-// BENCH_WORKER_FLAGS adds Node flags to the workers (e.g. --max-semi-space-size=2).
+// BENCH_WORKER_FLAGS adds Node flags to the workers (e.g. --max-semi-space-size=2); BENCH_HEAP_PROMOTED=
+// dir writes each worker's promoted allocations there (fleet-worker.ts).
 import { type ChildProcess, fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,6 +27,7 @@ import {
 import { bytesToHex, hexToBytes } from '@iotsafe/protocol';
 import { postgresAvailable, startPostgres } from '../packages/ota/test/postgres.js';
 import type { ClientResult, ClientRun } from './fleet-api-client.js';
+import { memoryBench } from './fleet-memory.js';
 import type { NetworkCounts, NetworkReady, NetworkStart } from './fleet-network.js';
 import type { WorkerDone, WorkerStart } from './fleet-worker.js';
 import { printTable } from './harness.js';
@@ -34,7 +36,6 @@ const STORAGE_KEY = new Uint8Array(32).fill(0x3c);
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits });
 const percentile = (sorted: readonly number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
-const MiB = 1024 * 1024;
 
 function vendorFile(rows: number): string {
   const lines = ['iccid,imsi,msisdn,batch,tags,kvn,kic,kid,psk_identity,psk'];
@@ -158,7 +159,7 @@ const NO_LINK: SmsLink = {
   close: async () => {},
 };
 
-interface CampaignRun {
+export interface CampaignRun {
   seconds: number;
   /** Of which creating the job (every SIM, key set and script size checked first). */
   submitted: number;
@@ -179,6 +180,8 @@ async function campaignBench(options: {
   network?: TestNetworkOptions;
   /** Node flags of the worker processes (a bounded heap). */
   workerFlags?: readonly string[];
+  /** The workers' heap growing percent (0: V8's own; default: what the CLI sets). */
+  heapGrowingPercent?: number;
 }): Promise<CampaignRun> {
   const network = await startNetwork(options.sims, { recordSubmits: false, ...options.network });
   const store = await OtaStore.open(options.store, STORAGE_KEY, { create: true });
@@ -201,6 +204,9 @@ async function campaignBench(options: {
             sims: Math.ceil(options.sims / options.workers),
             ...(options.tps ? { tps: options.tps / options.workers } : {}),
             ...(options.burst ? { burst: options.burst } : {}),
+            ...(options.heapGrowingPercent === undefined
+              ? {}
+              : { heapGrowingPercent: options.heapGrowingPercent }),
           },
           options.workerFlags,
         ),
@@ -324,8 +330,6 @@ async function apiBench(dir: string, sims: number) {
 const parts = process.env.BENCH_FLEET_PARTS?.split(',');
 const runs = (part: 'import' | 'sqlite' | 'postgres' | 'pacing' | 'api') => !parts || parts.includes(part);
 
-const BOUNDED_HEAP = '--max-old-space-size=64';
-
 export async function fleetBenchmarks(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'iotsafe-bench-fleet-'));
   try {
@@ -357,52 +361,7 @@ export async function fleetBenchmarks(): Promise<void> {
     if (rows.length)
       printTable(`Fleet: campaign engine, ${fmt(sims)} virtual SIMs, unthrottled SMSC (own process)`, rows);
 
-    if (sqlite) {
-      const worker = sqlite.workers[0]!;
-      const per10k = (bytes: number) => fmt((bytes / MiB) * (10_000 / sims), 1);
-      // The same campaign with V8's old space bounded: what the worker holds stays; the garbage V8
-      // would let pile up before collecting does not (docs/fleet.md, "Memory")
-      const bounded = await campaignBench({
-        store: join(dir, 'bounded.db'),
-        sims,
-        workers: 1,
-        workerFlags: [BOUNDED_HEAP],
-      });
-      const boundedWorker = bounded.workers[0]!;
-      printTable(
-        `Fleet: memory of the worker process over the ${fmt(sims)}-SIM SQLite campaign (peaks: its first 90 %)`,
-        [
-          {
-            name: 'peak resident size over ready, per 10,000 SIMs',
-            value: per10k(worker.peakRssDelta),
-            unit: 'MiB',
-            target: '≤ 50 MB',
-          },
-          {
-            name: 'peak JS heap over ready, per 10,000 SIMs',
-            value: per10k(worker.peakHeapDelta),
-            unit: 'MiB',
-          },
-          {
-            name: `live JS heap (after a full GC, ${fmt(sims * 0.9)} SIMs in), per 10,000 SIMs`,
-            value: per10k(worker.liveHeapDelta),
-            unit: 'MiB',
-          },
-          {
-            name: `${BOUNDED_HEAP}: peak resident size over ready, per 10,000 SIMs`,
-            value: per10k(boundedWorker.peakRssDelta),
-            unit: 'MiB',
-            target: '≤ 50 MB',
-          },
-          {
-            name: `${BOUNDED_HEAP}: SIM ops/s, worker CPU per SIM (ratio: ops/s against the unbounded run)`,
-            value: `${fmt(sims / bounded.seconds)}, ${(boundedWorker.cpuMs / sims).toFixed(3)} ms`,
-            unit: '',
-            ratio: (sims / bounded.seconds / (sims / sqlite.seconds)).toFixed(2),
-          },
-        ],
-      );
-    }
+    if (sqlite) await memoryBench(campaignBench, dir, sims, sqlite);
 
     if (runs('pacing')) await pacingBench(dir);
     if (runs('api'))

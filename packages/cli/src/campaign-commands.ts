@@ -16,6 +16,7 @@ import {
   addServerFlags,
   hexOption,
   integerOption,
+  moderateLongRunningHeap,
   type ServerFlags,
   serverOptions,
   tracedPaced,
@@ -235,6 +236,7 @@ export function registerCampaign(program: Command, globals: () => GlobalOptions)
         return;
       }
       // --smsc given: the other server flags carry addServerFlags' defaults, so the set is complete.
+      moderateLongRunningHeap();
       const flags = options as ServerFlags;
       const settings = serverOptions(flags);
       const concurrency = integerOption(options.concurrency, '--concurrency', 1, 100_000)!;

@@ -40,6 +40,11 @@ export {
   type VendorEntry,
 } from './fleet/vendor-csv.js';
 export {
+  DEFAULT_HEAP_GROWING_PERCENT,
+  HEAP_GROWING_ENV,
+  moderateHeapGrowth,
+} from './heap-growth.js';
+export {
   type ApiError,
   buildOtaApi,
   isLoopback,
