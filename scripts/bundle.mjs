@@ -7,7 +7,15 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildSync } from 'esbuild';
 
-const NATIVE = ['@iotsafe/aead-native', 'better-sqlite3', 'smartcard', 'serialport', '@serialport/*', 'pg', 'pg-native'];
+const NATIVE = [
+  '@iotsafe/aead-native',
+  'better-sqlite3',
+  'smartcard',
+  'serialport',
+  '@serialport/*',
+  'pg',
+  'pg-native',
+];
 // CommonJS dependencies inside an ESM bundle still call require()
 const REQUIRE =
   "import { createRequire as __bundleRequire } from 'node:module'; const require = __bundleRequire(import.meta.url);";
