@@ -185,7 +185,15 @@ export function registerNetwork(program: Command, globals: () => GlobalOptions):
         socket.pipe(process.stdout);
         process.stdin.pipe(socket);
         // The server's end, or its error: a certificate refused after the handshake exits non-zero.
-        await once(socket, 'end');
+        try {
+          await once(socket, 'end');
+        } finally {
+          process.stdin.unpipe(socket);
+          process.stdin.pause();
+        }
+        // Ended by the server: stdin that reached the socket after its FIN cannot be delivered
+        // ("ended by the other party"); that is the server's choice, not a failure of this session.
+        socket.on('error', () => {});
       }),
     );
   });

@@ -86,3 +86,44 @@ test('connect prints the session and pipes data; the CA comes from the SIM', asy
     await server.close();
   }
 });
+
+test('a server that answers and ends at once: stdin written after its FIN neither crashes nor fails the run', async () => {
+  const pki = testPki();
+  const storageKey = '42'.repeat(32);
+  const simDir = join(dir, 'sim-ends');
+  await typeOneSimDir(simDir, storageKey, pki.ca, 'cli-device');
+  // like a cloud that greets the device and closes (docs/rotation.md's `ota rotation cloud`)
+  const server = await startNodeTlsServer(mutualTlsOptions(pki), (s) => s.end('hello and goodbye\n'));
+  try {
+    const child = spawnCli(
+      [
+        '--sim',
+        simDir,
+        'connect',
+        `tls://127.0.0.1:${server.port}`,
+        '--servername',
+        'localhost',
+        '--ca-id',
+        '03',
+      ],
+      { IOTSAFE_STORAGE_KEY: storageKey },
+    );
+    let out = '';
+    let err = '';
+    child.stderr.on('data', (d) => {
+      err += d;
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    child.stdout.on('data', (d) => {
+      out += d;
+      // the server has ended by now: what stdin gives the socket after this meets its FIN
+      if (out.includes('goodbye')) for (let i = 0; i < 20; i++) child.stdin.write(`telemetry ${i}\n`);
+    });
+    const code = await exited;
+    assert.equal(code, 0, err);
+    assert.match(out, /hello and goodbye/);
+    assert.doesNotMatch(err, /Unhandled|ended by the other party/);
+  } finally {
+    await server.close();
+  }
+});
