@@ -7,6 +7,7 @@ import {
   closeSync,
   existsSync,
   fsyncSync,
+  linkSync,
   mkdirSync,
   openSync,
   readdirSync,
@@ -135,25 +136,39 @@ export function writeAtomic(path: string, text: string, mode: number): void {
 
 /**
  * An exclusive lock file naming its holder's pid; a lock whose holder is gone (killed: SIGKILL leaves
- * it) or older than 30 s is a crashed holder's and is taken over.
+ * it) or older than 30 s is a crashed holder's and is taken over. The pid is written to a file of this
+ * process's own, then linked as the lock (link(2) refuses an existing name), so a lock is never seen
+ * empty: a holder killed between creating the lock and writing its pid would leave one no-one judges.
  */
 function lock(path: string): () => void {
   const deadline = Date.now() + 5000;
+  const mine = `${path}.${process.pid}`;
+  const fd = openSync(mine, 'w', 0o600);
+  try {
+    writeSync(fd, `${process.pid}\n`);
+  } finally {
+    closeSync(fd);
+  }
   for (;;) {
     try {
-      const fd = openSync(path, 'wx', 0o600);
-      writeSync(fd, `${process.pid}\n`);
-      closeSync(fd);
+      linkSync(mine, path);
+      rmSync(mine, { force: true });
       return () => rmSync(path, { force: true });
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+        rmSync(mine, { force: true });
+        throw error;
+      }
       try {
         if (Date.now() - statSync(path).mtimeMs > 30_000 || holderGone(readFileSync(path, 'utf8')))
           rmSync(path, { force: true });
       } catch {
         // gone meanwhile: try again
       }
-      if (Date.now() > deadline) throw new CaStoreError(`${path} is held by another process`);
+      if (Date.now() > deadline) {
+        rmSync(mine, { force: true });
+        throw new CaStoreError(`${path} is held by another process`);
+      }
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
     }
   }
