@@ -12,11 +12,11 @@ import {
 } from './campaign-progress.js';
 import { addWhereFlags, type FleetApi, type WhereFlags } from './fleet-client.js';
 import { isoOption, withFleetApi } from './fleet-commands.js';
+import { moderateLongRunningHeap } from './long-running.js';
 import {
   addServerFlags,
   hexOption,
   integerOption,
-  moderateLongRunningHeap,
   type ServerFlags,
   serverOptions,
   tracedPaced,

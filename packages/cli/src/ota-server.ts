@@ -7,7 +7,6 @@ import {
   DEFAULT_MAX_SMS_PER_SCRIPT,
   isLoopback,
   isPostgresUrl,
-  moderateHeapGrowth,
   OtaApiConfigError,
   OtaServer,
   OtaStore,
@@ -28,18 +27,9 @@ import { porJson, porRows } from './por.js';
 import { type GlobalOptions, parseHostPort, storageKey, UsageError } from './session.js';
 import { serveUntilInterrupted } from './wait.js';
 
-/**
- * For the commands that run jobs until interrupted (ota serve, ota worker, campaign start --smsc):
- * V8's old generation grown by half between full collections, so that the process's peak follows what
- * it holds rather than V8's headroom (moderateHeapGrowth; $IOTSAFE_HEAP_GROWING_PERCENT, 0: V8's own).
- */
-export function moderateLongRunningHeap(): void {
-  try {
-    moderateHeapGrowth();
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-}
+export { moderateLongRunningHeap } from './long-running.js';
+
+import { moderateLongRunningHeap } from './long-running.js';
 
 export const OTA_TOKEN_ENV = 'IOTSAFE_OTA_TOKEN';
 

@@ -11,20 +11,9 @@ import {
 } from 'node:crypto';
 import { createRequire } from 'node:module';
 
-/** What the addon exports (packages/aead-native/index.d.cts). */
-interface NativeAead {
-  createKey(algorithm: string, key: Uint8Array, encrypt: boolean): object;
-  seal(
-    key: object,
-    nonce: Uint8Array,
-    aad: Uint8Array,
-    input: Uint8Array,
-    trailer: number,
-    out: Uint8Array,
-    offset: number,
-  ): number;
-  open(key: object, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array, out: Uint8Array): boolean;
-}
+/** What the addon exports (its own typings, packages/aead-native/index.d.cts). */
+type NativeAead = typeof import('@iotsafe/aead-native');
+type NativeKey = ReturnType<NativeAead['createKey']>;
 
 /** The AEADs the addon serves: a 12-byte nonce and a 16-byte tag. */
 const NATIVE_ALGORITHMS = new Set(['aes-128-gcm', 'aes-256-gcm', 'chacha20-poly1305']);
@@ -70,7 +59,7 @@ export const NO_TRAILER = -1;
 
 export class AeadKey {
   /** The addon's two keyed contexts (seal, open) where it serves this algorithm. */
-  private readonly addon?: { module: NativeAead; seal: object; open: object };
+  private readonly addon?: { module: NativeAead; seal: NativeKey; open: NativeKey };
   private readonly key: KeyObject;
   /** CCM needs the tag length and the plaintext length given up front (RFC 3610 §2.2). */
   private readonly ccm: boolean;
